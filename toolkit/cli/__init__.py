@@ -1,0 +1,51 @@
+"""The `podtriage` command line: thin Typer adapters over the toolkit library.
+
+Keep this module and the command modules cheap to import: they import typer only, and
+each command imports its library code inside its function body, so `podtriage --help`
+and `podtriage resolve --help` never load dnspython or scapy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from toolkit import __version__
+
+app = typer.Typer(
+    name="podtriage",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "One-shot DNS and network triage for a Kubernetes pod.\n\n"
+        "Attach it to a sick pod:  kubectl debug -it POD --target=CONTAINER "
+        "--profile=netadmin --image=podtriage -- podtriage diagnose NAME\n\n"
+        "Exit codes: 0 healthy, 1 problem found, 2 usage error, 3 could not observe "
+        "(missing capability, file or namespace), 4 internal error."
+    ),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"podtriage {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """One-shot DNS and network triage for a Kubernetes pod."""
+
+
+from toolkit.cli import resolvconf as _resolvconf  # noqa: E402,F401  (registers commands)
+from toolkit.cli import resolve as _resolve  # noqa: E402,F401
+
+
+def main() -> None:
+    app()

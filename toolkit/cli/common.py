@@ -1,0 +1,113 @@
+"""What every command shares: the output and deadline options (defined once), progress on
+stderr, and ``run``: the one place that turns a Report or an exception into output and an
+exit code (README "Exit codes").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Annotated, NoReturn
+
+import typer
+
+from toolkit.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, PodtriageError, translate
+from toolkit.model import Report, Verdict
+from toolkit.report import OutputFormat
+
+OutputOpt = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--output", "-o", case_sensitive=False,
+        help="Result format on stdout: table (for people), json (one document), ndjson "
+             "(one event per line, for log pipelines), markdown (for incident tickets).",
+    ),
+]
+DeadlineOpt = Annotated[
+    float,
+    typer.Option(
+        "--deadline", min=0.1, max=3600.0, metavar="SECONDS",
+        help="Time budget for the whole command; every network call is bounded by it and "
+             "the command reports what it learned when it runs out.",
+    ),
+]
+DEFAULT_DEADLINE = 10.0
+
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def progress_enabled() -> bool:
+    flag = os.environ.get("PODTRIAGE_PROGRESS")
+    if flag is not None:
+        return flag not in ("", "0", "no")
+    return sys.stderr.isatty()
+
+
+def progress(message: str) -> None:
+    """Progress and logs go to stderr, never stdout (stdout is for results)."""
+    if progress_enabled():
+        print(f"podtriage: {message}", file=sys.stderr, flush=True)
+
+
+def fail(exc: PodtriageError) -> NoReturn:
+    print(f"podtriage: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"podtriage: hint: {exc.hint}", file=sys.stderr)
+    raise typer.Exit(exc.exit_code)
+
+
+def run(build: Callable[[], Report], output: OutputFormat, *,
+        termination_log: bool = False) -> NoReturn:
+    """Build the report, render it, exit 0 for ``ok`` and 1 for any other verdict.
+
+    Exceptions are mapped here and only here: ours carry their exit code, foreign ones go
+    through ``toolkit.errors.translate``, anything else is an internal error (exit 4)
+    with the traceback shown only when PODTRIAGE_DEBUG is set.
+    """
+    t0 = time.monotonic()
+    try:
+        report = build()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        print("podtriage: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - this is the one mapping point
+        mapped = translate(exc)
+        if mapped is None:
+            if os.environ.get("PODTRIAGE_DEBUG"):
+                traceback.print_exc()
+            print(f"podtriage: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report "
+                  "the traceback", file=sys.stderr)
+            raise typer.Exit(EXIT_INTERNAL) from None
+        fail(mapped)
+    if not report.duration_ms:
+        report = replace(report, duration_ms=(time.monotonic() - t0) * 1000.0)
+    from toolkit.report import render
+
+    render(report, output, sys.stdout)
+    sys.stdout.flush()
+    if termination_log:
+        write_termination_log(report)
+    raise typer.Exit(EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM)
+
+
+def write_termination_log(report: Report) -> None:
+    """Kubernetes shows /dev/termination-log in the pod status: useful because
+    `kubectl debug` does not pass exit codes back reliably. Best effort only."""
+    if not os.path.exists(TERMINATION_LOG):
+        return
+    line = f"podtriage {report.command} {report.subject}: {report.verdict.value}"
+    top = next(iter(report.findings), None)
+    if top is not None:
+        line += f" - {top.summary}"
+    try:
+        with open(TERMINATION_LOG, "w", encoding="utf-8") as fh:
+            fh.write(line[:4000] + "\n")
+    except OSError:
+        pass

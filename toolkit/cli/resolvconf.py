@@ -1,0 +1,1 @@
+"""`podtriage resolvconf`: placeholder, being written."""

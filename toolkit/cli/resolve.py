@@ -1,0 +1,1 @@
+"""`podtriage resolve`: placeholder, being written."""

@@ -1,0 +1,91 @@
+"""The one exception tree of podtriage.
+
+An observed failure (NXDOMAIN, a timeout, ICMP unreachable) is *data* and lives in result
+objects. Exceptions mean "could not observe": bad input, a missing capability, no access.
+Each class carries its exit code; ``toolkit.cli.common.run`` is the one place that maps
+exceptions (ours and foreign ones) to exit codes and messages.
+"""
+
+from __future__ import annotations
+
+# Exit codes: the contract documented in README.md (DESIGN.md "Exit codes").
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+EXIT_CANNOT_OBSERVE = 3
+EXIT_INTERNAL = 4
+
+
+class PodtriageError(Exception):
+    """Base class. ``hint`` tells the user what to do about it."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(PodtriageError):
+    """The command line asks for something that cannot work (exit 2, like Typer's own)."""
+
+    exit_code = EXIT_USAGE
+
+
+class CannotObserve(PodtriageError):
+    """podtriage could not look at what it was asked to (exit 3)."""
+
+    exit_code = EXIT_CANNOT_OBSERVE
+
+
+class InputFileError(CannotObserve):
+    """An input file is missing, unreadable, or not in a form that can be parsed at all."""
+
+    def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {problem}", hint=hint)
+        self.path = path
+        self.problem = problem
+
+
+class MissingCapability(CannotObserve):
+    """A Linux capability (NET_RAW, NET_ADMIN) this step needs is not in CapEff."""
+
+    def __init__(self, capability: str, needed_for: str) -> None:
+        super().__init__(
+            f"{needed_for} needs {capability}, which this process does not have",
+            hint=(
+                f"attach with `kubectl debug --profile=netadmin ...` (adds NET_RAW and "
+                f"NET_ADMIN), or run the container with --cap-add {capability}"
+            ),
+        )
+        self.capability = capability
+        self.needed_for = needed_for
+
+
+class InternalError(PodtriageError):
+    """A bug in podtriage (exit 4)."""
+
+    exit_code = EXIT_INTERNAL
+
+
+def translate(exc: BaseException) -> PodtriageError | None:
+    """Map a foreign exception to ours, or None when it is a bug (exit 4).
+
+    The one table of foreign exceptions: library code lets these escape only where it
+    cannot know better; the CLI calls this in one place.
+    """
+    if isinstance(exc, PodtriageError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return InputFileError(exc.filename or "?", "no such file")
+    if isinstance(exc, IsADirectoryError):
+        return InputFileError(exc.filename or "?", "is a directory, expected a file")
+    if isinstance(exc, PermissionError):
+        name = exc.filename or "operation"
+        return CannotObserve(f"{name}: permission denied",
+                             hint="run as a user that may read it, or grant the capability "
+                                  "(kubectl debug --profile=netadmin)")
+    if isinstance(exc, UnicodeDecodeError):
+        return CannotObserve(f"input is not text ({exc.reason} at byte {exc.start})")
+    return None

@@ -1,0 +1,43 @@
+"""The human renderer: a verdict line first, then findings, then evidence tables (rich)."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from toolkit.model import Report, Severity, Verdict
+
+_VERDICT_STYLE = {Verdict.OK: "bold green", Verdict.INDETERMINATE: "bold yellow"}
+_SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+
+
+def render_human(report: Report, stream: TextIO) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table as RichTable
+
+    console = Console(file=stream, highlight=False, soft_wrap=False,
+                      width=None if stream.isatty() else 120)
+    style = _VERDICT_STYLE.get(report.verdict, "bold red")
+    head = f"[{style}]{report.verdict.value}[/]"
+    if report.confidence:
+        head += f" (confidence: {report.confidence})"
+    subject = f" {escape(report.subject)}" if report.subject else ""
+    console.print(f"podtriage {report.command}{subject}: {head}")
+    for f in report.findings:
+        sev = _SEVERITY_STYLE[f.severity]
+        console.print(f"  [{sev}]{f.severity.value:<8}[/] [bold]{escape(f.code)}[/]: {escape(f.summary)}")
+        for line in f.evidence:
+            console.print(f"           - {escape(line)}")
+        if f.remedy:
+            console.print(f"           [green]fix:[/] {escape(f.remedy)}")
+    for table in report.tables:
+        if not table.rows:
+            continue
+        rt = RichTable(title=table.title, title_justify="left", show_lines=False)
+        for col in table.columns:
+            rt.add_column(col, overflow="fold")
+        for row in table.rows:
+            rt.add_row(*(escape(str(c)) for c in row))
+        console.print(rt)
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/]")

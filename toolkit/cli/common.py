@@ -22,7 +22,7 @@ from toolkit.report import OutputFormat
 OutputOpt = Annotated[
     OutputFormat,
     typer.Option(
-        "--output", "-o", case_sensitive=False,
+        "--output", "-o", case_sensitive=False, metavar="table|json|ndjson|markdown",
         help="Result format on stdout: table (for people), json (one document), ndjson "
              "(one event per line, for log pipelines), markdown (for incident tickets).",
     ),

@@ -1,0 +1,284 @@
+"""One DNS question to one server over one transport, under a deadline.
+
+Failures are data: a QueryResult with ``error`` set ("timeout", "port-unreachable",
+"host-unreachable", ...) rather than an exception. UDP goes out on a *connected* socket with
+IP_RECVERR, so an ICMP port-unreachable (nothing on 53) or host-unreachable (ARP failed at
+the last router) is seen at once with the router that sent it, instead of looking like
+silence (see toolkit.sockerr). TCP uses RFC 1035 4.2.2 / RFC 7766 length-prefixed framing.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
+from toolkit.sockerr import IcmpError, enable_recverr, errno_kind, read_errqueue
+
+# DNS Flag Day 2020: advertise 1232 bytes so answers never need IP fragmentation.
+EDNS_PAYLOAD = 1232
+
+
+@dataclass(frozen=True)
+class Soa:
+    owner: str
+    mname: str
+    serial: int
+    minimum: int
+    ttl: int
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What one server said (or did not say) to one question."""
+
+    server: str
+    port: int
+    transport: str  # "udp" | "tcp"
+    qname: str
+    qtype: str
+    rcode: str | None = None  # None: no DNS answer at all (see ``error``)
+    answers: tuple[str, ...] = ()  # rdata of the qtype, after following CNAMEs
+    ttl: int | None = None  # smallest TTL of those rrsets
+    latency_ms: float | None = None
+    flags: tuple[str, ...] = ()
+    error: str | None = None  # timeout, port-unreachable, host-unreachable, reset, malformed, ...
+    error_detail: str | None = None
+    icmp_from: str | None = None  # who sent the ICMP error, when there was one
+    cnames: tuple[str, ...] = ()
+    soa: Soa | None = None  # authority SOA of a negative answer: which zone answered
+    nsid: str | None = None  # EDNS NSID (RFC 5001): which backend instance answered
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    __json_properties__ = ("answered", "nodata")
+
+    @property
+    def answered(self) -> bool:
+        return self.rcode is not None
+
+    @property
+    def nodata(self) -> bool:
+        return self.rcode == "NOERROR" and not self.answers
+
+    @property
+    def has_answers(self) -> bool:
+        return self.rcode == "NOERROR" and bool(self.answers)
+
+    @property
+    def truncated(self) -> bool:
+        return "tc" in self.flags
+
+    def outcome(self) -> str:
+        """One word for tables: the rcode, NODATA, or the error."""
+        if self.rcode is None:
+            return self.error or "no-answer"
+        if self.nodata:
+            return "NODATA"
+        return self.rcode
+
+
+def _flags(msg: dns.message.Message) -> tuple[str, ...]:
+    text = dns.flags.to_text(msg.flags).lower().split()
+    return tuple(text)
+
+
+def _extract(msg: dns.message.Message, qname: dns.name.Name, rdtype: int):
+    """Follow the CNAME chain in the answer section (RFC 1034 3.6.2) and collect the
+    rdata of the asked type at its end."""
+    answers: list[str] = []
+    cnames: list[str] = []
+    ttls: list[int] = []
+    owner = qname
+    seen = set()
+    for _ in range(16):  # bounded: a CNAME loop in a hostile answer must not spin
+        if owner in seen:
+            break
+        seen.add(owner)
+        target = None
+        for rrset in msg.answer:
+            if rrset.name != owner:
+                continue
+            if rrset.rdtype == rdtype:
+                answers.extend(r.to_text() for r in rrset)
+                ttls.append(rrset.ttl)
+            elif rrset.rdtype == dns.rdatatype.CNAME and rdtype != dns.rdatatype.CNAME:
+                target = rrset[0].target
+                cnames.append(target.to_text())
+                ttls.append(rrset.ttl)
+        if answers or target is None:
+            break
+        owner = target
+    soa = None
+    for rrset in msg.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            r = rrset[0]
+            soa = Soa(rrset.name.to_text(), r.mname.to_text(), int(r.serial), int(r.minimum), rrset.ttl)
+            break
+    return tuple(answers), (min(ttls) if ttls else None), tuple(cnames), soa
+
+
+def _nsid(msg: dns.message.Message) -> str | None:
+    for opt in msg.options or ():
+        if opt.otype == dns.edns.OptionType.NSID:
+            raw = opt.to_wire() if not hasattr(opt, "data") else opt.data
+            try:
+                text = bytes(raw).decode("ascii")
+                return text if text.isprintable() else bytes(raw).hex()
+            except UnicodeDecodeError:
+                return bytes(raw).hex()
+    return None
+
+
+def make_query(qname: str, qtype: str, *, edns: bool = True) -> dns.message.QueryMessage:
+    options = [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")] if edns else None
+    return dns.message.make_query(qname, qtype, use_edns=0 if edns else False,
+                                  payload=EDNS_PAYLOAD, options=options)
+
+
+def query(server: str, qname: str, qtype: str, transport: str, timeout: float, *,
+          port: int = 53, edns: bool = True) -> QueryResult:
+    """Ask once. Never raises for network outcomes; ``timeout`` bounds the whole call."""
+    base = dict(server=server, port=port, transport=transport, qname=qname, qtype=qtype)
+    if timeout <= 0:
+        return QueryResult(**base, error="deadline", error_detail="not sent: the deadline had passed")
+    q = make_query(qname, qtype, edns=edns)
+    if transport == "tcp":
+        res = _query_tcp(q, server, port, timeout, base)
+    else:
+        res = _query_udp(q, server, port, timeout, base)
+    # RFC 6891 7: a server that does not know EDNS may answer FORMERR; ask again without.
+    if edns and res.rcode == "FORMERR":
+        spent = (res.latency_ms or 0.0) / 1000.0
+        return query(server, qname, qtype, transport, timeout - spent, port=port, edns=False)
+    return res
+
+
+def _family(server: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(server.split("%")[0]).version == 6 else socket.AF_INET
+
+
+def _from_icmp(base: dict, t0: float, errs: list[IcmpError], err: int) -> QueryResult:
+    latency = (time.monotonic() - t0) * 1000.0
+    if errs:
+        e = errs[0]
+        return QueryResult(**base, error=e.kind, error_detail=e.describe(), icmp_from=e.offender,
+                           latency_ms=latency)
+    return QueryResult(**base, error=errno_kind(err),
+                       error_detail=f"{errno.errorcode.get(err, err)}: {os.strerror(err)}",
+                       latency_ms=latency)
+
+
+def _answer(base: dict, q: dns.message.Message, r: dns.message.Message, latency: float) -> QueryResult:
+    rdtype = q.question[0].rdtype
+    answers, ttl, cnames, soa = _extract(r, q.question[0].name, rdtype)
+    return QueryResult(**base, rcode=dns.rcode.to_text(r.rcode()), answers=answers, ttl=ttl,
+                       latency_ms=latency, flags=_flags(r), cnames=cnames, soa=soa, nsid=_nsid(r))
+
+
+def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryResult:
+    wire = q.to_wire()
+    t0 = time.monotonic()
+    end = t0 + timeout
+    sock = socket.socket(_family(server), socket.SOCK_DGRAM)
+    try:
+        enable_recverr(sock)
+        sock.setblocking(False)
+        try:
+            sock.connect((server, port))
+            sock.send(wire)
+        except OSError as exc:
+            return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
+        mismatched = 0
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                detail = "no answer within %.1f s" % timeout
+                if mismatched:
+                    detail += f" ({mismatched} unrelated datagrams ignored)"
+                return QueryResult(**base, error="timeout", error_detail=detail)
+            readable, _, _ = select.select([sock], [], [], left)
+            if not readable:
+                continue
+            try:
+                data = sock.recv(65535)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                # With IP_RECVERR even soft errors (host/net unreachable, RFC 1122
+                # 4.2.3.9) surface here; glibc, without it, would wait out its timeout.
+                return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
+            latency = (time.monotonic() - t0) * 1000.0
+            try:
+                r = dns.message.from_wire(data, ignore_trailing=True)
+            except dns.exception.DNSException as exc:
+                return QueryResult(**base, error="malformed", error_detail=f"undecodable reply: {exc}",
+                                   latency_ms=latency)
+            if not q.is_response(r):
+                mismatched += 1  # a late answer to someone else's id: keep waiting
+                continue
+            return _answer(base, q, r, latency)
+    finally:
+        sock.close()
+
+
+def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryResult:
+    t0 = time.monotonic()
+    end = t0 + timeout
+    sock = socket.socket(_family(server), socket.SOCK_STREAM)
+    try:
+        enable_recverr(sock)
+        sock.setblocking(False)
+        err = sock.connect_ex((server, port))
+        if err not in (0, errno.EINPROGRESS):
+            return _from_icmp(base, t0, read_errqueue(sock), err)
+        _, writable, _ = select.select([], [sock], [], max(0.0, end - time.monotonic()))
+        if not writable:
+            return QueryResult(**base, error="timeout",
+                               error_detail=f"TCP connect: no SYN-ACK within {timeout:.1f} s")
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            errs = read_errqueue(sock)
+            if err == errno.ECONNREFUSED and not errs:
+                return QueryResult(**base, error="refused", error_detail="TCP connect refused (RST)",
+                                   latency_ms=(time.monotonic() - t0) * 1000.0)
+            return _from_icmp(base, t0, errs, err)
+        try:
+            dns.query.send_tcp(sock, q, expiration=time.time() + max(0.0, end - time.monotonic()))
+            r, _ = dns.query.receive_tcp(sock, expiration=time.time() + max(0.0, end - time.monotonic()),
+                                         ignore_trailing=True)
+        except dns.exception.Timeout:
+            return QueryResult(**base, error="timeout",
+                               error_detail=f"TCP connected but no answer within {timeout:.1f} s")
+        except EOFError:
+            return QueryResult(**base, error="reset", error_detail="server closed the TCP connection without answering",
+                               latency_ms=(time.monotonic() - t0) * 1000.0)
+        except ConnectionResetError:
+            return QueryResult(**base, error="reset", error_detail="TCP connection reset (RST) before an answer",
+                               latency_ms=(time.monotonic() - t0) * 1000.0)
+        except OSError as exc:
+            return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
+        except dns.exception.DNSException as exc:
+            return QueryResult(**base, error="malformed", error_detail=f"undecodable reply: {exc}",
+                               latency_ms=(time.monotonic() - t0) * 1000.0)
+        latency = (time.monotonic() - t0) * 1000.0
+        if not q.is_response(r):
+            return QueryResult(**base, error="malformed", error_detail="reply does not match the question",
+                               latency_ms=latency)
+        return _answer(base, q, r, latency)
+    finally:
+        sock.close()

@@ -1,0 +1,164 @@
+"""Walking the search list against one server, the way glibc's res_nsearch does.
+
+One *path* is one server over one transport. Along a path the candidates are tried in
+order; for each candidate every asked type goes out together (glibc sends A and AAAA in
+parallel for AF_UNSPEC), and the walk stops where glibc stops (resolv/res_query.c,
+__res_context_search): an answer ends it; NXDOMAIN, NODATA and SERVFAIL move on to the next
+candidate; REFUSED, FORMERR, NOTIMP and a server that does not answer end it.
+All paths run concurrently; every query takes its timeout from the one Deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from toolkit.deadline import Deadline
+from toolkit.dns.query import QueryResult, query
+
+CONTINUE_RCODES = frozenset({"NXDOMAIN", "SERVFAIL"})
+
+
+@dataclass(frozen=True)
+class Server:
+    address: str
+    role: str  # "resolv.conf" | "server" | "reference"
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """The whole walk of one server over one transport."""
+
+    server: str
+    role: str
+    transport: str
+    queries: tuple[QueryResult, ...]
+    hit: str | None  # the candidate that produced answers
+    outcome: str  # "answer", "nxdomain", "nodata", "servfail", "refused", or an error kind
+
+    __json_properties__ = ("addresses",)
+
+    def answers_for(self, qtype: str) -> tuple[str, ...]:
+        if self.hit is None:
+            return ()
+        return tuple(sorted({a for q in self.queries if q.qname == self.hit and q.qtype == qtype
+                             for a in q.answers}))
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        if self.hit is None:
+            return ()
+        return tuple(sorted({a for q in self.queries if q.qname == self.hit for a in q.answers}))
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == "answer"
+
+    @property
+    def failed(self) -> bool:
+        """The server gave no DNS answer at all on this path (silence, ICMP, RST)."""
+        return not any(q.answered for q in self.queries)
+
+    def last_error(self) -> QueryResult | None:
+        for q in reversed(self.queries):
+            if not q.answered:
+                return q
+        return None
+
+
+def _step(results: Sequence[QueryResult]) -> str | None:
+    """None: go on to the next candidate; otherwise the path's final outcome."""
+    if any(r.has_answers for r in results):
+        return "answer"
+    for r in results:
+        if not r.answered:
+            return r.error or "no-answer"
+    for r in results:
+        if r.rcode not in CONTINUE_RCODES and r.rcode != "NOERROR":
+            return r.rcode.lower()
+    return None
+
+
+def _exhausted(results: Sequence[QueryResult]) -> str:
+    rcodes = {r.rcode for r in results}
+    if rcodes == {"NXDOMAIN"}:
+        return "nxdomain"
+    if "SERVFAIL" in rcodes:
+        return "servfail"
+    return "nodata"
+
+
+def walk_path(server: Server, transport: str, candidates: Sequence[str], qtypes: Sequence[str],
+              deadline: Deadline, query_timeout: float, pool: ThreadPoolExecutor) -> PathResult:
+    done: list[QueryResult] = []
+    last: list[QueryResult] = []
+    for cand in candidates:
+        futures = [pool.submit(query, server.address, cand, qt, transport,
+                               deadline.timeout(query_timeout), port=server.port) for qt in qtypes]
+        last = [f.result() for f in futures]
+        done.extend(last)
+        outcome = _step(last)
+        if outcome is not None:
+            hit = cand if outcome == "answer" else None
+            return PathResult(server.address, server.role, transport, tuple(done), hit, outcome)
+    return PathResult(server.address, server.role, transport, tuple(done), None,
+                      _exhausted(last) if last else "no-candidates")
+
+
+def walk_all(servers: Sequence[Server], transports: Sequence[str], candidates: Sequence[str],
+             qtypes: Sequence[str], deadline: Deadline, query_timeout: float,
+             on_progress: Callable[[str], None] | None = None) -> tuple[PathResult, ...]:
+    paths = [(s, t) for s in servers for t in transports]
+    if not paths:
+        return ()
+    with ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="path") as walkers, \
+            ThreadPoolExecutor(max_workers=len(paths) * len(qtypes), thread_name_prefix="query") as queries:
+        futures = [walkers.submit(walk_path, s, t, candidates, qtypes, deadline, query_timeout, queries)
+                   for s, t in paths]
+        results = []
+        for f in futures:
+            res = f.result()
+            if on_progress:
+                on_progress(f"{res.server} over {res.transport}: {res.outcome}")
+            results.append(res)
+    return tuple(results)
+
+
+@dataclass(frozen=True)
+class AddrInfoResult:
+    """What getaddrinfo() returns in this namespace: files, DNS and the rest of NSS."""
+
+    addresses: tuple[str, ...] = ()
+    error: str | None = None
+    latency_ms: float | None = None
+
+
+def system_lookup(name: str, timeout: float) -> AddrInfoResult:
+    """getaddrinfo() cannot be cancelled: run it in a daemon thread and stop waiting at the
+    deadline (it then finishes on its own in the background)."""
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        t0 = time.monotonic()
+        try:
+            infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+            box["addrs"] = tuple(sorted({i[4][0] for i in infos}))
+        except socket.gaierror as exc:
+            code = {socket.EAI_NONAME: "EAI_NONAME", socket.EAI_AGAIN: "EAI_AGAIN",
+                    socket.EAI_FAIL: "EAI_FAIL"}.get(exc.errno, f"EAI_{exc.errno}")
+            box["error"] = f"{code}: {exc.strerror}"
+        except (OSError, UnicodeError) as exc:
+            box["error"] = str(exc)
+        box["ms"] = (time.monotonic() - t0) * 1000.0
+
+    t = threading.Thread(target=work, name="getaddrinfo", daemon=True)
+    t.start()
+    t.join(max(0.0, timeout))
+    if t.is_alive():
+        return AddrInfoResult(error=f"timeout: getaddrinfo did not return within {timeout:.1f} s")
+    return AddrInfoResult(tuple(box.get("addrs", ())), box.get("error"), box.get("ms"))  # type: ignore[arg-type]

@@ -1,0 +1,139 @@
+"""ICMP errors read from a socket's error queue, without raw sockets.
+
+With IP_RECVERR (IPV6_RECVERR) set, the kernel queues every ICMP error about a socket's
+traffic as a ``struct sock_extended_err`` followed by the offender's address (ip(7),
+"IP_RECVERR"). That turns a bare errno into the exact ICMP type/code and the router that
+sent it, unprivileged. Without the option an *unconnected* UDP socket never sees ICMP at
+all, and a connected one sees only ECONNREFUSED for port-unreachable (RFC 1122 4.1.3.3);
+``connect()`` returns the same EHOSTUNREACH for host-unreachable and admin-prohibited.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass
+
+IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
+MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+
+SO_EE_ORIGIN_LOCAL = 1
+SO_EE_ORIGIN_ICMP = 2
+SO_EE_ORIGIN_ICMP6 = 3
+
+_EE = struct.Struct("=IBBBBII")  # ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
+
+
+@dataclass(frozen=True)
+class IcmpError:
+    """One ICMP error as the kernel reported it to the socket."""
+
+    errno: int
+    origin: str  # "icmp", "icmp6", "local"
+    icmp_type: int
+    icmp_code: int
+    offender: str | None  # the router or host that sent the ICMP error
+
+    @property
+    def kind(self) -> str:
+        """A stable classification shared by DNS queries and probes."""
+        return classify_icmp(self.origin, self.icmp_type, self.icmp_code, self.errno)
+
+    def describe(self) -> str:
+        who = f" from {self.offender}" if self.offender else ""
+        if self.origin == "local":
+            return f"{errno.errorcode.get(self.errno, self.errno)} (local){who}"
+        return f"ICMP{'v6' if self.origin == 'icmp6' else ''} type {self.icmp_type} code {self.icmp_code} ({self.kind}){who}"
+
+
+def classify_icmp(origin: str, icmp_type: int, code: int, err: int = 0) -> str:
+    """ICMP type/code -> one of: port-unreachable, host-unreachable, net-unreachable,
+    admin-prohibited, ttl-exceeded, frag-needed, unreachable (other codes), local-error."""
+    if origin == "icmp":
+        if icmp_type == 3:  # destination unreachable, RFC 792 / RFC 1812 5.2.7.1
+            return {0: "net-unreachable", 1: "host-unreachable", 3: "port-unreachable",
+                    4: "frag-needed", 6: "net-unreachable", 7: "host-unreachable",
+                    9: "admin-prohibited", 10: "admin-prohibited",
+                    13: "admin-prohibited"}.get(code, "unreachable")
+        if icmp_type == 11:
+            return "ttl-exceeded"
+        return "unreachable"
+    if origin == "icmp6":
+        if icmp_type == 1:  # RFC 4443 3.1
+            return {0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable",
+                    4: "port-unreachable", 5: "admin-prohibited",
+                    6: "admin-prohibited"}.get(code, "unreachable")
+        if icmp_type == 3:
+            return "ttl-exceeded"
+        if icmp_type == 2:
+            return "frag-needed"
+        return "unreachable"
+    return errno_kind(err)
+
+
+def errno_kind(err: int) -> str:
+    """What a bare errno can tell (no ICMP details): used when the queue is empty."""
+    return {
+        errno.ECONNREFUSED: "port-unreachable",
+        errno.EHOSTUNREACH: "host-unreachable",
+        errno.ENETUNREACH: "net-unreachable",
+        errno.ECONNRESET: "reset",
+        errno.ETIMEDOUT: "timeout",
+        errno.EACCES: "admin-prohibited",
+        errno.EPERM: "admin-prohibited",
+    }.get(err, "local-error")
+
+
+def enable_recverr(sock: socket.socket) -> bool:
+    """Ask the kernel to queue ICMP errors for this socket. Best effort."""
+    try:
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        return True
+    except OSError:
+        return False
+
+
+def _offender(raw: bytes) -> str | None:
+    if len(raw) < 2:
+        return None
+    family = struct.unpack_from("=H", raw)[0]
+    try:
+        if family == socket.AF_INET and len(raw) >= 8:
+            return str(ipaddress.IPv4Address(raw[4:8]))
+        if family == socket.AF_INET6 and len(raw) >= 24:
+            return str(ipaddress.IPv6Address(raw[8:24]))
+    except ValueError:
+        return None
+    return None
+
+
+def parse_extended_err(data: bytes) -> IcmpError | None:
+    if len(data) < _EE.size:
+        return None
+    ee_errno, origin, itype, icode, _pad, _info, _data = _EE.unpack_from(data)
+    name = {SO_EE_ORIGIN_ICMP: "icmp", SO_EE_ORIGIN_ICMP6: "icmp6"}.get(origin, "local")
+    return IcmpError(ee_errno, name, itype, icode, _offender(data[_EE.size:]))
+
+
+def read_errqueue(sock: socket.socket, limit: int = 8) -> list[IcmpError]:
+    """Drain the socket's error queue (non-blocking). Never raises."""
+    out: list[IcmpError] = []
+    for _ in range(limit):
+        try:
+            _data, ancdata, _flags, _addr = sock.recvmsg(512, 1024, MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            break
+        for level, ctype, cdata in ancdata:
+            if (level, ctype) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)):
+                err = parse_extended_err(cdata)
+                if err is not None:
+                    out.append(err)
+    return out

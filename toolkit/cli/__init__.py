@@ -45,8 +45,16 @@ def _root(
     """One-shot DNS and network triage for a Kubernetes pod."""
 
 
-from toolkit.cli import resolvconf as _resolvconf  # noqa: E402,F401  (registers commands)
-from toolkit.cli import resolve as _resolve  # noqa: E402,F401
+# Importing a command module registers its commands on `app` (each module is cheap: typer only).
+from toolkit.cli import (  # noqa: E402,F401
+    capture as _capture,
+    conntrack as _conntrack,
+    corefile as _corefile,
+    diagnose as _diagnose,
+    reach as _reach,
+    resolvconf as _resolvconf,
+    resolve as _resolve,
+)
 
 
 def main() -> None:

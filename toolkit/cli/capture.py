@@ -1,0 +1,1 @@
+"""`podtriage capture`: placeholder, being written."""

@@ -1,0 +1,1 @@
+"""`podtriage conntrack`: placeholder, being written."""

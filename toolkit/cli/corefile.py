@@ -1,0 +1,1 @@
+"""`podtriage corefile`: placeholder, being written."""

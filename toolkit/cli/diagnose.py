@@ -1,0 +1,1 @@
+"""`podtriage diagnose`: placeholder, being written."""

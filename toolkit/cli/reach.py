@@ -1,0 +1,1 @@
+"""`podtriage reach`: placeholder, being written."""

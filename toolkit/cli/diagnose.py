@@ -1,1 +1,62 @@
-"""`podtriage diagnose`: placeholder, being written."""
+"""`podtriage diagnose`: the adapter. The work is in toolkit.triage.diagnose."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from toolkit.cli import app
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
+from toolkit.report import OutputFormat
+
+
+@app.command("diagnose")
+def diagnose_cmd(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The name the application cannot reach, "
+                                                             "as it spells it.")],
+    port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
+                                            help="The application's TCP port (repeatable). Without it "
+                                                 "443 and 80 are tried, and a refusal there only "
+                                                 "proves the host is up.")] = [],
+    reference: Annotated[list[str], typer.Option("--reference", "-r", metavar="IP[:PORT]",
+                                                 help="An independent resolver for the zone (its "
+                                                      "authoritative server, the default upstream). "
+                                                      "Repeatable. It is what lets podtriage tell a "
+                                                      "stale answer from a dead host.")] = [],
+    server: Annotated[list[str], typer.Option("--server", "-s", metavar="IP[:PORT]",
+                                              help="Also ask this nameserver, e.g. the kube-dns "
+                                                   "ClusterIP behind NodeLocal DNSCache.")] = [],
+    corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
+                                                help="CoreDNS/NodeLocal Corefile or ConfigMap "
+                                                     "(repeatable, - for stdin): names the block and "
+                                                     "upstream behind a bad answer and uses the other "
+                                                     "upstreams as references.")] = [],
+    resolv_conf: Annotated[str, typer.Option("--file", "-f", metavar="PATH",
+                                             help="The pod's resolv.conf.")] = "/etc/resolv.conf",
+    output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = DEFAULT_DEADLINE,
+) -> None:
+    """One run, the whole picture: is it a bad DNS answer, an unreachable host, a closed port,
+    a filtered path, a DNS server that does not answer, a DNS error or conntrack?
+
+    Resolves NAME through every path (each resolv.conf server over UDP and TCP, each
+    --server and --reference), probes every address (ARP, ICMP, TCP, with a control probe),
+    reads conntrack counters, and classifies. Everything runs under one --deadline.
+    The one-line verdict is also written to /dev/termination-log when it exists.
+
+    Example: podtriage diagnose api.corp.example --port 443 --reference 10.0.0.53
+    """
+
+    def build():
+        from toolkit.deadline import Deadline
+        from toolkit.triage.diagnose import diagnose_report, gather
+        from toolkit.triage.resolve import parse_servers
+
+        dl = Deadline(deadline)
+        ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
+                    references=parse_servers(reference, "reference"), ports=tuple(port),
+                    corefiles=tuple(corefile), deadline=dl, on_progress=progress)
+        return diagnose_report(ev)
+
+    run(build, output, termination_log=True)

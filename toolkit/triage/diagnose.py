@@ -35,23 +35,6 @@ _DISAGREEMENT_CODES = frozenset({"answers-disagree", "answer-differs-from-refere
 
 
 @dataclass(frozen=True)
-class AppSocket:
-    pid: int
-    process: str
-    local: str
-    remote: str
-    status: str
-
-
-@dataclass(frozen=True)
-class AppEvidence:
-    """What the application itself does, when the process namespace is shared."""
-
-    processes: tuple[tuple[int, str, str], ...] = ()  # pid, name, resolver library (glibc/musl/?)
-    sockets: tuple[AppSocket, ...] = ()
-
-
-@dataclass(frozen=True)
 class Evidence:
     name: str
     resolve: ResolveResult
@@ -62,7 +45,8 @@ class Evidence:
     conntrack_findings: tuple[Finding, ...] = ()
     corefile_findings: tuple[Finding, ...] = ()
     corefile_hops: tuple[Any, ...] = ()
-    app: AppEvidence | None = None
+    processes: tuple[Any, ...] = ()  # toolkit.sysinfo.procs.ProcInfo of the visible applications
+    app_sockets: tuple[Any, ...] = ()  # toolkit.sysinfo.procs.SockInfo towards the name's addresses
     notes: tuple[str, ...] = ()
 
 
@@ -104,7 +88,7 @@ def classify(e: Evidence) -> Classification:
     """Pure: the verdict, its confidence and the findings, from the evidence alone."""
     res = e.resolve
     findings: list[Finding] = list(resolve_findings(res))
-    findings += list(e.corefile_findings) + list(e.conntrack_findings)
+    findings += list(e.corefile_findings) + list(e.conntrack_findings) + _app_findings(e)
     path_paths = [p for p in res.paths if p.role != "reference"]
     ref_paths = [p for p in res.paths if p.role == "reference"]
     answering = [p for p in path_paths if p.answered]
@@ -256,6 +240,31 @@ def classify(e: Evidence) -> Classification:
     return _done(verdict, "high" if verdict is Verdict.OK else "medium", findings, settle)
 
 
+def _app_findings(e: Evidence) -> list[Finding]:
+    out = []
+    dead_states = {r.address for r in e.probes if getattr(r, "state", None) in DEAD}
+    stuck = [s for s in e.app_sockets if s.status == "SYN_SENT"]
+    if stuck:
+        on_dead = [s for s in stuck if s.remote.rsplit(":", 1)[0] in dead_states]
+        out.append(Finding(
+            "app-syn-sent", Severity.WARNING,
+            f"the application has {len(stuck)} connection(s) stuck in SYN_SENT"
+            + (f", {len(on_dead)} of them to a dead address of {e.name}" if on_dead else ""),
+            tuple(f"pid {s.pid} {s.process}: {s.local} -> {s.remote} {s.status}" for s in stuck[:10]),
+            "this ties the application's failure to the addresses above", None,
+            {"sockets": [s.remote for s in stuck]}))
+    musl = [p for p in e.processes if p.libc == "musl"]
+    if musl:
+        out.append(Finding(
+            "app-uses-musl", Severity.INFO,
+            f"{', '.join(sorted({p.name for p in musl}))} resolve(s) names with musl libc",
+            tuple(f"pid {p.pid} {p.name}: {p.cmdline}" for p in musl[:5]),
+            "musl ignores resolv.conf options single-request, single-request-reopen and use-vc, "
+            "queries all nameservers in parallel, and never searches names with ndots or more dots",
+            None, {"pids": [p.pid for p in musl]}))
+    return out
+
+
 def _zone_hint(e: Evidence) -> tuple[str, ...]:
     lines = []
     for hop in e.corefile_hops:
@@ -276,3 +285,174 @@ def _done(verdict, confidence, findings, settle) -> Classification:
     # The findings that argue for the verdict come first, then the rest by severity.
     ranked = sorted(findings, key=lambda f: (f.verdict is not verdict, order[f.severity]))
     return Classification(verdict, confidence, tuple(ranked), settle)
+
+
+# ----------------------------------------------------------------------------- gathering
+
+MAX_PROBED_ADDRESSES = 8
+
+
+def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequence[Server] = (),
+           references: Sequence[Server] = (), ports: Sequence[int] = (), corefiles: Sequence[str] = (),
+           deadline: Deadline, query_timeout: float | None = None,
+           on_progress: Callable[[str], None] | None = None) -> Evidence:
+    """Collect every kind of evidence, concurrently where it can be, under one deadline."""
+    import threading
+
+    from toolkit.probe import probe_addresses
+    from toolkit.sysinfo.procs import other_processes, sockets_to
+    from toolkit.triage.resolve import resolve_name
+
+    say = on_progress or (lambda _m: None)
+    notes: list[str] = []
+    # DNS answers come first: probes need the addresses. Keep the per-query timeout well
+    # inside the budget so a silent server leaves time for the probes (which need ~3.5 s
+    # to see an ARP failure's ICMP host-unreachable).
+    qt = query_timeout if query_timeout is not None else max(0.5, min(2.0, deadline.remaining() / 4))
+
+    ct_box: dict[str, Any] = {}
+    ct_thread = threading.Thread(target=_conntrack_before, args=(ct_box,), daemon=True)
+    ct_thread.start()
+
+    cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes)
+    refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
+
+    say(f"resolving {name}")
+    res = resolve_name(name, resolv_conf=resolv_conf, servers=servers, references=refs,
+                       deadline=deadline, query_timeout=qt, on_progress=on_progress)
+    addresses = sorted({a for p in res.paths for a in p.addresses})
+    if len(addresses) > MAX_PROBED_ADDRESSES:
+        notes.append(f"{len(addresses)} addresses answered; probed the first {MAX_PROBED_ADDRESSES}")
+        addresses = addresses[:MAX_PROBED_ADDRESSES]
+
+    behind: tuple = ()
+    pod_paths = [p for p in res.paths if p.role == "resolv.conf"]
+    if pod_paths and all(p.failed for p in pod_paths):
+        cands = [s for s in behind_servers if s.address not in {p.server for p in res.paths}]
+        env_ip = _kube_dns_env()
+        if env_ip and env_ip not in {s.address for s in cands} | {p.server for p in res.paths}:
+            cands.append(Server(env_ip, "server"))
+        if cands:
+            from toolkit.dns.walk import walk_all
+
+            say(f"the pod's nameservers do not answer; asking the server(s) behind them: "
+                f"{', '.join(s.address for s in cands)}")
+            behind = walk_all(cands, ("udp", "tcp"), res.candidates, ("A",), deadline, qt)
+
+    probes: tuple = ()
+    if addresses:
+        port_list = tuple(ports) or DEFAULT_PORTS
+        say(f"probing {', '.join(addresses)} (ports {', '.join(map(str, port_list))})")
+        probes = probe_addresses(addresses, port_list, deadline, on_progress=on_progress)
+        for rep in probes:
+            for lost in getattr(rep, "lost", ()) or ():
+                if lost not in notes:
+                    notes.append(lost)
+
+    processes, app_sockets = (), ()
+    try:
+        processes = other_processes()
+        app_sockets = sockets_to(addresses)
+    except Exception as exc:  # noqa: BLE001 - psutil trouble must not cost the verdict
+        notes.append(f"could not read the application's processes: {exc}")
+    if not processes:
+        notes.append("no other process is visible: attach with `kubectl debug --target=CONTAINER` "
+                      "to see the application's sockets and resolver library")
+
+    ct_thread.join(max(0.0, deadline.timeout(1.0)))
+    ct_findings = _conntrack_after(ct_box, notes)
+
+    return Evidence(name, res, tuple(probes), tuple(ports) or DEFAULT_PORTS, bool(ports), tuple(behind),
+                    tuple(ct_findings), tuple(cf_findings), tuple(cf_hops), tuple(processes),
+                    tuple(app_sockets), tuple(notes))
+
+
+def _kube_dns_env() -> str | None:
+    import os
+
+    # Kubernetes injects *_SERVICE_HOST for Services of the pod's own namespace only, so
+    # this is set for pods in kube-system; elsewhere --server or --corefile tell it.
+    return os.environ.get("KUBE_DNS_SERVICE_HOST") or None
+
+
+def _conntrack_before(box: dict) -> None:
+    try:
+        from toolkit.conntrack import read_snapshot
+
+        box["before"] = read_snapshot()
+    except Exception as exc:  # noqa: BLE001 - optional evidence
+        box["error"] = f"conntrack not read: {exc}"
+
+
+def _conntrack_after(box: dict, notes: list[str]) -> list[Finding]:
+    if "before" not in box:
+        if box.get("error"):
+            notes.append(box["error"])
+        return []
+    try:
+        from toolkit.conntrack import conntrack_findings, read_snapshot
+
+        return list(conntrack_findings(box["before"], read_snapshot()))
+    except Exception as exc:  # noqa: BLE001 - optional evidence
+        notes.append(f"conntrack not read: {exc}")
+        return []
+
+
+def _corefile_evidence(name: str, corefiles: Sequence[str], notes: list[str]):
+    """(findings, hops, extra references, servers behind the pod's cache) from Corefiles."""
+    if not corefiles:
+        return [], [], [], []
+    from toolkit.corefile.bridge import corefile_evidence
+
+    return corefile_evidence(name, corefiles, notes)
+
+
+# ----------------------------------------------------------------------------- report
+
+def diagnose_report(e: Evidence) -> Report:
+    c = classify(e)
+    res = e.resolve
+    sources = _address_sources(res)
+    answers = [{"server": p.server, "role": p.role, "transport": p.transport, "outcome": p.outcome,
+                "answered_as": p.hit, "addresses": list(p.addresses)} for p in res.paths]
+    answers += [{"server": p.server, "role": "behind-cache", "transport": p.transport, "outcome": p.outcome,
+                 "answered_as": p.hit, "addresses": list(p.addresses)} for p in e.behind]
+    probes = []
+    for rep in e.probes:
+        for pr in tuple(getattr(rep, "probes", ())) + tuple(getattr(rep, "control", ())):
+            probes.append({"address": pr.address, "target": rep.address, "kind": pr.kind, "port": pr.port,
+                           "result": pr.result, "from": pr.reply_from, "rtt_ms": pr.rtt_ms,
+                           "detail": pr.detail, "privileged": getattr(pr, "privileged", None)})
+    addresses = [{"address": r.address, "state": r.state, "summary": r.summary,
+                  "answered_by": sorted(f"{s}" for s, _r in sources.get(r.address, ())),
+                  "route": getattr(r, "route", None)} for r in e.probes]
+    data = {
+        "name": e.name,
+        "candidates": list(res.candidates),
+        "answers": answers,
+        "probes": probes,
+        "addresses": addresses,
+        "ports": list(e.ports),
+        "settle": c.settle,
+        "results": [dict(_row(q), role=p.role) for p in res.paths for q in p.queries],
+        "processes": list(e.processes),
+        "app_sockets": list(e.app_sockets),
+    }
+    tables = (
+        Table("Answers (server x transport)", ("server", "role", "transport", "outcome", "addresses"),
+              tuple((a["server"], a["role"], a["transport"], a["outcome"], _fmt(a["addresses"])) for a in answers)),
+        Table("Probes", ("target", "kind", "port", "result", "from", "ms", "detail"),
+              tuple((p["target"], p["kind"], "" if p["port"] is None else str(p["port"]), p["result"],
+                     p["from"] or "", "" if p["rtt_ms"] is None else f"{p['rtt_ms']:.0f}", p["detail"] or "")
+                    for p in probes)),
+    )
+    events = tuple([{"event": "answer", **a} for a in answers] + [{"event": "probe", **p} for p in probes])
+    notes = tuple(e.notes) + ((f"to be sure: {c.settle}",) if c.settle else ())
+    return Report("diagnose", c.verdict, c.findings, data, tables, subject=e.name,
+                  confidence=c.confidence, notes=notes, events=events)
+
+
+def _row(q) -> dict:
+    from toolkit.model import to_jsonable
+
+    return to_jsonable(q)

@@ -1,0 +1,60 @@
+"""Shared pytest fixtures: the network-namespace lab (see tests/lab/)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from tests.lab import Lab  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "lab: needs root and builds network namespaces with real DNS servers")
+
+
+def _lab_unavailable():
+    if os.geteuid() != 0:
+        return "the lab needs root (ip netns, nft, DNS servers on port 53)"
+    missing = [b for b in ("ip", "nft", "unbound", "dnsmasq", "named", "dig", "curl")
+               if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+    if missing:
+        return "lab binaries missing: %s" % ", ".join(missing)
+    try:
+        p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    except Exception as e:  # noqa: BLE001
+        return "ip netns unavailable: %s" % e
+    if p.returncode != 0:
+        return "ip netns unavailable: %s" % p.stderr.strip()
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab():
+    why = _lab_unavailable()
+    if why:
+        if os.environ.get("PT_ALLOW_LAB_SKIP") == "1":
+            pytest.skip(why)
+        pytest.fail("lab fixture: %s (set PT_ALLOW_LAB_SKIP=1 to skip instead)" % why,
+                    pytrace=False)
+    prefix = os.environ.get("PT_LAB_PREFIX") or "pt%d" % (os.getpid() % 100000)
+    lab = Lab(prefix)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture
+def clean_lab(lab):
+    try:
+        yield lab
+    finally:
+        lab.clear_faults()

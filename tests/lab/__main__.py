@@ -1,0 +1,64 @@
+"""CLI: python3 -m tests.lab [--prefix P] up|down|status|exec NS CMD..."""
+import argparse
+import json
+import os
+import sys
+
+from . import Lab, LabError, NAMESPACES
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/lab", description="podtriage network-namespace lab")
+    ap.add_argument("--prefix", default=None,
+                    help="namespace prefix (default: $PT_LAB_PREFIX or 'pt')")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="build the lab (idempotent) and wait until servers answer")
+    sub.add_parser("down", help="remove the lab")
+    st = sub.add_parser("status", help="namespaces and which servers answer")
+    st.add_argument("--json", action="store_true")
+    sub.add_parser("clear-faults", help="undo all fault switches")
+    ex = sub.add_parser("exec", help="run a command in a lab namespace")
+    ex.add_argument("ns", help="one of: %s" % ", ".join(NAMESPACES))
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("scripts/lab: must run as root (ip netns)", file=sys.stderr)
+        return 3
+    try:
+        lab = Lab(a.prefix)
+        if a.cmd == "up":
+            lab.up()
+            print("lab %s up (run dir %s)" % (lab.prefix, lab.rundir))
+        elif a.cmd == "down":
+            lab.down()
+            print("lab %s down" % lab.prefix)
+        elif a.cmd == "clear-faults":
+            lab.clear_faults()
+        elif a.cmd == "status":
+            s = lab.status()
+            if a.json:
+                print(json.dumps(s, indent=1))
+            else:
+                print("lab %s (run dir %s)" % (s["prefix"], s["rundir"]))
+                for n, ok in s["namespaces"].items():
+                    print("  netns  %-22s %s" % (n, "present" if ok else "MISSING"))
+                for n, v in s["servers"].items():
+                    print("  server %-22s pid=%-8s %s" % (n, v["pid"] or "-",
+                                                           "answers" if v["answers"] else "NOT answering"))
+                f = s["faults"]
+                if f and (f["fw"] or f["rcode"] or f["stopped"] or f["app_down"]):
+                    print("  faults %s" % json.dumps(f, sort_keys=True))
+            return 0 if all(s["namespaces"].values()) else 1
+        elif a.cmd == "exec":
+            if not a.command:
+                ap.error("exec needs a command")
+            cmd = a.command[1:] if a.command[0] == "--" else a.command
+            os.execvp("ip", ["ip", "netns", "exec", lab.ns(a.ns), *cmd])
+    except LabError as e:
+        print("scripts/lab: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

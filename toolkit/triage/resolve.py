@@ -116,7 +116,16 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
         sys_thread = threading.Thread(target=lambda: sys_box.append(
             system_lookup(name, deadline.timeout())), daemon=True)
         sys_thread.start()
-    paths = walk_all(all_servers, transports, candidates, qtypes, deadline, query_timeout, on_progress)
+    # The path's servers walk the search list as glibc would. A reference is an independent
+    # resolver (often an authoritative server that REFUSEs names outside its zones), so it
+    # is asked for the very FQDN the path resolved, not walked through the search list.
+    path_servers = [s for s in all_servers if s.role != "reference"]
+    ref_servers = [s for s in all_servers if s.role == "reference"]
+    paths = walk_all(path_servers, transports, candidates, qtypes, deadline, query_timeout, on_progress)
+    if ref_servers:
+        hits = list(dict.fromkeys(p.hit for p in paths if p.hit))
+        asked = hits or [name.rstrip(".") + "."]
+        paths += walk_all(ref_servers, transports, asked, qtypes, deadline, query_timeout, on_progress)
     if sys_thread is not None:
         sys_thread.join(deadline.timeout() + 0.2)
     return ResolveResult(name, tuple(candidates), tuple(all_servers), paths,

@@ -1,1 +1,46 @@
-"""`podtriage resolvconf`: placeholder, being written."""
+"""`podtriage resolvconf`: the adapter. The work is in toolkit.triage.resolvconf."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from toolkit.cli import app
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
+from toolkit.report import OutputFormat
+
+
+@app.command("resolvconf")
+def resolvconf_cmd(
+    resolv_conf: Annotated[str, typer.Option("--file", "-f", metavar="PATH",
+                                             help="The resolv.conf to read.")] = "/etc/resolv.conf",
+    hosts: Annotated[str, typer.Option("--hosts", metavar="PATH",
+                                       help="The hosts file to check for overrides.")] = "/etc/hosts",
+    nsswitch: Annotated[str, typer.Option("--nsswitch", metavar="PATH",
+                                          help="The nsswitch.conf whose hosts: line applies.")
+                        ] = "/etc/nsswitch.conf",
+    name: Annotated[str | None, typer.Option("--name", "-n", metavar="NAME",
+                                             help="Also list, in order, the names glibc asks DNS for "
+                                                  "when the application looks up NAME.")] = None,
+    output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = DEFAULT_DEADLINE,
+) -> None:
+    """Read resolv.conf, /etc/hosts and nsswitch.conf exactly as glibc does and lint them.
+
+    Shows the nameservers glibc really uses (the first 3 that parse), the effective search
+    list and options, and what is silently ignored (malformed lines, unknown options, a
+    4th nameserver, CRLF line endings). With --name, lists the names glibc will query in
+    order (search list and ndots applied), the number of queries, the time to failure when
+    no server answers, and /etc/hosts entries that bypass DNS. Sends no packet.
+
+    Example: podtriage resolvconf --name api.corp.example -o json
+    """
+    del deadline  # no network: nothing to bound
+
+    def build():
+        from toolkit.triage.resolvconf import analyze_resolvconf
+
+        return analyze_resolvconf(resolv_conf, hosts, nsswitch, name, None)
+
+    run(build, output)

@@ -156,10 +156,7 @@ def classify(e: Evidence) -> Classification:
                 f"({', '.join(by_addr[a].summary for a in differing if a in by_addr)})"
                 + (f" while {_fmt(ref_alive)} answers" if ref_alive else ""),
                 probe_ev + zone_hint,
-                f"the zone of {e.name} is answered by a server whose answers differ from the reference: "
-                "check CoreDNS/NodeLocal server blocks that forward this zone (a stub `forward` to a "
-                "retired server), re-point or delete it, then flush the caches (restart CoreDNS and "
-                "NodeLocal DNSCache)",
+                _stale_remedy(e),
                 Verdict.BAD_ANSWER,
                 {"addresses": differing, "servers": sorted({s for a in differing for s in givers(a)}),
                  "reference_addresses": ref_addrs}))
@@ -265,12 +262,23 @@ def _app_findings(e: Evidence) -> list[Finding]:
     return out
 
 
+def _stale_remedy(e: Evidence) -> str:
+    stub = next((f for f in e.corefile_findings if f.code == "corefile-stub-forward"), None)
+    if stub is not None:
+        d = stub.data
+        return (f"{e.name} is answered through {d['corefile']} block {d['block']} (line "
+                f"{d.get('file_line') or d['line']}), which forwards it to {', '.join(d['upstreams'])}, a "
+                "server whose answers differ from the reference: re-point or delete that block, then "
+                "flush the caches (restart CoreDNS and NodeLocal DNSCache)")
+    return (f"the zone of {e.name} is answered by a server whose answers differ from the reference: "
+            "check CoreDNS/NodeLocal server blocks that forward this zone (a stub `forward` to a "
+            "retired server; `podtriage corefile trace NAME --corefile ...` names it), re-point or "
+            "delete it, then flush the caches (restart CoreDNS and NodeLocal DNSCache)")
+
+
 def _zone_hint(e: Evidence) -> tuple[str, ...]:
-    lines = []
-    for hop in e.corefile_hops:
-        text = getattr(hop, "describe", None)
-        lines.append(text() if callable(text) else str(hop))
-    return tuple(lines)
+    """The Corefile hops (already described as text) that lead to the answer."""
+    return tuple(f"corefile: {hop}" for hop in e.corefile_hops)
 
 
 def _probe_finding(code, e: Evidence, reps, verdict, remedy) -> Finding:

@@ -1,0 +1,146 @@
+"""`diagnose` in the lab: one scenario per verdict, each asserting the key evidence."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_resolve_lab import PODTRIAGE, pt
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[2]
+COREFILES = ROOT / "tests" / "lab" / "corefiles"
+REF = ("--reference", "192.168.60.53")
+
+
+def diagnose(lab, *args, timeout=40):
+    t0 = time.monotonic()
+    p = pt(lab, "diagnose", *args, "-o", "json", timeout=timeout)
+    took = time.monotonic() - t0
+    assert p.returncode in (0, 1), (p.returncode, p.stdout, p.stderr)
+    doc = json.loads(p.stdout)
+    assert (p.returncode == 0) == (doc["verdict"] == "ok")
+    return doc, took
+
+
+def codes(doc):
+    return [f["code"] for f in doc["findings"]]
+
+
+def test_seed_with_reference_is_bad_answer(lab):
+    doc, took = diagnose(lab, "api.corp.example", "--port", "80", *REF)
+    assert doc["verdict"] == "bad-answer" and doc["confidence"] == "high"
+    top = doc["findings"][0]
+    assert top["code"] == "stale-answer"
+    assert "169.254.25.10" in top["data"]["servers"]
+    assert top["data"]["addresses"] == ["192.168.50.77"]
+    dead = next(a for a in doc["addresses"] if a["address"] == "192.168.50.77")
+    assert dead["state"] == "host-unreachable"
+    # The node (the pod's gateway) said so, after its ARP gave up, as in the seed's ping.
+    assert any(p["target"] == "192.168.50.77" and p["result"] == "host-unreachable"
+               and p["from"] == "10.244.1.1" for p in doc["probes"])
+    alive = next(a for a in doc["addresses"] if a["address"] == "192.168.50.20")
+    assert alive["state"] == "up"
+    for key in ("name", "verdict", "confidence", "findings", "answers", "probes"):
+        assert key in doc
+    assert {"server", "transport", "addresses"} <= set(doc["answers"][0])
+    assert {"address", "kind", "result", "from"} <= set(doc["probes"][0])
+
+
+def test_seed_without_reference_is_not_confidently_wrong(lab):
+    doc, _ = diagnose(lab, "api.corp.example", "--port", "80")
+    assert doc["verdict"] == "indeterminate" and doc["confidence"] == "low"
+    assert "--reference" in doc["settle"]
+
+
+def test_seed_with_corefiles_names_the_block_and_upstream(lab):
+    doc, _ = diagnose(lab, "api.corp.example", "--port", "80",
+                      "--corefile", str(COREFILES / "nodelocaldns-configmap.yaml"),
+                      "--corefile", str(COREFILES / "coredns-configmap.yaml"))
+    assert doc["verdict"] == "bad-answer"
+    top = doc["findings"][0]
+    text = json.dumps(top)
+    assert "corp.example" in text and "192.168.50.53" in text
+
+
+def test_host_down_is_unreachable_host(clean_lab):
+    clean_lab.app_down()
+    doc, _ = diagnose(clean_lab, "www.example.org", "--port", "80", *REF)
+    assert doc["verdict"] == "unreachable-host" and doc["confidence"] == "high"
+    assert doc["findings"][0]["code"] == "host-down"
+
+
+def test_port_closed(lab):
+    doc, _ = diagnose(lab, "www.example.org", "--port", "81", *REF)
+    assert doc["verdict"] == "port-closed"
+
+
+def test_admin_prohibited_is_filtered(clean_lab):
+    clean_lab.reject_admin("192.168.50.20")
+    doc, _ = diagnose(clean_lab, "www.example.org", "--port", "80", *REF)
+    assert doc["verdict"] == "filtered"
+    assert any(p["result"] == "admin-prohibited" for p in doc["probes"])
+
+
+def test_nodelocal_stopped_coredns_answers(clean_lab):
+    clean_lab.stop("nodelocal")
+    doc, _ = diagnose(clean_lab, "www.example.org", "--port", "80", "--server", "10.233.0.3")
+    assert doc["verdict"] == "dns-unavailable"
+    top = doc["findings"][0]
+    assert top["code"] == "cache-broken-hop"
+    assert top["data"]["failing"] == ["169.254.25.10"] and top["data"]["behind"] == ["10.233.0.3"]
+    refused = next(f for f in doc["findings"] if f["code"] == "server-refused")
+    assert refused["data"]["server"] == "169.254.25.10"
+
+
+def test_nodelocal_stopped_found_through_corefile(clean_lab):
+    clean_lab.stop("nodelocal")
+    doc, _ = diagnose(clean_lab, "www.example.org", "--port", "80",
+                      "--corefile", str(COREFILES / "nodelocaldns-configmap.yaml"))
+    assert doc["verdict"] == "dns-unavailable"
+    assert doc["findings"][0]["code"] == "cache-broken-hop"
+
+
+def test_nodelocal_silently_dropping(clean_lab):
+    clean_lab.drop_udp53("nodelocal")
+    clean_lab.block_tcp53("nodelocal")
+    doc, took = diagnose(clean_lab, "www.example.org", "--port", "80", "--deadline", "6")
+    assert doc["verdict"] == "dns-unavailable"
+    f = next(f for f in doc["findings"] if f["code"] == "server-timeout")
+    assert sorted(f["data"]["transports"]) == ["tcp", "udp"]
+    assert took < 8
+
+
+def test_nxdomain_only_from_stub_path(clean_lab):
+    clean_lab.force_rcode("api.corp.example", "NXDOMAIN", server="legacy")
+    doc, _ = diagnose(clean_lab, "api.corp.example", "--port", "80", *REF)
+    assert doc["verdict"] == "dns-error"
+    assert doc["findings"][0]["code"] == "error-only-on-path"
+
+
+def test_healthy_name_is_ok_and_fast(lab):
+    doc, took = diagnose(lab, "www.example.org", "--port", "80", *REF)
+    assert doc["verdict"] == "ok", doc["findings"]
+    assert doc["duration_ms"] < 1500, doc["duration_ms"]
+
+
+def test_all_dead_ends_by_the_deadline(clean_lab):
+    clean_lab.drop_udp53("nodelocal")
+    clean_lab.block_tcp53("nodelocal")
+    doc, took = diagnose(clean_lab, "api.corp.example", "--port", "80", "--deadline", "3",
+                         "--server", "10.244.1.1")
+    assert doc["verdict"] == "dns-unavailable"
+    assert took < 4.5, took
+
+
+def test_without_net_raw_still_gives_a_verdict(lab):
+    cmd = " ".join(shlex.quote(x) for x in ([PODTRIAGE] if PODTRIAGE else ["python3", "-m", "toolkit"])
+                   + ["diagnose", "api.corp.example", "--port", "80", *REF, "-o", "json"])
+    p = lab.exec("pod", "capsh", "--drop=cap_net_raw", "--", "-c", cmd, timeout=40)
+    doc = json.loads(p.stdout)
+    assert doc["verdict"] == "bad-answer"
+    assert "NET_RAW" in json.dumps(doc["notes"]) + p.stderr

@@ -1,0 +1,83 @@
+"""What `diagnose --corefile` takes from the Corefiles: the block and upstream that answer
+the name, independent upstreams to use as references, and the server behind the pod's cache.
+
+Kept apart from trace/lint so that diagnose depends on one small function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from toolkit.corefile.source import load_all
+from toolkit.corefile.trace import Hop, _listen_map, default_forward, trace_name
+from toolkit.dns.walk import Server
+from toolkit.model import Finding, Severity
+
+
+def describe_hop(h: Hop) -> str:
+    where = f"{h.corefile} block {h.block} (line {h.file_line or h.line})"
+    if h.next is None:
+        return f"{where}: {h.plugin or 'no plugin'} answers ({h.outcome})"
+    stub = " [stub forward: not the default upstream]" if h.stub_forward else ""
+    targets = ", ".join(h.next.targets) or h.next.target
+    return f"{where}: {h.plugin} -> {targets} over {h.next.transport}{stub}"
+
+
+def corefile_evidence(name: str, paths: Sequence[str], notes: list[str]):
+    """(findings, hop descriptions, extra references, servers behind the first cache)."""
+    corefiles = load_all(list(paths))
+    trace = trace_name(name, corefiles)
+    hops = [describe_hop(h) for h in trace.hops]
+    listen = _listen_map(corefiles, {})
+    on_path = set()
+    for h in trace.hops:
+        if h.next is not None:
+            on_path.update(t.split(":")[0] for t in h.next.targets)
+    # Servers behind the first hop: what the pod's cache forwards to (e.g. the CoreDNS
+    # Service address), asked directly when the cache itself does not answer.
+    behind: list[Server] = []
+    if trace.hops and trace.hops[0].next is not None:
+        for t in trace.hops[0].next.targets:
+            host, _, port = t.rpartition(":") if t.count(":") == 1 else (t, "", "")
+            if _is_ip(host):
+                behind.append(Server(host, "server", int(port) if port.isdigit() else 53))
+    # Independent references: the default upstreams ('.' blocks) that this name does not go
+    # through, and that are not another Corefile's own listen address.
+    refs: list[Server] = []
+    for cf in corefiles:
+        spec = default_forward(cf, 53)
+        if spec is None:
+            continue
+        for t in spec.targets:
+            addr = t.address
+            if addr and addr not in on_path and addr not in listen and addr not in {b.address for b in behind}:
+                refs.append(Server(addr, "reference", t.port or 53))
+    findings: list[Finding] = []
+    stubs = [h for h in trace.hops if h.stub_forward]
+    for h in stubs:
+        findings.append(Finding(
+            "corefile-stub-forward", Severity.WARNING,
+            f"{trace.name} is answered by {h.corefile} block {h.block} (line {h.file_line or h.line}), "
+            f"which forwards it to {', '.join(h.next.targets) if h.next else '?'} instead of the "
+            "config's default upstream",
+            tuple(hops),
+            "if that server is retired or stale, re-point or delete the block, then flush the caches "
+            "(restart CoreDNS and NodeLocal DNSCache)",
+            None, {"corefile": h.corefile, "block": h.block, "line": h.line, "file_line": h.file_line,
+                   "upstreams": list(h.next.targets) if h.next else []}))
+    for p in trace.problems:
+        notes.append(f"corefile trace: {p}")
+    if refs:
+        notes.append("references from the Corefiles' default upstreams: "
+                     + ", ".join(r.address for r in refs))
+    return findings, hops, refs, behind
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runbook "check CoreDNS config": lint the CoreDNS and NodeLocal DNSCache Corefiles (duplicate
+# plugins such as `loop`, forgotten server blocks, forward/cache order...) and check them
+# (probe every forward upstream).
+#
+# Usage: check-coredns-config.sh [FILE...]
+#   FILE  Corefiles or ConfigMap YAML. Without FILE the ConfigMaps kube-system/coredns and
+#         kube-system/nodelocaldns are fetched with kubectl (skipped when absent).
+# Env: PODTRIAGE (the podtriage command; default: podtriage), KUBECTL (default: kubectl)
+# `corefile check` probes the upstreams: run it where they are reachable (in a pod, e.g.
+# kubectl podtriage POD --runbook check-coredns-config -- FILE..., or on a node).
+# Exit code: the worst of lint and check (0 clean, 1 findings, 3 could not observe).
+set -uo pipefail
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+PODTRIAGE=${PODTRIAGE:-podtriage}
+KUBECTL=${KUBECTL:-kubectl}
+case "${1:-}" in -h|--help) usage; exit 0 ;; -*) echo "check-coredns-config: unknown option $1" >&2; usage >&2; exit 2 ;; esac
+
+files=("$@")
+tmp=""
+if [ ${#files[@]} -eq 0 ]; then
+  command -v "$KUBECTL" >/dev/null 2>&1 || { echo "check-coredns-config: no FILE given and no kubectl to fetch the ConfigMaps" >&2; exit 2; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  for cm in coredns nodelocaldns; do
+    if "$KUBECTL" get cm "$cm" -n kube-system -o yaml > "$tmp/$cm.yaml" 2>/dev/null && [ -s "$tmp/$cm.yaml" ]; then
+      echo "check-coredns-config: fetched kube-system/$cm"
+      files+=("$tmp/$cm.yaml")
+    else
+      echo "check-coredns-config: no ConfigMap kube-system/$cm (skipped)"
+    fi
+  done
+  [ ${#files[@]} -gt 0 ] || { echo "check-coredns-config: nothing to check" >&2; exit 3; }
+fi
+for f in "${files[@]}"; do
+  [ -r "$f" ] || { echo "check-coredns-config: cannot read $f" >&2; exit 3; }
+done
+
+worst=0
+echo "== podtriage corefile lint"
+"$PODTRIAGE" corefile lint "${files[@]}"; rc=$?
+[ "$rc" -gt "$worst" ] && worst=$rc
+echo "== podtriage corefile check"
+"$PODTRIAGE" corefile check "${files[@]}"; rc=$?
+[ "$rc" -gt "$worst" ] && worst=$rc
+case "$worst" in
+  0) echo "check-coredns-config: clean" ;;
+  1) echo "check-coredns-config: findings above: fix the Corefile (kubectl edit cm -n kube-system NAME) and let CoreDNS reload" ;;
+  2) echo "check-coredns-config: usage error" ;;
+  3) echo "check-coredns-config: could not read or probe everything (see above)" ;;
+  *) echo "check-coredns-config: podtriage failed (exit $worst); rerun with PODTRIAGE_DEBUG=1" ;;
+esac
+exit "$worst"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runbook "service unreachable": one podtriage diagnose run, its JSON saved, and its verdict
+# turned into the next step to take.
+#
+# Usage: service-unreachable.sh NAME [PORT] [--reference IP]... [--corefile FILE]...
+#   NAME   the name the application cannot reach, as it spells it
+#   PORT   its TCP port (default: podtriage tries 443 and 80)
+#   --reference IP  an independent resolver for the zone (repeatable): lets podtriage tell a
+#                   stale DNS answer from a dead host
+#   --corefile FILE a CoreDNS/NodeLocal Corefile or ConfigMap (repeatable)
+# Env: PODTRIAGE_OUT (directory for the JSON; default /tmp, else the current directory;
+#      when neither is writable the JSON is not saved),
+#      PODTRIAGE (the podtriage command; default: podtriage)
+# Runs where podtriage runs: in the podtriage image attached to the pod
+#   kubectl podtriage POD --runbook service-unreachable -- NAME PORT
+# or anywhere podtriage is installed. Exit code: podtriage's (0 ok, 1 problem, 2 usage,
+# 3 could not observe, 4 internal error).
+set -uo pipefail
+
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+PODTRIAGE=${PODTRIAGE:-podtriage}
+name="" port="" extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --reference|--corefile|--server)
+      [ $# -ge 2 ] || { echo "service-unreachable: $1 needs a value" >&2; exit 2; }
+      extra+=("$1" "$2"); shift 2 ;;
+    -*) echo "service-unreachable: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) if [ -z "$name" ]; then name=$1
+       elif [ -z "$port" ]; then port=$1
+       else echo "service-unreachable: too many arguments" >&2; usage >&2; exit 2; fi
+       shift ;;
+  esac
+done
+[ -n "$name" ] || { usage >&2; exit 2; }
+if [ -n "$port" ]; then
+  case "$port" in *[!0-9]*|'') echo "service-unreachable: PORT must be a number" >&2; exit 2 ;; esac
+  extra+=(--port "$port")
+fi
+
+json=$("$PODTRIAGE" diagnose "$name" "${extra[@]}" -o json); rc=$?
+# Saved where we may write (the root filesystem of a debug container is often read-only).
+report=""
+for dir in "${PODTRIAGE_OUT:-/tmp}" .; do
+  f="$dir/podtriage-diagnose-${name//[^A-Za-z0-9.-]/_}-$(date +%Y%m%dT%H%M%S).json"
+  if [ -n "$json" ] && printf '%s\n' "$json" 2>/dev/null > "$f"; then report=$f; break; fi
+done
+
+parsed=$(printf '%s' "$json" | python3 -c '
+import json, sys
+try:
+    doc = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+print(doc.get("verdict", ""))
+for f in doc.get("findings", []):
+    print(f"  [{f.get('"'"'severity'"'"', '"'"'?'"'"')}] {f.get('"'"'code'"'"', '"'"'?'"'"')}: {f.get('"'"'summary'"'"', '"'"''"'"')}")
+    if f.get("remedy"):
+        print(f"      remedy: {f['"'"'remedy'"'"']}")
+for n in doc.get("notes", []):
+    print(f"  note: {n}")
+')
+
+verdict=${parsed%%$'\n'*}
+details=${parsed#"$verdict"}
+saved=""
+if [ -n "$report" ]; then saved=", JSON in $report"
+elif [ -n "$json" ]; then saved=" (JSON not saved: no writable directory)"; fi
+echo "service-unreachable: $name${port:+ port $port}: verdict ${verdict:-none} (exit $rc)$saved"
+[ -n "${details#$'\n'}" ] && printf '%s\n' "${details#$'\n'}"
+case "$rc:$verdict" in
+  0:ok) echo "next: DNS and the path are healthy from this pod; look at the application (TLS, credentials, its own timeouts)" ;;
+  1:bad-answer) echo "next: DNS returns a wrong address. Find the resolver or Corefile block that answers it (check-coredns-config.sh) and fix or remove the stale upstream/hosts entry; do not debug the network" ;;
+  1:unreachable-host) echo "next: resolvers agree, the host is dead. Page the owners of the target; check its node/VM and the route to it" ;;
+  1:port-closed) echo "next: the host is up and refuses the port. Check the service is listening on that port (Service targetPort, container port)" ;;
+  1:filtered) echo "next: something drops or rejects on the path. Check NetworkPolicies, security groups and firewalls between the pod and the target" ;;
+  1:dns-unavailable) echo "next: a nameserver on the path does not answer. Check NodeLocal DNSCache / CoreDNS pods and their upstreams (the findings name the server and transport)" ;;
+  1:dns-error) echo "next: DNS says the name does not exist or fails. Check the spelling, the search list (ndots), and the zone on the server the findings name" ;;
+  1:conntrack) echo "next: conntrack race or table pressure. Run dns-slow.sh, check nf_conntrack_max and NodeLocal DNSCache on the node (kubectl podtriage --node NODE)" ;;
+  1:indeterminate) echo "next: not enough independent evidence. Rerun with --reference IP (the zone's authoritative server) and --corefile" ;;
+  2:*) echo "next: usage error; see podtriage diagnose --help" ;;
+  3:*) echo "next: podtriage could not observe (a capability, a file or the namespace): attach with kubectl debug --profile=netadmin" ;;
+  *) echo "next: podtriage failed (internal error); rerun with PODTRIAGE_DEBUG=1 and report the traceback" ;;
+esac
+exit "$rc"

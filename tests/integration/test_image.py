@@ -1,0 +1,301 @@
+"""The real image: built with scripts/build-image (buildah, from image/Containerfile), its
+contents checked, then run with podman/runc inside the lab pod's network namespace the way
+`kubectl debug --target --profile=netadmin` runs it: non-root numeric user, NET_RAW and
+NET_ADMIN from the runtime, read-only root filesystem.
+
+Runs as root in CI. Missing tools are a failure, not a skip: scripts/build-image installs
+debootstrap, buildah, podman and runc itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from toolkit import __version__
+
+pytestmark = pytest.mark.image
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get("PODTRIAGE_IMAGE", "localhost/podtriage:dev")
+SIZE_BUDGET = 150_000_000          # bytes, uncompressed (issue 7)
+USER = "65532"
+SEED_NAME = "api.corp.example"
+REFERENCE = "192.168.60.53"        # the lab's authoritative upstream for corp.example
+CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
+NET_CAPS = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW)
+
+
+@dataclass(frozen=True)
+class Built:
+    tag: str
+    size_bytes: int
+    build_s: float
+
+
+def _podman(*args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
+    p = subprocess.run(["podman", "--runtime", "runc", *args], capture_output=True, text=True,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed rc={p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def _run(image: Built, *args: str, entrypoint: str | None = None, user: str = USER,
+         extra: tuple[str, ...] = (), timeout: float = 120) -> subprocess.CompletedProcess:
+    opts = ["run", "--rm", "--user", user, *extra]
+    if entrypoint:
+        opts += ["--entrypoint", entrypoint]
+    return _podman(*opts, image.tag, *args, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def image() -> Built:
+    if os.geteuid() != 0:
+        pytest.fail("the image tests need root (buildah and podman with the host's storage)",
+                    pytrace=False)
+    p = subprocess.run([str(ROOT / "scripts" / "build-image"), "-q", "--tag", IMAGE],
+                       capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    assert p.returncode == 0, f"scripts/build-image failed:\n{p.stdout}\n{p.stderr[-4000:]}"
+    m = re.search(r"size [\d.]+ MB \((\d+) bytes\) build ([\d.]+) s", p.stdout)
+    assert m, f"scripts/build-image did not print the size and build time:\n{p.stdout}"
+    for tool in ("podman", "buildah", "runc"):
+        assert shutil.which(tool), f"{tool} is missing after scripts/build-image"
+    return Built(IMAGE, int(m.group(1)), float(m.group(2)))
+
+
+def _inspect(image: Built) -> dict:
+    p = _podman("image", "inspect", image.tag, check=True)
+    return json.loads(p.stdout)[0]
+
+
+# ------------------------------------------------------------------ contents
+
+
+def test_size_within_budget(image):
+    size = int(_podman("image", "inspect", "--format", "{{.Size}}", image.tag, check=True).stdout)
+    assert size == image.size_bytes
+    assert size <= SIZE_BUDGET, f"image is {size / 1e6:.1f} MB, budget {SIZE_BUDGET / 1e6:.0f} MB"
+
+
+def test_config_user_entrypoint_labels(image):
+    cfg = _inspect(image)["Config"]
+    assert cfg["User"] == f"{USER}:{USER}"
+    assert cfg["Entrypoint"] == ["podtriage"]
+    assert cfg["Cmd"] == ["--help"]
+    labels = cfg.get("Labels") or {}
+    assert labels.get("org.opencontainers.image.title") == "podtriage"
+    assert labels.get("org.opencontainers.image.version") == __version__
+    for key in ("description", "licenses", "revision", "base.name"):
+        assert labels.get(f"org.opencontainers.image.{key}"), key
+    assert "PYTHONDONTWRITEBYTECODE=1" in cfg["Env"]
+
+
+def test_runs_as_numeric_non_root_user(image):
+    # no --user: the image's own USER applies (what runAsNonRoot checks)
+    p = _podman("run", "--rm", "--entrypoint", "id", image.tag, check=True)
+    assert p.stdout.split()[0] == f"uid={USER}(podtriage)"
+    p = _podman("run", "--rm", "--entrypoint", "id", image.tag, "-u", check=True)
+    assert p.stdout.strip() == USER
+
+
+def test_version_and_help(image):
+    p = _podman("run", "--rm", image.tag, "--version", check=True)
+    assert p.stdout.strip() == f"podtriage {__version__}"
+    p = _podman("run", "--rm", image.tag)  # CMD ["--help"]
+    assert p.returncode == 0 and "diagnose" in p.stdout and "resolve" in p.stdout
+
+
+CONTENT_CHECK = r"""
+for t in gcc cc c++ g++ clang ld as make pip pip3 setcap; do
+  command -v "$t" >/dev/null 2>&1 && echo "TOOL $t"
+done
+ls /opt/podtriage/bin/pip* >/dev/null 2>&1 && echo "TOOL venv-pip"
+for d in /root/.cache /tmp/.cache /var/cache/pip /usr/include/python3.11 /usr/lib/gcc; do
+  [ -e "$d" ] && echo "PATH $d"
+done
+find / -xdev \( -name tests -o -name test \) -type d -path '*python*' 2>/dev/null | sed 's/^/TESTS /'
+find /opt/podtriage -name '*.dist-info' -prune -o -name 'podtriage-*.whl' -print | sed 's/^/WHEEL /'
+ls /var/lib/apt/lists | grep -v -x -e partial -e lock | sed 's/^/APTLIST /'
+dpkg-query -W -f='${Package}\n' | grep -E '^(gcc(-[0-9]+)?|cpp(-[0-9]+)?|g\+\+(-[0-9]+)?|clang.*|binutils.*|make|python3.*-dev|libpython3.*-dev|python3-pip|python3-venv|libcap2-bin)$' | sed 's/^/PKG /'
+exit 0
+"""
+
+
+def test_no_compiler_pip_cache_or_tests(image):
+    p = _podman("run", "--rm", "--user", "0", "--entrypoint", "sh", image.tag, "-c",
+                CONTENT_CHECK, check=True)
+    assert p.stdout.strip() == "", f"unwanted content in the image:\n{p.stdout}"
+
+
+def test_bytecode_precompiled(image):
+    """Read-only root: every module the CLI imports must already be compiled, and nothing may
+    be written at run time (checked with podman diff after a real run)."""
+    name = f"pt-img-{uuid.uuid4().hex[:8]}"
+    try:
+        p = _podman("run", "--name", name, "--user", USER, image.tag, "resolvconf", "--help")
+        assert p.returncode == 0, p.stderr
+        diff = _podman("diff", name, check=True).stdout.split()
+        # podman's own per-container files are the only allowed changes
+        allowed = {"/etc", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/run",
+                   "/run/.containerenv", "/etc/passwd", "/etc/group"}
+        written = [x for x in diff if x not in ("A", "C", "D") and x not in allowed]
+        assert not written, f"podtriage wrote into the image filesystem: {written}"
+    finally:
+        _podman("rm", "-f", name)
+
+
+def test_interpreter_file_capabilities(image):
+    """cap_net_admin,cap_net_raw in the permitted set, the effective bit clear (see
+    image/README-section.md: an effective bit makes exec fail where the pod lacks a cap)."""
+    code = ("import os,struct,sys;p=os.path.realpath('/usr/bin/python3');"
+            "v=os.getxattr(p,'security.capability');print(struct.unpack('<5I',v[:20]))")
+    p = _run(image, "-c", code, entrypoint="/usr/bin/python3", user="0")
+    assert p.returncode == 0, p.stderr
+    magic, perm_lo, inh_lo, perm_hi, inh_hi = eval(p.stdout)  # noqa: S307 - a tuple of ints we printed
+    assert magic & 0xFF000000 in (0x02000000, 0x03000000)
+    assert magic & 1 == 0, "effective bit set: exec fails in pods without NET_ADMIN"
+    assert perm_lo == NET_CAPS and perm_hi == 0 and inh_lo == inh_hi == 0
+
+
+STATUS = ("import sys;s=dict(l.split(':',1) for l in open('/proc/self/status') if l.startswith('Cap'));"
+          "print(int(s['CapEff'],16), int(s['CapPrm'],16), int(s['CapAmb'],16))")
+
+
+@pytest.mark.parametrize("opts,expected", [
+    (("--cap-add", "NET_RAW,NET_ADMIN"), NET_CAPS),
+    (("--cap-add", "NET_RAW,NET_ADMIN", "--security-opt", "no-new-privileges"), NET_CAPS),
+    (("--cap-add", "NET_RAW"), 1 << CAP_NET_RAW),
+    (("--cap-drop", "ALL"), 0),
+], ids=["netadmin", "netadmin-no-new-privs", "net-raw-only", "drop-all"])
+def test_podman_non_root_gets_granted_caps_only(image, opts, expected):
+    p = _run(image, "-c", STATUS, entrypoint="/opt/podtriage/bin/python", extra=("--read-only", *opts))
+    assert p.returncode == 0, p.stderr
+    eff, prm, _amb = map(int, p.stdout.split())
+    assert eff & NET_CAPS == expected and prm & NET_CAPS == expected
+
+
+# Kubernetes (containerd/CRI-O + runc) sets bounding = effective = permitted = the container's
+# capabilities for a non-root user and NO ambient set (podman adds ambient ones, so podman
+# alone would hide a broken image). Run the image's rootfs with runc and exactly that spec.
+K8S_DEFAULT = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+               "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+               "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+
+
+@pytest.fixture(scope="module")
+def runc_rootfs(image, tmp_path_factory):
+    mnt = _podman("image", "mount", image.tag, check=True).stdout.strip()
+    root = tmp_path_factory.mktemp("rootfs") / "rootfs"
+    try:
+        subprocess.run(["cp", "-a", "--preserve=all", f"{mnt}/.", str(root)], check=True, timeout=300)
+    finally:
+        _podman("image", "unmount", image.tag)
+    spec_dir = tmp_path_factory.mktemp("spec")
+    subprocess.run(["runc", "spec"], cwd=spec_dir, check=True)
+    return root, json.loads((spec_dir / "config.json").read_text())
+
+
+@pytest.mark.parametrize("caps,nnp,expected", [
+    (K8S_DEFAULT + ["CAP_NET_ADMIN"], False, NET_CAPS),
+    (K8S_DEFAULT + ["CAP_NET_ADMIN"], True, NET_CAPS),
+    (K8S_DEFAULT, False, 1 << CAP_NET_RAW),
+    ([], True, 0),
+], ids=["netadmin", "netadmin-allowPrivilegeEscalation-false", "default-caps", "restricted"])
+def test_kubernetes_style_runc_caps(runc_rootfs, tmp_path, caps, nnp, expected):
+    root, spec = runc_rootfs
+    spec = json.loads(json.dumps(spec))
+    spec["root"] = {"path": str(root), "readonly": True}
+    proc = spec["process"]
+    proc.update(terminal=False, user={"uid": 65532, "gid": 65532}, noNewPrivileges=nnp,
+                capabilities={"bounding": caps, "effective": caps, "permitted": caps},
+                env=["PATH=/opt/podtriage/bin:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"])
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    cid = f"pt-img-{uuid.uuid4().hex[:8]}"
+    results = []
+    for args in (["/opt/podtriage/bin/python", "-c", STATUS], ["podtriage", "--version"]):
+        proc["args"] = args
+        (bundle / "config.json").write_text(json.dumps(spec))
+        try:
+            p = subprocess.run(["runc", "run", "--bundle", str(bundle), cid], capture_output=True,
+                               text=True, timeout=60)
+        finally:
+            subprocess.run(["runc", "delete", "-f", cid], capture_output=True)
+        assert p.returncode == 0, f"{args}: rc={p.returncode} {p.stdout} {p.stderr}"
+        results.append(p.stdout)
+    eff, prm, amb = map(int, results[0].split())
+    assert amb == 0
+    assert eff & NET_CAPS == expected and prm & NET_CAPS == expected
+    assert results[1].strip() == f"podtriage {__version__}"
+
+
+# ------------------------------------------------------------------ end to end in the lab
+
+
+def _command(image: Built) -> str:
+    forced = os.environ.get("PT_IMAGE_COMMAND")
+    if forced:
+        return forced
+    return "diagnose" if _run(image, "diagnose", "--help").returncode == 0 else "resolve"
+
+
+def _args(command: str) -> list[str]:
+    return [command, SEED_NAME, "--reference", REFERENCE, "-o", "json", "--deadline", "20"]
+
+
+def _in_pod(image: Built, lab, command: str, *opts: str) -> tuple[int, dict, str]:
+    ns = lab.ns("pod")
+    mounts = []
+    for f in ("resolv.conf", "hosts"):  # what `ip netns exec` bind-mounts and podman does not
+        if Path(f"/etc/netns/{ns}/{f}").exists():
+            mounts += ["-v", f"/etc/netns/{ns}/{f}:/etc/{f}:ro"]
+    p = _run(image, *_args(command), extra=("--network", f"ns:/run/netns/{ns}", *mounts, *opts),
+             timeout=90)
+    assert p.returncode in (0, 1), f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p.returncode, json.loads(p.stdout), p.stderr
+
+
+@pytest.fixture(scope="module")
+def host_run(image, lab):
+    command = _command(image)
+    exe = ROOT / ".venv" / "bin" / "podtriage"
+    p = lab.exec("pod", str(exe), *_args(command), timeout=90)
+    assert p.returncode in (0, 1), f"host run rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    return command, p.returncode, json.loads(p.stdout)
+
+
+def test_seed_verdict_in_image_matches_host(image, lab, host_run):
+    command, host_rc, host = host_run
+    assert host["verdict"] == "bad-answer", host["findings"]
+    rc, doc, err = _in_pod(image, lab, command, "--read-only", "--cap-add", "NET_RAW,NET_ADMIN")
+    assert (rc, doc["verdict"]) == (host_rc, host["verdict"]), err
+    assert {f["code"] for f in doc["findings"]} == {f["code"] for f in host["findings"]}
+    assert doc["tool_version"] == __version__
+    print(f"\n{command} in the image: verdict {doc['verdict']}, findings "
+          f"{[f['code'] for f in doc['findings']]}")
+
+
+def test_seed_verdict_without_net_raw(image, lab, host_run):
+    command, host_rc, host = host_run
+    rc, doc, err = _in_pod(image, lab, command, "--read-only", "--cap-drop", "NET_RAW")
+    assert doc["verdict"] == host["verdict"], err
+    if command == "diagnose":  # it wanted raw sockets: it must say which capability was missing
+        assert "NET_RAW" in json.dumps(doc["notes"]) + json.dumps(doc["findings"]) + err
+
+
+def test_seed_verdict_read_only_without_tmpfs(image, lab, host_run):
+    """readOnlyRootFilesystem without any writable emptyDir: not even /tmp is writable."""
+    command, host_rc, host = host_run
+    rc, doc, err = _in_pod(image, lab, command, "--read-only", "--read-only-tmpfs=false",
+                           "--security-opt", "no-new-privileges", "--cap-add", "NET_RAW,NET_ADMIN")
+    assert (rc, doc["verdict"]) == (host_rc, host["verdict"]), err

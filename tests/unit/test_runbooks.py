@@ -1,0 +1,123 @@
+"""scripts/runbooks/: syntax (bash -n), shellcheck where installed, --help, and the verdict
+handling of each against a fake `podtriage` on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOKS = sorted((ROOT / "scripts" / "runbooks").glob("*.sh"))
+NAMES = [p.name for p in RUNBOOKS]
+
+FAKE = """#!/bin/sh
+echo "$@" >> "$FAKE_LOG"
+cat <<'JSON'
+{"verdict": "VERDICT", "findings": [{"code": "c1", "severity": "critical", "summary": "s1", "remedy": "r1"}], "notes": ["n1"]}
+JSON
+exit RC
+"""
+
+
+def test_the_three_runbooks_exist():
+    assert set(NAMES) == {"dns-slow.sh", "service-unreachable.sh", "check-coredns-config.sh"}
+    assert all(os.access(p, os.X_OK) for p in RUNBOOKS)
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=NAMES)
+def test_syntax(path):
+    p = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+@pytest.mark.parametrize("path", RUNBOOKS, ids=NAMES)
+def test_shellcheck(path):
+    p = subprocess.run(["shellcheck", "-S", "warning", str(path)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=NAMES)
+def test_help(path):
+    p = subprocess.run(["bash", str(path), "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("Runbook"), p.stdout + p.stderr
+    assert "Usage:" in p.stdout
+
+
+@pytest.fixture
+def fake(tmp_path):
+    def make(verdict: str, rc: int):
+        bindir = tmp_path / "bin"
+        bindir.mkdir(exist_ok=True)
+        f = bindir / "podtriage"
+        f.write_text(FAKE.replace("VERDICT", verdict).replace("RC", str(rc)))
+        f.chmod(0o755)
+        out = tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "PODTRIAGE_OUT": str(out),
+                "FAKE_LOG": str(tmp_path / "calls")}, out, tmp_path / "calls"
+    return make
+
+
+@pytest.mark.parametrize("verdict,rc,word", [
+    ("ok", 0, "healthy"), ("bad-answer", 1, "wrong address"), ("unreachable-host", 1, "dead"),
+    ("port-closed", 1, "refuses"), ("filtered", 1, "NetworkPolicies"),
+    ("dns-unavailable", 1, "does not answer"), ("dns-error", 1, "does not exist"),
+    ("conntrack", 1, "dns-slow.sh"), ("indeterminate", 1, "--reference"),
+])
+def test_service_unreachable_acts_on_the_verdict(fake, verdict, rc, word):
+    env, out, calls = fake(verdict, rc)
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"),
+                        "api.corp.example", "443", "--reference", "192.168.60.53"],
+                       capture_output=True, text=True, env=env, timeout=20)
+    assert p.returncode == rc, p.stderr
+    assert calls.read_text().split() == ["diagnose", "api.corp.example", "--reference",
+                                         "192.168.60.53", "--port", "443", "-o", "json"]
+    assert f"verdict {verdict} (exit {rc})" in p.stdout and word in p.stdout
+    assert "[critical] c1: s1" in p.stdout and "note: n1" in p.stdout
+    saved = list(out.glob("podtriage-diagnose-api.corp.example-*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["verdict"] == verdict
+
+
+def test_service_unreachable_could_not_observe(fake):
+    env, out, calls = fake("indeterminate", 3)
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"), "x"],
+                       capture_output=True, text=True, env=env, timeout=20)
+    assert p.returncode == 3 and "--profile=netadmin" in p.stdout
+
+
+def test_service_unreachable_usage(fake):
+    env, *_ = fake("ok", 0)
+    for args in ([], ["x", "notaport"], ["x", "1", "2"], ["--bogus", "x"]):
+        p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"), *args],
+                           capture_output=True, text=True, env=env, timeout=20)
+        assert p.returncode == 2, args
+
+
+def test_dns_slow_runs_capture_then_race_test(fake):
+    env, out, calls = fake("conntrack", 1)
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/dns-slow.sh"), "-d", "5", "-t",
+                        "169.254.25.10", "-n", "50"], capture_output=True, text=True, env=env,
+                       timeout=20)
+    assert p.returncode == 1, p.stderr
+    lines = calls.read_text().splitlines()
+    assert lines[0].startswith("capture --duration 5 -o json")
+    assert lines[1] == "conntrack race-test 169.254.25.10 --count 50 -o json"
+    assert len(list(out.glob("podtriage-*.json"))) == 2
+    assert "capture: verdict conntrack" in p.stdout and "race-test: verdict conntrack" in p.stdout
+
+
+def test_check_coredns_config_lints_and_checks_files(fake, tmp_path):
+    env, out, calls = fake("ok", 0)
+    cf = tmp_path / "Corefile"
+    cf.write_text(".:53 {\n    forward . 10.0.0.1\n}\n")
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/check-coredns-config.sh"), str(cf)],
+                       capture_output=True, text=True, env=env, timeout=20)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert calls.read_text().splitlines() == [f"corefile lint {cf}", f"corefile check {cf}"]
+    assert "clean" in p.stdout

@@ -1,1 +1,167 @@
-"""`podtriage corefile`: placeholder, being written."""
+"""`podtriage corefile lint|trace|check`: adapters over toolkit.corefile.
+
+Imports typer only at module level; the library is imported inside each command.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
+from toolkit.report import OutputFormat
+
+corefile_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Read CoreDNS / NodeLocal DNSCache Corefiles: lint them, trace which block and "
+         "upstream answer a name.",
+)
+
+FilesArg = Annotated[
+    list[str],
+    typer.Argument(metavar="FILE...", help="Corefiles or ConfigMaps (kubectl get cm -o yaml|json; "
+                                           "several documents or a List), '-' for stdin."),
+]
+
+
+def _env(pairs: list[str]) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {p!r}", param_hint="--env")
+        out[k] = v
+    return out
+
+
+EnvOpt = Annotated[list[str], typer.Option("--env", metavar="NAME=VALUE",
+                                           help="Value for a {$NAME} placeholder (repeatable).")]
+
+
+@corefile_app.command("lint")
+def lint_cmd(
+    files: FilesArg,
+    env: EnvOpt = [],
+    output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = DEFAULT_DEADLINE,
+) -> None:
+    """Find mistakes in Corefiles, with line numbers: duplicate plugins, missing cache/loop/
+    errors, forward to /etc/resolv.conf, stub-forward blocks that shadow the default upstream,
+    unknown plugins, duplicate server blocks, file order that is not execution order.
+
+    Exit 0: no warning; 1: warnings or critical findings; 3: a file is missing or unparsable.
+
+    Example: kubectl get cm -n kube-system coredns -o yaml | podtriage corefile lint -
+    """
+    env_map = _env(env)
+
+    def build():
+        from toolkit.corefile.lint import lint, lint_report
+        from toolkit.corefile.source import load_all
+
+        import os
+
+        subject = " ".join(os.path.basename(f) or f for f in files)
+        return lint_report(lint(load_all(files, env=env_map)), subject=subject)
+
+    run(build, output)
+
+
+@corefile_app.command("trace")
+def trace_cmd(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The fully qualified name to follow.")],
+    corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
+                                                help="A Corefile or ConfigMap (repeatable): give "
+                                                     "NodeLocal's and CoreDNS's to follow the "
+                                                     "chain.")],
+    service_ip: Annotated[str | None, typer.Option("--service-ip", metavar="IP",
+                                                   help="The address the CoreDNS Corefile listens "
+                                                        "on (its Service ClusterIP, e.g. "
+                                                        "10.233.0.3).")] = None,
+    nameserver: Annotated[str | None, typer.Option("--nameserver", metavar="IP",
+                                                   help="The address the client asks first (the "
+                                                        "pod's resolv.conf nameserver); selects "
+                                                        "blocks by bind.")] = None,
+    qtype: Annotated[str, typer.Option("--type", "-t", metavar="TYPE")] = "A",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 53,
+    env: EnvOpt = [],
+    output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = DEFAULT_DEADLINE,
+) -> None:
+    """Say which server block and plugin answer NAME and where the query goes next, following
+    NodeLocal -> CoreDNS -> the final upstream when both Corefiles are given.
+
+    Exit 0: the name takes the default route; 1: it ends in a stub forward or a dead end.
+
+    Example: podtriage corefile trace api.corp.example -c nodelocaldns.yaml -c coredns.yaml
+    """
+    import ipaddress
+
+    for ip, opt in ((service_ip, "--service-ip"), (nameserver, "--nameserver")):
+        if ip is not None:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise typer.BadParameter(f"not an IP address: {ip!r}", param_hint=opt) from None
+    env_map = _env(env)
+
+    def build():
+        from toolkit.corefile.source import load_all
+        from toolkit.corefile.trace import trace_name, trace_report
+
+        cfs = load_all(corefile, env=env_map)
+        return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
+                                       nameserver=nameserver))
+
+    run(build, output)
+
+
+@corefile_app.command("check")
+def check_cmd(
+    files: FilesArg,
+    output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = DEFAULT_DEADLINE,
+) -> None:
+    """(Not implemented yet.) Will probe every forward target over UDP and TCP. For now it
+    lists the targets a probe would ask, with verdict indeterminate (exit 1).
+    """
+
+    def build():
+        from toolkit.corefile.source import load_all
+        from toolkit.corefile.trace import forward_spec
+        from toolkit.model import Report, Table, Verdict
+
+        rows = []
+        targets = []
+        for cf in load_all(files):
+            for b in cf.blocks:
+                for d in b.directives:
+                    if d.name in ("forward", "grpc"):
+                        spec = forward_spec(d)
+                        for t in spec.targets:
+                            targets.append({"corefile": cf.name, "block": list(b.zones),
+                                            "line": d.line, "file_line": cf.file_line(d.line),
+                                            "from": spec.from_zone, "target": t.label,
+                                            "kind": t.kind})
+                            rows.append((cf.name, b.label, str(d.line), spec.from_zone, t.label,
+                                         t.kind))
+        return Report(command="corefile check", verdict=Verdict.INDETERMINATE,
+                      data={"targets": targets},
+                      tables=(Table("Forward targets (not probed)",
+                                    ("corefile", "block", "line", "zone", "target", "kind"),
+                                    tuple(rows)),),
+                      notes=("probing is not implemented yet: the targets are listed, not "
+                             "checked",))
+
+    run(build, output)
+
+
+from toolkit.cli import app  # noqa: E402
+
+app.add_typer(corefile_app, name="corefile",
+              help="Read CoreDNS / NodeLocal Corefiles: lint, trace a name, check upstreams.")

@@ -1,0 +1,181 @@
+"""Where Corefiles come from: a raw Corefile, or ConfigMaps as ``kubectl get cm -o yaml|json``
+prints them (one, several YAML documents, or a ``kind: List``), from a path or ``-`` (stdin).
+
+Each Corefile remembers its file, ConfigMap (namespace/name) and data key. For a YAML literal
+block scalar (``Corefile: |``) the Corefile's lines map line for line onto the file, so
+findings can name both lines; JSON strings and folded scalars have no such mapping
+(``line_offset`` None).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile
+from toolkit.errors import InputFileError
+
+_K8S_HINT = ("give a Corefile, or the ConfigMap as `kubectl get cm -n kube-system coredns -o yaml` "
+             "prints it")
+
+
+def read_text(path: str, stdin: TextIO | None = None) -> str:
+    """The text of PATH, or of stdin for ``-``. Missing/unreadable files -> InputFileError."""
+    if path == "-":
+        stream = stdin if stdin is not None else sys.stdin
+        data = stream.read()
+        return data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(path, "is a directory, expected a Corefile or a ConfigMap") from None
+    except PermissionError:
+        raise InputFileError(path, "permission denied") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _is_corefile_key(key: str) -> bool:
+    k = key.lower()
+    return k.startswith("corefile") or k.endswith(".server")
+
+
+def _looks_like_k8s(text: str) -> bool:
+    for line in text.splitlines()[:200]:
+        s = line.strip()
+        if s.startswith(("apiVersion:", "kind:", "data:", "items:", '"apiVersion"', '"kind"',
+                         '"data"', "- apiVersion:")):
+            return True
+    return False
+
+
+def load_corefiles(path: str, *, text: str | None = None, env: Mapping[str, str] | None = None,
+                   stdin: TextIO | None = None) -> list[Corefile]:
+    """All Corefiles in PATH (or in TEXT, named PATH). Raises InputFileError/CorefileError."""
+    source = "<stdin>" if path == "-" else path
+    if text is None:
+        text = read_text(path, stdin)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")) and not stripped.startswith("{$"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, (dict, list)):
+            found = _from_objects([doc], source, None, env)
+            if found is None:
+                raise InputFileError(source, "JSON that is not a ConfigMap or a List of them",
+                                     hint=_K8S_HINT)
+            return found
+    if _looks_like_k8s(text):
+        return _from_yaml(text, source, env)
+    return [parse_corefile(text, env=env, source=source, line_offset=0)]
+
+
+def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
+                  env: Mapping[str, str] | None) -> list[Corefile] | None:
+    """Corefiles of plain python ConfigMap objects (nodes: the matching YAML nodes for lines)."""
+    out: list[Corefile] = []
+    seen_k8s = False
+    pending = [(d, nodes[i] if nodes else None) for i, d in enumerate(docs)]
+    while pending:
+        doc, node = pending.pop(0)
+        if isinstance(doc, list):
+            pending[0:0] = [(d, _seq_item(node, i)) for i, d in enumerate(doc)]
+            continue
+        if not isinstance(doc, dict):
+            continue
+        if doc.get("kind") == "List" or (isinstance(doc.get("items"), list) and "data" not in doc):
+            seen_k8s = True
+            items = doc.get("items") or []
+            pending[0:0] = [(d, _seq_item(_map_get(node, "items"), i)) for i, d in enumerate(items)]
+            continue
+        data = doc.get("data")
+        if not isinstance(data, dict):
+            if "kind" in doc or "apiVersion" in doc:
+                seen_k8s = True
+            continue
+        seen_k8s = True
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        name = str(meta.get("name") or "?")
+        ns = meta.get("namespace")
+        cm = f"{ns}/{name}" if ns else name
+        data_node = _map_get(node, "data")
+        for key, value in data.items():
+            if not isinstance(key, str) or not _is_corefile_key(key) or not isinstance(value, str):
+                continue
+            offset = _literal_offset(_map_get(data_node, key))
+            try:
+                out.append(parse_corefile(value, env=env, source=source, configmap=cm, key=key,
+                                          line_offset=offset))
+            except CorefileError as exc:
+                raise CorefileError(f"{exc.detail} (ConfigMap {cm}, key {key})", exc.line,
+                                    exc.column, source=source, file_line=exc.file_line) from None
+    if not seen_k8s:
+        return None
+    if not out:
+        raise InputFileError(source, "no Corefile in it (no ConfigMap data key named Corefile "
+                                     "or *.server)", hint=_K8S_HINT)
+    return out
+
+
+def _map_get(node: Any, key: str) -> Any:
+    if node is None or getattr(node, "id", None) != "mapping":
+        return None
+    for k, v in node.value:
+        if getattr(k, "value", None) == key:
+            return v
+    return None
+
+
+def _seq_item(node: Any, i: int) -> Any:
+    if node is None or getattr(node, "id", None) != "sequence":
+        return None
+    return node.value[i] if i < len(node.value) else None
+
+
+def _literal_offset(node: Any) -> int | None:
+    """For a literal block scalar (``|``), Corefile line N is file line N + offset."""
+    if node is None or getattr(node, "style", None) != "|":
+        return None
+    # start_mark is at the '|' indicator (0-based line); content starts on the next line.
+    return node.start_mark.line + 1
+
+
+def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Corefile]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        nodes = [n for n in yaml.compose_all(text, Loader=loader) if n is not None]
+        docs = [yaml.constructor.SafeConstructor().construct_document(n) for n in nodes]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputFileError(source, f"not valid YAML{where}: {problem}", hint=_K8S_HINT) from None
+    found = _from_objects(docs, source, nodes, env)
+    if found is None:
+        raise InputFileError(source, "YAML that is not a ConfigMap or a List of them",
+                             hint=_K8S_HINT)
+    return found
+
+
+def load_all(paths: list[str], *, env: Mapping[str, str] | None = None,
+             stdin: TextIO | None = None) -> list[Corefile]:
+    """Corefiles of several paths, in order (``-`` at most once)."""
+    out: list[Corefile] = []
+    for p in paths:
+        out.extend(load_corefiles(p, env=env, stdin=stdin))
+    return out

@@ -124,39 +124,30 @@ def trace_cmd(
 @corefile_app.command("check")
 def check_cmd(
     files: FilesArg,
+    name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME",
+                                            help="Also ask every target (and the default upstream) "
+                                                 "for this name's A record, to compare answers. "
+                                                 "Repeatable.")] = [],
+    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=30.0, metavar="SECONDS",
+                                           help="Per-query timeout (bounded by --deadline).")] = 2.0,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
-    """(Not implemented yet.) Will probe every forward target over UDP and TCP. For now it
-    lists the targets a probe would ask, with verdict indeterminate (exit 1).
+    """Probe every forward target over UDP and TCP: unreachable, refusing, lame, slow, or
+    answering differently from the config's default upstream (a stub block whose target
+    differs is the classic forgotten-forward incident).
+
+    Example: podtriage corefile check coredns.yaml --name api.corp.example
     """
 
     def build():
+        from toolkit.corefile.check import check_corefiles, check_report
         from toolkit.corefile.source import load_all
-        from toolkit.corefile.trace import forward_spec
-        from toolkit.model import Report, Table, Verdict
+        from toolkit.deadline import Deadline
 
-        rows = []
-        targets = []
-        for cf in load_all(files):
-            for b in cf.blocks:
-                for d in b.directives:
-                    if d.name in ("forward", "grpc"):
-                        spec = forward_spec(d)
-                        for t in spec.targets:
-                            targets.append({"corefile": cf.name, "block": list(b.zones),
-                                            "line": d.line, "file_line": cf.file_line(d.line),
-                                            "from": spec.from_zone, "target": t.label,
-                                            "kind": t.kind})
-                            rows.append((cf.name, b.label, str(d.line), spec.from_zone, t.label,
-                                         t.kind))
-        return Report(command="corefile check", verdict=Verdict.INDETERMINATE,
-                      data={"targets": targets},
-                      tables=(Table("Forward targets (not probed)",
-                                    ("corefile", "block", "line", "zone", "target", "kind"),
-                                    tuple(rows)),),
-                      notes=("probing is not implemented yet: the targets are listed, not "
-                             "checked",))
+        dl = Deadline(deadline)
+        checks, notes = check_corefiles(load_all(files), names=name, deadline=dl, timeout=timeout)
+        return check_report(checks, notes, subject=" ".join(files))
 
     run(build, output)
 

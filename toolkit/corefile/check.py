@@ -1,0 +1,244 @@
+"""`corefile check`: ask every forward target of the Corefiles what it knows, and compare.
+
+Each IP target of a `forward`/`grpc` directive gets the SOA of the zone it is forwarded
+(over UDP and TCP) and each --name, and the answers are compared with those of the config's
+default upstream (the `.` block's forward). The classification per target:
+
+- unreachable: no answer at all (timeout, ICMP host/net unreachable);
+- refusing: ICMP port-unreachable, TCP RST, or rcode REFUSED;
+- lame: it answers, but not for its zone (no SOA, SERVFAIL, NXDOMAIN for the zone apex);
+- slow: it answers after more than SLOW_MS;
+- differs: its SOA serial or its answers for --name differ from the default upstream's. A
+  stub block whose target differs from the default upstream is the seed incident's root
+  cause: a forgotten block forwarding a zone to a retired server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from toolkit.corefile.parser import Corefile
+from toolkit.corefile.trace import Target, _listen_map, default_forward, forward_spec, fqdn
+from toolkit.deadline import Deadline
+from toolkit.dns.query import QueryResult, query
+from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
+
+SLOW_MS = 500.0
+MAX_TARGETS = 32
+
+
+@dataclass(frozen=True)
+class Upstream:
+    corefile: str
+    block: str
+    line: int
+    file_line: int | None
+    zone: str
+    target: str  # address
+    port: int
+    stub: bool  # a non-root block forwarding somewhere else than the default upstream
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    upstream: Upstream
+    soa: tuple[QueryResult, ...]  # udp, tcp
+    names: tuple[QueryResult, ...] = ()
+    status: str = "ok"  # ok | unreachable | refusing | lame | slow | differs
+    detail: str = ""
+    compared_with: str | None = None  # the default upstream it was compared with
+    differences: tuple[str, ...] = field(default=())
+
+    __json_properties__ = ("serial",)
+
+    @property
+    def serial(self) -> int | None:
+        for q in self.soa:
+            if q.rcode == "NOERROR" and q.answers:
+                try:
+                    return int(q.answers[0].split()[2])
+                except (IndexError, ValueError):
+                    return None
+        return None
+
+
+def upstreams(corefiles: Sequence[Corefile]) -> tuple[list[Upstream], list[str]]:
+    """Every IP forward target, with the zone it serves; and notes on the ones skipped."""
+    out: list[Upstream] = []
+    notes: list[str] = []
+    for cf in corefiles:
+        for b in cf.blocks:
+            for d in b.directives:
+                if d.name not in ("forward", "grpc"):
+                    continue
+                spec = forward_spec(d)
+                zone = spec.from_zone if spec.from_zone != "." else (b.zones[0] if b.zones else ".")
+                default = default_forward(cf, next(iter(b.ports), 53) if b.ports else 53)
+                default_set = {t.raw for t in default.targets} if default else set()
+                stub = fqdn(zone) != "." and {t.raw for t in spec.targets} != default_set and bool(default_set)
+                for t in spec.targets:
+                    if t.kind != "ip" or t.scheme not in ("dns",):
+                        notes.append(f"{cf.name} line {d.line}: {t.raw} not probed ({t.note or t.kind})")
+                        continue
+                    out.append(Upstream(cf.name, b.label, d.line, cf.file_line(d.line), fqdn(zone),
+                                        t.host, t.port or 53, stub))
+    return out, notes
+
+
+def _ask(up: Upstream, names: Sequence[str], deadline: Deadline, timeout: float) -> TargetCheck:
+    soa = tuple(query(up.target, up.zone, "SOA", tr, deadline.timeout(timeout), port=up.port)
+                for tr in ("udp", "tcp"))
+    asked = tuple(query(up.target, n, "A", "udp", deadline.timeout(timeout), port=up.port)
+                  for n in names if _in_zone(n, up.zone))
+    return TargetCheck(up, soa, asked)
+
+
+def _in_zone(name: str, zone: str) -> bool:
+    n, z = fqdn(name), fqdn(zone)
+    return z == "." or n == z or n.endswith("." + z)
+
+
+def _classify(c: TargetCheck) -> TargetCheck:
+    from dataclasses import replace
+
+    results = c.soa + c.names
+    if not any(q.answered for q in results):
+        errs = {q.error for q in results}
+        if errs & {"port-unreachable", "refused", "reset"}:
+            return replace(c, status="refusing", detail="; ".join(sorted(
+                f"{q.transport}: {q.error_detail or q.error}" for q in c.soa)))
+        return replace(c, status="unreachable", detail="; ".join(sorted(
+            f"{q.transport}: {q.error_detail or q.error}" for q in c.soa)))
+    # For the root zone the real workload is the names: an upstream that answers them is
+    # fine even if it will not give the root SOA (an authoritative-only server refuses it).
+    judged = c.soa
+    if c.upstream.zone == "." and any(q.rcode == "NOERROR" for q in c.names):
+        judged = c.names
+    if any(q.rcode == "REFUSED" for q in judged):
+        return replace(c, status="refusing", detail="answers REFUSED for "
+                       + ("its zone's SOA" if judged is c.soa else "the names asked"))
+    # Lame (RFC 1912 2.8): the server is asked for a zone it does not serve: SERVFAIL or
+    # NXDOMAIN for the zone apex. NOERROR without an SOA (NODATA) still serves the zone.
+    if c.upstream.zone != "." and any(q.rcode in ("SERVFAIL", "NXDOMAIN") for q in c.soa):
+        codes = ", ".join(sorted({q.outcome() for q in c.soa}))
+        return replace(c, status="lame", detail=f"does not serve {c.upstream.zone} ({codes})")
+    worst = max((q.latency_ms or 0.0) for q in results if q.answered)
+    if worst > SLOW_MS:
+        return replace(c, status="slow", detail=f"{worst:.0f} ms")
+    return c
+
+
+def _compare(c: TargetCheck, ref: TargetCheck | None) -> TargetCheck:
+    from dataclasses import replace
+
+    if ref is None or ref.upstream.target == c.upstream.target or c.status not in ("ok", "slow"):
+        return c
+    diffs = []
+    if c.serial is not None and ref.serial is not None and c.serial != ref.serial:
+        diffs.append(f"SOA serial of {c.upstream.zone}: {c.serial} vs {ref.serial}")
+    mine = {q.qname: tuple(sorted(q.answers)) for q in c.names if q.answered}
+    theirs = {q.qname: tuple(sorted(q.answers)) for q in ref.names if q.answered}
+    for qn, ans in mine.items():
+        if qn in theirs and ans != theirs[qn]:
+            diffs.append(f"{qn} A: {', '.join(ans) or '(none)'} vs {', '.join(theirs[qn]) or '(none)'}")
+    if not diffs:
+        return replace(c, compared_with=ref.upstream.target)
+    return replace(c, status="differs", compared_with=ref.upstream.target, differences=tuple(diffs),
+                   detail="; ".join(diffs))
+
+
+def check_corefiles(corefiles: Sequence[Corefile], *, names: Sequence[str] = (), deadline: Deadline,
+                    timeout: float = 2.0) -> tuple[list[TargetCheck], list[str]]:
+    ups, notes = upstreams(corefiles)
+    if len(ups) > MAX_TARGETS:
+        notes.append(f"{len(ups)} forward targets: checked the first {MAX_TARGETS}")
+        ups = ups[:MAX_TARGETS]
+    # Every target that serves a stub zone is compared with the default upstream of its own
+    # config, asked the very same questions (its zone's SOA and the names).
+    listen = _listen_map(corefiles, {})
+    jobs: dict[tuple[str, int, str, tuple[str, ...]], Upstream] = {}
+    pairs = []
+    for up in ups:
+        ref_up = None
+        if up.stub:
+            cf = next(c for c in corefiles if c.name == up.corefile)
+            spec = default_forward(cf, 53)
+            ref_t: Target | None = next((t for t in spec.targets if t.kind == "ip"), None) if spec else None
+            if ref_t is not None and ref_t.host not in listen:
+                ref_up = Upstream(up.corefile, ".", spec.line, cf.file_line(spec.line), up.zone,
+                                  ref_t.host, ref_t.port or 53, False)
+        pairs.append((up, ref_up))
+        for u in (up, ref_up):
+            if u is not None:
+                jobs.setdefault((u.target, u.port, u.zone, tuple(names)), u)
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(jobs)))) as pool:
+        futs = {k: pool.submit(_ask, u, names, deadline, timeout) for k, u in jobs.items()}
+        done = {k: _classify(f.result()) for k, f in futs.items()}
+    out = []
+    for up, ref_up in pairs:
+        c = done[(up.target, up.port, up.zone, tuple(names))]
+        c = TargetCheck(up, c.soa, c.names, c.status, c.detail)
+        ref = done.get((ref_up.target, ref_up.port, ref_up.zone, tuple(names))) if ref_up else None
+        out.append(_compare(c, ref))
+    return out, notes
+
+
+def check_findings(checks: Sequence[TargetCheck]) -> list[Finding]:
+    out = []
+    for c in checks:
+        u = c.upstream
+        where = f"{u.corefile} block {u.block} (line {u.file_line or u.line})"
+        data = {"corefile": u.corefile, "block": u.block, "line": u.line, "file_line": u.file_line,
+                "zone": u.zone, "target": u.target, "status": c.status}
+        if c.status == "differs":
+            out.append(Finding(
+                "stub-upstream-differs", Severity.CRITICAL,
+                f"{where} forwards {u.zone} to {u.target}, whose answers differ from the default "
+                f"upstream {c.compared_with}",
+                c.differences,
+                f"this is the signature of a forgotten stub forward to a stale or retired server: "
+                f"re-point or delete the block at line {u.file_line or u.line}, then flush the caches "
+                "(restart CoreDNS and NodeLocal DNSCache)",
+                Verdict.BAD_ANSWER, {**data, "compared_with": c.compared_with,
+                                     "differences": list(c.differences)}))
+        elif c.status in ("unreachable", "refusing"):
+            out.append(Finding(
+                f"upstream-{c.status}", Severity.CRITICAL,
+                f"{where}: forward target {u.target} is {c.status} ({c.detail})", (),
+                "every query this block forwards there fails or waits for CoreDNS's timeout: fix or "
+                "remove the target", Verdict.DNS_UNAVAILABLE, data))
+        elif c.status == "lame":
+            out.append(Finding(
+                "upstream-lame", Severity.CRITICAL,
+                f"{where}: forward target {u.target} does not serve {u.zone} ({c.detail})", (),
+                "the target answers, but not for this zone: point the block at a server that does",
+                Verdict.DNS_ERROR, data))
+        elif c.status == "slow":
+            out.append(Finding("upstream-slow", Severity.WARNING,
+                               f"{where}: forward target {u.target} answers slowly ({c.detail})", (),
+                               "check the upstream's load and the path to it", None, data))
+    return out
+
+
+def check_report(checks: Sequence[TargetCheck], notes: Sequence[str], subject: str = "") -> Report:
+    findings = check_findings(checks)
+    rows = tuple((c.upstream.corefile, c.upstream.block, str(c.upstream.file_line or c.upstream.line),
+                  c.upstream.zone, c.upstream.target, c.status,
+                  "" if c.serial is None else str(c.serial), c.compared_with or "", c.detail)
+                 for c in checks)
+    verdict = derive_verdict(findings)
+    if not checks:
+        verdict = Verdict.INDETERMINATE
+        notes = list(notes) + ["no forward target with an IP address to probe"]
+    data = {"targets": [{"corefile": c.upstream.corefile, "block": c.upstream.block,
+                         "line": c.upstream.line, "file_line": c.upstream.file_line,
+                         "zone": c.upstream.zone, "target": c.upstream.target, "port": c.upstream.port,
+                         "stub": c.upstream.stub, "status": c.status, "serial": c.serial,
+                         "compared_with": c.compared_with, "differences": list(c.differences),
+                         "detail": c.detail, "results": list(c.soa + c.names)} for c in checks]}
+    return Report("corefile check", verdict, tuple(findings), data,
+                  (Table("Forward targets", ("corefile", "block", "line", "zone", "target", "status",
+                                             "serial", "compared with", "detail"), rows),),
+                  subject=subject, notes=tuple(notes))

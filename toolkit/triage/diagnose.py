@@ -400,10 +400,16 @@ def _conntrack_after(box: dict, notes: list[str]) -> list[Finding]:
     try:
         from toolkit.conntrack import conntrack_findings, read_snapshot
 
-        return list(conntrack_findings(box["before"], read_snapshot()))
+        found = list(conntrack_findings(box["before"], read_snapshot()))
     except Exception as exc:  # noqa: BLE001 - optional evidence
         notes.append(f"conntrack not read: {exc}")
         return []
+    # In diagnose only what argues for something is a finding; the rest (e.g. "this is the
+    # pod's table, not the node's") is one line among the notes.
+    for f in found:
+        if f.severity is Severity.INFO:
+            notes.append(f"conntrack: {f.summary}")
+    return [f for f in found if f.severity is not Severity.INFO]
 
 
 def _corefile_evidence(name: str, corefiles: Sequence[str], notes: list[str]):

@@ -1,4 +1,4 @@
-"""Evidence for the capability choice (image/README-section.md "Capabilities").
+"""Evidence for the capability choice (README.md "Capabilities").
 Usage (root, from a scratch directory): python3 image/captest.py localhost/podtriage:dev
 
  the capability choice: run the image's rootfs with runc directly, with the

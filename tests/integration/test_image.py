@@ -156,7 +156,7 @@ def test_bytecode_precompiled(image):
 
 def test_interpreter_file_capabilities(image):
     """cap_net_admin,cap_net_raw in the permitted set, the effective bit clear (see
-    image/README-section.md: an effective bit makes exec fail where the pod lacks a cap)."""
+    README.md "Capabilities": an effective bit makes exec fail where the pod lacks a cap)."""
     code = ("import os,struct,sys;p=os.path.realpath('/usr/bin/python3');"
             "v=os.getxattr(p,'security.capability');print(struct.unpack('<5I',v[:20]))")
     p = _run(image, "-c", code, entrypoint="/usr/bin/python3", user="0")

@@ -1,0 +1,170 @@
+"""ICMP echo: a raw socket (NET_RAW) or the unprivileged ICMP datagram socket.
+
+The datagram ("ping") socket, ``socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)``, is allowed only
+for groups in ``net.ipv4.ping_group_range`` (default "1 0": nobody). With IP_RECVERR it also
+reports ICMP errors (host-unreachable from the last router...) through the error queue.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import select
+import socket
+import time
+
+from toolkit.probe import packets
+from toolkit.probe.model import ProbeResult, result_from_icmp
+from toolkit.sockerr import enable_recverr, read_errqueue
+
+MAX_PACKETS = 100_000
+
+
+def _ms(t0: float) -> float:
+    return (time.monotonic() - t0) * 1000.0
+
+
+def ping_socket_allowed(v6: bool = False) -> tuple[bool, str]:
+    """Can this process open an ICMP datagram socket? (allowed, why not)"""
+    try:
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM,
+                          socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+    except OSError as exc:
+        try:
+            with open("/proc/sys/net/ipv4/ping_group_range", encoding="ascii") as fh:
+                rng = " ".join(fh.read().split())
+        except OSError:
+            rng = "?"
+        return False, (f"the ICMP datagram socket is not allowed ({errno.errorcode.get(exc.errno, exc.errno)}; "
+                       f"net.ipv4.ping_group_range = {rng}, gid {os.getegid()})")
+    s.close()
+    return True, ""
+
+
+def raw_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResult:
+    """One echo request on a raw ICMP(v6) socket, replies and errors read until ``end``.
+
+    Needs NET_RAW (PermissionError escapes: the caller decides to fall back)."""
+    v6 = ":" in address
+    if v6:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        sock.setblocking(False)
+        ident, seq = random.getrandbits(16), random.getrandbits(16)
+        t0 = time.monotonic()
+        sock.sendto(packets.icmp_echo(ident, seq, v6=v6), (address, 0))
+        seen = 0
+        while seen < MAX_PACKETS:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            if not select.select([sock], [], [], left)[0]:
+                break
+            while seen < MAX_PACKETS:
+                try:
+                    data, addr = sock.recvfrom(65535)
+                except (BlockingIOError, InterruptedError):
+                    break
+                seen += 1
+                if v6:
+                    src, msg = addr[0].split("%")[0], packets.parse_icmp(data, v6=True)
+                else:
+                    ip = packets.parse_ipv4(data)
+                    if ip is None or ip.proto != packets.IPPROTO_ICMP:
+                        continue
+                    src, msg = ip.src, packets.parse_icmp(ip.payload)
+                res = _match(msg, src, address, ident, seq, t0, kind, v6, privileged=True)
+                if res is not None:
+                    return res
+        return ProbeResult(address, kind, None, "silence", privileged=True,
+                           detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
+    finally:
+        sock.close()
+
+
+def _match(msg, src: str, address: str, ident: int | None, seq: int, t0: float, kind: str, v6: bool,
+           *, privileged: bool) -> ProbeResult | None:
+    if msg is None:
+        return None
+    reply_type = 129 if v6 else 0
+    if msg.icmp_type == reply_type:
+        if src == address and msg.seq == seq and (ident is None or msg.ident == ident):
+            return ProbeResult(address, kind, None, "reply", src, msg.icmp_type, msg.code, _ms(t0),
+                               "echo reply", privileged)
+        return None
+    if msg.inner_dst != address:
+        return None
+    echo = msg.inner_echo
+    if echo is None or echo[1] != seq or (ident is not None and echo[0] != ident):
+        return None
+    result = result_from_icmp(msg.icmp_type, msg.code, tcp=False, v6=v6)
+    return ProbeResult(address, kind, None, result, src, msg.icmp_type, msg.code, _ms(t0),
+                       f"ICMP{'v6' if v6 else ''} {msg.icmp_type}/{msg.code} from {src}", privileged)
+
+
+def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResult:
+    """One echo request on the unprivileged ICMP datagram socket (errors via IP_RECVERR).
+
+    Returns ``not-run`` when net.ipv4.ping_group_range does not allow this process."""
+    v6 = ":" in address
+    try:
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM,
+                             socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+    except OSError:
+        _ok, why = ping_socket_allowed(v6)
+        return ProbeResult(address, kind, None, "not-run", detail=why or "no ICMP datagram socket")
+    try:
+        enable_recverr(sock)
+        sock.setblocking(False)
+        seq = random.getrandbits(16)
+        t0 = time.monotonic()
+        try:
+            sock.connect((address, 0))
+            sock.send(packets.icmp_echo(0, seq, v6=v6))  # the kernel sets the id and checksum
+        except OSError as exc:
+            return _local_error(sock, address, kind, exc.errno or 0, t0)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLERR)
+        for _ in range(MAX_PACKETS):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            if not poller.poll(max(1, int(left * 1000))):
+                break
+            for e in read_errqueue(sock):
+                if e.origin in ("icmp", "icmp6"):
+                    res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=v6)
+                    return ProbeResult(address, kind, None, res, e.offender, e.icmp_type, e.icmp_code,
+                                       _ms(t0), e.describe())
+            try:
+                data = sock.recv(65535)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                return _local_error(sock, address, kind, exc.errno or 0, t0)
+            res = _match(packets.parse_icmp(data, v6=v6), address, address, None, seq, t0, kind, v6,
+                         privileged=False)
+            if res is not None:
+                return res
+        return ProbeResult(address, kind, None, "silence",
+                           detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
+    finally:
+        sock.close()
+
+
+def _local_error(sock, address: str, kind: str, err: int, t0: float) -> ProbeResult:
+    from toolkit.probe.model import result_from_errno
+
+    for e in read_errqueue(sock):
+        if e.origin in ("icmp", "icmp6"):
+            res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=e.origin == "icmp6")
+            return ProbeResult(address, kind, None, res, e.offender, e.icmp_type, e.icmp_code, _ms(t0),
+                               e.describe())
+    res = result_from_errno(err)
+    if res == "closed":
+        res = "error"
+    return ProbeResult(address, kind, None, res, rtt_ms=_ms(t0),
+                       detail=f"{errno.errorcode.get(err, err)} (local)")

@@ -1,0 +1,326 @@
+"""Probe results and their pure classification (no I/O here: unit-tested from recorded inputs).
+
+Classification (dns-failure-catalog.md section 3):
+
+=============================================  ==================  ==================
+observation                                     ProbeResult.result  meaning
+=============================================  ==================  ==================
+SYN-ACK / connect() succeeds                    open                host up, port open
+RST / ECONNREFUSED / ICMP 3/3 (TCP)             closed              host up, port closed
+ICMP echo reply / ARP reply / neighbour alive   reply               host up
+ICMP 3/1, 3/7 (from the last router)            host-unreachable    nobody holds it
+ICMP 3/0, 3/6                                   net-unreachable     routing
+ICMP 11/x                                       ttl-exceeded        routing (loop)
+ICMP 3/9, 3/10, 3/13                            admin-prohibited    policy
+nothing within the window                       silence             filtered or dead
+=============================================  ==================  ==================
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from toolkit.sysinfo.routes import Route
+
+# ProbeResult.kind
+KINDS = ("arp", "icmp-echo", "tcp-syn", "tcp-connect", "udp", "control-icmp", "control-tcp")
+TCP_KINDS = frozenset({"tcp-syn", "tcp-connect"})
+# ProbeResult.result
+RESULTS = ("open", "closed", "reply", "host-unreachable", "net-unreachable", "admin-prohibited",
+           "ttl-exceeded", "silence", "error", "not-run")
+ANSWERED = frozenset({"open", "closed", "reply"})  # the target itself answered: it is alive
+ROUTING = frozenset({"net-unreachable", "ttl-exceeded"})
+# AddressReport.state
+STATES = ("up", "port-closed", "host-unreachable", "filtered", "routing", "silent", "unknown")
+
+NET_RAW_HINT = ("needs NET_RAW, which this process does not have: attach with "
+                "`kubectl debug --profile=netadmin` (or --cap-add NET_RAW)")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe of one address (or of a control address) and what came back.
+
+    ``reply_from`` is who answered: the host itself, or the router that sent the ICMP
+    error (for host-unreachable: the last router, whose ARP/ND failed).
+    ``privileged``: a raw socket was used (NET_RAW); False for connect()/ping sockets and
+    neighbour-table reads.
+    """
+
+    address: str
+    kind: str
+    port: int | None
+    result: str
+    reply_from: str | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    rtt_ms: float | None = None
+    detail: str = ""
+    privileged: bool = False
+
+    @property
+    def answered(self) -> bool:
+        """The target itself answered (SYN-ACK, RST, echo reply, ARP reply)."""
+        return self.result in ANSWERED
+
+    @property
+    def is_control(self) -> bool:
+        return self.kind.startswith("control-")
+
+    def describe(self) -> str:
+        what = self.kind + (f"/{self.port}" if self.port is not None else "")
+        extra = ""
+        if self.icmp_type is not None:
+            extra = f" (ICMP {self.icmp_type}/{self.icmp_code})"
+        who = f" from {self.reply_from}" if self.reply_from and self.reply_from != self.address else ""
+        ms = f" in {self.rtt_ms:.0f} ms" if self.rtt_ms is not None else ""
+        return f"{self.address} {what}: {self.result}{extra}{who}{ms}"
+
+
+@dataclass(frozen=True)
+class AddressReport:
+    """Everything probed for one address: its route, the probes, and the control probes
+    (the gateway, or another live address on the same link) that tell "path fine, host
+    absent" from "path broken".
+
+    ``lost``: what could not be observed without NET_RAW (or a ping socket) for this address.
+    """
+
+    address: str
+    route: Route | None
+    probes: tuple[ProbeResult, ...]
+    control: tuple[ProbeResult, ...] = ()
+    lost: tuple[str, ...] = ()
+
+    __json_properties__ = ("state", "alive", "control_ok", "summary", "open_ports", "closed_ports")
+
+    @property
+    def state(self) -> str:
+        return derive_state(self.route, self.probes, self.control)
+
+    @property
+    def control_ok(self) -> bool | None:
+        """True: a control address answered; False: every control probe failed; None: none ran."""
+        return control_health(self.control)
+
+    @property
+    def alive(self) -> bool | None:
+        """True: the host itself answered; False: proven absent; None: cannot tell."""
+        if any(p.answered for p in self.probes):
+            return True
+        if self.state == "host-unreachable":
+            return False
+        return None
+
+    @property
+    def open_ports(self) -> tuple[int, ...]:
+        return _ports(self.probes, "open")
+
+    @property
+    def closed_ports(self) -> tuple[int, ...]:
+        return _ports(self.probes, "closed")
+
+    @property
+    def host_unreachable_from(self) -> str | None:
+        """The router that said ICMP host-unreachable (its ARP/ND for the address failed)."""
+        for p in self.probes:
+            if p.result == "host-unreachable" and p.reply_from:
+                return p.reply_from
+        return None
+
+    @property
+    def summary(self) -> str:
+        return summarize(self)
+
+
+@dataclass(frozen=True)
+class ReachResult:
+    """`podtriage reach`: the target, how it resolved, and one AddressReport per address.
+
+    ``capabilities``: the relevant capabilities this process holds (e.g. ("NET_RAW",)).
+    ``lost``: observations lost for want of NET_RAW / a ping socket (deduplicated).
+    ``resolve_error``: why TARGET did not resolve (None when it did or was an address).
+    """
+
+    target: str
+    addresses: tuple[AddressReport, ...]
+    capabilities: tuple[str, ...]
+    lost: tuple[str, ...]
+    ports: tuple[int, ...] = ()
+    resolved_from: str = ""  # "address" | "getaddrinfo"
+    resolve_error: str | None = None
+    resolve_ms: float | None = None
+
+
+# ------------------------------------------------------------------------- classification
+
+def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) -> str:
+    """An ICMP(v6) error about our probe -> ProbeResult.result.
+
+    For TCP probes a port-unreachable means the host is up and the port closed."""
+    if v6:
+        if icmp_type == 1:
+            kind = {0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable",
+                    4: "closed", 5: "admin-prohibited", 6: "admin-prohibited"}.get(code, "error")
+        elif icmp_type == 3:
+            kind = "ttl-exceeded"
+        else:
+            kind = "error"
+    elif icmp_type == 3:
+        kind = {0: "net-unreachable", 1: "host-unreachable", 2: "closed" if tcp else "error",
+                3: "closed", 6: "net-unreachable", 7: "host-unreachable", 11: "net-unreachable",
+                12: "host-unreachable", 9: "admin-prohibited", 10: "admin-prohibited",
+                13: "admin-prohibited"}.get(code, "error")
+    elif icmp_type == 11:
+        kind = "ttl-exceeded"
+    else:
+        kind = "error"
+    if kind == "closed" and not tcp:
+        return "error"
+    return kind
+
+
+def result_from_kind(kind: str) -> str:
+    """toolkit.sockerr classification (IcmpError.kind) -> ProbeResult.result."""
+    return {"port-unreachable": "closed", "host-unreachable": "host-unreachable",
+            "net-unreachable": "net-unreachable", "admin-prohibited": "admin-prohibited",
+            "ttl-exceeded": "ttl-exceeded", "reset": "closed", "timeout": "silence"}.get(kind, "error")
+
+
+def result_from_errno(err: int) -> str:
+    """A bare connect() errno (no ICMP details) -> ProbeResult.result.
+
+    EHOSTUNREACH is ambiguous: the kernel gives it for ICMP host-unreachable *and* for
+    admin-prohibited (3/9, 3/10, 3/13); callers say so in ``detail``."""
+    return {
+        errno.ECONNREFUSED: "closed",
+        errno.ECONNRESET: "closed",
+        errno.EHOSTUNREACH: "host-unreachable",
+        errno.ENETUNREACH: "net-unreachable",
+        errno.EACCES: "admin-prohibited",
+        errno.EPERM: "admin-prohibited",
+        errno.ETIMEDOUT: "silence",
+    }.get(err, "error")
+
+
+def control_health(control: Sequence[ProbeResult]) -> bool | None:
+    ran = [c for c in control if c.result not in ("not-run", "error")]
+    if not ran:
+        return None
+    return any(c.answered for c in ran)
+
+
+def derive_state(route: Route | None, probes: Sequence[ProbeResult],
+                 control: Sequence[ProbeResult] = ()) -> str:
+    """The address's state from its probes, strongest evidence first.
+
+    up            a TCP port answered SYN-ACK (or, with no TCP probe, echo/ARP replied)
+    port-closed   the host answered, every probed port refused (RST / port-unreachable)
+    filtered      ICMP admin-prohibited, or the host answers ping/ARP while the port is silent
+    host-unreachable  ICMP host-unreachable (the last router's ARP/ND failed), or no ARP reply
+                  on-link while the control answers
+    routing       net-unreachable / TTL exceeded, no or an unreachable route, or silence
+                  everywhere with the control failing too (path broken)
+    silent        nothing answered (the control answered, or there was none)
+    unknown       nothing could be observed (not run, errors only)
+    """
+    if route is not None and route.kind in ("unreachable", "blackhole", "throw"):
+        return "routing"
+    if route is not None and route.kind == "prohibit":
+        return "filtered"
+    results = [p.result for p in probes]
+    tcp = [p for p in probes if p.kind in TCP_KINDS]
+    if any(p.result == "open" for p in tcp):
+        return "up"
+    if tcp and any(p.result == "closed" for p in tcp) and not any(p.result == "admin-prohibited" for p in tcp):
+        return "port-closed"
+    if "admin-prohibited" in results:
+        return "filtered"
+    if "host-unreachable" in results:
+        return "host-unreachable"
+    if any(r in ROUTING for r in results):
+        return "routing"
+    host_replied = any(p.result == "reply" for p in probes)
+    if host_replied:
+        if not tcp or all(p.result in ("not-run", "error") for p in tcp):
+            return "up"
+        return "filtered"  # the host is there, the port does not answer
+    ran = [p for p in probes if p.result not in ("not-run", "error")]
+    if not ran:
+        return "unknown"
+    # every probe that ran met silence
+    health = control_health(control)
+    arp = [p for p in probes if p.kind == "arp" and p.result == "silence"]
+    if arp and health:
+        return "host-unreachable"  # on-link, no ARP answer, the link itself works
+    if health is False:
+        return "routing"
+    return "silent"
+
+
+def summarize(rep: AddressReport) -> str:
+    state = rep.state
+    addr = rep.address
+    route = rep.route
+    ctl = _control_words(rep.control)
+    if state == "up":
+        ports = rep.open_ports
+        if ports:
+            closed = rep.closed_ports
+            more = f"; port {', '.join(map(str, closed))} closed" if closed else ""
+            return f"{addr} is up: port {', '.join(map(str, ports))} open{more}"
+        return f"{addr} is up (answers {'/'.join(sorted({p.kind for p in rep.probes if p.answered}))})"
+    if state == "port-closed":
+        return f"{addr} is up but port {', '.join(map(str, rep.closed_ports))} refused (RST / port-unreachable)"
+    if state == "host-unreachable":
+        who = rep.host_unreachable_from
+        if who:
+            return (f"{addr}: ICMP host-unreachable from {who}: its ARP/ND for the address failed, "
+                    f"nobody holds {addr} on that link{ctl}")
+        if any(p.kind == "arp" and p.result == "silence" for p in rep.probes):
+            return f"{addr}: no ARP reply on {route.interface if route else 'the link'}: nobody holds the address{ctl}"
+        return f"{addr}: host unreachable ({_first_detail(rep, 'host-unreachable')}){ctl}"
+    if state == "filtered":
+        p = next((p for p in rep.probes if p.result == "admin-prohibited"), None)
+        if p is not None:
+            return (f"{addr}: administratively prohibited (ICMP {p.icmp_type}/{p.icmp_code}) "
+                    f"from {p.reply_from or '?'}: a firewall rejects the traffic")
+        if route is not None and route.kind == "prohibit":
+            return f"{addr}: the local routing table prohibits it ({route.detail or 'prohibit route'})"
+        return f"{addr} answers ping/ARP but the TCP port stays silent: filtered"
+    if state == "routing":
+        if route is not None and route.kind != "unicast":
+            return f"{addr}: no usable route ({route.describe()})"
+        p = next((p for p in rep.probes if p.result in ROUTING), None)
+        if p is not None:
+            return f"{addr}: {p.result} from {p.reply_from or '?'}: a routing problem on the path"
+        return f"{addr}: silence, and the control probe failed too: the path is broken{ctl}"
+    if state == "silent":
+        if rep.control_ok:
+            return f"{addr}: no answer at all while the control answers: filtered (silent drop) or dead{ctl}"
+        return f"{addr}: no answer at all, no control to compare with: filtered, dead, or the path is broken"
+    return f"{addr}: could not be probed ({_first_detail(rep, None) or 'no probe ran'})"
+
+
+def _control_words(control: Sequence[ProbeResult]) -> str:
+    ok = [c for c in control if c.answered]
+    if ok:
+        return f"; control {ok[0].address} answers ({ok[0].kind})"
+    ran = [c for c in control if c.result not in ("not-run",)]
+    if ran:
+        return f"; control {ran[0].address} does not answer either ({ran[0].result})"
+    return ""
+
+
+def _first_detail(rep: AddressReport, result: str | None) -> str:
+    for p in rep.probes:
+        if (result is None or p.result == result) and p.detail:
+            return p.detail
+    return ""
+
+
+def _ports(probes: Sequence[ProbeResult], result: str) -> tuple[int, ...]:
+    return tuple(sorted({p.port for p in probes
+                         if p.kind in TCP_KINDS and p.port is not None and p.result == result}))

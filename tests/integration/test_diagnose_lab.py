@@ -144,3 +144,21 @@ def test_without_net_raw_still_gives_a_verdict(lab):
     doc = json.loads(p.stdout)
     assert doc["verdict"] == "bad-answer"
     assert "NET_RAW" in json.dumps(doc["notes"]) + p.stderr
+
+
+def test_application_socket_stuck_on_the_dead_address(lab):
+    import subprocess
+
+    # The application (curl in the pod) is connecting to the stale address while we run.
+    app = subprocess.Popen(["ip", "netns", "exec", lab.ns("pod"), "curl", "-s", "-m", "8",
+                            "http://api.corp.example/"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        doc, _ = diagnose(lab, "api.corp.example", "--port", "80", *REF)
+    finally:
+        app.kill()
+        app.wait(timeout=10)
+    f = next(f for f in doc["findings"] if f["code"] == "app-syn-sent")
+    assert "192.168.50.77:80" in f["data"]["sockets"]
+    assert "dead address" in f["summary"]
+    assert any(s["process"] == "curl" for s in doc["app_sockets"])

@@ -98,3 +98,18 @@ def test_help_does_not_import_heavy_modules():
             "print(heavy)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip().splitlines()[-1] == "[]", p.stdout
+
+
+def test_termination_log_gets_the_verdict_line(tmp_path, monkeypatch, capsys):
+    import toolkit.cli.common as common
+
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    monkeypatch.setattr(common, "TERMINATION_LOG", str(log))
+    rep = Report("diagnose", Verdict.BAD_ANSWER, (Finding("stale-answer", Severity.CRITICAL, "x is stale"),),
+                 subject="api.corp.example")
+    try:
+        run(lambda: rep, OutputFormat.json, termination_log=True)
+    except typer.Exit as e:
+        assert e.exit_code == 1
+    assert log.read_text() == "podtriage diagnose api.corp.example: bad-answer - x is stale\n"

@@ -308,7 +308,7 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     import threading
 
     from toolkit.probe import probe_addresses
-    from toolkit.sysinfo.procs import other_processes, sockets_to
+    from toolkit.sysinfo.procs import sockets_to
     from toolkit.triage.resolve import resolve_name
 
     say = on_progress or (lambda _m: None)
@@ -321,6 +321,10 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     ct_box: dict[str, Any] = {}
     ct_thread = threading.Thread(target=_conntrack_before, args=(ct_box,), daemon=True)
     ct_thread.start()
+    # Reading other processes' memory maps (glibc or musl) can take a while: beside the rest.
+    proc_box: dict[str, Any] = {}
+    proc_thread = threading.Thread(target=_processes, args=(proc_box,), daemon=True)
+    proc_thread.start()
 
     cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes)
     refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
@@ -347,6 +351,14 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
                 f"{', '.join(s.address for s in cands)}")
             behind = walk_all(cands, ("udp", "tcp"), res.candidates, ("A",), deadline, qt)
 
+    # The application's own sockets, read before the probes: a connect() stuck in SYN_SENT
+    # towards a dead address lasts only until the router's ICMP error (~3 s).
+    app_sockets: tuple = ()
+    try:
+        app_sockets = sockets_to(addresses)
+    except Exception as exc:  # noqa: BLE001 - psutil trouble must not cost the verdict
+        notes.append(f"could not read the application's sockets: {exc}")
+
     probes: tuple = ()
     if addresses:
         port_list = tuple(ports) or DEFAULT_PORTS
@@ -357,22 +369,28 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
                 if lost not in notes:
                     notes.append(lost)
 
-    processes, app_sockets = (), ()
-    try:
-        processes = other_processes()
-        app_sockets = sockets_to(addresses)
-    except Exception as exc:  # noqa: BLE001 - psutil trouble must not cost the verdict
-        notes.append(f"could not read the application's processes: {exc}")
-    if not processes:
-        notes.append("no other process is visible: attach with `kubectl debug --target=CONTAINER` "
-                      "to see the application's sockets and resolver library")
-
     ct_thread.join(max(0.0, deadline.timeout(1.0)))
     ct_findings = _conntrack_after(ct_box, notes)
+    proc_thread.join(max(0.0, deadline.timeout(1.0)))
+    processes = tuple(proc_box.get("processes", ()))
+    if "error" in proc_box:
+        notes.append(f"could not read the application's processes: {proc_box['error']}")
+    elif not processes:
+        notes.append("no other process is visible: attach with `kubectl debug --target=CONTAINER` "
+                      "to see the application's sockets and resolver library")
 
     return Evidence(name, res, tuple(probes), tuple(ports) or DEFAULT_PORTS, bool(ports), tuple(behind),
                     tuple(ct_findings), tuple(cf_findings), tuple(cf_hops), tuple(processes),
                     tuple(app_sockets), tuple(notes))
+
+
+def _processes(box: dict) -> None:
+    try:
+        from toolkit.sysinfo.procs import other_processes
+
+        box["processes"] = other_processes()
+    except Exception as exc:  # noqa: BLE001 - optional evidence
+        box["error"] = str(exc)
 
 
 def _kube_dns_env() -> str | None:

@@ -1,1 +1,123 @@
-"""`podtriage capture`: placeholder, being written."""
+"""`podtriage capture`: the adapter. The work is in toolkit.capture."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from toolkit.cli import app
+from toolkit.cli.common import DeadlineOpt, OutputOpt, progress, progress_enabled, run
+from toolkit.report import OutputFormat
+
+DEFAULT_DURATION = 10.0
+
+
+@app.command("capture")
+def capture_cmd(
+    interface: Annotated[str, typer.Option("--interface", "-i", metavar="IF|any",
+                                           help="Interface to capture on (live).")] = "any",
+    duration: Annotated[float | None, typer.Option("--duration", "-d", min=0.1, max=86400.0, metavar="SECONDS",
+                                                   help=f"Stop after this long (live; default "
+                                                        f"{DEFAULT_DURATION:g} s unless --count is given).")] = None,
+    count: Annotated[int | None, typer.Option("--count", "-c", min=1, metavar="N",
+                                              help="Stop after N captured packets (live).")] = None,
+    bpf: Annotated[str | None, typer.Option("--filter", "-f", metavar="BPF",
+                                            help="Kernel filter in tcpdump syntax (default: the DNS ports "
+                                                 "over UDP/TCP, and ICMP errors).")] = None,
+    port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
+                                            help="Also treat this port as DNS (repeatable), e.g. 5353.")] = [],
+    write: Annotated[str | None, typer.Option("--write", "-w", metavar="FILE",
+                                              help="Also write the captured packets to a pcap file "
+                                                   "(Wireshark-readable; valid even if interrupted).")] = None,
+    read: Annotated[str | None, typer.Option("--read", "-r", metavar="FILE",
+                                             help="Analyze a pcap/pcapng file instead of capturing "
+                                                  "(tcpdump, tshark, ksniff...; needs no capability).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=120.0, metavar="SECONDS",
+                                           help="Resolver timeout: a query without an answer this long "
+                                                "is unanswered (glibc default 5).")] = 5.0,
+    output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = 3600.0,
+) -> None:
+    """Capture DNS (or read a pcap) and pair every query with its answer.
+
+    Shows each lookup as it completes (search-list candidates grouped, with their
+    amplification), then per-server counts and latency, unanswered queries with the ICMP
+    errors that explain them, retransmissions, and the 5-second A/AAAA signature.
+
+    Examples: podtriage capture --duration 30 -w dns.pcap;  podtriage capture -r dns.pcap -o json
+    """
+    if read and (write or count or duration):
+        raise typer.BadParameter("--read analyzes a file: --write/--count/--duration apply to live capture",
+                                 param_hint="--read")
+    ports = tuple(sorted(set(port) | {53}))
+
+    def build():
+        from toolkit.capture.analysis import AnalyzerConfig
+        from toolkit.capture.report import capture_report, event_dict, lookup_line
+        from toolkit.deadline import Deadline
+
+        dl = Deadline(deadline)
+        search: tuple[str, ...] = ()
+        if not read:
+            search = _search_list()
+        config = AnalyzerConfig(timeout=timeout, search=search)
+        stream = sys.stdout
+        if output is OutputFormat.ndjson:
+            def sink(obj):
+                import json
+
+                stream.write(json.dumps(event_dict(obj), separators=(",", ":")) + "\n")
+                if not read:
+                    stream.flush()
+        elif output is OutputFormat.table:
+            from toolkit.capture.analysis import Lookup
+
+            def sink(obj):
+                if type(obj) is Lookup:
+                    stream.write(lookup_line(obj) + "\n")
+                    if not read:
+                        stream.flush()
+        else:
+            sink = None
+
+        def on_progress(packets: int, rate: float) -> None:
+            progress(f"{packets} packets ({rate:.0f}/s)")
+
+        if read:
+            from toolkit.capture.session import analyze_file
+
+            res = analyze_file(read, ports=ports, config=config, sink=sink,
+                               on_progress=on_progress if progress_enabled() else None, deadline=dl)
+        else:
+            from toolkit.capture.live import capture_live
+            from toolkit.capture.whoasked import WhoAsked
+
+            dur = duration if duration is not None else (None if count else DEFAULT_DURATION)
+            progress(f"capturing on {interface}" + (f" for {dur:g} s" if dur else "")
+                     + (f", up to {count} packets" if count else "") + " (Ctrl-C stops)")
+            res = capture_live(interface=interface, duration=dur, count=count, bpf=bpf, ports=ports,
+                               write=write, config=config, sink=sink, on_progress=on_progress,
+                               deadline=dl, who=WhoAsked(),
+                               on_ready=lambda expr: progress(f"listening on {interface} ({expr})"))
+        if output is OutputFormat.table and res.summary.lookups_total:
+            stream.write("\n")
+        return capture_report(res)
+
+    run(build, output)
+
+
+def _search_list() -> tuple[str, ...]:
+    """The pod's search list, so candidates group exactly (best effort)."""
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as fh:
+            text = fh.read(1 << 16)
+    except OSError:
+        return ()
+    search: tuple[str, ...] = ()
+    for line in text.split("\n"):
+        if line.startswith(("search ", "search\t", "domain ", "domain\t")):
+            words = line.split()[1:]
+            search = tuple(words if line.startswith("search") else words[:1])
+    return search

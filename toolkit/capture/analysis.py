@@ -1,0 +1,856 @@
+"""The streaming DNS analyzer: decoded events in, pairs, lookups and a summary out.
+
+Pure: no sockets, no clock, no printing. Time is the capture time of the events, so the
+same code serves a live capture and a pcap read back a year later. Memory is bounded by
+configuration, never by the number of packets: pending queries expire (and are capped),
+open search-list chains close after a quiet window (and are capped), only the last
+``keep_lookups`` lookups and ``keep_evidence`` examples are kept, latency percentiles come
+from a log-bucket histogram (exact samples only while there are few).
+
+Results go two ways: ``sink`` receives each ``Pair``, ``Unanswered``, ``Retransmission``,
+``Lookup``, ``IcmpSeen`` and ``Malformed`` as it happens (the CLI streams them), and
+``summary()`` returns one frozen ``CaptureSummary`` at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.capture.decode import DnsEvent, IcmpEvent, Malformed, qtype_name, rcode_name
+
+DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
+QTYPE_A, QTYPE_AAAA = 1, 28
+_AAAA_OR_A = (QTYPE_A, QTYPE_AAAA)
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    timeout: float = DEFAULT_TIMEOUT  # the resolver timeout: no answer within it = unanswered
+    race_window: float = 0.0015  # A and AAAA "sent together" from one socket
+    chain_window: float = 1.0  # quiet time after which a search-list chain is complete
+    search: tuple[str, ...] = ()  # the search list, when known (live in the pod)
+    max_pending: int = 65_536
+    max_open_chains: int = 8_192
+    max_chains_per_client: int = 64
+    keep_lookups: int = 200
+    keep_evidence: int = 20
+    max_servers: int = 512
+    max_tc_waiting: int = 4_096
+    exact_latency_samples: int = 2_048
+
+    @property
+    def expire_after(self) -> float:
+        """A pending query is given up this long after its last send: long enough that the
+        resolver's own retransmission after ``timeout`` still pairs with it."""
+        return max(2.0 * self.timeout, self.timeout + 1.0)
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    name: str
+    cmdline: str = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A query and its response."""
+
+    ts: float  # first send of the query
+    client: str
+    client_port: int
+    server: str
+    server_port: int
+    transport: str
+    txid: int
+    qname: str | None
+    qtype: str
+    rcode: str
+    latency_ms: float  # from the first send (what tshark's dns.time measures)
+    latency_last_ms: float  # from the last retransmission
+    retransmissions: int
+    answers: int
+    addresses: tuple[str, ...] = ()
+    tc: bool = False
+    aa: bool = False
+    late: bool = False  # answered after the resolver timeout: the client had given up
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    ts: float
+    client: str
+    client_port: int
+    server: str
+    server_port: int
+    transport: str
+    txid: int
+    qname: str | None
+    qtype: str
+    sends: int
+    waited_s: float
+    reason: str  # timeout | capture-ended | evicted | txid-reused
+    icmp: str | None = None  # ICMP error seen for it (kind)
+    icmp_from: str | None = None
+    explained_by: str | None = None  # "5s-signature" when its partner was answered
+
+
+@dataclass(frozen=True)
+class Retransmission:
+    ts: float
+    client: str
+    client_port: int
+    server: str
+    server_port: int
+    transport: str
+    txid: int
+    qname: str | None
+    qtype: str
+    attempt: int  # 2 for the first resend
+    since_first_ms: float
+
+
+@dataclass(frozen=True)
+class IcmpSeen:
+    ts: float
+    sender: str
+    to: str
+    kind: str
+    icmp_type: int
+    icmp_code: int
+    transport: str
+    about: str  # "query" (to a server port) or "response" (to a client port)
+    server: str
+    server_port: int
+    client: str
+    client_port: int
+    txid: int | None
+    qname: str | None
+    qtype: str | None
+    matched: bool  # it quotes a query we saw
+
+
+@dataclass(frozen=True)
+class SignatureHit:
+    """The 5-second signature, once: A/AAAA sent together, one answered, one resent."""
+
+    ts: float
+    client: str
+    client_port: int
+    server: str
+    qname: str | None
+    answered: str  # qtype answered at once
+    lost: str  # qtype that had to be sent again
+    answered_in_ms: float
+    resent_after_s: float
+    new_socket: bool
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One application lookup: the candidates of one base name from one client."""
+
+    ts: float
+    client: str
+    base: str
+    candidates: tuple[str, ...]
+    qtypes: tuple[str, ...]
+    queries: int  # transactions sent (the amplification factor)
+    retransmissions: int
+    nxdomain: int
+    nodata: int
+    errors: int  # SERVFAIL, REFUSED, ...
+    unanswered: int
+    outcome: str  # answered | NXDOMAIN | NODATA | SERVFAIL ... | unanswered
+    answered_name: str | None
+    addresses: tuple[str, ...]
+    duration_ms: float
+    servers: tuple[str, ...]
+    client_ports: tuple[int, ...]
+    process: ProcessInfo | None = None
+
+    __json_properties__ = ("amplification",)
+
+    @property
+    def amplification(self) -> int:
+        return self.queries
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    server: str
+    port: int
+    queries: int
+    responses: int
+    unanswered: int
+    retransmissions: int
+    rcodes: dict[str, int]
+    transports: tuple[str, ...]
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_max_ms: float | None
+    icmp: dict[str, int] = field(default_factory=dict)  # kind -> count, about queries to it
+    icmp_senders: tuple[str, ...] = ()
+    unanswered_explained: int = 0  # part of the 5-second signature
+    unanswered_at_end: int = 0  # still inside the timeout when the capture ended
+
+    @property
+    def unanswered_unexplained(self) -> int:
+        return self.unanswered - self.unanswered_explained - self.unanswered_at_end
+
+
+@dataclass(frozen=True)
+class CaptureSummary:
+    first_ts: float | None
+    last_ts: float | None
+    dns_messages: int
+    queries: int  # query messages, retransmissions included (tshark's count)
+    transactions: int  # distinct queries
+    responses: int
+    pairs: int
+    unanswered: int
+    unanswered_explained: int  # part of the 5-second signature
+    retransmissions: int
+    late_responses: int
+    unmatched_responses: int
+    malformed: int
+    rcodes: dict[str, int]
+    qtypes: dict[str, int]
+    transports: dict[str, int]
+    servers: tuple[ServerStats, ...]
+    lookups_total: int
+    lookups: tuple[Lookup, ...]  # the last keep_lookups
+    lookups_with_search: int  # lookups that needed more than one candidate
+    search_queries: int  # queries spent in those lookups
+    search_nxdomain: int
+    tc_responses: int
+    tc_followed_by_tcp: int
+    tc_not_followed: int
+    signature_hits: int
+    signature_examples: tuple[SignatureHit, ...]
+    signature_lost_types: dict[str, int]
+    icmp_errors: int
+    icmp_examples: tuple[IcmpSeen, ...]
+    unanswered_examples: tuple[Unanswered, ...]
+    malformed_examples: tuple[Malformed, ...]
+    evicted_pending: int
+    timeout_s: float
+
+
+# --------------------------------------------------------------------------- internals
+
+class LatencyStats:
+    """Count, max, and percentiles from a 2 %-wide log histogram (exact while small)."""
+
+    __slots__ = ("count", "max", "hist", "exact", "_cap")
+    _LOG = math.log(1.02)
+
+    def __init__(self, exact_cap: int = 2048) -> None:
+        self.count = 0
+        self.max = 0.0
+        self.hist: dict[int, int] = {}
+        self.exact: list[float] | None = []
+        self._cap = exact_cap
+
+    def add(self, ms: float) -> None:
+        self.count += 1
+        if ms > self.max:
+            self.max = ms
+        b = int(math.log(ms * 1000.0 + 1.0) / self._LOG)
+        self.hist[b] = self.hist.get(b, 0) + 1
+        ex = self.exact
+        if ex is not None:
+            if len(ex) < self._cap:
+                ex.append(ms)
+            else:
+                self.exact = None
+
+    def percentile(self, p: float) -> float | None:
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(p * self.count))
+        if self.exact is not None:
+            return sorted(self.exact)[rank - 1]
+        seen = 0
+        for b in sorted(self.hist):
+            seen += self.hist[b]
+            if seen >= rank:
+                return min(self.max, (math.exp((b + 0.5) * self._LOG) - 1.0) / 1000.0)
+        return self.max
+
+
+class _Server:
+    __slots__ = ("queries", "responses", "unanswered", "explained", "retrans", "rcodes", "transports",
+                 "lat", "icmp", "icmp_senders", "ended")
+
+    def __init__(self, exact_cap: int) -> None:
+        self.queries = self.responses = self.unanswered = self.retrans = self.explained = self.ended = 0
+        self.rcodes: Counter = Counter()
+        self.transports: set[str] = set()
+        self.lat = LatencyStats(exact_cap)
+        self.icmp: Counter = Counter()
+        self.icmp_senders: set[str] = set()
+
+
+class _Pending:
+    __slots__ = ("key", "first", "last", "sends", "client", "cport", "server", "sport", "transport",
+                 "txid", "qname", "qn", "qtype", "chain", "partner", "partner_answered_ms",
+                 "icmp", "icmp_from", "sig_reported", "sig_followup", "answered_ms")
+
+    def __init__(self, key, ts, ev: DnsEvent, qn) -> None:
+        self.key = key
+        self.first = self.last = ts
+        self.sends = 1
+        self.client, self.cport, self.server, self.sport = ev.src, ev.sport, ev.dst, ev.dport
+        self.transport = ev.transport
+        self.txid = ev.txid
+        self.qname = ev.qname
+        self.qn = qn
+        self.qtype = ev.qtype
+        self.chain: _Chain | None = None
+        self.partner: _Pending | None = None
+        self.partner_answered_ms: float | None = None
+        self.icmp: str | None = None
+        self.icmp_from: str | None = None
+        self.sig_reported = False
+        self.sig_followup = False
+        self.answered_ms: float | None = None
+
+
+class _Chain:
+    __slots__ = ("id", "client", "base", "names", "qtypes", "first", "last", "queries", "retrans",
+                 "nx", "nodata", "errors", "unanswered", "pending", "answered_name", "addresses",
+                 "servers", "cports", "last_negative", "positive", "process", "last_rcode")
+
+    def __init__(self, cid: int, client: str, base: tuple[str, ...], ts: float) -> None:
+        self.id = cid
+        self.client = client
+        self.base = base
+        self.names: list[str] = []
+        self.qtypes: list[str] = []
+        self.first = self.last = ts
+        self.queries = self.retrans = self.nx = self.nodata = self.errors = self.unanswered = 0
+        self.pending = 0
+        self.answered_name: str | None = None
+        self.addresses: tuple[str, ...] = ()
+        self.servers: list[str] = []
+        self.cports: list[int] = []
+        self.last_negative = False
+        self.positive = False
+        self.process: ProcessInfo | None = None
+        self.last_rcode: str | None = None
+
+
+def _lcp(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+# --------------------------------------------------------------------------- analyzer
+
+class Analyzer:
+    """Feed it events in capture order; ``finish()`` at the end; ``summary()`` for results."""
+
+    def __init__(self, config: AnalyzerConfig | None = None, *,
+                 sink: Callable[[Any], None] | None = None,
+                 who: Callable[[str, int, str], ProcessInfo | None] | None = None) -> None:
+        self.cfg = cfg = config or AnalyzerConfig()
+        self.sink = sink
+        self.who = who
+        self._search = tuple(s.strip(".").lower() for s in cfg.search if s.strip("."))
+        self.pending: OrderedDict[tuple, _Pending] = OrderedDict()
+        self.servers: dict[tuple[str, int], _Server] = {}
+        self._other_server = _Server(cfg.exact_latency_samples)
+        self.chains: OrderedDict[int, _Chain] = OrderedDict()  # open, by last activity
+        self._blocked: dict[int, _Chain] = {}  # quiet but waiting on a pending query
+        self._client_chains: dict[str, list[_Chain]] = {}
+        self._chain_ids = 0
+        self._last_query_by_socket: OrderedDict[tuple, _Pending] = OrderedDict()
+        self._waiting_partner: OrderedDict[tuple, _Pending] = OrderedDict()
+        self.tc_waiting: OrderedDict[tuple, float] = OrderedDict()
+        self.first_ts: float | None = None
+        self.now = 0.0
+        self._last_sweep = -1e18
+        # counters
+        self.dns_messages = self.queries = self.transactions = self.responses = self.pairs = 0
+        self.unanswered = self.unanswered_explained = self.retransmissions = 0
+        self.late = self.unmatched = self.malformed = 0
+        self.rcodes: Counter = Counter()
+        self.qtypes: Counter = Counter()
+        self.transports: Counter = Counter()
+        self.lookups_total = self.lookups_with_search = self.search_queries = self.search_nx = 0
+        self.lookups: deque[Lookup] = deque(maxlen=cfg.keep_lookups)
+        self.tc_responses = self.tc_followed = self.tc_not_followed = 0
+        self.sig_hits = 0
+        self.sig_examples: list[SignatureHit] = []
+        self.sig_lost: Counter = Counter()
+        self.icmp_errors = 0
+        self.icmp_examples: list[IcmpSeen] = []
+        self.unanswered_examples: list[Unanswered] = []
+        self.malformed_examples: list[Malformed] = []
+        self.evicted = 0
+        self._finished = False
+
+    # ------------------------------------------------------------------ entry points
+    def feed(self, ev) -> None:
+        ts = ev.ts
+        if self.first_ts is None:
+            self.first_ts = ts
+        if ts > self.now:
+            self.now = ts
+        if ts - self._last_sweep >= 0.05:
+            self.tick(ts)
+        if type(ev) is DnsEvent:
+            self.dns_messages += 1
+            if ev.flags & 0x8000:
+                self._response(ev, ts)
+            else:
+                self._query(ev, ts)
+        elif type(ev) is IcmpEvent:
+            self._icmp(ev, ts)
+        elif type(ev) is Malformed:
+            self.add_malformed(ev)
+
+    def add_malformed(self, ev: Malformed) -> None:
+        self.malformed += 1
+        if len(self.malformed_examples) < self.cfg.keep_evidence:
+            self.malformed_examples.append(ev)
+        if self.sink:
+            self.sink(ev)
+
+    def tick(self, now: float) -> None:
+        """Expire what is due at capture time ``now`` (live mode calls it when idle)."""
+        if now > self.now:
+            self.now = now
+        self._last_sweep = now
+        cfg = self.cfg
+        pend = self.pending
+        horizon = now - cfg.expire_after
+        for _ in range(len(pend)):
+            p = next(iter(pend.values()))
+            if p.last > horizon:
+                break
+            self._expire(p, "timeout")
+        horizon_tc = now - cfg.timeout
+        tw = self.tc_waiting
+        for _ in range(len(tw)):
+            k, t = next(iter(tw.items()))
+            if t > horizon_tc:
+                break
+            tw.popitem(last=False)
+            self.tc_not_followed += 1
+        chains = self.chains
+        horizon_c = now - cfg.chain_window
+        for _ in range(len(chains)):
+            c = next(iter(chains.values()))
+            if c.last > horizon_c:
+                break
+            if c.pending > 0:  # still waiting on a query: parked until it resolves
+                chains.pop(c.id)
+                self._blocked[c.id] = c
+                continue
+            self._close_chain(c)
+        for d in (self._last_query_by_socket, self._waiting_partner):
+            for _ in range(len(d)):
+                k, p = next(iter(d.items()))
+                if p.last > now - 3.0 * cfg.timeout:
+                    break
+                d.popitem(last=False)
+
+    def finish(self, end_ts: float | None = None) -> None:
+        """End of capture: everything still pending is unanswered, every chain closes."""
+        if self._finished:
+            return
+        self._finished = True
+        now = max(self.now, end_ts or 0.0)
+        self.now = now
+        self.tick(now)
+        for _ in range(len(self.pending)):
+            p = next(iter(self.pending.values()))
+            waited = now - p.last
+            self._expire(p, "timeout" if waited >= self.cfg.timeout else "capture-ended")
+        self.tc_not_followed += len(self.tc_waiting)
+        self.tc_waiting.clear()
+        for c in list(self.chains.values()) + list(self._blocked.values()):
+            self._close_chain(c)
+
+    # ------------------------------------------------------------------ queries
+    def _server(self, addr: str, port: int) -> _Server:
+        key = (addr, port)
+        s = self.servers.get(key)
+        if s is None:
+            if len(self.servers) >= self.cfg.max_servers:
+                return self._other_server
+            s = self.servers[key] = _Server(self.cfg.exact_latency_samples)
+        return s
+
+    def _query(self, ev: DnsEvent, ts: float) -> None:
+        self.queries += 1
+        qn = ev.qname.lower() if ev.qname else ""
+        key = (ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.txid)
+        srv = self._server(ev.dst, ev.dport)
+        srv.queries += 1
+        srv.transports.add(ev.transport)
+        followup = False
+        old = self.pending.get(key)
+        if old is not None:
+            same = old.qn == qn and old.qtype == ev.qtype
+            # Like tshark (dns.retransmission_timer): the same question again within the
+            # timeout of the first send is a retransmission; later, a new transaction.
+            if same and ts - old.first <= self.cfg.timeout:
+                self._retransmit(old, ts, srv, new_socket=False)
+                return
+            if same and old.partner_answered_ms is not None:
+                self._signature(old, ts, new_socket=False)
+            followup = same and (old.sig_reported or old.sig_followup)
+            self._expire(old, "resent" if same else "txid-reused")
+        self.transactions += 1
+        self.qtypes[qtype_name(ev.qtype)] += 1
+        self.transports[ev.transport] += 1
+        p = _Pending(key, ts, ev, qn)
+        pend = self.pending
+        pend[key] = p
+        if len(pend) > self.cfg.max_pending:
+            self._expire(next(iter(pend.values())), "evicted")
+        # TC followed by a retry over TCP?
+        if ev.transport == "tcp" and self.tc_waiting:
+            tk = (ev.src, ev.dst, qn, ev.qtype)
+            if self.tc_waiting.pop(tk, None) is not None:
+                self.tc_followed += 1
+        # A and AAAA from one socket within the race window
+        sock = (ev.src, ev.sport, ev.transport)
+        prev = self._last_query_by_socket.get(sock)
+        if (prev is not None and prev.qtype != ev.qtype and prev.qtype in _AAAA_OR_A
+                and ev.qtype in _AAAA_OR_A and prev.qn == qn and ts - prev.first <= self.cfg.race_window
+                and prev.partner is None):
+            if prev.key in self.pending:
+                prev.partner = p
+                p.partner = prev
+            elif prev.answered_ms is not None:
+                # the capture delivered the twin's answer before this query (both directions
+                # reach the packet socket independently): it is answered already
+                p.partner_answered_ms = prev.answered_ms
+        self._last_query_by_socket[sock] = p
+        self._last_query_by_socket.move_to_end(sock)
+        if len(self._last_query_by_socket) > self.cfg.max_pending:
+            self._last_query_by_socket.popitem(last=False)
+        # the same question, resent from a new socket, while its partner is long answered
+        wk = (ev.src, qn, ev.qtype)
+        waiting = self._waiting_partner.pop(wk, None)
+        if waiting is not None and waiting is not old and waiting.key in self.pending:
+            self._signature(waiting, ts, new_socket=True)
+            followup = followup or waiting.sig_reported
+        elif waiting is not None and waiting is old:
+            followup = followup or waiting.sig_reported
+        p.sig_followup = followup
+        if p.partner_answered_ms is not None:
+            self._waiting_partner[wk] = p
+        self._chain_add(p, ev, qn, ts)
+
+    def _retransmit(self, p: _Pending, ts: float, srv: _Server, *, new_socket: bool) -> None:
+        p.sends += 1
+        p.last = ts
+        self.pending.move_to_end(p.key)
+        self.retransmissions += 1
+        srv.retrans += 1
+        if p.chain is not None:
+            p.chain.retrans += 1
+            p.chain.last = ts
+        if p.partner_answered_ms is not None:
+            self._signature(p, ts, new_socket=new_socket)
+        if self.sink:
+            self.sink(Retransmission(ts, p.client, p.cport, p.server, p.sport, p.transport, p.txid,
+                                     p.qname, qtype_name(p.qtype), p.sends, (ts - p.first) * 1000.0))
+
+    def _signature(self, p: _Pending, ts: float, *, new_socket: bool) -> None:
+        if p.sig_reported or p.partner_answered_ms is None:
+            return
+        after = ts - p.first
+        t = self.cfg.timeout
+        if not (0.4 * t <= after <= 3.0 * t):
+            return
+        p.sig_reported = True
+        self.sig_hits += 1
+        lost = qtype_name(p.qtype)
+        self.sig_lost[lost] += 1
+        if len(self.sig_examples) < self.cfg.keep_evidence:
+            self.sig_examples.append(SignatureHit(
+                p.first, p.client, p.cport, p.server, p.qname,
+                "A" if p.qtype == QTYPE_AAAA else "AAAA", lost, p.partner_answered_ms,
+                after, new_socket))
+
+    # ------------------------------------------------------------------ responses
+    def _response(self, ev: DnsEvent, ts: float) -> None:
+        self.responses += 1
+        rc = rcode_name(ev.flags & 0xF)
+        self.rcodes[rc] += 1
+        key = (ev.dst, ev.dport, ev.src, ev.sport, ev.transport, ev.txid)
+        p = self.pending.pop(key, None)
+        srv = self._server(ev.src, ev.sport)
+        srv.responses += 1
+        srv.rcodes[rc] += 1
+        tc = bool(ev.flags & 0x0200)
+        if tc:
+            self.tc_responses += 1
+            if ev.transport == "udp":
+                tw = self.tc_waiting
+                tw[(ev.dst, ev.src, (ev.qname or "").lower(), ev.qtype)] = ts
+                if len(tw) > self.cfg.max_tc_waiting:
+                    tw.popitem(last=False)
+                    self.tc_not_followed += 1
+        if p is None:
+            self.unmatched += 1
+            return
+        self.pairs += 1
+        lat = (ts - p.first) * 1000.0
+        lat_last = (ts - p.last) * 1000.0
+        p.answered_ms = lat
+        srv.lat.add(lat)
+        late = lat_last > self.cfg.timeout * 1000.0
+        if late:
+            self.late += 1
+        addrs = ev.addresses() if ev.ancount and p.qtype in (QTYPE_A, QTYPE_AAAA) else ()
+        partner = p.partner
+        if partner is not None:
+            p.partner = partner.partner = None  # no reference cycles: nothing for the GC to chase
+        if partner is not None and partner.key in self.pending and partner.partner_answered_ms is None:
+            # this one is answered, its A/AAAA twin is not yet: watch for the resend
+            partner.partner_answered_ms = lat
+            wk = (partner.client, partner.qn, partner.qtype)
+            self._waiting_partner[wk] = partner
+            if len(self._waiting_partner) > self.cfg.max_pending:
+                self._waiting_partner.popitem(last=False)
+        c = p.chain
+        if c is not None:
+            c.pending -= 1
+            c.last = ts
+            c.last_rcode = rc
+            if rc == "NXDOMAIN":
+                c.nx += 1
+                c.last_negative = True
+            elif rc == "NOERROR":
+                if ev.ancount:
+                    c.positive = True
+                    c.last_negative = False
+                    if c.answered_name is None:
+                        c.answered_name = p.qname
+                    if addrs and len(c.addresses) < 16:
+                        c.addresses = c.addresses + tuple(a for a in addrs if a not in c.addresses)[:16]
+                else:
+                    c.nodata += 1
+                    c.last_negative = not c.positive
+            else:
+                c.errors += 1
+                c.last_negative = not c.positive
+        if self.sink:
+            self.sink(Pair(p.first, p.client, p.cport, p.server, p.sport, p.transport, p.txid, p.qname,
+                           qtype_name(p.qtype), rc, lat, lat_last, p.sends - 1, ev.ancount, addrs, tc,
+                           bool(ev.flags & 0x0400), late))
+        if c is not None and c.pending <= 0:
+            # Positive or not, the chain closes after chain_window of quiet (tick): the
+            # capture may deliver the A answer before the AAAA query sent with it.
+            self._unblock(c)
+
+    def _expire(self, p: _Pending, reason: str) -> None:
+        self.pending.pop(p.key, None)
+        if p.partner is not None:
+            p.partner.partner = None
+            p.partner = None
+        if reason == "evicted":
+            self.evicted += 1
+        self.unanswered += 1
+        explained = None
+        if p.partner_answered_ms is not None or p.sig_followup:
+            explained = "5s-signature"
+            self.unanswered_explained += 1
+        srv = self.servers.get((p.server, p.sport)) or self._other_server
+        srv.unanswered += 1
+        if explained:
+            srv.explained += 1
+        elif reason == "capture-ended":
+            srv.ended += 1
+        c = p.chain
+        if c is not None:
+            c.pending -= 1
+            c.unanswered += 1
+            c.last_rcode = "unanswered"
+            c.last_negative = not c.positive
+            c.last = max(c.last, min(self.now, p.last + self.cfg.timeout))
+            if c.pending <= 0:
+                self._unblock(c)
+        u = Unanswered(p.first, p.client, p.cport, p.server, p.sport, p.transport, p.txid, p.qname,
+                       qtype_name(p.qtype), p.sends, self.now - p.first, reason, p.icmp, p.icmp_from,
+                       explained)
+        if len(self.unanswered_examples) < self.cfg.keep_evidence:
+            self.unanswered_examples.append(u)
+        if self.sink:
+            self.sink(u)
+
+    # ------------------------------------------------------------------ ICMP
+    def _icmp(self, ev: IcmpEvent, ts: float) -> None:
+        self.icmp_errors += 1
+        about = "query"
+        server, sport, client, cport = ev.q_dst, ev.q_dport, ev.q_src, ev.q_sport
+        p = None
+        # A quoted query goes from a client to a server port; a quoted response the other way.
+        key = (ev.q_src, ev.q_sport, ev.q_dst, ev.q_dport, ev.transport, ev.txid)
+        if ev.txid is not None:
+            p = self.pending.get(key)
+        if p is None and ev.txid is None:
+            for cand in reversed(self.pending.values()):  # bounded by the pending cap; rare path
+                if (cand.client, cand.cport, cand.server, cand.sport) == key[:4]:
+                    p = cand
+                    break
+        if p is not None:
+            p.icmp, p.icmp_from = ev.kind, ev.sender
+        elif ev.q_sport == 53 and ev.q_dport != 53:
+            about = "response"
+            server, sport, client, cport = ev.q_src, ev.q_sport, ev.q_dst, ev.q_dport
+        if about == "query":
+            srv = self._server(server, sport)
+            srv.icmp[ev.kind] += 1
+            if len(srv.icmp_senders) < 8:
+                srv.icmp_senders.add(ev.sender)
+        seen = IcmpSeen(ts, ev.sender, ev.to, ev.kind, ev.icmp_type, ev.icmp_code, ev.transport, about,
+                        server, sport, client, cport, ev.txid, ev.qname,
+                        qtype_name(ev.qtype) if ev.qtype is not None else None, p is not None)
+        if len(self.icmp_examples) < self.cfg.keep_evidence:
+            self.icmp_examples.append(seen)
+        if self.sink:
+            self.sink(seen)
+
+    # ------------------------------------------------------------------ search chains
+    def _base_of(self, qn: str) -> tuple[str, ...]:
+        labels = tuple(qn.split(".")) if qn and qn != "." else ()
+        for s in self._search:
+            if qn.endswith("." + s):
+                return tuple(qn[: -len(s) - 1].split("."))
+        return labels
+
+    def _chain_add(self, p: _Pending, ev: DnsEvent, qn: str, ts: float) -> None:
+        cfg = self.cfg
+        labels = self._base_of(qn)
+        chains = self._client_chains.get(p.client)
+        chain = None
+        if chains:
+            for c in reversed(chains):
+                if ts - c.last > cfg.chain_window and c.pending <= 0:
+                    continue
+                if qn in c.names:
+                    chain = c
+                    break
+                if c.positive or c.pending > 0 or not c.last_negative:
+                    continue
+                if self._search:
+                    if labels and labels == c.base:
+                        chain = c
+                        break
+                else:
+                    common = _lcp(labels, c.base)
+                    if common:
+                        chain = c
+                        c.base = common
+                        break
+        if chain is None:
+            self._chain_ids += 1
+            chain = _Chain(self._chain_ids, p.client, labels, ts)
+            if self.who is not None:
+                try:
+                    chain.process = self.who(p.client, p.cport, p.transport)
+                except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
+                    chain.process = None
+            self.chains[chain.id] = chain
+            lst = self._client_chains.setdefault(p.client, [])
+            lst.append(chain)
+            if len(lst) > cfg.max_chains_per_client:
+                self._close_chain(lst[0])
+            if len(self.chains) + len(self._blocked) > cfg.max_open_chains:
+                oldest = next(iter(self._blocked.values()), None) or next(iter(self.chains.values()))
+                self._close_chain(oldest)
+        elif chain.id in self.chains:
+            self.chains.move_to_end(chain.id)
+        chain.last = ts
+        chain.queries += 1
+        chain.pending += 1
+        if qn not in chain.names and len(chain.names) < 16:
+            chain.names.append(qn)
+        qt = qtype_name(ev.qtype)
+        if qt not in chain.qtypes and len(chain.qtypes) < 8:
+            chain.qtypes.append(qt)
+        if p.server not in chain.servers and len(chain.servers) < 8:
+            chain.servers.append(p.server)
+        if p.cport not in chain.cports and len(chain.cports) < 8:
+            chain.cports.append(p.cport)
+        p.chain = chain
+
+    def _unblock(self, c: _Chain) -> None:
+        if self._blocked.pop(c.id, None) is not None:
+            self.chains[c.id] = c
+
+    def _close_chain(self, c: _Chain) -> None:
+        if self.chains.pop(c.id, None) is None and self._blocked.pop(c.id, None) is None:
+            return
+        lst = self._client_chains.get(c.client)
+        if lst is not None:
+            try:
+                lst.remove(c)
+            except ValueError:
+                pass
+            if not lst:
+                del self._client_chains[c.client]
+        if c.positive:
+            outcome = "answered"
+        elif c.last_rcode in (None, "unanswered"):
+            outcome = "unanswered"
+        elif c.last_rcode == "NOERROR":
+            outcome = "NODATA"
+        else:
+            outcome = c.last_rcode
+        base = ".".join(c.base) if c.base else "."
+        lk = Lookup(c.first, c.client, base, tuple(c.names), tuple(c.qtypes), c.queries, c.retrans, c.nx,
+                    c.nodata, c.errors, c.unanswered, outcome, c.answered_name, c.addresses,
+                    (c.last - c.first) * 1000.0, tuple(c.servers), tuple(c.cports), c.process)
+        self.lookups_total += 1
+        if len(c.names) > 1:
+            self.lookups_with_search += 1
+            self.search_queries += c.queries
+            self.search_nx += c.nx
+        self.lookups.append(lk)
+        if self.sink:
+            self.sink(lk)
+
+    # ------------------------------------------------------------------ results
+    def server_stats(self) -> tuple[ServerStats, ...]:
+        out = []
+        items = list(self.servers.items())
+        if self._other_server.queries or self._other_server.responses:
+            items.append((("other", 0), self._other_server))
+        for (addr, port), s in sorted(items, key=lambda kv: -(kv[1].queries + kv[1].responses)):
+            out.append(ServerStats(addr, port, s.queries, s.responses, s.unanswered, s.retrans,
+                                   dict(s.rcodes), tuple(sorted(s.transports)),
+                                   s.lat.percentile(0.5), s.lat.percentile(0.95),
+                                   s.lat.max if s.lat.count else None, dict(s.icmp),
+                                   tuple(sorted(s.icmp_senders)), s.explained, s.ended))
+        return tuple(out)
+
+    def summary(self) -> CaptureSummary:
+        return CaptureSummary(
+            self.first_ts, self.now if self.first_ts is not None else None, self.dns_messages,
+            self.queries, self.transactions, self.responses, self.pairs, self.unanswered,
+            self.unanswered_explained, self.retransmissions, self.late, self.unmatched, self.malformed,
+            dict(self.rcodes), dict(self.qtypes), dict(self.transports), self.server_stats(),
+            self.lookups_total, tuple(self.lookups), self.lookups_with_search, self.search_queries,
+            self.search_nx, self.tc_responses, self.tc_followed, self.tc_not_followed, self.sig_hits,
+            tuple(self.sig_examples), dict(self.sig_lost), self.icmp_errors, tuple(self.icmp_examples),
+            tuple(self.unanswered_examples), tuple(self.malformed_examples), self.evicted,
+            self.cfg.timeout)

@@ -1,0 +1,342 @@
+"""Streaming pcap and pcapng reading and pcap writing, on ``struct`` only.
+
+Reading records is the cheap part of offline analysis (DESIGN.md: 775k records/s); this
+module never holds more than one record in memory (``rdpcap`` needs 2 GB for 200k
+packets). Supported link types are listed in ``LINKTYPES``; the link layer itself is
+peeled off by ``toolkit.capture.decode``.
+
+Damage is data: a truncated last record, an impossible record length or an unknown pcapng
+block ends the stream (or is skipped) and is counted in ``PcapReader.malformed`` with a
+reason. Only a file that is not a capture at all (bad magic, no header) raises
+``InputFileError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from toolkit.errors import InputFileError
+
+# Link types (https://www.tcpdump.org/linktypes.html) this package decodes.
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+LINKTYPE_LOOP = 108
+LINKTYPES = {
+    LINKTYPE_NULL: "null/loopback", LINKTYPE_ETHERNET: "ethernet", LINKTYPE_RAW: "raw-ip",
+    12: "raw-ip", 14: "raw-ip", LINKTYPE_LOOP: "loop", LINKTYPE_LINUX_SLL: "linux-sll",
+    LINKTYPE_IPV4: "ipv4", LINKTYPE_IPV6: "ipv6", LINKTYPE_LINUX_SLL2: "linux-sll2",
+}
+
+MAX_RECORD = 262_144  # tcpdump's MAXIMUM_SNAPLEN; a larger caplen means a damaged file
+MAX_BLOCK = 16 << 20  # a pcapng block above this is damage, not data
+MAX_MALFORMED_KEPT = 16
+MAX_INTERFACES = 4096
+
+_PCAP_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1_000),  # microseconds, little endian
+    b"\xa1\xb2\xc3\xd4": (">", 1_000),
+    b"\x4d\x3c\xb2\xa1": ("<", 1),  # nanoseconds
+    b"\xa1\xb2\x3c\x4d": (">", 1),
+}
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One captured frame: time in nanoseconds since the epoch, link type, bytes."""
+
+    ts_ns: int
+    linktype: int
+    data: bytes
+    orig_len: int
+
+    @property
+    def ts(self) -> float:
+        return self.ts_ns / 1e9
+
+
+class PcapReader:
+    """Iterate ``(ts_ns, linktype, data)`` tuples from a pcap or pcapng file.
+
+    Tuples rather than Record objects on the hot path: the reader is the inner loop of
+    offline analysis. ``records()`` yields ``Record`` objects for everyone else.
+    Counters: ``packets`` (records yielded), ``malformed`` and ``malformed_reasons``.
+    """
+
+    def __init__(self, path: str, *, fileobj: io.BufferedIOBase | None = None) -> None:
+        self.path = path
+        self.packets = 0
+        self.malformed = 0
+        self.malformed_reasons: list[str] = []
+        self.format = "pcap"
+        self.linktypes: set[int] = set()
+        if fileobj is None:
+            if os.path.isdir(path):
+                raise InputFileError(path, "is a directory, expected a pcap or pcapng file")
+            try:
+                fileobj = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+            except FileNotFoundError:
+                raise InputFileError(path, "no such file") from None
+            except PermissionError:
+                raise InputFileError(path, "permission denied") from None
+            except OSError as exc:
+                raise InputFileError(path, f"cannot open: {exc.strerror or exc}") from None
+        self._fh = fileobj
+        head = self._read(4)
+        if len(head) < 4:
+            self.close()
+            raise InputFileError(path, "empty or too short to be a pcap/pcapng file")
+        if head == _PCAPNG_SHB:
+            self.format = "pcapng"
+            self._head = head
+        elif head in _PCAP_MAGIC:
+            self._endian, self._ts_mult = _PCAP_MAGIC[head]
+            rest = self._read(20)
+            if len(rest) < 20:
+                self.close()
+                raise InputFileError(path, "truncated pcap file header")
+            _vmaj, _vmin, _zone, _sig, snaplen, network = struct.unpack(self._endian + "HHiIII", rest)
+            # The upper bits of 'network' carry FCS information (pcap-savefile(5)).
+            self._linktype = network & 0x0FFFFFFF
+            self.linktypes.add(self._linktype)
+            self._rec = struct.Struct(self._endian + "IIII")
+        else:
+            self.close()
+            raise InputFileError(path, "not a pcap or pcapng file (unknown magic %s)" % head.hex(),
+                                 hint="podtriage reads tcpdump/tshark/Wireshark captures "
+                                      "(pcap or pcapng)")
+
+    # ------------------------------------------------------------------ plumbing
+    def _read(self, n: int) -> bytes:
+        try:
+            return self._fh.read(n)
+        except OSError as exc:
+            raise InputFileError(self.path, f"read error: {exc.strerror or exc}") from None
+
+    def _bad(self, reason: str) -> None:
+        self.malformed += 1
+        if len(self.malformed_reasons) < MAX_MALFORMED_KEPT:
+            self.malformed_reasons.append(reason)
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "PcapReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
+        if self.format == "pcapng":
+            return self._iter_pcapng()
+        return self._iter_pcap()
+
+    def records(self) -> Iterator[Record]:
+        for ts_ns, lt, data in self:
+            yield Record(ts_ns, lt, data, len(data))
+
+    # ------------------------------------------------------------------ pcap
+    def _iter_pcap(self) -> Iterator[tuple[int, int, bytes]]:
+        read = self._fh.read
+        unpack = self._rec.unpack
+        mult = self._ts_mult
+        lt = self._linktype
+        while True:  # bounded by the file size: every turn consumes >= 16 bytes or ends
+            hdr = read(16)
+            if len(hdr) < 16:
+                if hdr:
+                    self._bad(f"truncated record header at the end ({len(hdr)} of 16 bytes)")
+                return
+            sec, frac, caplen, _orig = unpack(hdr)
+            if caplen > MAX_RECORD:
+                self._bad(f"record {self.packets + 1}: impossible length {caplen}; rest of file skipped")
+                return
+            data = read(caplen)
+            if len(data) < caplen:
+                self._bad(f"record {self.packets + 1}: truncated ({len(data)} of {caplen} bytes)")
+                return
+            self.packets += 1
+            yield (sec * 1_000_000_000 + frac * mult, lt, data)
+
+    # ------------------------------------------------------------------ pcapng
+    def _iter_pcapng(self) -> Iterator[tuple[int, int, bytes]]:
+        # Per section: byte order and the interfaces' (linktype, ts units per second).
+        endian = "<"
+        ifaces: list[tuple[int, int]] = []
+        pending = self._head
+        while True:  # each turn consumes one block (>= 12 bytes) or ends
+            head = pending + self._read(8 - len(pending))
+            pending = b""
+            if len(head) < 8:
+                if head:
+                    self._bad("truncated block header at the end")
+                return
+            btype_raw = head[:4]
+            if btype_raw == _PCAPNG_SHB:
+                bom = self._read(4)
+                if len(bom) < 4:
+                    self._bad("truncated section header block")
+                    return
+                if bom == b"\x4d\x3c\x2b\x1a":
+                    endian = "<"
+                elif bom == b"\x1a\x2b\x3c\x4d":
+                    endian = ">"
+                else:
+                    if self.packets == 0:
+                        raise InputFileError(self.path, "pcapng section header with a bad byte-order magic")
+                    self._bad("section header with a bad byte-order magic; rest of file skipped")
+                    return
+                (blen,) = struct.unpack(endian + "I", head[4:8])
+                if blen < 28 or blen % 4 or blen > MAX_BLOCK:
+                    self._bad(f"section header block of impossible length {blen}")
+                    return
+                body = self._read(blen - 12)
+                if len(body) < blen - 12:
+                    self._bad("truncated section header block")
+                    return
+                ifaces = []
+                continue
+            btype, blen = struct.unpack(endian + "II", head)
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                self._bad(f"block of impossible length {blen}; rest of file skipped")
+                return
+            body = self._read(blen - 8)
+            if len(body) < blen - 8:
+                self._bad(f"truncated block (type {btype}: {len(body)} of {blen - 8} bytes)")
+                return
+            body = body[:-4]  # trailing block length
+            if btype == 1:  # Interface Description Block
+                if len(body) < 8:
+                    self._bad("short interface description block")
+                    continue
+                lt = struct.unpack_from(endian + "H", body, 0)[0]
+                tsres = _if_tsresol(body[8:], endian)
+                if len(ifaces) < MAX_INTERFACES:
+                    ifaces.append((lt, tsres))
+                    self.linktypes.add(lt)
+            elif btype == 6:  # Enhanced Packet Block
+                if len(body) < 20:
+                    self._bad("short enhanced packet block")
+                    continue
+                ifid, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
+                if ifid >= len(ifaces):
+                    self._bad(f"packet on undeclared interface {ifid}")
+                    continue
+                if caplen > len(body) - 20:
+                    self._bad(f"packet block shorter than its captured length {caplen}")
+                    continue
+                lt, per_sec = ifaces[ifid]
+                units = (hi << 32) | lo
+                ts_ns = units * 1_000_000_000 // per_sec if per_sec != 1_000_000_000 else units
+                self.packets += 1
+                yield (ts_ns, lt, body[20:20 + caplen])
+            elif btype == 3:  # Simple Packet Block: no timestamp, interface 0
+                if not ifaces or len(body) < 4:
+                    self._bad("simple packet block without an interface")
+                    continue
+                (orig,) = struct.unpack_from(endian + "I", body, 0)
+                self.packets += 1
+                yield (0, ifaces[0][0], body[4:4 + min(orig, len(body) - 4)])
+            elif btype == 2:  # obsolete Packet Block
+                if len(body) < 20:
+                    self._bad("short packet block")
+                    continue
+                ifid, _drops, hi, lo, caplen, _orig = struct.unpack_from(endian + "HHIIII", body, 0)
+                if ifid >= len(ifaces) or caplen > len(body) - 20:
+                    self._bad("damaged obsolete packet block")
+                    continue
+                lt, per_sec = ifaces[ifid]
+                units = (hi << 32) | lo
+                self.packets += 1
+                yield (units * 1_000_000_000 // per_sec, lt, body[20:20 + caplen])
+            # other blocks (name resolution, statistics, custom, journal...) carry no packets
+
+
+def _if_tsresol(options: bytes, endian: str) -> int:
+    """Units per second of an interface from its if_tsresol option (default microseconds)."""
+    off = 0
+    for _ in range(256):  # bounded: a block has a handful of options
+        if off + 4 > len(options):
+            break
+        code, length = struct.unpack_from(endian + "HH", options, off)
+        if code == 0:
+            break
+        if code == 9 and length >= 1 and off + 4 < len(options):
+            v = options[off + 4]
+            exp = v & 0x7F
+            if v & 0x80:
+                return 1 << min(exp, 62)
+            return 10 ** min(exp, 18)
+        off += 4 + ((length + 3) & ~3)
+    return 1_000_000
+
+
+def open_capture(path: str) -> PcapReader:
+    """Open a pcap or pcapng file; raises InputFileError when it is not one."""
+    return PcapReader(path)
+
+
+class PcapWriter:
+    """A classic pcap writer (microsecond or nanosecond) that flushes every packet, so an
+    interrupted capture leaves a file Wireshark and tcpdump read to the last packet."""
+
+    def __init__(self, path: str, linktype: int, *, snaplen: int = MAX_RECORD, nanosecond: bool = True,
+                 flush_each: bool = True) -> None:
+        self.path = path
+        self.linktype = linktype
+        self.nanosecond = nanosecond
+        self.flush_each = flush_each
+        self.packets = 0
+        try:
+            self._fh = open(path, "wb", buffering=1 << 16)  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise InputFileError(path, f"cannot write: {exc.strerror or exc}") from None
+        magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+        self._fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+        self._fh.flush()
+        self._rec = struct.Struct("<IIII")
+        self.snaplen = snaplen
+
+    def write(self, ts_ns: int, data: bytes, orig_len: int | None = None) -> None:
+        sec, rest = divmod(ts_ns, 1_000_000_000)
+        frac = rest if self.nanosecond else rest // 1000
+        cap = data[: self.snaplen]
+        self._fh.write(self._rec.pack(sec & 0xFFFFFFFF, frac, len(cap), orig_len or len(data)))
+        self._fh.write(cap)
+        if self.flush_each:
+            self._fh.flush()
+        self.packets += 1
+
+    def close(self) -> None:
+        try:
+            self._fh.flush()
+            self._fh.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "PcapWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_pcap(path: str, linktype: int, packets, *, nanosecond: bool = True) -> int:
+    """Write ``(ts_ns, bytes)`` pairs to a pcap file (tests and benchmarks). Returns the count."""
+    with PcapWriter(path, linktype, nanosecond=nanosecond, flush_each=False) as w:
+        for ts_ns, data in packets:
+            w.write(ts_ns, data)
+        return w.packets

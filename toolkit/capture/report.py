@@ -1,0 +1,280 @@
+"""CaptureResult -> Report: findings, verdict, tables, the JSON keys, and event dicts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from toolkit.capture.analysis import IcmpSeen, Lookup, Pair, Retransmission, Unanswered
+from toolkit.capture.decode import Malformed
+from toolkit.capture.session import CaptureResult
+from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict, to_jsonable
+
+EVENT_NAMES = {Pair: "pair", Unanswered: "unanswered", Retransmission: "retransmission",
+               Malformed: "malformed", Lookup: "lookup", IcmpSeen: "icmp"}
+MAX_LOOKUP_ROWS = 25
+
+SIGNATURE_REMEDY = (
+    "The likely cause is the Linux conntrack insert race: glibc sends A and AAAA from one UDP "
+    "socket at the same moment, both packets race to create the same conntrack entry, one is "
+    "dropped and the resolver waits out its 5 s timeout. Remedies: `options "
+    "single-request-reopen` (or `single-request`) in the pod's dnsConfig; NodeLocal DNSCache "
+    "(no DNAT on the node for pod DNS traffic); `options use-vc` (DNS over TCP). musl-based images "
+    "(Alpine) ignore these options: use NodeLocal DNSCache there, or a glibc image.")
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def event_dict(obj: Any) -> dict[str, Any]:
+    """One streamed analyzer result as an ndjson event body (``event`` key first)."""
+    body = to_jsonable(obj)
+    out = {"event": EVENT_NAMES.get(type(obj), "result")}
+    out.update(body)
+    if "ts" in out:
+        out["ts"] = iso(getattr(obj, "ts", None))
+    return out
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def lookup_line(lk: Lookup) -> str:
+    """The one human line per completed lookup."""
+    who = ""
+    if lk.process is not None:
+        who = f" {lk.process.name}[{lk.process.pid}]"
+    types = ",".join(lk.qtypes)
+    if lk.outcome == "answered":
+        what = ", ".join(lk.addresses[:4]) or "answered (no A/AAAA)"
+        if len(lk.addresses) > 4:
+            what += f" +{len(lk.addresses) - 4}"
+        if lk.answered_name and lk.answered_name.lower() != lk.base:
+            what += f" (as {lk.answered_name})"
+    else:
+        what = lk.outcome
+    extra = [f"{lk.queries} quer{'y' if lk.queries == 1 else 'ies'}"]
+    if lk.nxdomain:
+        extra.append(f"{lk.nxdomain} NXDOMAIN")
+    if lk.retransmissions:
+        extra.append(f"{lk.retransmissions} retransmitted")
+    if lk.unanswered:
+        extra.append(f"{lk.unanswered} unanswered")
+    ts = iso(lk.ts) or ""
+    return (f"{ts[11:23]} {lk.client}{who} {lk.base} {types} -> {what} in {lk.duration_ms:.1f} ms "
+            f"({', '.join(extra)})")
+
+
+def _findings(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
+    # 1. servers that left queries unanswered
+    for srv in s.servers:
+        bad = srv.unanswered_unexplained
+        if bad <= 0:
+            continue
+        icmp = ", ".join(f"{k} x{v}" for k, v in sorted(srv.icmp.items()))
+        senders = ", ".join(srv.icmp_senders)
+        examples = [u for u in s.unanswered_examples if u.server == srv.server and u.server_port == srv.port
+                    and not u.explained_by][:5]
+        transports = sorted({u.transport for u in examples}) or list(srv.transports)
+        evidence = [f"{srv.queries} queries to {srv.server}:{srv.port}, {srv.responses} responses, "
+                    f"{srv.unanswered} unanswered"]
+        if icmp:
+            evidence.append(f"ICMP errors about queries to it: {icmp} (from {senders})")
+        for u in examples:
+            evidence.append(f"{u.client}:{u.client_port} -> {u.qname} {u.qtype} over {u.transport}: "
+                            f"{u.sends} send(s), no answer ({u.reason})"
+                            + (f", ICMP {u.icmp} from {u.icmp_from}" if u.icmp else ""))
+        if srv.icmp.get("port-unreachable"):
+            why = "nothing listens on the DNS port there (ICMP port-unreachable)"
+        elif srv.icmp.get("host-unreachable"):
+            why = f"the host is unreachable (ICMP host-unreachable from {senders})"
+        elif srv.responses == 0:
+            why = f"silence: no answer within {to:g} s"
+        else:
+            why = "some queries were answered, others lost"
+        severity = Severity.CRITICAL if srv.responses == 0 or bad * 10 >= srv.queries else Severity.WARNING
+        out.append(Finding(
+            "capture-unanswered", severity,
+            f"{srv.server}:{srv.port} left {bad} of {srv.queries} queries unanswered over "
+            f"{'/'.join(transports)}: {why}",
+            tuple(evidence),
+            "Check that the resolver process runs and listens on this address and port (NodeLocal "
+            "DNSCache pod on this node, CoreDNS endpoints), and that nothing on the path drops UDP/TCP 53 "
+            "(NetworkPolicy, node firewall); `podtriage resolve NAME --server "
+            f"{srv.server}` asks it directly.",
+            Verdict.DNS_UNAVAILABLE,
+            {"server": srv.server, "port": srv.port, "unanswered": bad, "queries": srv.queries,
+             "responses": srv.responses, "icmp": dict(srv.icmp), "icmp_from": list(srv.icmp_senders),
+             "transports": transports}))
+    # 2. the 5-second signature
+    if s.signature_hits:
+        ev = []
+        for h in s.signature_examples[:5]:
+            ev.append(f"{iso(h.ts)} {h.client}:{h.client_port} -> {h.server} {h.qname}: {h.answered} answered "
+                      f"in {h.answered_in_ms:.1f} ms, {h.lost} sent again after {h.resent_after_s:.2f} s"
+                      + (" from a new socket" if h.new_socket else ""))
+        lost = s.signature_lost_types
+        if len(lost) == 1 and s.signature_hits >= 3:
+            only = next(iter(lost))
+            ev.append(f"always the {only} query was lost ({s.signature_hits} of {s.signature_hits}): a "
+                      f"consistent loss of one type also fits a filter that drops {only} queries")
+        out.append(Finding(
+            "capture-5s-signature", Severity.WARNING,
+            f"the 5-second signature, {s.signature_hits} time(s): A and AAAA sent together from one "
+            f"socket, one answered at once, the other sent again after the {to:g} s resolver timeout",
+            tuple(ev), SIGNATURE_REMEDY, Verdict.CONNTRACK,
+            {"hits": s.signature_hits, "lost_types": dict(lost)}))
+    # 3. answers that came after the client had given up
+    if s.late_responses:
+        out.append(Finding(
+            "capture-late-answers", Severity.WARNING,
+            f"{s.late_responses} answers arrived more than {to:g} s after the query was sent: the client "
+            f"had already given up (or retried)",
+            (), "A slow upstream behind the resolver (forwarders, force_tcp to CoreDNS): look at the "
+                "servers' latency p95/max below.", Verdict.DNS_UNAVAILABLE,
+            {"late_responses": s.late_responses}))
+    # 4. error rcodes ending lookups
+    failed = [lk for lk in s.lookups if lk.outcome in ("SERVFAIL", "REFUSED", "FORMERR", "NOTIMP")]
+    if failed or any(s.rcodes.get(r) for r in ("SERVFAIL", "REFUSED")):
+        servers = sorted({srv.server for srv in s.servers
+                          if srv.rcodes.get("SERVFAIL") or srv.rcodes.get("REFUSED")})
+        counts = ", ".join(f"{r} x{s.rcodes[r]}" for r in ("SERVFAIL", "REFUSED") if s.rcodes.get(r))
+        out.append(Finding(
+            "capture-error-rcodes", Severity.WARNING,
+            f"DNS errors from {', '.join(servers) or 'the resolver'}: {counts}",
+            tuple(lookup_line(lk) for lk in failed[:5]),
+            "SERVFAIL: the resolver could not reach the authoritative servers (check its forwarders); "
+            "REFUSED: an ACL or a zone the server does not serve.", Verdict.DNS_ERROR,
+            {"servers": servers, "rcodes": {r: s.rcodes.get(r, 0) for r in ("SERVFAIL", "REFUSED")}}))
+    # 5. search-list amplification
+    if s.lookups_with_search:
+        avg = s.search_queries / s.lookups_with_search
+        nx_share = s.search_nxdomain / s.responses if s.responses else 0.0
+        heavy = nx_share >= 0.5 and s.lookups_with_search >= 3
+        out.append(Finding(
+            "capture-search-amplification", Severity.WARNING if heavy else Severity.INFO,
+            f"{s.lookups_with_search} lookup(s) walked the search list: {avg:.1f} queries per lookup on "
+            f"average, {s.search_nxdomain} NXDOMAIN answers ({nx_share:.0%} of all responses)",
+            tuple(lookup_line(lk) for lk in s.lookups if len(lk.candidates) > 1)[:5],
+            "Use fully qualified names with a trailing dot (api.corp.example.), or lower ndots in the "
+            "pod's dnsConfig (options ndots:2); CoreDNS `autopath` answers the chain in one query.",
+            None, {"lookups": s.lookups_with_search, "queries": s.search_queries,
+                   "nxdomain": s.search_nxdomain}))
+    # 6. truncated answers never retried over TCP
+    if s.tc_not_followed:
+        out.append(Finding(
+            "capture-tc-not-followed", Severity.WARNING,
+            f"{s.tc_not_followed} truncated (TC) answer(s) were not followed by a retry over TCP "
+            f"({s.tc_followed_by_tcp} were)",
+            (), "The client cannot or may not use TCP: musl before 1.2.4 never retries over TCP; check "
+                "that TCP 53 to the resolver is open.", None,
+            {"tc": s.tc_responses, "followed": s.tc_followed_by_tcp, "not_followed": s.tc_not_followed}))
+    # 7. evidence quality
+    if s.malformed:
+        out.append(Finding(
+            "capture-malformed", Severity.INFO, f"{s.malformed} packets/records could not be decoded",
+            tuple(f"{m.reason}" + (f" ({m.src} -> {m.dst})" if m.src else "") for m in s.malformed_examples[:5]),
+            "", None, {"malformed": s.malformed}))
+    if res.kernel_drops:
+        out.append(Finding(
+            "capture-kernel-drops", Severity.WARNING,
+            f"the kernel dropped {res.kernel_drops} packets before podtriage read them: counts are lower bounds",
+            (), "Narrow --filter, or capture for a shorter --duration.", None,
+            {"kernel_drops": res.kernel_drops}))
+    return out
+
+
+def _tables(res: CaptureResult) -> tuple[Table, ...]:
+    s = res.summary
+    servers = Table(
+        "DNS servers", ("server", "transports", "queries", "responses", "unanswered", "retrans",
+                        "rcodes", "p50 ms", "p95 ms", "max ms", "icmp"),
+        tuple((f"{v.server}:{v.port}", ",".join(v.transports), str(v.queries), str(v.responses),
+               str(v.unanswered), str(v.retransmissions),
+               " ".join(f"{k}:{n}" for k, n in sorted(v.rcodes.items())) or "-",
+               _ms(v.latency_p50_ms), _ms(v.latency_p95_ms), _ms(v.latency_max_ms),
+               " ".join(f"{k}:{n}" for k, n in sorted(v.icmp.items())) or "-") for v in s.servers))
+    lk = list(s.lookups)[-MAX_LOOKUP_ROWS:]
+    lookups = Table(
+        f"Lookups (last {len(lk)} of {s.lookups_total})",
+        ("time", "client", "name", "types", "queries", "NXDOMAIN", "outcome", "ms", "process"),
+        tuple(((iso(x.ts) or "")[11:23], x.client, x.base, ",".join(x.qtypes), str(x.queries), str(x.nxdomain),
+               x.outcome if x.outcome != "answered" else (", ".join(x.addresses[:2]) or "answered"),
+               f"{x.duration_ms:.1f}", f"{x.process.name}[{x.process.pid}]" if x.process else "-")
+              for x in lk))
+    totals = Table(
+        "Capture", ("packets", "dns", "queries", "responses", "unanswered", "retransmissions", "malformed",
+                    "rcodes"),
+        ((str(res.packets), str(s.dns_messages), str(s.queries), str(s.responses), str(s.unanswered),
+          str(s.retransmissions), str(s.malformed),
+          " ".join(f"{k}:{n}" for k, n in sorted(s.rcodes.items())) or "-"),))
+    return (totals, servers, lookups)
+
+
+def capture_report(res: CaptureResult) -> Report:
+    s = res.summary
+    findings = _findings(res)
+    default = Verdict.OK if s.dns_messages or res.mode == "live" else Verdict.INDETERMINATE
+    if res.mode == "read" and not s.dns_messages:
+        findings.append(Finding("capture-no-dns", Severity.INFO,
+                                f"no DNS packets in {res.source} ({res.packets} packets)", (),
+                                "Capture on the pod's interface with `-i any` and the DNS ports "
+                                "(`tcpdump -i any -w f.pcap port 53`)."))
+    order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    findings.sort(key=lambda f: order[f.severity])
+    verdict = derive_verdict(findings, default)
+    data: dict[str, Any] = {
+        "mode": res.mode,
+        "source": res.source,
+        "file_format": res.file_format,
+        "linktypes": list(res.linktypes),
+        "stopped_by": res.stopped_by,
+        "elapsed_s": res.elapsed_s,
+        "first_packet_at": iso(s.first_ts),
+        "last_packet_at": iso(s.last_ts),
+        "timeout_s": s.timeout_s,
+        "packets": res.packets,
+        "dns_messages": s.dns_messages,
+        "queries": s.queries,
+        "transactions": s.transactions,
+        "responses": s.responses,
+        "pairs": s.pairs,
+        "unanswered": s.unanswered,
+        "unanswered_explained": s.unanswered_explained,
+        "retransmissions": s.retransmissions,
+        "late_responses": s.late_responses,
+        "unmatched_responses": s.unmatched_responses,
+        "malformed": s.malformed,
+        "rcodes": s.rcodes,
+        "qtypes": s.qtypes,
+        "transports": s.transports,
+        "servers": [dict(to_jsonable(v), unanswered_unexplained=v.unanswered_unexplained) for v in s.servers],
+        "lookups_total": s.lookups_total,
+        "lookups": [event_dict(x) | {"line": lookup_line(x)} for x in s.lookups],
+        "search": {"lookups": s.lookups_with_search, "queries": s.search_queries, "nxdomain": s.search_nxdomain},
+        "truncation": {"tc_responses": s.tc_responses, "followed_by_tcp": s.tc_followed_by_tcp,
+                       "not_followed": s.tc_not_followed},
+        "signature": {"hits": s.signature_hits, "lost_types": s.signature_lost_types,
+                      "examples": [to_jsonable(h) | {"ts": iso(h.ts)} for h in s.signature_examples]},
+        "icmp_errors": s.icmp_errors,
+        "icmp": [event_dict(x) for x in s.icmp_examples],
+        "unanswered_examples": [event_dict(x) for x in s.unanswered_examples],
+        "malformed_examples": [event_dict(x) for x in s.malformed_examples],
+        "decoder": res.decoder,
+        "kernel": {"packets": res.kernel_packets, "drops": res.kernel_drops},
+        "write": {"file": res.written, "packets": res.written_packets} if res.written else None,
+        "filter": res.filter,
+    }
+    for k in ("lookups",):
+        for d in data[k]:
+            d.pop("event", None)
+    subject = res.source
+    return Report("capture", verdict, tuple(findings), data, _tables(res), subject=subject,
+                  notes=res.notes)

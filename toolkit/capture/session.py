@@ -1,0 +1,97 @@
+"""One capture run, offline or live, as one frozen ``CaptureResult``.
+
+``analyze_file`` reads a pcap/pcapng file through the same decoder and analyzer that the
+live capture uses (``toolkit.capture.live``). Results stream to ``sink`` as they happen.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.capture.analysis import Analyzer, AnalyzerConfig, CaptureSummary
+from toolkit.capture.decode import Decoder, Malformed
+from toolkit.capture.pcapio import LINKTYPES, PcapReader
+
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    mode: str  # "read" | "live"
+    source: str  # file name or interface
+    packets: int  # frames read (file records, or frames the socket delivered)
+    summary: CaptureSummary
+    decoder: dict[str, int]
+    linktypes: tuple[str, ...] = ()
+    file_format: str | None = None
+    stopped_by: str = "end"  # end | duration | count | deadline | interrupt | signal
+    elapsed_s: float = 0.0
+    kernel_packets: int | None = None  # PACKET_STATISTICS: seen by the filter
+    kernel_drops: int | None = None  # ... and dropped for lack of buffer
+    written: str | None = None  # --write file
+    written_packets: int = 0
+    filter: str | None = None
+    notes: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def analyze_file(path: str, *, ports: tuple[int, ...] = (53,), config: AnalyzerConfig | None = None,
+                 sink: Callable[[Any], None] | None = None,
+                 on_progress: Callable[[int, float], None] | None = None,
+                 deadline: Any = None) -> CaptureResult:
+    """Decode and analyze a capture file; raises InputFileError when it is not one."""
+    t0 = time.monotonic()
+    # The analysis allocates short-lived objects without reference cycles: the cyclic GC
+    # would only re-scan live state (about 20 % of the run time on 200k packets). Raise its
+    # threshold for the loop, restore it after.
+    old_threshold = gc.get_threshold()
+    gc.set_threshold(max(old_threshold[0], 200_000), old_threshold[1], old_threshold[2])
+    try:
+        return _analyze(path, ports, config, sink, on_progress, deadline, t0)
+    finally:
+        gc.set_threshold(*old_threshold)
+
+
+def _analyze(path, ports, config, sink, on_progress, deadline, t0) -> CaptureResult:
+    decoder = Decoder(ports)
+    analyzer = Analyzer(config, sink=sink)
+    stopped = "end"
+    last_ts = None
+    next_progress = t0 + PROGRESS_EVERY_S
+    with PcapReader(path) as reader:
+        decode = decoder.decode
+        feed = analyzer.feed
+        n = 0
+        for ts_ns, lt, data in reader:
+            for ev in decode(ts_ns, lt, data):
+                feed(ev)
+            n += 1
+            if not n & 0xFFF:
+                now = time.monotonic()
+                if deadline is not None and deadline.expired:
+                    stopped = "deadline"
+                    last_ts = ts_ns / 1e9
+                    break
+                if on_progress is not None and now >= next_progress:
+                    next_progress = now + PROGRESS_EVERY_S
+                    on_progress(n, n / max(now - t0, 1e-9))
+            last_ts = ts_ns / 1e9
+        for reason in reader.malformed_reasons:
+            analyzer.add_malformed(Malformed(last_ts or 0.0, f"capture file: {reason}"))
+        extra_bad = reader.malformed - len(reader.malformed_reasons)
+        analyzer.malformed += max(0, extra_bad)
+        analyzer.finish(last_ts)
+        linktypes = tuple(LINKTYPES.get(lt, f"unsupported ({lt})") for lt in sorted(reader.linktypes))
+        notes = []
+        if decoder.unsupported_linktype:
+            notes.append(f"{decoder.unsupported_linktype} frames of an unsupported link type were skipped "
+                         f"(supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback)")
+        if stopped == "deadline":
+            notes.append(f"--deadline reached after {reader.packets} packets: the analysis covers only "
+                         f"the start of the file")
+        return CaptureResult("read", path, reader.packets, analyzer.summary(), decoder.counters(),
+                             linktypes, reader.format, stopped, time.monotonic() - t0, notes=tuple(notes))

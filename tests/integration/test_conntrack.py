@@ -139,7 +139,9 @@ class CtLab:
 def ctlab():
     why = _why_not()
     if why:
-        pytest.skip(why)
+        if os.environ.get("PT_ALLOW_LAB_SKIP") == "1":
+            pytest.skip(why)
+        pytest.fail(f"conntrack lab: {why} (set PT_ALLOW_LAB_SKIP=1 to skip instead)", pytrace=False)
     lab = CtLab()
     try:
         lab.up()

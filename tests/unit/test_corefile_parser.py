@@ -17,7 +17,8 @@ def shared_dir() -> Path:
     env = os.environ.get("PODTRIAGE_SHARED")
     if env and Path(env).is_dir():
         return Path(env)
-    pytest.skip("../shared (or PODTRIAGE_SHARED) not available")
+    pytest.fail("../shared (or PODTRIAGE_SHARED) not available: the seed ConfigMaps and the "
+                "CoreDNS corpus live there", pytrace=False)
 
 
 SEED_COREDNS = "seed/coredns-configmap.yaml"

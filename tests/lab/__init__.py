@@ -321,6 +321,7 @@ class Lab:
             recs = ["%s %s %s" % r for r in configs.CORP_RECORDS if not _under(r[0], forced)]
             (zd / "corp.example.zone").write_text(configs.CORP_ZONE_HEAD + "\n".join(recs) + "\n")
             (zd / "example.org.zone").write_text(configs.EXAMPLE_ORG_ZONE)
+            (zd / "root.zone").write_text(configs.ROOT_ZONE)
             extra = []
             for name, rc in sorted(forced.items()):
                 if rc == "REFUSED":

@@ -141,6 +141,9 @@ logging {{
 }};
 zone "corp.example" {{ type primary; file "{rundir}/named/corp.example.zone"; }};
 zone "example.org" {{ type primary; file "{rundir}/named/example.org.zone"; }};
+// The lab's stand-in for the rest of the DNS tree: a name no zone serves gets an
+// authoritative NXDOMAIN, as from a real recursive upstream, instead of REFUSED.
+zone "." {{ type primary; file "{rundir}/named/root.zone"; }};
 {extra}
 """
 
@@ -165,6 +168,13 @@ $TTL 300
 @   IN NS  ns1.example.org.
 ns1 IN A   192.168.60.53
 www IN A   192.168.50.20
+"""
+
+ROOT_ZONE = """\
+$TTL 300
+@   IN SOA ns1.upstream.lab. hostmaster.upstream.lab. 2026110101 3600 600 604800 60
+@   IN NS  ns1.upstream.lab.
+ns1.upstream.lab. IN A 192.168.60.53
 """
 
 RESOLV_CONF = """\

@@ -7,8 +7,10 @@ is a pure function of that evidence, so every rule is unit-testable without a ne
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from toolkit.deadline import Deadline
@@ -121,15 +123,33 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
     # is asked for the very FQDN the path resolved, not walked through the search list.
     path_servers = [s for s in all_servers if s.role != "reference"]
     ref_servers = [s for s in all_servers if s.role == "reference"]
-    paths = walk_all(path_servers, transports, candidates, qtypes, deadline, query_timeout, on_progress)
-    if ref_servers:
-        hits = list(dict.fromkeys(p.hit for p in paths if p.hit))
-        asked = hits or [name.rstrip(".") + "."]
-        paths += walk_all(ref_servers, transports, asked, qtypes, deadline, query_timeout, on_progress)
+    # Most often the path resolves the name as written (the last candidate with ndots:5),
+    # so the references are asked that at once, beside the path's walk; only when the path
+    # answered for another candidate are they asked again, for that one.
+    as_is = name.rstrip(".") + "."
+    ref_paths: tuple[PathResult, ...] = ()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refs") as refs_pool:
+        early = refs_pool.submit(walk_all, ref_servers, transports, [as_is], qtypes, deadline,
+                                 query_timeout, on_progress) if ref_servers else None
+        paths = walk_all(path_servers, transports, candidates, qtypes, deadline, query_timeout, on_progress)
+        if early is not None:
+            ref_paths = early.result()
+    hits = list(dict.fromkeys(p.hit for p in paths if p.hit))
+    if ref_servers and hits and hits != [as_is]:
+        ref_paths = walk_all(ref_servers, transports, hits, qtypes, deadline, query_timeout, on_progress)
+    paths += ref_paths
     if sys_thread is not None:
-        sys_thread.join(deadline.timeout() + 0.2)
+        # getaddrinfo() is the application's view, not a measurement we control: when every
+        # server is silent glibc keeps retrying for timeout x attempts per name. Give it one
+        # query timeout beyond the walks, not the whole deadline.
+        t_wait = time.monotonic()
+        sys_thread.join(deadline.timeout(query_timeout))
+        if not sys_box:
+            waited = time.monotonic() - t_wait
+            sys_box.append(AddrInfoResult(error=f"timeout: getaddrinfo() had not returned {waited:.1f} s "
+                                                "after the last DNS answer (glibc is still retrying)"))
     return ResolveResult(name, tuple(candidates), tuple(all_servers), paths,
-                         sys_box[0] if sys_box else (AddrInfoResult(error="deadline") if system else None),
+                         sys_box[0] if sys_box else None,
                          conf.path, tuple(qtypes), tuple(transports))
 
 

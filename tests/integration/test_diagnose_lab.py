@@ -162,3 +162,36 @@ def test_application_socket_stuck_on_the_dead_address(lab):
     assert "192.168.50.77:80" in f["data"]["sockets"]
     assert "dead address" in f["summary"]
     assert any(s["process"] == "curl" for s in doc["app_sockets"])
+
+
+def test_capture_during_diagnose_sees_the_5_second_signature(clean_lab):
+    import subprocess
+
+    lab = clean_lab
+    lab.drop_aaaa("nodelocal")
+    # The application keeps looking the name up while podtriage watches the wire.
+    # (it starts once podtriage's capture socket is open, ~0.5 s after podtriage itself).
+    app = subprocess.Popen(["ip", "netns", "exec", lab.ns("pod"), "sh", "-c",
+                            "sleep 1.5; exec getent ahosts www.example.org"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        doc, took = diagnose(lab, "www.example.org", "--port", "80", *REF, "--capture", "8",
+                             "--deadline", "12", timeout=60)
+    finally:
+        app.kill()
+        app.wait(timeout=10)
+    # The wire shows the 5-second signature (the application's A/AAAA from one socket, the
+    # AAAA resent after 5 s) ...
+    sig = next(f for f in doc["findings"] if f["code"] == "capture-5s-signature")
+    assert sig["verdict"] == "conntrack"
+    assert any(n.startswith("capture: ") for n in doc["notes"])
+    # ... but podtriage's own lone AAAA, from its own socket, is lost too: not the race, a
+    # path that drops AAAA (dns-failure-catalog F10). That decides.
+    lost = next(f for f in doc["findings"] if f["code"] == "aaaa-unanswered")
+    assert lost["data"]["server"] == "169.254.25.10" and lost["data"]["transport"] == "udp"
+    assert doc["verdict"] == "dns-unavailable"
+
+
+def test_race_test_during_diagnose(lab):
+    doc, _ = diagnose(lab, "www.example.org", "--port", "80", *REF, "--race-test", "30")
+    assert doc["verdict"] == "ok"  # no race on the lab's path (NodeLocal is not DNATed)

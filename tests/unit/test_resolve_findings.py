@@ -167,3 +167,12 @@ def test_renderers_do_not_crash():
     render(report, OutputFormat.ndjson, buf)
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert lines[-1]["event"] == "summary" and lines[0]["event"] == "query"
+
+
+def test_aaaa_dropped_is_its_own_finding_not_an_rcode():
+    qs = (q("169.254.25.10", "udp", CANDS[3], "A", answers=["192.168.50.20"]),
+          q("169.254.25.10", "udp", CANDS[3], "AAAA", error="timeout"))
+    path = PathResult("169.254.25.10", "resolv.conf", "udp", qs, CANDS[3], "answer")
+    fs = resolve_findings(result(path))
+    assert [f.code for f in fs if f.severity is not Severity.INFO] == ["aaaa-unanswered"]
+    assert fs[0].verdict is Verdict.DNS_UNAVAILABLE

@@ -34,6 +34,13 @@ def diagnose_cmd(
                                                      "upstreams as references.")] = [],
     resolv_conf: Annotated[str, typer.Option("--file", "-f", metavar="PATH",
                                              help="The pod's resolv.conf.")] = "/etc/resolv.conf",
+    capture: Annotated[float, typer.Option("--capture", min=0.0, max=600.0, metavar="SECONDS",
+                                           help="Also watch the pod's DNS traffic for this long "
+                                                "(needs NET_RAW): the application's own lookups, "
+                                                "the 5-second signature, unanswered queries.")] = 0.0,
+    race_test: Annotated[int, typer.Option("--race-test", min=0, max=5000, metavar="N",
+                                           help="Also run the conntrack A/AAAA race test with N "
+                                                "lookups per mode against the first nameserver.")] = 0,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -56,7 +63,8 @@ def diagnose_cmd(
         dl = Deadline(deadline)
         ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
                     references=parse_servers(reference, "reference"), ports=tuple(port),
-                    corefiles=tuple(corefile), deadline=dl, on_progress=progress)
+                    corefiles=tuple(corefile), deadline=dl, capture_s=capture, race_count=race_test,
+                    on_progress=progress)
         return diagnose_report(ev)
 
     run(build, output, termination_log=True)

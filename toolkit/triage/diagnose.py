@@ -302,8 +302,8 @@ MAX_PROBED_ADDRESSES = 8
 
 def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequence[Server] = (),
            references: Sequence[Server] = (), ports: Sequence[int] = (), corefiles: Sequence[str] = (),
-           deadline: Deadline, query_timeout: float | None = None,
-           on_progress: Callable[[str], None] | None = None) -> Evidence:
+           deadline: Deadline, query_timeout: float | None = None, capture_s: float = 0.0,
+           race_count: int = 0, on_progress: Callable[[str], None] | None = None) -> Evidence:
     """Collect every kind of evidence, concurrently where it can be, under one deadline."""
     import threading
 
@@ -325,6 +325,14 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     proc_box: dict[str, Any] = {}
     proc_thread = threading.Thread(target=_processes, args=(proc_box,), daemon=True)
     proc_thread.start()
+    # Optional wire evidence: the pod's own DNS traffic while we work (needs NET_RAW).
+    cap_box: dict[str, Any] = {}
+    cap_stop = threading.Event()
+    cap_thread = None
+    if capture_s > 0:
+        cap_thread = threading.Thread(target=_capture, args=(cap_box, capture_s, deadline, cap_stop),
+                                      daemon=True)
+        cap_thread.start()
 
     cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes)
     refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
@@ -369,8 +377,16 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
                 if lost not in notes:
                     notes.append(lost)
 
+    race: list[Finding] = []
+    if race_count > 0:
+        race = _race(res, race_count, deadline, notes, say)
+
+    if cap_thread is not None:
+        cap_thread.join(max(0.0, deadline.timeout(capture_s)))
+        cap_stop.set()
+        cap_thread.join(1.0)
     ct_thread.join(max(0.0, deadline.timeout(1.0)))
-    ct_findings = _conntrack_after(ct_box, notes)
+    ct_findings = _conntrack_after(ct_box, notes) + race + _capture_findings(cap_box, notes)
     proc_thread.join(max(0.0, deadline.timeout(1.0)))
     processes = tuple(proc_box.get("processes", ()))
     if "error" in proc_box:
@@ -382,6 +398,54 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     return Evidence(name, res, tuple(probes), tuple(ports) or DEFAULT_PORTS, bool(ports), tuple(behind),
                     tuple(ct_findings), tuple(cf_findings), tuple(cf_hops), tuple(processes),
                     tuple(app_sockets), tuple(notes))
+
+
+def _capture(box: dict, seconds: float, deadline: Deadline, stop) -> None:
+    try:
+        from toolkit.capture.live import capture_live
+        from toolkit.capture.report import capture_report
+
+        box["report"] = capture_report(capture_live(duration=seconds, deadline=deadline, stop=stop))
+    except Exception as exc:  # noqa: BLE001 - optional evidence; MissingCapability says why
+        box["error"] = getattr(exc, "message", None) or str(exc)
+
+
+def _capture_findings(box: dict, notes: list[str]) -> list[Finding]:
+    """The capture's findings that concern the application's traffic. The 5-second signature
+    keeps its verdict (conntrack); the rest are evidence only: podtriage's own queries are on
+    the wire too, and resolve already judged those."""
+    if "error" in box:
+        notes.append(f"capture: {box['error']}")
+        return []
+    rep = box.get("report")
+    if rep is None:
+        return []
+    d = rep.data
+    notes.append(f"capture: {d.get('packets', 0)} packets, {d.get('queries', 0)} queries, "
+                 f"{d.get('unanswered', 0)} unanswered, {d.get('retransmissions', 0)} retransmissions")
+    out = []
+    for f in rep.findings:
+        if f.severity is Severity.INFO:
+            continue
+        out.append(f if f.code == "capture-5s-signature" else replace(f, verdict=None))
+    return out
+
+
+def _race(res: ResolveResult, count: int, deadline: Deadline, notes: list[str], say) -> list[Finding]:
+    target = next((s.address for s in res.servers if s.role == "resolv.conf"), None)
+    if target is None:
+        notes.append("race test: no resolv.conf nameserver to test")
+        return []
+    try:
+        from toolkit.conntrack import race_findings
+        from toolkit.conntrack.race import race_test
+
+        say(f"conntrack race test against {target} ({count} lookups per mode)")
+        result = race_test(target, count=count, deadline=deadline.child(deadline.remaining() * 0.6))
+        return [f for f in race_findings(result) if f.severity is not Severity.INFO]
+    except Exception as exc:  # noqa: BLE001 - optional evidence
+        notes.append(f"race test not run: {exc}")
+        return []
 
 
 def _processes(box: dict) -> None:

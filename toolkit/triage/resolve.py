@@ -295,8 +295,41 @@ def _negative_soas(res: ResolveResult) -> dict[str, str]:
     return out
 
 
+def _partial_failures(res: ResolveResult) -> list[Finding]:
+    """A server that answers one record type and never another (dns-failure-catalog F10:
+    something drops AAAA). Our A and AAAA leave from separate sockets, so a loss here is not
+    the conntrack A/AAAA race, which only loses parallel queries from one socket."""
+    out = []
+    for p in res.paths:
+        if p.failed:
+            continue
+        by_type: dict[str, list] = defaultdict(list)
+        for q in p.queries:
+            by_type[q.qtype].append(q)
+        ok_types = [t for t, qs in by_type.items() if any(q.answered for q in qs)]
+        for qtype, qs in by_type.items():
+            if any(q.answered for q in qs) or not ok_types:
+                continue
+            kind = qs[-1].error or "no answer"
+            out.append(Finding(
+                f"{qtype.lower()}-unanswered", Severity.WARNING,
+                f"{_label(p.server, p.role)} answers {'/'.join(ok_types)} over {p.transport} but never "
+                f"{qtype} ({kind}): every lookup waits out the resolver timeout (5 s by default)",
+                tuple(f"{q.qname} {q.qtype}: {q.error_detail or q.outcome()}" for q in qs[:4])
+                + ("each query left from its own socket, so this is not the conntrack A/AAAA race",),
+                f"a server or middlebox on the path drops {qtype} queries: make it answer (NODATA "
+                "at least); meanwhile glibc >= 2.36 `options no-aaaa`, or a CoreDNS `template` "
+                "answering NOERROR for that type",
+                None if p.role == "reference" else Verdict.DNS_UNAVAILABLE,
+                {"server": p.server, "transport": p.transport, "qtype": qtype, "error": kind}))
+    return out
+
+
 def _rcode_findings(res: ResolveResult) -> list[Finding]:
-    answering = [p for p in res.paths if not p.failed]
+    # Only DNS answers take part: a path that ended in silence is a server problem
+    # (reported by _server_failures / _partial_failures), not an rcode.
+    answering = [p for p in res.paths if not p.failed
+                 and (p.outcome == "answer" or p.outcome in NEGATIVE)]
     if not answering:
         return []
     by_outcome: dict[str, list[PathResult]] = defaultdict(list)
@@ -366,7 +399,7 @@ def _chain(res: ResolveResult) -> list[Finding]:
             continue
         idx = res.candidates.index(p.hit) if p.hit in res.candidates else 0
         wasted = [q for q in p.queries if q.qname != p.hit]
-        if idx == 0:
+        if idx == 0 or not wasted:
             return []
         nx = sum(1 for q in wasted if q.rcode == "NXDOMAIN")
         sev = Severity.WARNING if idx >= 2 else Severity.INFO
@@ -415,7 +448,7 @@ def _system(res: ResolveResult) -> list[Finding]:
 
 def resolve_findings(res: ResolveResult) -> list[Finding]:
     """Every rule, in the order a reader should see them. Pure."""
-    findings = [*_server_failures(res), *_disagreements(res), *_reserved(res),
+    findings = [*_server_failures(res), *_partial_failures(res), *_disagreements(res), *_reserved(res),
                 *_rcode_findings(res), *_truncation(res), *_slow(res), *_chain(res), *_system(res)]
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(findings, key=lambda f: order[f.severity])

@@ -50,13 +50,15 @@ class IcmpError:
 
 
 def classify_icmp(origin: str, icmp_type: int, code: int, err: int = 0) -> str:
-    """ICMP type/code -> one of: port-unreachable, host-unreachable, net-unreachable,
-    admin-prohibited, ttl-exceeded, frag-needed, unreachable (other codes), local-error."""
+    """ICMP type/code -> one of: port-unreachable, protocol-unreachable, host-unreachable,
+    net-unreachable, admin-prohibited, ttl-exceeded, frag-needed, unreachable (other codes),
+    local-error. The one ICMP table of podtriage: DNS queries and probes both use it."""
     if origin == "icmp":
         if icmp_type == 3:  # destination unreachable, RFC 792 / RFC 1812 5.2.7.1
-            return {0: "net-unreachable", 1: "host-unreachable", 3: "port-unreachable",
-                    4: "frag-needed", 6: "net-unreachable", 7: "host-unreachable",
-                    9: "admin-prohibited", 10: "admin-prohibited",
+            return {0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable",
+                    3: "port-unreachable", 4: "frag-needed", 6: "net-unreachable",
+                    7: "host-unreachable", 9: "admin-prohibited", 10: "admin-prohibited",
+                    11: "net-unreachable", 12: "host-unreachable",
                     13: "admin-prohibited"}.get(code, "unreachable")
         if icmp_type == 11:
             return "ttl-exceeded"

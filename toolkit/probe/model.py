@@ -157,29 +157,19 @@ class ReachResult:
 # ------------------------------------------------------------------------- classification
 
 def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) -> str:
-    """An ICMP(v6) error about our probe -> ProbeResult.result.
+    """An ICMP(v6) error about our probe -> ProbeResult.result (toolkit.sockerr's table).
 
-    For TCP probes a port-unreachable means the host is up and the port closed."""
-    if v6:
-        if icmp_type == 1:
-            kind = {0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable",
-                    4: "closed", 5: "admin-prohibited", 6: "admin-prohibited"}.get(code, "error")
-        elif icmp_type == 3:
-            kind = "ttl-exceeded"
-        else:
-            kind = "error"
-    elif icmp_type == 3:
-        kind = {0: "net-unreachable", 1: "host-unreachable", 2: "closed" if tcp else "error",
-                3: "closed", 6: "net-unreachable", 7: "host-unreachable", 11: "net-unreachable",
-                12: "host-unreachable", 9: "admin-prohibited", 10: "admin-prohibited",
-                13: "admin-prohibited"}.get(code, "error")
-    elif icmp_type == 11:
-        kind = "ttl-exceeded"
-    else:
-        kind = "error"
-    if kind == "closed" and not tcp:
+    For TCP probes a port- or protocol-unreachable means the host is up and the port closed;
+    for an echo it is no statement about the host."""
+    from toolkit.sockerr import classify_icmp
+
+    kind = classify_icmp("icmp6" if v6 else "icmp", icmp_type, code)
+    if kind == "protocol-unreachable":
+        kind = "port-unreachable"
+    result = result_from_kind(kind)
+    if result == "closed" and not tcp:
         return "error"
-    return kind
+    return result
 
 
 def result_from_kind(kind: str) -> str:

@@ -423,42 +423,18 @@ class Decoder:
 
     def _decode(self, ts: float, lt: int, d: bytes):
         n = len(d)
-        if lt == 1:  # Ethernet, with 802.1Q / QinQ tags
+        if lt == 1:  # Ethernet
             if n < 14:
                 return self._frame_bad(ts, "short Ethernet frame")
-            et = (d[12] << 8) | d[13]
-            off = 14
-            for _ in range(MAX_VLAN_TAGS):
-                if et not in _VLAN:
-                    break
-                if off + 4 > n:
-                    return self._frame_bad(ts, "short VLAN tag")
-                et = (d[off + 2] << 8) | d[off + 3]
-                off += 4
+            et, off = (d[12] << 8) | d[13], 14
         elif lt == 113:  # Linux cooked SLL
             if n < 16:
                 return self._frame_bad(ts, "short Linux cooked header")
-            et = (d[14] << 8) | d[15]
-            off = 16
-            for _ in range(MAX_VLAN_TAGS):
-                if et not in _VLAN:
-                    break
-                if off + 4 > n:
-                    return self._frame_bad(ts, "short VLAN tag")
-                et = (d[off + 2] << 8) | d[off + 3]
-                off += 4
+            et, off = (d[14] << 8) | d[15], 16
         elif lt == 276:  # Linux cooked SLL2
             if n < 20:
                 return self._frame_bad(ts, "short Linux cooked v2 header")
-            et = (d[0] << 8) | d[1]
-            off = 20
-            for _ in range(MAX_VLAN_TAGS):
-                if et not in _VLAN:
-                    break
-                if off + 4 > n:
-                    return self._frame_bad(ts, "short VLAN tag")
-                et = (d[off + 2] << 8) | d[off + 3]
-                off += 4
+            et, off = (d[0] << 8) | d[1], 20
         elif lt in (101, 12, 14):  # raw IP: the version nibble decides
             if not n:
                 return self._frame_bad(ts, "empty raw IP frame")
@@ -480,6 +456,14 @@ class Decoder:
         else:
             self.unsupported_linktype += 1
             return _EMPTY
+        # 802.1Q / QinQ tags after the link header's ethertype (Ethernet, SLL, SLL2).
+        for _ in range(MAX_VLAN_TAGS):
+            if et not in _VLAN:
+                break
+            if off + 4 > n:
+                return self._frame_bad(ts, "short VLAN tag")
+            et = (d[off + 2] << 8) | d[off + 3]
+            off += 4
         if et == 0x0800:
             return self._ipv4(ts, d, off)
         if et == 0x86DD:

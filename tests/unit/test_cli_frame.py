@@ -113,3 +113,12 @@ def test_termination_log_gets_the_verdict_line(tmp_path, monkeypatch, capsys):
     except typer.Exit as e:
         assert e.exit_code == 1
     assert log.read_text() == "podtriage diagnose api.corp.example: bad-answer - x is stale\n"
+
+
+@pytest.mark.parametrize("command", [["resolvconf", "--file"], ["resolve", "x", "--file"],
+                                     ["diagnose", "x", "--file"], ["capture", "--read"],
+                                     ["corefile", "lint"]])
+def test_a_named_file_that_is_missing_is_exit_3(command):
+    r = runner.invoke(app, [*command, "/nonexistent/file"])
+    assert r.exit_code == 3, r.output
+    assert "no such file" in r.output and "Traceback" not in r.output

@@ -40,6 +40,16 @@ DEFAULT_DEADLINE = 10.0
 TERMINATION_LOG = "/dev/termination-log"
 
 
+def explicit_file(path: str, default: str) -> None:
+    """A file the user named must exist (exit 3 otherwise). The default paths may be
+    missing: glibc then has defaults of its own (nameserver 127.0.0.1, hosts: dns files),
+    which the analysis reports as findings."""
+    if path != default and path != "-" and not os.path.exists(path):
+        from toolkit.errors import InputFileError
+
+        raise InputFileError(path, "no such file")
+
+
 def progress_enabled() -> bool:
     flag = os.environ.get("PODTRIAGE_PROGRESS")
     if flag is not None:

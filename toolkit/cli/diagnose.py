@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli import app
-from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, progress, run
 from toolkit.report import OutputFormat
 
 
@@ -60,6 +60,7 @@ def diagnose_cmd(
         from toolkit.triage.diagnose import diagnose_report, gather
         from toolkit.triage.resolve import parse_servers
 
+        explicit_file(resolv_conf, "/etc/resolv.conf")
         dl = Deadline(deadline)
         ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
                     references=parse_servers(reference, "reference"), ports=tuple(port),

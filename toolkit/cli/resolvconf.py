@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli import app
-from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, run
 from toolkit.report import OutputFormat
 
 
@@ -41,6 +41,9 @@ def resolvconf_cmd(
     def build():
         from toolkit.triage.resolvconf import analyze_resolvconf
 
+        explicit_file(resolv_conf, "/etc/resolv.conf")
+        explicit_file(hosts, "/etc/hosts")
+        explicit_file(nsswitch, "/etc/nsswitch.conf")
         return analyze_resolvconf(resolv_conf, hosts, nsswitch, name, None)
 
     run(build, output)

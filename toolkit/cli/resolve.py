@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli import app
-from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, progress, run
 from toolkit.report import OutputFormat
 
 
@@ -58,6 +58,7 @@ def resolve_cmd(
         from toolkit.deadline import Deadline
         from toolkit.triage.resolve import parse_servers, resolve_name, resolve_report
 
+        explicit_file(resolv_conf, "/etc/resolv.conf")
         dl = Deadline(deadline)
         res = resolve_name(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
                            references=parse_servers(reference, "reference"), qtypes=qtypes,

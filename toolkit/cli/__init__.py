@@ -46,15 +46,14 @@ def _root(
 
 
 # Importing a command module registers its commands on `app` (each module is cheap: typer only).
-from toolkit.cli import (  # noqa: E402,F401
-    capture as _capture,
-    conntrack as _conntrack,
-    corefile as _corefile,
-    diagnose as _diagnose,
-    reach as _reach,
-    resolvconf as _resolvconf,
-    resolve as _resolve,
-)
+# The order here is the order of `podtriage --help`: the one-shot triage first.
+from toolkit.cli import diagnose as _diagnose  # noqa: E402,F401,I001
+from toolkit.cli import resolve as _resolve  # noqa: E402,F401
+from toolkit.cli import resolvconf as _resolvconf  # noqa: E402,F401
+from toolkit.cli import reach as _reach  # noqa: E402,F401
+from toolkit.cli import capture as _capture  # noqa: E402,F401
+from toolkit.cli import conntrack as _conntrack  # noqa: E402,F401
+from toolkit.cli import corefile as _corefile  # noqa: E402,F401
 
 
 def main() -> None:

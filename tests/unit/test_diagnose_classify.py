@@ -113,3 +113,10 @@ def test_dead_only_from_some_servers():
     c = classify(ev(res, FakeAddr("10.1.1.1", "up", "open"), FakeAddr("10.9.9.9", "host-unreachable", "x")))
     assert c.verdict is Verdict.BAD_ANSWER
     assert c.findings[0].data["dead_from"] == ["10.0.0.11"]
+
+
+def test_silence_part_way_is_dns_unavailable_not_dns_error():
+    qs = (q("169.254.25.10", "udp", CANDS[0], "A", "NXDOMAIN"),
+          q("169.254.25.10", "udp", CANDS[0], "AAAA", error="timeout"))
+    res = result(PathResult("169.254.25.10", "resolv.conf", "udp", qs, None, "timeout"))
+    assert classify(ev(res)).verdict is Verdict.DNS_UNAVAILABLE

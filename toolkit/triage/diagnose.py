@@ -26,7 +26,7 @@ from toolkit.deadline import Deadline
 from toolkit.dns.ranges import reserved_reason
 from toolkit.dns.walk import Server
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
-from toolkit.triage.resolve import ResolveResult, resolve_findings
+from toolkit.triage.resolve import NEGATIVE, ResolveResult, resolve_findings
 
 DEAD = frozenset({"host-unreachable", "silent", "routing"})
 ALIVE = frozenset({"up", "port-closed", "filtered"})
@@ -113,11 +113,12 @@ def classify(e: Evidence) -> Classification:
         elif not behind:
             settle = "add --server IP for the DNS service behind the cache (e.g. the kube-dns ClusterIP) or --corefile"
         return _done(Verdict.DNS_UNAVAILABLE, "high", findings, settle)
-    # 2. Only DNS errors on the path.
+    # 2. No answer on the path: DNS errors (rcodes), or servers that went silent part-way.
     if not answering:
         outcomes = sorted({p.outcome for p in path_paths if not p.failed})
+        if not any(o in NEGATIVE for o in outcomes):
+            return _done(Verdict.DNS_UNAVAILABLE, "high", findings, None)
         refs_answer = [p for p in ref_paths if p.answered]
-        conf = "high"
         if refs_answer:
             findings.insert(0, Finding(
                 "error-only-on-path", Severity.CRITICAL,
@@ -127,7 +128,7 @@ def classify(e: Evidence) -> Classification:
                 "a server block or upstream on the path has its own (wrong) view of this zone: "
                 "check stub forwards, `rewrite` and `template` in the Corefiles (podtriage corefile trace)",
                 Verdict.DNS_ERROR, {"outcomes": outcomes}))
-        return _done(Verdict.DNS_ERROR, conf, findings, None)
+        return _done(Verdict.DNS_ERROR, "high", findings, None)
 
     # 3. Addresses: which are dead, which alive, who gave them.
     by_addr = {r.address: r for r in e.probes}

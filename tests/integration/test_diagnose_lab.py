@@ -195,3 +195,19 @@ def test_capture_during_diagnose_sees_the_5_second_signature(clean_lab):
 def test_race_test_during_diagnose(lab):
     doc, _ = diagnose(lab, "www.example.org", "--port", "80", *REF, "--race-test", "30")
     assert doc["verdict"] == "ok"  # no race on the lab's path (NodeLocal is not DNATed)
+
+
+def test_corefiles_through_pipes_as_the_kubectl_plugin_passes_them(lab):
+    """kubectl-podtriage --corefiles hands the ConfigMaps over as env vars that bash turns
+    into /dev/fd pipes: diagnose must read them like files."""
+    env = {"CM_NL": (COREFILES / "nodelocaldns-configmap.yaml").read_text(),
+           "CM_CD": (COREFILES / "coredns-configmap.yaml").read_text()}
+    exe = PODTRIAGE or "podtriage"
+    script = (f'{shlex.quote(exe)} diagnose api.corp.example --port 80 -o json '
+              '--corefile <(printf "%s\\n" "$CM_NL") --corefile <(printf "%s\\n" "$CM_CD")')
+    import os
+
+    p = lab.exec("pod", "bash", "-c", script, timeout=40, env={**os.environ, **env})
+    doc = json.loads(p.stdout)
+    assert doc["verdict"] == "bad-answer"
+    assert "192.168.50.53" in json.dumps(doc["findings"][0])

@@ -48,6 +48,18 @@ class InputFileError(CannotObserve):
         self.problem = problem
 
 
+def open_error(path: str, exc: OSError, expected: str) -> InputFileError:
+    """The one wording for an input file that cannot be opened (``expected``: what it should
+    have been, e.g. "a pcap or pcapng file")."""
+    if isinstance(exc, FileNotFoundError):
+        return InputFileError(path, "no such file")
+    if isinstance(exc, IsADirectoryError):
+        return InputFileError(path, f"is a directory, expected {expected}")
+    if isinstance(exc, PermissionError):
+        return InputFileError(path, "permission denied")
+    return InputFileError(path, f"cannot read: {exc.strerror or exc}")
+
+
 class MissingCapability(CannotObserve):
     """A Linux capability (NET_RAW, NET_ADMIN) this step needs is not in CapEff."""
 

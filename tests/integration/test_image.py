@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import uuid
 from dataclasses import dataclass

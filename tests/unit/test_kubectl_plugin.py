@@ -148,7 +148,6 @@ def test_corefiles_travel_as_env_and_reach_diagnose(kube):
     assert cmd[:2] == ["bash", "-c"]
     assert cmd[3:] == ["podtriage", "diagnose", "api.corp.example"]
     # the script, run by a real bash, hands podtriage two readable --corefile paths
-    stub = Path(os.environ.get("TMPDIR", "/tmp"))
     check = subprocess.run(
         ["bash", "-c", cmd[2].replace("exec podtriage", "exec python3 -c \"import sys;a=sys.argv[1:];"
                                       "print([open(a[i+1]).read() for i in range(len(a)) if a[i]=='--corefile'])\""),

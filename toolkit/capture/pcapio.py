@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from toolkit.errors import InputFileError
+from toolkit.errors import InputFileError, open_error
 
 # Link types (https://www.tcpdump.org/linktypes.html) this package decodes.
 LINKTYPE_NULL = 0
@@ -80,16 +80,12 @@ class PcapReader:
         self.format = "pcap"
         self.linktypes: set[int] = set()
         if fileobj is None:
-            if os.path.isdir(path):
-                raise InputFileError(path, "is a directory, expected a pcap or pcapng file")
+            if os.path.isdir(path):  # open() of a directory succeeds for reading on Linux
+                raise open_error(path, IsADirectoryError(path), "a pcap or pcapng file")
             try:
                 fileobj = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-            except FileNotFoundError:
-                raise InputFileError(path, "no such file") from None
-            except PermissionError:
-                raise InputFileError(path, "permission denied") from None
             except OSError as exc:
-                raise InputFileError(path, f"cannot open: {exc.strerror or exc}") from None
+                raise open_error(path, exc, "a pcap or pcapng file") from None
         self._fh = fileobj
         head = self._read(4)
         if len(head) < 4:

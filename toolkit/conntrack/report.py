@@ -8,7 +8,7 @@ from toolkit.conntrack.race import RaceResult
 from toolkit.conntrack.snapshot import ConntrackSnapshot
 from toolkit.conntrack.stats import COUNTERS, delta
 from toolkit.errors import CannotObserve, MissingCapability
-from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
+from toolkit.model import Finding, Report, Severity, Table, derive_verdict
 
 MAX_ROWS = 200
 TIMEOUT_SYSCTLS = (("nf_conntrack_udp_timeout", "UDP timeout (s)"),

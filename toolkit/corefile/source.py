@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile
-from toolkit.errors import InputFileError
+from toolkit.errors import InputFileError, open_error
 
 _K8S_HINT = ("give a Corefile, or the ConfigMap as `kubectl get cm -n kube-system coredns -o yaml` "
              "prints it")
@@ -30,14 +30,8 @@ def read_text(path: str, stdin: TextIO | None = None) -> str:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a directory, expected a Corefile or a ConfigMap") from None
-    except PermissionError:
-        raise InputFileError(path, "permission denied") from None
     except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+        raise open_error(path, exc, "a Corefile or a ConfigMap") from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

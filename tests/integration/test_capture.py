@@ -116,3 +116,26 @@ def test_no_net_raw_is_exit_3(lab):
     p = lab.exec("pod", *cmd, timeout=30)
     assert p.returncode == 3, (p.stdout, p.stderr)
     assert "NET_RAW" in p.stderr and "netadmin" in p.stderr
+
+
+CLIENT = """
+import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("169.254.25.10", 53))
+s.settimeout(1)
+for i in range(10):  # one long-lived socket, like a caching resolver library
+    q = struct.pack("!HHHHHH", i + 1, 0x0100, 1, 0, 0, 0) + b"\\x03www\\x07example\\x03org\\x00" + struct.pack("!HH", 1, 1)
+    s.send(q)
+    try:
+        s.recv(512)
+    except OSError:
+        pass
+    time.sleep(0.25)
+"""
+
+
+def test_who_asked_names_the_process(lab):
+    doc = capture_while(lab, 4, [sys.executable, "-c", CLIENT])
+    procs = [lk.get("process") for lk in doc["lookups"] if lk.get("process")]
+    assert procs, doc["lookups"]
+    assert procs[0]["name"].startswith("python") and procs[0]["pid"] > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from toolkit.corefile.source import load_all
-from toolkit.corefile.trace import Hop, _listen_map, default_forward, trace_name
+from toolkit.corefile.trace import Hop, _listen_map, default_forward, parse_target, trace_name
 from toolkit.dns.walk import Server
 from toolkit.model import Finding, Severity
 
@@ -32,15 +32,15 @@ def corefile_evidence(name: str, paths: Sequence[str], notes: list[str]):
     on_path = set()
     for h in trace.hops:
         if h.next is not None:
-            on_path.update(t.split(":")[0] for t in h.next.targets)
+            on_path.update(parse_target(t).host for t in h.next.targets)
     # Servers behind the first hop: what the pod's cache forwards to (e.g. the CoreDNS
     # Service address), asked directly when the cache itself does not answer.
     behind: list[Server] = []
     if trace.hops and trace.hops[0].next is not None:
-        for t in trace.hops[0].next.targets:
-            host, _, port = t.rpartition(":") if t.count(":") == 1 else (t, "", "")
-            if _is_ip(host):
-                behind.append(Server(host, "server", int(port) if port.isdigit() else 53))
+        for label in trace.hops[0].next.targets:
+            t = parse_target(label)
+            if t.address:
+                behind.append(Server(t.address, "server", t.port or 53))
     # Independent references: the default upstreams ('.' blocks) that this name does not go
     # through, and that are not another Corefile's own listen address.
     refs: list[Server] = []
@@ -72,12 +72,3 @@ def corefile_evidence(name: str, paths: Sequence[str], notes: list[str]):
                      + ", ".join(r.address for r in refs))
     return findings, hops, refs, behind
 
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-        return True
-    except ValueError:
-        return False

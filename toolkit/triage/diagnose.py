@@ -26,7 +26,7 @@ from toolkit.deadline import Deadline
 from toolkit.dns.ranges import reserved_reason
 from toolkit.dns.walk import Server
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
-from toolkit.triage.resolve import NEGATIVE, ResolveResult, resolve_findings
+from toolkit.triage.resolve import NEGATIVE, ResolveResult, fmt_addresses, resolve_findings
 
 DEAD = frozenset({"host-unreachable", "silent", "routing"})
 ALIVE = frozenset({"up", "port-closed", "filtered"})
@@ -56,10 +56,6 @@ class Classification:
     confidence: str
     findings: tuple[Finding, ...]
     settle: str | None = None  # what would make a low-confidence verdict certain
-
-
-def _fmt(addrs) -> str:
-    return ", ".join(addrs) if addrs else "(none)"
 
 
 def _who(paths) -> str:
@@ -105,7 +101,7 @@ def classify(e: Evidence) -> Classification:
                 "cache-broken-hop", Severity.CRITICAL,
                 f"{', '.join(failing)} gives no answer, but the server behind it "
                 f"({_who(behind_ok)}) answers {e.name}: the cache is the broken hop",
-                tuple(f"{p.server}/{p.transport}: {p.outcome} {_fmt(p.addresses)}" for p in behind),
+                tuple(f"{p.server}/{p.transport}: {p.outcome} {fmt_addresses(p.addresses)}" for p in behind),
                 "restart the NodeLocal DNSCache pod on this node (kubectl -n kube-system delete pod "
                 "-l k8s-app=node-local-dns --field-selector spec.nodeName=NODE); for resilience add "
                 "a second nameserver or kubespray's secondary nodelocaldns",
@@ -123,7 +119,7 @@ def classify(e: Evidence) -> Classification:
             findings.insert(0, Finding(
                 "error-only-on-path", Severity.CRITICAL,
                 f"the path answers {'/'.join(o.upper() for o in outcomes)} for {e.name} while the "
-                f"reference {_who(refs_answer)} resolves it to {_fmt(sorted({a for p in refs_answer for a in p.addresses}))}",
+                f"reference {_who(refs_answer)} resolves it to {fmt_addresses(sorted({a for p in refs_answer for a in p.addresses}))}",
                 tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in path_paths),
                 "a server block or upstream on the path has its own (wrong) view of this zone: "
                 "check stub forwards, `rewrite` and `template` in the Corefiles (podtriage corefile trace)",
@@ -152,10 +148,10 @@ def classify(e: Evidence) -> Classification:
             zone_hint = _zone_hint(e)
             findings.insert(0, Finding(
                 "stale-answer", Severity.CRITICAL,
-                f"{e.name} resolves to {_fmt(differing)} through {', '.join(sorted({s for a in differing for s in givers(a)}))}, "
-                f"but the reference says {_fmt(ref_addrs)}; {_fmt(differing)} is dead "
+                f"{e.name} resolves to {fmt_addresses(differing)} through {', '.join(sorted({s for a in differing for s in givers(a)}))}, "
+                f"but the reference says {fmt_addresses(ref_addrs)}; {fmt_addresses(differing)} is dead "
                 f"({', '.join(by_addr[a].summary for a in differing if a in by_addr)})"
-                + (f" while {_fmt(ref_alive)} answers" if ref_alive else ""),
+                + (f" while {fmt_addresses(ref_alive)} answers" if ref_alive else ""),
                 probe_ev + zone_hint,
                 _stale_remedy(e),
                 Verdict.BAD_ANSWER,
@@ -170,8 +166,8 @@ def classify(e: Evidence) -> Classification:
         if dead_src != alive_src:
             findings.insert(0, Finding(
                 "dead-answer-from-some-servers", Severity.CRITICAL,
-                f"{_fmt(dead)} (dead) come only from {', '.join(sorted(dead_src - alive_src) or sorted(dead_src))}; "
-                f"{_fmt(alive)} (alive) from {', '.join(sorted(alive_src))}",
+                f"{fmt_addresses(dead)} (dead) come only from {', '.join(sorted(dead_src - alive_src) or sorted(dead_src))}; "
+                f"{fmt_addresses(alive)} (alive) from {', '.join(sorted(alive_src))}",
                 probe_ev, "the servers named first serve stale data for this zone: find their upstream "
                           "(podtriage corefile trace) and fix or remove it, then flush the caches",
                 Verdict.BAD_ANSWER, {"dead": dead, "alive": alive, "dead_from": sorted(dead_src)}))
@@ -191,7 +187,7 @@ def classify(e: Evidence) -> Classification:
         if independent:
             findings.insert(0, Finding(
                 "host-down", Severity.CRITICAL,
-                f"{e.name} resolves to {_fmt(dead)} on every path and the reference agrees, but "
+                f"{e.name} resolves to {fmt_addresses(dead)} on every path and the reference agrees, but "
                 f"nothing answers there: {what}",
                 probe_ev, "the DNS data is right; the host or its service is gone: restore it, or "
                           "remove the record",
@@ -200,7 +196,7 @@ def classify(e: Evidence) -> Classification:
         settle = "rerun with --reference IP (an independent resolver for this zone) or --corefile FILE"
         findings.insert(0, Finding(
             "dead-answer-unconfirmed", Severity.CRITICAL,
-            f"{e.name} resolves to {_fmt(dead)} (from {', '.join(servers)}) and nothing answers there: "
+            f"{e.name} resolves to {fmt_addresses(dead)} (from {', '.join(servers)}) and nothing answers there: "
             f"{what}. With one resolver path and no reference this fits a stale DNS answer as well as "
             f"a host that is down",
             probe_ev + ((f"host-unreachable came from {hosts_unreach[0].probes[0].reply_from}",)
@@ -232,7 +228,7 @@ def classify(e: Evidence) -> Classification:
         settle = "give --port N for the application's port (a TCP answer proves the host is there)"
         findings.append(Finding(
             "address-unverified", Severity.WARNING,
-            f"could not verify {_fmt(unknown)}: {'; '.join(getattr(by_addr.get(a), 'summary', 'not probed') for a in unknown)}",
+            f"could not verify {fmt_addresses(unknown)}: {'; '.join(getattr(by_addr.get(a), 'summary', 'not probed') for a in unknown)}",
             probe_ev, settle, Verdict.INDETERMINATE, {"addresses": unknown}))
         return _done(Verdict.INDETERMINATE, "low", findings, settle)
     return _done(verdict, "high" if verdict is Verdict.OK else "medium", findings, settle)
@@ -537,7 +533,7 @@ def diagnose_report(e: Evidence) -> Report:
     }
     tables = (
         Table("Answers (server x transport)", ("server", "role", "transport", "outcome", "addresses"),
-              tuple((a["server"], a["role"], a["transport"], a["outcome"], _fmt(a["addresses"])) for a in answers)),
+              tuple((a["server"], a["role"], a["transport"], a["outcome"], fmt_addresses(a["addresses"])) for a in answers)),
         Table("Probes", ("target", "kind", "port", "result", "from", "ms", "detail"),
               tuple((p["target"], p["kind"], "" if p["port"] is None else str(p["port"]), p["result"],
                      p["from"] or "", "" if p["rtt_ms"] is None else f"{p['rtt_ms']:.0f}", p["detail"] or "")

@@ -159,7 +159,7 @@ def _label(server: str, role: str) -> str:
     return f"{server} [reference]" if role == "reference" else server
 
 
-def _fmt(addrs: Sequence[str]) -> str:
+def fmt_addresses(addrs: Sequence[str]) -> str:
     return ", ".join(addrs) if addrs else "(none)"
 
 
@@ -242,7 +242,7 @@ def _disagreements(res: ResolveResult) -> list[Finding]:
         distinct = set(path_sets.values())
         if len(distinct) > 1:
             disjoint = any(not set(a) & set(b) for a in distinct for b in distinct if a != b)
-            ev = tuple(f"{_label(*k)} answers {qtype} {_fmt(v)}" for k, v in path_sets.items())
+            ev = tuple(f"{_label(*k)} answers {qtype} {fmt_addresses(v)}" for k, v in path_sets.items())
             out.append(Finding(
                 "answers-disagree", Severity.CRITICAL if disjoint else Severity.WARNING,
                 f"nameservers disagree on {qtype} for {res.name}" + ("" if disjoint else
@@ -256,14 +256,14 @@ def _disagreements(res: ResolveResult) -> list[Finding]:
                 if addrs in refs:
                     continue
                 disjoint = all(not set(addrs) & set(r) for r in refs)
-                ev = [f"{server} ({role}) answers {qtype} {_fmt(addrs)}"]
-                ev += [f"{k[0]} [reference] answers {qtype} {_fmt(v)}" for k, v in ref_sets.items()]
+                ev = [f"{server} ({role}) answers {qtype} {fmt_addresses(addrs)}"]
+                ev += [f"{k[0]} [reference] answers {qtype} {fmt_addresses(v)}" for k, v in ref_sets.items()]
                 soas = _negative_soas(res)
                 ev += [f"SOA seen via {s}: {soa}" for s, soa in soas.items()]
                 out.append(Finding(
                     "answer-differs-from-reference", Severity.CRITICAL if disjoint else Severity.WARNING,
-                    f"{server} answers {res.name} {qtype} with {_fmt(addrs)}; the reference says "
-                    f"{' / '.join(_fmt(r) for r in refs)}",
+                    f"{server} answers {res.name} {qtype} with {fmt_addresses(addrs)}; the reference says "
+                    f"{' / '.join(fmt_addresses(r) for r in refs)}",
                     tuple(ev),
                     f"the path behind {server} serves different data than the reference: check the "
                     "CoreDNS/NodeLocal server blocks that forward this zone (a stub `forward` to a "
@@ -281,7 +281,7 @@ def _disagreements(res: ResolveResult) -> list[Finding]:
             out.append(Finding(
                 "transport-answers-differ", Severity.WARNING,
                 f"{server} gives different answers over {' and '.join(per_t)}",
-                tuple(f"{t}: {_fmt(a)}" for t, a in per_t.items()),
+                tuple(f"{t}: {fmt_addresses(a)}" for t, a in per_t.items()),
                 "UDP and TCP reach different backends or upstreams: check forwarders with force_tcp/prefer_udp",
                 Verdict.BAD_ANSWER, {"server": server, "answers": {t: list(a) for t, a in per_t.items()}}))
     return out
@@ -433,8 +433,8 @@ def _system(res: ResolveResult) -> list[Finding]:
     if s.addresses and dns_addrs and not set(s.addresses) <= dns_addrs:
         extra = sorted(set(s.addresses) - dns_addrs)
         return [Finding("system-differs", Severity.WARNING,
-                        f"getaddrinfo() returns {_fmt(extra)}, which no nameserver answered",
-                        (f"getaddrinfo: {_fmt(s.addresses)}", f"DNS: {_fmt(sorted(dns_addrs))}"),
+                        f"getaddrinfo() returns {fmt_addresses(extra)}, which no nameserver answered",
+                        (f"getaddrinfo: {fmt_addresses(s.addresses)}", f"DNS: {fmt_addresses(sorted(dns_addrs))}"),
                         "an /etc/hosts entry, nscd/sssd cache or another NSS source overrides DNS: "
                         "check /etc/hosts and nsswitch.conf (podtriage resolvconf --name NAME)",
                         None, {"getaddrinfo": list(s.addresses)})]
@@ -462,9 +462,9 @@ def resolve_report(res: ResolveResult) -> Report:
     rows = []
     for p in res.paths:
         worst = max((q.latency_ms or 0.0) for q in p.queries) if p.queries else 0.0
-        rows.append((p.server, p.role, p.transport, p.outcome, p.hit or "-", _fmt(p.addresses),
+        rows.append((p.server, p.role, p.transport, p.outcome, p.hit or "-", fmt_addresses(p.addresses),
                      f"{worst:.1f}"))
-    qrows = [(q.server, q.transport, q.qtype, q.qname, q.outcome(), _fmt(q.answers),
+    qrows = [(q.server, q.transport, q.qtype, q.qname, q.outcome(), fmt_addresses(q.answers),
               "" if q.ttl is None else str(q.ttl),
               "" if q.latency_ms is None else f"{q.latency_ms:.1f}", " ".join(q.flags))
              for q in res.queries]
@@ -476,7 +476,7 @@ def resolve_report(res: ResolveResult) -> Report:
     )
     if res.system is not None:
         tables += (Table("getaddrinfo() in this namespace", ("addresses", "error", "ms"),
-                         ((_fmt(res.system.addresses), res.system.error or "",
+                         ((fmt_addresses(res.system.addresses), res.system.error or "",
                            "" if res.system.latency_ms is None else f"{res.system.latency_ms:.1f}"),)),)
     data: Mapping[str, object] = {
         "name": res.name,

@@ -6,3 +6,7 @@ code paths load it, lazily.
 """
 
 __version__ = "0.1.0"
+
+# The image the kubectl plugin attaches when neither --image nor $PODTRIAGE_IMAGE says
+# otherwise. One place: the plugin, the publish script and the README read it from here.
+DEFAULT_IMAGE = "ghcr.io/podtriage/podtriage:0.1"

@@ -42,17 +42,36 @@ def _env(pairs: list[str]) -> dict[str, str] | None:
 EnvOpt = Annotated[list[str], typer.Option("--env", metavar="NAME=VALUE",
                                            help="Value for a {$NAME} placeholder (repeatable).")]
 
+RoleOpt = Annotated[list[str], typer.Option(
+    "--role", metavar="SELECTOR=ROLE",
+    help="Say what a Corefile is instead of letting podtriage work it out (repeatable). "
+         "SELECTOR: a file, a ConfigMap ([ns/]name) or name:key (e.g. nodelocaldns:Corefile-second); "
+         "ROLE: node-cache, node-cache-secondary, cluster-dns, custom-imports, server.")]
+
+
+def _assemble(corefiles, roles: list[str], env, service_ip: str | None = None):
+    """The Corefiles as CoreDNS runs them, with the role of each (toolkit.corefile.roles)."""
+    from toolkit.corefile.roles import assemble, parse_role_overrides
+
+    return assemble(corefiles, overrides=parse_role_overrides(roles), env=env,
+                    service_ip=service_ip)
+
 
 @corefile_app.command("lint")
 def lint_cmd(
     files: FilesArg,
     env: EnvOpt = [],
+    role: RoleOpt = [],
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
     """Find mistakes in Corefiles, with line numbers: duplicate plugins, missing cache/loop/
     errors, forward to /etc/resolv.conf, stub-forward blocks that shadow the default upstream,
     unknown plugins, duplicate server blocks, file order that is not execution order.
+
+    The Corefiles are read as CoreDNS runs them: the keys of a coredns-custom ConfigMap are
+    spliced in where `import custom/*.server|*.override` asks for them, and each file's role
+    (node cache, cluster DNS, custom imports) is shown with the evidence it was taken from.
 
     Exit 0: no warning; 1: warnings or critical findings; 3: a file is missing or unparsable.
 
@@ -67,7 +86,8 @@ def lint_cmd(
         import os
 
         subject = " ".join(os.path.basename(f) or f for f in files)
-        return lint_report(lint(load_all(files, env=env_map)), subject=subject)
+        cfs = load_all(files, env=env_map)
+        return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map)), subject=subject)
 
     run(build, output)
 
@@ -88,8 +108,12 @@ def trace_cmd(
                                                         "pod's resolv.conf nameserver); selects "
                                                         "blocks by bind.")] = None,
     qtype: Annotated[str, typer.Option("--type", "-t", metavar="TYPE")] = "A",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 53,
+    port: Annotated[int | None, typer.Option(
+        "--port", min=0, max=65535,
+        help="The port the client asks (default 53, the Service port, mapped to a Corefile's "
+             "only listen port such as OpenShift's 5353).")] = None,
     env: EnvOpt = [],
+    role: RoleOpt = [],
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -115,8 +139,9 @@ def trace_cmd(
         from toolkit.corefile.trace import trace_name, trace_report
 
         cfs = load_all(corefile, env=env_map)
+        asm = _assemble(cfs, role, env_map, service_ip)
         return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
-                                       nameserver=nameserver))
+                                       nameserver=nameserver, assembly=asm))
 
     run(build, output)
 
@@ -130,6 +155,7 @@ def check_cmd(
                                                  "Repeatable.")] = [],
     timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=30.0, metavar="SECONDS",
                                            help="Per-query timeout (bounded by --deadline).")] = 2.0,
+    role: RoleOpt = [],
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -146,8 +172,10 @@ def check_cmd(
         from toolkit.deadline import Deadline
 
         dl = Deadline(deadline)
-        checks, notes = check_corefiles(load_all(files), names=name, deadline=dl, timeout=timeout)
-        return check_report(checks, notes, subject=" ".join(files))
+        asm = _assemble(load_all(files), role, None)
+        checks, notes = check_corefiles(asm.corefiles, names=name, deadline=dl, timeout=timeout,
+                                        assembly=asm)
+        return check_report(checks, notes, subject=" ".join(files), assembly=asm)
 
     run(build, output)
 

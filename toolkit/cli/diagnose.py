@@ -32,6 +32,11 @@ def diagnose_cmd(
                                                      "(repeatable, - for stdin): names the block and "
                                                      "upstream behind a bad answer and uses the other "
                                                      "upstreams as references.")] = [],
+    corefile_role: Annotated[list[str], typer.Option(
+        "--corefile-role", metavar="SELECTOR=ROLE",
+        help="Say what a --corefile is instead of letting podtriage work it out (repeatable; "
+             "as `corefile lint --role`): node-cache, node-cache-secondary, cluster-dns, "
+             "custom-imports, server.")] = [],
     resolv_conf: Annotated[str, typer.Option("--file", "-f", metavar="PATH",
                                              help="The pod's resolv.conf.")] = "/etc/resolv.conf",
     capture: Annotated[float, typer.Option("--capture", min=0.0, max=600.0, metavar="SECONDS",
@@ -64,7 +69,7 @@ def diagnose_cmd(
         dl = Deadline(deadline)
         ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
                     references=parse_servers(reference, "reference"), ports=tuple(port),
-                    corefiles=tuple(corefile), deadline=dl, capture_s=capture, race_count=race_test,
+                    corefiles=tuple(corefile), corefile_roles=tuple(corefile_role), deadline=dl, capture_s=capture, race_count=race_test,
                     on_progress=progress)
         return diagnose_report(ev)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from toolkit.corefile.roles import assemble, parse_role_overrides
 from toolkit.corefile.source import load_all
 from toolkit.corefile.trace import Hop, _listen_map, default_forward, parse_target, trace_name
 from toolkit.dns.walk import Server
@@ -23,10 +24,18 @@ def describe_hop(h: Hop) -> str:
     return f"{where}: {h.plugin} -> {targets} over {h.next.transport}{stub}"
 
 
-def corefile_evidence(name: str, paths: Sequence[str], notes: list[str]):
-    """(findings, hop descriptions, extra references, servers behind the first cache)."""
-    corefiles = load_all(list(paths))
-    trace = trace_name(name, corefiles)
+def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
+                      roles: Sequence[str] = ()):
+    """(findings, hop descriptions, extra references, servers behind the first cache).
+
+    ROLES: ``SELECTOR=ROLE`` overrides (diagnose --corefile-role), see roles.assemble."""
+    asm = assemble(load_all(list(paths)), overrides=parse_role_overrides(roles))
+    corefiles = list(asm.corefiles)
+    trace = trace_name(name, corefiles, assembly=asm)
+    # The operator must see what each Corefile was taken for.
+    for r in asm.roles:
+        notes.append(f"corefile {r.corefile}: taken for {r.role.value} ({r.source.value}: "
+                     f"{'; '.join(r.evidence)})")
     hops = [describe_hop(h) for h in trace.hops]
     listen = _listen_map(corefiles, {})
     on_path = set()

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from toolkit.corefile.parser import Corefile
-from toolkit.corefile.trace import Target, _listen_map, default_forward, forward_spec, fqdn
+from toolkit.corefile.roles import Assembly, role_json, role_rows
+from toolkit.corefile.trace import Target, _is_stub, _listen_map, default_forward, forward_spec, fqdn
 from toolkit.deadline import Deadline
 from toolkit.dns.query import QueryResult, query
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
@@ -64,8 +65,10 @@ class TargetCheck:
         return None
 
 
-def upstreams(corefiles: Sequence[Corefile]) -> tuple[list[Upstream], list[str]]:
-    """Every IP forward target, with the zone it serves; and notes on the ones skipped."""
+def upstreams(corefiles: Sequence[Corefile], assembly: Assembly | None = None
+              ) -> tuple[list[Upstream], list[str]]:
+    """Every IP forward target, with the zone it serves; and notes on the ones skipped. With
+    ASSEMBLY, a node cache's forwards of the cluster zones to the cluster DNS are no stubs."""
     out: list[Upstream] = []
     notes: list[str] = []
     for cf in corefiles:
@@ -78,6 +81,9 @@ def upstreams(corefiles: Sequence[Corefile]) -> tuple[list[Upstream], list[str]]
                 default = default_forward(cf, next(iter(b.ports), 53) if b.ports else 53)
                 default_set = {t.raw for t in default.targets} if default else set()
                 stub = fqdn(zone) != "." and {t.raw for t in spec.targets} != default_set and bool(default_set)
+                if stub and assembly is not None:
+                    stub = _is_stub(cf, b, b.zones[0] if b.zones else ".", spec,
+                                    assembly.role_of(cf))
                 for t in spec.targets:
                     if t.kind != "ip" or t.scheme not in ("dns",):
                         notes.append(f"{cf.name} line {d.line}: {t.raw} not probed ({t.note or t.kind})")
@@ -150,8 +156,9 @@ def _compare(c: TargetCheck, ref: TargetCheck | None) -> TargetCheck:
 
 
 def check_corefiles(corefiles: Sequence[Corefile], *, names: Sequence[str] = (), deadline: Deadline,
-                    timeout: float = 2.0) -> tuple[list[TargetCheck], list[str]]:
-    ups, notes = upstreams(corefiles)
+                    timeout: float = 2.0, assembly: Assembly | None = None
+                    ) -> tuple[list[TargetCheck], list[str]]:
+    ups, notes = upstreams(corefiles, assembly)
     if len(ups) > MAX_TARGETS:
         notes.append(f"{len(ups)} forward targets: checked the first {MAX_TARGETS}")
         ups = ups[:MAX_TARGETS]
@@ -222,7 +229,8 @@ def check_findings(checks: Sequence[TargetCheck]) -> list[Finding]:
     return out
 
 
-def check_report(checks: Sequence[TargetCheck], notes: Sequence[str], subject: str = "") -> Report:
+def check_report(checks: Sequence[TargetCheck], notes: Sequence[str], subject: str = "",
+                 assembly: Assembly | None = None) -> Report:
     findings = check_findings(checks)
     rows = tuple((c.upstream.corefile, c.upstream.block, str(c.upstream.file_line or c.upstream.line),
                   c.upstream.zone, c.upstream.target, c.status,
@@ -237,8 +245,12 @@ def check_report(checks: Sequence[TargetCheck], notes: Sequence[str], subject: s
                          "zone": c.upstream.zone, "target": c.upstream.target, "port": c.upstream.port,
                          "stub": c.upstream.stub, "status": c.status, "serial": c.serial,
                          "compared_with": c.compared_with, "differences": list(c.differences),
-                         "detail": c.detail, "results": list(c.soa + c.names)} for c in checks]}
+                         "detail": c.detail, "results": list(c.soa + c.names)} for c in checks],
+            "corefiles": role_json(assembly) if assembly else []}
+    role_table = (Table("Corefiles (what each was taken for)", ("corefile", "role", "from", "why"),
+                        role_rows(assembly)),) if assembly else ()
     return Report("corefile check", verdict, tuple(findings), data,
                   (Table("Forward targets", ("corefile", "block", "line", "zone", "target", "status",
-                                             "serial", "compared with", "detail"), rows),),
+                                             "serial", "compared with", "detail"), rows),)
+                  + role_table,
                   subject=subject, notes=tuple(notes))

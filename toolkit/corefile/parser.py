@@ -9,7 +9,10 @@ Follows the Caddyfile grammar CoreDNS uses (coredns/caddy):
   omit the braces;
 - ``(name) { ... }`` defines a snippet, ``import name [args]`` splices it in (``{args[N]}`` are
   replaced); an import of something that is not a snippet defined before it is a file glob,
-  which a pure parser cannot read: it is recorded as unresolved;
+  which a pure parser cannot read: it is recorded as unresolved, unless the caller hands the
+  files in (``files``: pattern -> [(name, text)], e.g. the keys of AKS's or k3s's
+  ``coredns-custom`` ConfigMap for ``import custom/*.server``); their tokens are spliced in at the
+  import, as caddy's ``doImport`` does with the files a glob matches (in sorted order);
 - ``{$VAR}`` / ``{%VAR%}`` are environment placeholders: replaced from ``env`` when given,
   otherwise kept verbatim and recorded.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from toolkit.errors import InputFileError
@@ -112,6 +115,7 @@ class Import:
     args: tuple[str, ...]
     line: int
     resolved: bool
+    files: tuple[str, ...] = ()  # the files (ConfigMap keys) spliced in for a file glob
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,9 @@ class ServerBlock:
     directives: tuple[Directive, ...]
     imports: tuple[Import, ...] = ()
     end_line: int | None = None
+    # The file the block came in from by ``import`` (e.g. coredns-custom:test.server); its
+    # lines are then lines of that file.
+    imported_from: str | None = None
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -177,10 +184,17 @@ class Corefile:
     key: str | None = None
     line_offset: int | None = 0
     text: str = field(default="", repr=False, compare=False)
+    # A ``*.override`` key: directives spliced into another Corefile's server block, not a
+    # Corefile of its own (its one block is a synthetic wrapper, see parse_fragment).
+    fragment: bool = False
+    # Files spliced in for file-glob imports (resolved with ``files``), in import order.
+    imported_files: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         if self.configmap:
+            if self.key is None:  # an empty ConfigMap
+                return f"{self.source}[{self.configmap}]"
             return f"{self.source}[{self.configmap}:{self.key}]"
         return self.source
 
@@ -371,7 +385,10 @@ class _Open:
 
 class _Parser:
     def __init__(self, text: str, env: Mapping[str, str] | None, source: str,
-                 line_offset: int | None) -> None:
+                 line_offset: int | None,
+                 files: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> None:
+        self.files = files or {}
+        self.spliced_files: list[str] = []
         self.source = source
         self.line_offset = line_offset
         self.env = env
@@ -416,6 +433,8 @@ class _Parser:
         pattern = self.subst(args[0].text)
         rest = tuple(self.subst(a.text) for a in args[1:])
         body = self.snippets.get(pattern)
+        if body is None and pattern in self.files:
+            return self.import_files(tok, pattern, rest)
         if body is None:
             return Import(pattern, rest, tok.line, False)
         if pattern in tok.chain:
@@ -433,6 +452,25 @@ class _Parser:
             spliced.append(Token(text, t.line, t.column, t.quoted, t.first_on_line, chain, import_line))
         self.stream.push(spliced)
         return Import(pattern, rest, tok.line, True)
+
+    def import_files(self, tok: Token, pattern: str, rest: tuple[str, ...]) -> Import:
+        """Splice the files a glob import matches, in sorted order (caddy's doImport uses
+        filepath.Glob, which sorts); their lines stay their own, the chain names the file."""
+        matched = sorted(self.files[pattern], key=lambda f: f[0])
+        import_line = tok.import_line if tok.chain else tok.line
+        spliced: list[Token] = []
+        for name, text in matched:
+            if name in tok.chain:
+                raise self.error(f"import cycle: {name} imports itself", tok)
+            for t in tokenize(text, source=self.source, line_offset=None):
+                spliced.append(Token(t.text, t.line, t.column, t.quoted, t.first_on_line,
+                                     tok.chain + (name,), import_line))
+            self.spliced_files.append(name)
+        if self.stream.imported + len(spliced) > MAX_IMPORTED_TOKENS:
+            raise self.error(f"imports expand to more than {MAX_IMPORTED_TOKENS} tokens", tok)
+        # Each file starts on a line of its own, whatever the previous file ended with.
+        self.stream.push(spliced)
+        return Import(pattern, rest, tok.line, True, tuple(n for n, _ in matched))
 
     def parse(self) -> tuple[list[ServerBlock], list[str]]:
         blocks: list[ServerBlock] = []
@@ -565,12 +603,13 @@ class _Parser:
         if current is not None:
             top.append(current.freeze())
         return ServerBlock(tuple(keys), tuple(addresses), first.line, first.column, tuple(top),
-                           tuple(imports), end_line)
+                           tuple(imports), end_line, first.chain[-1] if first.chain else None)
 
 
 def parse_corefile(text: str, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",
                    configmap: str | None = None, key: str | None = None,
-                   line_offset: int | None = 0) -> Corefile:
+                   line_offset: int | None = 0,
+                   files: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Corefile:
     """Parse a Corefile. Raises CorefileError (and nothing else) on any malformed input.
 
     ``env`` replaces ``{$VAR}`` placeholders (unset ones stay verbatim, listed in
@@ -585,7 +624,25 @@ def parse_corefile(text: str, *, env: Mapping[str, str] | None = None, source: s
                                 source=source) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    p = _Parser(text, env, source, line_offset)
+    p = _Parser(text, env, source, line_offset, files)
     blocks, snippets = p.parse()
     return Corefile(tuple(blocks), tuple(snippets), tuple(p.placeholders), source, configmap, key,
-                    line_offset, text)
+                    line_offset, text, imported_files=tuple(p.spliced_files))
+
+
+FRAGMENT_PREFIX = ". { "
+
+
+def parse_fragment(text: str, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",
+                   configmap: str | None = None, key: str | None = None,
+                   line_offset: int | None = 0) -> Corefile:
+    """Parse a ``*.override`` file: directives that ``import`` splices into a server block.
+
+    It is checked as the body of a synthetic ``.`` block opened on its first line, so every
+    line number stays the file's own. Raises CorefileError like parse_corefile."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    cf = parse_corefile(FRAGMENT_PREFIX + text + "\n}\n", env=env, source=source,
+                        configmap=configmap, key=key, line_offset=line_offset)
+    return Corefile(cf.blocks, cf.snippets, cf.env_placeholders, source, configmap, key,
+                    line_offset, text, fragment=True)

@@ -82,7 +82,19 @@ EXECUTION_ORDER: tuple[str, ...] = (
     "nomad",
 )
 
-_ORDER_INDEX = {name: i for i, name in enumerate(EXECUTION_ORDER)}
+# Plugins that distributions compile into their own CoreDNS builds, with where they slot in.
+# ocp_dnsnameresolver: openshift/coredns carries it in plugin.cfg right before `cache`
+# (its carry instructions; the DNS operator writes it into every server block when the
+# DNSNameResolver feature is on: cluster-dns-operator controller_dns_configmap.go).
+DISTRIBUTION: dict[str, str] = {
+    "ocp_dnsnameresolver": "OpenShift's CoreDNS build (openshift/coredns)",
+}
+_DISTRIBUTION_BEFORE = {"ocp_dnsnameresolver": "cache"}
+
+_EXTENDED_ORDER: tuple[str, ...] = tuple(
+    name for p in EXECUTION_ORDER
+    for name in ([d for d, before in _DISTRIBUTION_BEFORE.items() if before == p] + [p]))
+_ORDER_INDEX = {name: i for i, name in enumerate(_EXTENDED_ORDER)}
 
 # Plugins that were part of CoreDNS once and were removed, with what replaced them.
 REMOVED: dict[str, str] = {
@@ -123,11 +135,11 @@ def order_index(name: str) -> int | None:
 
 
 def is_known(name: str) -> bool:
-    return name in _ORDER_INDEX or name in EXTERNAL
+    return name in _ORDER_INDEX or name in EXTERNAL or name in DISTRIBUTION
 
 
 def nearest(name: str) -> str | None:
     """The known plugin name closest to NAME (a likely typo target), or None."""
-    candidates = list(EXECUTION_ORDER) + sorted(EXTERNAL)
+    candidates = list(EXECUTION_ORDER) + sorted(EXTERNAL) + sorted(DISTRIBUTION)
     got = difflib.get_close_matches(name.lower(), candidates, n=1, cutoff=0.6)
     return got[0] if got else None

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile
+from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile, parse_fragment
 from toolkit.errors import InputFileError, open_error
 
 _K8S_HINT = ("give a Corefile, or the ConfigMap as `kubectl get cm -n kube-system coredns -o yaml` "
@@ -39,8 +39,10 @@ def read_text(path: str, stdin: TextIO | None = None) -> str:
 
 
 def _is_corefile_key(key: str) -> bool:
+    # *.server / *.override: the files of `import custom/*.server` and `import custom/*.override`
+    # (AKS and k3s mount the coredns-custom ConfigMap at /etc/coredns/custom).
     k = key.lower()
-    return k.startswith("corefile") or k.endswith(".server")
+    return k.startswith("corefile") or k.endswith((".server", ".override"))
 
 
 def _looks_like_k8s(text: str) -> bool:
@@ -96,6 +98,8 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
             pending[0:0] = [(d, _seq_item(_map_get(node, "items"), i)) for i, d in enumerate(items)]
             continue
         data = doc.get("data")
+        if data is None and doc.get("kind") == "ConfigMap":
+            data = {}  # an empty ConfigMap, e.g. AKS's coredns-custom as created
         if not isinstance(data, dict):
             if "kind" in doc or "apiVersion" in doc:
                 seen_k8s = True
@@ -106,13 +110,17 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
         ns = meta.get("namespace")
         cm = f"{ns}/{name}" if ns else name
         data_node = _map_get(node, "data")
+        if not data:
+            out.append(Corefile((), source=source, configmap=cm, key=None, line_offset=None,
+                                fragment=True))
         for key, value in data.items():
             if not isinstance(key, str) or not _is_corefile_key(key) or not isinstance(value, str):
                 continue
             offset = _literal_offset(_map_get(data_node, key))
+            parse = parse_fragment if key.lower().endswith(".override") else parse_corefile
             try:
-                out.append(parse_corefile(value, env=env, source=source, configmap=cm, key=key,
-                                          line_offset=offset))
+                out.append(parse(value, env=env, source=source, configmap=cm, key=key,
+                                 line_offset=offset))
             except CorefileError as exc:
                 raise CorefileError(f"{exc.detail} (ConfigMap {cm}, key {key})", exc.line,
                                     exc.column, source=source, file_line=exc.file_line) from None
@@ -172,4 +180,8 @@ def load_all(paths: list[str], *, env: Mapping[str, str] | None = None,
     out: list[Corefile] = []
     for p in paths:
         out.extend(load_corefiles(p, env=env, stdin=stdin))
+    if out and all(cf.fragment and cf.key is None for cf in out):
+        # Only empty ConfigMaps: nothing to read at all.
+        raise InputFileError(out[0].source, "no Corefile in it (no ConfigMap data key named "
+                             "Corefile, *.server or *.override)", hint=_K8S_HINT)
     return out

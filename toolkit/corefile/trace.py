@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 
 from toolkit.corefile.parser import Corefile, Directive, ServerBlock
 from toolkit.corefile.plugins import order_index
+from toolkit.corefile.roles import (
+    CLUSTER_DNS_PILLARS,
+    DOMAIN_PILLAR,
+    PILLAR_RE,
+    Assembly,
+    CorefileRole,
+    RoleAssignment,
+    assemble,
+    pillar_note,
+    role_json,
+    role_rows,
+)
+
+_CACHE_ROLES = (CorefileRole.NODE_CACHE, CorefileRole.NODE_CACHE_SECONDARY)
 
 MAX_HOPS = 8
 
@@ -63,6 +77,9 @@ def parse_target(raw: str, plugin: str = "forward") -> Target:
         return Target(raw, "file", rest, None, "file",
                       "the nameservers listed in this resolv.conf-style file (for /etc/resolv.conf: "
                       "the CoreDNS pod's, i.e. the node's resolver with dnsPolicy Default)")
+    note = pillar_note(rest)
+    if note is not None:
+        return Target(raw, scheme, rest, None, "placeholder", f"not an address yet: {note}")
     if "{$" in rest or "{%" in rest:
         return Target(raw, scheme, rest, None, "placeholder",
                       "not an address: an unresolved environment placeholder")
@@ -144,10 +161,14 @@ def _zones_of(d: Directive, block: ServerBlock, skip_args: int = 0) -> list[str]
 
 
 def _fallthrough(d: Directive, name: str) -> bool:
-    for sub in d.block:
-        if sub.name == "fallthrough":
-            return not sub.args or any(in_zone(name, z) for z in sub.args)
-    return False
+    # Only the last `fallthrough` line counts: each one calls fall.F.SetZonesFromArgs, which
+    # replaces the zones the previous one set (coredns/coredns plugin/kubernetes/setup.go,
+    # plugin/pkg/fall/fall.go; hosts, file, template... parse it the same way).
+    subs = [sub for sub in d.block if sub.name == "fallthrough"]
+    if not subs:
+        return False
+    last = subs[-1]
+    return not last.args or any(in_zone(name, z) for z in last.args)
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -178,6 +199,9 @@ class Hop:
     outcome: str
     notes: tuple[str, ...] = ()
     stub_forward: bool = False
+    role: str | None = None
+    # Plugins that answer first when they know the name (kubernetes, hosts with fallthrough).
+    conditional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,20 +213,28 @@ class TraceResult:
     final: NextHop | None
     notes: tuple[str, ...] = ()
     problems: tuple[str, ...] = field(default=())
+    roles: tuple[RoleAssignment, ...] = ()
+    assembly: Assembly | None = field(default=None, repr=False, compare=False)
 
 
 # --- block selection -------------------------------------------------------------------------
 
 
 def select_block(cf: Corefile, name: str, port: int | None = 53, address: str | None = None,
-                 transport: str = "dns") -> tuple[ServerBlock, str] | None:
-    """The server block (and its zone) that answers NAME on PORT/ADDRESS: longest zone match."""
+                 transport: str = "dns", aliases: Mapping[str, str] | None = None
+                 ) -> tuple[ServerBlock, str] | None:
+    """The server block (and its zone) that answers NAME on PORT/ADDRESS: longest zone match.
+
+    ``aliases`` maps placeholder zones (``__pillar__dns__domain__.``) to what fills them."""
     best: tuple[int, ServerBlock, str] | None = None
     for b in cf.blocks:
-        bind = b.bind
+        # A bind to a placeholder (__PILLAR__LOCAL__DNS__) says nothing about the address.
+        bind = tuple(x for x in b.bind if not PILLAR_RE.fullmatch(x))
         if address and bind and not any(_same_ip(address, x) for x in bind):
             continue
         for a in b.addresses:
+            if aliases and a.zone in aliases:
+                a = replace(a, zone=aliases[a.zone])
             if port is not None and a.port is not None and a.port != port:
                 continue
             if transport and a.transport != transport and not (transport in ("udp", "tcp", "dns")
@@ -256,6 +288,14 @@ def _apply_rewrite(d: Directive, name: str) -> tuple[str, str | None]:
     args = list(d.args)
     if args and args[0] in ("continue", "stop"):
         args = args[1:]
+    if not args and d.has_block:
+        # `rewrite [stop] { name ... ; answer ... }` (the block form the AKS docs use): the
+        # `name` line rewrites the question, `answer` lines only the response.
+        for sub in d.block:
+            if sub.name == "name":
+                return _apply_rewrite(Directive("rewrite", ("name",) + sub.args, sub.line,
+                                                sub.column), name)
+        return name, None
     if not args or args[0] != "name":
         return name, None
     args = args[1:]
@@ -294,10 +334,13 @@ def _apply_rewrite(d: Directive, name: str) -> tuple[str, str | None]:
     return fqdn(new), f"rewrite at line {d.line}: {n} -> {fqdn(new)}"
 
 
-def _decide(block: ServerBlock, name: str, qtype: str) -> tuple[str, Directive | None, list[str], str]:
+def _decide(block: ServerBlock, name: str, qtype: str,
+            maybe: list[str] | None = None) -> tuple[str, Directive | None, list[str], str]:
     """Walk BLOCK's plugins in execution order: (name after rewrites, deciding directive,
-    notes, outcome)."""
+    notes, outcome). MAYBE collects the plugins that answer first when they know the name."""
     notes: list[str] = []
+    if maybe is None:
+        maybe = []
     ordered = sorted(block.directives,
                      key=lambda d: (order_index(d.name) if order_index(d.name) is not None else 10_000,
                                     d.line))
@@ -351,6 +394,7 @@ def _decide(block: ServerBlock, name: str, qtype: str) -> tuple[str, Directive |
             if _fallthrough(d, name):
                 notes.append(f"hosts (line {d.line}) answers if {hosts_file} lists the name, "
                              "else falls through")
+                maybe.append(f"hosts (line {d.line})")
                 continue
             return name, d, notes, (f"hosts (line {d.line}) owns the zone without fallthrough: "
                                     f"answers from {hosts_file} or NXDOMAIN")
@@ -369,6 +413,7 @@ def _decide(block: ServerBlock, name: str, qtype: str) -> tuple[str, Directive |
             if _fallthrough(d, name):
                 notes.append(f"{p} (line {d.line}) answers names it knows, falls through for "
                              "the others")
+                maybe.append(f"{p} (line {d.line})")
                 continue
             return name, d, notes, f"answered by {p} (line {d.line}) for zone(s) {' '.join(zones)}"
         elif p in ("whoami", "erratic"):
@@ -414,39 +459,79 @@ def _downstream(corefiles: Sequence[Corefile], listen: Mapping[str, int]) -> set
     return targets
 
 
-def _is_coredns(cf: Corefile) -> bool:
-    cm = (cf.configmap or "").rsplit("/", 1)[-1]
-    return cm == "coredns" or cm.startswith("coredns")
+def _start_index(corefiles: Sequence[Corefile], assembly: Assembly, listen: Mapping[str, int],
+                 nameserver: str | None) -> int:
+    """The Corefile a pod asks first: the one that listens on --nameserver; else the node
+    cache (NodeLocal sits in front of the cluster DNS); else the one no other forwards to."""
+    if nameserver:
+        try:
+            j = listen.get(str(ipaddress.ip_address(nameserver)))
+        except ValueError:
+            j = None
+        if j is not None:
+            return j
+    nc = assembly.first(CorefileRole.NODE_CACHE)
+    if nc is not None:
+        return nc
+    downstream = _downstream(corefiles, listen)
+    cands = [i for i in range(len(corefiles)) if i not in downstream]
+    cd = assembly.first(CorefileRole.CLUSTER_DNS)
+    if cd is not None and cd in cands:
+        return cd
+    return cands[0] if cands else 0
 
 
-def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A", port: int = 53,
+def _service_port(cf: Corefile, port: int) -> int | None:
+    """The port a query sent to a Service's port PORT reaches in CF: PORT itself when a block
+    listens there, else CF's one listen port (a Service maps port -> targetPort; OpenShift's
+    dns-default Service maps 53 to CoreDNS's 5353: cluster-dns-operator
+    pkg/manifests/assets/dns/service.yaml). None when that is ambiguous."""
+    ports = {a.port for b in cf.blocks for a in b.addresses if a.port is not None}
+    if port in ports or len(ports) != 1:
+        return None
+    return next(iter(ports))
+
+
+def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
+               port: int | None = None,
                service_ip: str | None = None, start: int | None = None,
-               nameserver: str | None = None) -> TraceResult:
-    """Follow NAME through CORefiles (NodeLocal and CoreDNS given together are chained).
+               nameserver: str | None = None, assembly: Assembly | None = None) -> TraceResult:
+    """Follow NAME through the Corefiles (a node cache and the cluster DNS given together are
+    chained; custom import files are spliced into the Corefile that imports them).
 
-    ``service_ip``: the address the CoreDNS Corefile (the ConfigMap named coredns, else the
-    second Corefile) listens on; ``start``: index of the Corefile the client asks first
-    (default: the one no other Corefile forwards to); ``nameserver``: the address the client
-    asks (selects by ``bind``).
+    ``service_ip``: the address the cluster DNS Corefile listens on (its Service ClusterIP);
+    ``start``: index (in ``assembly.corefiles``) of the Corefile the client asks first (default:
+    see _start_index); ``nameserver``: the address the client asks (selects by ``bind``);
+    ``assembly``: roles and spliced Corefiles from roles.assemble (computed when None);
+    ``port``: the port the client asks (default: 53, the Service port, mapped to a Corefile's
+    only listen port when it listens elsewhere, e.g. OpenShift's 5353).
     """
+    mapped = port is None
+    port = 53 if port is None else port
     qtype = qtype.upper()
     notes: list[str] = []
     problems: list[str] = []
-    corefiles = list(corefiles)
+    if assembly is None:
+        assembly = assemble(corefiles, service_ip=service_ip)
+    corefiles = list(assembly.corefiles)
     if not corefiles:
-        return TraceResult(fqdn(name), qtype, (), "no Corefile given", None)
+        return TraceResult(fqdn(name), qtype, (), "no Corefile given", None,
+                           roles=assembly.roles, assembly=assembly)
+    notes.extend(assembly.notes)
+    roles = [assembly.role_of(cf) for cf in corefiles]
+    cluster_idx = assembly.first(CorefileRole.CLUSTER_DNS)
     svc: dict[str, int] = {}
-    coredns_idx = next((i for i, cf in enumerate(corefiles) if _is_coredns(cf)), None)
     if service_ip:
-        target_idx = coredns_idx if coredns_idx is not None else (1 if len(corefiles) > 1 else 0)
+        target_idx = cluster_idx if cluster_idx is not None else next(
+            (i for i, r in enumerate(roles) if r is None or r.role not in _CACHE_ROLES),
+            len(corefiles) - 1)
         svc[service_ip] = target_idx
     listen = _listen_map(corefiles, svc)
     if start is None:
-        downstream = _downstream(corefiles, listen)
-        start = next((i for i in range(len(corefiles)) if i not in downstream), 0)
-        if coredns_idx is not None and coredns_idx == start and len(corefiles) > 1 and not downstream:
-            # nothing binds/claims an address: the non-coredns one (NodeLocal) comes first
-            start = next(i for i in range(len(corefiles)) if i != coredns_idx)
+        start = _start_index(corefiles, assembly, listen, nameserver)
+    # NodeLocal's cluster-domain block is written __PILLAR__DNS__DOMAIN__ until installed.
+    domain = assembly.cluster_domain()
+    aliases = {DOMAIN_PILLAR.lower() + ".": domain}
     hops: list[Hop] = []
     cur_name = fqdn(name)
     idx, cur_port, address, incoming = start, port, nameserver, "udp"
@@ -456,20 +541,31 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A", po
     outcome = ""
     for _ in range(MAX_HOPS):
         cf = corefiles[idx]
-        sel = select_block(cf, cur_name, cur_port, address)
+        role = roles[idx]
+        if mapped and cur_port == 53:
+            target_port = _service_port(cf, cur_port)
+            if target_port is not None:
+                notes.append(f"{cf.name} listens on port {target_port} only: taken to be the "
+                             f"target port of a Service on port 53")
+                cur_port = target_port
+        sel = select_block(cf, cur_name, cur_port, address, aliases=aliases)
         if sel is None:
             outcome = (f"{cf.name}: no server block serves {cur_name} on port {cur_port}"
                        + (f" at {address}" if address else "") + ": CoreDNS answers REFUSED")
             problems.append(outcome)
             break
         block, zone = sel
+        if zone in aliases.values() and any(a.zone in aliases for a in block.addresses):
+            notes.append(f"{cf.name}: zone {DOMAIN_PILLAR} taken to be {domain} (the install "
+                         "step fills it with the cluster domain)")
         bi = cf.blocks.index(block)
         if (idx, bi) in visited:
             outcome = f"forwarding loop: back at {cf.name} block {block.label}"
             problems.append(outcome)
             break
         visited.add((idx, bi))
-        new_name, d, hop_notes, hop_outcome = _decide(block, cur_name, qtype)
+        maybe: list[str] = []
+        new_name, d, hop_notes, hop_outcome = _decide(block, cur_name, qtype, maybe)
         nxt: NextHop | None = None
         next_idx = None
         stub = False
@@ -481,31 +577,40 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A", po
             transport = spec.transport(incoming, first)
             kind = first.kind if first else "none"
             note = first.note if first else ""
+            is_cache = role is not None and role.role in _CACHE_ROLES
+            cluster_targets = set(role.cluster_dns_targets) if is_cache else set()
             for t in spec.targets:
                 j = listen.get(t.host) if t.kind == "ip" else None
-                if j is None and t.kind == "ip" and len(corefiles) > 1 and j != idx:
-                    others = [k for k in range(len(corefiles)) if k != idx and
-                              k not in {v[0] for v in visited}]
-                    cand = ([coredns_idx] if coredns_idx in others else others[:1]) if others else []
-                    if cand and _private(t.host):
-                        j = cand[0]
-                        hop_notes.append(f"{t.host} taken to be the address of {corefiles[j].name} "
-                                         "(the CoreDNS Service); pass --service-ip to say so")
+                why = ""
+                if j is None and is_cache and cluster_idx is not None and cluster_idx != idx:
+                    if t.raw in cluster_targets or t.raw.upper() in CLUSTER_DNS_PILLARS:
+                        # A node cache sends the cluster zones to the cluster DNS Service
+                        # (nodelocaldns.yaml: `forward . __PILLAR__CLUSTER__DNS__`).
+                        j = cluster_idx
+                        why = (f"{t.raw} is the cluster DNS of node cache {cf.name}: continued in "
+                               f"{corefiles[j].name}")
+                    elif t.kind == "ip" and _private(t.host) and block.zones != (".",):
+                        j = cluster_idx
+                        why = (f"{t.host} taken to be the address of {corefiles[j].name} (the "
+                               "CoreDNS Service); pass --service-ip to say so")
                 if j is not None and j != idx:
+                    if why:
+                        hop_notes.append(why)
                     first, next_idx = t, j
                     transport = spec.transport(incoming, t)
                     kind, note = "corefile", f"served by {corefiles[j].name}"
                     break
             nxt = NextHop(first.label if first else "", transport, kind, note,
                           tuple(t.label for t in spec.targets))
-            stub = zone != "." and _is_stub(cf, block, zone, spec)
+            stub = zone != "." and _is_stub(cf, block, zone, spec, role)
             if stub:
                 hop_notes.append(f"block {block.label} is a stub forward: it sends {zone} to "
                                  f"{', '.join(t.label for t in spec.targets)}, not to the "
                                  "default upstream of the '.' block")
-        hops.append(Hop(cf.name, block.label, block.line, cf.file_line(block.line), block.zones,
-                        cur_port, new_name, d.name if d else None, d.line if d else None, nxt, via,
-                        hop_outcome, tuple(hop_notes), stub))
+        hops.append(Hop(cf.name, block.label, block.line, _block_file_line(cf, block),
+                        block.zones, cur_port, new_name, d.name if d else None,
+                        d.line if d else None, nxt, via, hop_outcome, tuple(hop_notes), stub,
+                        role.role.value if role else None, tuple(maybe)))
         cur_name = new_name
         if next_idx is None:
             final = nxt
@@ -514,17 +619,26 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A", po
                 outcome += f" to {', '.join(nxt.targets) or '(none)'} over {nxt.transport}"
                 if nxt.kind not in ("ip", "corefile"):
                     outcome += f" ({nxt.note})" if nxt.note else ""
+            if maybe and d is not None and d.name in ("forward", "grpc"):
+                outcome += f", unless {' or '.join(maybe)} knows the name"
             if d is None:
                 problems.append(f"{cf.name} block {block.label}: {hop_outcome}")
             break
         t = next((x for x in spec.targets if x.label == nxt.target), None)
         via = f"{d.name} {nxt.target} over {nxt.transport} from {cf.name} line {d.line}"
-        idx, address, incoming = next_idx, t.host if t else None, nxt.transport
+        idx, incoming = next_idx, nxt.transport
+        address = t.host if t and t.kind == "ip" else None
         cur_port = t.port if t and t.port else 53
     else:
         outcome = f"gave up after {MAX_HOPS} hops"
         problems.append(outcome)
-    return TraceResult(fqdn(name), qtype, tuple(hops), outcome, final, tuple(notes), tuple(problems))
+    return TraceResult(fqdn(name), qtype, tuple(hops), outcome, final, tuple(notes),
+                       tuple(problems), roles=assembly.roles, assembly=assembly)
+
+
+def _block_file_line(cf: Corefile, block: ServerBlock) -> int | None:
+    """File line of BLOCK; None for a block spliced in from another file (custom imports)."""
+    return None if block.imported_from else cf.file_line(block.line)
 
 
 def _private(ip: str) -> bool:
@@ -547,7 +661,14 @@ def default_forward(cf: Corefile, port: int | None) -> ForwardSpec | None:
     return None
 
 
-def _is_stub(cf: Corefile, block: ServerBlock, zone: str, spec: ForwardSpec) -> bool:
+def _is_stub(cf: Corefile, block: ServerBlock, zone: str, spec: ForwardSpec,
+             role: RoleAssignment | None = None) -> bool:
+    """A non-root block that forwards its zone elsewhere than the config's default upstream.
+    Not for a node cache sending a cluster zone to the cluster DNS: that is NodeLocal's design
+    (cluster/addons/dns/nodelocaldns/nodelocaldns.yaml, kubespray nodelocaldns-config.yml.j2)."""
+    if role is not None and role.role in _CACHE_ROLES and spec.targets and \
+            {t.raw for t in spec.targets} <= set(role.cluster_dns_targets) | CLUSTER_DNS_PILLARS:
+        return False
     port = next((a.port for a in block.addresses if a.zone == zone), None)
     default = default_forward(cf, port)
     if default is None:
@@ -596,13 +717,19 @@ def trace_report(result: TraceResult) -> Report:
                                "kind": h.next.kind, "note": h.next.note,
                                "targets": h.next.targets} if h.next else None),
                      "via": h.via, "outcome": h.outcome, "notes": h.notes,
-                     "stub_forward": h.stub_forward})
+                     "stub_forward": h.stub_forward, "role": h.role,
+                     "conditional_answerers": h.conditional})
     notes = tuple(n for h in result.hops for n in h.notes) + result.notes
+    roles_table = Table("Corefiles (what each was taken for)",
+                        ("corefile", "role", "from", "why"),
+                        role_rows(result.assembly) if result.assembly else ())
     return Report(command="corefile trace", verdict=verdict, findings=tuple(findings),
                   data={"name": result.name, "qtype": result.qtype, "hops": hops,
+                        "corefiles": role_json(result.assembly) if result.assembly else [],
                         "outcome": result.outcome,
                         "final": ({"target": result.final.target,
                                    "transport": result.final.transport,
                                    "kind": result.final.kind, "note": result.final.note,
                                    "targets": result.final.targets} if result.final else None)},
-                  tables=(table,), subject=result.name, notes=(result.outcome,) + notes)
+                  tables=(table, roles_table), subject=result.name,
+                  notes=(result.outcome,) + notes)

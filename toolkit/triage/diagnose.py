@@ -299,6 +299,7 @@ MAX_PROBED_ADDRESSES = 8
 
 def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequence[Server] = (),
            references: Sequence[Server] = (), ports: Sequence[int] = (), corefiles: Sequence[str] = (),
+           corefile_roles: Sequence[str] = (),
            deadline: Deadline, query_timeout: float | None = None, capture_s: float = 0.0,
            race_count: int = 0, on_progress: Callable[[str], None] | None = None) -> Evidence:
     """Collect every kind of evidence, concurrently where it can be, under one deadline."""
@@ -331,7 +332,8 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
                                       daemon=True)
         cap_thread.start()
 
-    cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes)
+    cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes,
+                                                                          corefile_roles)
     refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
 
     say(f"resolving {name}")
@@ -491,13 +493,14 @@ def _conntrack_after(box: dict, notes: list[str]) -> list[Finding]:
     return [f for f in found if f.severity is not Severity.INFO]
 
 
-def _corefile_evidence(name: str, corefiles: Sequence[str], notes: list[str]):
+def _corefile_evidence(name: str, corefiles: Sequence[str], notes: list[str],
+                       roles: Sequence[str] = ()):
     """(findings, hops, extra references, servers behind the pod's cache) from Corefiles."""
     if not corefiles:
         return [], [], [], []
     from toolkit.corefile.bridge import corefile_evidence
 
-    return corefile_evidence(name, corefiles, notes)
+    return corefile_evidence(name, corefiles, notes, roles)
 
 
 # ----------------------------------------------------------------------------- report

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from toolkit.model import Report
 
-from toolkit.corefile.parser import Corefile, Directive, ServerBlock
+from toolkit.corefile.parser import Corefile, Directive, ServerBlock, normalize_address
 from toolkit.corefile.plugins import order_index
 from toolkit.corefile.roles import (
     CLUSTER_DNS_PILLARS,
@@ -156,8 +156,22 @@ def in_zone(name: str, zone: str) -> bool:
 
 
 def _zones_of(d: Directive, block: ServerBlock, skip_args: int = 0) -> list[str]:
-    zones = [fqdn(a) for a in d.args[skip_args:] if not a.startswith("{")]
+    # A CIDR argument (kubernetes cluster.local 10.0.0.0/16) is its reverse zone(s), as in a
+    # server block key (plugin.Host.NormalizeExact).
+    zones: list[str] = []
+    for a in d.args[skip_args:]:
+        if a.startswith("{"):
+            continue
+        if "/" in a:
+            zones.extend(z.zone for z in normalize_address(a))
+        else:
+            zones.append(fqdn(a))
     return zones or list(block.zones)
+
+
+def _at(d: Directive) -> str:
+    """Where D is: its line, and the file or snippet it was imported from."""
+    return f"line {d.line}" + (f" of {d.imported_from}" if d.imported_from else "")
 
 
 def _fallthrough(d: Directive, name: str) -> bool:
@@ -347,7 +361,7 @@ def _decide(block: ServerBlock, name: str, qtype: str,
     for d in ordered:
         p = d.name
         if p == "cache":
-            notes.append(f"cache (line {d.line}) answers first when the entry is warm")
+            notes.append(f"cache ({_at(d)}) answers first when the entry is warm")
         elif p == "rewrite":
             name, note = _apply_rewrite(d, name)
             if note:
@@ -370,12 +384,12 @@ def _decide(block: ServerBlock, name: str, qtype: str,
                         break
                 except re.error:
                     matched = True  # cannot evaluate: assume it may match
-                    notes.append(f"template regex at line {d.line} not evaluated")
+                    notes.append(f"template regex at {_at(d)} not evaluated")
                     break
             if matched:
-                return name, d, notes, f"answered by template (line {d.line})"
+                return name, d, notes, f"answered by template ({_at(d)})"
             if not _fallthrough(d, name):
-                return name, d, notes, (f"template (line {d.line}) owns the zone but no regex "
+                return name, d, notes, (f"template ({_at(d)}) owns the zone but no regex "
                                         "matches and it does not fall through: error answer")
         elif p == "hosts":
             entries: dict[str, list[str]] = {}
@@ -388,15 +402,15 @@ def _decide(block: ServerBlock, name: str, qtype: str,
             if not any(in_zone(name, z) for z in zones):
                 continue
             if fqdn(name) in entries:
-                return name, d, notes, (f"answered by hosts (line {d.line}): "
+                return name, d, notes, (f"answered by hosts ({_at(d)}): "
                                         f"{', '.join(entries[fqdn(name)])}")
             hosts_file = d.args[0] if d.args else "/etc/hosts"
             if _fallthrough(d, name):
-                notes.append(f"hosts (line {d.line}) answers if {hosts_file} lists the name, "
+                notes.append(f"hosts ({_at(d)}) answers if {hosts_file} lists the name, "
                              "else falls through")
-                maybe.append(f"hosts (line {d.line})")
+                maybe.append(f"hosts ({_at(d)})")
                 continue
-            return name, d, notes, (f"hosts (line {d.line}) owns the zone without fallthrough: "
+            return name, d, notes, (f"hosts ({_at(d)}) owns the zone without fallthrough: "
                                     f"answers from {hosts_file} or NXDOMAIN")
         elif p in ("kubernetes", "k8s_external", "etcd", "file", "auto", "secondary", "route53",
                    "azure", "clouddns", "nomad"):
@@ -411,21 +425,22 @@ def _decide(block: ServerBlock, name: str, qtype: str,
             if not any(in_zone(name, z) for z in zones):
                 continue
             if _fallthrough(d, name):
-                notes.append(f"{p} (line {d.line}) answers names it knows, falls through for "
+                notes.append(f"{p} ({_at(d)}) answers names it knows, falls through for "
                              "the others")
-                maybe.append(f"{p} (line {d.line})")
+                maybe.append(f"{p} ({_at(d)})")
                 continue
-            return name, d, notes, f"answered by {p} (line {d.line}) for zone(s) {' '.join(zones)}"
+            return name, d, notes, f"answered by {p} ({_at(d)}) for zone(s) {' '.join(zones)}"
         elif p in ("whoami", "erratic"):
-            return name, d, notes, f"answered by {p} (line {d.line})"
-        elif p in ("forward", "grpc"):
+            return name, d, notes, f"answered by {p} ({_at(d)})"
+        elif p in ("forward", "grpc", "proxy"):
+            # proxy: forward's predecessor (removed in CoreDNS 1.6), same FROM TO... syntax
             spec = forward_spec(d)
             if not in_zone(name, spec.from_zone):
                 continue
             if any(in_zone(name, e) for e in spec.excepts):
-                notes.append(f"{p} (line {d.line}) excepts this name")
+                notes.append(f"{p} ({_at(d)}) excepts this name")
                 continue
-            return name, d, notes, f"forwarded by {p} (line {d.line})"
+            return name, d, notes, f"forwarded by {p} ({_at(d)})"
     return name, None, notes, "no plugin answers: CoreDNS returns SERVFAIL"
 
 
@@ -569,7 +584,7 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
         nxt: NextHop | None = None
         next_idx = None
         stub = False
-        if d is not None and d.name in ("forward", "grpc"):
+        if d is not None and d.name in ("forward", "grpc", "proxy"):
             spec = forward_spec(d)
             if not spec.targets:
                 hop_outcome += ": no upstream given"
@@ -619,7 +634,7 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
                 outcome += f" to {', '.join(nxt.targets) or '(none)'} over {nxt.transport}"
                 if nxt.kind not in ("ip", "corefile"):
                     outcome += f" ({nxt.note})" if nxt.note else ""
-            if maybe and d is not None and d.name in ("forward", "grpc"):
+            if maybe and d is not None and d.name in ("forward", "grpc", "proxy"):
                 outcome += f", unless {' or '.join(maybe)} knows the name"
             if d is None:
                 problems.append(f"{cf.name} block {block.label}: {hop_outcome}")

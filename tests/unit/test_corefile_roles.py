@@ -156,3 +156,18 @@ def test_diagnose_bridge_reports_roles_and_takes_overrides():
     notes = []
     corefile_evidence("x.cluster.local", files, notes, ["coredns=server"])
     assert any("taken for server (flag" in n for n in notes)
+
+
+def test_check_compares_no_node_cache_cluster_forward_with_the_default_upstream():
+    """`corefile check` compares a stub's target with the default upstream; a node cache's
+    cluster-zone forward to CoreDNS is no stub (it would differ by design). No traffic here."""
+    from toolkit.corefile.check import upstreams
+
+    cfs = load_all([str(CORPUS / "kubespray/nodelocaldns-custom.yaml"),
+                    str(CORPUS / "kubespray/coredns-custom.yaml")])
+    asm = assemble(cfs)
+    ups, _ = upstreams(asm.corefiles, asm)
+    stubs = {(u.zone, u.target) for u in ups if u.stub}
+    assert ("cluster.local.", "10.233.0.3") not in stubs
+    assert ("in-addr.arpa.", "10.233.0.3") not in stubs
+    assert ("example.com.", "1.1.1.1") in stubs

@@ -502,10 +502,14 @@ def lint(corefiles: Sequence[Corefile], *, assembly: Assembly | None = None) -> 
                                            b.plugins, b.bind))
         findings.extend(lint_corefile(cf, r))
     given = {f.corefile for f in files}
+    orig = {c.name: c for c in corefiles}
     for r in assembly.roles:
         if r.corefile not in given:  # custom import files, linted where they are spliced in
-            files.append(FileSummary(r.corefile, "", None, None, None, 0, (), r.role.value,
-                                     r.source.value, r.evidence, r.imported_by, r.managed_by))
+            c = orig.get(r.corefile)
+            files.append(FileSummary(r.corefile, c.source if c else "", c.configmap if c else None,
+                                     c.key if c else None, c.line_offset if c else None, 0, (),
+                                     r.role.value, r.source.value, r.evidence, r.imported_by,
+                                     r.managed_by))
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: order[f.severity])
     return LintResult(tuple(files), tuple(blocks), tuple(findings), assembly)

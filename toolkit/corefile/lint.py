@@ -367,6 +367,10 @@ def _rule_forward_zone(ctx: _Ctx, b: ServerBlock, d: Directive, spec) -> None:
             plugin=d.name, from_zone=frm, zones=zones)
 
 
+def _from_file(d: Directive) -> bool:
+    return bool(d.imported_from) and (":" in d.imported_from or "/" in d.imported_from)
+
+
 def _rule_order(ctx: _Ctx, b: ServerBlock) -> None:
     pairs: list[tuple[Directive, Directive]] = []
     for i, ans in enumerate(b.directives):
@@ -374,6 +378,8 @@ def _rule_order(ctx: _Ctx, b: ServerBlock) -> None:
         if ans.name not in ANSWERERS or oi is None:
             continue
         for later in b.directives[i + 1:]:
+            if _from_file(later) or _from_file(ans):
+                continue  # spliced in from a custom file: its position is the import's
             ol = order_index(later.name)
             if later.name in _QUERY_TOUCHING and ol is not None and ol < oi:
                 pairs.append((ans, later))

@@ -192,7 +192,10 @@ def lint_corefile(cf: Corefile, role: RoleAssignment | None = None) -> list[Find
             ctx.add("unresolved-import", Severity.INFO,
                     f"import {imp.pattern} is not a snippet defined before it: CoreDNS reads it as "
                     "a file glob, which this lint cannot see", block=blk, line=imp.line,
-                    remedy="lint the imported files too, or define the snippet before the import")
+                    remedy=("give the coredns-custom ConfigMap too (kubectl get cm -n kube-system "
+                            "coredns-custom -o yaml): its keys are the files this import reads"
+                            if imp.pattern.endswith((".server", ".override")) else
+                            "lint the imported files too, or define the snippet before the import"))
     pillars = sorted({m.group(0).upper() for m in PILLAR_RE.finditer(cf.text or "")})
     if pillars:
         ctx.add("pillar-placeholder", Severity.INFO,

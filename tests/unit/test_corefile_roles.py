@@ -171,3 +171,14 @@ def test_check_compares_no_node_cache_cluster_forward_with_the_default_upstream(
     assert ("cluster.local.", "10.233.0.3") not in stubs
     assert ("in-addr.arpa.", "10.233.0.3") not in stubs
     assert ("example.com.", "1.1.1.1") in stubs
+
+
+def test_import_star_does_not_swallow_other_corefiles():
+    main = parse_corefile(".:53 {\n errors\n import *\n forward . 192.0.2.1\n}\n",
+                          configmap="kube-system/coredns", key="Corefile")
+    other = parse_corefile(".:53 {\n bind 169.254.20.10\n forward . 10.96.0.10\n}\n",
+                           configmap="kube-system/nodelocaldns", key="Corefile")
+    asm = assemble([main, other])
+    assert len(asm.corefiles) == 2
+    assert [r.role for r in asm.roles] == [CorefileRole.CLUSTER_DNS, CorefileRole.NODE_CACHE]
+    assert asm.roles[0].source is RoleSource.HINT  # only the ConfigMap name says so

@@ -289,6 +289,10 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
                         importers.setdefault(i, {}).setdefault(pat, [])
                         consumed.setdefault(j, i)
                     continue
+                # Another Corefile (a `Corefile*` key) is never a file of this one's import,
+                # even for `import *`: each runs as a CoreDNS of its own.
+                if other.key.lower().startswith("corefile"):
+                    continue
                 if fnmatch.fnmatchcase(other.key, base) and other.key != cf.key:
                     importers.setdefault(i, {}).setdefault(pat, []).append(
                         (f"{other.configmap or other.source}:{other.key}", other.text))

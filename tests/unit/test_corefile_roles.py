@@ -182,3 +182,10 @@ def test_import_star_does_not_swallow_other_corefiles():
     assert len(asm.corefiles) == 2
     assert [r.role for r in asm.roles] == [CorefileRole.CLUSTER_DNS, CorefileRole.NODE_CACHE]
     assert asm.roles[0].source is RoleSource.HINT  # only the ConfigMap name says so
+
+
+def test_diagnose_has_the_corefile_role_option():
+    import toolkit.cli.diagnose  # noqa: F401  (registers the command)
+
+    res = runner.invoke(app, ["diagnose", "--help"])
+    assert res.exit_code == 0 and "--corefile-role" in res.output

@@ -30,7 +30,7 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from toolkit.corefile.parser import Corefile, parse_corefile
@@ -104,7 +104,6 @@ class Assembly:
     corefiles: tuple[Corefile, ...]
     roles: tuple[RoleAssignment, ...]
     notes: tuple[str, ...] = ()
-    service_ips: Mapping[str, str] = field(default_factory=dict)  # address -> corefile name
 
     def role_of(self, cf: Corefile | str) -> RoleAssignment | None:
         name = cf if isinstance(cf, str) else cf.name
@@ -393,10 +392,7 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
             evidence=(f"its key {cf.key} is a file of {imp}'s `import`" if cf.key else
                       f"empty ConfigMap {cf.configmap}: {imp}'s custom imports, none defined",),
             imported_by=imp))
-    svc = {service_ip: out_cfs[tmp.first(CorefileRole.CLUSTER_DNS)].name} \
-        if service_ip and tmp.first(CorefileRole.CLUSTER_DNS) is not None else {}
-    return Assembly(corefiles=tuple(out_cfs), roles=tuple(all_roles), notes=tuple(notes),
-                    service_ips=svc)
+    return Assembly(corefiles=tuple(out_cfs), roles=tuple(all_roles), notes=tuple(notes))
 
 
 def role_rows(assembly: Assembly) -> tuple[tuple[str, ...], ...]:

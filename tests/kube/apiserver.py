@@ -291,6 +291,38 @@ def strategic_merge(target: Any, patch: Any) -> Any:
     return out
 
 
+BASELINE_CAPS = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                 "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+
+
+def podsecurity_violations(level: str | None, c: dict, pod_spec: dict) -> str:
+    """Pod Security Admission's container checks, for one (ephemeral) container: baseline
+    (added capabilities within the default set, no privileged) and restricted (also drop ALL,
+    only NET_BIND_SERVICE added, runAsNonRoot, no privilege escalation, a seccomp profile)."""
+    if level not in ("baseline", "restricted"):
+        return ""
+    sc = c.get("securityContext") or {}
+    psc = pod_spec.get("securityContext") or {}
+    added = set((sc.get("capabilities") or {}).get("add") or [])
+    out = []
+    if sc.get("privileged"):
+        out.append("privileged")
+    allowed = BASELINE_CAPS if level == "baseline" else {"NET_BIND_SERVICE"}
+    if added - allowed:
+        out.append("non-default capabilities (container %r must not include %s in "
+                   "securityContext.capabilities.add)" % (c["name"], ", ".join(sorted(added - allowed))))
+    if level == "restricted":
+        if sc.get("allowPrivilegeEscalation") is not False:
+            out.append("allowPrivilegeEscalation != false")
+        if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+            out.append("unrestricted capabilities")
+        if not sc.get("runAsNonRoot", psc.get("runAsNonRoot")):
+            out.append("runAsNonRoot != true")
+        if not (sc.get("seccompProfile") or psc.get("seccompProfile")):
+            out.append("seccompProfile")
+    return ", ".join(out)
+
+
 def _clean(obj: dict) -> dict:
     """The object as a client may send it: server-set metadata and status removed."""
     out = copy.deepcopy(obj)
@@ -566,6 +598,15 @@ class ApiServer:
                         "lifecycle"):
                 if c.get(key):
                     raise ApiError(422, "Invalid", "ephemeral containers may not set %s" % key)
+        ns_obj = self.store.get("namespaces", "", obj["metadata"]["namespace"]) or {}
+        level = (ns_obj.get("metadata", {}).get("labels") or {}).get(
+            "pod-security.kubernetes.io/enforce")
+        for c in new:
+            if c["name"] not in old:
+                bad = podsecurity_violations(level, c, merged["spec"])
+                if bad:
+                    raise ApiError(403, "Forbidden", 'pods "%s" is forbidden: violates PodSecurity '
+                                   '"%s:latest": %s' % (obj["metadata"]["name"], level, bad))
         err = schema_errors(_clean(merged))
         if err:
             raise ApiError(422, "Invalid", "Pod %s is invalid: %s" % (merged["metadata"]["name"], err))

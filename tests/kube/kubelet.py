@@ -173,8 +173,21 @@ class Kubelet:
 
 
 # ---------------------------------------------------------------- runners
-def _env(spec: dict) -> dict[str, str]:
-    return {e["name"]: e.get("value", "") for e in spec.get("env") or [] if "name" in e}
+_FIELDS = {"metadata.name": "pod", "metadata.namespace": "namespace", "spec.nodeName": "node"}
+
+
+def _env(spec: dict, run: "ContainerRun | None" = None) -> dict[str, str]:
+    """Plain values, and the downward-API fieldRefs the plugin's Job uses."""
+    out = {}
+    for e in spec.get("env") or []:
+        if "name" not in e:
+            continue
+        ref = ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+        if ref and run is not None and ref in _FIELDS:
+            out[e["name"]] = getattr(run, _FIELDS[ref])
+        else:
+            out[e["name"]] = e.get("value", "")
+    return out
 
 
 def _argv(spec: dict, entrypoint: list[str]) -> list[str]:
@@ -196,7 +209,7 @@ class NetnsRunner:
         if run.netns is None:
             return 128, b"", "no lab namespace for pod %s/%s" % (run.namespace, run.pod)
         env = {"PATH": "%s:/usr/sbin:/usr/bin:/sbin:/bin" % self.venv_bin, "HOME": "/tmp",
-               "LANG": "C.UTF-8", **_env(run.spec)}
+               "LANG": "C.UTF-8", **_env(run.spec, run)}
         argv = _argv(run.spec, ["podtriage"])
         p = subprocess.run(["ip", "netns", "exec", run.netns, *argv], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=self.timeout)
@@ -240,7 +253,7 @@ class PodmanRunner:
             if user is not None:
                 group = sc.get("runAsGroup", user)
                 cmd += ["--user", "%s:%s" % (user, group)]
-            for k, v in _env(spec).items():
+            for k, v in _env(spec, run).items():
                 cmd += ["--env", "%s=%s" % (k, v)]
             if spec.get("command"):
                 cmd += ["--entrypoint", json.dumps(spec["command"])]

@@ -89,14 +89,16 @@ class ProfileCache:
 
     k: Kubectl
     forced: Profile | None
-    said: set[str] = field(default_factory=set)
     cache: dict[str, ProfileChoice] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, namespace: str) -> ProfileChoice:
-        with self.lock:
-            if namespace in self.cache:
-                return self.cache[namespace]
+        with self.lock:      # held while reading: one namespace read, however many workers
+            if namespace not in self.cache:
+                self.cache[namespace] = self._read(namespace)
+            return self.cache[namespace]
+
+    def _read(self, namespace: str) -> ProfileChoice:
         labels: dict[str, str] | None = None
         try:
             labels = self.k.json(["get", "namespace", namespace]).get("metadata", {}).get("labels")
@@ -105,11 +107,8 @@ class ProfileCache:
             say("cannot read namespace %s (%s); assuming no PodSecurity enforcement"
                 % (namespace, e.message))
         choice = choose_profile(labels, self.forced)
-        with self.lock:
-            self.cache[namespace] = choice
-            if choice.reason and namespace not in self.said:
-                self.said.add(namespace)
-                say("%s: %s" % (namespace, choice.reason))
+        if choice.reason:
+            say("%s: %s" % (namespace, choice.reason))
         return choice
 
 

@@ -61,12 +61,15 @@ class Kubelet:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 5.0) -> None:
+        """Stop watching; give running containers ``wait`` seconds in all to finish (their
+        runners bound them anyway; the threads are daemons)."""
         self._stop.set()
         self.api.store.touch()
         self._thread.join(timeout=5)
+        end = time.monotonic() + wait
         for w in self._workers:
-            w.join(timeout=self.max_runtime)
+            w.join(timeout=max(0.0, end - time.monotonic()))
 
     def __enter__(self):
         return self.start()

@@ -421,3 +421,61 @@ def test_forced_netadmin_in_a_baseline_namespace_is_refused_by_admission(kube):
         p = kube.run("web-9", "-n", "secure", "--profile", profile, "--", "diagnose", "x")
         assert p.returncode == 3, p.stderr
         assert "violates PodSecurity" in p.stderr
+
+
+def _slow_runner(seconds):
+    import time
+
+    def run(r):
+        time.sleep(seconds)
+        return 0, (doc("ok", node=r.node) + "\n").encode(), ""
+    return run
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_nodes_interrupted_deletes_its_jobs(kube, sig):
+    import signal
+    import time
+
+    kube.api.add_node("node-2")
+    kube.kubelet.runner = _slow_runner(20)
+    e = {"PATH": "%s:%s:/usr/bin:/bin" % (kube.kubectl.parent, PLUGIN.parent),
+         "KUBECONFIG": str(kube.kubeconfig), "HOME": str(kube.tmp),
+         "PODTRIAGE_POLL_INTERVAL": "0.05"}
+    proc = subprocess.Popen([str(PLUGIN), "nodes", "--all", "-n", "default"], env=e,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(kube.api.store.list("jobs")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(kube.api.store.list("jobs")) == 2
+        t0 = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=30)
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "deleting this run's Jobs" in err
+    assert kube.api.store.list("jobs") == []
+    assert [r for r in kube.api.requests if r.method == "DELETE"]
+
+
+def test_pods_fleet_one_deadline_for_all(kube):
+    import time
+
+    for i in range(2):
+        kube.api.add_pod("api-%d" % i, "shop", node="node-1", labels={"app": "api"})
+    fast = _slow_runner(0)
+    slow = _slow_runner(30)
+    kube.kubelet.runner = lambda r: (slow if r.pod == "api-1" else fast)(r)
+    t0 = time.monotonic()
+    p = kube.run("pods", "-l", "app=api", "-n", "shop", "--timeout", "6", "-o", "json", "--",
+                 "diagnose", "x")
+    took = time.monotonic() - t0
+    assert took < 20, took
+    d = json.loads(p.stdout)
+    assert d["reports"] == 1 and d["verdict"] == "indeterminate"
+    assert d["missing"][0]["where"] == "pod shop/api-1"
+    assert p.returncode == 1

@@ -267,7 +267,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = e.exit_code
     except KeyboardInterrupt:
         print("%s: interrupted" % PROG, file=sys.stderr)
-        code = 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # fleet workers may still sit in a kubectl call (bounded by the deadline); their
+        # Jobs are already deleted: do not wait for them at interpreter exit
+        os._exit(130)
     sys.stdout.flush()
     sys.exit(code)
 

@@ -459,19 +459,22 @@ def _sigterm(signum, frame):  # noqa: ARG001
 
 def fan_out(keys: Sequence[str], work: Callable[[str], Outcome], parallel: int) -> dict[str, Outcome]:
     """Bounded parallelism: at most ``parallel`` kubectl conversations at once. The
-    workers stop on their own at the global deadline (every wait in them is bounded by it)."""
+    workers stop on their own at the global deadline (every wait in them is bounded by it).
+    On Ctrl-C the queued work is cancelled and nothing waits for the running workers: the
+    caller deletes what they started, which also ends their log streams."""
     results: dict[str, Outcome] = {}
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="pt") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="pt")
+    try:
         futs = {key: pool.submit(work, key) for key in keys}
         for key, fut in futs.items():
             try:
                 results[key] = fut.result()
             except CannotObserve as e:
                 results[key] = Outcome(exit_code=None, log="", error=e.message)
-            except KeyboardInterrupt:
-                for f in futs.values():
-                    f.cancel()
-                raise
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return results
 
 

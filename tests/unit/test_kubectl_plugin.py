@@ -479,3 +479,16 @@ def test_pods_fleet_one_deadline_for_all(kube):
     assert d["reports"] == 1 and d["verdict"] == "indeterminate"
     assert d["missing"][0]["where"] == "pod shop/api-1"
     assert p.returncode == 1
+
+
+def test_standin_refuses_what_a_1_34_server_refuses(kube):
+    """The stand-in's strict validation is real: kubectl create of a Job with an unknown
+    field is refused with 422, as fieldValidation=Strict makes a real server do."""
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "bad"},
+           "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+               {"name": "a", "image": "x", "capabilites": {}}]}}}}
+    e = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kube.kubeconfig), "HOME": str(kube.tmp)}
+    p = subprocess.run([str(kube.kubectl), "create", "-f", "-"], input=json.dumps(job),
+                       capture_output=True, text=True, env=e, timeout=30)
+    assert p.returncode == 1 and "capabilites" in p.stderr
+    assert kube.api.store.list("jobs") == []

@@ -98,9 +98,21 @@ def check_nodes_fleet(api, env, image=None):
     return d
 
 
+def check_pod_mode(env, image=None):
+    """One pod on the stale node, with a reference: podtriage's own verdict and exit code
+    come back through the plugin."""
+    p = _run(env, "web-2a", "--", "diagnose", NAME, "--port", "80", "--reference",
+             "192.168.60.53", "-o", "json", image=image)
+    assert p.returncode == 1, p.stderr
+    d = json.loads(p.stdout[p.stdout.index("{"):])
+    assert d["verdict"] == "bad-answer"
+    assert d["context"] == {"pod": "web-2a", "namespace": "shop", "node": "node-2"}
+
+
 def test_fleet_over_pods_and_nodes_from_the_venv(cluster_lab, tmp_path):
     api, kubelet, env = _standin(cluster_lab, tmp_path, NetnsRunner())
     try:
+        check_pod_mode(env)
         check_pods_fleet(api, env)
         check_nodes_fleet(api, env)
     finally:
@@ -123,8 +135,20 @@ def test_done_when_with_the_image(cluster_lab, tmp_path):
     try:
         d = check_pods_fleet(api, env, image=image)
         assert all(r.spec["image"] == image for r in kubelet.runs)
-        n = check_nodes_fleet(api, env, image=image)
-        print(json.dumps({"pods": d, "nodes": n})[:200])
+        check_nodes_fleet(api, env, image=image)
+        check_pod_mode(env, image=image)
+        # PodSecurity restricted: the restricted profile, podtriage degraded but answering
+        api.add_namespace("secure", {"pod-security.kubernetes.io/enforce": "restricted"})
+        api.add_pod("web-sec", "secure", node="node-1")
+        kubelet.pod_netns[("secure", "web-sec")] = cluster_lab.ns("pod1b")
+        p = _run(env, "web-sec", "-n", "secure", "--", "diagnose", NAME, "--port", "80",
+                 "-o", "json", image=image)
+        assert p.returncode == 0, p.stderr
+        assert "using --profile=restricted" in p.stderr
+        sec = json.loads(p.stdout[p.stdout.index("{"):])
+        assert sec["verdict"] == "ok"
+        assert any("needs NET_RAW" in n for n in sec["notes"]), sec["notes"]
+        assert kubelet.runs[-1].spec["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     finally:
         kubelet.stop()
         api.stop()

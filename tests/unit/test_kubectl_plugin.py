@@ -312,6 +312,12 @@ def test_old_script_is_a_shim_to_the_console_script(kube):
     assert p.returncode == 0, p.stderr
     kube.debug_spec()
     assert subprocess.run(["bash", "-n", str(SHIM)]).returncode == 0
+    import shutil
+
+    if shutil.which("shellcheck"):
+        sc = subprocess.run(["shellcheck", "-S", "warning", str(SHIM)], capture_output=True,
+                            text=True)
+        assert sc.returncode == 0, sc.stdout
 
 
 # ---------------------------------------------------------------- fleets

@@ -129,3 +129,22 @@ def test_context_key_from_environment(monkeypatch):
     monkeypatch.delenv("PODTRIAGE_NAMESPACE", raising=False)
     d = Report(command="x", verdict=Verdict.OK).to_dict()
     assert d["context"] == {"pod": "web-1", "namespace": None, "node": "node-1"}
+
+
+def test_resolve_documents_group_by_path_addresses_and_resolv_conf_servers():
+    def res(pod, node, addrs):
+        return {"schema_version": 1, "tool": "podtriage", "command": "resolve", "verdict": "ok",
+                "context": {"pod": pod, "namespace": "shop", "node": node},
+                "servers": [{"address": "169.254.25.10", "role": "resolv.conf"},
+                            {"address": "192.168.60.53", "role": "reference"}],
+                "paths": [{"server": "169.254.25.10", "addresses": list(addrs)}],
+                "findings": []}
+    d = merge([Source(doc=res("a", "n1", ["10.0.0.1"]), origin="-"),
+               Source(doc=res("b", "n1", ["10.0.0.1"]), origin="-"),
+               Source(doc=res("c", "n2", ["10.0.0.9"]), origin="-")]).to_dict()
+    assert [(g["addresses"], g["servers"], g["count"]) for g in d["groups"]] == [
+        (["10.0.0.1"], ["169.254.25.10"], 2), (["10.0.0.9"], ["169.254.25.10"], 1)]
+    # all ok, yet one node answers differently: named, as a warning that decides nothing
+    nd = [f for f in d["findings"] if f["code"] == "node-differs"]
+    assert nd and nd[0]["severity"] == "warning" and nd[0]["data"]["node"] == "n2"
+    assert d["verdict"] == "ok"

@@ -352,6 +352,7 @@ class ApiServer:
         self.requests: list[Request] = []
         self.log_follow_limit = 120.0      # seconds a followed log stays open at most
         self.rejectors: list = []          # callables (method, path, body) -> ApiError | None
+        self.rules: list | None = None     # RBAC rules once grant() was called
         handler = _make_handler(self)
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -428,8 +429,47 @@ class ApiServer:
                                              "data": data})
 
     # ------------------------------------------------------------ dispatch
+    def grant(self, *roles: dict) -> None:
+        """Enforce RBAC from now on: only what these Roles (in their namespace) and
+        ClusterRoles (cluster-wide, as if bound by a ClusterRoleBinding) allow. Non-resource
+        URLs (discovery, /openapi, /version) stay open, as system:discovery leaves them."""
+        self.rules = []
+        for role in roles:
+            ns = role["metadata"].get("namespace") if role["kind"] == "Role" else None
+            for rule in role.get("rules") or []:
+                self.rules.append((ns, rule))
+
+    def authorize(self, method: str, path: str, query: dict) -> None:
+        if getattr(self, "rules", None) is None:
+            return
+        m = re.fullmatch(r"/(?:api/v1|apis/([^/]+)/v1)(?:/namespaces/([^/]+))?(?:/([^/]+))?"
+                         r"(?:/([^/]+))?(?:/([^/]+))?", path)
+        if not m or path in ("/api/v1", "/apis/batch/v1"):
+            return                                      # non-resource URL
+        group, ns, res, name, sub = m.groups()
+        if ns is not None and res is None:              # /api/v1/namespaces/NAME
+            res, name, ns = "namespaces", ns, None
+        resource = res + ("/" + sub if sub else "")
+        verb = {"GET": "get" if name else ("watch" if query.get("watch") else "list"),
+                "POST": "create", "PATCH": "patch", "PUT": "update",
+                "DELETE": "delete"}[method]
+        for rns, rule in self.rules:
+            if rns is not None and rns != ns:
+                continue
+            if (group or "") not in rule.get("apiGroups", []) or \
+                    resource not in rule.get("resources", []) or verb not in rule.get("verbs", []):
+                continue
+            if rule.get("resourceNames") and name not in rule["resourceNames"]:
+                continue
+            return
+        raise ApiError(403, "Forbidden", '%s "%s" is forbidden: User "tester" cannot %s resource '
+                       '"%s" in API group "%s"%s' % (resource, name or "", verb, resource,
+                                                      group or "", " in the namespace \"%s\"" % ns
+                                                      if ns else " at the cluster scope"))
+
     def handle(self, method: str, path: str, query: dict, body: Any, headers: dict):
         """(status, content-type, payload) or a generator for streamed logs."""
+        self.authorize(method, path, query)
         for rej in self.rejectors:
             err = rej(method, path, body)
             if err is not None:

@@ -498,3 +498,69 @@ def test_standin_refuses_what_a_1_34_server_refuses(kube):
                        capture_output=True, text=True, env=e, timeout=30)
     assert p.returncode == 1 and "capabilites" in p.stderr
     assert kube.api.store.list("jobs") == []
+
+
+# ---------------------------------------------------------------- RBAC of the README
+def readme_roles() -> dict[str, dict]:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### RBAC"):]
+    section = section[:section.index("\n## ")]
+    roles = {}
+    for block in section.split("```yaml")[1:]:
+        for d in yaml.safe_load_all(block.split("```")[0]):
+            roles[d["metadata"]["name"]] = d
+    return roles
+
+
+def _without(role: dict, i: int) -> dict:
+    out = json.loads(json.dumps(role))
+    del out["rules"][i]
+    return out
+
+
+def test_readme_rbac_is_enough_for_pod_mode_fleets_and_corefiles(kube):
+    r = readme_roles()
+    kube.api.add_namespace("podtriage")
+    kube.api.grant(r["podtriage-pods"], r["podtriage-read-namespaces"], r["podtriage-corefiles"])
+    kube.api.add_configmap("coredns", "kube-system", {"Corefile": ".:53 {}\n"})
+    kube.api.add_configmap("nodelocaldns", "kube-system", {"Corefile": ".:53 {}\n"})
+    kube.log = doc("ok") + "\n"
+    p = kube.run("web-1", "-n", "shop", "--corefiles", "--", "diagnose", "x")
+    assert p.returncode == 0, p.stderr
+    assert "no ConfigMap" not in p.stderr
+    p = kube.run("pods", "-l", "app=web", "-n", "shop", "-o", "json", "--", "diagnose", "x")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["reports"] == 1
+    assert not [q for q in kube.api.requests if q.status == 403]
+
+
+def test_readme_rbac_is_enough_for_node_jobs(kube):
+    r = readme_roles()
+    kube.api.add_namespace("podtriage")
+    kube.api.grant(r["podtriage-nodes"], r["podtriage-jobs"])
+    kube.log = doc("ok") + "\n"
+    p = kube.run("nodes", "--all", "-n", "podtriage", "-o", "json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["reports"] == 1
+    assert kube.api.store.list("jobs") == []
+    # only the optional namespace read (PodSecurity label) was refused
+    assert {q.path for q in kube.api.requests if q.status == 403} == {"/api/v1/namespaces/podtriage"}
+
+
+@pytest.mark.parametrize("role,args", [
+    ("podtriage-pods", ["pods", "-l", "app=web", "-n", "shop", "--", "diagnose", "x"]),
+    ("podtriage-jobs", ["nodes", "--all", "-n", "podtriage"]),
+    ("podtriage-nodes", ["nodes", "--all", "-n", "podtriage"]),
+])
+def test_readme_rbac_has_no_spare_rule(kube, role, args):
+    r = readme_roles()
+    kube.api.add_namespace("podtriage")
+    kube.log = doc("ok") + "\n"
+    others = {"podtriage-pods": ["podtriage-read-namespaces"],
+              "podtriage-jobs": ["podtriage-nodes"],
+              "podtriage-nodes": ["podtriage-jobs"]}[role]
+    for i in range(len(r[role]["rules"])):
+        kube.api.grant(_without(r[role], i), *(r[o] for o in others))
+        p = kube.run(*args)
+        assert p.returncode != 0, (role, r[role]["rules"][i], p.stderr)
+        assert "forbidden" in p.stderr.lower() or "no report" in p.stdout + p.stderr, p.stderr

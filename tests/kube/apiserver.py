@@ -152,13 +152,17 @@ class Store:
             self.changed.notify_all()
             return obj
 
+    # get/list hand out deep copies taken under the lock: the HTTP threads serialise while
+    # the kubelet stand-in updates statuses, and a shared dict changing size mid-copy would
+    # turn into a 500 for kubectl
     def get(self, resource: str, ns: str, name: str) -> dict | None:
         with self.lock:
-            return self.objects.get((resource, ns if resource not in ("namespaces", "nodes") else "", name))
+            return copy.deepcopy(self.objects.get(
+                (resource, ns if resource not in ("namespaces", "nodes") else "", name)))
 
     def list(self, resource: str, ns: str | None = None) -> list[dict]:
         with self.lock:
-            return [o for (r, n, _), o in sorted(self.objects.items())
+            return [copy.deepcopy(o) for (r, n, _), o in sorted(self.objects.items())
                     if r == resource and (ns is None or n == ns)]
 
     def delete(self, resource: str, ns: str, name: str) -> dict | None:
@@ -530,6 +534,12 @@ class ApiServer:
                 "items": copy.deepcopy(items)}
 
     def _namespaced(self, method, res, ns, name, sub, query, body):
+        if method == "GET":
+            return self._namespaced_locked(method, res, ns, name, sub, query, body)
+        with self.store.lock:       # read-modify-write: no status update lost in between
+            return self._namespaced_locked(method, res, ns, name, sub, query, body)
+
+    def _namespaced_locked(self, method, res, ns, name, sub, query, body):
         kind = KINDS[res][1]
         if ns is not None and res != "namespaces" and self.store.get("namespaces", "", ns) is None \
                 and method in ("POST", "PATCH"):

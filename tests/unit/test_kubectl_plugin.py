@@ -564,3 +564,19 @@ def test_readme_rbac_has_no_spare_rule(kube, role, args):
         p = kube.run(*args)
         assert p.returncode != 0, (role, r[role]["rules"][i], p.stderr)
         assert "forbidden" in p.stderr.lower() or "no report" in p.stdout + p.stderr, p.stderr
+
+
+def test_pod_not_running_is_refused_before_any_change(kube):
+    pod = kube.api.store.get("pods", "shop", "web-1")
+    pod["status"]["phase"] = "Failed"
+    kube.api.store.put("pods", pod)
+    p = kube.run("web-1", "-n", "shop", "--", "diagnose", "x")
+    assert p.returncode == 3 and "is Failed, not Running" in p.stderr
+    assert not kube.patches()
+
+
+@pytest.mark.parametrize("kubectl", ["kubectl-nowhere", "/nonexistent/kubectl"])
+def test_missing_kubectl_is_could_not_observe(kube, kubectl):
+    p = kube.run("web-1", "--", "diagnose", "x", KUBECTL=kubectl)
+    assert p.returncode == 3 and "Traceback" not in p.stderr
+    assert "kubectl" in p.stderr

@@ -232,6 +232,11 @@ def run_ephemeral(k: Kubectl, *, pod: dict[str, Any], target: str, image: str,
     if p.returncode != 0:
         return Outcome(exit_code=None, log="", error=last_error(p.stderr) or
                        "kubectl debug failed (exit %d)" % p.returncode)
+    if stream is not None:
+        # kubectl's own warnings (e.g. a non-root pod user that may not get the capabilities)
+        for line in p.stderr.splitlines():
+            if line.strip():
+                say("kubectl: %s" % line.strip())
     try:
         wait_state(k, ns, name, cname, True, deadline, want_terminated=False)
         log = follow_log(k, ns, name, cname, deadline, stream)
@@ -269,6 +274,12 @@ def pod_mode(k: Kubectl, req: PodRequest) -> int:
     deadline = Deadline.after(req.timeout_s)
     pod = get_pod(k, req.pod, req.namespace)
     target = pod_target(pod, req.container)
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        # the kubelet starts ephemeral containers only in running pods; one added now would
+        # stay in the spec for nothing
+        raise CannotObserve("pod %s is %s, not Running: an ephemeral container would not start"
+                            % (req.pod, phase or "in an unknown phase"))
     ns, node = pod["metadata"]["namespace"], pod.get("spec", {}).get("nodeName")
     choice = ProfileCache(k, req.profile).get(ns)
     env = debug_env(req.pod, ns, node)

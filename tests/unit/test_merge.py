@@ -13,8 +13,9 @@ from toolkit.model import Verdict
 
 
 def diag(pod, node, verdict="ok", addrs=("192.168.50.20",), server="169.254.25.10",
-         top="", ns="shop"):
+         top="", ns="shop", name="www.example.org"):
     return {"schema_version": 1, "tool": "podtriage", "command": "diagnose", "verdict": verdict,
+            "name": name,
             "context": {"pod": pod, "namespace": ns, "node": node},
             "answers": [{"server": server, "role": "resolv.conf", "addresses": list(addrs)},
                         {"server": "10.0.0.53", "role": "reference", "addresses": list(addrs)}],
@@ -148,3 +149,26 @@ def test_resolve_documents_group_by_path_addresses_and_resolv_conf_servers():
     nd = [f for f in d["findings"] if f["code"] == "node-differs"]
     assert nd and nd[0]["severity"] == "warning" and nd[0]["data"]["node"] == "n2"
     assert d["verdict"] == "ok"
+
+
+def test_fleet_is_its_own_reference_stale_answer_becomes_bad_answer():
+    docs = [diag("a", "node1"), diag("b", "node1"),
+            diag("c", "node2", "indeterminate", ("192.168.50.77",)),
+            diag("d", "node2", "unreachable-host", ("192.168.50.77",))]
+    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    assert d["verdict"] == "bad-answer"
+    ad = [f for f in d["findings"] if f["code"] == "answers-differ"]
+    assert len(ad) == 2 and {f["data"]["nodes"][0] for f in ad} == {"node2"}
+    assert all(f["data"]["expected"] == ["192.168.50.20"] for f in ad)
+    assert "www.example.org resolves to 192.168.50.77 on node2" in ad[0]["summary"]
+
+
+def test_no_inference_across_different_names_or_shared_addresses():
+    docs = [diag("a", "node1"), diag("c", "node2", "indeterminate", ("192.168.50.77",),
+                                      name="other.example.org")]
+    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    assert d["verdict"] == "indeterminate"
+    assert not [f for f in d["findings"] if f["code"] == "answers-differ"]
+    docs = [diag("a", "node1"), diag("c", "node2", "port-closed")]     # same address: host issue
+    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    assert d["verdict"] == "port-closed"

@@ -52,6 +52,7 @@ class Entry:
     node: str | None
     pod: str | None
     top: str                          # summary of the most severe finding ('' when none)
+    name: str | None = None           # the name diagnosed or resolved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,9 +180,10 @@ def _top(doc: Mapping[str, Any]) -> str:
 
 def entry_of(src: Source) -> Entry:
     node, pod = _context(src.doc)
+    name = src.doc.get("name") if isinstance(src.doc.get("name"), str) else None
     return Entry(origin=src.origin, command=str(src.doc.get("command")), verdict=_verdict(src.doc),
                  addresses=_addresses(src.doc), servers=_servers(src.doc), node=node, pod=pod,
-                 top=_top(src.doc))
+                 top=_top(src.doc), name=name)
 
 
 # ---------------------------------------------------------------- merging
@@ -251,6 +253,47 @@ def _node_findings(groups: Sequence[Group], entries: Sequence[Entry]) -> list[Fi
     return out
 
 
+def _answer_findings(groups: Sequence[Group]) -> list[Finding]:
+    """The fleet as its own reference: where pods that asked for the same name got a set of
+    addresses that works (their report is ok) and other pods got other addresses and fail,
+    the other answer is a bad answer (DESIGN "bad-answer": resolvers disagree, and the
+    wrong address does not serve), even when each failing pod alone could not tell a stale
+    answer from a dead host."""
+    out: list[Finding] = []
+    good = [g for g in groups if g.verdict is Verdict.OK and g.addresses
+            and g.command in ("diagnose", "resolve")]
+    for g in groups:
+        if g.verdict in (Verdict.OK, Verdict.BAD_ANSWER) or not g.addresses \
+                or g.command not in ("diagnose", "resolve"):
+            continue
+        names = {e.name for e in g.entries}
+        ref = next((b for b in good if {e.name for e in b.entries} == names
+                    and b.command == g.command and set(b.addresses).isdisjoint(g.addresses)),
+                   None)
+        if ref is None or len(names) != 1 or None in names:
+            continue
+        name = names.pop()
+        where = ", ".join(g.nodes) or ", ".join(g.pods)
+        out.append(Finding(
+            code="answers-differ", severity=Severity.CRITICAL,
+            summary="%s resolves to %s on %s%s, but to %s on %s, where it works: the "
+                    "answer on %s is wrong, not the host" % (
+                        name, ", ".join(g.addresses), where,
+                        (" through %s" % ", ".join(g.servers)) if g.servers else "",
+                        ", ".join(ref.addresses), ", ".join(ref.nodes) or ", ".join(ref.pods),
+                        where),
+            evidence=tuple("%s: %s" % (e.pod or e.node or e.origin, _describe_entry(e))
+                           for e in g.entries + ref.entries[:3]),
+            remedy=("compare the nameservers' answers for %s: flush or restart the cache that "
+                    "serves %s%s" % (name, ", ".join(g.addresses),
+                                     (" (%s on %s)" % (", ".join(g.servers), where))
+                                     if g.servers else "")),
+            verdict=Verdict.BAD_ANSWER,
+            data={"name": name, "addresses": list(g.addresses), "servers": list(g.servers),
+                  "nodes": g.nodes, "expected": list(ref.addresses)}))
+    return out
+
+
 def _describe_entry(e: Entry) -> str:
     return e.verdict.value + (" (%s)" % ", ".join(e.addresses) if e.addresses else "")
 
@@ -258,11 +301,13 @@ def _describe_entry(e: Entry) -> str:
 def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
           subject: str = "") -> Report:
     """One fleet report. ``verdict`` is ok only when every report is ok and none is missing;
-    otherwise the most important verdict (VERDICT_PRIORITY) among them."""
+    otherwise the most important verdict (VERDICT_PRIORITY) among the reports and the
+    fleet's own critical findings (``answers-differ`` makes it bad-answer)."""
     entries = [entry_of(s) for s in sources]
     groups = _group(entries)
     verdicts = Counter(e.verdict.value for e in entries)
     findings: list[Finding] = []
+    findings += _answer_findings(groups)
     findings += _node_findings(groups, entries)
     bad = [e for e in entries if e.verdict is not Verdict.OK]
     if bad and len(bad) < len(entries):
@@ -276,9 +321,11 @@ def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
                            for e in bad),
             remedy="compare a failing pod with a healthy one: the difference is the cause",
             verdict=None))
+    explained = {e.pod or e.origin for f in findings if f.code in ("answers-differ", "node-differs")
+                 for e in entries if (e.node in (f.data.get("nodes") or [f.data.get("node")]))}
     for g in groups:
-        if g.verdict is Verdict.OK:
-            continue
+        if g.verdict is Verdict.OK or all((e.pod or e.origin) in explained for e in g.entries):
+            continue       # a failing group the findings above already name
         first = g.entries[0]
         findings.append(Finding(
             code="group", severity=Severity.CRITICAL,
@@ -296,7 +343,9 @@ def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
             summary="no report from %s: %s" % (m.where, m.reason),
             remedy="run podtriage there alone to see why", verdict=None,
             data={"where": m.where, "node": m.node, "exit_code": m.exit_code}))
-    verdict = _worst(e.verdict for e in entries)
+    verdict = _worst([e.verdict for e in entries] +
+                     [f.verdict for f in findings if f.verdict is not None
+                      and f.severity is Severity.CRITICAL])
     if verdict is Verdict.OK and (missing or not entries):
         verdict = Verdict.INDETERMINATE
     rows = tuple((str(len(g.entries)), g.verdict.value,

@@ -580,3 +580,23 @@ def test_missing_kubectl_is_could_not_observe(kube, kubectl):
     p = kube.run("web-1", "--", "diagnose", "x", KUBECTL=kubectl)
     assert p.returncode == 3 and "Traceback" not in p.stderr
     assert "kubectl" in p.stderr
+
+
+def test_pod_labels_survive_and_old_kubectl_without_keep_labels(kube, tmp_path):
+    p = kube.run("web-1", "-n", "shop", "--", "diagnose", "x")
+    assert p.returncode == 0, p.stderr
+    assert kube.api.store.get("pods", "shop", "web-1")["metadata"]["labels"] == {"app": "web"}
+    assert not [r for r in kube.api.requests if r.method == "PATCH"
+                and not r.path.endswith("/ephemeralcontainers")]
+    # a kubectl that predates --keep-labels: the plugin retries without it
+    bindir = tmp_path / "old"
+    bindir.mkdir()
+    (bindir / "kubectl").write_text(
+        '#!/bin/sh\nfor a in "$@"; do case "$a" in --keep-labels*) '
+        'echo "error: unknown flag: --keep-labels" >&2; exit 1;; esac; done\n'
+        'exec %s "$@"\n' % kube.kubectl)
+    (bindir / "kubectl").chmod(0o755)
+    p = kube.run("web-1", "-n", "shop", "--", "diagnose", "x",
+                 PATH="%s:%s:/usr/bin:/bin" % (bindir, PLUGIN.parent))
+    assert p.returncode == 0, p.stderr
+    assert len(kube.patches()) == 1

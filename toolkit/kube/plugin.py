@@ -33,6 +33,7 @@ from toolkit.model import Report
 PROG = "kubectl podtriage"
 RUNBOOKS = ("dns-slow", "service-unreachable", "check-coredns-config")
 CM_LIMIT = 100_000           # bytes of one ConfigMap carried in the container spec
+_NO_KEEP_LABELS = threading.Event()      # this kubectl predates --keep-labels
 IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
                 "CreateContainerError", "CreateContainerConfigError", "RunContainerError"}
 
@@ -228,7 +229,19 @@ def run_ephemeral(k: Kubectl, *, pod: dict[str, Any], target: str, image: str,
             "--profile=%s" % profile.value, "--image=%s" % image, "--quiet"]
     argv += ["--env=%s=%s" % kv for kv in env.items()]
     argv += ["--", *command]
-    p = k.run(argv, timeout=min(60.0, max(1.0, deadline.left())))
+    # Newer kubectl (kubernetes/kubectl master, debug.go debugByEphemeralContainer) removes
+    # the target pod's labels before adding an ephemeral container unless --keep-labels:
+    # that would take every pod of a fleet out of its Services and ReplicaSet. kubectl
+    # v1.34 knows the flag (it only acts with --copy-to there); older ones do not.
+    p = None
+    if not _NO_KEEP_LABELS.is_set():
+        p = k.run([*argv[:-len(command) - 1], "--keep-labels=true", "--", *command],
+                  timeout=min(60.0, max(1.0, deadline.left())))
+        if p.returncode != 0 and "unknown flag: --keep-labels" in p.stderr:
+            _NO_KEEP_LABELS.set()
+            p = None
+    if p is None:
+        p = k.run(argv, timeout=min(60.0, max(1.0, deadline.left())))
     if p.returncode != 0:
         return Outcome(exit_code=None, log="", error=last_error(p.stderr) or
                        "kubectl debug failed (exit %d)" % p.returncode)

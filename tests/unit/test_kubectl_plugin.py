@@ -457,8 +457,10 @@ def test_nodes_interrupted_deletes_its_jobs(kube, sig):
         assert len(kube.api.store.list("jobs")) == 2
         t0 = time.monotonic()
         proc.send_signal(getattr(signal, sig))
-        out, err = proc.communicate(timeout=30)
-        assert time.monotonic() - t0 < 10
+        out, err = proc.communicate(timeout=45)
+        # the Jobs' pods would run 20 s more: the plugin does not wait for them (one
+        # kubectl delete, a few seconds on a loaded 2-core machine)
+        assert time.monotonic() - t0 < 18, err
     finally:
         if proc.poll() is None:
             proc.kill()

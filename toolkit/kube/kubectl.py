@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.errors import CannotObserve
+from toolkit.errors import KubectlError
 
-
-class KubectlError(CannotObserve):
-    """kubectl failed: the message is kubectl's own last error line."""
+__all__ = ["Kubectl", "KubectlError", "last_error"]
 
 
 @dataclass(frozen=True, kw_only=True)

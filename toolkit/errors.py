@@ -75,6 +75,11 @@ class MissingCapability(CannotObserve):
         self.needed_for = needed_for
 
 
+class KubectlError(CannotObserve):
+    """The user's kubectl failed (kubectl-podtriage): the message is kubectl's own last
+    error line."""
+
+
 class InternalError(PodtriageError):
     """A bug in podtriage (exit 4)."""
 

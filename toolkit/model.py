@@ -128,6 +128,9 @@ class Report:
         }
         if self.confidence is not None:
             doc["confidence"] = self.confidence
+        from toolkit.kube.context import run_context
+
+        doc["context"] = run_context()   # {pod, namespace, node} from the kubectl plugin
         for key, value in self.data.items():
             doc[key] = to_jsonable(value)
         doc["findings"] = [to_jsonable(f) for f in self.findings]

@@ -17,6 +17,11 @@ def main(argv=None) -> int:
     st = sub.add_parser("status", help="namespaces and which servers answer")
     st.add_argument("--json", action="store_true")
     sub.add_parser("clear-faults", help="undo all fault switches")
+    cu = sub.add_parser("cluster-up", help="the lab plus a second node with its own NodeLocal "
+                                           "cache and pods pod1b, pod2a, pod2b (tests/lab/cluster.py)")
+    cu.add_argument("--stale", metavar="NAME=ADDRESS",
+                    help="node2's cache serves ADDRESS for NAME (a stale answer)")
+    sub.add_parser("cluster-down", help="remove the second node, then the lab")
     ex = sub.add_parser("exec", help="run a command in a lab namespace")
     ex.add_argument("ns", help="one of: %s" % ", ".join(NAMESPACES))
     ex.add_argument("command", nargs=argparse.REMAINDER)
@@ -49,11 +54,30 @@ def main(argv=None) -> int:
                 if f and (f["fw"] or f["rcode"] or f["stopped"] or f["app_down"]):
                     print("  faults %s" % json.dumps(f, sort_keys=True))
             return 0 if all(s["namespaces"].values()) else 1
+        elif a.cmd == "cluster-up":
+            from .cluster import ClusterLab
+
+            cl = ClusterLab(lab).up()
+            if a.stale:
+                name, sep, addr = a.stale.partition("=")
+                if not sep or not name or not addr:
+                    ap.error("--stale takes NAME=ADDRESS")
+                cl.stale_cache(name, addr)
+            print("lab %s: two nodes up (run dir %s)" % (lab.prefix, lab.rundir))
+        elif a.cmd == "cluster-down":
+            from .cluster import ClusterLab
+
+            ClusterLab(lab).down()
+            lab.down()
+            print("lab %s down" % lab.prefix)
         elif a.cmd == "exec":
             if not a.command:
                 ap.error("exec needs a command")
             cmd = a.command[1:] if a.command[0] == "--" else a.command
-            os.execvp("ip", ["ip", "netns", "exec", lab.ns(a.ns), *cmd])
+            from .cluster import EXTRA, ClusterLab
+
+            ns = ClusterLab(lab).ns(a.ns) if a.ns in EXTRA else lab.ns(a.ns)
+            os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
     except LabError as e:
         print("scripts/lab: %s" % e, file=sys.stderr)
         return 1

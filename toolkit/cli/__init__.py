@@ -54,6 +54,7 @@ from toolkit.cli import reach as _reach  # noqa: E402,F401
 from toolkit.cli import capture as _capture  # noqa: E402,F401
 from toolkit.cli import conntrack as _conntrack  # noqa: E402,F401
 from toolkit.cli import corefile as _corefile  # noqa: E402,F401
+from toolkit.cli import merge as _merge  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,8 @@
+"""Cluster reach: the kubectl plugin (``kubectl podtriage``) and fleet merges.
+
+The plugin drives the user's own ``kubectl`` (every auth method keeps working) and never
+talks to the API server itself; ``merge`` is pure logic over podtriage JSON documents.
+Modules: ``context`` (where a report was made), ``merge`` (fleet report), ``specs``
+(ephemeral-container and Job specs, PodSecurity profiles), ``kubectl`` (the subprocess
+wrapper), ``plugin`` (pod, node and fleet modes), ``cli`` (the console script).
+"""

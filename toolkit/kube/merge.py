@@ -1,0 +1,367 @@
+"""Fleet merge: many podtriage JSON documents (one per pod or node) into one report.
+
+Input is text as it comes from files, pipes or container logs: pretty-printed JSON documents,
+NDJSON event streams (only the ``summary`` event is the whole document) and log lines with a
+prefix (``kubectl logs --prefix``/``--timestamps``) before the document. Pure logic: no I/O
+beyond the text handed in.
+
+Reports are grouped by what an operator compares first: the verdict, the addresses the name
+resolved to, and the nameserver path the pod asked. A node whose pods all land outside the
+group most pods share is the "one node's NodeLocal cache is stale" shape of incident: it is
+named, with the nameserver its pods asked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.model import VERDICT_PRIORITY, Finding, Report, Severity, Table, Verdict
+
+_DECODER = json.JSONDecoder()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """One podtriage document and where it came from."""
+
+    doc: Mapping[str, Any]
+    origin: str                      # file name, '-' or 'pod shop/web-1'
+
+
+@dataclass(frozen=True, kw_only=True)
+class Missing:
+    """A pod or node that gave no document (the fleet runner reports these)."""
+
+    where: str                       # 'pod shop/web-1' or 'node worker-3'
+    node: str | None
+    reason: str
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    origin: str
+    command: str
+    verdict: Verdict
+    addresses: tuple[str, ...]
+    servers: tuple[str, ...]
+    node: str | None
+    pod: str | None
+    top: str                          # summary of the most severe finding ('' when none)
+    name: str | None = None           # the name diagnosed or resolved
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group:
+    verdict: Verdict
+    command: str
+    addresses: tuple[str, ...]
+    servers: tuple[str, ...]
+    entries: tuple[Entry, ...] = field(default_factory=tuple)
+
+    @property
+    def nodes(self) -> list[str]:
+        return sorted({e.node for e in self.entries if e.node})
+
+    @property
+    def pods(self) -> list[str]:
+        return sorted({e.pod for e in self.entries if e.pod})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value, "command": self.command,
+                "addresses": list(self.addresses), "servers": list(self.servers),
+                "nodes": self.nodes, "pods": self.pods, "count": len(self.entries)}
+
+
+# ---------------------------------------------------------------- reading
+def _is_report(obj: Any) -> bool:
+    return (isinstance(obj, dict) and isinstance(obj.get("verdict"), str)
+            and isinstance(obj.get("command"), str)
+            and (obj.get("tool") == "podtriage" or "schema_version" in obj))
+
+
+def documents_in(text: str) -> list[dict[str, Any]]:
+    """Every podtriage document in ``text``, in order.
+
+    A document starts at the first ``{`` of a line (anything before it on that line, such
+    as a log prefix, is skipped). NDJSON events other than ``summary`` are not documents;
+    a ``summary`` event is the whole document (README "JSON contract"). Text that is not
+    JSON is skipped: logs carry progress and errors too.
+    """
+    docs: list[dict[str, Any]] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        nl = text.find("\n", pos)
+        end = n if nl < 0 else nl
+        brace = text.find("{", pos, end)
+        if brace < 0:
+            pos = end + 1
+            continue
+        try:
+            obj, stop = _DECODER.raw_decode(text, brace)
+        except ValueError:
+            pos = end + 1
+            continue
+        if isinstance(obj, dict):
+            if obj.get("event") == "summary":
+                obj = {k: v for k, v in obj.items() if k != "event"}
+            if _is_report(obj) and "event" not in obj:
+                docs.append(obj)
+        nxt = text.find("\n", stop)
+        pos = n if nxt < 0 else nxt + 1
+    return docs
+
+
+# ---------------------------------------------------------------- features of one report
+def _context(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    ctx = doc.get("context") if isinstance(doc.get("context"), dict) else {}
+    node = ctx.get("node") if isinstance(ctx.get("node"), str) else None
+    pod = ctx.get("pod") if isinstance(ctx.get("pod"), str) else None
+    ns = ctx.get("namespace") if isinstance(ctx.get("namespace"), str) else None
+    if pod and ns:
+        pod = "%s/%s" % (ns, pod)
+    return node, pod
+
+
+def _addresses(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    out: set[str] = set()
+    for a in doc.get("addresses") or []:
+        if isinstance(a, dict) and isinstance(a.get("address"), str):
+            out.add(a["address"])
+        elif isinstance(a, str):
+            out.add(a)
+    if not out:                       # resolve: what each path answered
+        for p in doc.get("paths") or []:
+            if isinstance(p, dict):
+                out.update(x for x in p.get("addresses") or [] if isinstance(x, str))
+    return tuple(sorted(out))
+
+
+def _servers(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The pod's own nameserver path: the resolv.conf servers (references and --server
+    extras are not the path the application uses)."""
+    out: list[str] = []
+    for key in ("answers", "servers"):
+        for a in doc.get(key) or []:
+            if not isinstance(a, dict):
+                continue
+            addr = a.get("server") if key == "answers" else a.get("address")
+            if isinstance(addr, str) and a.get("role") in (None, "resolv.conf") \
+                    and addr not in out:
+                out.append(addr)
+        if out:
+            break
+    return tuple(sorted(out))
+
+
+def _verdict(doc: Mapping[str, Any]) -> Verdict:
+    try:
+        return Verdict(doc.get("verdict"))
+    except ValueError:
+        return Verdict.INDETERMINATE
+
+
+_SEVERITY_RANK = {"critical": 2, "warning": 1, "info": 0}
+
+
+def _top(doc: Mapping[str, Any]) -> str:
+    best, rank = "", -1
+    for f in doc.get("findings") or []:
+        if isinstance(f, dict) and isinstance(f.get("summary"), str):
+            r = _SEVERITY_RANK.get(f.get("severity"), 0)
+            if r > rank:
+                best, rank = f["summary"], r
+    return best
+
+
+def entry_of(src: Source) -> Entry:
+    node, pod = _context(src.doc)
+    name = src.doc.get("name") if isinstance(src.doc.get("name"), str) else None
+    return Entry(origin=src.origin, command=str(src.doc.get("command")), verdict=_verdict(src.doc),
+                 addresses=_addresses(src.doc), servers=_servers(src.doc), node=node, pod=pod,
+                 top=_top(src.doc), name=name)
+
+
+# ---------------------------------------------------------------- merging
+def _worst(verdicts: Iterable[Verdict]) -> Verdict:
+    vs = set(verdicts)
+    bad = [v for v in VERDICT_PRIORITY if v in vs and v is not Verdict.OK]
+    return bad[0] if bad else Verdict.OK
+
+
+def _group(entries: Sequence[Entry]) -> list[Group]:
+    by: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        by.setdefault((e.verdict, e.command, e.addresses, e.servers), []).append(e)
+    groups = [Group(verdict=k[0], command=k[1], addresses=k[2], servers=k[3], entries=tuple(v))
+              for k, v in by.items()]
+    # largest first; among equals a healthy group first (it is the baseline others differ from)
+    groups.sort(key=lambda g: (-len(g.entries), g.verdict is not Verdict.OK,
+                               VERDICT_PRIORITY.index(g.verdict), g.addresses, g.servers))
+    return groups
+
+
+def _describe(g: Group) -> str:
+    what = g.verdict.value
+    if g.addresses:
+        what += " (%s)" % ", ".join(g.addresses)
+    return what
+
+
+def _node_findings(groups: Sequence[Group], entries: Sequence[Entry]) -> list[Finding]:
+    """A node all of whose reports sit outside the baseline group, while other nodes' reports
+    are in it: the fault is on that node (its NodeLocal cache, its conntrack, its CNI)."""
+    if len(groups) < 2:
+        return []
+    base = groups[0]
+    base_nodes = set(base.nodes)
+    out: list[Finding] = []
+    nodes = sorted({e.node for e in entries if e.node})
+    if len(nodes) < 2:
+        return []
+    for node in nodes:
+        mine = [e for e in entries if e.node == node]
+        if any(e in base.entries for e in mine) or not base_nodes - {node}:
+            continue
+        theirs = [g for g in groups[1:] if any(e.node == node for e in g.entries)]
+        only_here = all(all(e.node == node for e in g.entries) for g in theirs)
+        servers = sorted({s for e in mine for s in e.servers})
+        verdicts = sorted({e.verdict.value for e in mine})
+        severity = Severity.CRITICAL if any(e.verdict is not Verdict.OK for e in mine) \
+            else Severity.WARNING
+        kind = "pods" if any(e.pod for e in mine) else "reports"
+        summary = "all %d %s on node %s differ from the rest: %s%s; the others get %s" % (
+            len(mine), kind, node, "; ".join(_describe(g) for g in theirs),
+            (" through %s" % ", ".join(servers)) if servers else "", _describe(base))
+        evidence = ["%s: %s%s" % (e.pod or e.origin, _describe_entry(e),
+                                  (" - " + e.top) if e.top else "") for e in mine]
+        if not only_here:
+            evidence.append("pods on other nodes share this result too")
+        out.append(Finding(
+            code="node-differs", severity=severity, summary=summary, evidence=tuple(evidence),
+            remedy=("look at node %s first%s: its pods are the only ones that see this" % (
+                node, (" and at its nameserver %s (NodeLocal DNSCache: restart the node's "
+                       "cache pod, compare its answer with CoreDNS)" % ", ".join(servers))
+                if servers else "")),
+            verdict=_worst(e.verdict for e in mine) if severity is Severity.CRITICAL else None,
+            data={"node": node, "servers": servers, "verdicts": verdicts,
+                  "pods": sorted(e.pod for e in mine if e.pod)}))
+    return out
+
+
+def _answer_findings(groups: Sequence[Group]) -> list[Finding]:
+    """The fleet as its own reference: where pods that asked for the same name got a set of
+    addresses that works (their report is ok) and other pods got other addresses and fail,
+    the other answer is a bad answer (DESIGN "bad-answer": resolvers disagree, and the
+    wrong address does not serve), even when each failing pod alone could not tell a stale
+    answer from a dead host."""
+    out: list[Finding] = []
+    good = [g for g in groups if g.verdict is Verdict.OK and g.addresses
+            and g.command in ("diagnose", "resolve")]
+    for g in groups:
+        if g.verdict in (Verdict.OK, Verdict.BAD_ANSWER) or not g.addresses \
+                or g.command not in ("diagnose", "resolve"):
+            continue
+        names = {e.name for e in g.entries}
+        ref = next((b for b in good if {e.name for e in b.entries} == names
+                    and b.command == g.command and set(b.addresses).isdisjoint(g.addresses)),
+                   None)
+        if ref is None or len(names) != 1 or None in names:
+            continue
+        name = names.pop()
+        where = ", ".join(g.nodes) or ", ".join(g.pods)
+        out.append(Finding(
+            code="answers-differ", severity=Severity.CRITICAL,
+            summary="%s resolves to %s on %s%s, but to %s on %s, where it works: the "
+                    "answer on %s is wrong, not the host" % (
+                        name, ", ".join(g.addresses), where,
+                        (" through %s" % ", ".join(g.servers)) if g.servers else "",
+                        ", ".join(ref.addresses), ", ".join(ref.nodes) or ", ".join(ref.pods),
+                        where),
+            evidence=tuple("%s: %s" % (e.pod or e.node or e.origin, _describe_entry(e))
+                           for e in g.entries + ref.entries[:3]),
+            remedy=("compare the nameservers' answers for %s: flush or restart the cache that "
+                    "serves %s%s" % (name, ", ".join(g.addresses),
+                                     (" (%s on %s)" % (", ".join(g.servers), where))
+                                     if g.servers else "")),
+            verdict=Verdict.BAD_ANSWER,
+            data={"name": name, "addresses": list(g.addresses), "servers": list(g.servers),
+                  "nodes": g.nodes, "expected": list(ref.addresses)}))
+    return out
+
+
+def _describe_entry(e: Entry) -> str:
+    return e.verdict.value + (" (%s)" % ", ".join(e.addresses) if e.addresses else "")
+
+
+def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
+          subject: str = "") -> Report:
+    """One fleet report. ``verdict`` is ok only when every report is ok and none is missing;
+    otherwise the most important verdict (VERDICT_PRIORITY) among the reports and the
+    fleet's own critical findings (``answers-differ`` makes it bad-answer)."""
+    entries = [entry_of(s) for s in sources]
+    groups = _group(entries)
+    verdicts = Counter(e.verdict.value for e in entries)
+    findings: list[Finding] = []
+    findings += _answer_findings(groups)
+    findings += _node_findings(groups, entries)
+    bad = [e for e in entries if e.verdict is not Verdict.OK]
+    if bad and len(bad) < len(entries):
+        where = sorted({e.node for e in bad if e.node})
+        findings.append(Finding(
+            code="partial", severity=Severity.WARNING,
+            summary="%d of %d reports are not ok%s" % (
+                len(bad), len(entries), (", all on %s" % ", ".join(where)) if
+                where and len(where) < len({e.node for e in entries if e.node}) else ""),
+            evidence=tuple("%s: %s" % (e.pod or e.node or e.origin, _describe_entry(e))
+                           for e in bad),
+            remedy="compare a failing pod with a healthy one: the difference is the cause",
+            verdict=None))
+    explained = {e.pod or e.origin for f in findings if f.code in ("answers-differ", "node-differs")
+                 for e in entries if (e.node in (f.data.get("nodes") or [f.data.get("node")]))}
+    for g in groups:
+        if g.verdict is Verdict.OK or all((e.pod or e.origin) in explained for e in g.entries):
+            continue       # a failing group the findings above already name
+        first = g.entries[0]
+        findings.append(Finding(
+            code="group", severity=Severity.CRITICAL,
+            summary="%d %s: %s%s%s" % (
+                len(g.entries), "report" if len(g.entries) == 1 else "reports", _describe(g),
+                (" through %s" % ", ".join(g.servers)) if g.servers else "",
+                (" on %s" % ", ".join(g.nodes)) if g.nodes else ""),
+            evidence=tuple(x for x in ([first.top] if first.top else [])) +
+            tuple("%s" % (e.pod or e.node or e.origin) for e in g.entries),
+            remedy="see the first report of the group for the full evidence",
+            verdict=g.verdict, data=g.to_json()))
+    for m in missing:
+        findings.append(Finding(
+            code="no-report", severity=Severity.WARNING,
+            summary="no report from %s: %s" % (m.where, m.reason),
+            remedy="run podtriage there alone to see why", verdict=None,
+            data={"where": m.where, "node": m.node, "exit_code": m.exit_code}))
+    verdict = _worst([e.verdict for e in entries] +
+                     [f.verdict for f in findings if f.verdict is not None
+                      and f.severity is Severity.CRITICAL])
+    if verdict is Verdict.OK and (missing or not entries):
+        verdict = Verdict.INDETERMINATE
+    rows = tuple((str(len(g.entries)), g.verdict.value,
+                  ", ".join(g.addresses) or "-", ", ".join(g.servers) or "-",
+                  ", ".join(g.nodes) or "-", ", ".join(g.pods) or "-") for g in groups)
+    per = tuple((e.node or "-", e.pod or e.origin, e.verdict.value,
+                 ", ".join(e.addresses) or "-", ", ".join(e.servers) or "-", e.top or "-")
+                for e in sorted(entries, key=lambda e: (e.node or "", e.pod or e.origin)))
+    tables = (Table(title="Groups", columns=("count", "verdict", "addresses", "servers",
+                                             "nodes", "pods"), rows=rows),
+              Table(title="Reports", columns=("node", "pod / source", "verdict", "addresses",
+                                              "servers", "top finding"), rows=per))
+    data = {"reports": len(entries), "verdicts": dict(sorted(verdicts.items())),
+            "groups": [g.to_json() for g in groups],
+            "missing": [{"where": m.where, "node": m.node, "reason": m.reason,
+                         "exit_code": m.exit_code} for m in missing],
+            "nodes": sorted({e.node for e in entries if e.node})}
+    return Report(command="merge", verdict=verdict, findings=tuple(findings), data=data,
+                  tables=tables, subject=subject or "%d reports" % len(entries))

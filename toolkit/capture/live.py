@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import signal
 import socket
 import struct
 import threading
@@ -29,6 +28,7 @@ from toolkit.capture.analysis import Analyzer, AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, PcapWriter
 from toolkit.capture.session import CaptureResult
+from toolkit import signals
 from toolkit.errors import CannotObserve, MissingCapability
 
 ETH_P_ALL = 0x0003
@@ -117,7 +117,6 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
     notes: list[str] = []
     writer = None
     stop = stop or threading.Event()
-    old_handlers: dict[int, Any] = {}
     try:
         attached, why = attach_bpf(sock, expression)
         if not attached:
@@ -145,23 +144,15 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
         sock.settimeout(IDLE_TICK_S)
         if write:
             writer = PcapWriter(write, LINKTYPE_LINUX_SLL, snaplen=SNAPLEN)
-        if threading.current_thread() is threading.main_thread():
-            def _on_signal(signum, _frame):
-                stop.set()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, _on_signal)
         decoder = Decoder(ports)
         analyzer = Analyzer(config, sink=sink, who=who)
         if on_ready is not None:
             on_ready(expression)
-        return _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline, on_progress,
-                     stop, expression, notes)
+        # SIGINT/SIGTERM: the one cooperative stop every command shares (toolkit.signals).
+        with signals.cooperative():
+            return _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline, on_progress,
+                         stop, expression, notes)
     finally:
-        for sig, h in old_handlers.items():
-            try:
-                signal.signal(sig, h)
-            except (ValueError, TypeError):
-                pass
         if writer is not None:
             writer.close()
         sock.close()
@@ -179,6 +170,7 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
     stopped = "end"
     frames = 0
     recvmsg = sock.recvmsg
+    signals_stopped = signals.stopped
     decode = decoder.decode
     feed = analyzer.feed
     tick = analyzer.tick
@@ -190,7 +182,7 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
     kernel_packets = kernel_drops = 0
     while True:  # bounded by duration/count/deadline/signals (the socket times out every 0.2 s)
         now = time.monotonic()
-        if stop.is_set():
+        if stop.is_set() or signals_stopped():
             stopped = "signal"
             break
         if count is not None and frames >= count:

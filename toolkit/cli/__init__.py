@@ -57,4 +57,7 @@ from toolkit.cli import corefile as _corefile  # noqa: E402,F401
 
 
 def main() -> None:
+    from toolkit import signals
+
+    signals.install()  # SIGINT/SIGTERM end any command cooperatively, with its partial report
     app()

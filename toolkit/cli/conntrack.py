@@ -53,7 +53,7 @@ def conntrack_cmd(
         from toolkit.conntrack.snapshot import read_snapshot
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         progress("conntrack: first sample")
         before = read_snapshot(entries=False, port=port, deadline=dl)
         ensure_observable(before)
@@ -100,7 +100,7 @@ def race_test_cmd(
         from toolkit.conntrack.snapshot import read_snapshot
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         before = read_snapshot(entries=False)
         netns, kernel = before.netns, before.kernel
 

@@ -145,7 +145,7 @@ def check_cmd(
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         checks, notes = check_corefiles(load_all(files), names=name, deadline=dl, timeout=timeout)
         return check_report(checks, notes, subject=" ".join(files))
 

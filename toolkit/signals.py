@@ -85,6 +85,26 @@ def tick(left: float) -> float:
     return max(0.0, min(left, TICK_S))
 
 
+def cut_detail() -> str:
+    """The detail of a measurement the stop cut short (it observed nothing)."""
+    return f"interrupted ({describe()}) before an answer"
+
+
+def join(threads, until: float, grace: float = 0.5) -> None:
+    """Join ``threads`` until the monotonic time ``until``, in slices; after a stop request
+    give them only ``grace`` more seconds (they notice it within TICK_S and return)."""
+    for t in threads:
+        while t.is_alive():
+            now = time.monotonic()
+            limit = until
+            since = stopped_for()
+            if since is not None:
+                limit = min(limit, now - since + grace)
+            if now >= limit:
+                break
+            t.join(tick(limit - now))
+
+
 def exit_code(signum: int | None = None) -> int:
     """128 + signal number: see the module docstring for why."""
     sig = signum if signum is not None else (received() or signal.SIGINT)

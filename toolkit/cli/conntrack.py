@@ -60,7 +60,9 @@ def conntrack_cmd(
         wait = min(interval, max(0.0, dl.remaining() - 1.0))
         if wait > 0:
             progress(f"conntrack: waiting {wait:.1f} s for the second sample")
-            time.sleep(wait)
+            from toolkit import signals
+
+            signals.wait(wait)  # SIGINT/SIGTERM end the wait at once
         after = read_snapshot(entries=entries, port=port, netns=before.netns, kernel=before.kernel,
                               deadline=dl)
         return counters_report(before, after, interval_s=wait, asked_interval_s=interval)

@@ -236,6 +236,16 @@ def _completeness(res: CaptureResult) -> list[Finding]:
             "port 53`) so the whole file is read",
             Verdict.INDETERMINATE,
             {"stopped_by": res.stopped_by, "packets_read": res.packets, "pending_at_cut": s.pending_at_cut}))
+    if res.unread:
+        out.append(Finding(
+            "capture-unread", Severity.WARNING,
+            f"{res.unread} captured packets were still queued unread when the capture stopped: the "
+            "analysis fell behind the traffic, so its counts are lower bounds",
+            (f"kernel: {res.kernel_packets} packets accepted by the filter, {res.kernel_drops} dropped, "
+             f"{res.packets} read",),
+            "capture with a narrower --filter (one server, UDP only) or for a shorter --duration; "
+            "`-w FILE` and a later `--read FILE` analyses every packet the writer saw", None,
+            {"unread": res.unread, "kernel_packets": res.kernel_packets, "kernel_drops": res.kernel_drops}))
     if s.evicted_pending:
         out.append(Finding(
             "capture-pending-evicted", Severity.WARNING,
@@ -298,7 +308,7 @@ def capture_report(res: CaptureResult) -> Report:
         "unanswered_examples": [event_dict(x) for x in s.unanswered_examples],
         "malformed_examples": [event_dict(x) for x in s.malformed_examples],
         "decoder": res.decoder,
-        "kernel": {"packets": res.kernel_packets, "drops": res.kernel_drops},
+        "kernel": {"packets": res.kernel_packets, "drops": res.kernel_drops, "unread": res.unread},
         "write": {"file": res.written, "packets": res.written_packets} if res.written else None,
         "filter": res.filter,
         # completeness of the evidence (issue 10): a read cut short, the pending-query cap
@@ -306,6 +316,7 @@ def capture_report(res: CaptureResult) -> Report:
         "pending_at_cut": s.pending_at_cut,
         "evicted_pending": s.evicted_pending,
         "max_pending": s.max_pending,
+        "unread": res.unread,
     }
     for k in ("lookups",):
         for d in data[k]:

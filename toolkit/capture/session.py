@@ -38,6 +38,7 @@ class CaptureResult:
     filter: str | None = None
     notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    unread: int | None = None  # live: packets still queued, never read, when the capture stopped
 
 
 def analyze_file(path: str, *, ports: tuple[int, ...] = (53,), config: AnalyzerConfig | None = None,

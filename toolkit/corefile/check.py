@@ -46,7 +46,7 @@ class TargetCheck:
     upstream: Upstream
     soa: tuple[QueryResult, ...]  # udp, tcp
     names: tuple[QueryResult, ...] = ()
-    status: str = "ok"  # ok | unreachable | refusing | lame | slow | differs
+    status: str = "ok"  # ok | unreachable | refusing | lame | servfail | unchecked | slow | differs
     detail: str = ""
     compared_with: str | None = None  # the default upstream it was compared with
     differences: tuple[str, ...] = field(default=())

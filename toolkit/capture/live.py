@@ -165,8 +165,8 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
     ends = []
     if duration is not None:
         ends.append(t0 + duration)
-    if deadline is not None:
-        ends.append(t0 + deadline.remaining())
+    if deadline is not None:  # leave the drain (and the report) inside --deadline
+        ends.append(t0 + max(0.0, deadline.remaining() - DRAIN_S))
     end_at = min(ends) if ends else None
     stopped = "end"
     frames = 0

@@ -77,19 +77,22 @@ def corefiles(tmp_path_factory):
 @pytest.fixture(scope="module")
 def big_pcap(tmp_path_factory):
     """200k DNS queries nobody answers, all within one second: several seconds to read."""
+    path = tmp_path_factory.mktemp("pcap") / "unanswered.pcap"
+    write_unanswered_pcap(path)
+    return path
+
+
+def write_unanswered_pcap(path: Path, n: int = 200_000) -> None:
     from toolkit.capture import synth as S
     from toolkit.capture.pcapio import LINKTYPE_RAW, PcapWriter
 
-    path = tmp_path_factory.mktemp("pcap") / "unanswered.pcap"
     w = PcapWriter(str(path), LINKTYPE_RAW, flush_each=False)
     t0 = 1_700_000_000 * 10**9
-    n = 200_000
     for i in range(n):
         src = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
         w.write(t0 + i * 5_000, S.udp(src, "10.96.0.10", 1024 + i % 60000, 53,
                                       S.dns_query(i & 0xFFFF, f"n{i}.example.com"), checksum=False))
     w.close()
-    return path
 
 
 # ----------------------------------------------------------------------------- helpers

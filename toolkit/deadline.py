@@ -43,14 +43,23 @@ class Deadline:
 
     @classmethod
     def for_command(cls, seconds: float) -> "Deadline":
-        """The budget of a whole command, counted from when the process started: --deadline
-        promises the wall time a caller sees (interpreter start and imports take 0.2-0.5 s
-        before a command's code runs, and that counts against it too)."""
-        return cls(seconds, start=process_start())
+        """The budget of a whole command. In the CLI process (``toolkit.cli.main`` calls
+        ``count_from_process_start``) it counts from when the process started: --deadline
+        promises the wall time a caller sees, and interpreter start and imports take 0.2-0.5 s
+        before a command's code runs. In-process callers (tests, libraries) count from now."""
+        return cls(seconds, start=_origin if _origin is not None else time.monotonic())
 
     def child(self, seconds: float) -> "Deadline":
         """A sub-budget that never outlives this one."""
         return Deadline(min(seconds, self.remaining()))
+
+
+_origin: float | None = None
+
+
+def count_from_process_start() -> None:
+    global _origin
+    _origin = process_start()
 
 
 def process_start() -> float:

@@ -57,7 +57,8 @@ from toolkit.cli import corefile as _corefile  # noqa: E402,F401
 
 
 def main() -> None:
-    from toolkit import signals
+    from toolkit import deadline, signals
 
+    deadline.count_from_process_start()  # --deadline is the wall time the caller sees
     signals.install()  # SIGINT/SIGTERM end any command cooperatively, with its partial report
     app()

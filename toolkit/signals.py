@@ -116,11 +116,31 @@ def describe() -> str:
     return sig.name if sig is not None else "a stop request"
 
 
+_abortable: list[int] = [0]  # depth of abortable() sections entered by the main thread
+
+
 def _handler(signum, _frame) -> None:
     if _stop.is_set():
         # The second signal: the user insists. Hard stop, the CLI prints one line.
         raise KeyboardInterrupt
     request_stop(signum)
+    if _abortable[0]:
+        raise KeyboardInterrupt  # inside abortable(): see there
+
+
+@contextmanager
+def abortable() -> Iterator[None]:
+    """A main-thread section that cannot poll the stop event (loading libpcap through
+    scapy takes 0.5-1.5 s): a signal inside it raises KeyboardInterrupt at once, after
+    setting the stop event, so the caller catches it and goes on to its partial report."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _abortable[0] += 1
+    try:
+        yield
+    finally:
+        _abortable[0] -= 1
 
 
 @contextmanager

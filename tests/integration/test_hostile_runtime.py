@@ -196,6 +196,19 @@ def test_signal_ends_any_command_with_its_partial_report(clean_lab, stubs, coref
         _assert_valid_pcap(pcap_out)
 
 
+def test_signal_while_live_capture_starts(clean_lab, tmp_path):
+    """A signal while scapy/libpcap still load (before any packet is read) still gives a
+    report and a valid (empty) pcap, at once."""
+    out_pcap = tmp_path / "early.pcap"
+    took, rc, out, err = interrupt(clean_lab, "pod", ("capture", "--duration", "60", "--write", str(out_pcap),
+                                                      "-o", "json"), signal.SIGTERM, busy_s=0.05)
+    no_traceback(err)
+    assert took <= SIGNAL_LIMIT_S and rc == 143
+    doc = json.loads(out)
+    assert doc["interrupted"] == "SIGTERM" and doc["stopped_by"] == "signal"
+    _assert_valid_pcap(out_pcap)
+
+
 def test_signal_table_output_is_rendered(clean_lab, stubs):
     took, rc, out, err = interrupt(clean_lab, "pod", SIGNAL_CASES["resolve"][1], signal.SIGINT)
     no_traceback(err)

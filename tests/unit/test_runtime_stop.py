@@ -229,3 +229,13 @@ def test_race_test_that_sent_nothing_is_indeterminate():
     from toolkit.model import derive_verdict
 
     assert derive_verdict(fs) is Verdict.INDETERMINATE
+
+
+def test_abortable_section_raises_on_the_first_signal():
+    with pytest.raises(KeyboardInterrupt):
+        with signals.abortable():
+            signals._handler(signal.SIGTERM, None)
+    assert signals.stopped() and signals.received() is signal.SIGTERM
+    signals.reset()
+    signals._handler(signal.SIGINT, None)  # outside: only the stop event
+    assert signals.stopped()

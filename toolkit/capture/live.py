@@ -119,7 +119,15 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
     writer = None
     stop = stop or threading.Event()
     try:
-        attached, why = attach_bpf(sock, expression)
+        try:
+            with signals.abortable():
+                attached, why = attach_bpf(sock, expression)
+        except KeyboardInterrupt:
+            if not signals.stopped():
+                raise
+            # SIGINT/SIGTERM while scapy/libpcap loaded: no packet was read yet; the loop
+            # below sees the stop at once and the (empty) report says so.
+            attached, why = False, f"{signals.describe()} arrived before the filter was compiled"
         if not attached:
             notes.append(f"no kernel filter ({why}): every packet is read and filtered in Python")
         # Packets queued between socket() and the filter are unfiltered: drain them.

@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from toolkit import signals
 from toolkit.capture.analysis import Analyzer, AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, PcapWriter
 from toolkit.capture.session import CaptureResult
-from toolkit import signals
 from toolkit.errors import CannotObserve, MissingCapability
 
 ETH_P_ALL = 0x0003

@@ -239,3 +239,18 @@ def test_abortable_section_raises_on_the_first_signal():
     signals.reset()
     signals._handler(signal.SIGINT, None)  # outside: only the stop event
     assert signals.stopped()
+
+
+def test_diagnose_cut_before_any_answer_is_not_dns_unavailable():
+    from tests.unit.test_resolve_findings import failed, result
+    from toolkit.triage.diagnose import Evidence, classify
+
+    res = result(failed("169.254.25.10", "resolv.conf", "udp", "deadline"),
+                 failed("169.254.25.10", "resolv.conf", "tcp", "deadline"))
+    c = classify(Evidence("api.corp.example", res, (), (80,), False))
+    assert c.verdict is Verdict.INDETERMINATE and c.confidence == "low"
+    assert c.findings[0].code == "dns-not-asked" and "--deadline" in (c.settle or "")
+    # a real timeout is still evidence
+    res = result(failed("169.254.25.10", "resolv.conf", "udp", "timeout"),
+                 failed("169.254.25.10", "resolv.conf", "tcp", "deadline"))
+    assert classify(Evidence("api.corp.example", res, (), (80,), False)).verdict is Verdict.DNS_UNAVAILABLE

@@ -241,6 +241,8 @@ class CaptureSummary:
     malformed_examples: tuple[Malformed, ...]
     evicted_pending: int
     timeout_s: float
+    pending_at_cut: int = 0  # still waiting when a cut-short read stopped: not unanswered
+    max_pending: int = 0  # the cap on pending queries (the memory bound; evicted beyond it)
 
 
 # --------------------------------------------------------------------------- internals
@@ -399,6 +401,7 @@ class Analyzer:
         self.unanswered_examples: list[Unanswered] = []
         self.malformed_examples: list[Malformed] = []
         self.evicted = 0
+        self.pending_at_cut = 0
         self._finished = False
 
     # ------------------------------------------------------------------ entry points
@@ -467,14 +470,31 @@ class Analyzer:
                     break
                 d.popitem(last=False)
 
-    def finish(self, end_ts: float | None = None) -> None:
-        """End of capture: everything still pending is unanswered, every chain closes."""
+    def finish(self, end_ts: float | None = None, *, cut_short: bool = False) -> None:
+        """End of capture: everything still pending is unanswered, every chain closes.
+
+        ``cut_short``: the reading stopped before the end of the evidence (a file read cut
+        by --deadline or a signal): what is still pending was not seen unanswered, its answer
+        may well be later in the file, so it is counted apart (``pending_at_cut``) and its
+        lookup ends as "cut-short", never as unanswered."""
         if self._finished:
             return
         self._finished = True
         now = max(self.now, end_ts or 0.0)
         self.now = now
         self.tick(now)
+        if cut_short:
+            for _ in range(len(self.pending)):
+                p = self.pending.popitem(last=False)[1]
+                self.pending_at_cut += 1
+                if p.partner is not None:
+                    p.partner.partner = None
+                    p.partner = None
+                c = p.chain
+                if c is not None:
+                    c.pending -= 1
+                    if not c.positive:
+                        c.last_rcode = "cut-short"
         for _ in range(len(self.pending)):
             p = next(iter(self.pending.values()))
             waited = now - p.last
@@ -853,4 +873,4 @@ class Analyzer:
             self.search_nx, self.tc_responses, self.tc_followed, self.tc_not_followed, self.sig_hits,
             tuple(self.sig_examples), dict(self.sig_lost), self.icmp_errors, tuple(self.icmp_examples),
             tuple(self.unanswered_examples), tuple(self.malformed_examples), self.evicted,
-            self.cfg.timeout)
+            self.cfg.timeout, pending_at_cut=self.pending_at_cut, max_pending=self.cfg.max_pending)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import signal
 import socket
 import struct
 import threading
@@ -25,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from toolkit import signals
 from toolkit.capture.analysis import Analyzer, AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, PcapWriter
@@ -42,6 +42,7 @@ RCVBUF = 32 << 20
 SNAPLEN = 65535
 IDLE_TICK_S = 0.2
 PROGRESS_EVERY_S = 1.0
+DRAIN_S = 0.25  # at the stop, read what is queued for at most this long (inside --deadline's grace)
 _TS = struct.Struct("=qq")
 _SLL = struct.Struct("!HHH8sH")
 
@@ -117,9 +118,16 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
     notes: list[str] = []
     writer = None
     stop = stop or threading.Event()
-    old_handlers: dict[int, Any] = {}
     try:
-        attached, why = attach_bpf(sock, expression)
+        try:
+            with signals.abortable():
+                attached, why = attach_bpf(sock, expression)
+        except KeyboardInterrupt:
+            if not signals.stopped():
+                raise
+            # SIGINT/SIGTERM while scapy/libpcap loaded: no packet was read yet; the loop
+            # below sees the stop at once and the (empty) report says so.
+            attached, why = False, f"{signals.describe()} arrived before the filter was compiled"
         if not attached:
             notes.append(f"no kernel filter ({why}): every packet is read and filtered in Python")
         # Packets queued between socket() and the filter are unfiltered: drain them.
@@ -145,23 +153,15 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
         sock.settimeout(IDLE_TICK_S)
         if write:
             writer = PcapWriter(write, LINKTYPE_LINUX_SLL, snaplen=SNAPLEN)
-        if threading.current_thread() is threading.main_thread():
-            def _on_signal(signum, _frame):
-                stop.set()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[sig] = signal.signal(sig, _on_signal)
         decoder = Decoder(ports)
         analyzer = Analyzer(config, sink=sink, who=who)
         if on_ready is not None:
             on_ready(expression)
-        return _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline, on_progress,
-                     stop, expression, notes)
+        # SIGINT/SIGTERM: the one cooperative stop every command shares (toolkit.signals).
+        with signals.cooperative():
+            return _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline, on_progress,
+                         stop, expression, notes)
     finally:
-        for sig, h in old_handlers.items():
-            try:
-                signal.signal(sig, h)
-            except (ValueError, TypeError):
-                pass
         if writer is not None:
             writer.close()
         sock.close()
@@ -173,12 +173,13 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
     ends = []
     if duration is not None:
         ends.append(t0 + duration)
-    if deadline is not None:
-        ends.append(t0 + deadline.remaining())
+    if deadline is not None:  # leave the drain (and the report) inside --deadline
+        ends.append(t0 + max(0.0, deadline.remaining() - DRAIN_S))
     end_at = min(ends) if ends else None
     stopped = "end"
     frames = 0
     recvmsg = sock.recvmsg
+    signals_stopped = signals.stopped
     decode = decoder.decode
     feed = analyzer.feed
     tick = analyzer.tick
@@ -188,18 +189,28 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
     next_tick = t0 + IDLE_TICK_S
     next_progress = t0 + PROGRESS_EVERY_S
     kernel_packets = kernel_drops = 0
+    drain_until = None  # set at the stop: the packets the kernel already queued are read too
     while True:  # bounded by duration/count/deadline/signals (the socket times out every 0.2 s)
         now = time.monotonic()
-        if stop.is_set():
-            stopped = "signal"
+        if drain_until is not None:
+            if now >= drain_until:
+                break
+        elif count is not None and frames >= count:
+            stopped = "count"  # exactly N packets were asked for: the rest is not ours to read
             break
-        if count is not None and frames >= count:
-            stopped = "count"
-            break
-        if end_at is not None and now >= end_at:
-            stopped = "duration" if duration is not None and (deadline is None or t0 + duration <= end_at + 1e-6) \
-                else "deadline"
-            break
+        else:
+            if stop.is_set() or signals_stopped():
+                stopped = "signal"
+            elif end_at is not None and now >= end_at:
+                stopped = "duration" if duration is not None and (deadline is None or t0 + duration <= end_at + 1e-6) \
+                    else "deadline"
+            if stopped != "end":
+                # The ring still holds what arrived before the stop while the analysis was
+                # behind: read it for a bounded time (DRAIN_S), without waiting for more;
+                # whatever is left is counted below as unread, never passed off as no loss.
+                drain_until = now + DRAIN_S
+                sock.setblocking(False)
+                continue
         if now >= next_tick:
             next_tick = now + IDLE_TICK_S
             tick(time.time())
@@ -213,6 +224,8 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
         try:
             data, anc, _flags, addr = recvmsg(SNAPLEN, 64)
         except (socket.timeout, BlockingIOError):
+            if drain_until is not None:
+                break  # the queue is empty: drained
             continue
         except InterruptedError:
             continue
@@ -234,9 +247,16 @@ def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline,
     p, d = _stats(sock)
     kernel_packets += p
     kernel_drops += d
+    # PACKET_STATISTICS counts every packet the filter accepted, drops included (af_packet.c
+    # packet_getsockopt adds tp_drops to tp_packets): what was queued but never read is the
+    # rest. With --count the queue beyond N packets was not asked for: not reported.
+    unread = max(0, kernel_packets - kernel_drops - frames) if stopped != "count" else 0
+    if unread:
+        notes.append(f"{unread} packets were still queued unread when the capture stopped (the analysis "
+                     f"fell behind; {DRAIN_S:g} s of draining did not reach the end of the queue)")
     analyzer.finish(time.time())
     elapsed = time.monotonic() - t0
     return CaptureResult("live", interface, frames, analyzer.summary(), decoder.counters(), ("linux-sll",),
                          "pcap" if writer else None, stopped, elapsed, kernel_packets, kernel_drops,
                          writer.path if writer else None, writer.packets if writer else 0, expression,
-                         tuple(notes))
+                         tuple(notes), unread=unread)

@@ -218,6 +218,45 @@ def _tables(res: CaptureResult) -> tuple[Table, ...]:
     return (totals, servers, lookups)
 
 
+def _completeness(res: CaptureResult) -> list[Finding]:
+    """Evidence that is incomplete must not read as healthy: a file read cut short cannot
+    vouch for the rest of the file, and queries evicted by the pending cap were not watched
+    to the end."""
+    s = res.summary
+    out: list[Finding] = []
+    if res.mode == "read" and res.stopped_by != "end":
+        why = "--deadline" if res.stopped_by == "deadline" else "a signal"
+        out.append(Finding(
+            "capture-cut-short", Severity.WARNING,
+            f"the read of {res.source} was cut short by {why} after {res.packets} packets: the rest of "
+            f"the file was not analysed and {s.pending_at_cut} queries were still waiting for an answer "
+            "(not counted as unanswered)",
+            (f"read {res.packets} packets in {res.elapsed_s:.1f} s",),
+            "raise --deadline (or cut the file down with `editcap -A/-B` or `tcpdump -r F -w G "
+            "port 53`) so the whole file is read",
+            Verdict.INDETERMINATE,
+            {"stopped_by": res.stopped_by, "packets_read": res.packets, "pending_at_cut": s.pending_at_cut}))
+    if res.unread:
+        out.append(Finding(
+            "capture-unread", Severity.WARNING,
+            f"{res.unread} captured packets were still queued unread when the capture stopped: the "
+            "analysis fell behind the traffic, so its counts are lower bounds",
+            (f"kernel: {res.kernel_packets} packets accepted by the filter, {res.kernel_drops} dropped, "
+             f"{res.packets} read",),
+            "capture with a narrower --filter (one server, UDP only) or for a shorter --duration; "
+            "`-w FILE` and a later `--read FILE` analyses every packet the writer saw", None,
+            {"unread": res.unread, "kernel_packets": res.kernel_packets, "kernel_drops": res.kernel_drops}))
+    if s.evicted_pending:
+        out.append(Finding(
+            "capture-pending-evicted", Severity.WARNING,
+            f"{s.evicted_pending} queries were given up unanswered before their timeout because more than "
+            f"{s.max_pending} were waiting at once (the memory cap): their count is an upper bound",
+            (), "a flood of unanswered queries: look at the servers below; capture a narrower --filter "
+                "to follow every query", None,
+            {"evicted_pending": s.evicted_pending, "max_pending": s.max_pending}))
+    return out
+
+
 def capture_report(res: CaptureResult) -> Report:
     s = res.summary
     findings = _findings(res)
@@ -227,6 +266,7 @@ def capture_report(res: CaptureResult) -> Report:
                                 f"no DNS packets in {res.source} ({res.packets} packets)", (),
                                 "Capture on the pod's interface with `-i any` and the DNS ports "
                                 "(`tcpdump -i any -w f.pcap port 53`)."))
+    findings.extend(_completeness(res))
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: order[f.severity])
     verdict = derive_verdict(findings, default)
@@ -268,9 +308,15 @@ def capture_report(res: CaptureResult) -> Report:
         "unanswered_examples": [event_dict(x) for x in s.unanswered_examples],
         "malformed_examples": [event_dict(x) for x in s.malformed_examples],
         "decoder": res.decoder,
-        "kernel": {"packets": res.kernel_packets, "drops": res.kernel_drops},
+        "kernel": {"packets": res.kernel_packets, "drops": res.kernel_drops, "unread": res.unread},
         "write": {"file": res.written, "packets": res.written_packets} if res.written else None,
         "filter": res.filter,
+        # completeness of the evidence (issue 10): a read cut short, the pending-query cap
+        "cut_short": res.mode == "read" and res.stopped_by != "end",
+        "pending_at_cut": s.pending_at_cut,
+        "evicted_pending": s.evicted_pending,
+        "max_pending": s.max_pending,
+        "unread": res.unread,
     }
     for k in ("lookups",):
         for d in data[k]:

@@ -7,9 +7,21 @@ and `podtriage resolve --help` never load dnspython or scapy.
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+import sys
 
-import typer
+if sys.argv and (os.path.basename(sys.argv[0]) == "podtriage"
+                 or sys.argv[0].endswith(os.path.join("toolkit", "__main__.py"))):
+    # The podtriage process itself (not a test or a library importing this module): take
+    # SIGINT/SIGTERM over before the 0.1-0.3 s of imports, so that even an early signal ends
+    # the run with a report instead of a KeyboardInterrupt traceback or a silent kill.
+    from toolkit import signals as _signals
+
+    _signals.install()
+
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
 
 from toolkit import __version__
 
@@ -58,4 +70,8 @@ from toolkit.cli import merge as _merge  # noqa: E402,F401
 
 
 def main() -> None:
+    from toolkit import deadline, signals
+
+    deadline.count_from_process_start()  # --deadline is the wall time the caller sees
+    signals.install()  # SIGINT/SIGTERM end any command cooperatively, with its partial report
     app()

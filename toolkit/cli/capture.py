@@ -58,7 +58,7 @@ def capture_cmd(
         from toolkit.capture.report import capture_report, event_dict, lookup_line
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         search: tuple[str, ...] = ()
         if not read:
             search = _search_list()

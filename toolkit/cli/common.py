@@ -79,13 +79,18 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
     with the traceback shown only when PODTRIAGE_DEBUG is set.
     """
     t0 = time.monotonic()
+    from toolkit import signals
+
     try:
-        report = build()
+        # SIGINT/SIGTERM stop the run cooperatively: build() returns its partial report
+        # (toolkit.signals); a second signal raises KeyboardInterrupt below.
+        with signals.cooperative():
+            report = build()
     except typer.Exit:
         raise
     except KeyboardInterrupt:
         print("podtriage: interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(signals.exit_code()) from None
     except Exception as exc:  # noqa: BLE001 - this is the one mapping point
         mapped = translate(exc)
         if mapped is None:
@@ -98,12 +103,17 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
         fail(mapped)
     if not report.duration_ms:
         report = replace(report, duration_ms=(time.monotonic() - t0) * 1000.0)
+    interrupted = signals.stopped()
+    if interrupted:
+        report = signals.mark_interrupted(report)
     from toolkit.report import render
 
     render(report, output, sys.stdout)
     sys.stdout.flush()
     if termination_log:
         write_termination_log(report)
+    if interrupted:
+        raise typer.Exit(signals.exit_code())
     raise typer.Exit(EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM)
 
 

@@ -53,14 +53,16 @@ def conntrack_cmd(
         from toolkit.conntrack.snapshot import read_snapshot
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         progress("conntrack: first sample")
         before = read_snapshot(entries=False, port=port, deadline=dl)
         ensure_observable(before)
         wait = min(interval, max(0.0, dl.remaining() - 1.0))
         if wait > 0:
             progress(f"conntrack: waiting {wait:.1f} s for the second sample")
-            time.sleep(wait)
+            from toolkit import signals
+
+            signals.wait(wait)  # SIGINT/SIGTERM end the wait at once
         after = read_snapshot(entries=entries, port=port, netns=before.netns, kernel=before.kernel,
                               deadline=dl)
         return counters_report(before, after, interval_s=wait, asked_interval_s=interval)
@@ -100,7 +102,7 @@ def race_test_cmd(
         from toolkit.conntrack.snapshot import read_snapshot
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         before = read_snapshot(entries=False)
         netns, kernel = before.netns, before.kernel
 

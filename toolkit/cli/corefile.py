@@ -171,7 +171,7 @@ def check_cmd(
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         asm = _assemble(load_all(files), role, None)
         checks, notes = check_corefiles(asm.corefiles, names=name, deadline=dl, timeout=timeout,
                                         assembly=asm)

@@ -66,7 +66,7 @@ def diagnose_cmd(
         from toolkit.triage.resolve import parse_servers
 
         explicit_file(resolv_conf, "/etc/resolv.conf")
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
                     references=parse_servers(reference, "reference"), ports=tuple(port),
                     corefiles=tuple(corefile), corefile_roles=tuple(corefile_role), deadline=dl, capture_s=capture, race_count=race_test,

@@ -40,7 +40,7 @@ def reach_cmd(
         from toolkit.deadline import Deadline
         from toolkit.probe import reach, reach_report
 
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         return reach_report(reach(target, tuple(port), dl, control=not no_control, on_progress=progress))
 
     run(build, output)

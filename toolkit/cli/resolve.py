@@ -59,7 +59,7 @@ def resolve_cmd(
         from toolkit.triage.resolve import parse_servers, resolve_name, resolve_report
 
         explicit_file(resolv_conf, "/etc/resolv.conf")
-        dl = Deadline(deadline)
+        dl = Deadline.for_command(deadline)
         res = resolve_name(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
                            references=parse_servers(reference, "reference"), qtypes=qtypes,
                            transports=transports, deadline=dl, query_timeout=timeout,

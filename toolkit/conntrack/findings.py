@@ -194,11 +194,15 @@ def race_findings(res: "RaceResult") -> list[Finding]:
     ev = tuple(m.describe() for m in res.modes)
     target = f"{res.target}:{res.port}"
     if par is None or (reo is None and tcp is None):
-        out.append(Finding("race-test-incomplete", Severity.INFO,
+        # Nothing to compare is no evidence of health: indeterminate, never "0 sent, ok".
+        out.append(Finding("race-test-incomplete", Severity.WARNING,
                            f"The race test against {target} could not compare modes: "
                            + ", ".join(f"{m.mode} sent {m.queries}" for m in res.modes)
                            + " (deadline too short for --count?)", ev,
-                           "Rerun with a larger --deadline or a smaller --count."))
+                           "Rerun with a larger --deadline or a smaller --count: the parallel mode "
+                           "and at least one of reopen/tcp must each send queries to settle it.",
+                           Verdict.INDETERMINATE,
+                           {"sent": {m.mode: m.queries for m in res.modes}}))
         return out
 
     def rate(m):

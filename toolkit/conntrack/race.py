@@ -25,6 +25,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from toolkit import signals
 from toolkit.deadline import Deadline
 
 MODES = ("parallel", "reopen", "tcp")
@@ -331,7 +332,7 @@ def run_mode(target: str, port: int, name: str, mode: str, count: int, timeout: 
         if not active:
             break
         wait = min(min(lk.expires for lk in active) - now, deadline.remaining())
-        for key, mask in eng.sel.select(max(0.0, wait)):
+        for key, mask in eng.sel.select(signals.tick(wait)):  # sliced: SIGINT/SIGTERM end it
             eng.on_event(key, mask)
         now = time.monotonic()
         for lk in active:
@@ -378,6 +379,9 @@ def race_test(target: str, *, port: int = 53, name: str = DEFAULT_NAME, count: i
     for i, mode in enumerate(modes):
         left = len(modes) - i
         share = Deadline(max(0.0, deadline.remaining() - 0.2) / left)
+        if share.expired:  # no time left (or SIGINT/SIGTERM): not run, no counters read
+            results.append(ModeResult(mode, 0, 0, 0, 0, 0, count, {}, None, None, None, 0.0))
+            continue
         if on_progress:
             on_progress(f"race-test {mode}: {count} lookups to {target}:{port}")
         before = read_counters() if read_counters else None

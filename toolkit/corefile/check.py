@@ -47,7 +47,7 @@ class TargetCheck:
     upstream: Upstream
     soa: tuple[QueryResult, ...]  # udp, tcp
     names: tuple[QueryResult, ...] = ()
-    status: str = "ok"  # ok | unreachable | refusing | lame | slow | differs
+    status: str = "ok"  # ok | unreachable | refusing | lame | servfail | unchecked | slow | differs
     detail: str = ""
     compared_with: str | None = None  # the default upstream it was compared with
     differences: tuple[str, ...] = field(default=())
@@ -112,6 +112,11 @@ def _classify(c: TargetCheck) -> TargetCheck:
     results = c.soa + c.names
     if not any(q.answered for q in results):
         errs = {q.error for q in results}
+        if errs <= {"deadline"}:
+            # Not sent before the deadline, or cut by SIGINT/SIGTERM: nothing was observed,
+            # so nothing may be concluded either way (never "unreachable", never "ok").
+            return replace(c, status="unchecked", detail="; ".join(sorted(
+                {q.error_detail or "deadline" for q in results})))
         if errs & {"port-unreachable", "refused", "reset"}:
             return replace(c, status="refusing", detail="; ".join(sorted(
                 f"{q.transport}: {q.error_detail or q.error}" for q in c.soa)))
@@ -130,6 +135,14 @@ def _classify(c: TargetCheck) -> TargetCheck:
     if c.upstream.zone != "." and any(q.rcode in ("SERVFAIL", "NXDOMAIN") for q in c.soa):
         codes = ", ".join(sorted({q.outcome() for q in c.soa}))
         return replace(c, status="lame", detail=f"does not serve {c.upstream.zone} ({codes})")
+    # SERVFAIL to every question it answered (or to every name asked): it cannot resolve
+    # what the block forwards to it (RFC 1035 4.1.1: "server failure"), however fast it says so.
+    answered = [q for q in results if q.answered]
+    asked = [q for q in c.names if q.answered]
+    if all(q.rcode == "SERVFAIL" for q in answered) or (asked and all(q.rcode == "SERVFAIL" for q in asked)):
+        failed = [q for q in answered if q.rcode == "SERVFAIL"]
+        return replace(c, status="servfail", detail=f"SERVFAIL to {len(failed)} of {len(answered)} "
+                       "questions answered: " + ", ".join(sorted({f"{q.qname} {q.qtype}" for q in failed})[:4]))
     worst = max((q.latency_ms or 0.0) for q in results if q.answered)
     if worst > SLOW_MS:
         return replace(c, status="slow", detail=f"{worst:.0f} ms")
@@ -222,6 +235,18 @@ def check_findings(checks: Sequence[TargetCheck]) -> list[Finding]:
                 f"{where}: forward target {u.target} does not serve {u.zone} ({c.detail})", (),
                 "the target answers, but not for this zone: point the block at a server that does",
                 Verdict.DNS_ERROR, data))
+        elif c.status == "servfail":
+            out.append(Finding(
+                "upstream-servfail", Severity.CRITICAL,
+                f"{where}: forward target {u.target} answers SERVFAIL ({c.detail})", (),
+                "the target is up but cannot resolve: check its own upstreams/recursion, zone loading "
+                "and DNSSEC validation (its logs say which)", Verdict.DNS_ERROR, data))
+        elif c.status == "unchecked":
+            out.append(Finding(
+                "upstream-unchecked", Severity.WARNING,
+                f"{where}: forward target {u.target} was not checked ({c.detail})", (),
+                "give the check more time (--deadline) or let it finish: an upstream that was not "
+                "asked cannot be vouched for", Verdict.INDETERMINATE, data))
         elif c.status == "slow":
             out.append(Finding("upstream-slow", Severity.WARNING,
                                f"{where}: forward target {u.target} answers slowly ({c.detail})", (),

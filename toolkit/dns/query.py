@@ -14,6 +14,7 @@ import ipaddress
 import os
 import select
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from toolkit import signals
 from toolkit.sockerr import IcmpError, enable_recverr, errno_kind, read_errqueue
 
 # DNS Flag Day 2020: advertise 1232 bytes so answers never need IP fragmentation.
@@ -168,6 +170,48 @@ def query(server: str, qname: str, qtype: str, transport: str, timeout: float, *
     return res
 
 
+def _interrupted(base: dict, t0: float) -> QueryResult:
+    """A query cut by SIGINT/SIGTERM is not the server's fault: it is reported like one the
+    deadline cut ("deadline"), which no rule counts against the server."""
+    return QueryResult(**base, error="deadline",
+                       error_detail=f"interrupted ({signals.describe()}) {time.monotonic() - t0:.1f} s "
+                                    "after sending, before an answer")
+
+
+def _wait(sock: socket.socket, end: float, *, write: bool = False) -> bool | None:
+    """Wait until ``sock`` is readable (writable) or ``end``, in slices so that a stop
+    request is seen within signals.TICK_S. True: ready; False: timed out; None: stopped."""
+    while True:
+        if signals.stopped():
+            return None
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        r, w, _ = select.select([] if write else [sock], [sock] if write else [], [], signals.tick(left))
+        if r or w:
+            return True
+
+
+def _recv_exact(sock: socket.socket, n: int, end: float) -> bytes | None:
+    """n bytes from a non-blocking TCP socket by ``end``; None when stopped; raises
+    dns.exception.Timeout at the end, EOFError when the peer closes early."""
+    buf = bytearray()
+    while len(buf) < n:
+        ready = _wait(sock, end)
+        if ready is None:
+            return None
+        if not ready:
+            raise dns.exception.Timeout
+        try:
+            chunk = sock.recv(n - len(buf))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
+
+
 def _family(server: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(server.split("%")[0]).version == 6 else socket.AF_INET
 
@@ -205,15 +249,14 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
         mismatched = 0
         while True:
-            left = end - time.monotonic()
-            if left <= 0:
+            ready = _wait(sock, end)
+            if ready is None:
+                return _interrupted(base, t0)
+            if not ready:
                 detail = "no answer within %.1f s" % timeout
                 if mismatched:
                     detail += f" ({mismatched} unrelated datagrams ignored)"
                 return QueryResult(**base, error="timeout", error_detail=detail)
-            readable, _, _ = select.select([sock], [], [], left)
-            if not readable:
-                continue
             try:
                 data = sock.recv(65535)
             except BlockingIOError:
@@ -246,7 +289,9 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
         err = sock.connect_ex((server, port))
         if err not in (0, errno.EINPROGRESS):
             return _from_icmp(base, t0, read_errqueue(sock), err)
-        _, writable, _ = select.select([], [sock], [], max(0.0, end - time.monotonic()))
+        writable = _wait(sock, end, write=True)
+        if writable is None:
+            return _interrupted(base, t0)
         if not writable:
             return QueryResult(**base, error="timeout",
                                error_detail=f"TCP connect: no SYN-ACK within {timeout:.1f} s")
@@ -259,8 +304,13 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             return _from_icmp(base, t0, errs, err)
         try:
             dns.query.send_tcp(sock, q, expiration=time.time() + max(0.0, end - time.monotonic()))
-            r, _ = dns.query.receive_tcp(sock, expiration=time.time() + max(0.0, end - time.monotonic()),
-                                         ignore_trailing=True)
+            # RFC 1035 4.2.2 framing read here rather than by dns.query.receive_tcp, whose one
+            # blocking wait would not notice SIGINT/SIGTERM until the whole timeout ran out.
+            head = _recv_exact(sock, 2, end)
+            body = _recv_exact(sock, struct.unpack("!H", head)[0], end) if head is not None else None
+            if body is None:
+                return _interrupted(base, t0)
+            r = dns.message.from_wire(body, ignore_trailing=True)
         except dns.exception.Timeout:
             return QueryResult(**base, error="timeout",
                                error_detail=f"TCP connected but no answer within {timeout:.1f} s")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from toolkit import signals
 from toolkit.deadline import Deadline
 from toolkit.dns.query import QueryResult, query
 
@@ -158,7 +159,9 @@ def system_lookup(name: str, timeout: float) -> AddrInfoResult:
 
     t = threading.Thread(target=work, name="getaddrinfo", daemon=True)
     t.start()
-    t.join(max(0.0, timeout))
+    end = time.monotonic() + max(0.0, timeout)
+    while t.is_alive() and not signals.stopped() and time.monotonic() < end:
+        t.join(signals.tick(end - time.monotonic()))  # sliced: SIGINT/SIGTERM end the wait
     if t.is_alive():
         return AddrInfoResult(error=f"timeout: getaddrinfo did not return within {timeout:.1f} s")
     return AddrInfoResult(tuple(box.get("addrs", ())), box.get("error"), box.get("ms"))  # type: ignore[arg-type]

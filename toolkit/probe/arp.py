@@ -8,6 +8,7 @@ import select
 import socket
 import time
 
+from toolkit import signals
 from toolkit.probe import packets
 from toolkit.probe.model import ProbeResult
 
@@ -46,6 +47,8 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
         sent = 0
         seen = 0
         while seen < MAX_PACKETS:
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address, "arp", None, "not-run", detail=signals.cut_detail())
             now = time.monotonic()
             if now >= end:
                 break
@@ -54,7 +57,7 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
                 sent += 1
             next_send = t0 + sent * ARP_INTERVAL if sent < requests else end
             wait = max(0.0, min(end, next_send) - time.monotonic())
-            if not select.select([sock], [], [], wait)[0]:
+            if not select.select([sock], [], [], signals.tick(wait))[0]:
                 continue
             while seen < MAX_PACKETS:
                 try:

@@ -14,6 +14,7 @@ import select
 import socket
 import time
 
+from toolkit import signals
 from toolkit.probe import packets
 from toolkit.probe.model import ProbeResult, result_from_icmp
 from toolkit.sockerr import enable_recverr, read_errqueue
@@ -58,11 +59,13 @@ def raw_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResul
         sock.sendto(packets.icmp_echo(ident, seq, v6=v6), (address, 0))
         seen = 0
         while seen < MAX_PACKETS:
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address, kind, None, "not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
-            if not select.select([sock], [], [], left)[0]:
-                break
+            if not select.select([sock], [], [], signals.tick(left))[0]:
+                continue  # a slice of the window ended: look at the stop flag, wait on
             while seen < MAX_PACKETS:
                 try:
                     data, addr = sock.recvfrom(65535)
@@ -129,11 +132,13 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLERR)
         for _ in range(MAX_PACKETS):
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address, kind, None, "not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
-            if not poller.poll(max(1, int(left * 1000))):
-                break
+            if not poller.poll(max(1, int(signals.tick(left) * 1000))):
+                continue
             for e in read_errqueue(sock):
                 if e.origin in ("icmp", "icmp6"):
                     res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=v6)

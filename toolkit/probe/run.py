@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from toolkit import signals
 from toolkit.deadline import Deadline
 from toolkit.probe.model import NET_RAW_HINT, AddressReport, ProbeResult, ReachResult
 from toolkit.sysinfo.routes import Route
@@ -83,7 +84,7 @@ class Pacer:
                     self._give_up(ticket)
                     return decided
                 now = self._clock()
-                if now >= latest:
+                if now >= latest or signals.stopped():  # SIGINT/SIGTERM: send nothing more
                     self._give_up(ticket)
                     return "late"
                 if ticket == self._next and self._tokens >= min(cost, self._burst):
@@ -93,7 +94,7 @@ class Pacer:
                     self._cv.notify_all()
                     return "token"
                 need = max(0.0, (min(cost, self._burst) - self._tokens) * self._interval)
-                self._cv.wait(min(latest - now, need if ticket == self._next else 0.25) + 0.001)
+                self._cv.wait(signals.tick(min(latest - now, need if ticket == self._next else 0.25)) + 0.001)
             return "late"
 
     def _give_up(self, ticket: int) -> None:
@@ -437,8 +438,8 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
         for kind, fn in _control_probes(ctx, ctl, ports):
             start((ctl, kind, None), fn, ctl, kind, None)
 
-    for t, _key, _a, _k, _p in threads:
-        t.join(max(0.0, deadline.remaining()) + 0.5)
+    # Sliced joins: after SIGINT/SIGTERM the probes return within signals.TICK_S.
+    signals.join([t for t, *_ in threads], time.monotonic() + deadline.remaining() + 0.5)
 
     with lock:
         done = dict(results)
@@ -491,7 +492,7 @@ def resolve_target(target: str, deadline: Deadline) -> tuple[tuple[str, ...], st
     t0 = time.monotonic()
     t = threading.Thread(target=work, name="getaddrinfo", daemon=True)
     t.start()
-    t.join(deadline.timeout(max(1.0, deadline.remaining() / 2)))
+    signals.join([t], time.monotonic() + deadline.timeout(max(1.0, deadline.remaining() / 2)), grace=0.0)
     ms = (time.monotonic() - t0) * 1000.0
     if t.is_alive():
         return (), "getaddrinfo", f"getaddrinfo did not return within {ms / 1000:.1f} s", ms

@@ -23,6 +23,7 @@ import socket
 import struct
 import time
 
+from toolkit import signals
 from toolkit.probe import packets
 from toolkit.probe.model import ProbeResult, result_from_errno, result_from_icmp
 from toolkit.sockerr import enable_recverr, read_errqueue
@@ -54,10 +55,12 @@ def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "
         tx.sendto(segment, (address, 0))
         seen = 0
         while seen < MAX_PACKETS:
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address, kind, port, "not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select([tx, rx_icmp], [], [], left)
+            ready, _, _ = select.select([tx, rx_icmp], [], [], signals.tick(left))
             for s in ready:
                 while seen < MAX_PACKETS:
                     try:
@@ -124,11 +127,13 @@ def connect_probe(address: str, port: int, end: float, *, kind: str = "tcp-conne
             return _connect_failed(sock, address, port, err, t0, kind, recverr)
         poller = select.poll()
         poller.register(sock, select.POLLOUT | select.POLLERR | select.POLLHUP)
-        for _ in range(1000):  # bounded: poll returns at once only when there is news
+        for _ in range(2000):  # bounded: poll returns at once only when there is news, or a 0.2 s slice ends
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address, kind, port, "not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
-            if not poller.poll(max(1, int(left * 1000))):
+            if not poller.poll(max(1, int(signals.tick(left) * 1000))):
                 continue
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err != 0:

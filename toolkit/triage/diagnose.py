@@ -90,8 +90,18 @@ def classify(e: Evidence) -> Classification:
     answering = [p for p in path_paths if p.answered]
     settle = None
 
-    # 1. The pod's own nameservers give no DNS answer at all.
     pod_paths = [p for p in path_paths if p.role == "resolv.conf"] or path_paths
+    # 0. The deadline (or SIGINT/SIGTERM) ended every walk of the pod's nameservers before
+    # they answered: no evidence about them either way, never "dns-unavailable" (issue 10).
+    if not answering and pod_paths and all(p.outcome == "deadline" for p in pod_paths):
+        findings.insert(0, Finding(
+            "dns-not-asked", Severity.WARNING,
+            f"the time ran out before {_who(pod_paths)} answered {e.name}: nothing was learned about them",
+            tuple(f"{p.server}/{p.transport}: {(p.last_error().error_detail if p.last_error() else None) or p.outcome}"
+                  for p in pod_paths),
+            "rerun with a larger --deadline (and let it finish)", Verdict.INDETERMINATE, {}))
+        return _done(Verdict.INDETERMINATE, "low", findings, "rerun with a larger --deadline")
+    # 1. The pod's own nameservers give no DNS answer at all.
     if pod_paths and all(p.failed for p in pod_paths):
         failing = sorted({p.server for p in pod_paths})
         behind = [p for p in path_paths if p.role != "resolv.conf"] + list(e.behind)

@@ -1,0 +1,203 @@
+"""SIGINT and SIGTERM as one cooperative stop, shared by every command.
+
+Why cooperative: Python runs signal handlers in the main thread only, between bytecodes.
+A KeyboardInterrupt raised there cannot cancel the worker threads that do the real work
+(queries, probes, walks): the main thread would sit in ``Future.result()`` until each worker
+has waited out its own timeout (up to 28 s with ``--timeout 30``), and SIGTERM's default
+action kills the process with no output at all. So the first SIGINT or SIGTERM only sets one
+process-wide event; every loop that waits (the query engine, probes, the race test, capture
+reading) waits in slices of at most ``TICK_S`` and ends when it sees the event, and
+``Deadline.remaining()`` reads 0 once it is set, so everything budgeted by the deadline
+winds down the same way it does at the deadline. The CLI then renders the partial report in
+the chosen format (``toolkit.cli.common.run``). A second signal is the user insisting: it
+raises KeyboardInterrupt at once (the CLI prints one line and exits).
+
+Exit code of an interrupted run: 128 + the signal number (130 for SIGINT, 143 for SIGTERM),
+the shell convention that ``timeout(1)``, kubelet and CI runners recognise. An interrupted
+run gathered only part of its evidence, so neither 0 ("healthy") nor 1 ("problem found")
+would be honest: a runbook testing ``$? -eq 0`` must never take a cut-short run for a healthy
+one. The partial verdict is still in the document for whoever wants it.
+
+Only the main thread may install handlers (``signal.signal`` raises ValueError elsewhere);
+when podtriage runs as a library in another thread, ``request_stop`` does the same job.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# How often a waiting loop looks at the stop event: the latency between a signal and the
+# end of every wait. 0.2 s keeps "ends within about a second" with margin for rendering.
+TICK_S = 0.2
+
+_stop = threading.Event()
+_received: list[int] = []  # signal numbers in arrival order (first one decides)
+_stopped_at: list[float] = []
+_lock = threading.Lock()
+
+
+def stopped() -> bool:
+    """True once SIGINT/SIGTERM (or ``request_stop``) asked this run to end."""
+    return _stop.is_set()
+
+
+def received() -> signal.Signals | None:
+    """The signal that stopped the run, or None."""
+    with _lock:
+        return signal.Signals(_received[0]) if _received else None
+
+
+def stopped_for() -> float | None:
+    """Seconds since the stop was requested (for "ended N s after the signal")."""
+    with _lock:
+        return time.monotonic() - _stopped_at[0] if _stopped_at else None
+
+
+def request_stop(signum: int = signal.SIGINT) -> None:
+    with _lock:
+        if not _received:
+            _received.append(int(signum))
+            _stopped_at.append(time.monotonic())
+    _stop.set()
+
+
+def reset() -> None:
+    """Forget a previous stop (tests; one CLI process runs one command)."""
+    with _lock:
+        _received.clear()
+        _stopped_at.clear()
+    _stop.clear()
+
+
+def wait(seconds: float) -> bool:
+    """Sleep up to ``seconds`` but wake at once on a stop; True when stopped."""
+    if seconds <= 0:
+        return _stop.is_set()
+    return _stop.wait(seconds)
+
+
+def tick(left: float) -> float:
+    """One slice of a longer wait: never longer than TICK_S, never negative."""
+    return max(0.0, min(left, TICK_S))
+
+
+def cut_detail() -> str:
+    """The detail of a measurement the stop cut short (it observed nothing)."""
+    return f"interrupted ({describe()}) before an answer"
+
+
+def join(threads, until: float, grace: float = 0.5) -> None:
+    """Join ``threads`` until the monotonic time ``until``, in slices; after a stop request
+    give them only ``grace`` more seconds (they notice it within TICK_S and return)."""
+    for t in threads:
+        while t.is_alive():
+            now = time.monotonic()
+            limit = until
+            since = stopped_for()
+            if since is not None:
+                limit = min(limit, now - since + grace)
+            if now >= limit:
+                break
+            t.join(tick(limit - now))
+
+
+def exit_code(signum: int | None = None) -> int:
+    """128 + signal number: see the module docstring for why."""
+    sig = signum if signum is not None else (received() or signal.SIGINT)
+    return 128 + int(sig)
+
+
+def describe() -> str:
+    sig = received()
+    return sig.name if sig is not None else "a stop request"
+
+
+_abortable: list[int] = [0]  # depth of abortable() sections entered by the main thread
+
+
+def _handler(signum, _frame) -> None:
+    if _stop.is_set():
+        # The second signal: the user insists. Hard stop, the CLI prints one line.
+        raise KeyboardInterrupt
+    request_stop(signum)
+    if _abortable[0]:
+        raise KeyboardInterrupt  # inside abortable(): see there
+
+
+@contextmanager
+def abortable() -> Iterator[None]:
+    """A main-thread section that cannot poll the stop event (loading libpcap through
+    scapy takes 0.5-1.5 s): a signal inside it raises KeyboardInterrupt at once, after
+    setting the stop event, so the caller catches it and goes on to its partial report."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _abortable[0] += 1
+    try:
+        yield
+    finally:
+        _abortable[0] -= 1
+
+
+@contextmanager
+def cooperative() -> Iterator[None]:
+    """Within this block SIGINT and SIGTERM set the stop event instead of killing.
+
+    Outside the main thread (a library caller) it installs nothing: call ``request_stop``."""
+    if threading.current_thread() is not threading.main_thread() or installed():
+        yield  # a library caller's thread, or the CLI process already installed them
+        return
+    old: dict[int, object] = {}
+    reset()
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, _handler)
+        yield
+    finally:
+        for sig, h in old.items():
+            try:
+                signal.signal(sig, h)  # type: ignore[arg-type]
+            except (ValueError, TypeError):
+                pass
+
+
+def install() -> None:
+    """For the CLI process (``toolkit.cli.main``): the handlers stay for the whole run,
+    rendering included, so a signal while the report is written never kills it half-way."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _handler)
+
+
+def mark_interrupted(report):
+    """The partial report of a stopped run: a finding that says so, and never ``ok`` on
+    evidence that was cut short (what would settle it: a run left to finish)."""
+    from dataclasses import replace
+
+    from toolkit.model import Finding, Severity, Verdict
+
+    sig = describe()
+    finding = Finding(
+        "interrupted", Severity.WARNING,
+        f"{report.command} was interrupted by {sig}: the results are partial",
+        (f"{sig} after {max(0.0, report.duration_ms / 1000.0 - (stopped_for() or 0.0)):.1f} s; "
+         f"the partial report was ready {stopped_for() or 0.0:.2f} s later",),
+        "run it again and let it finish (or give it a shorter --deadline): evidence that was "
+        "not gathered cannot vouch for the verdict",
+        Verdict.INDETERMINATE, {"signal": sig, "exit_code": exit_code()})
+    verdict = Verdict.INDETERMINATE if report.verdict is Verdict.OK else report.verdict
+    data = {**report.data, "interrupted": sig}
+    return replace(report, verdict=verdict, findings=(finding, *report.findings), data=data,
+                   notes=(*report.notes, f"interrupted by {sig}: partial results"))
+
+
+def installed() -> bool:
+    """True when our handler is the current SIGINT handler (live capture then needs no own)."""
+    try:
+        return signal.getsignal(signal.SIGINT) is _handler
+    except ValueError:
+        return False

@@ -120,3 +120,20 @@ def test_silence_part_way_is_dns_unavailable_not_dns_error():
           q("169.254.25.10", "udp", CANDS[0], "AAAA", error="timeout"))
     res = result(PathResult("169.254.25.10", "resolv.conf", "udp", qs, None, "timeout"))
     assert classify(ev(res)).verdict is Verdict.DNS_UNAVAILABLE
+
+
+def test_more_addresses_than_probed_do_not_crash_and_are_not_evidence():
+    """Issue 10: 12 answers, 8 probed: the 4 others are 'not probed', never a KeyError."""
+    from toolkit.triage.diagnose import MAX_PROBED_ADDRESSES, diagnose_report, probe_order
+
+    addrs = [f"10.1.1.{i}" for i in range(1, 13)]
+    res = result(walked("169.254.25.10", "resolv.conf", "udp", addrs))
+    probed, unprobed = probe_order(res)
+    assert len(probed) == MAX_PROBED_ADDRESSES and len(unprobed) == 4
+    assert probed[:2] == ["10.1.1.1", "10.1.1.2"]  # numeric order, not text (.10 after .9)
+    for state in ("up", "host-unreachable"):
+        e = ev(res, *(FakeAddr(a, state, "x") for a in probed))
+        c = classify(e)
+        assert not any(set(unprobed) & set(f.data.get("addresses", ())) for f in c.findings)
+        doc = diagnose_report(e).to_dict()
+        assert {a["address"]: a["state"] for a in doc["addresses"]}["10.1.1.12"] == "not-probed"

@@ -135,21 +135,25 @@ def classify(e: Evidence) -> Classification:
     dead = [a for a in path_addrs if state[a] in DEAD]
     alive = [a for a in path_addrs if state[a] in ALIVE]
     probe_ev = tuple(line for a in path_addrs + [x for x in ref_addrs if x not in path_addrs]
-                     for line in _probe_lines(by_addr[a]) if a in by_addr)
+                     if a in by_addr for line in _probe_lines(by_addr[a]))
 
     def givers(addr):
         return sorted(f"{s} [{r}]" if r == "reference" else s for s, r in sources.get(addr, ()))
 
     # 3a. A path answer that differs from every reference, with a dead address.
     if ref_addrs:
-        differing = [a for a in dead if a not in ref_addrs]
+        ref_alive = [a for a in ref_addrs if state.get(a) in ALIVE]
+        ref_serving = [a for a in ref_addrs if state.get(a) == "up"]
+        # The wrong address's symptom (dead, refusing, filtered, silent) does not matter: a
+        # recycled address held by a live host is no alibi for the answer.
+        differing = [a for a in path_addrs if a not in ref_addrs
+                     and (state[a] in DEAD or (ref_serving and state[a] in ALIVE - {"up"}))]
         if differing:
-            ref_alive = [a for a in ref_addrs if state.get(a) in ALIVE]
             zone_hint = _zone_hint(e)
             findings.insert(0, Finding(
                 "stale-answer", Severity.CRITICAL,
                 f"{e.name} resolves to {fmt_addresses(differing)} through {', '.join(sorted({s for a in differing for s in givers(a)}))}, "
-                f"but the reference says {fmt_addresses(ref_addrs)}; {fmt_addresses(differing)} is dead "
+                f"but the reference says {fmt_addresses(ref_addrs)}; {fmt_addresses(differing)} does not serve "
                 f"({', '.join(by_addr[a].summary for a in differing if a in by_addr)})"
                 + (f" while {fmt_addresses(ref_alive)} answers" if ref_alive else ""),
                 probe_ev + zone_hint,
@@ -222,7 +226,7 @@ def classify(e: Evidence) -> Classification:
             "port-closed", e, [by_addr[a] for a in path_addrs if state[a] == "port-closed"], Verdict.PORT_CLOSED,
             "the host is up but nothing listens on the port: check the service's targetPort, "
             "the process and its listen address")], None)
-    unknown = [a for a in path_addrs if state[a] not in ALIVE]
+    unknown = [a for a in path_addrs if a in by_addr and state[a] not in ALIVE]
     verdict = derive_verdict(findings)
     if verdict is Verdict.OK and unknown:
         settle = "give --port N for the application's port (a TCP answer proves the host is there)"
@@ -337,10 +341,10 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     say(f"resolving {name}")
     res = resolve_name(name, resolv_conf=resolv_conf, servers=servers, references=refs,
                        deadline=deadline, query_timeout=qt, on_progress=on_progress)
-    addresses = sorted({a for p in res.paths for a in p.addresses})
-    if len(addresses) > MAX_PROBED_ADDRESSES:
-        notes.append(f"{len(addresses)} addresses answered; probed the first {MAX_PROBED_ADDRESSES}")
-        addresses = addresses[:MAX_PROBED_ADDRESSES]
+    addresses, unprobed = probe_order(res)
+    if unprobed:
+        notes.append(f"{len(addresses) + len(unprobed)} addresses answered; probed {MAX_PROBED_ADDRESSES} "
+                     f"of them: {fmt_addresses(list(unprobed))} not probed (no evidence either way)")
 
     behind: tuple = ()
     pod_paths = [p for p in res.paths if p.role == "resolv.conf"]
@@ -395,6 +399,24 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     return Evidence(name, res, tuple(probes), tuple(ports) or DEFAULT_PORTS, bool(ports), tuple(behind),
                     tuple(ct_findings), tuple(cf_findings), tuple(cf_hops), tuple(processes),
                     tuple(app_sockets), tuple(notes))
+
+
+def probe_order(res: ResolveResult) -> tuple[list[str], tuple[str, ...]]:
+    """(addresses to probe, addresses left unprobed). The addresses that decide a verdict
+    come first: those only some servers give or that the references do not give, then the
+    references' own; then address order (numeric, not text: .20 before .101)."""
+    import ipaddress
+
+    path_sets = [set(p.addresses) for p in res.paths if p.role != "reference" and p.answered]
+    ref = {a for p in res.paths if p.role == "reference" and p.answered for a in p.addresses}
+    every = {a for p in res.paths for a in p.addresses}
+
+    def key(a: str):
+        contested = any(a not in s for s in path_sets) or bool(ref and a not in ref)
+        ip = ipaddress.ip_address(a.split("%")[0])
+        return (not contested, a not in ref, ip.version, int(ip))
+    ordered = sorted(every, key=key)
+    return ordered[:MAX_PROBED_ADDRESSES], tuple(ordered[MAX_PROBED_ADDRESSES:])
 
 
 def _capture(box: dict, seconds: float, deadline: Deadline, stop) -> None:
@@ -519,6 +541,11 @@ def diagnose_report(e: Evidence) -> Report:
     addresses = [{"address": r.address, "state": r.state, "summary": r.summary,
                   "answered_by": sorted(f"{s}" for s, _r in sources.get(r.address, ())),
                   "route": getattr(r, "route", None)} for r in e.probes]
+    probed = {r.address for r in e.probes}
+    addresses += [{"address": a, "state": "not-probed",
+                   "summary": f"{a}: not probed (only {MAX_PROBED_ADDRESSES} addresses are probed)",
+                   "answered_by": sorted(f"{s}" for s, _r in sources.get(a, ())), "route": None}
+                  for a in sorted(sources) if a not in probed]
     data = {
         "name": e.name,
         "candidates": list(res.candidates),

@@ -17,6 +17,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 
 import dns.edns
 import dns.exception
@@ -28,10 +29,45 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from toolkit.sockerr import IcmpError, enable_recverr, errno_kind, read_errqueue
+from toolkit.sockerr import IcmpError, NetError, enable_recverr, errno_kind, read_errqueue
 
 # DNS Flag Day 2020: advertise 1232 bytes so answers never need IP fragmentation.
 EDNS_PAYLOAD = 1232
+
+
+class QueryError(StrEnum):
+    """Why a query got no DNS answer. Every toolkit.sockerr.NetError word is one (a test
+    checks it), plus what only a DNS exchange can meet."""
+
+    PORT_UNREACHABLE = NetError.PORT_UNREACHABLE.value
+    PROTOCOL_UNREACHABLE = NetError.PROTOCOL_UNREACHABLE.value
+    HOST_UNREACHABLE = NetError.HOST_UNREACHABLE.value
+    NET_UNREACHABLE = NetError.NET_UNREACHABLE.value
+    ADMIN_PROHIBITED = NetError.ADMIN_PROHIBITED.value
+    TTL_EXCEEDED = NetError.TTL_EXCEEDED.value
+    FRAG_NEEDED = NetError.FRAG_NEEDED.value
+    UNREACHABLE = NetError.UNREACHABLE.value
+    RESET = NetError.RESET.value
+    TIMEOUT = NetError.TIMEOUT.value
+    LOCAL_ERROR = NetError.LOCAL_ERROR.value
+    REFUSED = "refused"  # TCP RST to our SYN (not the REFUSED rcode, which is an answer)
+    MALFORMED = "malformed"  # a reply that does not decode or does not match the question
+    DEADLINE = "deadline"  # not sent: the deadline had passed
+
+    @property
+    def server_down(self) -> bool:
+        """Nothing listens there: the host said so (ICMP port-unreachable, RST)."""
+        return self in _SERVER_DOWN
+
+    @property
+    def unreachable(self) -> bool:
+        """The network said the server cannot be reached."""
+        return self in _UNREACHABLE
+
+
+_SERVER_DOWN = frozenset({QueryError.PORT_UNREACHABLE, QueryError.REFUSED, QueryError.RESET})
+_UNREACHABLE = frozenset({QueryError.HOST_UNREACHABLE, QueryError.NET_UNREACHABLE,
+                          QueryError.ADMIN_PROHIBITED, QueryError.TTL_EXCEEDED})
 
 
 @dataclass(frozen=True)
@@ -57,7 +93,7 @@ class QueryResult:
     ttl: int | None = None  # smallest TTL of those rrsets
     latency_ms: float | None = None
     flags: tuple[str, ...] = ()
-    error: str | None = None  # timeout, port-unreachable, host-unreachable, reset, malformed, ...
+    error: QueryError | None = None  # None: a DNS answer came (see ``rcode``)
     error_detail: str | None = None
     icmp_from: str | None = None  # who sent the ICMP error, when there was one
     cnames: tuple[str, ...] = ()
@@ -66,6 +102,11 @@ class QueryResult:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     __json_properties__ = ("answered", "nodata")
+
+    def __post_init__(self) -> None:
+        # A word outside QueryError is a bug in our code: fail here, not as "unknown" later.
+        if self.error is not None and not isinstance(self.error, QueryError):
+            object.__setattr__(self, "error", QueryError(self.error))
 
     @property
     def answered(self) -> bool:
@@ -155,7 +196,7 @@ def query(server: str, qname: str, qtype: str, transport: str, timeout: float, *
     """Ask once. Never raises for network outcomes; ``timeout`` bounds the whole call."""
     base = dict(server=server, port=port, transport=transport, qname=qname, qtype=qtype)
     if timeout <= 0:
-        return QueryResult(**base, error="deadline", error_detail="not sent: the deadline had passed")
+        return QueryResult(**base, error=QueryError.DEADLINE, error_detail="not sent: the deadline had passed")
     q = make_query(qname, qtype, edns=edns)
     if transport == "tcp":
         res = _query_tcp(q, server, port, timeout, base)
@@ -176,9 +217,9 @@ def _from_icmp(base: dict, t0: float, errs: list[IcmpError], err: int) -> QueryR
     latency = (time.monotonic() - t0) * 1000.0
     if errs:
         e = errs[0]
-        return QueryResult(**base, error=e.kind, error_detail=e.describe(), icmp_from=e.offender,
+        return QueryResult(**base, error=QueryError(e.kind), error_detail=e.describe(), icmp_from=e.offender,
                            latency_ms=latency)
-    return QueryResult(**base, error=errno_kind(err),
+    return QueryResult(**base, error=QueryError(errno_kind(err)),
                        error_detail=f"{errno.errorcode.get(err, err)}: {os.strerror(err)}",
                        latency_ms=latency)
 
@@ -210,7 +251,7 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
                 detail = "no answer within %.1f s" % timeout
                 if mismatched:
                     detail += f" ({mismatched} unrelated datagrams ignored)"
-                return QueryResult(**base, error="timeout", error_detail=detail)
+                return QueryResult(**base, error=QueryError.TIMEOUT, error_detail=detail)
             readable, _, _ = select.select([sock], [], [], left)
             if not readable:
                 continue
@@ -226,7 +267,7 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             try:
                 r = dns.message.from_wire(data, ignore_trailing=True)
             except dns.exception.DNSException as exc:
-                return QueryResult(**base, error="malformed", error_detail=f"undecodable reply: {exc}",
+                return QueryResult(**base, error=QueryError.MALFORMED, error_detail=f"undecodable reply: {exc}",
                                    latency_ms=latency)
             if not q.is_response(r):
                 mismatched += 1  # a late answer to someone else's id: keep waiting
@@ -248,13 +289,13 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             return _from_icmp(base, t0, read_errqueue(sock), err)
         _, writable, _ = select.select([], [sock], [], max(0.0, end - time.monotonic()))
         if not writable:
-            return QueryResult(**base, error="timeout",
+            return QueryResult(**base, error=QueryError.TIMEOUT,
                                error_detail=f"TCP connect: no SYN-ACK within {timeout:.1f} s")
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             errs = read_errqueue(sock)
             if err == errno.ECONNREFUSED and not errs:
-                return QueryResult(**base, error="refused", error_detail="TCP connect refused (RST)",
+                return QueryResult(**base, error=QueryError.REFUSED, error_detail="TCP connect refused (RST)",
                                    latency_ms=(time.monotonic() - t0) * 1000.0)
             return _from_icmp(base, t0, errs, err)
         try:
@@ -262,22 +303,22 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             r, _ = dns.query.receive_tcp(sock, expiration=time.time() + max(0.0, end - time.monotonic()),
                                          ignore_trailing=True)
         except dns.exception.Timeout:
-            return QueryResult(**base, error="timeout",
+            return QueryResult(**base, error=QueryError.TIMEOUT,
                                error_detail=f"TCP connected but no answer within {timeout:.1f} s")
         except EOFError:
-            return QueryResult(**base, error="reset", error_detail="server closed the TCP connection without answering",
+            return QueryResult(**base, error=QueryError.RESET, error_detail="server closed the TCP connection without answering",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         except ConnectionResetError:
-            return QueryResult(**base, error="reset", error_detail="TCP connection reset (RST) before an answer",
+            return QueryResult(**base, error=QueryError.RESET, error_detail="TCP connection reset (RST) before an answer",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         except OSError as exc:
             return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
         except dns.exception.DNSException as exc:
-            return QueryResult(**base, error="malformed", error_detail=f"undecodable reply: {exc}",
+            return QueryResult(**base, error=QueryError.MALFORMED, error_detail=f"undecodable reply: {exc}",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         latency = (time.monotonic() - t0) * 1000.0
         if not q.is_response(r):
-            return QueryResult(**base, error="malformed", error_detail="reply does not match the question",
+            return QueryResult(**base, error=QueryError.MALFORMED, error_detail="reply does not match the question",
                                latency_ms=latency)
         return _answer(base, q, r, latency)
     finally:

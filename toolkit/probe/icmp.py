@@ -15,7 +15,7 @@ import socket
 import time
 
 from toolkit.probe import packets
-from toolkit.probe.model import ProbeResult, result_from_icmp
+from toolkit.probe.model import ProbeOutcome, ProbeResult, result_from_icmp
 from toolkit.sockerr import enable_recverr, read_errqueue
 
 MAX_PACKETS = 100_000
@@ -79,7 +79,7 @@ def raw_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResul
                 res = _match(msg, src, address, ident, seq, t0, kind, v6, privileged=True)
                 if res is not None:
                     return res
-        return ProbeResult(address, kind, None, "silence", privileged=True,
+        return ProbeResult(address, kind, None, ProbeOutcome.SILENCE, privileged=True,
                            detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
     finally:
         sock.close()
@@ -92,7 +92,7 @@ def _match(msg, src: str, address: str, ident: int | None, seq: int, t0: float, 
     reply_type = 129 if v6 else 0
     if msg.icmp_type == reply_type:
         if src == address and msg.seq == seq and (ident is None or msg.ident == ident):
-            return ProbeResult(address, kind, None, "reply", src, msg.icmp_type, msg.code, _ms(t0),
+            return ProbeResult(address, kind, None, ProbeOutcome.REPLY, src, msg.icmp_type, msg.code, _ms(t0),
                                "echo reply", privileged)
         return None
     if msg.inner_dst != address:
@@ -115,7 +115,7 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
                              socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
     except OSError:
         _ok, why = ping_socket_allowed(v6)
-        return ProbeResult(address, kind, None, "not-run", detail=why or "no ICMP datagram socket")
+        return ProbeResult(address, kind, None, ProbeOutcome.NOT_RUN, detail=why or "no ICMP datagram socket")
     try:
         enable_recverr(sock)
         sock.setblocking(False)
@@ -149,7 +149,7 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
                          privileged=False)
             if res is not None:
                 return res
-        return ProbeResult(address, kind, None, "silence",
+        return ProbeResult(address, kind, None, ProbeOutcome.SILENCE,
                            detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
     finally:
         sock.close()
@@ -164,7 +164,7 @@ def _local_error(sock, address: str, kind: str, err: int, t0: float) -> ProbeRes
             return ProbeResult(address, kind, None, res, e.offender, e.icmp_type, e.icmp_code, _ms(t0),
                                e.describe())
     res = result_from_errno(err)
-    if res == "closed":
-        res = "error"
+    if res is ProbeOutcome.CLOSED:
+        res = ProbeOutcome.ERROR
     return ProbeResult(address, kind, None, res, rtt_ms=_ms(t0),
                        detail=f"{errno.errorcode.get(err, err)} (local)")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from toolkit.deadline import Deadline
-from toolkit.probe.model import NET_RAW_HINT, AddressReport, ProbeResult, ReachResult
+from toolkit.probe.model import NET_RAW_HINT, AddressReport, ProbeOutcome, ProbeResult, ReachResult
 from toolkit.sysinfo.routes import Route
 
 WINDOW = 4.0  # one attempt: the last router's ARP gives up after ~3 s (3 probes 1 s apart)
@@ -118,6 +118,17 @@ class Pacer:
 
 # ------------------------------------------------------------------------------ context
 
+@dataclass(frozen=True, kw_only=True)
+class Known:
+    """What an address's probes already proved: alive (it answered), or dead and why."""
+
+    alive: bool
+    why: str = ""
+
+
+_PROVES_DEAD = frozenset({ProbeOutcome.HOST_UNREACHABLE, ProbeOutcome.NET_UNREACHABLE, ProbeOutcome.TTL_EXCEEDED})
+
+
 @dataclass
 class _Context:
     deadline: Deadline
@@ -126,7 +137,7 @@ class _Context:
     ping_why: str
     pacer: Pacer
     progress: Progress
-    known: dict[str, str] = field(default_factory=dict)  # address -> "alive" | "dead:<why>"
+    known: dict[str, Known] = field(default_factory=dict)  # what a probe already proved per address
 
     def end(self, window: float) -> float:
         return time.monotonic() + self.deadline.timeout(window)
@@ -236,7 +247,7 @@ def _paced(ctx: _Context, ticket: int, cost: float, attempt: Callable[[float], P
         known = ctx.known.get(address)
         if known is None:
             return None
-        return "free" if known == "alive" else "skip"
+        return "free" if known.alive else "skip"
 
     result: ProbeResult | None = None
     for n in range(2):
@@ -250,34 +261,35 @@ def _paced(ctx: _Context, ticket: int, cost: float, attempt: Callable[[float], P
         if outcome in ("late", "skip"):
             if result is None:
                 if outcome == "skip":
-                    why = f"skipped: {address} is already known {ctx.known.get(address, '?')[5:]}"
+                    known = ctx.known.get(address)
+                    why = f"skipped: {address} is already known {known.why if known else '?'}"
                 else:
                     why = ("not sent: spacing for the routers' ICMP rate limit would have passed "
                            "the deadline")
-                return ProbeResult(address, kind, port, "not-run", detail=why)
+                return ProbeResult(address, kind, port, ProbeOutcome.NOT_RUN, detail=why)
             break
         window = ctx.deadline.timeout(WINDOW)
         try:
             res = attempt(time.monotonic() + window)
         except OSError as exc:
-            res = ProbeResult(address, kind, port, "error", detail=f"{type(exc).__name__}: {exc}")
+            res = ProbeResult(address, kind, port, ProbeOutcome.ERROR, detail=f"{type(exc).__name__}: {exc}")
         if res.answered:
             if outcome == "token":
                 ctx.pacer.refund(cost)
-            ctx.known[address] = "alive"
+            ctx.known[address] = Known(alive=True)
             ctx.pacer.notify()
-        elif res.result in ("host-unreachable", "net-unreachable", "ttl-exceeded"):
-            ctx.known.setdefault(address, f"dead:{res.result} ({res.kind}"
-                                          f"{'' if res.port is None else '/' + str(res.port)}"
-                                          f" from {res.reply_from or '?'})")
+        elif res.result in _PROVES_DEAD:
+            ctx.known.setdefault(address, Known(alive=False, why=(
+                f"{res.result} ({res.kind}{'' if res.port is None else '/' + str(res.port)}"
+                f" from {res.reply_from or '?'})")))
             ctx.pacer.notify()
-        if res.result == "silence" and window < ARP_FAILURE_S + 0.4:
+        if res.result is ProbeOutcome.SILENCE and window < ARP_FAILURE_S + 0.4:
             res = _with_detail(res, f"window {window:.1f} s: shorter than the ~3 s a router needs "
                                     "to report a failed ARP (raise --deadline)")
-        if result is not None and res.result == "silence":
+        if result is not None and res.result is ProbeOutcome.SILENCE:
             res = _with_detail(res, "silent on 2 attempts")
         result = res
-        if res.result != "silence":
+        if res.result is not ProbeOutcome.SILENCE:
             break
     assert result is not None
     return result
@@ -336,11 +348,11 @@ def _control_probes(ctx: _Context, ctl: str, ports: Sequence[int]) -> list[tuple
 def _guard(fn: Callable[[], ProbeResult], address: str, kind: str, port: int | None,
            deadline: Deadline | None = None) -> ProbeResult:
     if deadline is not None and deadline.remaining() < MIN_WINDOW:
-        return ProbeResult(address, kind, port, "not-run", detail="not sent: the deadline had passed")
+        return ProbeResult(address, kind, port, ProbeOutcome.NOT_RUN, detail="not sent: the deadline had passed")
     try:
         return fn()
     except OSError as exc:
-        return ProbeResult(address, kind, port, "error", detail=f"{type(exc).__name__}: {exc}")
+        return ProbeResult(address, kind, port, ProbeOutcome.ERROR, detail=f"{type(exc).__name__}: {exc}")
 
 
 def _with_control_ok(control: Sequence[ProbeResult]) -> tuple[ProbeResult, ...]:
@@ -444,7 +456,7 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
         done = dict(results)
     for t, key, a, kind, port in threads:
         if key not in done:
-            done[key] = ProbeResult(a, kind, port, "not-run", detail="did not finish by the deadline")
+            done[key] = ProbeResult(a, kind, port, ProbeOutcome.NOT_RUN, detail="did not finish by the deadline")
 
     reports = []
     for a in addrs:
@@ -456,7 +468,7 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
             probes.append(neighbour_probe(a, r.interface))
         if r is not None and r.kind not in ("unicast", "local"):
             probes.append(ProbeResult(a, "tcp-connect" if not ctx.raw else "tcp-syn", ports[0] if ports else None,
-                                      "not-run", detail=f"not sent: the route is {r.describe()}"))
+                                      ProbeOutcome.NOT_RUN, detail=f"not sent: the route is {r.describe()}"))
         probes.sort(key=_probe_order)
         ctl = controls[a]
         control_res = _with_control_ok([done[k] for k in done if ctl and k[0] == ctl and k[1].startswith("control-")])

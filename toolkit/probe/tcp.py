@@ -24,7 +24,7 @@ import struct
 import time
 
 from toolkit.probe import packets
-from toolkit.probe.model import ProbeResult, result_from_errno, result_from_icmp
+from toolkit.probe.model import ProbeOutcome, ProbeResult, result_from_errno, result_from_icmp
 from toolkit.sockerr import enable_recverr, read_errqueue
 
 MAX_PACKETS = 100_000  # bound on packets examined per attempt (raw sockets see all traffic)
@@ -69,7 +69,7 @@ def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "
                            else _match_icmp(data, address, port, sport, t0, kind))
                     if res is not None:
                         return res
-        return ProbeResult(address, kind, port, "silence", rtt_ms=None, privileged=True,
+        return ProbeResult(address, kind, port, ProbeOutcome.SILENCE, rtt_ms=None, privileged=True,
                            detail=f"no SYN-ACK, RST or ICMP error in {end - t0:.1f} s")
     finally:
         for s in (tx, rx_icmp, reserve):
@@ -86,10 +86,10 @@ def _match_tcp(data: bytes, address: str, port: int, sport: int, seq: int, t0: f
     if tcp is None or tcp.sport != port or tcp.dport != sport:
         return None
     if tcp.syn_ack and tcp.ack == (seq + 1) & 0xFFFFFFFF:
-        return ProbeResult(address, kind, port, "open", address, rtt_ms=_ms(t0), privileged=True,
+        return ProbeResult(address, kind, port, ProbeOutcome.OPEN, address, rtt_ms=_ms(t0), privileged=True,
                            detail="SYN-ACK")
     if tcp.rst:
-        return ProbeResult(address, kind, port, "closed", address, rtt_ms=_ms(t0), privileged=True,
+        return ProbeResult(address, kind, port, ProbeOutcome.CLOSED, address, rtt_ms=_ms(t0), privileged=True,
                            detail="RST")
     return None
 
@@ -144,9 +144,9 @@ def connect_probe(address: str, port: int, end: float, *, kind: str = "tcp-conne
                     return _icmp_result(address, port, errs[0], t0, kind, "SYN_SENT soft error")
                 time.sleep(0.01)  # spurious wake-up: do not spin
                 continue
-            return ProbeResult(address, kind, port, "open", address, rtt_ms=_ms(t0),
+            return ProbeResult(address, kind, port, ProbeOutcome.OPEN, address, rtt_ms=_ms(t0),
                                detail="connect() completed (SYN-ACK)")
-        return ProbeResult(address, kind, port, "silence",
+        return ProbeResult(address, kind, port, ProbeOutcome.SILENCE,
                            detail=f"connect() got no answer in {end - t0:.1f} s "
                                   "(the kernel retransmits the SYN after 1 s and 3 s)")
     finally:
@@ -161,9 +161,9 @@ def _connect_failed(sock: socket.socket, address: str, port: int, err: int, t0: 
         # ECONNREFUSED: a RST, or an ICMP port-unreachable (the queue says which).
         for e in read_errqueue(sock):
             if e.origin in ("icmp", "icmp6"):
-                return ProbeResult(address, kind, port, "closed", e.offender, e.icmp_type, e.icmp_code,
+                return ProbeResult(address, kind, port, ProbeOutcome.CLOSED, e.offender, e.icmp_type, e.icmp_code,
                                    rtt, f"{name}: {e.describe()}")
-        return ProbeResult(address, kind, port, "closed", address, rtt_ms=rtt, detail=f"{name} (RST)")
+        return ProbeResult(address, kind, port, ProbeOutcome.CLOSED, address, rtt_ms=rtt, detail=f"{name} (RST)")
     for e in read_errqueue(sock):
         if e.origin in ("icmp", "icmp6"):
             return _icmp_result(address, port, e, t0, kind, name)

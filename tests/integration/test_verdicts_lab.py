@@ -79,3 +79,35 @@ def test_more_addresses_than_probed_never_crash_nor_count(lab):
     for f in doc["findings"]:
         for a in unprobed:
             assert a not in f["data"].get("addresses", []), f
+
+
+def test_both_addresses_serve_is_ok_with_a_bad_answer_warning(clean_lab):
+    clean_lab.stale_alive(serve=True)
+    doc, _ = diagnose(clean_lab, "api.corp.example", "--port", "80", *REF)
+    assert doc["verdict"] == "ok", codes(doc)
+    f = next(f for f in doc["findings"] if f["code"] == "answer-differs-both-serve")
+    assert f["severity"] == "warning" and f["data"]["addresses"] == [STALE_ADDRESS]
+    assert _state(doc, STALE_ADDRESS) == "up" and _state(doc, RIGHT) == "up"
+
+
+def test_dead_reference_on_a_healthy_name_is_ok_with_a_note(lab):
+    # Nobody holds 192.168.60.99 on the upstream's link: the reference never answers.
+    doc, _ = diagnose(lab, "www.example.org", "--port", "80", "--reference", "192.168.60.99")
+    assert doc["verdict"] == "ok" and doc["confidence"] == "high", codes(doc)
+    assert any("192.168.60.99" in n and "not a fault of the path" in n for n in doc["notes"])
+    assert any(f["code"] == "reference-unavailable" and f["verdict"] is None for f in doc["findings"])
+
+
+def test_wrong_answer_only_over_tcp(clean_lab):
+    clean_lab.tcp53_to_legacy()
+    # The FQDN (trailing dot): no search list, the question goes to the retired server as is.
+    doc, _ = diagnose(clean_lab, "www.example.org.", "--port", "80", *REF)
+    by_t = {a["transport"]: a["addresses"] for a in doc["answers"] if a["role"] == "resolv.conf"}
+    assert by_t == {"udp": [RIGHT], "tcp": [STALE_ADDRESS]}
+    _stale_bad_answer(doc)
+    # Without a reference the two transports disagree on their own: still a bad answer.
+    doc, _ = diagnose(clean_lab, "www.example.org.", "--port", "80")
+    assert doc["verdict"] == "bad-answer" and doc["confidence"] == "high", codes(doc)
+    top = doc["findings"][0]
+    assert top["code"] == "dead-answer-from-some-servers"
+    assert top["data"]["paths"] == ["169.254.25.10/tcp"]

@@ -498,6 +498,21 @@ class Lab:
         """In the node: forwarded traffic to addr is silently dropped (no ICMP at all)."""
         self._nft_rule("node", "forward", "ip daddr %s drop" % addr)
 
+    def tcp53_to_legacy(self) -> None:
+        """In the node: the pod's TCP queries to NodeLocal (169.254.25.10:53) are DNATed to the
+        retired server (legacy), so only TCP answers are stale (e.g. a force_tcp forwarder
+        that still points at the old server). UDP keeps the right path."""
+        nl = SERVERS["nodelocal"][1]
+        script = ("add table ip %s\n"
+                  "add chain ip %s prerouting { type nat hook prerouting priority -100; policy accept; }\n"
+                  "add rule ip %s prerouting ip saddr 10.244.1.0/24 ip daddr %s tcp dport 53 "
+                  "dnat to %s\n") % (TABLE, TABLE, TABLE, nl, SERVERS["legacy"][1])
+        self.exec("node", "nft", "-f", "-", input=script, check=True)
+        self.exec("node", "conntrack", "-F", check=False)
+        st = self._state()
+        st["fw"].append(["node", "prerouting", "tcp53 to legacy"])
+        self._save(st)
+
     def _clear_stale_alive(self) -> None:
         pidfile = self.rundir / "stale-www.pid"
         try:

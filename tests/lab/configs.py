@@ -89,6 +89,8 @@ remote-control:
 LEGACY_RECORDS = [
     ("api.corp.example.", "A", "192.168.50.77"),
     ("www.corp.example.", "A", "192.168.50.77"),
+    # only reached through Lab.tcp53_to_legacy (nobody forwards example.org here)
+    ("www.example.org.", "A", "192.168.50.77"),
 ]
 
 # --- CoreDNS stand-in: dnsmasq in <p>-coredns --------------------------------

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from toolkit.model import Verdict
 from toolkit.triage.diagnose import Evidence, classify
 
+from tests.unit.evidence_kit import addr, evidence
 from tests.unit.test_resolve_findings import CANDS, failed, q, result, walked
 from toolkit.dns.walk import PathResult
 
 
-@dataclass(frozen=True)
-class FakeAddr:
-    address: str
-    state: str
-    summary: str = ""
-    probes: tuple = ()
-    control: tuple = ()
+def FakeAddr(address, state, summary=""):  # noqa: N802 - kept for the tests below
+    return addr(address, state)
 
 
 def ev(res, *addrs, ports=(80,), ports_given=True, **kw):
-    return Evidence("api.corp.example", res, tuple(addrs), tuple(ports), ports_given, **kw)
+    return evidence(res, *addrs, ports=ports, ports_given=ports_given, **kw)
 
 
 def seed_paths(with_ref=True):

@@ -13,7 +13,9 @@ GW = "10.244.1.1"
 
 
 def _p(address, kind, result, port=None, frm=None, t=None, c=None):
-    return ProbeResult(address, kind, port, result, frm, t, c, 1.0, "", kind != "tcp-connect")
+    return ProbeResult(
+        address=address, kind=kind, port=port, result=result, reply_from=frm, icmp_type=t, icmp_code=c,
+        rtt_ms=1.0, detail="", privileged=kind != "tcp-connect")
 
 
 def addr(address: str, state: str, *, port: int = 80, control: bool = True) -> AddressReport:
@@ -32,7 +34,9 @@ def addr(address: str, state: str, *, port: int = 80, control: bool = True) -> A
         AddressState.UNKNOWN: (_p(address, "tcp-syn", O.NOT_RUN, port),),
     }[s]
     ctl = (_p(GW, "control-icmp", O.REPLY, frm=GW),) if control else ()
-    rep = AddressReport(address, Route(address, "eth0", GW, "10.244.1.10", False, "unicast"), probes, ctl)
+    rep = AddressReport(
+        address=address, route=Route(address, "eth0", GW, "10.244.1.10", False, "unicast"), probes=probes,
+        control=ctl)
     assert rep.state is s, (rep.state, s)
     return rep
 

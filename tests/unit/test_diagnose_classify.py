@@ -86,8 +86,10 @@ def test_nodelocal_silent():
 
 
 def test_nxdomain_only_from_stub_path():
-    nx = PathResult("169.254.25.10", "resolv.conf", "udp",
-                    tuple(q("169.254.25.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), None, "nxdomain")
+    nx = PathResult(
+        server="169.254.25.10", role="resolv.conf", transport="udp",
+        queries=tuple(q("169.254.25.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), hit=None,
+        outcome="nxdomain")
     res = result(nx, walked("192.168.60.53", "reference", "udp", ["192.168.50.20"]))
     c = classify(ev(res, FakeAddr("192.168.50.20", "up", "open")))
     assert c.verdict is Verdict.DNS_ERROR
@@ -112,7 +114,8 @@ def test_dead_only_from_some_servers():
 def test_silence_part_way_is_dns_unavailable_not_dns_error():
     qs = (q("169.254.25.10", "udp", CANDS[0], "A", "NXDOMAIN"),
           q("169.254.25.10", "udp", CANDS[0], "AAAA", error="timeout"))
-    res = result(PathResult("169.254.25.10", "resolv.conf", "udp", qs, None, "timeout"))
+    res = result(PathResult(
+        server="169.254.25.10", role="resolv.conf", transport="udp", queries=qs, hit=None, outcome="timeout"))
     assert classify(ev(res)).verdict is Verdict.DNS_UNAVAILABLE
 
 

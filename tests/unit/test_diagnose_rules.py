@@ -22,8 +22,9 @@ def both(server, role, addrs):
 
 
 def nx_path(server, role, transport, rcode="NXDOMAIN"):
-    return PathResult(server, role, transport,
-                      tuple(q(server, transport, c, "A", rcode) for c in CANDS), None, rcode.lower())
+    return PathResult(
+        server=server, role=role, transport=transport,
+        queries=tuple(q(server, transport, c, "A", rcode) for c in CANDS), hit=None, outcome=rcode.lower())
 
 
 def stale(state, *, ref=True, ref_state="up"):

@@ -22,10 +22,13 @@ def test_probe_outcome_and_address_state_are_distinct_words():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: ProbeResult("10.0.0.1", "tcp-syn", 80, "silent"),
-    lambda: ProbeResult("10.0.0.1", "tcp-sin", 80, "silence"),
+    lambda: ProbeResult(
+        address="10.0.0.1", kind="tcp-syn", port=80, result="silent"),
+    lambda: ProbeResult(
+        address="10.0.0.1", kind="tcp-sin", port=80, result="silence"),
     lambda: QueryResult(server="10.0.0.1", port=53, transport="udp", qname="a.", qtype="A", error="timed-out"),
-    lambda: PathResult("10.0.0.1", "resolv.conf", "udp", (), None, "anwser"),
+    lambda: PathResult(
+        server="10.0.0.1", role="resolv.conf", transport="udp", queries=(), hit=None, outcome="anwser"),
 ])
 def test_a_misspelled_word_fails_loudly(make):
     with pytest.raises(ValueError):
@@ -33,10 +36,13 @@ def test_a_misspelled_word_fails_loudly(make):
 
 
 def test_recorded_words_become_members():
-    p = ProbeResult("10.0.0.1", "tcp-syn", 80, "closed")
+    p = ProbeResult(
+        address="10.0.0.1", kind="tcp-syn", port=80, result="closed")
     assert p.kind is ProbeKind.TCP_SYN and p.result is ProbeOutcome.CLOSED
     assert derive_state(None, (p,)) is AddressState.PORT_CLOSED
-    path = PathResult("10.0.0.1", "resolv.conf", "udp", (), None, "timeout")
+    path = PathResult(
+        server="10.0.0.1", role="resolv.conf", transport="udp", queries=(), hit=None, outcome="timeout")
     assert path.outcome is QueryError.TIMEOUT
-    assert PathResult("10.0.0.1", "resolv.conf", "udp", (), None, "nxdomain").outcome is PathOutcome.NXDOMAIN
+    assert PathResult(
+        server="10.0.0.1", role="resolv.conf", transport="udp", queries=(), hit=None, outcome="nxdomain").outcome is PathOutcome.NXDOMAIN
     assert PathOutcome.of_rcode("BADSIG") is PathOutcome.OTHER_RCODE

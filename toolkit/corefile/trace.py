@@ -162,7 +162,7 @@ class NextHop:
     targets: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hop:
     corefile: str
     block: str
@@ -503,9 +503,11 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A", po
                 hop_notes.append(f"block {block.label} is a stub forward: it sends {zone} to "
                                  f"{', '.join(t.label for t in spec.targets)}, not to the "
                                  "default upstream of the '.' block")
-        hops.append(Hop(cf.name, block.label, block.line, cf.file_line(block.line), block.zones,
-                        cur_port, new_name, d.name if d else None, d.line if d else None, nxt, via,
-                        hop_outcome, tuple(hop_notes), stub))
+        hops.append(Hop(
+            corefile=cf.name, block=block.label, line=block.line, file_line=cf.file_line(block.line),
+            zones=block.zones, port=cur_port, name=new_name, plugin=d.name if d else None,
+            plugin_line=d.line if d else None, next=nxt, via=via, outcome=hop_outcome,
+            notes=tuple(hop_notes), stub_forward=stub))
         cur_name = new_name
         if next_idx is None:
             final = nxt

@@ -79,7 +79,7 @@ class Soa:
     ttl: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueryResult:
     """What one server said (or did not say) to one question."""
 

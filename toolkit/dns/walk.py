@@ -72,7 +72,7 @@ class Server:
     port: int = 53
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PathResult:
     """The whole walk of one server over one transport."""
 
@@ -150,9 +150,12 @@ def walk_path(server: Server, transport: str, candidates: Sequence[str], qtypes:
         outcome = _step(last)
         if outcome is not None:
             hit = cand if outcome is PathOutcome.ANSWER else None
-            return PathResult(server.address, server.role, transport, tuple(done), hit, outcome)
-    return PathResult(server.address, server.role, transport, tuple(done), None,
-                      _exhausted(last) if last else PathOutcome.NO_CANDIDATES)
+            return PathResult(
+                server=server.address, role=server.role, transport=transport, queries=tuple(done), hit=hit,
+                outcome=outcome)
+    return PathResult(
+        server=server.address, role=server.role, transport=transport, queries=tuple(done), hit=None,
+        outcome=_exhausted(last) if last else PathOutcome.NO_CANDIDATES)
 
 
 def walk_all(servers: Sequence[Server], transports: Sequence[str], candidates: Sequence[str],

@@ -79,7 +79,7 @@ NET_RAW_HINT = ("needs NET_RAW, which this process does not have: attach with "
                 "`kubectl debug --profile=netadmin` (or --cap-add NET_RAW)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeResult:
     """One probe of one address (or of a control address) and what came back.
 
@@ -126,7 +126,7 @@ class ProbeResult:
         return f"{self.address} {what}: {self.result}{extra}{who}{ms}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AddressReport:
     """Everything probed for one address: its route, the probes, and the control probes
     (the gateway, or another live address on the same link) that tell "path fine, host
@@ -182,7 +182,7 @@ class AddressReport:
         return summarize(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReachResult:
     """`podtriage reach`: the target, how it resolved, and one AddressReport per address.
 

@@ -266,13 +266,16 @@ def _paced(ctx: _Context, ticket: int, cost: float, attempt: Callable[[float], P
                 else:
                     why = ("not sent: spacing for the routers' ICMP rate limit would have passed "
                            "the deadline")
-                return ProbeResult(address, kind, port, ProbeOutcome.NOT_RUN, detail=why)
+                return ProbeResult(
+                    address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN, detail=why)
             break
         window = ctx.deadline.timeout(WINDOW)
         try:
             res = attempt(time.monotonic() + window)
         except OSError as exc:
-            res = ProbeResult(address, kind, port, ProbeOutcome.ERROR, detail=f"{type(exc).__name__}: {exc}")
+            res = ProbeResult(
+                address=address, kind=kind, port=port, result=ProbeOutcome.ERROR,
+                detail=f"{type(exc).__name__}: {exc}")
         if res.answered:
             if outcome == "token":
                 ctx.pacer.refund(cost)
@@ -348,11 +351,15 @@ def _control_probes(ctx: _Context, ctl: str, ports: Sequence[int]) -> list[tuple
 def _guard(fn: Callable[[], ProbeResult], address: str, kind: str, port: int | None,
            deadline: Deadline | None = None) -> ProbeResult:
     if deadline is not None and deadline.remaining() < MIN_WINDOW:
-        return ProbeResult(address, kind, port, ProbeOutcome.NOT_RUN, detail="not sent: the deadline had passed")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+            detail="not sent: the deadline had passed")
     try:
         return fn()
     except OSError as exc:
-        return ProbeResult(address, kind, port, ProbeOutcome.ERROR, detail=f"{type(exc).__name__}: {exc}")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.ERROR,
+            detail=f"{type(exc).__name__}: {exc}")
 
 
 def _with_control_ok(control: Sequence[ProbeResult]) -> tuple[ProbeResult, ...]:
@@ -456,7 +463,9 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
         done = dict(results)
     for t, key, a, kind, port in threads:
         if key not in done:
-            done[key] = ProbeResult(a, kind, port, ProbeOutcome.NOT_RUN, detail="did not finish by the deadline")
+            done[key] = ProbeResult(
+                address=a, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+                detail="did not finish by the deadline")
 
     reports = []
     for a in addrs:
@@ -467,13 +476,16 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
 
             probes.append(neighbour_probe(a, r.interface))
         if r is not None and r.kind not in ("unicast", "local"):
-            probes.append(ProbeResult(a, "tcp-connect" if not ctx.raw else "tcp-syn", ports[0] if ports else None,
-                                      ProbeOutcome.NOT_RUN, detail=f"not sent: the route is {r.describe()}"))
+            probes.append(ProbeResult(
+                address=a, kind="tcp-connect" if not ctx.raw else "tcp-syn",
+                port=ports[0] if ports else None, result=ProbeOutcome.NOT_RUN,
+                detail=f"not sent: the route is {r.describe()}"))
         probes.sort(key=_probe_order)
         ctl = controls[a]
         control_res = _with_control_ok([done[k] for k in done if ctl and k[0] == ctl and k[1].startswith("control-")])
         lost = lost_without_raw(ctx.raw, ctx.ping, ctx.ping_why, bool(r and r.on_link))
-        reports.append(AddressReport(a, r, tuple(probes), control_res, lost))
+        reports.append(AddressReport(
+            address=a, route=r, probes=tuple(probes), control=control_res, lost=lost))
     return tuple(reports)
 
 
@@ -523,4 +535,6 @@ def reach(target: str, ports: Sequence[int], deadline: Deadline, *, control: boo
         say(f"{target} -> {', '.join(addrs) or err}")
     reports = probe_addresses(addrs, ports, deadline, control=control, on_progress=on_progress) if addrs else ()
     lost = tuple(dict.fromkeys(l for r in reports for l in r.lost))
-    return ReachResult(target, reports, capabilities(), lost, tuple(ports), how, err, ms)
+    return ReachResult(
+        target=target, addresses=reports, capabilities=capabilities(), lost=lost, ports=tuple(ports),
+        resolved_from=how, resolve_error=err, resolve_ms=ms)

@@ -33,10 +33,6 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
            deadline: Deadline, query_timeout: float | None = None, capture_s: float = 0.0,
            race_count: int = 0, on_progress: Callable[[str], None] | None = None) -> Evidence:
     """Collect every kind of evidence, concurrently where it can be, under one deadline."""
-    import threading
-
-    from toolkit.probe import probe_addresses
-    from toolkit.sysinfo.procs import sockets_to
     from toolkit.triage.resolve import resolve_name
 
     say = on_progress or (lambda _m: None)
@@ -45,22 +41,7 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     # inside the budget so a silent server leaves time for the probes (which need ~3.5 s
     # to see an ARP failure's ICMP host-unreachable).
     qt = query_timeout if query_timeout is not None else max(0.5, min(2.0, deadline.remaining() / 4))
-
-    ct_box: dict[str, Any] = {}
-    ct_thread = threading.Thread(target=_conntrack_before, args=(ct_box,), daemon=True)
-    ct_thread.start()
-    # Reading other processes' memory maps (glibc or musl) can take a while: beside the rest.
-    proc_box: dict[str, Any] = {}
-    proc_thread = threading.Thread(target=_processes, args=(proc_box,), daemon=True)
-    proc_thread.start()
-    # Optional wire evidence: the pod's own DNS traffic while we work (needs NET_RAW).
-    cap_box: dict[str, Any] = {}
-    cap_stop = threading.Event()
-    cap_thread = None
-    if capture_s > 0:
-        cap_thread = threading.Thread(target=_capture, args=(cap_box, capture_s, deadline, cap_stop),
-                                      daemon=True)
-        cap_thread.start()
+    side = _SideEvidence(deadline, capture_s)
 
     cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes)
     refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
@@ -72,62 +53,102 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     if unprobed:
         notes.append(f"{len(addresses) + len(unprobed)} addresses answered; probed {MAX_PROBED_ADDRESSES} "
                      f"of them: {fmt_addresses(list(unprobed))} not probed (no evidence either way)")
+    behind = _ask_behind(res, behind_servers, deadline, qt, say)
+    app_sockets = _app_sockets(addresses, notes)
+    probes = _probe(addresses, tuple(ports) or DEFAULT_PORTS, deadline, notes, on_progress)
+    race = _race(res, race_count, deadline, notes, say) if race_count > 0 else []
+    ct_findings, processes = side.finish(notes)
+    return Evidence(name=name, resolve=res, probes=probes, ports=tuple(ports) or DEFAULT_PORTS,
+                    ports_given=bool(ports), unprobed=unprobed, behind=behind,
+                    conntrack_findings=tuple(ct_findings + race), corefile_findings=tuple(cf_findings),
+                    corefile_hops=tuple(cf_hops), processes=processes,
+                    app_sockets=app_sockets, notes=tuple(notes))
 
-    behind: tuple = ()
+
+class _SideEvidence:
+    """conntrack before/after, the visible processes and (optionally) a live capture, in
+    threads beside the DNS walk and the probes."""
+
+    def __init__(self, deadline: Deadline, capture_s: float) -> None:
+        import threading
+
+        self.deadline, self.capture_s = deadline, capture_s
+        self.ct: dict[str, Any] = {}
+        self.proc: dict[str, Any] = {}
+        self.cap: dict[str, Any] = {}
+        self.cap_stop = threading.Event()
+        self.threads = {"ct": threading.Thread(target=_conntrack_before, args=(self.ct,), daemon=True),
+                        # Reading other processes' memory maps (glibc or musl) can take a while.
+                        "proc": threading.Thread(target=_processes, args=(self.proc,), daemon=True)}
+        if capture_s > 0:  # the pod's own DNS traffic while we work (needs NET_RAW)
+            self.threads["cap"] = threading.Thread(
+                target=_capture, args=(self.cap, capture_s, deadline, self.cap_stop), daemon=True)
+        for t in self.threads.values():
+            t.start()
+
+    def finish(self, notes: list[str]) -> tuple[list[Finding], tuple]:
+        cap = self.threads.get("cap")
+        if cap is not None:
+            cap.join(max(0.0, self.deadline.timeout(self.capture_s)))
+            self.cap_stop.set()
+            cap.join(1.0)
+        self.threads["ct"].join(max(0.0, self.deadline.timeout(1.0)))
+        found = _conntrack_after(self.ct, notes) + _capture_findings(self.cap, notes)
+        self.threads["proc"].join(max(0.0, self.deadline.timeout(1.0)))
+        processes = tuple(self.proc.get("processes", ()))
+        if "error" in self.proc:
+            notes.append(f"could not read the application's processes: {self.proc['error']}")
+        elif not processes:
+            notes.append("no other process is visible: attach with `kubectl debug --target=CONTAINER` "
+                         "to see the application's sockets and resolver library")
+        return found, processes
+
+
+def _ask_behind(res: ResolveResult, behind_servers: Sequence[Server], deadline: Deadline, qt: float,
+                say: Callable[[str], None]) -> tuple:
+    """When every pod nameserver fails, ask the servers behind them (Corefile, kube-dns env)."""
     pod_paths = [p for p in res.paths if p.role == "resolv.conf"]
-    if pod_paths and all(p.failed for p in pod_paths):
-        cands = [s for s in behind_servers if s.address not in {p.server for p in res.paths}]
-        env_ip = _kube_dns_env()
-        if env_ip and env_ip not in {s.address for s in cands} | {p.server for p in res.paths}:
-            cands.append(Server(env_ip, "server"))
-        if cands:
-            from toolkit.dns.walk import walk_all
+    if not pod_paths or not all(p.failed for p in pod_paths):
+        return ()
+    cands = [s for s in behind_servers if s.address not in {p.server for p in res.paths}]
+    env_ip = _kube_dns_env()
+    if env_ip and env_ip not in {s.address for s in cands} | {p.server for p in res.paths}:
+        cands.append(Server(env_ip, "server"))
+    if not cands:
+        return ()
+    from toolkit.dns.walk import walk_all
 
-            say(f"the pod's nameservers do not answer; asking the server(s) behind them: "
-                f"{', '.join(s.address for s in cands)}")
-            behind = walk_all(cands, ("udp", "tcp"), res.candidates, ("A",), deadline, qt)
+    say(f"the pod's nameservers do not answer; asking the server(s) behind them: "
+        f"{', '.join(s.address for s in cands)}")
+    return walk_all(cands, ("udp", "tcp"), res.candidates, ("A",), deadline, qt)
 
-    # The application's own sockets, read before the probes: a connect() stuck in SYN_SENT
-    # towards a dead address lasts only until the router's ICMP error (~3 s).
-    app_sockets: tuple = ()
+
+def _app_sockets(addresses: Sequence[str], notes: list[str]) -> tuple:
+    """The application's own sockets, read before the probes: a connect() stuck in SYN_SENT
+    towards a dead address lasts only until the router's ICMP error (~3 s)."""
+    from toolkit.sysinfo.procs import sockets_to
+
     try:
-        app_sockets = sockets_to(addresses)
+        return tuple(sockets_to(addresses))
     except Exception as exc:  # noqa: BLE001 - psutil trouble must not cost the verdict
         notes.append(f"could not read the application's sockets: {exc}")
+        return ()
 
-    probes: tuple = ()
-    if addresses:
-        port_list = tuple(ports) or DEFAULT_PORTS
-        say(f"probing {', '.join(addresses)} (ports {', '.join(map(str, port_list))})")
-        probes = probe_addresses(addresses, port_list, deadline, on_progress=on_progress)
-        for rep in probes:
-            for lost in getattr(rep, "lost", ()) or ():
-                if lost not in notes:
-                    notes.append(lost)
 
-    race: list[Finding] = []
-    if race_count > 0:
-        race = _race(res, race_count, deadline, notes, say)
+def _probe(addresses: Sequence[str], ports: tuple[int, ...], deadline: Deadline, notes: list[str],
+           on_progress: Callable[[str], None] | None) -> tuple:
+    if not addresses:
+        return ()
+    from toolkit.probe import probe_addresses
 
-    if cap_thread is not None:
-        cap_thread.join(max(0.0, deadline.timeout(capture_s)))
-        cap_stop.set()
-        cap_thread.join(1.0)
-    ct_thread.join(max(0.0, deadline.timeout(1.0)))
-    ct_findings = _conntrack_after(ct_box, notes) + race + _capture_findings(cap_box, notes)
-    proc_thread.join(max(0.0, deadline.timeout(1.0)))
-    processes = tuple(proc_box.get("processes", ()))
-    if "error" in proc_box:
-        notes.append(f"could not read the application's processes: {proc_box['error']}")
-    elif not processes:
-        notes.append("no other process is visible: attach with `kubectl debug --target=CONTAINER` "
-                      "to see the application's sockets and resolver library")
-
-    return Evidence(name=name, resolve=res, probes=tuple(probes), ports=tuple(ports) or DEFAULT_PORTS,
-                    ports_given=bool(ports), unprobed=unprobed, behind=tuple(behind),
-                    conntrack_findings=tuple(ct_findings), corefile_findings=tuple(cf_findings),
-                    corefile_hops=tuple(cf_hops), processes=tuple(processes),
-                    app_sockets=tuple(app_sockets), notes=tuple(notes))
+    if on_progress:
+        on_progress(f"probing {', '.join(addresses)} (ports {', '.join(map(str, ports))})")
+    probes = tuple(probe_addresses(addresses, ports, deadline, on_progress=on_progress))
+    for rep in probes:
+        for lost in rep.lost:
+            if lost not in notes:
+                notes.append(lost)
+    return probes
 
 
 def probe_order(res: ResolveResult) -> tuple[list[str], tuple[str, ...]]:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit.errors import reraise_bug
 from toolkit.capture.decode import DnsEvent, IcmpEvent, Malformed, qtype_name, rcode_name
 
 DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
@@ -769,7 +770,8 @@ class Analyzer:
             if self.who is not None:
                 try:
                     chain.process = self.who(p.client, p.cport, p.transport)
-                except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
+                except Exception as exc:  # noqa: BLE001 - best effort, never breaks the analysis
+                    reraise_bug(exc)
                     chain.process = None
             self.chains[chain.id] = chain
             lst = self._client_chains.setdefault(p.client, [])

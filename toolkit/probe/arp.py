@@ -8,6 +8,7 @@ import select
 import socket
 import time
 
+from toolkit.errors import reraise_bug
 from toolkit.probe import packets
 from toolkit.probe.model import ProbeKind, ProbeOutcome, ProbeResult
 
@@ -83,6 +84,7 @@ def neighbour_probe(address: str, interface: str | None) -> ProbeResult:
     try:
         n = neighbour(address, interface)
     except Exception as exc:  # noqa: BLE001 - an unreadable table is a probe that did not run
+        reraise_bug(exc)
         return ProbeResult(
             address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
             detail=f"neighbour table not read: {exc}")

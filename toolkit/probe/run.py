@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from toolkit.deadline import Deadline
+from toolkit.errors import reraise_bug
 from toolkit.probe.model import NET_RAW_HINT, AddressReport, ProbeOutcome, ProbeResult, ReachResult
 from toolkit.sysinfo.routes import Route
 
@@ -191,7 +192,8 @@ def _route(address: str) -> Route | None:
 
     try:
         return route_to(address)
-    except Exception:  # noqa: BLE001 - no route information is not fatal for the probes
+    except Exception as exc:  # noqa: BLE001 - no route information is not fatal for the probes
+        reraise_bug(exc)
         return None
 
 
@@ -228,7 +230,8 @@ def control_address(address: str, route: Route | None) -> str | None:
             if n.address != address and n.alive and n.state != "NOARP" and any(
                     ipaddress.ip_address(n.address) in net for net in nets):
                 return n.address
-    except (ValueError, Exception):  # noqa: BLE001 - no control is a weaker report, not a failure
+    except Exception as exc:  # noqa: BLE001 - no control is a weaker report, not a failure
+        reraise_bug(exc)
         return None
     return None
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from toolkit.deadline import Deadline
 from toolkit.dns.walk import Server
+from toolkit.errors import failure_text, is_bug, reraise_bug
 from toolkit.model import Finding, Report, Severity, Table
 from toolkit.probe.model import AddressState
 from toolkit.triage.classify import Classification, classify
@@ -87,6 +88,14 @@ class _SideEvidence:
             t.start()
 
     def finish(self, notes: list[str]) -> tuple[list[Finding], tuple]:
+        try:
+            return self._finish(notes)
+        finally:
+            for box in (self.ct, self.proc, self.cap):
+                if "bug" in box:  # PODTRIAGE_STRICT: a bug in a side thread reaches exit 4
+                    raise box["bug"]
+
+    def _finish(self, notes: list[str]) -> tuple[list[Finding], tuple]:
         cap = self.threads.get("cap")
         if cap is not None:
             cap.join(max(0.0, self.deadline.timeout(self.capture_s)))
@@ -131,7 +140,8 @@ def _app_sockets(addresses: Sequence[str], notes: list[str]) -> tuple:
     try:
         return tuple(sockets_to(addresses))
     except Exception as exc:  # noqa: BLE001 - psutil trouble must not cost the verdict
-        notes.append(f"could not read the application's sockets: {exc}")
+        reraise_bug(exc)
+        notes.append(f"could not read the application's sockets: {failure_text(exc)}")
         return ()
 
 
@@ -176,7 +186,9 @@ def _capture(box: dict, seconds: float, deadline: Deadline, stop) -> None:
 
         box["report"] = capture_report(capture_live(duration=seconds, deadline=deadline, stop=stop))
     except Exception as exc:  # noqa: BLE001 - optional evidence; MissingCapability says why
-        box["error"] = getattr(exc, "message", None) or str(exc)
+        if is_bug(exc):
+            box["bug"] = exc  # re-raised by the main thread
+        box["error"] = getattr(exc, "message", None) or failure_text(exc)
 
 
 def _capture_findings(box: dict, notes: list[str]) -> list[Finding]:
@@ -213,7 +225,8 @@ def _race(res: ResolveResult, count: int, deadline: Deadline, notes: list[str], 
         result = race_test(target, count=count, deadline=deadline.child(deadline.remaining() * 0.6))
         return [f for f in race_findings(result) if f.severity is not Severity.INFO]
     except Exception as exc:  # noqa: BLE001 - optional evidence
-        notes.append(f"race test not run: {exc}")
+        reraise_bug(exc)
+        notes.append(f"race test not run: {failure_text(exc)}")
         return []
 
 
@@ -223,7 +236,9 @@ def _processes(box: dict) -> None:
 
         box["processes"] = other_processes()
     except Exception as exc:  # noqa: BLE001 - optional evidence
-        box["error"] = str(exc)
+        if is_bug(exc):
+            box["bug"] = exc  # re-raised by the main thread
+        box["error"] = failure_text(exc)
 
 
 def _kube_dns_env() -> str | None:
@@ -240,7 +255,9 @@ def _conntrack_before(box: dict) -> None:
 
         box["before"] = read_snapshot()
     except Exception as exc:  # noqa: BLE001 - optional evidence
-        box["error"] = f"conntrack not read: {exc}"
+        if is_bug(exc):
+            box["bug"] = exc  # re-raised by the main thread
+        box["error"] = f"conntrack not read: {failure_text(exc)}"
 
 
 def _conntrack_after(box: dict, notes: list[str]) -> list[Finding]:
@@ -253,7 +270,8 @@ def _conntrack_after(box: dict, notes: list[str]) -> list[Finding]:
 
         found = list(conntrack_findings(box["before"], read_snapshot()))
     except Exception as exc:  # noqa: BLE001 - optional evidence
-        notes.append(f"conntrack not read: {exc}")
+        reraise_bug(exc)
+        notes.append(f"conntrack not read: {failure_text(exc)}")
         return []
     # In diagnose only what argues for something is a finding; the rest (e.g. "this is the
     # pod's table, not the node's") is one line among the notes.

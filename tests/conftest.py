@@ -13,6 +13,11 @@ if str(_ROOT) not in sys.path:
 
 from tests.lab import Lab  # noqa: E402
 
+# A bug in our own code (AttributeError, TypeError, KeyError...) inside a best-effort block
+# re-raises instead of becoming a note (toolkit.errors.reraise_bug): in tests it must reach
+# exit 4. Subprocesses (the CLI in lab pods) inherit it.
+os.environ.setdefault("PODTRIAGE_STRICT", "1")
+
 
 def pytest_configure(config):
     config.addinivalue_line(

@@ -106,3 +106,28 @@ def translate(exc: BaseException) -> PodtriageError | None:
     if isinstance(exc, UnicodeDecodeError):
         return CannotObserve(f"input is not text ({exc.reason} at byte {exc.start})")
     return None
+
+
+# A bug in our own code, as opposed to an observation that failed (a file, a socket, a
+# library that is missing). Best-effort blocks turn observation failures into notes; with
+# PODTRIAGE_STRICT=1 (set by tests/conftest.py) these re-raise, so the bug reaches exit 4.
+PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
+    AttributeError, TypeError, KeyError, IndexError, NameError, AssertionError)
+
+
+def is_bug(exc: BaseException) -> bool:
+    """True when ``exc`` is a programming error and PODTRIAGE_STRICT=1 asks to surface it."""
+    import os
+
+    return isinstance(exc, PROGRAMMING_ERRORS) and os.environ.get("PODTRIAGE_STRICT") == "1"
+
+
+def reraise_bug(exc: BaseException) -> None:
+    """Call first in an ``except Exception`` block that keeps an observation best-effort."""
+    if is_bug(exc):
+        raise exc
+
+
+def failure_text(exc: BaseException) -> str:
+    """What failed and why, for a note ("KeyError: 'x'" says more than "'x'")."""
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)

@@ -15,6 +15,7 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
+from enum import StrEnum
 
 IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
@@ -23,6 +24,25 @@ MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
 SO_EE_ORIGIN_LOCAL = 1
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
+
+
+
+class NetError(StrEnum):
+    """What the socket layer saw instead of an answer: the one ICMP/errno table's words,
+    shared by DNS queries (toolkit.dns.query.QueryError) and probes (ProbeOutcome)."""
+
+    PORT_UNREACHABLE = "port-unreachable"
+    PROTOCOL_UNREACHABLE = "protocol-unreachable"
+    HOST_UNREACHABLE = "host-unreachable"
+    NET_UNREACHABLE = "net-unreachable"
+    ADMIN_PROHIBITED = "admin-prohibited"
+    TTL_EXCEEDED = "ttl-exceeded"
+    FRAG_NEEDED = "frag-needed"
+    UNREACHABLE = "unreachable"  # other ICMP unreachable codes
+    RESET = "reset"
+    TIMEOUT = "timeout"
+    LOCAL_ERROR = "local-error"
+
 
 _EE = struct.Struct("=IBBBBII")  # ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
 
@@ -38,7 +58,7 @@ class IcmpError:
     offender: str | None  # the router or host that sent the ICMP error
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> NetError:
         """A stable classification shared by DNS queries and probes."""
         return classify_icmp(self.origin, self.icmp_type, self.icmp_code, self.errno)
 
@@ -49,44 +69,44 @@ class IcmpError:
         return f"ICMP{'v6' if self.origin == 'icmp6' else ''} type {self.icmp_type} code {self.icmp_code} ({self.kind}){who}"
 
 
-def classify_icmp(origin: str, icmp_type: int, code: int, err: int = 0) -> str:
+def classify_icmp(origin: str, icmp_type: int, code: int, err: int = 0) -> NetError:
     """ICMP type/code -> one of: port-unreachable, protocol-unreachable, host-unreachable,
     net-unreachable, admin-prohibited, ttl-exceeded, frag-needed, unreachable (other codes),
     local-error. The one ICMP table of podtriage: DNS queries and probes both use it."""
     if origin == "icmp":
         if icmp_type == 3:  # destination unreachable, RFC 792 / RFC 1812 5.2.7.1
-            return {0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable",
+            return NetError({0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable",
                     3: "port-unreachable", 4: "frag-needed", 6: "net-unreachable",
                     7: "host-unreachable", 9: "admin-prohibited", 10: "admin-prohibited",
                     11: "net-unreachable", 12: "host-unreachable",
-                    13: "admin-prohibited"}.get(code, "unreachable")
+                    13: "admin-prohibited"}.get(code, "unreachable"))
         if icmp_type == 11:
-            return "ttl-exceeded"
-        return "unreachable"
+            return NetError.TTL_EXCEEDED
+        return NetError.UNREACHABLE
     if origin == "icmp6":
         if icmp_type == 1:  # RFC 4443 3.1
-            return {0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable",
+            return NetError({0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable",
                     4: "port-unreachable", 5: "admin-prohibited",
-                    6: "admin-prohibited"}.get(code, "unreachable")
+                    6: "admin-prohibited"}.get(code, "unreachable"))
         if icmp_type == 3:
-            return "ttl-exceeded"
+            return NetError.TTL_EXCEEDED
         if icmp_type == 2:
-            return "frag-needed"
-        return "unreachable"
+            return NetError.FRAG_NEEDED
+        return NetError.UNREACHABLE
     return errno_kind(err)
 
 
-def errno_kind(err: int) -> str:
+def errno_kind(err: int) -> NetError:
     """What a bare errno can tell (no ICMP details): used when the queue is empty."""
     return {
-        errno.ECONNREFUSED: "port-unreachable",
-        errno.EHOSTUNREACH: "host-unreachable",
-        errno.ENETUNREACH: "net-unreachable",
-        errno.ECONNRESET: "reset",
-        errno.ETIMEDOUT: "timeout",
-        errno.EACCES: "admin-prohibited",
-        errno.EPERM: "admin-prohibited",
-    }.get(err, "local-error")
+        errno.ECONNREFUSED: NetError.PORT_UNREACHABLE,
+        errno.EHOSTUNREACH: NetError.HOST_UNREACHABLE,
+        errno.ENETUNREACH: NetError.NET_UNREACHABLE,
+        errno.ECONNRESET: NetError.RESET,
+        errno.ETIMEDOUT: NetError.TIMEOUT,
+        errno.EACCES: NetError.ADMIN_PROHIBITED,
+        errno.EPERM: NetError.ADMIN_PROHIBITED,
+    }.get(err, NetError.LOCAL_ERROR)
 
 
 def enable_recverr(sock: socket.socket) -> bool:

@@ -48,6 +48,8 @@ LINKS = [
     ("legacy", "eth0", "192.168.50.53/24", "node", "vleg", None),
     ("app", "eth0", "192.168.50.20/24", "node", "vapp", None),
 ]
+# The seed's stale answer: the retired server (legacy) answers it for *.corp.example.
+STALE_ADDRESS = "192.168.50.77"
 GATEWAYS = {"pod": "10.244.1.1", "coredns": "10.233.0.1", "upstream": "192.168.60.1",
             "legacy": "192.168.50.1", "app": "192.168.50.1"}
 
@@ -464,6 +466,74 @@ class Lab:
         st["app_down"] = True
         self._save(st)
 
+    def stale_alive(self, serve: bool = False) -> None:
+        """A live host takes the stale address 192.168.50.77 (node subnets recycle
+        addresses): the app host gets it as a second address, so it answers ping and ARP and
+        refuses port 80 (its web server binds 192.168.50.20 only). With ``serve`` a second web
+        server listens on 192.168.50.77:80 too (both addresses serve the port)."""
+        self.exec("app", "ip", "addr", "add", STALE_ADDRESS + "/24", "dev", "eth0", check=True)
+        # The node may remember a failed ARP for the address from an earlier scenario.
+        self.exec("node", "ip", "neigh", "flush", "to", STALE_ADDRESS, check=False)
+        st = self._state()
+        st["stale_alive"] = True
+        self._save(st)
+        if serve:
+            log = open(self.rundir / "stale-www.log", "ab")
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns("app"), sys.executable, "-m", "http.server", "80",
+                 "--bind", STALE_ADDRESS, "--directory", str(self.rundir / "www")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            log.close()
+            (self.rundir / "stale-www.pid").write_text("%d\n" % p.pid)
+            for _ in range(50):
+                r = self.exec("node", "curl", "-s", "-o", "/dev/null", "-m", "1", "-w", "%{http_code}",
+                              "http://%s/" % STALE_ADDRESS, timeout=5)
+                if r.stdout.strip() == "200":
+                    break
+                time.sleep(0.1)
+            else:
+                raise LabError("the web server on %s did not start" % STALE_ADDRESS)
+
+    def drop_forward(self, addr: str) -> None:
+        """In the node: forwarded traffic to addr is silently dropped (no ICMP at all)."""
+        self._nft_rule("node", "forward", "ip daddr %s drop" % addr)
+
+    def tcp53_to_legacy(self) -> None:
+        """In the node: the pod's TCP queries to NodeLocal (169.254.25.10:53) are DNATed to the
+        retired server (legacy), so only TCP answers are stale (e.g. a force_tcp forwarder
+        that still points at the old server). UDP keeps the right path."""
+        nl = SERVERS["nodelocal"][1]
+        script = ("add table ip %s\n"
+                  "add chain ip %s prerouting { type nat hook prerouting priority -100; policy accept; }\n"
+                  "add rule ip %s prerouting ip saddr 10.244.1.0/24 ip daddr %s tcp dport 53 "
+                  "dnat to %s\n") % (TABLE, TABLE, TABLE, nl, SERVERS["legacy"][1])
+        self.exec("node", "nft", "-f", "-", input=script, check=True)
+        self.exec("node", "conntrack", "-F", check=False)
+        st = self._state()
+        st["fw"].append(["node", "prerouting", "tcp53 to legacy"])
+        self._save(st)
+
+    def _clear_stale_alive(self) -> None:
+        pidfile = self.rundir / "stale-www.pid"
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = None
+        if pid is not None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pid, sig)
+                except OSError:
+                    break
+                for _ in range(20):
+                    if not _alive(pid):
+                        break
+                    time.sleep(0.1)
+            pidfile.unlink(missing_ok=True)
+        if self.ns("app") in self._existing_ns():
+            self.exec("app", "ip", "addr", "del", STALE_ADDRESS + "/24", "dev", "eth0", check=False)
+        self.exec("node", "ip", "neigh", "flush", "to", STALE_ADDRESS, check=False)
+
     def force_rcode(self, name: str, rcode: str, server: str = "legacy") -> None:
         """Make `server` answer `rcode` for `name` and everything below it.
 
@@ -490,6 +560,8 @@ class Lab:
         Restarts NodeLocal if any fault was active (flushes its caches and infra state)."""
         st = self._state()
         dirty = bool(st["fw"] or st["rcode"] or st["stopped"] or st["app_down"])
+        if st.get("stale_alive"):
+            self._clear_stale_alive()
         have = self._existing_ns()
         for n in NAMESPACES:
             if self.ns(n) in have:

@@ -89,6 +89,8 @@ remote-control:
 LEGACY_RECORDS = [
     ("api.corp.example.", "A", "192.168.50.77"),
     ("www.corp.example.", "A", "192.168.50.77"),
+    # only reached through Lab.tcp53_to_legacy (nobody forwards example.org here)
+    ("www.example.org.", "A", "192.168.50.77"),
 ]
 
 # --- CoreDNS stand-in: dnsmasq in <p>-coredns --------------------------------
@@ -168,6 +170,20 @@ $TTL 300
 @   IN NS  ns1.example.org.
 ns1 IN A   192.168.60.53
 www IN A   192.168.50.20
+; a name with a dozen A records (more than diagnose probes): one live, eleven on the
+; node subnet where nobody lives
+dozen IN A 192.168.50.20
+dozen IN A 192.168.50.101
+dozen IN A 192.168.50.102
+dozen IN A 192.168.50.103
+dozen IN A 192.168.50.104
+dozen IN A 192.168.50.105
+dozen IN A 192.168.50.106
+dozen IN A 192.168.50.107
+dozen IN A 192.168.50.108
+dozen IN A 192.168.50.109
+dozen IN A 192.168.50.110
+dozen IN A 192.168.50.111
 """
 
 ROOT_ZONE = """\

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from toolkit.model import Verdict
 from toolkit.triage.diagnose import Evidence, classify
 
+from tests.unit.evidence_kit import addr, evidence
 from tests.unit.test_resolve_findings import CANDS, failed, q, result, walked
 from toolkit.dns.walk import PathResult
 
 
-@dataclass(frozen=True)
-class FakeAddr:
-    address: str
-    state: str
-    summary: str = ""
-    probes: tuple = ()
-    control: tuple = ()
+def FakeAddr(address, state, summary=""):  # noqa: N802 - kept for the tests below
+    return addr(address, state)
 
 
 def ev(res, *addrs, ports=(80,), ports_given=True, **kw):
-    return Evidence("api.corp.example", res, tuple(addrs), tuple(ports), ports_given, **kw)
+    return evidence(res, *addrs, ports=ports, ports_given=ports_given, **kw)
 
 
 def seed_paths(with_ref=True):
@@ -92,8 +86,10 @@ def test_nodelocal_silent():
 
 
 def test_nxdomain_only_from_stub_path():
-    nx = PathResult("169.254.25.10", "resolv.conf", "udp",
-                    tuple(q("169.254.25.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), None, "nxdomain")
+    nx = PathResult(
+        server="169.254.25.10", role="resolv.conf", transport="udp",
+        queries=tuple(q("169.254.25.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), hit=None,
+        outcome="nxdomain")
     res = result(nx, walked("192.168.60.53", "reference", "udp", ["192.168.50.20"]))
     c = classify(ev(res, FakeAddr("192.168.50.20", "up", "open")))
     assert c.verdict is Verdict.DNS_ERROR
@@ -118,5 +114,23 @@ def test_dead_only_from_some_servers():
 def test_silence_part_way_is_dns_unavailable_not_dns_error():
     qs = (q("169.254.25.10", "udp", CANDS[0], "A", "NXDOMAIN"),
           q("169.254.25.10", "udp", CANDS[0], "AAAA", error="timeout"))
-    res = result(PathResult("169.254.25.10", "resolv.conf", "udp", qs, None, "timeout"))
+    res = result(PathResult(
+        server="169.254.25.10", role="resolv.conf", transport="udp", queries=qs, hit=None, outcome="timeout"))
     assert classify(ev(res)).verdict is Verdict.DNS_UNAVAILABLE
+
+
+def test_more_addresses_than_probed_do_not_crash_and_are_not_evidence():
+    """Issue 10: 12 answers, 8 probed: the 4 others are 'not probed', never a KeyError."""
+    from toolkit.triage.diagnose import MAX_PROBED_ADDRESSES, diagnose_report, probe_order
+
+    addrs = [f"10.1.1.{i}" for i in range(1, 13)]
+    res = result(walked("169.254.25.10", "resolv.conf", "udp", addrs))
+    probed, unprobed = probe_order(res)
+    assert len(probed) == MAX_PROBED_ADDRESSES and len(unprobed) == 4
+    assert probed[:2] == ["10.1.1.1", "10.1.1.2"]  # numeric order, not text (.10 after .9)
+    for state in ("up", "host-unreachable"):
+        e = ev(res, *(FakeAddr(a, state, "x") for a in probed))
+        c = classify(e)
+        assert not any(set(unprobed) & set(f.data.get("addresses", ())) for f in c.findings)
+        doc = diagnose_report(e).to_dict()
+        assert {a["address"]: a["state"] for a in doc["addresses"]}["10.1.1.12"] == "not-probed"

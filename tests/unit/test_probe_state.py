@@ -16,7 +16,9 @@ ONLINK = Route(A, "eth0", None, "192.168.50.10", True, "unicast")
 
 
 def p(kind, result, port=None, frm=None, t=None, c=None, address=A):
-    return ProbeResult(address, kind, port, result, frm, t, c, 1.0, "", kind != "tcp-connect")
+    return ProbeResult(
+        address=address, kind=kind, port=port, result=result, reply_from=frm, icmp_type=t, icmp_code=c,
+        rtt_ms=1.0, detail="", privileged=kind != "tcp-connect")
 
 
 CTL_OK = (p("control-icmp", "reply", address=GW, frm=GW),)
@@ -49,23 +51,29 @@ CTL_BAD = (p("control-icmp", "silence", address=GW),)
     ([], (), Route(A, None, None, None, False, "prohibit"), "filtered"),
 ])
 def test_state(probes, control, route, state):
-    rep = AddressReport(A, route, tuple(probes), tuple(control))
+    rep = AddressReport(
+        address=A, route=route, probes=tuple(probes), control=tuple(control))
     assert rep.state == state
     assert rep.summary.startswith(A)
 
 
 def test_alive_and_host_unreachable_from():
-    rep = AddressReport(A, VIA, (p("tcp-syn", "host-unreachable", 80, GW, 3, 1),), CTL_OK)
+    rep = AddressReport(
+        address=A, route=VIA, probes=(p("tcp-syn", "host-unreachable", 80, GW, 3, 1),), control=CTL_OK)
     assert rep.alive is False and rep.host_unreachable_from == GW and rep.control_ok is True
     assert f"from {GW}" in rep.summary
-    up = AddressReport(A, VIA, (p("tcp-syn", "closed", 81, A),), ())
+    up = AddressReport(
+        address=A, route=VIA, probes=(p("tcp-syn", "closed", 81, A),), control=())
     assert up.alive is True and up.control_ok is None
-    silent = AddressReport(A, VIA, (p("tcp-syn", "silence", 80),), CTL_OK)
+    silent = AddressReport(
+        address=A, route=VIA, probes=(p("tcp-syn", "silence", 80),), control=CTL_OK)
     assert silent.alive is None
 
 
 def reach(*reps, ports=(80,), lost=(), error=None):
-    return ReachResult("api.corp.example", tuple(reps), ("NET_RAW",), lost, ports, "getaddrinfo", error, 1.0)
+    return ReachResult(
+        target="api.corp.example", addresses=tuple(reps), capabilities=("NET_RAW",), lost=lost, ports=ports,
+        resolved_from="getaddrinfo", resolve_error=error, resolve_ms=1.0)
 
 
 @pytest.mark.parametrize("probes,control,ports,verdict", [
@@ -83,7 +91,8 @@ def reach(*reps, ports=(80,), lost=(), error=None):
     ([p("icmp-echo", "reply", frm=A)], CTL_OK, (), Verdict.OK),
 ])
 def test_verdict(probes, control, ports, verdict):
-    report = reach_report(reach(AddressReport(A, VIA, tuple(probes), control), ports=ports))
+    report = reach_report(reach(AddressReport(
+        address=A, route=VIA, probes=tuple(probes), control=control), ports=ports))
     assert report.verdict is verdict
     doc = report.to_dict()
     assert doc["target"] == "api.corp.example" and doc["verdict"] == verdict.value
@@ -94,21 +103,26 @@ def test_verdict(probes, control, ports, verdict):
 
 
 def test_routing_finding_named():
-    report = reach_report(reach(AddressReport(A, VIA, (p("tcp-syn", "ttl-exceeded", 80, GW, 11, 0),), CTL_OK)))
+    report = reach_report(reach(AddressReport(
+        address=A, route=VIA, probes=(p("tcp-syn", "ttl-exceeded", 80, GW, 11, 0),), control=CTL_OK)))
     assert report.verdict is Verdict.UNREACHABLE_HOST
     assert report.findings[0].code == "routing"
 
 
 def test_worst_address_wins():
-    up = AddressReport("192.168.50.20", VIA, (p("tcp-syn", "open", 80, "192.168.50.20", address="192.168.50.20"),), CTL_OK)
-    dead = AddressReport(A, VIA, (p("tcp-syn", "host-unreachable", 80, GW, 3, 1),), CTL_OK)
+    up = AddressReport(
+        address="192.168.50.20", route=VIA,
+        probes=(p("tcp-syn", "open", 80, "192.168.50.20", address="192.168.50.20"),), control=CTL_OK)
+    dead = AddressReport(
+        address=A, route=VIA, probes=(p("tcp-syn", "host-unreachable", 80, GW, 3, 1),), control=CTL_OK)
     report = reach_report(reach(up, dead))
     assert report.verdict is Verdict.UNREACHABLE_HOST
     assert report.findings[0].data["address"] == A and report.findings[0].data["icmp_from"] == GW
 
 
 def test_lost_capability_named_but_verdict_kept():
-    rep = AddressReport(A, VIA, (p("tcp-connect", "host-unreachable", 80, GW, 3, 1),), CTL_OK)
+    rep = AddressReport(
+        address=A, route=VIA, probes=(p("tcp-connect", "host-unreachable", 80, GW, 3, 1),), control=CTL_OK)
     report = reach_report(reach(rep, lost=("ICMP echo: not allowed; needs NET_RAW",)))
     assert report.verdict is Verdict.UNREACHABLE_HOST
     doc = report.to_dict()

@@ -26,17 +26,22 @@ def walked(server, role, transport, final_a, final_aaaa=(), nx_before=3, outcome
         qs += [q(server, transport, c, "A", "NXDOMAIN"), q(server, transport, c, "AAAA", "NXDOMAIN")]
     hit = CANDS[nx_before]
     qs += [q(server, transport, hit, "A", answers=final_a), q(server, transport, hit, "AAAA", answers=final_aaaa)]
-    return PathResult(server, role, transport, tuple(qs), hit if outcome == "answer" else None, outcome)
+    return PathResult(
+        server=server, role=role, transport=transport, queries=tuple(qs),
+        hit=hit if outcome == "answer" else None, outcome=outcome)
 
 
 def failed(server, role, transport, error):
     qs = (q(server, transport, CANDS[0], "A", error=error), q(server, transport, CANDS[0], "AAAA", error=error))
-    return PathResult(server, role, transport, qs, None, error)
+    return PathResult(
+        server=server, role=role, transport=transport, queries=qs, hit=None, outcome=error)
 
 
 def result(*paths, system=None):
     servers = tuple({(p.server, p.role): Server(p.server, p.role) for p in paths}.values())
-    return ResolveResult("api.corp.example", CANDS, servers, tuple(paths), system, "/etc/resolv.conf")
+    return ResolveResult(
+        name="api.corp.example", candidates=CANDS, servers=servers, paths=tuple(paths), system=system,
+        resolv_conf_path="/etc/resolv.conf")
 
 
 def codes(findings):
@@ -110,17 +115,20 @@ def test_tcp_blocked_udp_works():
 
 
 def test_nxdomain_only_from_the_stub_path():
-    nx = PathResult("169.254.25.10", "resolv.conf", "udp",
-                    tuple(q("169.254.25.10", "udp", c, t, "NXDOMAIN") for c in CANDS for t in ("A", "AAAA")),
-                    None, "nxdomain")
+    nx = PathResult(
+        server="169.254.25.10", role="resolv.conf", transport="udp",
+        queries=tuple(q("169.254.25.10", "udp", c, t, "NXDOMAIN") for c in CANDS for t in ("A", "AAAA")),
+        hit=None, outcome="nxdomain")
     res = result(nx, walked("192.168.60.53", "reference", "udp", ["192.168.50.20"]))
     f = next(f for f in resolve_findings(res) if f.code == "rcode-disagreement")
     assert f.verdict is Verdict.DNS_ERROR and "169.254.25.10" in " ".join(f.evidence)
 
 
 def test_everyone_says_nxdomain():
-    nx = PathResult("10.0.0.10", "resolv.conf", "udp",
-                    tuple(q("10.0.0.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), None, "nxdomain")
+    nx = PathResult(
+        server="10.0.0.10", role="resolv.conf", transport="udp",
+        queries=tuple(q("10.0.0.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), hit=None,
+        outcome="nxdomain")
     fs = resolve_findings(result(nx))
     assert codes(fs) == ["nxdomain"] and fs[0].verdict is Verdict.DNS_ERROR
 
@@ -172,7 +180,9 @@ def test_renderers_do_not_crash():
 def test_aaaa_dropped_is_its_own_finding_not_an_rcode():
     qs = (q("169.254.25.10", "udp", CANDS[3], "A", answers=["192.168.50.20"]),
           q("169.254.25.10", "udp", CANDS[3], "AAAA", error="timeout"))
-    path = PathResult("169.254.25.10", "resolv.conf", "udp", qs, CANDS[3], "answer")
+    path = PathResult(
+        server="169.254.25.10", role="resolv.conf", transport="udp", queries=qs, hit=CANDS[3],
+        outcome="answer")
     fs = resolve_findings(result(path))
     assert [f.code for f in fs if f.severity is not Severity.INFO] == ["aaaa-unanswered"]
     assert fs[0].verdict is Verdict.DNS_UNAVAILABLE

@@ -194,9 +194,11 @@ def _target_check(rcodes, errors=()):
     from toolkit.dns.query import QueryResult
 
     up = Upstream("Corefile", ".:53", 2, 2, ".", "192.0.2.1", 53, False)
-    soa = tuple(QueryResult("192.0.2.1", 53, t, ".", "SOA", rcode=r) for t, r in zip(("udp", "tcp"), rcodes))
-    soa += tuple(QueryResult("192.0.2.1", 53, "udp", ".", "SOA", error=e, error_detail="x") for e in errors)
-    names = (QueryResult("192.0.2.1", 53, "udp", "a.example.", "A", rcode=rcodes[0]),) if rcodes else ()
+    soa = tuple(QueryResult(server="192.0.2.1", port=53, transport=t, qname=".", qtype="SOA", rcode=r) for t, r in zip(("udp", "tcp"), rcodes))
+    soa += tuple(QueryResult(server="192.0.2.1", port=53, transport="udp", qname=".", qtype="SOA", error=e,
+                            error_detail="x") for e in errors)
+    names = (QueryResult(server="192.0.2.1", port=53, transport="udp", qname="a.example.", qtype="A",
+                          rcode=rcodes[0]),) if rcodes else ()
     return TargetCheck(up, soa, names)
 
 
@@ -247,10 +249,10 @@ def test_diagnose_cut_before_any_answer_is_not_dns_unavailable():
 
     res = result(failed("169.254.25.10", "resolv.conf", "udp", "deadline"),
                  failed("169.254.25.10", "resolv.conf", "tcp", "deadline"))
-    c = classify(Evidence("api.corp.example", res, (), (80,), False))
+    c = classify(Evidence(name="api.corp.example", resolve=res, probes=(), ports=(80,), ports_given=False))
     assert c.verdict is Verdict.INDETERMINATE and c.confidence == "low"
     assert c.findings[0].code == "dns-not-asked" and "--deadline" in (c.settle or "")
     # a real timeout is still evidence
     res = result(failed("169.254.25.10", "resolv.conf", "udp", "timeout"),
                  failed("169.254.25.10", "resolv.conf", "tcp", "deadline"))
-    assert classify(Evidence("api.corp.example", res, (), (80,), False)).verdict is Verdict.DNS_UNAVAILABLE
+    assert classify(Evidence(name="api.corp.example", resolve=res, probes=(), ports=(80,), ports_given=False)).verdict is Verdict.DNS_UNAVAILABLE

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit.errors import reraise_bug
 from toolkit.capture.decode import DnsEvent, IcmpEvent, Malformed, qtype_name, rcode_name
 
 DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
@@ -58,7 +59,7 @@ class ProcessInfo:
     cmdline: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pair:
     """A query and its response."""
 
@@ -205,7 +206,7 @@ class ServerStats:
         return self.unanswered - self.unanswered_explained - self.unanswered_at_end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CaptureSummary:
     first_ts: float | None
     last_ts: float | None
@@ -673,9 +674,11 @@ class Analyzer:
                 c.errors += 1
                 c.last_negative = not c.positive
         if self.sink:
-            self.sink(Pair(p.first, p.client, p.cport, p.server, p.sport, p.transport, p.txid, p.qname,
-                           qtype_name(p.qtype), rc, lat, lat_last, p.sends - 1, ev.ancount, addrs, tc,
-                           bool(ev.flags & 0x0400), late))
+            self.sink(Pair(
+                ts=p.first, client=p.client, client_port=p.cport, server=p.server, server_port=p.sport,
+                transport=p.transport, txid=p.txid, qname=p.qname, qtype=qtype_name(p.qtype), rcode=rc,
+                latency_ms=lat, latency_last_ms=lat_last, retransmissions=p.sends - 1, answers=ev.ancount,
+                addresses=addrs, tc=tc, aa=bool(ev.flags & 0x0400), late=late))
         if c is not None and c.pending <= 0:
             # Positive or not, the chain closes after chain_window of quiet (tick): the
             # capture may deliver the A answer before the AAAA query sent with it.
@@ -787,7 +790,8 @@ class Analyzer:
             if self.who is not None:
                 try:
                     chain.process = self.who(p.client, p.cport, p.transport)
-                except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
+                except Exception as exc:  # noqa: BLE001 - best effort, never breaks the analysis
+                    reraise_bug(exc)
                     chain.process = None
             self.chains[chain.id] = chain
             lst = self._client_chains.setdefault(p.client, [])
@@ -865,12 +869,19 @@ class Analyzer:
 
     def summary(self) -> CaptureSummary:
         return CaptureSummary(
-            self.first_ts, self.now if self.first_ts is not None else None, self.dns_messages,
-            self.queries, self.transactions, self.responses, self.pairs, self.unanswered,
-            self.unanswered_explained, self.retransmissions, self.late, self.unmatched, self.malformed,
-            dict(self.rcodes), dict(self.qtypes), dict(self.transports), self.server_stats(),
-            self.lookups_total, tuple(self.lookups), self.lookups_with_search, self.search_queries,
-            self.search_nx, self.tc_responses, self.tc_followed, self.tc_not_followed, self.sig_hits,
-            tuple(self.sig_examples), dict(self.sig_lost), self.icmp_errors, tuple(self.icmp_examples),
-            tuple(self.unanswered_examples), tuple(self.malformed_examples), self.evicted,
-            self.cfg.timeout, pending_at_cut=self.pending_at_cut, max_pending=self.cfg.max_pending)
+            first_ts=self.first_ts, last_ts=self.now if self.first_ts is not None else None,
+            dns_messages=self.dns_messages, queries=self.queries, transactions=self.transactions,
+            responses=self.responses, pairs=self.pairs, unanswered=self.unanswered,
+            unanswered_explained=self.unanswered_explained, retransmissions=self.retransmissions,
+            late_responses=self.late, unmatched_responses=self.unmatched, malformed=self.malformed,
+            rcodes=dict(self.rcodes), qtypes=dict(self.qtypes), transports=dict(self.transports),
+            servers=self.server_stats(), lookups_total=self.lookups_total, lookups=tuple(self.lookups),
+            lookups_with_search=self.lookups_with_search, search_queries=self.search_queries,
+            search_nxdomain=self.search_nx, tc_responses=self.tc_responses,
+            tc_followed_by_tcp=self.tc_followed, tc_not_followed=self.tc_not_followed,
+            signature_hits=self.sig_hits, signature_examples=tuple(self.sig_examples),
+            signature_lost_types=dict(self.sig_lost), icmp_errors=self.icmp_errors,
+            icmp_examples=tuple(self.icmp_examples), unanswered_examples=tuple(self.unanswered_examples),
+            malformed_examples=tuple(self.malformed_examples), evicted_pending=self.evicted,
+            timeout_s=self.cfg.timeout, pending_at_cut=self.pending_at_cut,
+            max_pending=self.cfg.max_pending)

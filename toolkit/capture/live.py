@@ -29,7 +29,7 @@ from toolkit.capture.analysis import Analyzer, AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, PcapWriter
 from toolkit.capture.session import CaptureResult
-from toolkit.errors import CannotObserve, MissingCapability
+from toolkit.errors import CannotObserve, MissingCapability, reraise_bug
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -65,10 +65,12 @@ def attach_bpf(sock: socket.socket, expression: str) -> tuple[bool, str | None]:
     try:
         from scapy.arch.common import compile_filter  # lazy: ~0.5 s, and only for live capture
     except Exception as exc:  # noqa: BLE001 - scapy/libpcap missing: degrade, say so
+        reraise_bug(exc)
         return False, f"cannot load libpcap through scapy ({exc})"
     try:
         prog = compile_filter(expression, linktype=DLT_RAW)
     except Exception as exc:  # noqa: BLE001 - a bad expression is reported by the caller
+        reraise_bug(exc)
         raise CannotObserve(f"--filter {expression!r}: libpcap cannot compile it ({exc})",
                             hint="use tcpdump filter syntax, e.g. 'udp port 53 or tcp port 53'") from None
     fprog = _Fprog(prog.bf_len, ctypes.cast(prog.bf_insns, ctypes.c_void_p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -70,6 +71,11 @@ def lookup_line(lk: Lookup) -> str:
 
 
 def _findings(res: CaptureResult) -> list[Finding]:
+    """Every rule of CAPTURE_RULES, in the table's order."""
+    return [f for rule in CAPTURE_RULES for f in rule(res)]
+
+
+def _unanswered(res: CaptureResult) -> list[Finding]:
     s = res.summary
     out: list[Finding] = []
     to = s.timeout_s
@@ -113,6 +119,13 @@ def _findings(res: CaptureResult) -> list[Finding]:
             {"server": srv.server, "port": srv.port, "unanswered": bad, "queries": srv.queries,
              "responses": srv.responses, "icmp": dict(srv.icmp), "icmp_from": list(srv.icmp_senders),
              "transports": transports}))
+    return out
+
+
+def _signature(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
     # 2. the 5-second signature
     if s.signature_hits:
         ev = []
@@ -131,6 +144,13 @@ def _findings(res: CaptureResult) -> list[Finding]:
             f"socket, one answered at once, the other sent again after the {to:g} s resolver timeout",
             tuple(ev), SIGNATURE_REMEDY, Verdict.CONNTRACK,
             {"hits": s.signature_hits, "lost_types": dict(lost)}))
+    return out
+
+
+def _late_answers(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
     # 3. answers that came after the client had given up
     if s.late_responses:
         out.append(Finding(
@@ -140,6 +160,13 @@ def _findings(res: CaptureResult) -> list[Finding]:
             (), "A slow upstream behind the resolver (forwarders, force_tcp to CoreDNS): look at the "
                 "servers' latency p95/max below.", Verdict.DNS_UNAVAILABLE,
             {"late_responses": s.late_responses}))
+    return out
+
+
+def _error_rcodes(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
     # 4. error rcodes ending lookups
     failed = [lk for lk in s.lookups if lk.outcome in ("SERVFAIL", "REFUSED", "FORMERR", "NOTIMP")]
     if failed or any(s.rcodes.get(r) for r in ("SERVFAIL", "REFUSED")):
@@ -153,6 +180,13 @@ def _findings(res: CaptureResult) -> list[Finding]:
             "SERVFAIL: the resolver could not reach the authoritative servers (check its forwarders); "
             "REFUSED: an ACL or a zone the server does not serve.", Verdict.DNS_ERROR,
             {"servers": servers, "rcodes": {r: s.rcodes.get(r, 0) for r in ("SERVFAIL", "REFUSED")}}))
+    return out
+
+
+def _search_amplification(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
     # 5. search-list amplification
     if s.lookups_with_search:
         avg = s.search_queries / s.lookups_with_search
@@ -167,6 +201,13 @@ def _findings(res: CaptureResult) -> list[Finding]:
             "pod's dnsConfig (options ndots:2); CoreDNS `autopath` answers the chain in one query.",
             None, {"lookups": s.lookups_with_search, "queries": s.search_queries,
                    "nxdomain": s.search_nxdomain}))
+    return out
+
+
+def _tc_not_followed(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
     # 6. truncated answers never retried over TCP
     if s.tc_not_followed:
         out.append(Finding(
@@ -176,6 +217,13 @@ def _findings(res: CaptureResult) -> list[Finding]:
             (), "The client cannot or may not use TCP: musl before 1.2.4 never retries over TCP; check "
                 "that TCP 53 to the resolver is open.", None,
             {"tc": s.tc_responses, "followed": s.tc_followed_by_tcp, "not_followed": s.tc_not_followed}))
+    return out
+
+
+def _evidence_quality(res: CaptureResult) -> list[Finding]:
+    s = res.summary
+    out: list[Finding] = []
+    to = s.timeout_s
     # 7. evidence quality
     if s.malformed:
         out.append(Finding(
@@ -189,6 +237,15 @@ def _findings(res: CaptureResult) -> list[Finding]:
             (), "Narrow --filter, or capture for a shorter --duration.", None,
             {"kernel_drops": res.kernel_drops}))
     return out
+
+
+# The capture's rules, in the order a reader should see their findings (each returns its
+# findings, none or several). Adding one: a function above, a row here, a test.
+CaptureRule = Callable[[CaptureResult], list[Finding]]
+CAPTURE_RULES: tuple[CaptureRule, ...] = (
+    _unanswered, _signature, _late_answers, _error_rcodes, _search_amplification,
+    _tc_not_followed, _evidence_quality,
+)
 
 
 def _tables(res: CaptureResult) -> tuple[Table, ...]:

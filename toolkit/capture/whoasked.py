@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+from toolkit.errors import reraise_bug
 from toolkit.capture.analysis import ProcessInfo
 
 REFRESH_MIN_S = 1.0  # a full socket table scan costs 10-50 ms: at most once a second
@@ -70,7 +71,8 @@ class WhoAsked:
                 except (psutil.AccessDenied, psutil.ZombieProcess):
                     cmd = ""
             info = ProcessInfo(pid, name, cmd)
-        except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied, ImportError: best effort
+        except Exception as exc:  # noqa: BLE001 - NoSuchProcess, AccessDenied, ImportError: best effort
+            reraise_bug(exc)
             info = None
         self._procs[pid] = info
         if len(self._procs) > MAX_CACHE:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from toolkit.errors import reraise_bug
 from toolkit.cli import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
 from toolkit.report import OutputFormat
@@ -113,7 +114,8 @@ def race_test_cmd(
             from toolkit.sysinfo.procs import other_processes
 
             procs = other_processes()
-        except Exception:  # noqa: BLE001 - best effort: no shared process namespace
+        except Exception as exc:  # noqa: BLE001 - best effort: no shared process namespace
+            reraise_bug(exc)
             procs = ()
         res = race_test(target, port=port, name=name, count=count, timeout=timeout,
                         concurrency=concurrency, deadline=dl,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from toolkit.errors import reraise_bug
 from toolkit.conntrack.entries import FlowEntry, from_netlink_dict, netlink_to_dict, parse_proc_line
 from toolkit.conntrack.kernel import KernelInfo, read_kernel
 from toolkit.conntrack.stats import Counters, ParseError, from_netlink, parse_proc_stat
@@ -206,6 +207,7 @@ def read_snapshot(*, entries: bool = True, port: int = 53, proc_root: str = "/pr
         try:
             reader = (netlink or Pyroute2Reader)()
         except Exception as exc:  # noqa: BLE001 - a missing source is data
+            reraise_bug(exc)
             why, cap = _why(exc)
             sources.append(SourceStatus("ctnetlink", False, why, cap))
         if reader is not None:
@@ -214,12 +216,14 @@ def read_snapshot(*, entries: bool = True, port: int = 53, proc_root: str = "/pr
                 sources.append(SourceStatus("ctnetlink stats (IPCTNL_MSG_CT_GET_STATS_CPU)", True,
                                             f"{len(nl_counters.per_cpu)} CPUs"))
             except Exception as exc:  # noqa: BLE001
+                reraise_bug(exc)
                 why, cap = _why(exc)
                 sources.append(SourceStatus("ctnetlink stats (IPCTNL_MSG_CT_GET_STATS_CPU)", False, why, cap))
             try:
                 nl_count, nl_max = reader.count_max()
                 sources.append(SourceStatus("ctnetlink count (IPCTNL_MSG_CT_GET_STATS)", True))
             except Exception as exc:  # noqa: BLE001
+                reraise_bug(exc)
                 why, cap = _why(exc)
                 sources.append(SourceStatus("ctnetlink count (IPCTNL_MSG_CT_GET_STATS)", False, why, cap))
 
@@ -245,6 +249,7 @@ def read_snapshot(*, entries: bool = True, port: int = 53, proc_root: str = "/pr
                 flows, flows_source = kept, "ctnetlink"
                 sources.append(SourceStatus("ctnetlink dump", True, f"{scanned} entries scanned"))
             except Exception as exc:  # noqa: BLE001
+                reraise_bug(exc)
                 why, cap = _why(exc)
                 sources.append(SourceStatus("ctnetlink dump", False, why, cap))
         if flows is None:
@@ -263,7 +268,8 @@ def read_snapshot(*, entries: bool = True, port: int = 53, proc_root: str = "/pr
     if reader is not None:
         try:
             reader.close()
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
+            reraise_bug(exc)
             pass
 
     return ConntrackSnapshot(taken_at=taken_at, netns=netns, kernel=kernel, net_admin=net_admin,

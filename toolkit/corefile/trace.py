@@ -197,7 +197,7 @@ class NextHop:
     targets: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hop:
     corefile: str
     block: str
@@ -622,10 +622,12 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
                 hop_notes.append(f"block {block.label} is a stub forward: it sends {zone} to "
                                  f"{', '.join(t.label for t in spec.targets)}, not to the "
                                  "default upstream of the '.' block")
-        hops.append(Hop(cf.name, block.label, block.line, _block_file_line(cf, block),
-                        block.zones, cur_port, new_name, d.name if d else None,
-                        d.line if d else None, nxt, via, hop_outcome, tuple(hop_notes), stub,
-                        role.role.value if role else None, tuple(maybe)))
+        hops.append(Hop(
+            corefile=cf.name, block=block.label, line=block.line,
+            file_line=_block_file_line(cf, block), zones=block.zones, port=cur_port, name=new_name,
+            plugin=d.name if d else None, plugin_line=d.line if d else None, next=nxt, via=via,
+            outcome=hop_outcome, notes=tuple(hop_notes), stub_forward=stub,
+            role=role.role.value if role else None, conditional=tuple(maybe)))
         cur_name = new_name
         if next_idx is None:
             final = nxt

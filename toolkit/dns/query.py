@@ -18,6 +18,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 
 import dns.edns
 import dns.exception
@@ -30,10 +31,45 @@ import dns.rdataclass
 import dns.rdatatype
 
 from toolkit import signals
-from toolkit.sockerr import IcmpError, enable_recverr, errno_kind, read_errqueue
+from toolkit.sockerr import IcmpError, NetError, enable_recverr, errno_kind, read_errqueue
 
 # DNS Flag Day 2020: advertise 1232 bytes so answers never need IP fragmentation.
 EDNS_PAYLOAD = 1232
+
+
+class QueryError(StrEnum):
+    """Why a query got no DNS answer. Every toolkit.sockerr.NetError word is one (a test
+    checks it), plus what only a DNS exchange can meet."""
+
+    PORT_UNREACHABLE = NetError.PORT_UNREACHABLE.value
+    PROTOCOL_UNREACHABLE = NetError.PROTOCOL_UNREACHABLE.value
+    HOST_UNREACHABLE = NetError.HOST_UNREACHABLE.value
+    NET_UNREACHABLE = NetError.NET_UNREACHABLE.value
+    ADMIN_PROHIBITED = NetError.ADMIN_PROHIBITED.value
+    TTL_EXCEEDED = NetError.TTL_EXCEEDED.value
+    FRAG_NEEDED = NetError.FRAG_NEEDED.value
+    UNREACHABLE = NetError.UNREACHABLE.value
+    RESET = NetError.RESET.value
+    TIMEOUT = NetError.TIMEOUT.value
+    LOCAL_ERROR = NetError.LOCAL_ERROR.value
+    REFUSED = "refused"  # TCP RST to our SYN (not the REFUSED rcode, which is an answer)
+    MALFORMED = "malformed"  # a reply that does not decode or does not match the question
+    DEADLINE = "deadline"  # not sent: the deadline had passed
+
+    @property
+    def server_down(self) -> bool:
+        """Nothing listens there: the host said so (ICMP port-unreachable, RST)."""
+        return self in _SERVER_DOWN
+
+    @property
+    def unreachable(self) -> bool:
+        """The network said the server cannot be reached."""
+        return self in _UNREACHABLE
+
+
+_SERVER_DOWN = frozenset({QueryError.PORT_UNREACHABLE, QueryError.REFUSED, QueryError.RESET})
+_UNREACHABLE = frozenset({QueryError.HOST_UNREACHABLE, QueryError.NET_UNREACHABLE,
+                          QueryError.ADMIN_PROHIBITED, QueryError.TTL_EXCEEDED})
 
 
 @dataclass(frozen=True)
@@ -45,7 +81,7 @@ class Soa:
     ttl: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueryResult:
     """What one server said (or did not say) to one question."""
 
@@ -59,7 +95,7 @@ class QueryResult:
     ttl: int | None = None  # smallest TTL of those rrsets
     latency_ms: float | None = None
     flags: tuple[str, ...] = ()
-    error: str | None = None  # timeout, port-unreachable, host-unreachable, reset, malformed, ...
+    error: QueryError | None = None  # None: a DNS answer came (see ``rcode``)
     error_detail: str | None = None
     icmp_from: str | None = None  # who sent the ICMP error, when there was one
     cnames: tuple[str, ...] = ()
@@ -68,6 +104,11 @@ class QueryResult:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     __json_properties__ = ("answered", "nodata")
+
+    def __post_init__(self) -> None:
+        # A word outside QueryError is a bug in our code: fail here, not as "unknown" later.
+        if self.error is not None and not isinstance(self.error, QueryError):
+            object.__setattr__(self, "error", QueryError(self.error))
 
     @property
     def answered(self) -> bool:
@@ -157,7 +198,7 @@ def query(server: str, qname: str, qtype: str, transport: str, timeout: float, *
     """Ask once. Never raises for network outcomes; ``timeout`` bounds the whole call."""
     base = dict(server=server, port=port, transport=transport, qname=qname, qtype=qtype)
     if timeout <= 0:
-        return QueryResult(**base, error="deadline", error_detail="not sent: the deadline had passed")
+        return QueryResult(**base, error=QueryError.DEADLINE, error_detail="not sent: the deadline had passed")
     q = make_query(qname, qtype, edns=edns)
     if transport == "tcp":
         res = _query_tcp(q, server, port, timeout, base)
@@ -173,7 +214,7 @@ def query(server: str, qname: str, qtype: str, transport: str, timeout: float, *
 def _interrupted(base: dict, t0: float) -> QueryResult:
     """A query cut by SIGINT/SIGTERM is not the server's fault: it is reported like one the
     deadline cut ("deadline"), which no rule counts against the server."""
-    return QueryResult(**base, error="deadline",
+    return QueryResult(**base, error=QueryError.DEADLINE,
                        error_detail=f"interrupted ({signals.describe()}) {time.monotonic() - t0:.1f} s "
                                     "after sending, before an answer")
 
@@ -220,9 +261,9 @@ def _from_icmp(base: dict, t0: float, errs: list[IcmpError], err: int) -> QueryR
     latency = (time.monotonic() - t0) * 1000.0
     if errs:
         e = errs[0]
-        return QueryResult(**base, error=e.kind, error_detail=e.describe(), icmp_from=e.offender,
+        return QueryResult(**base, error=QueryError(e.kind), error_detail=e.describe(), icmp_from=e.offender,
                            latency_ms=latency)
-    return QueryResult(**base, error=errno_kind(err),
+    return QueryResult(**base, error=QueryError(errno_kind(err)),
                        error_detail=f"{errno.errorcode.get(err, err)}: {os.strerror(err)}",
                        latency_ms=latency)
 
@@ -256,7 +297,7 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
                 detail = "no answer within %.1f s" % timeout
                 if mismatched:
                     detail += f" ({mismatched} unrelated datagrams ignored)"
-                return QueryResult(**base, error="timeout", error_detail=detail)
+                return QueryResult(**base, error=QueryError.TIMEOUT, error_detail=detail)
             try:
                 data = sock.recv(65535)
             except BlockingIOError:
@@ -269,7 +310,7 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             try:
                 r = dns.message.from_wire(data, ignore_trailing=True)
             except dns.exception.DNSException as exc:
-                return QueryResult(**base, error="malformed", error_detail=f"undecodable reply: {exc}",
+                return QueryResult(**base, error=QueryError.MALFORMED, error_detail=f"undecodable reply: {exc}",
                                    latency_ms=latency)
             if not q.is_response(r):
                 mismatched += 1  # a late answer to someone else's id: keep waiting
@@ -293,13 +334,13 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
         if writable is None:
             return _interrupted(base, t0)
         if not writable:
-            return QueryResult(**base, error="timeout",
+            return QueryResult(**base, error=QueryError.TIMEOUT,
                                error_detail=f"TCP connect: no SYN-ACK within {timeout:.1f} s")
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             errs = read_errqueue(sock)
             if err == errno.ECONNREFUSED and not errs:
-                return QueryResult(**base, error="refused", error_detail="TCP connect refused (RST)",
+                return QueryResult(**base, error=QueryError.REFUSED, error_detail="TCP connect refused (RST)",
                                    latency_ms=(time.monotonic() - t0) * 1000.0)
             return _from_icmp(base, t0, errs, err)
         try:
@@ -312,22 +353,22 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
                 return _interrupted(base, t0)
             r = dns.message.from_wire(body, ignore_trailing=True)
         except dns.exception.Timeout:
-            return QueryResult(**base, error="timeout",
+            return QueryResult(**base, error=QueryError.TIMEOUT,
                                error_detail=f"TCP connected but no answer within {timeout:.1f} s")
         except EOFError:
-            return QueryResult(**base, error="reset", error_detail="server closed the TCP connection without answering",
+            return QueryResult(**base, error=QueryError.RESET, error_detail="server closed the TCP connection without answering",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         except ConnectionResetError:
-            return QueryResult(**base, error="reset", error_detail="TCP connection reset (RST) before an answer",
+            return QueryResult(**base, error=QueryError.RESET, error_detail="TCP connection reset (RST) before an answer",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         except OSError as exc:
             return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
         except dns.exception.DNSException as exc:
-            return QueryResult(**base, error="malformed", error_detail=f"undecodable reply: {exc}",
+            return QueryResult(**base, error=QueryError.MALFORMED, error_detail=f"undecodable reply: {exc}",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         latency = (time.monotonic() - t0) * 1000.0
         if not q.is_response(r):
-            return QueryResult(**base, error="malformed", error_detail="reply does not match the question",
+            return QueryResult(**base, error=QueryError.MALFORMED, error_detail="reply does not match the question",
                                latency_ms=latency)
         return _answer(base, q, r, latency)
     finally:

@@ -16,12 +16,54 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 
 from toolkit import signals
 from toolkit.deadline import Deadline
-from toolkit.dns.query import QueryResult, query
+from toolkit.dns.query import QueryError, QueryResult, query
 
 CONTINUE_RCODES = frozenset({"NXDOMAIN", "SERVFAIL"})
+
+
+class PathOutcome(StrEnum):
+    """How a path's walk ended with a DNS answer (``PathResult.outcome``); a path that got
+    no DNS answer ends with its QueryError instead. Rcodes are RFC 1035 4.1.1 / RFC 6895 2.3
+    names, lower case."""
+
+    ANSWER = "answer"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    FORMERR = "formerr"
+    NOTIMP = "notimp"
+    YXDOMAIN = "yxdomain"
+    YXRRSET = "yxrrset"
+    NXRRSET = "nxrrset"
+    NOTAUTH = "notauth"
+    NOTZONE = "notzone"
+    BADVERS = "badvers"
+    BADCOOKIE = "badcookie"
+    OTHER_RCODE = "other-rcode"  # an rcode outside this list (the query rows keep its number)
+    NO_ANSWER = "no-answer"
+    NO_CANDIDATES = "no-candidates"
+
+    @classmethod
+    def of_rcode(cls, rcode: str) -> PathOutcome:
+        try:
+            return cls(rcode.lower())
+        except ValueError:
+            return cls.OTHER_RCODE
+
+
+def path_outcome(value: str) -> PathOutcome | QueryError:
+    """A recorded outcome word -> its enum; a word of neither is a bug (ValueError)."""
+    if isinstance(value, (PathOutcome, QueryError)):
+        return value
+    try:
+        return PathOutcome(value)
+    except ValueError:
+        return QueryError(value)
 
 
 @dataclass(frozen=True)
@@ -31,7 +73,7 @@ class Server:
     port: int = 53
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PathResult:
     """The whole walk of one server over one transport."""
 
@@ -40,9 +82,12 @@ class PathResult:
     transport: str
     queries: tuple[QueryResult, ...]
     hit: str | None  # the candidate that produced answers
-    outcome: str  # "answer", "nxdomain", "nodata", "servfail", "refused", or an error kind
+    outcome: PathOutcome | QueryError  # how the walk ended: an rcode word, or why no answer came
 
     __json_properties__ = ("addresses",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", path_outcome(self.outcome))
 
     def answers_for(self, qtype: str) -> tuple[str, ...]:
         if self.hit is None:
@@ -58,7 +103,7 @@ class PathResult:
 
     @property
     def answered(self) -> bool:
-        return self.outcome == "answer"
+        return self.outcome is PathOutcome.ANSWER
 
     @property
     def failed(self) -> bool:
@@ -72,26 +117,26 @@ class PathResult:
         return None
 
 
-def _step(results: Sequence[QueryResult]) -> str | None:
+def _step(results: Sequence[QueryResult]) -> PathOutcome | QueryError | None:
     """None: go on to the next candidate; otherwise the path's final outcome."""
     if any(r.has_answers for r in results):
-        return "answer"
+        return PathOutcome.ANSWER
     for r in results:
         if not r.answered:
-            return r.error or "no-answer"
+            return r.error or PathOutcome.NO_ANSWER
     for r in results:
-        if r.rcode not in CONTINUE_RCODES and r.rcode != "NOERROR":
-            return r.rcode.lower()
+        if r.rcode is not None and r.rcode not in CONTINUE_RCODES and r.rcode != "NOERROR":
+            return PathOutcome.of_rcode(r.rcode)
     return None
 
 
-def _exhausted(results: Sequence[QueryResult]) -> str:
+def _exhausted(results: Sequence[QueryResult]) -> PathOutcome:
     rcodes = {r.rcode for r in results}
     if rcodes == {"NXDOMAIN"}:
-        return "nxdomain"
+        return PathOutcome.NXDOMAIN
     if "SERVFAIL" in rcodes:
-        return "servfail"
-    return "nodata"
+        return PathOutcome.SERVFAIL
+    return PathOutcome.NODATA
 
 
 def walk_path(server: Server, transport: str, candidates: Sequence[str], qtypes: Sequence[str],
@@ -105,10 +150,13 @@ def walk_path(server: Server, transport: str, candidates: Sequence[str], qtypes:
         done.extend(last)
         outcome = _step(last)
         if outcome is not None:
-            hit = cand if outcome == "answer" else None
-            return PathResult(server.address, server.role, transport, tuple(done), hit, outcome)
-    return PathResult(server.address, server.role, transport, tuple(done), None,
-                      _exhausted(last) if last else "no-candidates")
+            hit = cand if outcome is PathOutcome.ANSWER else None
+            return PathResult(
+                server=server.address, role=server.role, transport=transport, queries=tuple(done), hit=hit,
+                outcome=outcome)
+    return PathResult(
+        server=server.address, role=server.role, transport=transport, queries=tuple(done), hit=None,
+        outcome=_exhausted(last) if last else PathOutcome.NO_CANDIDATES)
 
 
 def walk_all(servers: Sequence[Server], transports: Sequence[str], candidates: Sequence[str],

@@ -31,6 +31,9 @@ from toolkit.probe.model import (
     RESULTS,
     STATES,
     AddressReport,
+    AddressState,
+    ProbeKind,
+    ProbeOutcome,
     ProbeResult,
     ReachResult,
     derive_state,
@@ -42,7 +45,7 @@ from toolkit.probe.verdict import reach_report
 
 __all__ = [
     "ANSWERED", "KINDS", "RESULTS", "STATES",
-    "AddressReport", "ProbeResult", "ReachResult",
+    "AddressReport", "AddressState", "ProbeKind", "ProbeOutcome", "ProbeResult", "ReachResult",
     "derive_state", "result_from_errno", "result_from_icmp",
     "probe_addresses", "reach", "reach_report",
 ]

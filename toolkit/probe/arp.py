@@ -9,8 +9,9 @@ import socket
 import time
 
 from toolkit import signals
+from toolkit.errors import reraise_bug
 from toolkit.probe import packets
-from toolkit.probe.model import ProbeResult
+from toolkit.probe.model import ProbeKind, ProbeOutcome, ProbeResult
 
 ARP_INTERVAL = 1.0  # arping's default: one request a second
 MAX_PACKETS = 100_000
@@ -35,8 +36,9 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
     mac = _sysfs(interface, "address")
     flags = _sysfs(interface, "flags")
     if hw_type != "1" or not mac or (flags and int(flags, 16) & 0x80):  # ARPHRD_ETHER, IFF_NOARP
-        return ProbeResult(address, "arp", None, "not-run", privileged=True,
-                           detail=f"{interface} does not use ARP (type {hw_type}, flags {flags})")
+        return ProbeResult(
+            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN, privileged=True,
+            detail=f"{interface} does not use ARP (type {hw_type}, flags {flags})")
     sender_mac = bytes.fromhex(mac.replace(":", ""))
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(packets.ETH_P_ARP))
     try:
@@ -67,11 +69,13 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
                 seen += 1
                 reply = packets.parse_arp_reply(data)
                 if reply is not None and reply.sender_ip == address:
-                    return ProbeResult(address, "arp", None, "reply", address,
-                                       rtt_ms=(time.monotonic() - t0) * 1000.0, privileged=True,
-                                       detail=f"is-at {reply.sender_mac} on {interface}")
-        return ProbeResult(address, "arp", None, "silence", privileged=True,
-                           detail=f"no ARP reply to {sent} who-has on {interface} in {time.monotonic() - t0:.1f} s")
+                    return ProbeResult(
+                        address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.REPLY,
+                        reply_from=address, rtt_ms=(time.monotonic() - t0) * 1000.0, privileged=True,
+                        detail=f"is-at {reply.sender_mac} on {interface}")
+        return ProbeResult(
+            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.SILENCE, privileged=True,
+            detail=f"no ARP reply to {sent} who-has on {interface} in {time.monotonic() - t0:.1f} s")
     finally:
         sock.close()
 
@@ -83,14 +87,22 @@ def neighbour_probe(address: str, interface: str | None) -> ProbeResult:
     try:
         n = neighbour(address, interface)
     except Exception as exc:  # noqa: BLE001 - an unreadable table is a probe that did not run
-        return ProbeResult(address, "arp", None, "not-run", detail=f"neighbour table not read: {exc}")
+        reraise_bug(exc)
+        return ProbeResult(
+            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
+            detail=f"neighbour table not read: {exc}")
     if n is None:
-        return ProbeResult(address, "arp", None, "not-run",
-                           detail=f"no neighbour entry for {address} on {interface or 'any link'}")
+        return ProbeResult(
+            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
+            detail=f"no neighbour entry for {address} on {interface or 'any link'}")
     if n.alive:
-        return ProbeResult(address, "arp", None, "reply", address,
-                           detail=f"neighbour table: {n.state} lladdr {n.lladdr or '?'} on {n.interface}")
+        return ProbeResult(
+            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.REPLY, reply_from=address,
+            detail=f"neighbour table: {n.state} lladdr {n.lladdr or '?'} on {n.interface}")
     if n.alive is False:
-        return ProbeResult(address, "arp", None, "silence",
-                           detail=f"neighbour table: {n.state} on {n.interface} (the kernel's ARP got no reply)")
-    return ProbeResult(address, "arp", None, "not-run", detail=f"neighbour table: {n.state}")
+        return ProbeResult(
+            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.SILENCE,
+            detail=f"neighbour table: {n.state} on {n.interface} (the kernel's ARP got no reply)")
+    return ProbeResult(
+        address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
+        detail=f"neighbour table: {n.state}")

@@ -16,7 +16,7 @@ import time
 
 from toolkit import signals
 from toolkit.probe import packets
-from toolkit.probe.model import ProbeResult, result_from_icmp
+from toolkit.probe.model import ProbeOutcome, ProbeResult, result_from_icmp
 from toolkit.sockerr import enable_recverr, read_errqueue
 
 MAX_PACKETS = 100_000
@@ -82,8 +82,9 @@ def raw_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResul
                 res = _match(msg, src, address, ident, seq, t0, kind, v6, privileged=True)
                 if res is not None:
                     return res
-        return ProbeResult(address, kind, None, "silence", privileged=True,
-                           detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
+        return ProbeResult(
+            address=address, kind=kind, port=None, result=ProbeOutcome.SILENCE, privileged=True,
+            detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
     finally:
         sock.close()
 
@@ -95,8 +96,10 @@ def _match(msg, src: str, address: str, ident: int | None, seq: int, t0: float, 
     reply_type = 129 if v6 else 0
     if msg.icmp_type == reply_type:
         if src == address and msg.seq == seq and (ident is None or msg.ident == ident):
-            return ProbeResult(address, kind, None, "reply", src, msg.icmp_type, msg.code, _ms(t0),
-                               "echo reply", privileged)
+            return ProbeResult(
+                address=address, kind=kind, port=None, result=ProbeOutcome.REPLY, reply_from=src,
+                icmp_type=msg.icmp_type, icmp_code=msg.code, rtt_ms=_ms(t0), detail="echo reply",
+                privileged=privileged)
         return None
     if msg.inner_dst != address:
         return None
@@ -104,8 +107,10 @@ def _match(msg, src: str, address: str, ident: int | None, seq: int, t0: float, 
     if echo is None or echo[1] != seq or (ident is not None and echo[0] != ident):
         return None
     result = result_from_icmp(msg.icmp_type, msg.code, tcp=False, v6=v6)
-    return ProbeResult(address, kind, None, result, src, msg.icmp_type, msg.code, _ms(t0),
-                       f"ICMP{'v6' if v6 else ''} {msg.icmp_type}/{msg.code} from {src}", privileged)
+    return ProbeResult(
+        address=address, kind=kind, port=None, result=result, reply_from=src, icmp_type=msg.icmp_type,
+        icmp_code=msg.code, rtt_ms=_ms(t0),
+        detail=f"ICMP{'v6' if v6 else ''} {msg.icmp_type}/{msg.code} from {src}", privileged=privileged)
 
 
 def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResult:
@@ -118,7 +123,9 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
                              socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
     except OSError:
         _ok, why = ping_socket_allowed(v6)
-        return ProbeResult(address, kind, None, "not-run", detail=why or "no ICMP datagram socket")
+        return ProbeResult(
+            address=address, kind=kind, port=None, result=ProbeOutcome.NOT_RUN,
+            detail=why or "no ICMP datagram socket")
     try:
         enable_recverr(sock)
         sock.setblocking(False)
@@ -142,8 +149,9 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
             for e in read_errqueue(sock):
                 if e.origin in ("icmp", "icmp6"):
                     res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=v6)
-                    return ProbeResult(address, kind, None, res, e.offender, e.icmp_type, e.icmp_code,
-                                       _ms(t0), e.describe())
+                    return ProbeResult(
+                        address=address, kind=kind, port=None, result=res, reply_from=e.offender,
+                        icmp_type=e.icmp_type, icmp_code=e.icmp_code, rtt_ms=_ms(t0), detail=e.describe())
             try:
                 data = sock.recv(65535)
             except (BlockingIOError, InterruptedError):
@@ -154,8 +162,9 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
                          privileged=False)
             if res is not None:
                 return res
-        return ProbeResult(address, kind, None, "silence",
-                           detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
+        return ProbeResult(
+            address=address, kind=kind, port=None, result=ProbeOutcome.SILENCE,
+            detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
     finally:
         sock.close()
 
@@ -166,10 +175,12 @@ def _local_error(sock, address: str, kind: str, err: int, t0: float) -> ProbeRes
     for e in read_errqueue(sock):
         if e.origin in ("icmp", "icmp6"):
             res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=e.origin == "icmp6")
-            return ProbeResult(address, kind, None, res, e.offender, e.icmp_type, e.icmp_code, _ms(t0),
-                               e.describe())
+            return ProbeResult(
+                address=address, kind=kind, port=None, result=res, reply_from=e.offender,
+                icmp_type=e.icmp_type, icmp_code=e.icmp_code, rtt_ms=_ms(t0), detail=e.describe())
     res = result_from_errno(err)
-    if res == "closed":
-        res = "error"
-    return ProbeResult(address, kind, None, res, rtt_ms=_ms(t0),
-                       detail=f"{errno.errorcode.get(err, err)} (local)")
+    if res is ProbeOutcome.CLOSED:
+        res = ProbeOutcome.ERROR
+    return ProbeResult(
+        address=address, kind=kind, port=None, result=res, rtt_ms=_ms(t0),
+        detail=f"{errno.errorcode.get(err, err)} (local)")

@@ -21,25 +21,65 @@ from __future__ import annotations
 import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
+from toolkit.sockerr import NetError
 from toolkit.sysinfo.routes import Route
 
-# ProbeResult.kind
-KINDS = ("arp", "icmp-echo", "tcp-syn", "tcp-connect", "udp", "control-icmp", "control-tcp")
-TCP_KINDS = frozenset({"tcp-syn", "tcp-connect"})
-# ProbeResult.result
-RESULTS = ("open", "closed", "reply", "host-unreachable", "net-unreachable", "admin-prohibited",
-           "ttl-exceeded", "silence", "error", "not-run")
-ANSWERED = frozenset({"open", "closed", "reply"})  # the target itself answered: it is alive
-ROUTING = frozenset({"net-unreachable", "ttl-exceeded"})
-# AddressReport.state
-STATES = ("up", "port-closed", "host-unreachable", "filtered", "routing", "silent", "unknown")
+class ProbeKind(StrEnum):
+    """ProbeResult.kind: what was sent."""
+
+    ARP = "arp"
+    ICMP_ECHO = "icmp-echo"
+    TCP_SYN = "tcp-syn"
+    TCP_CONNECT = "tcp-connect"
+    UDP = "udp"
+    CONTROL_ICMP = "control-icmp"
+    CONTROL_TCP = "control-tcp"
+
+
+class ProbeOutcome(StrEnum):
+    """ProbeResult.result: what came back for one probe (the table above). ``silence`` is a
+    probe's outcome; ``silent`` (AddressState) is an address's state: two layers, two enums."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    REPLY = "reply"
+    HOST_UNREACHABLE = "host-unreachable"
+    NET_UNREACHABLE = "net-unreachable"
+    ADMIN_PROHIBITED = "admin-prohibited"
+    TTL_EXCEEDED = "ttl-exceeded"
+    SILENCE = "silence"
+    ERROR = "error"
+    NOT_RUN = "not-run"
+
+
+class AddressState(StrEnum):
+    """AddressReport.state (derive_state), shared with triage. ``not-probed`` is triage's
+    word for an answered address that no probe looked at: never evidence either way."""
+
+    UP = "up"
+    PORT_CLOSED = "port-closed"
+    HOST_UNREACHABLE = "host-unreachable"
+    FILTERED = "filtered"
+    ROUTING = "routing"
+    SILENT = "silent"
+    UNKNOWN = "unknown"
+    NOT_PROBED = "not-probed"
+
+
+KINDS = tuple(ProbeKind)
+TCP_KINDS = frozenset({ProbeKind.TCP_SYN, ProbeKind.TCP_CONNECT})
+RESULTS = tuple(ProbeOutcome)
+ANSWERED = frozenset({ProbeOutcome.OPEN, ProbeOutcome.CLOSED, ProbeOutcome.REPLY})  # the target itself answered
+ROUTING = frozenset({ProbeOutcome.NET_UNREACHABLE, ProbeOutcome.TTL_EXCEEDED})
+STATES = tuple(s for s in AddressState if s is not AddressState.NOT_PROBED)
 
 NET_RAW_HINT = ("needs NET_RAW, which this process does not have: attach with "
                 "`kubectl debug --profile=netadmin` (or --cap-add NET_RAW)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProbeResult:
     """One probe of one address (or of a control address) and what came back.
 
@@ -50,15 +90,22 @@ class ProbeResult:
     """
 
     address: str
-    kind: str
+    kind: ProbeKind
     port: int | None
-    result: str
+    result: ProbeOutcome
     reply_from: str | None = None
     icmp_type: int | None = None
     icmp_code: int | None = None
     rtt_ms: float | None = None
     detail: str = ""
     privileged: bool = False
+
+    def __post_init__(self) -> None:
+        # A word outside the enums is a bug in our code: fail at once, not as "unknown" later.
+        if not isinstance(self.kind, ProbeKind):
+            object.__setattr__(self, "kind", ProbeKind(self.kind))
+        if not isinstance(self.result, ProbeOutcome):
+            object.__setattr__(self, "result", ProbeOutcome(self.result))
 
     @property
     def answered(self) -> bool:
@@ -79,7 +126,7 @@ class ProbeResult:
         return f"{self.address} {what}: {self.result}{extra}{who}{ms}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AddressReport:
     """Everything probed for one address: its route, the probes, and the control probes
     (the gateway, or another live address on the same link) that tell "path fine, host
@@ -97,7 +144,7 @@ class AddressReport:
     __json_properties__ = ("state", "alive", "control_ok", "summary", "open_ports", "closed_ports")
 
     @property
-    def state(self) -> str:
+    def state(self) -> AddressState:
         return derive_state(self.route, self.probes, self.control)
 
     @property
@@ -110,23 +157,23 @@ class AddressReport:
         """True: the host itself answered; False: proven absent; None: cannot tell."""
         if any(p.answered for p in self.probes):
             return True
-        if self.state == "host-unreachable":
+        if self.state is AddressState.HOST_UNREACHABLE:
             return False
         return None
 
     @property
     def open_ports(self) -> tuple[int, ...]:
-        return _ports(self.probes, "open")
+        return _ports(self.probes, ProbeOutcome.OPEN)
 
     @property
     def closed_ports(self) -> tuple[int, ...]:
-        return _ports(self.probes, "closed")
+        return _ports(self.probes, ProbeOutcome.CLOSED)
 
     @property
     def host_unreachable_from(self) -> str | None:
         """The router that said ICMP host-unreachable (its ARP/ND for the address failed)."""
         for p in self.probes:
-            if p.result == "host-unreachable" and p.reply_from:
+            if p.result is ProbeOutcome.HOST_UNREACHABLE and p.reply_from:
                 return p.reply_from
         return None
 
@@ -135,7 +182,7 @@ class AddressReport:
         return summarize(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReachResult:
     """`podtriage reach`: the target, how it resolved, and one AddressReport per address.
 
@@ -156,7 +203,7 @@ class ReachResult:
 
 # ------------------------------------------------------------------------- classification
 
-def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) -> str:
+def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) -> ProbeOutcome:
     """An ICMP(v6) error about our probe -> ProbeResult.result (toolkit.sockerr's table).
 
     For TCP probes a port- or protocol-unreachable means the host is up and the port closed;
@@ -167,43 +214,48 @@ def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) 
     if kind == "protocol-unreachable":
         kind = "port-unreachable"
     result = result_from_kind(kind)
-    if result == "closed" and not tcp:
-        return "error"
+    if result is ProbeOutcome.CLOSED and not tcp:
+        return ProbeOutcome.ERROR
     return result
 
 
-def result_from_kind(kind: str) -> str:
+_FROM_NET_ERROR = {
+    NetError.PORT_UNREACHABLE: ProbeOutcome.CLOSED, NetError.HOST_UNREACHABLE: ProbeOutcome.HOST_UNREACHABLE,
+    NetError.NET_UNREACHABLE: ProbeOutcome.NET_UNREACHABLE, NetError.ADMIN_PROHIBITED: ProbeOutcome.ADMIN_PROHIBITED,
+    NetError.TTL_EXCEEDED: ProbeOutcome.TTL_EXCEEDED, NetError.RESET: ProbeOutcome.CLOSED,
+    NetError.TIMEOUT: ProbeOutcome.SILENCE}
+
+
+def result_from_kind(kind: str) -> ProbeOutcome:
     """toolkit.sockerr classification (IcmpError.kind) -> ProbeResult.result."""
-    return {"port-unreachable": "closed", "host-unreachable": "host-unreachable",
-            "net-unreachable": "net-unreachable", "admin-prohibited": "admin-prohibited",
-            "ttl-exceeded": "ttl-exceeded", "reset": "closed", "timeout": "silence"}.get(kind, "error")
+    return _FROM_NET_ERROR.get(NetError(kind), ProbeOutcome.ERROR)
 
 
-def result_from_errno(err: int) -> str:
+def result_from_errno(err: int) -> ProbeOutcome:
     """A bare connect() errno (no ICMP details) -> ProbeResult.result.
 
     EHOSTUNREACH is ambiguous: the kernel gives it for ICMP host-unreachable *and* for
     admin-prohibited (3/9, 3/10, 3/13); callers say so in ``detail``."""
     return {
-        errno.ECONNREFUSED: "closed",
-        errno.ECONNRESET: "closed",
-        errno.EHOSTUNREACH: "host-unreachable",
-        errno.ENETUNREACH: "net-unreachable",
-        errno.EACCES: "admin-prohibited",
-        errno.EPERM: "admin-prohibited",
-        errno.ETIMEDOUT: "silence",
-    }.get(err, "error")
+        errno.ECONNREFUSED: ProbeOutcome.CLOSED,
+        errno.ECONNRESET: ProbeOutcome.CLOSED,
+        errno.EHOSTUNREACH: ProbeOutcome.HOST_UNREACHABLE,
+        errno.ENETUNREACH: ProbeOutcome.NET_UNREACHABLE,
+        errno.EACCES: ProbeOutcome.ADMIN_PROHIBITED,
+        errno.EPERM: ProbeOutcome.ADMIN_PROHIBITED,
+        errno.ETIMEDOUT: ProbeOutcome.SILENCE,
+    }.get(err, ProbeOutcome.ERROR)
 
 
 def control_health(control: Sequence[ProbeResult]) -> bool | None:
-    ran = [c for c in control if c.result not in ("not-run", "error")]
+    ran = [c for c in control if c.result not in (ProbeOutcome.NOT_RUN, ProbeOutcome.ERROR)]
     if not ran:
         return None
     return any(c.answered for c in ran)
 
 
 def derive_state(route: Route | None, probes: Sequence[ProbeResult],
-                 control: Sequence[ProbeResult] = ()) -> str:
+                 control: Sequence[ProbeResult] = ()) -> AddressState:
     """The address's state from its probes, strongest evidence first.
 
     up            a TCP port answered SYN-ACK (or, with no TCP probe, echo/ARP replied)
@@ -217,37 +269,37 @@ def derive_state(route: Route | None, probes: Sequence[ProbeResult],
     unknown       nothing could be observed (not run, errors only)
     """
     if route is not None and route.kind in ("unreachable", "blackhole", "throw"):
-        return "routing"
+        return AddressState.ROUTING
     if route is not None and route.kind == "prohibit":
-        return "filtered"
+        return AddressState.FILTERED
     results = [p.result for p in probes]
     tcp = [p for p in probes if p.kind in TCP_KINDS]
-    if any(p.result == "open" for p in tcp):
-        return "up"
-    if tcp and any(p.result == "closed" for p in tcp) and not any(p.result == "admin-prohibited" for p in tcp):
-        return "port-closed"
-    if "admin-prohibited" in results:
-        return "filtered"
-    if "host-unreachable" in results:
-        return "host-unreachable"
+    if any(p.result is ProbeOutcome.OPEN for p in tcp):
+        return AddressState.UP
+    if tcp and any(p.result is ProbeOutcome.CLOSED for p in tcp) and not any(p.result is ProbeOutcome.ADMIN_PROHIBITED for p in tcp):
+        return AddressState.PORT_CLOSED
+    if ProbeOutcome.ADMIN_PROHIBITED in results:
+        return AddressState.FILTERED
+    if ProbeOutcome.HOST_UNREACHABLE in results:
+        return AddressState.HOST_UNREACHABLE
     if any(r in ROUTING for r in results):
-        return "routing"
-    host_replied = any(p.result == "reply" for p in probes)
+        return AddressState.ROUTING
+    host_replied = any(p.result is ProbeOutcome.REPLY for p in probes)
     if host_replied:
-        if not tcp or all(p.result in ("not-run", "error") for p in tcp):
-            return "up"
-        return "filtered"  # the host is there, the port does not answer
-    ran = [p for p in probes if p.result not in ("not-run", "error")]
+        if not tcp or all(p.result in (ProbeOutcome.NOT_RUN, ProbeOutcome.ERROR) for p in tcp):
+            return AddressState.UP
+        return AddressState.FILTERED  # the host is there, the port does not answer
+    ran = [p for p in probes if p.result not in (ProbeOutcome.NOT_RUN, ProbeOutcome.ERROR)]
     if not ran:
-        return "unknown"
+        return AddressState.UNKNOWN
     # every probe that ran met silence
     health = control_health(control)
-    arp = [p for p in probes if p.kind == "arp" and p.result == "silence"]
+    arp = [p for p in probes if p.kind is ProbeKind.ARP and p.result is ProbeOutcome.SILENCE]
     if arp and health:
-        return "host-unreachable"  # on-link, no ARP answer, the link itself works
+        return AddressState.HOST_UNREACHABLE  # on-link, no ARP answer, the link itself works
     if health is False:
-        return "routing"
-    return "silent"
+        return AddressState.ROUTING
+    return AddressState.SILENT
 
 
 def summarize(rep: AddressReport) -> str:
@@ -255,39 +307,39 @@ def summarize(rep: AddressReport) -> str:
     addr = rep.address
     route = rep.route
     ctl = _control_words(rep.control)
-    if state == "up":
+    if state is AddressState.UP:
         ports = rep.open_ports
         if ports:
             closed = rep.closed_ports
             more = f"; port {', '.join(map(str, closed))} closed" if closed else ""
             return f"{addr} is up: port {', '.join(map(str, ports))} open{more}"
         return f"{addr} is up (answers {'/'.join(sorted({p.kind for p in rep.probes if p.answered}))})"
-    if state == "port-closed":
+    if state is AddressState.PORT_CLOSED:
         return f"{addr} is up but port {', '.join(map(str, rep.closed_ports))} refused (RST / port-unreachable)"
-    if state == "host-unreachable":
+    if state is AddressState.HOST_UNREACHABLE:
         who = rep.host_unreachable_from
         if who:
             return (f"{addr}: ICMP host-unreachable from {who}: its ARP/ND for the address failed, "
                     f"nobody holds {addr} on that link{ctl}")
-        if any(p.kind == "arp" and p.result == "silence" for p in rep.probes):
+        if any(p.kind is ProbeKind.ARP and p.result is ProbeOutcome.SILENCE for p in rep.probes):
             return f"{addr}: no ARP reply on {route.interface if route else 'the link'}: nobody holds the address{ctl}"
         return f"{addr}: host unreachable ({_first_detail(rep, 'host-unreachable')}){ctl}"
-    if state == "filtered":
-        p = next((p for p in rep.probes if p.result == "admin-prohibited"), None)
+    if state is AddressState.FILTERED:
+        p = next((p for p in rep.probes if p.result is ProbeOutcome.ADMIN_PROHIBITED), None)
         if p is not None:
             return (f"{addr}: administratively prohibited (ICMP {p.icmp_type}/{p.icmp_code}) "
                     f"from {p.reply_from or '?'}: a firewall rejects the traffic")
         if route is not None and route.kind == "prohibit":
             return f"{addr}: the local routing table prohibits it ({route.detail or 'prohibit route'})"
         return f"{addr} answers ping/ARP but the TCP port stays silent: filtered"
-    if state == "routing":
+    if state is AddressState.ROUTING:
         if route is not None and route.kind != "unicast":
             return f"{addr}: no usable route ({route.describe()})"
         p = next((p for p in rep.probes if p.result in ROUTING), None)
         if p is not None:
             return f"{addr}: {p.result} from {p.reply_from or '?'}: a routing problem on the path"
         return f"{addr}: silence, and the control probe failed too: the path is broken{ctl}"
-    if state == "silent":
+    if state is AddressState.SILENT:
         if rep.control_ok:
             return f"{addr}: no answer at all while the control answers: filtered (silent drop) or dead{ctl}"
         return f"{addr}: no answer at all, no control to compare with: filtered, dead, or the path is broken"
@@ -298,7 +350,7 @@ def _control_words(control: Sequence[ProbeResult]) -> str:
     ok = [c for c in control if c.answered]
     if ok:
         return f"; control {ok[0].address} answers ({ok[0].kind})"
-    ran = [c for c in control if c.result not in ("not-run",)]
+    ran = [c for c in control if c.result is not ProbeOutcome.NOT_RUN]
     if ran:
         return f"; control {ran[0].address} does not answer either ({ran[0].result})"
     return ""
@@ -311,6 +363,6 @@ def _first_detail(rep: AddressReport, result: str | None) -> str:
     return ""
 
 
-def _ports(probes: Sequence[ProbeResult], result: str) -> tuple[int, ...]:
+def _ports(probes: Sequence[ProbeResult], result: ProbeOutcome) -> tuple[int, ...]:
     return tuple(sorted({p.port for p in probes
                          if p.kind in TCP_KINDS and p.port is not None and p.result == result}))

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from toolkit import signals
 from toolkit.deadline import Deadline
-from toolkit.probe.model import NET_RAW_HINT, AddressReport, ProbeResult, ReachResult
+from toolkit.errors import reraise_bug
+from toolkit.probe.model import NET_RAW_HINT, AddressReport, ProbeOutcome, ProbeResult, ReachResult
 from toolkit.sysinfo.routes import Route
 
 WINDOW = 4.0  # one attempt: the last router's ARP gives up after ~3 s (3 probes 1 s apart)
@@ -119,6 +120,17 @@ class Pacer:
 
 # ------------------------------------------------------------------------------ context
 
+@dataclass(frozen=True, kw_only=True)
+class Known:
+    """What an address's probes already proved: alive (it answered), or dead and why."""
+
+    alive: bool
+    why: str = ""
+
+
+_PROVES_DEAD = frozenset({ProbeOutcome.HOST_UNREACHABLE, ProbeOutcome.NET_UNREACHABLE, ProbeOutcome.TTL_EXCEEDED})
+
+
 @dataclass
 class _Context:
     deadline: Deadline
@@ -127,7 +139,7 @@ class _Context:
     ping_why: str
     pacer: Pacer
     progress: Progress
-    known: dict[str, str] = field(default_factory=dict)  # address -> "alive" | "dead:<why>"
+    known: dict[str, Known] = field(default_factory=dict)  # what a probe already proved per address
 
     def end(self, window: float) -> float:
         return time.monotonic() + self.deadline.timeout(window)
@@ -181,7 +193,8 @@ def _route(address: str) -> Route | None:
 
     try:
         return route_to(address)
-    except Exception:  # noqa: BLE001 - no route information is not fatal for the probes
+    except Exception as exc:  # noqa: BLE001 - no route information is not fatal for the probes
+        reraise_bug(exc)
         return None
 
 
@@ -218,7 +231,8 @@ def control_address(address: str, route: Route | None) -> str | None:
             if n.address != address and n.alive and n.state != "NOARP" and any(
                     ipaddress.ip_address(n.address) in net for net in nets):
                 return n.address
-    except (ValueError, Exception):  # noqa: BLE001 - no control is a weaker report, not a failure
+    except Exception as exc:  # noqa: BLE001 - no control is a weaker report, not a failure
+        reraise_bug(exc)
         return None
     return None
 
@@ -237,7 +251,7 @@ def _paced(ctx: _Context, ticket: int, cost: float, attempt: Callable[[float], P
         known = ctx.known.get(address)
         if known is None:
             return None
-        return "free" if known == "alive" else "skip"
+        return "free" if known.alive else "skip"
 
     result: ProbeResult | None = None
     for n in range(2):
@@ -251,34 +265,38 @@ def _paced(ctx: _Context, ticket: int, cost: float, attempt: Callable[[float], P
         if outcome in ("late", "skip"):
             if result is None:
                 if outcome == "skip":
-                    why = f"skipped: {address} is already known {ctx.known.get(address, '?')[5:]}"
+                    known = ctx.known.get(address)
+                    why = f"skipped: {address} is already known {known.why if known else '?'}"
                 else:
                     why = ("not sent: spacing for the routers' ICMP rate limit would have passed "
                            "the deadline")
-                return ProbeResult(address, kind, port, "not-run", detail=why)
+                return ProbeResult(
+                    address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN, detail=why)
             break
         window = ctx.deadline.timeout(WINDOW)
         try:
             res = attempt(time.monotonic() + window)
         except OSError as exc:
-            res = ProbeResult(address, kind, port, "error", detail=f"{type(exc).__name__}: {exc}")
+            res = ProbeResult(
+                address=address, kind=kind, port=port, result=ProbeOutcome.ERROR,
+                detail=f"{type(exc).__name__}: {exc}")
         if res.answered:
             if outcome == "token":
                 ctx.pacer.refund(cost)
-            ctx.known[address] = "alive"
+            ctx.known[address] = Known(alive=True)
             ctx.pacer.notify()
-        elif res.result in ("host-unreachable", "net-unreachable", "ttl-exceeded"):
-            ctx.known.setdefault(address, f"dead:{res.result} ({res.kind}"
-                                          f"{'' if res.port is None else '/' + str(res.port)}"
-                                          f" from {res.reply_from or '?'})")
+        elif res.result in _PROVES_DEAD:
+            ctx.known.setdefault(address, Known(alive=False, why=(
+                f"{res.result} ({res.kind}{'' if res.port is None else '/' + str(res.port)}"
+                f" from {res.reply_from or '?'})")))
             ctx.pacer.notify()
-        if res.result == "silence" and window < ARP_FAILURE_S + 0.4:
+        if res.result is ProbeOutcome.SILENCE and window < ARP_FAILURE_S + 0.4:
             res = _with_detail(res, f"window {window:.1f} s: shorter than the ~3 s a router needs "
                                     "to report a failed ARP (raise --deadline)")
-        if result is not None and res.result == "silence":
+        if result is not None and res.result is ProbeOutcome.SILENCE:
             res = _with_detail(res, "silent on 2 attempts")
         result = res
-        if res.result != "silence":
+        if res.result is not ProbeOutcome.SILENCE:
             break
     assert result is not None
     return result
@@ -337,11 +355,15 @@ def _control_probes(ctx: _Context, ctl: str, ports: Sequence[int]) -> list[tuple
 def _guard(fn: Callable[[], ProbeResult], address: str, kind: str, port: int | None,
            deadline: Deadline | None = None) -> ProbeResult:
     if deadline is not None and deadline.remaining() < MIN_WINDOW:
-        return ProbeResult(address, kind, port, "not-run", detail="not sent: the deadline had passed")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+            detail="not sent: the deadline had passed")
     try:
         return fn()
     except OSError as exc:
-        return ProbeResult(address, kind, port, "error", detail=f"{type(exc).__name__}: {exc}")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.ERROR,
+            detail=f"{type(exc).__name__}: {exc}")
 
 
 def _with_control_ok(control: Sequence[ProbeResult]) -> tuple[ProbeResult, ...]:
@@ -445,7 +467,9 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
         done = dict(results)
     for t, key, a, kind, port in threads:
         if key not in done:
-            done[key] = ProbeResult(a, kind, port, "not-run", detail="did not finish by the deadline")
+            done[key] = ProbeResult(
+                address=a, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+                detail="did not finish by the deadline")
 
     reports = []
     for a in addrs:
@@ -456,13 +480,16 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
 
             probes.append(neighbour_probe(a, r.interface))
         if r is not None and r.kind not in ("unicast", "local"):
-            probes.append(ProbeResult(a, "tcp-connect" if not ctx.raw else "tcp-syn", ports[0] if ports else None,
-                                      "not-run", detail=f"not sent: the route is {r.describe()}"))
+            probes.append(ProbeResult(
+                address=a, kind="tcp-connect" if not ctx.raw else "tcp-syn",
+                port=ports[0] if ports else None, result=ProbeOutcome.NOT_RUN,
+                detail=f"not sent: the route is {r.describe()}"))
         probes.sort(key=_probe_order)
         ctl = controls[a]
         control_res = _with_control_ok([done[k] for k in done if ctl and k[0] == ctl and k[1].startswith("control-")])
         lost = lost_without_raw(ctx.raw, ctx.ping, ctx.ping_why, bool(r and r.on_link))
-        reports.append(AddressReport(a, r, tuple(probes), control_res, lost))
+        reports.append(AddressReport(
+            address=a, route=r, probes=tuple(probes), control=control_res, lost=lost))
     return tuple(reports)
 
 
@@ -512,4 +539,6 @@ def reach(target: str, ports: Sequence[int], deadline: Deadline, *, control: boo
         say(f"{target} -> {', '.join(addrs) or err}")
     reports = probe_addresses(addrs, ports, deadline, control=control, on_progress=on_progress) if addrs else ()
     lost = tuple(dict.fromkeys(l for r in reports for l in r.lost))
-    return ReachResult(target, reports, capabilities(), lost, tuple(ports), how, err, ms)
+    return ReachResult(
+        target=target, addresses=reports, capabilities=capabilities(), lost=lost, ports=tuple(ports),
+        resolved_from=how, resolve_error=err, resolve_ms=ms)

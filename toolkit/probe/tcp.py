@@ -25,7 +25,7 @@ import time
 
 from toolkit import signals
 from toolkit.probe import packets
-from toolkit.probe.model import ProbeResult, result_from_errno, result_from_icmp
+from toolkit.probe.model import ProbeOutcome, ProbeResult, result_from_errno, result_from_icmp
 from toolkit.sockerr import enable_recverr, read_errqueue
 
 MAX_PACKETS = 100_000  # bound on packets examined per attempt (raw sockets see all traffic)
@@ -72,8 +72,9 @@ def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "
                            else _match_icmp(data, address, port, sport, t0, kind))
                     if res is not None:
                         return res
-        return ProbeResult(address, kind, port, "silence", rtt_ms=None, privileged=True,
-                           detail=f"no SYN-ACK, RST or ICMP error in {end - t0:.1f} s")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.SILENCE, rtt_ms=None,
+            privileged=True, detail=f"no SYN-ACK, RST or ICMP error in {end - t0:.1f} s")
     finally:
         for s in (tx, rx_icmp, reserve):
             if s is not None:
@@ -89,11 +90,13 @@ def _match_tcp(data: bytes, address: str, port: int, sport: int, seq: int, t0: f
     if tcp is None or tcp.sport != port or tcp.dport != sport:
         return None
     if tcp.syn_ack and tcp.ack == (seq + 1) & 0xFFFFFFFF:
-        return ProbeResult(address, kind, port, "open", address, rtt_ms=_ms(t0), privileged=True,
-                           detail="SYN-ACK")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.OPEN, reply_from=address,
+            rtt_ms=_ms(t0), privileged=True, detail="SYN-ACK")
     if tcp.rst:
-        return ProbeResult(address, kind, port, "closed", address, rtt_ms=_ms(t0), privileged=True,
-                           detail="RST")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.CLOSED, reply_from=address,
+            rtt_ms=_ms(t0), privileged=True, detail="RST")
     return None
 
 
@@ -107,8 +110,10 @@ def _match_icmp(data: bytes, address: str, port: int, sport: int, t0: float,
             or msg.inner_ports != (sport, port)):
         return None
     result = result_from_icmp(msg.icmp_type, msg.code, tcp=True)
-    return ProbeResult(address, kind, port, result, ip.src, msg.icmp_type, msg.code, _ms(t0),
-                       f"ICMP {msg.icmp_type}/{msg.code} from {ip.src}", privileged=True)
+    return ProbeResult(
+        address=address, kind=kind, port=port, result=result, reply_from=ip.src, icmp_type=msg.icmp_type,
+        icmp_code=msg.code, rtt_ms=_ms(t0), detail=f"ICMP {msg.icmp_type}/{msg.code} from {ip.src}",
+        privileged=True)
 
 
 def connect_probe(address: str, port: int, end: float, *, kind: str = "tcp-connect") -> ProbeResult:
@@ -149,11 +154,12 @@ def connect_probe(address: str, port: int, end: float, *, kind: str = "tcp-conne
                     return _icmp_result(address, port, errs[0], t0, kind, "SYN_SENT soft error")
                 time.sleep(0.01)  # spurious wake-up: do not spin
                 continue
-            return ProbeResult(address, kind, port, "open", address, rtt_ms=_ms(t0),
-                               detail="connect() completed (SYN-ACK)")
-        return ProbeResult(address, kind, port, "silence",
-                           detail=f"connect() got no answer in {end - t0:.1f} s "
-                                  "(the kernel retransmits the SYN after 1 s and 3 s)")
+            return ProbeResult(
+                address=address, kind=kind, port=port, result=ProbeOutcome.OPEN, reply_from=address,
+                rtt_ms=_ms(t0), detail="connect() completed (SYN-ACK)")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.SILENCE,
+            detail=f"connect() got no answer in {end - t0:.1f} s " "(the kernel retransmits the SYN after 1 s and 3 s)")
     finally:
         sock.close()
 
@@ -166,9 +172,13 @@ def _connect_failed(sock: socket.socket, address: str, port: int, err: int, t0: 
         # ECONNREFUSED: a RST, or an ICMP port-unreachable (the queue says which).
         for e in read_errqueue(sock):
             if e.origin in ("icmp", "icmp6"):
-                return ProbeResult(address, kind, port, "closed", e.offender, e.icmp_type, e.icmp_code,
-                                   rtt, f"{name}: {e.describe()}")
-        return ProbeResult(address, kind, port, "closed", address, rtt_ms=rtt, detail=f"{name} (RST)")
+                return ProbeResult(
+                    address=address, kind=kind, port=port, result=ProbeOutcome.CLOSED,
+                    reply_from=e.offender, icmp_type=e.icmp_type, icmp_code=e.icmp_code, rtt_ms=rtt,
+                    detail=f"{name}: {e.describe()}")
+        return ProbeResult(
+            address=address, kind=kind, port=port, result=ProbeOutcome.CLOSED, reply_from=address,
+            rtt_ms=rtt, detail=f"{name} (RST)")
     for e in read_errqueue(sock):
         if e.origin in ("icmp", "icmp6"):
             return _icmp_result(address, port, e, t0, kind, name)
@@ -177,10 +187,12 @@ def _connect_failed(sock: socket.socket, address: str, port: int, err: int, t0: 
     if err == errno.EHOSTUNREACH:
         detail += (" (no ICMP details: EHOSTUNREACH means host-unreachable or admin-prohibited "
                    "3/9, 3/10, 3/13 alike" + ("" if recverr else "; IP_RECVERR unavailable") + ")")
-    return ProbeResult(address, kind, port, result, rtt_ms=rtt, detail=detail)
+    return ProbeResult(
+        address=address, kind=kind, port=port, result=result, rtt_ms=rtt, detail=detail)
 
 
 def _icmp_result(address: str, port: int, e, t0: float, kind: str, what: str) -> ProbeResult:
     res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=True, v6=e.origin == "icmp6")
-    return ProbeResult(address, kind, port, res, e.offender, e.icmp_type, e.icmp_code, _ms(t0),
-                       f"{what}: {e.describe()}")
+    return ProbeResult(
+        address=address, kind=kind, port=port, result=res, reply_from=e.offender, icmp_type=e.icmp_type,
+        icmp_code=e.icmp_code, rtt_ms=_ms(t0), detail=f"{what}: {e.describe()}")

@@ -15,7 +15,7 @@ The worst address decides (model.VERDICT_PRIORITY); each address gives one findi
 from __future__ import annotations
 
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
-from toolkit.probe.model import AddressReport, ReachResult
+from toolkit.probe.model import AddressReport, AddressState, ReachResult
 
 REMEDY_UNREACHABLE = ("nobody answers for this address on its link: the host is down or gone, or DNS "
                       "hands out a stale address (check with `podtriage diagnose NAME --reference IP`)")
@@ -28,7 +28,7 @@ def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
         evidence = (f"route: {rep.route.describe()}",) + evidence
     data = {"address": rep.address, "state": state}
     crit = Severity.CRITICAL
-    if state == "up":
+    if state is AddressState.UP:
         closed = tuple(p for p in ports if p in rep.closed_ports)
         if closed:
             return Finding("port-closed", crit, rep.summary, evidence,
@@ -41,23 +41,23 @@ def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
                            f"{rep.summary}; port {', '.join(map(str, missing))} did not answer",
                            evidence, "look at a firewall on that port", Verdict.FILTERED, data)
         return Finding("reachable", Severity.INFO, rep.summary, evidence, "", None, data)
-    if state == "port-closed":
+    if state is AddressState.PORT_CLOSED:
         return Finding("port-closed", crit, rep.summary, evidence,
                        f"the host answers but refuses the port: check that the application listens on "
                        f"{', '.join(map(str, rep.closed_ports))}", Verdict.PORT_CLOSED, data)
-    if state == "filtered":
+    if state is AddressState.FILTERED:
         return Finding("filtered", crit, rep.summary, evidence,
                        "a firewall or NetworkPolicy on the path rejects or drops the traffic: find the "
                        "rule (the router named above sent the rejection)", Verdict.FILTERED, data)
-    if state == "host-unreachable":
+    if state is AddressState.HOST_UNREACHABLE:
         who = rep.host_unreachable_from
         return Finding("host-unreachable", crit, rep.summary, evidence, REMEDY_UNREACHABLE,
                        Verdict.UNREACHABLE_HOST, dict(data, icmp_from=who))
-    if state == "routing":
+    if state is AddressState.ROUTING:
         return Finding("routing", crit, rep.summary, evidence,
                        "the path to the address is broken: check the routes of the pod and the node "
                        "(`ip route get ADDRESS`) and whether the gateway is up", Verdict.UNREACHABLE_HOST, data)
-    if state == "silent":
+    if state is AddressState.SILENT:
         if rep.control_ok:
             return Finding("silent", crit, rep.summary, evidence,
                            "the path works (the control answers) but the address does not: a silent drop "

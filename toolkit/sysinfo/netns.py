@@ -21,6 +21,8 @@ import re
 import socket
 from dataclasses import dataclass
 
+from toolkit.errors import reraise_bug
+
 PROC_NET_INIT_INO = 0xEFFFFFF9
 PROC_PID_INIT_INO = 0xEFFFFFFC
 FIXED_NET_INO_SINCE = (6, 18)  # first release seen with PROC_NET_INIT_INO (earlier: unknown)
@@ -77,8 +79,8 @@ def _interfaces(limit: int = 64) -> tuple[Interface, ...]:
             for a in items:
                 if a.family in (socket.AF_INET, socket.AF_INET6):
                     addrs.setdefault(name, []).append(a.address)
-    except Exception:  # noqa: BLE001 - addresses are a nicety
-        pass
+    except Exception as exc:  # noqa: BLE001 - addresses are a nicety
+        reraise_bug(exc)
     return tuple(Interface(name, idx, tuple(addrs.get(name, ())))
                  for idx, name in sorted(pairs)[:limit])
 

@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from toolkit.errors import reraise_bug
+
 MAX_PROCESSES = 64
 
 
@@ -37,8 +39,8 @@ def _own_pids() -> set[int]:
 
         for p in psutil.Process().parents():
             pids.add(p.pid)
-    except Exception:  # noqa: BLE001 - best effort
-        pass
+    except Exception as exc:  # noqa: BLE001 - best effort
+        reraise_bug(exc)
     return pids
 
 

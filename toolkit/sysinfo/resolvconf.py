@@ -539,142 +539,256 @@ def _line_findings(lines: _Lines, path: str) -> list[Finding]:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class _LintInput:
+    """What the whole-file lint rules look at: the parsed file and how it was written."""
+
+    conf: ResolvConf
+    path: str
+    beyond: tuple[tuple[str, int], ...]  # (address, line) past MAXNS
+    unparsable: int
+    crlf: int
+    search_line: int
+    search_overridden: tuple[int, ...]
+    env: Mapping[str, str]
+    had_any_nameserver_line: bool
+
+    @property
+    def servers(self) -> list[str]:
+        return [ns.split("%")[0] for ns in self.conf.nameservers]
+
+
+LintRule = Callable[[_LintInput], "Finding | None"]
+
+
 def _lint(conf: ResolvConf, *, path: str, beyond, unparsable: int, crlf: int, search_line: int,
           search_overridden: list[int], env: Mapping[str, str],
           had_any_nameserver_line: bool) -> list[Finding]:
-    out: list[Finding] = []
-    servers = [ns.split("%")[0] for ns in conf.nameservers]
+    """Whole-file findings: every rule of LINT_RULES, in the table's order."""
+    x = _LintInput(conf=conf, path=path, beyond=tuple(beyond), unparsable=unparsable, crlf=crlf,
+                   search_line=search_line, search_overridden=tuple(search_overridden), env=env,
+                   had_any_nameserver_line=had_any_nameserver_line)
+    return [f for rule in LINT_RULES if (f := rule(x)) is not None]
 
-    if crlf:
-        out.append(_finding(
-            "crlf-line-endings", Severity.WARNING,
-            f"{crlf} line(s) end in CR LF: glibc keeps the \\r, so nameserver lines fail to "
-            "parse and the last search domain gets a \\r appended",
-            "convert the file to Unix line endings (dos2unix, or sed -i 's/\\r$//')", count=crlf))
-    if conf.implicit_nameserver:
-        why = ("no nameserver line could be parsed" if had_any_nameserver_line
-               else "the file has no nameserver line")
-        out.append(_finding(
-            "no-nameserver", Severity.WARNING,
-            f"{why}: glibc falls back to 127.0.0.1, which in a pod is usually not a DNS server",
-            "add a nameserver line (in Kubernetes: check the pod's dnsPolicy/dnsConfig and "
-            "kubelet --cluster-dns)", verdict=Verdict.DNS_UNAVAILABLE))
-    if beyond:
-        out.append(_finding(
-            "nameserver-beyond-maxns", Severity.WARNING,
-            f"glibc uses only the first {MAXNS} nameservers; {len(beyond)} more are ignored: "
-            + ", ".join(a for a, _ in beyond[:8]),
-            "keep at most 3 nameserver lines, most reliable first",
-            evidence=[f"line {n}: {a}" for a, n in beyond[:20]],
-            servers=[a for a, _ in beyond[:MAX_IGNORED_KEPT]], lines=[n for _, n in beyond[:20]]))
+
+def _lint_crlf(x: _LintInput) -> Finding | None:
+    if not x.crlf:
+        return None
+    return _finding(
+        "crlf-line-endings", Severity.WARNING,
+        f"{x.crlf} line(s) end in CR LF: glibc keeps the \\r, so nameserver lines fail to "
+        "parse and the last search domain gets a \\r appended",
+        "convert the file to Unix line endings (dos2unix, or sed -i 's/\\r$//')", count=x.crlf)
+
+
+def _lint_no_nameserver(x: _LintInput) -> Finding | None:
+    if not x.conf.implicit_nameserver:
+        return None
+    why = ("no nameserver line could be parsed" if x.had_any_nameserver_line
+           else "the file has no nameserver line")
+    return _finding(
+        "no-nameserver", Severity.WARNING,
+        f"{why}: glibc falls back to 127.0.0.1, which in a pod is usually not a DNS server",
+        "add a nameserver line (in Kubernetes: check the pod's dnsPolicy/dnsConfig and "
+        "kubelet --cluster-dns)", verdict=Verdict.DNS_UNAVAILABLE)
+
+
+def _lint_beyond_maxns(x: _LintInput) -> Finding | None:
+    if not x.beyond:
+        return None
+    return _finding(
+        "nameserver-beyond-maxns", Severity.WARNING,
+        f"glibc uses only the first {MAXNS} nameservers; {len(x.beyond)} more are ignored: "
+        + ", ".join(a for a, _ in x.beyond[:8]),
+        "keep at most 3 nameserver lines, most reliable first",
+        evidence=[f"line {n}: {a}" for a, n in x.beyond[:20]],
+        servers=[a for a, _ in x.beyond[:MAX_IGNORED_KEPT]], lines=[n for _, n in x.beyond[:20]])
+
+
+def _lint_duplicate(x: _LintInput) -> Finding | None:
+    servers = x.servers
     dups = sorted({s for s in servers if servers.count(s) > 1})
-    if dups and not conf.implicit_nameserver:
-        out.append(_finding(
-            "nameserver-duplicate", Severity.WARNING,
-            f"nameserver listed more than once: {', '.join(dups)}; retries go to the same server",
-            "list each nameserver once", servers=dups))
-    if SYSTEMD_RESOLVED_STUB in servers:
-        out.append(_finding(
+    if not dups or x.conf.implicit_nameserver:
+        return None
+    return _finding(
+        "nameserver-duplicate", Severity.WARNING,
+        f"nameserver listed more than once: {', '.join(dups)}; retries go to the same server",
+        "list each nameserver once", servers=dups)
+
+
+def _lint_loopback(x: _LintInput) -> Finding | None:
+    if SYSTEMD_RESOLVED_STUB in x.servers:
+        return _finding(
             "nameserver-systemd-resolved-stub", Severity.WARNING,
             "nameserver 127.0.0.53 is systemd-resolved's stub: inside a pod nothing listens there "
             "(a node resolv.conf copied into the pod, or a forwarding loop in CoreDNS)",
-            "point kubelet --resolv-conf at /run/systemd/resolve/resolv.conf (the real upstreams)"))
-    elif any(ipaddress.ip_address(s).is_loopback for s in servers) and not conf.implicit_nameserver:
-        out.append(_finding(
+            "point kubelet --resolv-conf at /run/systemd/resolve/resolv.conf (the real upstreams)")
+    if any(ipaddress.ip_address(s).is_loopback for s in x.servers) and not x.conf.implicit_nameserver:
+        return _finding(
             "nameserver-loopback", Severity.INFO,
             "a loopback nameserver only works when a DNS server runs in this network namespace",
-            "make sure a local DNS server listens there, or use the cluster DNS address"))
+            "make sure a local DNS server listens there, or use the cluster DNS address")
+    return None
+
+
+def _lint_nodelocal_single(x: _LintInput) -> Finding | None:
+    servers, conf = x.servers, x.conf
+    if len(servers) != 1 or servers[0] not in NODELOCAL_ADDRESSES:
+        return None
+    return _finding(
+        "nodelocal-single-nameserver", Severity.WARNING,
+        f"the only nameserver is NodeLocal DNSCache {servers[0]}: a single point of failure "
+        "(a nodelocaldns restart or crash on this node stops all lookups for "
+        f"{conf.timeout * max(conf.attempts, 1)} s per name)",
+        "run a secondary nodelocaldns (kubespray enable_nodelocaldns_secondary) or add the "
+        "cluster DNS Service IP as a second nameserver via dnsConfig.nameservers",
+        server=servers[0])
+
+
+def _lint_rotate(x: _LintInput) -> Finding | None:
+    servers = x.servers
     nodelocal = [s for s in servers if s in NODELOCAL_ADDRESSES]
-    if nodelocal and len(servers) == 1:
-        out.append(_finding(
-            "nodelocal-single-nameserver", Severity.WARNING,
-            f"the only nameserver is NodeLocal DNSCache {servers[0]}: a single point of failure "
-            "(a nodelocaldns restart or crash on this node stops all lookups for "
-            f"{conf.timeout * max(conf.attempts, 1)} s per name)",
-            "run a secondary nodelocaldns (kubespray enable_nodelocaldns_secondary) or add the "
-            "cluster DNS Service IP as a second nameserver via dnsConfig.nameservers",
-            server=servers[0]))
-    if conf.rotate and len(servers) == 1:
-        out.append(_finding("rotate-no-effect", Severity.INFO,
-                            "options rotate has no effect with a single nameserver",
-                            "remove rotate, or add a second nameserver"))
-    elif conf.rotate and nodelocal and len(nodelocal) < len(servers):
-        out.append(_finding(
+    if x.conf.rotate and len(servers) == 1:
+        return _finding("rotate-no-effect", Severity.INFO,
+                        "options rotate has no effect with a single nameserver",
+                        "remove rotate, or add a second nameserver")
+    if x.conf.rotate and nodelocal and len(nodelocal) < len(servers):
+        return _finding(
             "rotate-bypasses-nodelocal", Severity.WARNING,
             "options rotate spreads queries over NodeLocal DNSCache and the other nameserver(s), "
             "so part of the lookups bypass the node cache (and its conntrack-free path)",
-            "drop rotate: keep NodeLocal first and the others as failover only"))
-    if conf.attempts <= 0:
-        out.append(_finding(
-            "attempts-zero", Severity.CRITICAL,
-            f"options attempts:{conf.attempts}: glibc sends no query at all, every lookup fails",
-            "set attempts to 2 or more (or remove it: the default is 2)",
-            verdict=Verdict.DNS_UNAVAILABLE))
-    if conf.timeout <= 0:
-        out.append(_finding("timeout-zero", Severity.INFO,
-                            f"options timeout:{conf.timeout}: glibc waits 1 s per try instead",
-                            "set timeout to 1 or more"))
-    if search_overridden:
-        out.append(_finding(
-            "search-overridden", Severity.INFO,
-            f"several search/domain lines: only the last (line {search_line}) counts; "
-            f"line(s) {', '.join(map(str, search_overridden))} are ignored",
-            "keep one search line listing every domain", lines=search_overridden))
-    if "LOCALDOMAIN" in env:
-        out.append(_finding("localdomain-env", Severity.INFO,
-                            f"LOCALDOMAIN={_show(env['LOCALDOMAIN'], 80)!r} replaces the file's search list",
-                            "unset LOCALDOMAIN unless it is intended"))
-    if env.get("RES_OPTIONS"):
-        out.append(_finding("res-options-env", Severity.INFO,
-                            f"RES_OPTIONS={_show(env['RES_OPTIONS'], 80)!r} overrides the file's options",
-                            "unset RES_OPTIONS unless it is intended"))
-    if env.get("HOSTALIASES"):
-        out.append(_finding("hostaliases-env", Severity.INFO,
-                            "HOSTALIASES is set: names without a dot may be replaced by an alias "
-                            "from that file before any search", "unset HOSTALIASES unless intended"))
-    if conf.search_from_hostname:
-        out.append(_finding(
-            "search-from-hostname", Severity.INFO,
-            "no search or domain line: glibc uses the domain part of the hostname "
-            "(the part after its first dot), if it has one",
-            "add an explicit search line if names without a dot must be completed"))
-    if "." in conf.search:
-        out.append(_finding("search-root", Severity.INFO,
-                            "the search list contains the root domain: the name as written is "
-                            "tried at that position and not again at the end",
-                            "this is rarely intended; list real domains only"))
-    bad_domains = [d for d in conf.search if d != "." and not _encodable(f"x.{d}.")]
-    if bad_domains:
-        out.append(_finding(
-            "search-domain-invalid", Severity.WARNING,
-            "search domain(s) that cannot form a DNS name (empty label, label over 63 bytes, "
-            "control characters): " + ", ".join(_show(d, 60) for d in bad_domains[:5]),
-            "fix the search line; glibc stops walking the search list at such a domain",
-            domains=[_show(d) for d in bad_domains[:20]]))
-    chars = sum(len(d) + 1 for d in conf.search)
-    if len(conf.search) > OLD_MAXDNSRCH or chars > OLD_SEARCH_CHARS:
-        out.append(_finding(
-            "search-list-long", Severity.WARNING,
-            f"search list has {len(conf.search)} domains / {chars} characters: glibc >= 2.26 uses "
-            f"them all, but older glibc (6 domains, 256 characters) and musl (Alpine) ignore the rest",
-            "keep at most 6 search domains and 256 characters (Kubernetes adds 3 of its own)",
-            domains=len(conf.search), chars=chars))
-    if conf.ndots >= 5 and conf.search:
-        n = len(conf.search)
-        per = 1 if conf.no_aaaa else 2
-        out.append(_finding(
-            "ndots-search-amplification",
-            Severity.WARNING if (conf.ndots > 5 or n > 3) else Severity.INFO,
-            f"ndots:{conf.ndots} with {n} search domain(s): an external name with fewer than "
-            f"{conf.ndots} dots costs {per * (n + 1)} queries ({n} NXDOMAIN round trips first)",
-            "set dnsConfig.options ndots:2 for this pod, or use fully qualified names with a "
-            "trailing dot (api.corp.example.)", ndots=conf.ndots, search_domains=n,
-            queries=per * (n + 1)))
-    if conf.sortlist:
-        out.append(_finding("sortlist-gethostbyname-only", Severity.INFO,
-                            "sortlist affects only gethostbyname(); getaddrinfo() orders addresses "
-                            "by RFC 6724 (/etc/gai.conf)", "use /etc/gai.conf to change address order"))
-    return out
+            "drop rotate: keep NodeLocal first and the others as failover only")
+    return None
+
+
+def _lint_attempts(x: _LintInput) -> Finding | None:
+    if x.conf.attempts > 0:
+        return None
+    return _finding(
+        "attempts-zero", Severity.CRITICAL,
+        f"options attempts:{x.conf.attempts}: glibc sends no query at all, every lookup fails",
+        "set attempts to 2 or more (or remove it: the default is 2)",
+        verdict=Verdict.DNS_UNAVAILABLE)
+
+
+def _lint_timeout(x: _LintInput) -> Finding | None:
+    if x.conf.timeout > 0:
+        return None
+    return _finding("timeout-zero", Severity.INFO,
+                    f"options timeout:{x.conf.timeout}: glibc waits 1 s per try instead",
+                    "set timeout to 1 or more")
+
+
+def _lint_search_overridden(x: _LintInput) -> Finding | None:
+    if not x.search_overridden:
+        return None
+    return _finding(
+        "search-overridden", Severity.INFO,
+        f"several search/domain lines: only the last (line {x.search_line}) counts; "
+        f"line(s) {', '.join(map(str, x.search_overridden))} are ignored",
+        "keep one search line listing every domain", lines=list(x.search_overridden))
+
+
+def _lint_localdomain_env(x: _LintInput) -> Finding | None:
+    if "LOCALDOMAIN" not in x.env:
+        return None
+    return _finding("localdomain-env", Severity.INFO,
+                    f"LOCALDOMAIN={_show(x.env['LOCALDOMAIN'], 80)!r} replaces the file's search list",
+                    "unset LOCALDOMAIN unless it is intended")
+
+
+def _lint_res_options_env(x: _LintInput) -> Finding | None:
+    if not x.env.get("RES_OPTIONS"):
+        return None
+    return _finding("res-options-env", Severity.INFO,
+                    f"RES_OPTIONS={_show(x.env['RES_OPTIONS'], 80)!r} overrides the file's options",
+                    "unset RES_OPTIONS unless it is intended")
+
+
+def _lint_hostaliases_env(x: _LintInput) -> Finding | None:
+    if not x.env.get("HOSTALIASES"):
+        return None
+    return _finding("hostaliases-env", Severity.INFO,
+                    "HOSTALIASES is set: names without a dot may be replaced by an alias "
+                    "from that file before any search", "unset HOSTALIASES unless intended")
+
+
+def _lint_search_from_hostname(x: _LintInput) -> Finding | None:
+    if not x.conf.search_from_hostname:
+        return None
+    return _finding(
+        "search-from-hostname", Severity.INFO,
+        "no search or domain line: glibc uses the domain part of the hostname "
+        "(the part after its first dot), if it has one",
+        "add an explicit search line if names without a dot must be completed")
+
+
+def _lint_search_root(x: _LintInput) -> Finding | None:
+    if "." not in x.conf.search:
+        return None
+    return _finding("search-root", Severity.INFO,
+                    "the search list contains the root domain: the name as written is "
+                    "tried at that position and not again at the end",
+                    "this is rarely intended; list real domains only")
+
+
+def _lint_search_invalid(x: _LintInput) -> Finding | None:
+    bad_domains = [d for d in x.conf.search if d != "." and not _encodable(f"x.{d}.")]
+    if not bad_domains:
+        return None
+    return _finding(
+        "search-domain-invalid", Severity.WARNING,
+        "search domain(s) that cannot form a DNS name (empty label, label over 63 bytes, "
+        "control characters): " + ", ".join(_show(d, 60) for d in bad_domains[:5]),
+        "fix the search line; glibc stops walking the search list at such a domain",
+        domains=[_show(d) for d in bad_domains[:20]])
+
+
+def _lint_search_long(x: _LintInput) -> Finding | None:
+    search = x.conf.search
+    chars = sum(len(d) + 1 for d in search)
+    if len(search) <= OLD_MAXDNSRCH and chars <= OLD_SEARCH_CHARS:
+        return None
+    return _finding(
+        "search-list-long", Severity.WARNING,
+        f"search list has {len(search)} domains / {chars} characters: glibc >= 2.26 uses "
+        f"them all, but older glibc (6 domains, 256 characters) and musl (Alpine) ignore the rest",
+        "keep at most 6 search domains and 256 characters (Kubernetes adds 3 of its own)",
+        domains=len(search), chars=chars)
+
+
+def _lint_ndots(x: _LintInput) -> Finding | None:
+    conf = x.conf
+    if conf.ndots < 5 or not conf.search:
+        return None
+    n = len(conf.search)
+    per = 1 if conf.no_aaaa else 2
+    return _finding(
+        "ndots-search-amplification",
+        Severity.WARNING if (conf.ndots > 5 or n > 3) else Severity.INFO,
+        f"ndots:{conf.ndots} with {n} search domain(s): an external name with fewer than "
+        f"{conf.ndots} dots costs {per * (n + 1)} queries ({n} NXDOMAIN round trips first)",
+        "set dnsConfig.options ndots:2 for this pod, or use fully qualified names with a "
+        "trailing dot (api.corp.example.)", ndots=conf.ndots, search_domains=n,
+        queries=per * (n + 1))
+
+
+def _lint_sortlist(x: _LintInput) -> Finding | None:
+    if not x.conf.sortlist:
+        return None
+    return _finding("sortlist-gethostbyname-only", Severity.INFO,
+                    "sortlist affects only gethostbyname(); getaddrinfo() orders addresses "
+                    "by RFC 6724 (/etc/gai.conf)", "use /etc/gai.conf to change address order")
+
+
+# The whole-file rules, in the order a reader should see their findings. Adding one: a
+# function above, a row here, a test in tests/unit/test_resolvconf.py.
+LINT_RULES: tuple[LintRule, ...] = (
+    _lint_crlf, _lint_no_nameserver, _lint_beyond_maxns, _lint_duplicate, _lint_loopback,
+    _lint_nodelocal_single, _lint_rotate, _lint_attempts, _lint_timeout, _lint_search_overridden,
+    _lint_localdomain_env, _lint_res_options_env, _lint_hostaliases_env, _lint_search_from_hostname,
+    _lint_search_root, _lint_search_invalid, _lint_search_long, _lint_ndots, _lint_sortlist,
+)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -26,7 +26,7 @@ NEGATIVE = {"nxdomain": "NXDOMAIN", "servfail": "SERVFAIL", "refused": "REFUSED"
 SLOW_MS = 1000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResolveResult:
     name: str
     candidates: tuple[str, ...]
@@ -97,12 +97,8 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
     name = validate_name(name)
     conf = load_resolv_conf(resolv_conf) if use_resolv_conf else ResolvConf(path=resolv_conf, nameservers=())
     candidates = search_candidates(name, conf) if search else (name.rstrip(".") + ".",)
-    all_servers: list[Server] = []
-    seen: set[tuple[str, int]] = set()
-    for s in [*(Server(a.split("%")[0], "resolv.conf") for a in conf.nameservers), *servers, *references]:
-        if (s.address, s.port) not in seen:
-            seen.add((s.address, s.port))
-            all_servers.append(s)
+    all_servers = _unique_servers([*(Server(a.split("%")[0], "resolv.conf") for a in conf.nameservers),
+                                   *servers, *references])
     if not all_servers:
         raise UsageError("no nameserver to ask",
                          hint="give --server IP, or check the resolv.conf (podtriage resolvconf)")
@@ -148,9 +144,20 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
             waited = time.monotonic() - t_wait
             sys_box.append(AddrInfoResult(error=f"timeout: getaddrinfo() had not returned {waited:.1f} s "
                                                 "after the last DNS answer (glibc is still retrying)"))
-    return ResolveResult(name, tuple(candidates), tuple(all_servers), paths,
-                         sys_box[0] if sys_box else None,
-                         conf.path, tuple(qtypes), tuple(transports))
+    return ResolveResult(
+        name=name, candidates=tuple(candidates), servers=tuple(all_servers), paths=paths,
+        system=sys_box[0] if sys_box else None, resolv_conf_path=conf.path, qtypes=tuple(qtypes),
+        transports=tuple(transports))
+
+
+def _unique_servers(servers: Sequence[Server]) -> list[Server]:
+    out: list[Server] = []
+    seen: set[tuple[str, int]] = set()
+    for s in servers:
+        if (s.address, s.port) not in seen:
+            seen.add((s.address, s.port))
+            out.append(s)
+    return out
 
 
 # ----------------------------------------------------------------------------- findings

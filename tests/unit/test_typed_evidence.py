@@ -1,0 +1,48 @@
+"""The shared StrEnums: one definition each, and a misspelled word fails at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.dns.query import QueryError, QueryResult
+from toolkit.dns.walk import PathOutcome, PathResult
+from toolkit.probe.model import AddressState, ProbeKind, ProbeOutcome, ProbeResult, derive_state
+from toolkit.sockerr import NetError
+
+
+def test_every_socket_error_is_a_query_error():
+    assert {e.value for e in NetError} <= {e.value for e in QueryError}
+
+
+def test_probe_outcome_and_address_state_are_distinct_words():
+    # "silence" is what one probe met; "silent" is what an address is.
+    assert ProbeOutcome.SILENCE == "silence" and AddressState.SILENT == "silent"
+    assert "silent" not in {o.value for o in ProbeOutcome}
+    assert "silence" not in {s.value for s in AddressState}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ProbeResult(
+        address="10.0.0.1", kind="tcp-syn", port=80, result="silent"),
+    lambda: ProbeResult(
+        address="10.0.0.1", kind="tcp-sin", port=80, result="silence"),
+    lambda: QueryResult(server="10.0.0.1", port=53, transport="udp", qname="a.", qtype="A", error="timed-out"),
+    lambda: PathResult(
+        server="10.0.0.1", role="resolv.conf", transport="udp", queries=(), hit=None, outcome="anwser"),
+])
+def test_a_misspelled_word_fails_loudly(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_recorded_words_become_members():
+    p = ProbeResult(
+        address="10.0.0.1", kind="tcp-syn", port=80, result="closed")
+    assert p.kind is ProbeKind.TCP_SYN and p.result is ProbeOutcome.CLOSED
+    assert derive_state(None, (p,)) is AddressState.PORT_CLOSED
+    path = PathResult(
+        server="10.0.0.1", role="resolv.conf", transport="udp", queries=(), hit=None, outcome="timeout")
+    assert path.outcome is QueryError.TIMEOUT
+    assert PathResult(
+        server="10.0.0.1", role="resolv.conf", transport="udp", queries=(), hit=None, outcome="nxdomain").outcome is PathOutcome.NXDOMAIN
+    assert PathOutcome.of_rcode("BADSIG") is PathOutcome.OTHER_RCODE

@@ -1,0 +1,38 @@
+"""What the application's own processes and sockets add to `diagnose` (evidence, no verdict)."""
+
+from __future__ import annotations
+
+from toolkit.model import Finding, Severity
+from toolkit.triage.evidence import DEAD, Evidence
+
+
+def app_findings(e: Evidence) -> list[Finding]:
+    return [x for x in (_syn_sent(e), _musl(e)) if x is not None]
+
+
+def _syn_sent(e: Evidence) -> Finding | None:
+    stuck = [s for s in e.app_sockets if s.status == "SYN_SENT"]
+    if not stuck:
+        return None
+    dead = {r.address for r in e.probes if r.state in DEAD}
+    on_dead = [s for s in stuck if s.remote.rsplit(":", 1)[0] in dead]
+    return Finding(
+        "app-syn-sent", Severity.WARNING,
+        f"the application has {len(stuck)} connection(s) stuck in SYN_SENT"
+        + (f", {len(on_dead)} of them to a dead address of {e.name}" if on_dead else ""),
+        tuple(f"pid {s.pid} {s.process}: {s.local} -> {s.remote} {s.status}" for s in stuck[:10]),
+        "this ties the application's failure to the addresses above", None,
+        {"sockets": [s.remote for s in stuck]})
+
+
+def _musl(e: Evidence) -> Finding | None:
+    musl = [p for p in e.processes if p.libc == "musl"]
+    if not musl:
+        return None
+    return Finding(
+        "app-uses-musl", Severity.INFO,
+        f"{', '.join(sorted({p.name for p in musl}))} resolve(s) names with musl libc",
+        tuple(f"pid {p.pid} {p.name}: {p.cmdline}" for p in musl[:5]),
+        "musl ignores resolv.conf options single-request, single-request-reopen and use-vc, "
+        "queries all nameservers in parallel, and never searches names with ndots or more dots",
+        None, {"pids": [p.pid for p in musl]})

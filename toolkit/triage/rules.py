@@ -1,0 +1,368 @@
+"""The rule table of `diagnose`: each truth is one small rule ``Facts -> Finding | None``.
+
+The verdict is the verdict of the highest-priority rule that fires (``RULES``, highest
+first); the order of the code never decides. Confidence is decided apart, from how much
+independent evidence agrees (toolkit.triage.classify). Every rule's texts live with it.
+The table, row by row, is documented in toolkit/triage/DECISIONS.md and tested in
+tests/unit/test_diagnose_rules.py.
+
+Adding a rule: write the function here, add its row to ``RULES``, a test, and a row in
+DECISIONS.md. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from toolkit.dns.query import QueryError
+from toolkit.model import Finding, Severity, Verdict, derive_verdict
+from toolkit.probe.model import AddressState
+from toolkit.triage.evidence import ALIVE, DEAD, NOT_SERVING, Facts
+from toolkit.triage.resolve import NEGATIVE, fmt_addresses
+
+Rule = Callable[[Facts], "Finding | None"]
+SETTLE_REFERENCE = "rerun with --reference IP (an independent resolver for this zone) or --corefile FILE"
+# Answers that differ are judged by the address rules below (stale-answer, dead-answer-
+# from-some-servers, answer-differs-both-serve): in diagnose the resolve findings that
+# report the difference are evidence, not verdicts.
+DISAGREEMENT_CODES = frozenset({"answers-disagree", "answer-differs-from-reference",
+                                "transport-answers-differ"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleRow:
+    priority: int
+    rule: Rule
+    settle: str | None = None  # what would make this rule's verdict certain
+
+
+def probe_lines(f: Facts, addrs: Sequence[str]) -> tuple[str, ...]:
+    lines = []
+    for a in addrs:
+        rep = f.reports.get(a)
+        if rep is None:
+            continue
+        for pr in rep.probes + rep.control:
+            port = f":{pr.port}" if pr.port else ""
+            frm = f" from {pr.reply_from}" if pr.reply_from else ""
+            rtt = f" after {pr.rtt_ms:.0f} ms" if pr.rtt_ms else ""
+            lines.append(f"{pr.kind} {pr.address}{port}: {pr.result}{frm}{rtt}")
+    return tuple(lines)
+
+
+def _summaries(f: Facts, addrs: Sequence[str]) -> str:
+    return "; ".join(f.reports[a].summary for a in addrs if a in f.reports)
+
+
+def _who(paths) -> str:
+    return ", ".join(sorted({f"{p.server}/{p.transport}" for p in paths}))
+
+
+def _base(f: Facts, verdict: Verdict) -> Finding | None:
+    """The most severe finding already made (resolve, capture...) that argues ``verdict``."""
+    found = [x for x in f.base if x.verdict is verdict]
+    return max(found, key=lambda x: x.severity.rank) if found else None
+
+
+# ----------------------------------------------------------------------------- DNS rows
+
+def dns_not_asked(f: Facts) -> Finding | None:
+    """The deadline (or SIGINT/SIGTERM) ended every walk of the pod's nameservers before
+    they answered: nothing was learned about them either way, so never dns-unavailable."""
+    if f.answering or not f.pod_paths or not all(p.outcome is QueryError.DEADLINE for p in f.pod_paths):
+        return None
+    return Finding(
+        "dns-not-asked", Severity.WARNING,
+        f"the time ran out before {_who(f.pod_paths)} answered {f.e.name}: nothing was learned about them",
+        tuple(f"{p.server}/{p.transport}: "
+              f"{(p.last_error().error_detail if p.last_error() else None) or p.outcome}" for p in f.pod_paths),
+        "rerun with a larger --deadline (and let it finish)", Verdict.INDETERMINATE, {})
+
+
+def cache_broken_hop(f: Facts) -> Finding | None:
+    """The pod's nameservers give no answer, a server behind them does."""
+    if not f.pod_paths or not all(p.failed for p in f.pod_paths):
+        return None
+    behind = [p for p in f.paths if p.role != "resolv.conf"] + list(f.e.behind)
+    ok = [p for p in behind if p.answered]
+    if not ok:
+        return None
+    failing = sorted({p.server for p in f.pod_paths})
+    return Finding(
+        "cache-broken-hop", Severity.CRITICAL,
+        f"{', '.join(failing)} gives no answer, but the server behind it ({_who(ok)}) answers "
+        f"{f.e.name}: the cache is the broken hop",
+        tuple(f"{p.server}/{p.transport}: {p.outcome} {fmt_addresses(p.addresses)}" for p in behind),
+        "restart the NodeLocal DNSCache pod on this node (kubectl -n kube-system delete pod "
+        "-l k8s-app=node-local-dns --field-selector spec.nodeName=NODE); for resilience add "
+        "a second nameserver or kubespray's secondary nodelocaldns",
+        Verdict.DNS_UNAVAILABLE, {"failing": failing, "behind": sorted({p.server for p in ok})})
+
+
+def pod_dns_silent(f: Facts) -> Finding | None:
+    """Every nameserver of the pod is silent, refuses or errs, and nothing behind answers."""
+    if not f.pod_paths or not all(p.failed for p in f.pod_paths):
+        return None
+    return _base(f, Verdict.DNS_UNAVAILABLE) or Finding(
+        "dns-no-answer", Severity.CRITICAL,
+        f"no nameserver of the pod gave a DNS answer for {f.e.name}",
+        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.pod_paths),
+        "check that the DNS pod/cache runs and that nothing drops port 53 on the way",
+        Verdict.DNS_UNAVAILABLE, {"servers": sorted({p.server for p in f.pod_paths})})
+
+
+def path_silent_part_way(f: Facts) -> Finding | None:
+    """No path answered, and no DNS error either: a server went silent part-way."""
+    if f.answering or not f.paths:
+        return None
+    outcomes = {p.outcome for p in f.paths if not p.failed}
+    if any(o in NEGATIVE for o in outcomes):
+        return None
+    return _base(f, Verdict.DNS_UNAVAILABLE) or Finding(
+        "dns-no-answer", Severity.CRITICAL, f"the path gave no answer for {f.e.name}",
+        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
+        "a server stopped answering part-way through the search list: see the query table",
+        Verdict.DNS_UNAVAILABLE, {"outcomes": sorted(map(str, outcomes))})
+
+
+def error_only_on_path(f: Facts) -> Finding | None:
+    """The path answers an rcode error while a reference resolves the name."""
+    if f.answering or not f.refs_answering:
+        return None
+    outcomes = sorted({p.outcome for p in f.paths if not p.failed and p.outcome in NEGATIVE})
+    if not outcomes:
+        return None
+    return Finding(
+        "error-only-on-path", Severity.CRITICAL,
+        f"the path answers {'/'.join(o.upper() for o in outcomes)} for {f.e.name} while the "
+        f"reference {_who(f.refs_answering)} resolves it to {fmt_addresses(list(f.ref_addrs))}",
+        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
+        "a server block or upstream on the path has its own (wrong) view of this zone: "
+        "check stub forwards, `rewrite` and `template` in the Corefiles (podtriage corefile trace)",
+        Verdict.DNS_ERROR, {"outcomes": [str(o) for o in outcomes]})
+
+
+def dns_error(f: Facts) -> Finding | None:
+    """The path answers only rcode errors (NXDOMAIN, SERVFAIL, REFUSED...)."""
+    if f.answering or not any(p.outcome in NEGATIVE for p in f.paths if not p.failed):
+        return None
+    return _base(f, Verdict.DNS_ERROR) or Finding(
+        "no-address", Severity.CRITICAL, f"no server on the path resolves {f.e.name}",
+        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
+        "see the query table", Verdict.DNS_ERROR, {})
+
+
+# ----------------------------------------------------------------------------- answer rows
+
+def _stale_remedy(f: Facts) -> str:
+    stub = next((x for x in f.e.corefile_findings if x.code == "corefile-stub-forward"), None)
+    if stub is not None:
+        d = stub.data
+        return (f"{f.e.name} is answered through {d['corefile']} block {d['block']} (line "
+                f"{d.get('file_line') or d['line']}), which forwards it to {', '.join(d['upstreams'])}, a "
+                "server whose answers differ from the reference: re-point or delete that block, then "
+                "flush the caches (restart CoreDNS and NodeLocal DNSCache)")
+    return (f"the zone of {f.e.name} is answered by a server whose answers differ from the reference: "
+            "check CoreDNS/NodeLocal server blocks that forward this zone (a stub `forward` to a "
+            "retired server; `podtriage corefile trace NAME --corefile ...` names it), re-point or "
+            "delete it, then flush the caches (restart CoreDNS and NodeLocal DNSCache)")
+
+
+def _corefile_data(f: Facts) -> dict:
+    stub = next((x for x in f.e.corefile_findings if x.code == "corefile-stub-forward"), None)
+    if stub is None:
+        return {}
+    return {"corefile": {k: stub.data.get(k) for k in ("corefile", "block", "file_line", "upstreams")}}
+
+
+def stale_answer(f: Facts) -> Finding | None:
+    """A path address no reference gives, which does not serve the port: dead, or a live
+    host that refuses, filters or drops it while a reference address serves."""
+    ref_serving = f.serving(f.ref_addrs)
+    wrong = [a for a in f.differ_from_refs
+             if f.state(a) in DEAD or (ref_serving and f.state(a) in NOT_SERVING)]
+    if not wrong:
+        return None
+    servers = sorted({s for a in wrong for s in f.path_servers(a)})
+    return Finding(
+        "stale-answer", Severity.CRITICAL,
+        f"{f.e.name} resolves to {fmt_addresses(wrong)} through {', '.join(servers)}, but the reference "
+        f"says {fmt_addresses(list(f.ref_addrs))}; {fmt_addresses(wrong)} does not serve the port "
+        f"({_summaries(f, wrong)})" + (f" while {fmt_addresses(ref_serving)} does" if ref_serving else ""),
+        probe_lines(f, [*wrong, *f.ref_addrs]) + tuple(f"corefile: {h}" for h in f.e.corefile_hops),
+        _stale_remedy(f), Verdict.BAD_ANSWER,
+        {"addresses": wrong, "servers": servers, "reference_addresses": list(f.ref_addrs),
+         "states": {a: str(f.state(a)) for a in wrong}, **_corefile_data(f)})
+
+
+def dead_answer_from_some_servers(f: Facts) -> Finding | None:
+    """An address only some paths (servers, or one transport) give does not serve, while
+    another path's address is alive."""
+    any_serving = f.serving(f.path_addrs)
+    wrong = [a for a in f.given_by_some_paths
+             if f.state(a) in DEAD or (any_serving and f.state(a) in NOT_SERVING)]
+    alive = [a for a in f.path_addrs if a not in wrong and f.state(a) in ALIVE]
+    if not wrong or not alive:
+        return None
+    wrong_from = {s for a in wrong for s in f.path_servers(a)}
+    good_from = {s for a in alive for s in f.path_servers(a)}
+    paths = sorted({f"{p.server}/{p.transport}" for p in f.answering if set(wrong) & set(p.addresses)})
+    return Finding(
+        "dead-answer-from-some-servers", Severity.CRITICAL,
+        f"{fmt_addresses(wrong)} (not serving) come only from {', '.join(paths)}; "
+        f"{fmt_addresses(alive)} (alive) from {', '.join(sorted(good_from))}",
+        probe_lines(f, [*wrong, *alive]),
+        "the servers or transports named first serve stale data for this zone: find their upstream "
+        "(podtriage corefile trace) and fix or remove it, then flush the caches",
+        Verdict.BAD_ANSWER, {"addresses": wrong, "dead": wrong, "alive": alive, "paths": paths,
+                             "dead_from": sorted(wrong_from - good_from) or sorted(wrong_from)})
+
+
+def reserved_answer(f: Facts) -> Finding | None:
+    """An address no service should have (resolve's reserved-answer finding)."""
+    return next((x for x in f.base if x.code == "reserved-answer"
+                 and x.data.get("address") in f.path_addrs), None)
+
+
+def answer_differs_both_serve(f: Facts) -> Finding | None:
+    """Answers differ, but every differing address serves the port: still a bad answer, at
+    warning level; the verdict comes from the rest of the evidence."""
+    differ = sorted(set(f.differ_from_refs) | set(f.given_by_some_paths))
+    if not differ or f.serving(differ) != differ:
+        return None
+    return Finding(
+        "answer-differs-both-serve", Severity.WARNING,
+        f"{f.e.name}: {fmt_addresses(differ)} differ from the other answers "
+        f"({fmt_addresses([a for a in (*f.path_addrs, *f.ref_addrs) if a not in differ])}), "
+        "but serve the port too: a bad answer that does not break the application today",
+        probe_lines(f, differ),
+        "find the server whose data differs (podtriage corefile trace) before the address moves",
+        None, {"addresses": differ, "reference_addresses": list(f.ref_addrs)})
+
+
+# ----------------------------------------------------------------------------- address rows
+
+def host_down(f: Facts) -> Finding | None:
+    """Every probed path address is dead and the references give the same ones."""
+    probed = f.probed(f.path_addrs)
+    dead = f.in_states(probed, DEAD)
+    if not dead or dead != probed or not f.ref_addrs or not set(dead) <= set(f.ref_addrs):
+        return None
+    return Finding(
+        "host-down", Severity.CRITICAL,
+        f"{f.e.name} resolves to {fmt_addresses(dead)} on every path and the reference agrees, but "
+        f"nothing answers there: {_summaries(f, dead)}",
+        probe_lines(f, dead), "the DNS data is right; the host or its service is gone: restore it, "
+                              "or remove the record",
+        Verdict.UNREACHABLE_HOST, {"addresses": dead})
+
+
+def dead_answer_unconfirmed(f: Facts) -> Finding | None:
+    """Every probed address is dead and nothing independent says whether the answer is right."""
+    probed = f.probed(f.path_addrs)
+    dead = f.in_states(probed, DEAD)
+    if not dead or dead != probed or f.ref_addrs:
+        return None
+    servers = sorted({p.server for p in f.answering})
+    first = next((r.host_unreachable_from for a in dead if (r := f.reports.get(a)) is not None
+                  and r.host_unreachable_from), None)
+    return Finding(
+        "dead-answer-unconfirmed", Severity.CRITICAL,
+        f"{f.e.name} resolves to {fmt_addresses(dead)} (from {', '.join(servers)}) and nothing answers "
+        f"there: {_summaries(f, dead)}. With one resolver path and no reference this fits a stale "
+        "DNS answer as well as a host that is down",
+        probe_lines(f, dead) + ((f"host-unreachable came from {first}",) if first else ()),
+        f"to tell them apart, {SETTLE_REFERENCE}; meanwhile check the zone's forwarders in the Corefiles",
+        Verdict.INDETERMINATE, {"addresses": dead, "servers": servers})
+
+
+def some_addresses_dead(f: Facts) -> Finding | None:
+    """Every path gives the same set; some members serve, others are dead."""
+    dead = f.in_states(f.path_addrs, DEAD)
+    serving = f.serving(f.path_addrs)
+    if not dead or not serving:
+        return None
+    return Finding(
+        "some-addresses-dead", Severity.WARNING,
+        f"{fmt_addresses(dead)} of {f.e.name} do not answer while {fmt_addresses(serving)} serve: "
+        "clients that pick a dead one fail or wait",
+        probe_lines(f, dead), "remove the dead members from the record (or bring them back)",
+        Verdict.UNREACHABLE_HOST, {"addresses": dead, "serving": serving})
+
+
+def _address_finding(f: Facts, code: str, state: AddressState, verdict: Verdict, remedy: str):
+    addrs = f.in_states(f.path_addrs, {state})
+    if not addrs:
+        return None
+    return Finding(code, Severity.CRITICAL, f"{f.e.name}: {_summaries(f, addrs)}",
+                   probe_lines(f, addrs), remedy, verdict, {"addresses": addrs})
+
+
+def port_filtered(f: Facts) -> Finding | None:
+    return _address_finding(
+        f, "port-filtered", AddressState.FILTERED, Verdict.FILTERED,
+        "a policy on the way drops or rejects the traffic (ICMP admin-prohibited, or the host "
+        "answers while the port stays silent): check NetworkPolicies, security groups and "
+        "host firewalls")
+
+
+def port_closed(f: Facts) -> Finding | None:
+    if not f.e.ports_given:  # a refusal on the default ports only proves the host is up
+        return None
+    return _address_finding(
+        f, "port-closed", AddressState.PORT_CLOSED, Verdict.PORT_CLOSED,
+        "the host is up but nothing listens on the port: check the service's targetPort, "
+        "the process and its listen address")
+
+
+def other_evidence(f: Facts) -> Finding | None:
+    """What the resolve, capture and conntrack findings argue (e.g. TCP fails while UDP
+    works, a type never answered, the 5-second signature), when no address rule decided."""
+    verdict = derive_verdict(f.base)
+    return _base(f, verdict) if verdict is not Verdict.OK else None
+
+
+def address_unverified(f: Facts) -> Finding | None:
+    """Probed path addresses that neither answered nor proved dead (errors, nothing sent)."""
+    unknown = f.in_states(f.probed(f.path_addrs), {AddressState.UNKNOWN})
+    if not unknown:
+        return None
+    return Finding(
+        "address-unverified", Severity.WARNING,
+        f"could not verify {fmt_addresses(unknown)}: {_summaries(f, unknown)}",
+        probe_lines(f, unknown),
+        "give --port N for the application's port (a TCP answer proves the host is there)",
+        Verdict.INDETERMINATE, {"addresses": unknown})
+
+
+# The table: highest priority first. A DNS failure on the pod's path leaves nothing to
+# probe; a wrong answer explains whatever its address does; then the address's own state.
+RULES: tuple[RuleRow, ...] = (
+    RuleRow(priority=110, rule=dns_not_asked, settle="rerun with a larger --deadline"),
+    RuleRow(priority=100, rule=cache_broken_hop),
+    RuleRow(priority=95, rule=pod_dns_silent,
+            settle="add --server IP for the DNS service behind the cache (e.g. the kube-dns ClusterIP) or --corefile"),
+    RuleRow(priority=90, rule=path_silent_part_way),
+    RuleRow(priority=85, rule=error_only_on_path),
+    RuleRow(priority=80, rule=dns_error),
+    RuleRow(priority=70, rule=stale_answer),
+    RuleRow(priority=65, rule=dead_answer_from_some_servers),
+    RuleRow(priority=60, rule=reserved_answer),
+    RuleRow(priority=55, rule=host_down),
+    RuleRow(priority=50, rule=dead_answer_unconfirmed, settle=SETTLE_REFERENCE),
+    RuleRow(priority=45, rule=port_filtered),
+    RuleRow(priority=40, rule=port_closed),
+    RuleRow(priority=35, rule=some_addresses_dead),
+    RuleRow(priority=30, rule=other_evidence),
+    RuleRow(priority=20, rule=address_unverified,
+            settle="give --port N for the application's port (a TCP answer proves the host is there)"),
+    RuleRow(priority=10, rule=answer_differs_both_serve),
+)
+
+
+def demote_disagreements(findings: Sequence[Finding]) -> list[Finding]:
+    """Differing answers are judged by the address rules: keep the resolve findings that
+    report them as warnings without a verdict of their own."""
+    return [replace(x, severity=Severity.WARNING, verdict=None)
+            if x.code in DISAGREEMENT_CODES and x.verdict is Verdict.BAD_ANSWER else x for x in findings]

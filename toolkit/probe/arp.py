@@ -74,20 +74,23 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
 
 
 def neighbour_probe(address: str, interface: str | None) -> ProbeResult:
-    """What the kernel's neighbour table says about ``address`` (no capability needed)."""
+    """What the kernel's neighbour table says about ``address`` (no capability needed):
+    its ARP for IPv4, its Neighbour Discovery for IPv6 (kind ``nd``)."""
     from toolkit.sysinfo.routes import neighbour
 
+    kind = ProbeKind.ND if ":" in address else ProbeKind.ARP
+    what = "ND" if kind is ProbeKind.ND else "ARP"
     try:
         n = neighbour(address, interface)
     except Exception as exc:  # noqa: BLE001 - an unreadable table is a probe that did not run
-        return ProbeResult(address, ProbeKind.ARP, None, ProbeOutcome.NOT_RUN, detail=f"neighbour table not read: {exc}")
+        return ProbeResult(address, kind, None, ProbeOutcome.NOT_RUN, detail=f"neighbour table not read: {exc}")
     if n is None:
-        return ProbeResult(address, ProbeKind.ARP, None, ProbeOutcome.NOT_RUN,
+        return ProbeResult(address, kind, None, ProbeOutcome.NOT_RUN,
                            detail=f"no neighbour entry for {address} on {interface or 'any link'}")
     if n.alive:
-        return ProbeResult(address, ProbeKind.ARP, None, ProbeOutcome.REPLY, address,
+        return ProbeResult(address, kind, None, ProbeOutcome.REPLY, address,
                            detail=f"neighbour table: {n.state} lladdr {n.lladdr or '?'} on {n.interface}")
     if n.alive is False:
-        return ProbeResult(address, ProbeKind.ARP, None, ProbeOutcome.SILENCE,
-                           detail=f"neighbour table: {n.state} on {n.interface} (the kernel's ARP got no reply)")
-    return ProbeResult(address, ProbeKind.ARP, None, ProbeOutcome.NOT_RUN, detail=f"neighbour table: {n.state}")
+        return ProbeResult(address, kind, None, ProbeOutcome.SILENCE,
+                           detail=f"neighbour table: {n.state} on {n.interface} (the kernel's {what} got no reply)")
+    return ProbeResult(address, kind, None, ProbeOutcome.NOT_RUN, detail=f"neighbour table: {n.state}")

@@ -81,3 +81,16 @@ def test_dead_ipv4_beside_a_serving_ipv6_is_a_warning_when_ipv6_is_tried_first()
 def test_both_families_serve_is_ok():
     c = classify(evidence(result(*paths([A, AAAA])), addr(A, "up"), v6(AAAA, "up")))
     assert c.verdict is Verdict.OK
+
+
+def test_ipv6_nameservers_with_brackets_and_ports():
+    import pytest
+
+    from toolkit.errors import UsageError
+    from toolkit.triage.resolve import parse_servers
+
+    got = parse_servers(["[fd00:60::53]:5353", "fd00:25::10", "[fd00::a]"], "reference")
+    assert [(s.address, s.port) for s in got] == [("fd00:60::53", 5353), ("fd00:25::10", 53), ("fd00::a", 53)]
+    for bad in ("[fd00::a]:x", "[10.0.0.1]:53", "[fd00::a]53", "[fd00::a]:70000"):
+        with pytest.raises(UsageError):
+            parse_servers([bad], "reference")

@@ -727,6 +727,22 @@ class Lab:
         """In the node: forwarded traffic to addr is silently dropped."""
         self._nft6_rule("node", "forward", "ip6 daddr %s drop" % addr)
 
+    def drop_aaaa6(self, where: str) -> None:
+        """Drop UDP DNS queries of type AAAA sent to a server's IPv6 address (drop_aaaa's
+        raw-payload rules, family ip6: @th offsets count from the transport header alike)."""
+        ns, _addr = self._where(where)
+        addr = SERVERS6.get(where)
+        daddr = "ip6 daddr %s " % addr if addr else ""
+        rules = ["add rule ip6 %s input %sudp dport 53 @th,%d,40 0x00001c0001 drop"
+                 % (TABLE6, daddr, (8 + 12 + qlen - 1) * 8) for qlen in range(2, 256)]
+        script = ("add table ip6 %s\n"
+                  "add chain ip6 %s input { type filter hook input priority 0; policy accept; }\n"
+                  % (TABLE6, TABLE6)) + "\n".join(rules) + "\n"
+        self.exec(ns, "nft", "-f", "-", input=script, check=True)
+        st = self._state()
+        st["fw"].append([ns, "input", "drop_aaaa6 %s" % daddr.strip()])
+        self._save(st)
+
     def _clear_v6(self, st: dict) -> None:
         if st.get("pod_v4_only"):
             self.exec("pod", "ip", "-6", "addr", "replace", ADDRS6[("pod", "eth0")], "dev", "eth0",

@@ -112,3 +112,15 @@ def test_aaaa_answers_in_an_ipv4_only_pod(clean_lab6):
     assert (top["code"], top["severity"]) == ("aaaa-unroutable", "warning")
     # glibc here sorts the unroutable AAAA last (RFC 6724 rule 1)
     assert top["data"]["client_order"] == [APP4, APP6] and top["data"]["serving"] == [APP4]
+
+
+def test_link_local_nodelocal_nameserver(clean_lab6):
+    """`nameserver fe80::25:10%eth0`: NodeLocal on a link-local address, reached through the
+    pod's own interface; when it stops, the verdict names it with its scope."""
+    conf = str(clean_lab6.rundir / "resolv-v6ll.conf")
+    doc = diagnose(clean_lab6, "dual.example.org", "--port", "80", "--file", conf)
+    assert doc["verdict"] == "ok"
+    assert {a["server"] for a in doc["answers"]} == {"fe80::25:10%eth0"}
+    clean_lab6.stop("nodelocal")
+    doc = diagnose(clean_lab6, "dual.example.org", "--port", "80", "--file", conf)
+    assert doc["verdict"] == "dns-unavailable" and "fe80::25:10%eth0" in doc["findings"][0]["summary"]

@@ -70,6 +70,7 @@ ADDRS6 = {
 GATEWAYS6 = {"pod": "fd00:244:1::1", "coredns": "fd00:233::1", "upstream": "fd00:60::1",
              "legacy": "fd00:50::1", "app": "fd00:50::1", "host6": "fd00:70::1"}
 NODELOCAL6 = "fd00:25::10"          # the IPv6 NodeLocal DNSCache address (on the node's lo)
+NODELOCAL6_LL = "fe80::25:10"       # ... and a link-local one on the pod's link (node side: vpod)
 SERVERS6 = {"nodelocal": NODELOCAL6, "coredns": "fd00:233::3", "upstream": "fd00:60::53",
             "legacy": "fd00:50::53"}
 APP6 = "fd00:50::20"                # the dual-stack app host's IPv6 address
@@ -654,6 +655,7 @@ class Lab:
         for (n, dev), addr in ADDRS6.items():
             self.exec(n, "ip", "-6", "addr", "add", addr, "dev", dev, "nodad", check=True)
         self.exec("node", "ip", "-6", "addr", "add", NODELOCAL6 + "/128", "dev", "lo", check=True)
+        self.exec("node", "ip", "-6", "addr", "add", NODELOCAL6_LL + "/64", "dev", "vpod", "nodad", check=True)
         # the IPv6-only host on its own link; no IPv4 there at all
         _run(["ip", "link", "add", "name", "eth0", "netns", self.ns("host6"), "type", "veth",
               "peer", "name", "vh6", "netns", self.ns("node")])
@@ -669,6 +671,7 @@ class Lab:
         (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF_V6)
         (self.rundir / "resolv-v4.conf").write_text(configs.RESOLV_CONF)
         (self.rundir / "resolv-v6.conf").write_text(configs.RESOLV_CONF_V6)
+        (self.rundir / "resolv-v6ll.conf").write_text(configs.RESOLV_CONF_V6_LL)
 
     def _start_web6(self, name: str) -> None:
         ns, addr = WEB6[name]
@@ -762,6 +765,9 @@ def _v6_listen(server: str, text: str) -> str:
     if server in ("nodelocal", "legacy"):     # unbound
         allow = "fd00:244::/32" if server == "nodelocal" else "::/0"
         text = text.replace("    do-ip6: no\n", "    do-ip6: yes\n", 1)
+        if server == "nodelocal":   # the link-local listener: scope = the node's side of the pod link
+            text = text.replace("    port: 53\n", "    interface: %s%%vpod\n    port: 53\n"
+                                "    access-control: fe80::/10 allow\n" % NODELOCAL6_LL, 1)
         return text.replace("    port: 53\n", "    interface: %s\n    port: 53\n"
                             "    access-control: %s allow\n" % (addr, allow), 1)
     if server == "coredns":                   # dnsmasq

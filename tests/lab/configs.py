@@ -217,6 +217,13 @@ search wxwork.svc.alpha.pm.k8s svc.alpha.pm.k8s alpha.pm.k8s
 options ndots:5
 """
 
+# NodeLocal on its link-local address, reached through the pod's eth0 (glibc takes %scope).
+RESOLV_CONF_V6_LL = """\
+nameserver fe80::25:10%eth0
+search wxwork.svc.alpha.pm.k8s svc.alpha.pm.k8s alpha.pm.k8s
+options ndots:5
+"""
+
 HOSTS = """\
 127.0.0.1\tlocalhost
 ::1\tlocalhost ip6-localhost ip6-loopback

@@ -93,6 +93,19 @@ def parse_servers(values: Sequence[str], role: str) -> list[Server]:
     return out
 
 
+def _scoped(address: str) -> str:
+    """A resolv.conf nameserver as queried: the %scope kept only where it is needed, on a
+    link-local IPv6 address (``nameserver fe80::25:10%eth0``: glibc reaches it through that
+    interface; without the scope connect() fails with EINVAL)."""
+    bare, sep, scope = address.partition("%")
+    try:
+        if sep and scope and ipaddress.ip_address(bare).is_link_local:
+            return address
+    except ValueError:
+        pass
+    return bare
+
+
 def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequence[Server] = (),
                  references: Sequence[Server] = (), qtypes: Sequence[str] = QTYPES,
                  transports: Sequence[str] = TRANSPORTS, deadline: Deadline,
@@ -107,7 +120,7 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
     candidates = search_candidates(name, conf) if search else (name.rstrip(".") + ".",)
     all_servers: list[Server] = []
     seen: set[tuple[str, int]] = set()
-    for s in [*(Server(a.split("%")[0], "resolv.conf") for a in conf.nameservers), *servers, *references]:
+    for s in [*(Server(_scoped(a), "resolv.conf") for a in conf.nameservers), *servers, *references]:
         if (s.address, s.port) not in seen:
             seen.add((s.address, s.port))
             all_servers.append(s)

@@ -94,3 +94,18 @@ def test_ipv6_nameservers_with_brackets_and_ports():
     for bad in ("[fd00::a]:x", "[10.0.0.1]:53", "[fd00::a]53", "[fd00::a]:70000"):
         with pytest.raises(UsageError):
             parse_servers([bad], "reference")
+
+
+def test_link_local_nameserver_keeps_its_scope():
+    import socket
+
+    from toolkit.dns.query import _sockaddr
+    from toolkit.triage.resolve import _scoped
+
+    assert _scoped("fe80::25:10%eth0") == "fe80::25:10%eth0"
+    assert _scoped("fd00:25::10%eth0") == "fd00:25::10"  # a global address needs no scope
+    assert _scoped("10.0.0.1") == "10.0.0.1"
+    addr = _sockaddr("fe80::25:10%lo", 53)
+    assert addr[0].split("%")[0] == "fe80::25:10" and addr[1] == 53
+    assert addr[3] == socket.if_nametoindex("lo")
+    assert _sockaddr("fd00:25::10", 53) == ("fd00:25::10", 53)

@@ -124,3 +124,24 @@ def test_link_local_nodelocal_nameserver(clean_lab6):
     clean_lab6.stop("nodelocal")
     doc = diagnose(clean_lab6, "dual.example.org", "--port", "80", "--file", conf)
     assert doc["verdict"] == "dns-unavailable" and "fe80::25:10%eth0" in doc["findings"][0]["summary"]
+
+
+def test_ipv6_only_client_meets_a_only_answers(clean_lab6):
+    """The IPv6-only host as the client (an IPv6-only pod without DNS64)."""
+    import sys
+
+    cmd = [PODTRIAGE] if PODTRIAGE else [sys.executable, "-m", "toolkit"]
+
+    def run(name):
+        p = clean_lab6.exec("host6", *cmd, "diagnose", name, "--port", "80", "-o", "json", timeout=40)
+        assert p.returncode in (0, 1), p.stderr
+        return json.loads(p.stdout)
+
+    doc = run("www.example.org")
+    top = doc["findings"][0]
+    assert doc["verdict"] == "bad-answer" and (top["code"], top["severity"]) == ("a-unroutable", "critical")
+    assert top["data"]["addresses"] == [APP4] and "dns64" in top["remedy"]
+    doc = run("dual.example.org")
+    top = doc["findings"][0]
+    assert (top["code"], top["severity"]) == ("a-unroutable", "warning")
+    assert top["data"]["serving"] == [APP6] and top["data"]["client_order"] == [APP6, APP4]

@@ -669,6 +669,12 @@ class Lab:
         for n, gw in GATEWAYS6.items():
             self.exec(n, "ip", "-6", "route", "add", "default", "via", gw, check=True)
         (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF_V6)
+        # the IPv6-only host is a client too (an IPv6-only pod): its own resolv.conf, so that
+        # nothing in it ever reads the machine's
+        etc6 = self._etc("host6")
+        etc6.mkdir(parents=True, exist_ok=True)
+        (etc6 / "resolv.conf").write_text(configs.RESOLV_CONF_V6)
+        (etc6 / "hosts").write_text(configs.HOSTS)
         (self.rundir / "resolv-v4.conf").write_text(configs.RESOLV_CONF)
         (self.rundir / "resolv-v6.conf").write_text(configs.RESOLV_CONF_V6)
         (self.rundir / "resolv-v6ll.conf").write_text(configs.RESOLV_CONF_V6_LL)
@@ -768,6 +774,8 @@ def _v6_listen(server: str, text: str) -> str:
         if server == "nodelocal":   # the link-local listener: scope = the node's side of the pod link
             text = text.replace("    port: 53\n", "    interface: %s%%vpod\n    port: 53\n"
                                 "    access-control: fe80::/10 allow\n" % NODELOCAL6_LL, 1)
+        if server == "nodelocal":   # the IPv6-only host is a client too
+            allow += " allow\n    access-control: fd00:70::/64"
         return text.replace("    port: 53\n", "    interface: %s\n    port: 53\n"
                             "    access-control: %s allow\n" % (addr, allow), 1)
     if server == "coredns":                   # dnsmasq

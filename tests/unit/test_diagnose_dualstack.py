@@ -109,3 +109,15 @@ def test_link_local_nameserver_keeps_its_scope():
     assert addr[0].split("%")[0] == "fe80::25:10" and addr[1] == 53
     assert addr[3] == socket.if_nametoindex("lo")
     assert _sockaddr("fd00:25::10", 53) == ("fd00:25::10", 53)
+
+
+def test_a_answer_in_an_ipv6_only_pod_is_the_mirror_case():
+    rep = no_v6_route("192.168.50.20")
+    c = classify(evidence(result(*paths([A])), rep, name="www.example.org"))
+    f = c.findings[0]
+    assert (c.verdict, f.code, f.severity, f.data["family"]) == \
+        (Verdict.BAD_ANSWER, "a-unroutable", Severity.CRITICAL, "ipv4")
+    assert "dns64" in f.remedy
+    c = classify(evidence(result(*paths([A, AAAA])), rep, v6(AAAA, "up")))
+    assert (c.verdict, c.findings[0].code, c.findings[0].severity) == \
+        (Verdict.BAD_ANSWER, "a-unroutable", Severity.WARNING)

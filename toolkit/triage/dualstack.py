@@ -3,7 +3,8 @@ means depends on the pod's own address families.
 
 - ``aaaa-unroutable``: the name has AAAA records and this pod has no IPv6 route (an IPv4-only
   pod in a cluster whose DNS still hands out AAAA: k3s-io/k3s#5849). A client that tries the
-  AAAA fails at once with ENETUNREACH ("network is unreachable").
+  AAAA fails at once with ENETUNREACH ("network is unreachable"). ``a-unroutable`` is the
+  mirror: A answers in an IPv6-only pod without DNS64.
 - ``family-fails``: in a dual-stack pod one family's addresses all fail while the other's
   serve: a name that works "sometimes", or only after a delay.
 
@@ -47,50 +48,60 @@ def client_order(f: Facts, addrs) -> list[str]:
     return known + rest
 
 
-def _unroutable(f: Facts) -> tuple[list[str], list[str]]:
-    v6 = [a for a in f.path_addrs if ":" in a and no_route(f, a)]
-    v4_serving = [a for a in f.serving(f.path_addrs) if ":" not in a]
-    return v6, v4_serving
+DNS64_REMEDY = ("an IPv6-only pod reaches IPv4-only names only through DNS64 + NAT64: enable "
+                "CoreDNS's `dns64` plugin (prefix 64:ff9b::/96) with a NAT64 gateway on the way, or "
+                "give the pods IPv4 too (dual-stack `ipFamilyPolicy`, the CNI's IPv4 pool)")
 
 
-def _unroutable_finding(f: Facts, v6: list[str], v4_serving: list[str]) -> Finding:
-    servers = sorted({s for a in v6 for s in f.path_servers(a)})
+def _unroutable(f: Facts, v6: bool = True) -> tuple[list[str], list[str]]:
+    """(the family's path addresses this pod has no route to, the other family's serving ones)."""
+    gone = [a for a in f.path_addrs if (":" in a) == v6 and no_route(f, a)]
+    other_serving = [a for a in f.serving(f.path_addrs) if (":" in a) != v6]
+    return gone, other_serving
+
+
+def _unroutable_finding(f: Facts, gone: list[str], serving: list[str], v6: bool = True) -> Finding:
+    servers = sorted({s for a in gone for s in f.path_servers(a)})
     order = client_order(f, list(f.path_addrs))
-    if v4_serving:
+    rr, fam, other = ("AAAA", "IPv6", "IPv4") if v6 else ("A", "IPv4", "IPv6")
+    if serving:
         severity = Severity.WARNING
         tail = (f"; glibc sorts it last (RFC 6724 rule 1; getaddrinfo() order here: "
-                f"{fmt_addresses(order)}) and connects to {fmt_addresses(v4_serving)} over IPv4, which "
-                "serves, but a client that dials the AAAA itself or tries only one family fails")
+                f"{fmt_addresses(order)}) and connects to {fmt_addresses(serving)} over {other}, which "
+                "serves, but a client that dials it itself or tries only one family fails")
     else:
         severity = Severity.CRITICAL
-        tail = ("; no IPv4 address of the name serves, so every client fails")
+        tail = f"; no {other} address of the name serves, so every client fails"
     return Finding(
-        "aaaa-unroutable", severity,
-        f"{f.e.name} has AAAA {fmt_addresses(v6)} (from {', '.join(servers)}) but this pod has no "
-        f"IPv6 route: a client that tries it fails at once with ENETUNREACH (\"network is "
+        "aaaa-unroutable" if v6 else "a-unroutable", severity,
+        f"{f.e.name} has {rr} {fmt_addresses(gone)} (from {', '.join(servers)}) but this pod has no "
+        f"{fam} route: a client that tries it fails at once with ENETUNREACH (\"network is "
         f"unreachable\"){tail}",
-        tuple(f"route to {a}: {f.reports[a].route.describe()}" for a in v6 if a in f.reports)
-        + tuple(f"{a} from {', '.join(f.path_servers(a))}" for a in v6),
-        TEMPLATE_REMEDY, Verdict.BAD_ANSWER,
-        {"addresses": v6, "servers": servers, "family": "ipv6", "pod_families": ["ipv4"],
-         "serving": v4_serving, "client_order": order})
+        tuple(f"route to {a}: {f.reports[a].route.describe()}" for a in gone if a in f.reports)
+        + tuple(f"{a} from {', '.join(f.path_servers(a))}" for a in gone),
+        TEMPLATE_REMEDY if v6 else DNS64_REMEDY, Verdict.BAD_ANSWER,
+        {"addresses": gone, "servers": servers, "family": fam.lower(), "pod_families": [other.lower()],
+         "serving": serving, "client_order": order})
 
 
 def aaaa_unroutable(f: Facts) -> Finding | None:
-    """AAAA answers in a pod without an IPv6 route, and no IPv4 address serves."""
-    v6, v4_serving = _unroutable(f)
-    if not v6 or v4_serving:
-        return None
-    return _unroutable_finding(f, v6, v4_serving)
+    """Answers of a family this pod has no route for (AAAA in an IPv4-only pod, A in an
+    IPv6-only one), and no address of the other family serves."""
+    for v6 in (True, False):
+        gone, serving = _unroutable(f, v6)
+        if gone and not serving:
+            return _unroutable_finding(f, gone, serving, v6)
+    return None
 
 
 def aaaa_unroutable_beside_a(f: Facts) -> Finding | None:
-    """AAAA answers in a pod without an IPv6 route while an IPv4 address serves: glibc
-    clients fall back, others fail; a bad answer at warning level."""
-    v6, v4_serving = _unroutable(f)
-    if not v6 or not v4_serving:
-        return None
-    return _unroutable_finding(f, v6, v4_serving)
+    """As aaaa_unroutable, while an address of the other family serves: glibc clients fall
+    back, others fail; a bad answer at warning level."""
+    for v6 in (True, False):
+        gone, serving = _unroutable(f, v6)
+        if gone and serving:
+            return _unroutable_finding(f, gone, serving, v6)
+    return None
 
 
 _REMEDY = {

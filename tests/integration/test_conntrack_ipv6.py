@@ -55,3 +55,17 @@ def test_ipv6_dns_flows_answered_and_unreplied(clean_lab6):
     assert len(oracle(lab)) == len([e for e in doc["dns_entries"] if e["family"] == "ipv6"])
     (backend,) = [b for b in doc["dns_backends"] if b["backend"] == f"[{NL6}]:53"]
     assert (backend["unreplied"], backend["entries"]) == (3, 6)
+
+
+def test_race_test_over_ipv6_clean_path(clean_lab6):
+    """The A/AAAA race test against the IPv6 NodeLocal: every mode answered on a clean path."""
+    import sys
+
+    cmd = [PODTRIAGE] if PODTRIAGE else [sys.executable, "-m", "toolkit"]
+    p = clean_lab6.exec("pod", *cmd, "conntrack", "race-test", NL6, "--count", "50", "-o", "json",
+                        timeout=60)
+    doc = json.loads(p.stdout)
+    assert doc["verdict"] == "ok", doc["findings"]
+    modes = {m["mode"]: m for m in doc["modes"]}
+    assert set(modes) >= {"parallel", "reopen", "tcp"}
+    assert all(m["lost"] == 0 and m["answered"] == 2 * m["lookups"] for m in modes.values())

@@ -63,3 +63,29 @@ def clean_lab(lab):
         yield lab
     finally:
         lab.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def lab6():
+    """The dual-stack lab (Lab(ipv6=True)): its own namespaces, beside `lab`."""
+    why = _lab_unavailable()
+    if why:
+        if os.environ.get("PT_ALLOW_LAB_SKIP") == "1":
+            pytest.skip(why)
+        pytest.fail("lab6 fixture: %s (set PT_ALLOW_LAB_SKIP=1 to skip instead)" % why,
+                    pytrace=False)
+    prefix = os.environ.get("PT_LAB6_PREFIX") or "sx%d" % (os.getpid() % 100000)
+    lab = Lab(prefix, ipv6=True)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture
+def clean_lab6(lab6):
+    try:
+        yield lab6
+    finally:
+        lab6.clear_faults()

@@ -8,6 +8,10 @@ directory ``/run/podtriage-lab/<prefix>/``; nothing outside the lab is touched.
     lab.exec("pod", "dig", "api.corp.example", "+short")
     lab.block_tcp53("nodelocal"); ...; lab.clear_faults()
     lab.down()
+
+    Lab(prefix="pt6", ipv6=True)   # or env PT_LAB_IPV6=1: the same lab, dual-stack (see
+                                # "IPv6" below: ULA beside every IPv4 address, an IPv6
+                                # NodeLocal, IPv6 listeners, an IPv6-only host)
 """
 from __future__ import annotations
 
@@ -53,6 +57,29 @@ STALE_ADDRESS = "192.168.50.77"
 GATEWAYS = {"pod": "10.244.1.1", "coredns": "10.233.0.1", "upstream": "192.168.60.1",
             "legacy": "192.168.50.1", "app": "192.168.50.1"}
 
+# ---- IPv6 (Lab(ipv6=True)): ULA (fd00::/8, RFC 4193) beside every IPv4 address.
+NAMESPACES6 = ("host6",)   # the IPv6-only host (no IPv4 at all)
+# (namespace, interface) -> address; br0 is the node subnet's bridge
+ADDRS6 = {
+    ("pod", "eth0"): "fd00:244:1::10/64", ("node", "vpod"): "fd00:244:1::1/64",
+    ("coredns", "eth0"): "fd00:233::3/64", ("node", "vsvc"): "fd00:233::1/64",
+    ("upstream", "eth0"): "fd00:60::53/64", ("node", "vup"): "fd00:60::1/64",
+    ("legacy", "eth0"): "fd00:50::53/64", ("app", "eth0"): "fd00:50::20/64",
+    ("node", "br0"): "fd00:50::1/64",
+}
+GATEWAYS6 = {"pod": "fd00:244:1::1", "coredns": "fd00:233::1", "upstream": "fd00:60::1",
+             "legacy": "fd00:50::1", "app": "fd00:50::1", "host6": "fd00:70::1"}
+NODELOCAL6 = "fd00:25::10"          # the IPv6 NodeLocal DNSCache address (on the node's lo)
+NODELOCAL6_LL = "fe80::25:10"       # ... and a link-local one on the pod's link (node side: vpod)
+SERVERS6 = {"nodelocal": NODELOCAL6, "coredns": "fd00:233::3", "upstream": "fd00:60::53",
+            "legacy": "fd00:50::53"}
+APP6 = "fd00:50::20"                # the dual-stack app host's IPv6 address
+HOST6 = "fd00:70::30"               # the IPv6-only host, on its own link fd00:70::/64
+STALE6 = "fd00:50::77"              # nobody holds it: the node's ND fails (ICMPv6 1/3)
+EMPTY6_SUBNET = "fd00:99::/64"      # an IPv6 subnet on the node where nobody lives at all
+WEB6 = {"app6": ("app", APP6), "host6": ("host6", HOST6)}   # HTTP on port 80, IPv6 only
+TABLE6 = "ptlab6"                   # nft table (family ip6) owned by the lab
+
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,19}$")
 
 
@@ -71,20 +98,22 @@ def _run(cmd, check=True, timeout=30, **kw):
 
 
 class Lab:
-    def __init__(self, prefix: str | None = None, run_root: Path | str = RUN_ROOT):
+    def __init__(self, prefix: str | None = None, run_root: Path | str = RUN_ROOT,
+                 ipv6: bool | None = None):
         prefix = prefix or os.environ.get("PT_LAB_PREFIX") or "pt"
         if not _PREFIX_RE.match(prefix):
             raise LabError("bad lab prefix %r (lowercase letters/digits, starts with a letter, max 20)"
                            % prefix)
         self.prefix = prefix
         self.rundir = Path(run_root) / prefix
+        self.ipv6 = (os.environ.get("PT_LAB_IPV6") == "1") if ipv6 is None else bool(ipv6)
 
     # ------------------------------------------------------------------ names
     def ns(self, name: str) -> str:
         """Full namespace name for a short name ('pod' -> 'pt-pod'); full names pass through."""
-        if name.startswith(self.prefix + "-") and name[len(self.prefix) + 1:] in NAMESPACES:
+        if name.startswith(self.prefix + "-") and name[len(self.prefix) + 1:] in NAMESPACES + NAMESPACES6:
             return name
-        if name not in NAMESPACES:
+        if name not in NAMESPACES + NAMESPACES6:
             raise LabError("unknown lab namespace %r (one of %s)" % (name, ", ".join(NAMESPACES)))
         return "%s-%s" % (self.prefix, name)
 
@@ -123,6 +152,10 @@ class Lab:
         have = self._existing_ns()
         if not all(self.ns(n) in have for n in NAMESPACES):
             return False
+        if self.ipv6 != (self.rundir / "ipv6").exists():
+            return False        # built for the other address family set: rebuild
+        if self.ipv6 and not all(self.ns(n) in have for n in NAMESPACES6):
+            return False
         stopped = set(self._state().get("stopped", []))
         return all(self._pid(s) is not None for s in SERVERS if s not in stopped)
 
@@ -150,9 +183,11 @@ class Lab:
         (self.rundir / "www").mkdir(exist_ok=True)
         (self.rundir / "www" / "index.html").write_text("podtriage lab backend\n")
         self._save(self._state())
-        for n in NAMESPACES:
+        for n in NAMESPACES + (NAMESPACES6 if self.ipv6 else ()):
             _run(["ip", "netns", "add", self.ns(n)])
             self.exec(n, "ip", "link", "set", "lo", "up", check=True)
+            if self.ipv6:
+                self._v6_sysctls(n)
         etc = self._etc("pod")
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(configs.RESOLV_CONF)
@@ -175,8 +210,14 @@ class Lab:
             self.exec(b, "ip", "link", "set", ifb, "up", check=True)
             self.exec(a, "ip", "route", "add", "default", "via", GATEWAYS[a], check=True)
         assert node
+        if self.ipv6:
+            self._build_v6()
         for s in SERVERS:
             self.start(s, wait=False)
+        if self.ipv6:
+            for w in WEB6:
+                self._start_web6(w)
+            self.web6_ready()
 
     def down(self) -> None:
         """Remove everything this lab created. Never raises for missing parts."""
@@ -186,7 +227,7 @@ class Lab:
             except Exception:
                 pass
         have = self._existing_ns()
-        for n in NAMESPACES:
+        for n in NAMESPACES + NAMESPACES6:
             full = "%s-%s" % (self.prefix, n)
             if full not in have:
                 continue
@@ -208,7 +249,7 @@ class Lab:
                             break
                         time.sleep(0.1)
             _run(["ip", "netns", "del", full], check=False, timeout=15)
-        for n in NAMESPACES:
+        for n in NAMESPACES + NAMESPACES6:
             shutil.rmtree(Path("/etc/netns") / ("%s-%s" % (self.prefix, n)), ignore_errors=True)
         shutil.rmtree(self.rundir, ignore_errors=True)
         try:
@@ -337,6 +378,8 @@ class Lab:
             path = self.rundir / "upstream.conf"
         else:
             raise LabError("no config for %s" % server)
+        if self.ipv6:
+            text = _v6_listen(server, text)
         path.write_text(text)
         return path
 
@@ -366,7 +409,7 @@ class Lab:
                 elif server == "coredns":
                     cmd = ["dnsmasq", "--conf-file=%s" % conf]
                 else:
-                    cmd = ["named", "-4", "-c", str(conf)]
+                    cmd = ["named", "-c", str(conf)] if self.ipv6 else ["named", "-4", "-c", str(conf)]
                 self.exec(ns, *cmd, check=True, timeout=20)
             for _ in range(50):
                 if self._pid(server) is not None:
@@ -566,11 +609,18 @@ class Lab:
         for n in NAMESPACES:
             if self.ns(n) in have:
                 self.exec(n, "nft", "delete", "table", "ip", TABLE, check=False)
+                if self.ipv6:
+                    self.exec(n, "nft", "delete", "table", "ip6", TABLE6, check=False)
+        if self.ipv6:
+            self._clear_v6(st)
         if st["app_down"] and self.ns("app") in have:
             self.exec("app", "ip", "link", "set", "eth0", "up", check=False)
             # link down removed the default route; put it back
             self.exec("app", "ip", "route", "replace", "default", "via", GATEWAYS["app"],
                       check=False)
+            if self.ipv6:
+                self.exec("app", "ip", "-6", "route", "replace", "default", "via", GATEWAYS6["app"],
+                          check=False)
         forced = list(st["rcode"])
         self._save({"rcode": {}, "fw": [], "stopped": [], "app_down": False})
         for s in forced:
@@ -585,6 +635,154 @@ class Lab:
 
     def faults(self) -> dict:
         return self._state()
+
+    # ------------------------------------------------------------------ IPv6
+    def _v6_sysctls(self, n: str) -> None:
+        """Before any link exists: no Duplicate Address Detection (RFC 4862 5.4), so an
+        address is usable the moment it is added (otherwise it stays "tentative" ~1-2 s and
+        bind() fails with EADDRNOTAVAIL); addresses survive a link going down (app_down),
+        as IPv4 ones do; the node routes IPv6."""
+        for k in ("all", "default"):
+            self.exec(n, "sysctl", "-qw", "net.ipv6.conf.%s.accept_dad=0" % k,
+                      "net.ipv6.conf.%s.keep_addr_on_down=1" % k,
+                      "net.ipv6.conf.%s.disable_ipv6=0" % k, check=True)
+        self.exec(n, "sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=0", check=True)
+        if n == "node":
+            self.exec(n, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", check=True)
+
+    def _build_v6(self) -> None:
+        (self.rundir / "ipv6").write_text("1\n")
+        for (n, dev), addr in ADDRS6.items():
+            self.exec(n, "ip", "-6", "addr", "add", addr, "dev", dev, "nodad", check=True)
+        self.exec("node", "ip", "-6", "addr", "add", NODELOCAL6 + "/128", "dev", "lo", check=True)
+        self.exec("node", "ip", "-6", "addr", "add", NODELOCAL6_LL + "/64", "dev", "vpod", "nodad", check=True)
+        # the IPv6-only host on its own link; no IPv4 there at all
+        _run(["ip", "link", "add", "name", "eth0", "netns", self.ns("host6"), "type", "veth",
+              "peer", "name", "vh6", "netns", self.ns("node")])
+        self.exec("host6", "ip", "-6", "addr", "add", HOST6 + "/64", "dev", "eth0", "nodad", check=True)
+        self.exec("host6", "ip", "link", "set", "eth0", "up", check=True)
+        self.exec("node", "ip", "-6", "addr", "add", "fd00:70::1/64", "dev", "vh6", "nodad", check=True)
+        self.exec("node", "ip", "link", "set", "vh6", "up", check=True)
+        # an empty IPv6 subnet on the node: an on-link prefix on the bridge where nobody lives
+        # (the node's ND for any address there fails: ICMPv6 1/3 after ~3 s, RFC 4443 3.1)
+        self.exec("node", "ip", "-6", "route", "add", EMPTY6_SUBNET, "dev", "br0", check=True)
+        for n, gw in GATEWAYS6.items():
+            self.exec(n, "ip", "-6", "route", "add", "default", "via", gw, check=True)
+        (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF_V6)
+        # the IPv6-only host is a client too (an IPv6-only pod): its own resolv.conf, so that
+        # nothing in it ever reads the machine's
+        etc6 = self._etc("host6")
+        etc6.mkdir(parents=True, exist_ok=True)
+        (etc6 / "resolv.conf").write_text(configs.RESOLV_CONF_V6)
+        (etc6 / "hosts").write_text(configs.HOSTS)
+        (self.rundir / "resolv-v4.conf").write_text(configs.RESOLV_CONF)
+        (self.rundir / "resolv-v6.conf").write_text(configs.RESOLV_CONF_V6)
+        (self.rundir / "resolv-v6ll.conf").write_text(configs.RESOLV_CONF_V6_LL)
+
+    def _start_web6(self, name: str) -> None:
+        ns, addr = WEB6[name]
+        pidfile = self.rundir / ("%s.pid" % name)
+        log = open(self.rundir / ("%s.log" % name), "ab")
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns(ns), sys.executable, "-m", "http.server", "80",
+             "--bind", addr, "--directory", str(self.rundir / "www")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        pidfile.write_text("%d\n" % p.pid)
+
+    def web6_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name, (_ns, addr) in WEB6.items():
+            for _ in range(100):
+                r = self.exec("node", "curl", "-s", "-o", "/dev/null", "-m", "1", "-w", "%{http_code}",
+                              "http://[%s]/" % addr, timeout=5)
+                if r.stdout.strip() == "200":
+                    break
+                if time.monotonic() >= deadline:
+                    raise LabError("IPv6 web server %s on [%s]:80 not ready" % (name, addr))
+                time.sleep(0.1)
+
+    def pod_ipv4_only(self) -> None:
+        """The pod loses its IPv6 address and route (an IPv4-only pod in a cluster whose DNS
+        still hands out AAAA: k3s-io/k3s#5849) and its resolv.conf points at the IPv4
+        NodeLocal. clear_faults() gives them back."""
+        self.exec("pod", "ip", "-6", "route", "del", "default", check=False)
+        self.exec("pod", "ip", "-6", "addr", "del", ADDRS6[("pod", "eth0")], "dev", "eth0", check=False)
+        (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF)
+        st = self._state()
+        st["pod_v4_only"] = True
+        self._save(st)
+
+    def _nft6_rule(self, ns: str, chain: str, rule: str) -> None:
+        script = ("add table ip6 %s\n"
+                  "add chain ip6 %s input { type filter hook input priority 0; policy accept; }\n"
+                  "add chain ip6 %s forward { type filter hook forward priority 0; policy accept; }\n"
+                  "add rule ip6 %s %s %s\n") % (TABLE6, TABLE6, TABLE6, TABLE6, chain, rule)
+        self.exec(ns, "nft", "-f", "-", input=script, check=True)
+        st = self._state()
+        st["fw"].append([ns, chain, rule])
+        self._save(st)
+
+    def reject_admin6(self, addr: str) -> None:
+        """In the node: forwarded traffic to addr gets ICMPv6 1/1 (administratively prohibited)."""
+        self._nft6_rule("node", "forward", "ip6 daddr %s reject with icmpv6 type admin-prohibited"
+                        % addr)
+
+    def reject_route6(self, addr: str) -> None:
+        """In the node: forwarded traffic to addr gets ICMPv6 1/6 (reject route to destination)."""
+        self._nft6_rule("node", "forward", "ip6 daddr %s reject with icmpv6 type reject-route" % addr)
+
+    def drop_forward6(self, addr: str) -> None:
+        """In the node: forwarded traffic to addr is silently dropped."""
+        self._nft6_rule("node", "forward", "ip6 daddr %s drop" % addr)
+
+    def drop_aaaa6(self, where: str) -> None:
+        """Drop UDP DNS queries of type AAAA sent to a server's IPv6 address (drop_aaaa's
+        raw-payload rules, family ip6: @th offsets count from the transport header alike)."""
+        ns, _addr = self._where(where)
+        addr = SERVERS6.get(where)
+        daddr = "ip6 daddr %s " % addr if addr else ""
+        rules = ["add rule ip6 %s input %sudp dport 53 @th,%d,40 0x00001c0001 drop"
+                 % (TABLE6, daddr, (8 + 12 + qlen - 1) * 8) for qlen in range(2, 256)]
+        script = ("add table ip6 %s\n"
+                  "add chain ip6 %s input { type filter hook input priority 0; policy accept; }\n"
+                  % (TABLE6, TABLE6)) + "\n".join(rules) + "\n"
+        self.exec(ns, "nft", "-f", "-", input=script, check=True)
+        st = self._state()
+        st["fw"].append([ns, "input", "drop_aaaa6 %s" % daddr.strip()])
+        self._save(st)
+
+    def _clear_v6(self, st: dict) -> None:
+        if st.get("pod_v4_only"):
+            self.exec("pod", "ip", "-6", "addr", "replace", ADDRS6[("pod", "eth0")], "dev", "eth0",
+                      "nodad", check=False)
+            self.exec("pod", "ip", "-6", "route", "replace", "default", "via", GATEWAYS6["pod"],
+                      check=False)
+            (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF_V6)
+        # a failed ND entry from an earlier scenario would answer the next one at once
+        self.exec("node", "ip", "-6", "neigh", "flush", "dev", "br0", check=False)
+
+
+def _v6_listen(server: str, text: str) -> str:
+    """A server's config with its IPv6 listener added beside the IPv4 one."""
+    addr = SERVERS6.get(server)
+    if addr is None:
+        return text
+    if server in ("nodelocal", "legacy"):     # unbound
+        allow = "fd00:244::/32" if server == "nodelocal" else "::/0"
+        text = text.replace("    do-ip6: no\n", "    do-ip6: yes\n", 1)
+        if server == "nodelocal":   # the link-local listener: scope = the node's side of the pod link
+            text = text.replace("    port: 53\n", "    interface: %s%%vpod\n    port: 53\n"
+                                "    access-control: fe80::/10 allow\n" % NODELOCAL6_LL, 1)
+        if server == "nodelocal":   # the IPv6-only host is a client too
+            allow += " allow\n    access-control: fd00:70::/64"
+        return text.replace("    port: 53\n", "    interface: %s\n    port: 53\n"
+                            "    access-control: %s allow\n" % (addr, allow), 1)
+    if server == "coredns":                   # dnsmasq
+        return text.replace("listen-address=10.233.0.3\n",
+                            "listen-address=10.233.0.3\nlisten-address=%s\n" % addr, 1)
+    return text.replace("listen-on-v6 {{ none; }};".replace("{{", "{").replace("}}", "}"),
+                        "listen-on-v6 port 53 { %s; };" % addr, 1)
 
 
 def _under(owner: str, forced: dict) -> bool:

@@ -91,6 +91,8 @@ LEGACY_RECORDS = [
     ("www.corp.example.", "A", "192.168.50.77"),
     # only reached through Lab.tcp53_to_legacy (nobody forwards example.org here)
     ("www.example.org.", "A", "192.168.50.77"),
+    # the seed's stale answer over IPv6: an address on the node subnet where nobody lives
+    ("api6.corp.example.", "AAAA", "fd00:50::77"),
 ]
 
 # --- CoreDNS stand-in: dnsmasq in <p>-coredns --------------------------------
@@ -160,7 +162,8 @@ CORP_RECORDS = (
     [("api.corp.example.", "A", "192.168.50.20"),
      ("www.corp.example.", "A", "192.168.50.20"),
      ("v6.corp.example.", "A", "192.168.50.20"),
-     ("v6.corp.example.", "AAAA", "fd00:50::20")]
+     ("v6.corp.example.", "AAAA", "fd00:50::20"),
+     ("api6.corp.example.", "AAAA", "fd00:50::20")]
     + [("big.corp.example.", "A", "192.168.61.%d" % i) for i in range(1, 41)]
 )
 
@@ -184,6 +187,14 @@ dozen IN A 192.168.50.108
 dozen IN A 192.168.50.109
 dozen IN A 192.168.50.110
 dozen IN A 192.168.50.111
+; IPv6 (Lab(ipv6=True) gives these addresses a home; in the IPv4 lab they are unroutable)
+dual     IN A    192.168.50.20
+dual     IN AAAA fd00:50::20
+app6     IN AAAA fd00:50::20
+v6only   IN AAAA fd00:70::30
+; A works, AAAA points at the node subnet where nobody lives (the node's ND fails)
+halfdead IN A    192.168.50.20
+halfdead IN AAAA fd00:50::77
 """
 
 ROOT_ZONE = """\
@@ -195,6 +206,20 @@ ns1.upstream.lab. IN A 192.168.60.53
 
 RESOLV_CONF = """\
 nameserver 169.254.25.10
+search wxwork.svc.alpha.pm.k8s svc.alpha.pm.k8s alpha.pm.k8s
+options ndots:5
+"""
+
+# The dual-stack pod of Lab(ipv6=True): NodeLocal DNSCache on its IPv6 address.
+RESOLV_CONF_V6 = """\
+nameserver fd00:25::10
+search wxwork.svc.alpha.pm.k8s svc.alpha.pm.k8s alpha.pm.k8s
+options ndots:5
+"""
+
+# NodeLocal on its link-local address, reached through the pod's eth0 (glibc takes %scope).
+RESOLV_CONF_V6_LL = """\
+nameserver fe80::25:10%eth0
 search wxwork.svc.alpha.pm.k8s svc.alpha.pm.k8s alpha.pm.k8s
 options ndots:5
 """

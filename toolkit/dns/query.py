@@ -257,6 +257,19 @@ def _family(server: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(server.split("%")[0]).version == 6 else socket.AF_INET
 
 
+def _sockaddr(server: str, port: int) -> tuple:
+    """The socket address for ``server``. A link-local IPv6 nameserver (``fe80::1%eth0``,
+    as NodeLocal DNSCache may listen in IPv6 clusters) needs its scope as the numeric
+    sin6_scope_id: a bare 2-tuple connect() fails with EINVAL. AI_NUMERICHOST: no lookup."""
+    if "%" in server:
+        try:
+            return socket.getaddrinfo(server, port, socket.AF_INET6, socket.SOCK_DGRAM, 0,
+                                      socket.AI_NUMERICHOST)[0][4]
+        except socket.gaierror:
+            pass  # an unknown interface: connect() reports it as a local error
+    return (server, port)
+
+
 def _from_icmp(base: dict, t0: float, errs: list[IcmpError], err: int) -> QueryResult:
     latency = (time.monotonic() - t0) * 1000.0
     if errs:
@@ -284,7 +297,7 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
         enable_recverr(sock)
         sock.setblocking(False)
         try:
-            sock.connect((server, port))
+            sock.connect(_sockaddr(server, port))
             sock.send(wire)
         except OSError as exc:
             return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)
@@ -327,7 +340,7 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
     try:
         enable_recverr(sock)
         sock.setblocking(False)
-        err = sock.connect_ex((server, port))
+        err = sock.connect_ex(_sockaddr(server, port))
         if err not in (0, errno.EINPROGRESS):
             return _from_icmp(base, t0, read_errqueue(sock), err)
         writable = _wait(sock, end, write=True)

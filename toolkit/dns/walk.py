@@ -185,6 +185,9 @@ class AddrInfoResult:
     addresses: tuple[str, ...] = ()
     error: str | None = None
     latency_ms: float | None = None
+    # getaddrinfo()'s own order: the order the application tries them (RFC 6724 sorting in
+    # glibc and musl: an address without a route last, then glibc's precedence table)
+    ordered: tuple[str, ...] = ()
 
 
 def system_lookup(name: str, timeout: float) -> AddrInfoResult:
@@ -197,6 +200,7 @@ def system_lookup(name: str, timeout: float) -> AddrInfoResult:
         try:
             infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
             box["addrs"] = tuple(sorted({i[4][0] for i in infos}))
+            box["ordered"] = tuple(dict.fromkeys(i[4][0] for i in infos))
         except socket.gaierror as exc:
             code = {socket.EAI_NONAME: "EAI_NONAME", socket.EAI_AGAIN: "EAI_AGAIN",
                     socket.EAI_FAIL: "EAI_FAIL"}.get(exc.errno, f"EAI_{exc.errno}")
@@ -212,4 +216,5 @@ def system_lookup(name: str, timeout: float) -> AddrInfoResult:
         t.join(signals.tick(end - time.monotonic()))  # sliced: SIGINT/SIGTERM end the wait
     if t.is_alive():
         return AddrInfoResult(error=f"timeout: getaddrinfo did not return within {timeout:.1f} s")
-    return AddrInfoResult(tuple(box.get("addrs", ())), box.get("error"), box.get("ms"))  # type: ignore[arg-type]
+    return AddrInfoResult(tuple(box.get("addrs", ())), box.get("error"), box.get("ms"),  # type: ignore[arg-type]
+                          tuple(box.get("ordered", ())))  # type: ignore[arg-type]

@@ -50,7 +50,7 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
         seen = 0
         while seen < MAX_PACKETS:
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address, "arp", None, "not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind="arp", port=None, result="not-run", detail=signals.cut_detail())
             now = time.monotonic()
             if now >= end:
                 break
@@ -81,28 +81,31 @@ def arp_probe(address: str, interface: str, source: str, end: float, *, requests
 
 
 def neighbour_probe(address: str, interface: str | None) -> ProbeResult:
-    """What the kernel's neighbour table says about ``address`` (no capability needed)."""
+    """What the kernel's neighbour table says about ``address`` (no capability needed):
+    its ARP for IPv4, its Neighbour Discovery for IPv6 (kind ``nd``)."""
     from toolkit.sysinfo.routes import neighbour
 
+    kind = ProbeKind.ND if ":" in address else ProbeKind.ARP
+    what = "ND" if kind is ProbeKind.ND else "ARP"
     try:
         n = neighbour(address, interface)
     except Exception as exc:  # noqa: BLE001 - an unreadable table is a probe that did not run
         reraise_bug(exc)
         return ProbeResult(
-            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
+            address=address, kind=kind, port=None, result=ProbeOutcome.NOT_RUN,
             detail=f"neighbour table not read: {exc}")
     if n is None:
         return ProbeResult(
-            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
+            address=address, kind=kind, port=None, result=ProbeOutcome.NOT_RUN,
             detail=f"no neighbour entry for {address} on {interface or 'any link'}")
     if n.alive:
         return ProbeResult(
-            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.REPLY, reply_from=address,
+            address=address, kind=kind, port=None, result=ProbeOutcome.REPLY, reply_from=address,
             detail=f"neighbour table: {n.state} lladdr {n.lladdr or '?'} on {n.interface}")
     if n.alive is False:
         return ProbeResult(
-            address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.SILENCE,
-            detail=f"neighbour table: {n.state} on {n.interface} (the kernel's ARP got no reply)")
+            address=address, kind=kind, port=None, result=ProbeOutcome.SILENCE,
+            detail=f"neighbour table: {n.state} on {n.interface} (the kernel's {what} got no reply)")
     return ProbeResult(
-        address=address, kind=ProbeKind.ARP, port=None, result=ProbeOutcome.NOT_RUN,
+        address=address, kind=kind, port=None, result=ProbeOutcome.NOT_RUN,
         detail=f"neighbour table: {n.state}")

@@ -60,7 +60,7 @@ def raw_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeResul
         seen = 0
         while seen < MAX_PACKETS:
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address, kind, None, "not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind=kind, port=None, result="not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
@@ -140,7 +140,7 @@ def dgram_echo(address: str, end: float, *, kind: str = "icmp-echo") -> ProbeRes
         poller.register(sock, select.POLLIN | select.POLLERR)
         for _ in range(MAX_PACKETS):
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address, kind, None, "not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind=kind, port=None, result="not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break

@@ -30,6 +30,7 @@ class ProbeKind(StrEnum):
     """ProbeResult.kind: what was sent."""
 
     ARP = "arp"
+    ND = "nd"  # IPv6 Neighbour Discovery (RFC 4861), the IPv6 analogue of ARP
     ICMP_ECHO = "icmp-echo"
     TCP_SYN = "tcp-syn"
     TCP_CONNECT = "tcp-connect"
@@ -70,6 +71,7 @@ class AddressState(StrEnum):
 
 KINDS = tuple(ProbeKind)
 TCP_KINDS = frozenset({ProbeKind.TCP_SYN, ProbeKind.TCP_CONNECT})
+NEIGHBOUR_KINDS = frozenset({ProbeKind.ARP, ProbeKind.ND})  # link-layer address resolution
 RESULTS = tuple(ProbeOutcome)
 ANSWERED = frozenset({ProbeOutcome.OPEN, ProbeOutcome.CLOSED, ProbeOutcome.REPLY})  # the target itself answered
 ROUTING = frozenset({ProbeOutcome.NET_UNREACHABLE, ProbeOutcome.TTL_EXCEEDED})
@@ -294,7 +296,7 @@ def derive_state(route: Route | None, probes: Sequence[ProbeResult],
         return AddressState.UNKNOWN
     # every probe that ran met silence
     health = control_health(control)
-    arp = [p for p in probes if p.kind is ProbeKind.ARP and p.result is ProbeOutcome.SILENCE]
+    arp = [p for p in probes if p.kind in NEIGHBOUR_KINDS and p.result is ProbeOutcome.SILENCE]
     if arp and health:
         return AddressState.HOST_UNREACHABLE  # on-link, no ARP answer, the link itself works
     if health is False:
@@ -321,13 +323,19 @@ def summarize(rep: AddressReport) -> str:
         if who:
             return (f"{addr}: ICMP host-unreachable from {who}: its ARP/ND for the address failed, "
                     f"nobody holds {addr} on that link{ctl}")
+        if any(p.kind is ProbeKind.ND and p.result is ProbeOutcome.SILENCE for p in rep.probes):
+            return f"{addr}: no neighbor advertisement on {route.interface if route else 'the link'}: nobody holds the address{ctl}"
         if any(p.kind is ProbeKind.ARP and p.result is ProbeOutcome.SILENCE for p in rep.probes):
             return f"{addr}: no ARP reply on {route.interface if route else 'the link'}: nobody holds the address{ctl}"
         return f"{addr}: host unreachable ({_first_detail(rep, 'host-unreachable')}){ctl}"
     if state is AddressState.FILTERED:
         p = next((p for p in rep.probes if p.result is ProbeOutcome.ADMIN_PROHIBITED), None)
         if p is not None:
-            return (f"{addr}: administratively prohibited (ICMP {p.icmp_type}/{p.icmp_code}) "
+            v6 = ":" in addr
+            # ICMPv6 1/6 (RFC 4443 3.1): a reject route, a policy all the same
+            what = "reject route to destination" if v6 and p.icmp_type == 1 and p.icmp_code == 6 \
+                else "administratively prohibited"
+            return (f"{addr}: {what} (ICMP{'v6' if v6 else ''} {p.icmp_type}/{p.icmp_code}) "
                     f"from {p.reply_from or '?'}: a firewall rejects the traffic")
         if route is not None and route.kind == "prohibit":
             return f"{addr}: the local routing table prohibits it ({route.detail or 'prohibit route'})"

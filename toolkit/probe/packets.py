@@ -43,6 +43,63 @@ def tcp_syn(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
     return segment[:16] + struct.pack("!H", csum) + segment[18:]
 
 
+def tcp_syn6(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
+    """A TCP SYN header (with an MSS option) for an IPv6 raw socket; checksum included.
+
+    The kernel fills no checksum on a raw IPPROTO_TCP IPv6 socket (it does only for ICMPv6,
+    RFC 3542 3.1), so it is computed here over the IPv6 pseudo-header of RFC 8200 8.1:
+    source, destination, 32-bit upper-layer length, 3 zero bytes, next header (6)."""
+    options = struct.pack("!BBH", 2, 4, 1440)  # MSS 1440: 1500 - 40 (IPv6) - 20 (TCP)
+    offset = (20 + len(options)) // 4
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, offset << 4, TCP_SYN, 64800, 0, 0)
+    segment = header + options
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+              + struct.pack("!I3xB", len(segment), IPPROTO_TCP))
+    csum = checksum(pseudo + segment)
+    return segment[:16] + struct.pack("!H", csum) + segment[18:]
+
+
+def solicited_node(address: str) -> str:
+    """The solicited-node multicast group of an IPv6 address (RFC 4291 2.7.1):
+    ff02::1:ff00:0/104 plus the address's low 24 bits."""
+    low = ipaddress.IPv6Address(address).packed[13:]
+    return str(ipaddress.IPv6Address(bytes.fromhex("ff0200000000000000000001ff") + low))
+
+
+def neighbor_solicit(target: str, sender_mac: bytes | None) -> bytes:
+    """An ICMPv6 Neighbor Solicitation (RFC 4861 4.3) with a source link-layer address
+    option; the kernel fills the ICMPv6 checksum."""
+    body = struct.pack("!BBHI", 135, 0, 0, 0) + socket.inet_pton(socket.AF_INET6, target)
+    if sender_mac:
+        body += struct.pack("!BB", 1, 1) + sender_mac  # option 1, length 1 (8 bytes)
+    return body
+
+
+@dataclass(frozen=True)
+class NeighborAdvert:
+    target: str
+    lladdr: str | None
+    solicited: bool
+
+
+def parse_neighbor_advert(data: bytes) -> NeighborAdvert | None:
+    """An ICMPv6 Neighbor Advertisement (RFC 4861 4.4), without the IPv6 header."""
+    if len(data) < 24 or data[0] != 136 or data[1] != 0:
+        return None
+    flags = data[4]
+    target = str(ipaddress.IPv6Address(data[8:24]))
+    lladdr = None
+    opts = data[24:]
+    for _ in range(16):  # bounded walk over the options
+        if len(opts) < 8 or opts[1] == 0:
+            break
+        size = opts[1] * 8
+        if opts[0] == 2 and size >= 8:  # target link-layer address
+            lladdr = ":".join(f"{b:02x}" for b in opts[2:8])
+        opts = opts[size:]
+    return NeighborAdvert(target, lladdr, bool(flags & 0x40))
+
+
 def icmp_echo(ident: int, seq: int, payload: bytes = b"podtriage-probe", *, v6: bool = False) -> bytes:
     """An ICMP echo request (ICMPv6: type 128; the kernel fills the v6 checksum)."""
     icmp_type = 128 if v6 else 8

@@ -172,17 +172,21 @@ def _make_context(deadline: Deadline, progress: Progress) -> _Context:
     return _Context(deadline, raw, ping, why, Pacer(), progress)
 
 
-def lost_without_raw(ctx_raw: bool, ping: bool, ping_why: str, on_link: bool) -> tuple[str, ...]:
+def lost_without_raw(ctx_raw: bool, ping: bool, ping_why: str, on_link: bool, v6: bool = False) -> tuple[str, ...]:
     """What the unprivileged fallbacks cannot observe (empty with NET_RAW)."""
     if ctx_raw:
         return ()
     out = ["half-open TCP probes: without NET_RAW the probe is a full connect(), which the "
-           "application sees as a connection (ICMP codes still read via IP_RECVERR); " + NET_RAW_HINT]
+           "application sees as a connection (ICMP codes still read via "
+           f"{'IPV6_RECVERR' if v6 else 'IP_RECVERR'}); " + NET_RAW_HINT]
     if not ping:
         out.append(f"ICMP echo: {ping_why or 'no ICMP datagram socket'}; {NET_RAW_HINT}")
-    if on_link:
+    if on_link and not v6:
         out.append("ARP: only the kernel's neighbour table after the connect attempts, no "
                    f"who-has of our own; {NET_RAW_HINT}")
+    if on_link and v6:
+        out.append("Neighbour Discovery: only the kernel's neighbour table after the connect "
+                   f"attempts, no Neighbor Solicitation of our own; {NET_RAW_HINT}")
     return tuple(out)
 
 
@@ -311,8 +315,7 @@ def _with_detail(res: ProbeResult, more: str) -> ProbeResult:
 def _tcp_attempt(ctx: _Context, address: str, port: int, source: str | None, kind_prefix: str = ""):
     from toolkit.probe.tcp import connect_probe, syn_probe
 
-    v4 = ":" not in address
-    if ctx.raw and v4 and source:
+    if ctx.raw and source:  # IPv4 and IPv6 (toolkit.probe.tcp.syn_probe6)
         kind = f"{kind_prefix}tcp" if kind_prefix else "tcp-syn"
 
         def run(end: float) -> ProbeResult:
@@ -454,6 +457,12 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
             start((a, "arp", None),
                   (lambda a=a, r=r: _guard(lambda: arp_probe(a, r.interface, sources[a], ctx.end(ARP_WINDOW)),
                                            a, "arp", None, ctx.deadline)), a, "arp", None)
+        elif ctx.raw and r is not None and r.on_link and r.interface and ":" in a:
+            from toolkit.probe.nd import nd_probe  # the IPv6 analogue: Neighbour Discovery
+
+            start((a, "arp", None),
+                  (lambda a=a, r=r: _guard(lambda: nd_probe(a, r.interface, sources[a], ctx.end(ARP_WINDOW)),
+                                           a, "nd", None, ctx.deadline)), a, "nd", None)
 
     # control probes, one set per distinct control address
     for ctl in dict.fromkeys(c for c in controls.values() if c):
@@ -487,14 +496,14 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
         probes.sort(key=_probe_order)
         ctl = controls[a]
         control_res = _with_control_ok([done[k] for k in done if ctl and k[0] == ctl and k[1].startswith("control-")])
-        lost = lost_without_raw(ctx.raw, ctx.ping, ctx.ping_why, bool(r and r.on_link))
+        lost = lost_without_raw(ctx.raw, ctx.ping, ctx.ping_why, bool(r and r.on_link), ":" in a)
         reports.append(AddressReport(
             address=a, route=r, probes=tuple(probes), control=control_res, lost=lost))
     return tuple(reports)
 
 
 def _probe_order(p: ProbeResult) -> tuple:
-    order = {"arp": 0, "icmp-echo": 1, "tcp-syn": 2, "tcp-connect": 2}
+    order = {"arp": 0, "nd": 0, "icmp-echo": 1, "tcp-syn": 2, "tcp-connect": 2}
     return (order.get(p.kind, 3), p.port or 0)
 
 

@@ -38,7 +38,9 @@ def _ms(t0: float) -> float:
 def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "tcp-syn") -> ProbeResult:
     """One raw SYN to ``address:port`` from ``source``, answers read until ``end`` (monotonic).
 
-    IPv4 only; needs NET_RAW (PermissionError escapes: the caller decides to fall back)."""
+    IPv4 and IPv6; needs NET_RAW (PermissionError escapes: the caller decides to fall back)."""
+    if ":" in address:
+        return syn_probe6(address, port, source, end, kind=kind)
     reserve = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tx = rx_icmp = None
     try:
@@ -56,7 +58,7 @@ def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "
         seen = 0
         while seen < MAX_PACKETS:
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address, kind, port, "not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind=kind, port=port, result="not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
@@ -79,6 +81,77 @@ def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "
         for s in (tx, rx_icmp, reserve):
             if s is not None:
                 s.close()
+
+
+def syn_probe6(address: str, port: int, source: str, end: float, *, kind: str = "tcp-syn") -> ProbeResult:
+    """The IPv6 raw SYN. Unlike IPv4, an IPv6 raw socket never hands us the IP header
+    (RFC 3542 3): the sender comes from recvfrom(), the data starts at the TCP header (or
+    the ICMPv6 message, whose body quotes our SYN: RFC 4443 3.1)."""
+    reserve = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    tx = rx_icmp = None
+    try:
+        reserve.bind((source, 0))
+        sport = reserve.getsockname()[1]
+        tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        rx_icmp = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        tx.bind((source, 0))
+        for s in (tx, rx_icmp):
+            s.setblocking(False)
+        seq = random.getrandbits(32)
+        segment = packets.tcp_syn6(source, address, sport, port, seq)
+        t0 = time.monotonic()
+        tx.sendto(segment, (address, 0))
+        seen = 0
+        while seen < MAX_PACKETS:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([tx, rx_icmp], [], [], left)
+            for s in ready:
+                while seen < MAX_PACKETS:
+                    try:
+                        data, addr = s.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    seen += 1
+                    src = addr[0].split("%")[0]
+                    if s is tx:
+                        res = (_match_segment(packets.parse_tcp(data), address, port, sport, seq, t0, kind)
+                               if src == address else None)
+                    else:
+                        res = _match_icmp_msg(packets.parse_icmp(data, v6=True), src, address, port,
+                                              sport, t0, kind, v6=True)
+                    if res is not None:
+                        return res
+        return ProbeResult(address=address, kind=kind, port=port, result=ProbeOutcome.SILENCE, rtt_ms=None, privileged=True,
+                           detail=f"no SYN-ACK, RST or ICMPv6 error in {end - t0:.1f} s")
+    finally:
+        for s in (tx, rx_icmp, reserve):
+            if s is not None:
+                s.close()
+
+
+def _match_segment(tcp, address: str, port: int, sport: int, seq: int, t0: float,
+                   kind: str) -> ProbeResult | None:
+    if tcp is None or tcp.sport != port or tcp.dport != sport:
+        return None
+    if tcp.syn_ack and tcp.ack == (seq + 1) & 0xFFFFFFFF:
+        return ProbeResult(address=address, kind=kind, port=port, result=ProbeOutcome.OPEN, reply_from=address, rtt_ms=_ms(t0), privileged=True,
+                           detail="SYN-ACK")
+    if tcp.rst:
+        return ProbeResult(address=address, kind=kind, port=port, result=ProbeOutcome.CLOSED, reply_from=address, rtt_ms=_ms(t0), privileged=True,
+                           detail="RST")
+    return None
+
+
+def _match_icmp_msg(msg, src: str, address: str, port: int, sport: int, t0: float, kind: str, *,
+                    v6: bool) -> ProbeResult | None:
+    if (msg is None or msg.inner_dst != address or msg.inner_proto != packets.IPPROTO_TCP
+            or msg.inner_ports != (sport, port)):
+        return None
+    result = result_from_icmp(msg.icmp_type, msg.code, tcp=True, v6=v6)
+    return ProbeResult(address=address, kind=kind, port=port, result=result, reply_from=src, icmp_type=msg.icmp_type, icmp_code=msg.code, rtt_ms=_ms(t0),
+                       detail=f"ICMP{'v6' if v6 else ''} {msg.icmp_type}/{msg.code} from {src}", privileged=True)
 
 
 def _match_tcp(data: bytes, address: str, port: int, sport: int, seq: int, t0: float,
@@ -134,7 +207,7 @@ def connect_probe(address: str, port: int, end: float, *, kind: str = "tcp-conne
         poller.register(sock, select.POLLOUT | select.POLLERR | select.POLLHUP)
         for _ in range(2000):  # bounded: poll returns at once only when there is news, or a 0.2 s slice ends
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address, kind, port, "not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind=kind, port=port, result="not-run", detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break

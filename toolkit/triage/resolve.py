@@ -71,7 +71,15 @@ def parse_servers(values: Sequence[str], role: str) -> list[Server]:
     for raw in values:
         for item in filter(None, (v.strip() for v in raw.split(","))):
             host, port = item, 53
-            if item.count(":") == 1 and "." in item:  # 10.0.0.1:5353
+            if item.startswith("[") and "]" in item:  # [fd00::a]:5353 (RFC 3986 3.2.2 brackets)
+                host, _, rest = item[1:].partition("]")
+                if rest:
+                    if not rest.startswith(":") or not rest[1:].isdigit() or not 0 < int(rest[1:]) < 65536:
+                        raise UsageError(f"bad port in {item!r}")
+                    port = int(rest[1:])
+                if ":" not in host:
+                    raise UsageError(f"{item!r}: brackets are for IPv6 addresses")
+            elif item.count(":") == 1 and "." in item:  # 10.0.0.1:5353
                 host, _, p = item.partition(":")
                 if not p.isdigit() or not 0 < int(p) < 65536:
                     raise UsageError(f"bad port in {item!r}")
@@ -80,9 +88,22 @@ def parse_servers(values: Sequence[str], role: str) -> list[Server]:
                 ipaddress.ip_address(host.split("%")[0])
             except ValueError:
                 raise UsageError(f"{item!r} is not an IP address",
-                                 hint="give nameservers as addresses (optionally ADDR:PORT)") from None
+                                 hint="give nameservers as addresses (optionally ADDR:PORT, [IPv6]:PORT)") from None
             out.append(Server(host, role, port))
     return out
+
+
+def _scoped(address: str) -> str:
+    """A resolv.conf nameserver as queried: the %scope kept only where it is needed, on a
+    link-local IPv6 address (``nameserver fe80::25:10%eth0``: glibc reaches it through that
+    interface; without the scope connect() fails with EINVAL)."""
+    bare, sep, scope = address.partition("%")
+    try:
+        if sep and scope and ipaddress.ip_address(bare).is_link_local:
+            return address
+    except ValueError:
+        pass
+    return bare
 
 
 def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequence[Server] = (),
@@ -97,7 +118,7 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
     name = validate_name(name)
     conf = load_resolv_conf(resolv_conf) if use_resolv_conf else ResolvConf(path=resolv_conf, nameservers=())
     candidates = search_candidates(name, conf) if search else (name.rstrip(".") + ".",)
-    all_servers = _unique_servers([*(Server(a.split("%")[0], "resolv.conf") for a in conf.nameservers),
+    all_servers = _unique_servers([*(Server(_scoped(a), "resolv.conf") for a in conf.nameservers),
                                    *servers, *references])
     if not all_servers:
         raise UsageError("no nameserver to ask",

@@ -336,6 +336,9 @@ def address_unverified(f: Facts) -> Finding | None:
         Verdict.INDETERMINATE, {"addresses": unknown})
 
 
+# Dual-stack rows (toolkit/triage/dualstack.py): the pod's own address families decide.
+from toolkit.triage.dualstack import aaaa_unroutable, aaaa_unroutable_beside_a, family_fails  # noqa: E402
+
 # The table: highest priority first. A DNS failure on the pod's path leaves nothing to
 # probe; a wrong answer explains whatever its address does; then the address's own state.
 RULES: tuple[RuleRow, ...] = (
@@ -348,11 +351,14 @@ RULES: tuple[RuleRow, ...] = (
     RuleRow(priority=80, rule=dns_error),
     RuleRow(priority=70, rule=stale_answer),
     RuleRow(priority=65, rule=dead_answer_from_some_servers),
+    RuleRow(priority=62, rule=aaaa_unroutable),
     RuleRow(priority=60, rule=reserved_answer),
     RuleRow(priority=55, rule=host_down),
     RuleRow(priority=50, rule=dead_answer_unconfirmed, settle=SETTLE_REFERENCE),
+    RuleRow(priority=47, rule=family_fails),
     RuleRow(priority=45, rule=port_filtered),
     RuleRow(priority=40, rule=port_closed),
+    RuleRow(priority=37, rule=aaaa_unroutable_beside_a),
     RuleRow(priority=35, rule=some_addresses_dead),
     RuleRow(priority=30, rule=other_evidence),
     RuleRow(priority=20, rule=address_unverified,

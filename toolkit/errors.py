@@ -51,7 +51,7 @@ class InputFileError(CannotObserve):
 def open_error(path: str, exc: OSError, expected: str) -> InputFileError:
     """The one wording for an input file that cannot be opened (``expected``: what it should
     have been, e.g. "a pcap or pcapng file")."""
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         return InputFileError(path, "no such file")
     if isinstance(exc, IsADirectoryError):
         return InputFileError(path, f"is a directory, expected {expected}")

@@ -14,12 +14,11 @@ reason. Only a file that is not a capture at all (bad magic, no header) raises
 from __future__ import annotations
 
 import io
-import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from toolkit.errors import InputFileError, open_error
+from toolkit.errors import InputFileError
 
 # Link types (https://www.tcpdump.org/linktypes.html) this package decodes.
 LINKTYPE_NULL = 0
@@ -80,12 +79,10 @@ class PcapReader:
         self.format = "pcap"
         self.linktypes: set[int] = set()
         if fileobj is None:
-            if os.path.isdir(path):  # open() of a directory succeeds for reading on Linux
-                raise open_error(path, IsADirectoryError(path), "a pcap or pcapng file")
-            try:
-                fileobj = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-            except OSError as exc:
-                raise open_error(path, exc, "a pcap or pcapng file") from None
+            from toolkit.inputs import open_stream
+
+            # Regular files as before; FIFOs, pipes and devices read under the deadline.
+            fileobj = open_stream(path, what="a pcap or pcapng file")
         self._fh = fileobj
         head = self._read(4)
         if len(head) < 4:

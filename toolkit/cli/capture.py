@@ -105,7 +105,7 @@ def capture_cmd(
             stream.write("\n")
         return capture_report(res)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 def _search_list() -> tuple[str, ...]:

@@ -71,16 +71,20 @@ def fail(exc: PodtriageError) -> NoReturn:
 
 
 def run(build: Callable[[], Report], output: OutputFormat, *,
-        termination_log: bool = False) -> NoReturn:
+        termination_log: bool = False, deadline: float | None = None) -> NoReturn:
     """Build the report, render it, exit 0 for ``ok`` and 1 for any other verdict.
 
     Exceptions are mapped here and only here: ours carry their exit code, foreign ones go
     through ``toolkit.errors.translate``, anything else is an internal error (exit 4)
-    with the traceback shown only when PODTRIAGE_DEBUG is set.
+    with the traceback shown only when PODTRIAGE_DEBUG is set. ``deadline`` bounds the
+    reading of input files (FIFOs, pipes: ``toolkit.inputs``).
     """
+    from toolkit.inputs import deadline_scope
+
     t0 = time.monotonic()
     try:
-        report = build()
+        with deadline_scope(deadline):
+            report = build()
     except typer.Exit:
         raise
     except KeyboardInterrupt:

@@ -65,7 +65,7 @@ def conntrack_cmd(
                               deadline=dl)
         return counters_report(before, after, interval_s=wait, asked_interval_s=interval)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 @conntrack_app.command("race-test")
@@ -120,7 +120,7 @@ def race_test_cmd(
         after = read_snapshot(entries=False, netns=netns, kernel=kernel)
         return race_report(res, before, after)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 app.add_typer(conntrack_app, name="conntrack", help=_HELP)

@@ -69,7 +69,7 @@ def lint_cmd(
         subject = " ".join(os.path.basename(f) or f for f in files)
         return lint_report(lint(load_all(files, env=env_map)), subject=subject)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 @corefile_app.command("trace")
@@ -118,7 +118,7 @@ def trace_cmd(
         return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
                                        nameserver=nameserver))
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 @corefile_app.command("check")
@@ -149,7 +149,7 @@ def check_cmd(
         checks, notes = check_corefiles(load_all(files), names=name, deadline=dl, timeout=timeout)
         return check_report(checks, notes, subject=" ".join(files))
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 from toolkit.cli import app  # noqa: E402

@@ -68,4 +68,4 @@ def diagnose_cmd(
                     on_progress=progress)
         return diagnose_report(ev)
 
-    run(build, output, termination_log=True)
+    run(build, output, termination_log=True, deadline=deadline)

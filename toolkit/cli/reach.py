@@ -43,4 +43,4 @@ def reach_cmd(
         dl = Deadline(deadline)
         return reach_report(reach(target, tuple(port), dl, control=not no_control, on_progress=progress))
 
-    run(build, output)
+    run(build, output, deadline=deadline)

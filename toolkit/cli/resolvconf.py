@@ -36,7 +36,7 @@ def resolvconf_cmd(
 
     Example: podtriage resolvconf --name api.corp.example -o json
     """
-    del deadline  # no network: nothing to bound
+    # No network; the deadline bounds reading the files (a FIFO may have no writer).
 
     def build():
         from toolkit.triage.resolvconf import analyze_resolvconf
@@ -46,4 +46,4 @@ def resolvconf_cmd(
         explicit_file(nsswitch, "/etc/nsswitch.conf")
         return analyze_resolvconf(resolv_conf, hosts, nsswitch, name, None)
 
-    run(build, output)
+    run(build, output, deadline=deadline)

@@ -67,4 +67,4 @@ def resolve_cmd(
                            on_progress=progress)
         return resolve_report(res)
 
-    run(build, output)
+    run(build, output, deadline=deadline)

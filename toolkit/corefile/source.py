@@ -10,32 +10,28 @@ findings can name both lines; JSON strings and folded scalars have no such mappi
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile
-from toolkit.errors import InputFileError, open_error
+from toolkit.errors import InputFileError
 
 _K8S_HINT = ("give a Corefile, or the ConfigMap as `kubectl get cm -n kube-system coredns -o yaml` "
              "prints it")
 
 
 def read_text(path: str, stdin: TextIO | None = None) -> str:
-    """The text of PATH, or of stdin for ``-``. Missing/unreadable files -> InputFileError."""
-    if path == "-":
-        stream = stdin if stdin is not None else sys.stdin
-        data = stream.read()
+    """The text of PATH, or of stdin for ``-``, read through ``toolkit.inputs`` (size cap,
+    FIFOs and pipes bounded by the deadline). Missing/unreadable/oversized -> InputFileError."""
+    from toolkit import inputs
+
+    if path == "-" and stdin is not None:  # an explicit stream (tests, embedding callers)
+        data = stdin.read(inputs.CONFIGMAP_LIMIT + 1)
+        if len(data) > inputs.CONFIGMAP_LIMIT:
+            raise InputFileError("<stdin>", f"larger than {inputs.CONFIGMAP_LIMIT >> 20} MiB: "
+                                            "not a Corefile or a ConfigMap")
         return data.decode("utf-8") if isinstance(data, bytes) else data
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise open_error(path, exc, "a Corefile or a ConfigMap") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return inputs.read_text(path, what="a Corefile or a ConfigMap", limit=inputs.CONFIGMAP_LIMIT)
 
 
 def _is_corefile_key(key: str) -> bool:

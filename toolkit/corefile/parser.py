@@ -298,7 +298,7 @@ def normalize_address(key: str) -> list[ZoneAddress]:
         host, _, port_s = key.partition(":")
     port: int | None = DEFAULT_PORTS.get(transport, 53)
     if port_s:
-        if port_s.isdigit() and int(port_s) <= 65535:
+        if port_s.isascii() and port_s.isdigit() and int(port_s) <= 65535:
             port = int(port_s)
         elif port_s.startswith("{$") or port_s.startswith("{%"):
             port = None

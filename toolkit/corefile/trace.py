@@ -73,11 +73,11 @@ def parse_target(raw: str, plugin: str = "forward") -> Target:
         if end != -1:
             host = rest[1:end]
             tail = rest[end + 1:]
-            if tail.startswith(":") and tail[1:].isdigit():
+            if tail.startswith(":") and tail[1:].isascii() and tail[1:].isdigit():
                 port = int(tail[1:])
     elif rest.count(":") == 1:
         h, _, p = rest.partition(":")
-        if p.isdigit():
+        if p.isascii() and p.isdigit():
             host, port = h, int(p)
     try:
         ip = ipaddress.ip_address(host.split("%")[0])

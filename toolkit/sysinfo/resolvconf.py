@@ -801,7 +801,7 @@ def host_name_ok(name: str) -> str | None:
     while i < n:
         ch = name[i]
         if ch == "\\":
-            if i + 3 < n and name[i + 1:i + 4].isdigit():
+            if i + 3 < n and name[i + 1:i + 4].isascii() and name[i + 1:i + 4].isdigit():
                 code = int(name[i + 1:i + 4])
                 if code > 255:
                     return None

@@ -73,7 +73,7 @@ def parse_servers(values: Sequence[str], role: str) -> list[Server]:
             host, port = item, 53
             if item.count(":") == 1 and "." in item:  # 10.0.0.1:5353
                 host, _, p = item.partition(":")
-                if not p.isdigit() or not 0 < int(p) < 65536:
+                if not (p.isascii() and p.isdigit()) or not 0 < int(p) < 65536:
                     raise UsageError(f"bad port in {item!r}")
                 port = int(p)
             try:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DeadlineOpt, OutputOpt, progress, progress_enabled, run
 from toolkit.report import OutputFormat
 
@@ -16,9 +16,9 @@ DEFAULT_DURATION = 10.0
 
 @app.command("capture")
 def capture_cmd(
-    interface: Annotated[str, typer.Option("--interface", "-i", metavar="IF|any",
+    interface: Annotated[str, typer.Option("--interface", "-i", metavar="IF|any", parser=validate.interface,
                                            help="Interface to capture on (live).")] = "any",
-    duration: Annotated[float | None, typer.Option("--duration", "-d", min=0.1, max=86400.0, metavar="SECONDS",
+    duration: Annotated[float | None, typer.Option("--duration", "-d", parser=validate.seconds(0.1, 86400.0), metavar="SECONDS",
                                                    help=f"Stop after this long (live; default "
                                                         f"{DEFAULT_DURATION:g} s unless --count is given).")] = None,
     count: Annotated[int | None, typer.Option("--count", "-c", min=1, metavar="N",
@@ -34,7 +34,7 @@ def capture_cmd(
     read: Annotated[str | None, typer.Option("--read", "-r", metavar="FILE",
                                              help="Analyze a pcap/pcapng file instead of capturing "
                                                   "(tcpdump, tshark, ksniff...; needs no capability).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=120.0, metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 120.0), metavar="SECONDS",
                                            help="Resolver timeout: a query without an answer this long "
                                                 "is unanswered (glibc default 5).")] = 5.0,
     output: OutputOpt = OutputFormat.table,

@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from toolkit.cli import validate
 from toolkit.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, PodtriageError, translate
 from toolkit.model import Report, Verdict
 from toolkit.report import OutputFormat
@@ -30,7 +31,7 @@ OutputOpt = Annotated[
 DeadlineOpt = Annotated[
     float,
     typer.Option(
-        "--deadline", min=0.1, max=3600.0, metavar="SECONDS",
+        "--deadline", parser=validate.seconds(0.1, 3600.0), metavar="SECONDS",
         help="Time budget for the whole command; every network call is bounded by it and "
              "the command reports what it learned when it runs out.",
     ),

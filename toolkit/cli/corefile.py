@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from toolkit.cli import validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
 from toolkit.report import OutputFormat
 
@@ -74,21 +75,22 @@ def lint_cmd(
 
 @corefile_app.command("trace")
 def trace_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The fully qualified name to follow.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name,
+                                             help="The fully qualified name to follow.")],
     corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
                                                 help="A Corefile or ConfigMap (repeatable): give "
                                                      "NodeLocal's and CoreDNS's to follow the "
                                                      "chain.")],
-    service_ip: Annotated[str | None, typer.Option("--service-ip", metavar="IP",
+    service_ip: Annotated[str | None, typer.Option("--service-ip", metavar="IP", parser=validate.ip_address,
                                                    help="The address the CoreDNS Corefile listens "
                                                         "on (its Service ClusterIP, e.g. "
                                                         "10.233.0.3).")] = None,
-    nameserver: Annotated[str | None, typer.Option("--nameserver", metavar="IP",
+    nameserver: Annotated[str | None, typer.Option("--nameserver", metavar="IP", parser=validate.ip_address,
                                                    help="The address the client asks first (the "
                                                         "pod's resolv.conf nameserver); selects "
                                                         "blocks by bind.")] = None,
-    qtype: Annotated[str, typer.Option("--type", "-t", metavar="TYPE")] = "A",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 53,
+    qtype: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", parser=validate.rdtype)] = "A",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 53,
     env: EnvOpt = [],
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
@@ -100,14 +102,6 @@ def trace_cmd(
 
     Example: podtriage corefile trace api.corp.example -c nodelocaldns.yaml -c coredns.yaml
     """
-    import ipaddress
-
-    for ip, opt in ((service_ip, "--service-ip"), (nameserver, "--nameserver")):
-        if ip is not None:
-            try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise typer.BadParameter(f"not an IP address: {ip!r}", param_hint=opt) from None
     env_map = _env(env)
 
     def build():
@@ -124,11 +118,11 @@ def trace_cmd(
 @corefile_app.command("check")
 def check_cmd(
     files: FilesArg,
-    name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME",
+    name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME", parser=validate.dns_name,
                                             help="Also ask every target (and the default upstream) "
                                                  "for this name's A record, to compare answers. "
                                                  "Repeatable.")] = [],
-    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=30.0, metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 30.0), metavar="SECONDS",
                                            help="Per-query timeout (bounded by --deadline).")] = 2.0,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,

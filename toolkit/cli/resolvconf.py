@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, run
 from toolkit.report import OutputFormat
 
@@ -20,7 +20,7 @@ def resolvconf_cmd(
     nsswitch: Annotated[str, typer.Option("--nsswitch", metavar="PATH",
                                           help="The nsswitch.conf whose hosts: line applies.")
                         ] = "/etc/nsswitch.conf",
-    name: Annotated[str | None, typer.Option("--name", "-n", metavar="NAME",
+    name: Annotated[str | None, typer.Option("--name", "-n", metavar="NAME", parser=validate.dns_name,
                                              help="Also list, in order, the names glibc asks DNS for "
                                                   "when the application looks up NAME.")] = None,
     output: OutputOpt = OutputFormat.table,

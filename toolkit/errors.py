@@ -8,6 +8,8 @@ exceptions (ours and foreign ones) to exit codes and messages.
 
 from __future__ import annotations
 
+import errno
+
 # Exit codes: the contract documented in README.md (DESIGN.md "Exit codes").
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -60,6 +62,24 @@ def open_error(path: str, exc: OSError, expected: str) -> InputFileError:
     return InputFileError(path, f"cannot read: {exc.strerror or exc}")
 
 
+class OutputError(CannotObserve):
+    """A result or capture file could not be written (ENOSPC, EIO, ...): exit 3."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"cannot write {path}: {problem}",
+                         hint="free space or choose another destination" if "space" in problem
+                         else None)
+        self.path = path
+        self.problem = problem
+
+
+class OutputClosed(PodtriageError):
+    """The reader of stdout went away (EPIPE): the quiet end of a pipeline, exit 141
+    (128 + SIGPIPE, what the shell reports for a process SIGPIPE killed)."""
+
+    exit_code = 141
+
+
 class MissingCapability(CannotObserve):
     """A Linux capability (NET_RAW, NET_ADMIN) this step needs is not in CapEff."""
 
@@ -81,6 +101,11 @@ class InternalError(PodtriageError):
     exit_code = EXIT_INTERNAL
 
 
+# Write failures that are the environment's, not a bug: full disk, quota, file too large,
+# I/O error, read-only file system.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
 def translate(exc: BaseException) -> PodtriageError | None:
     """Map a foreign exception to ours, or None when it is a bug (exit 4).
 
@@ -98,6 +123,8 @@ def translate(exc: BaseException) -> PodtriageError | None:
         return CannotObserve(f"{name}: permission denied",
                              hint="run as a user that may read it, or grant the capability "
                                   "(kubectl debug --profile=netadmin)")
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return OutputError(str(exc.filename or "the output"), exc.strerror or str(exc))
     if isinstance(exc, UnicodeDecodeError):
         return CannotObserve(f"input is not text ({exc.reason} at byte {exc.start})")
     return None

@@ -298,8 +298,11 @@ class PcapWriter:
         except OSError as exc:
             raise InputFileError(path, f"cannot write: {exc.strerror or exc}") from None
         magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-        self._fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
-        self._fh.flush()
+        try:
+            self._fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+            self._fh.flush()
+        except OSError as exc:  # a full disk (ENOSPC) is the environment, not a bug
+            self._fail(exc)
         self._rec = struct.Struct("<IIII")
         self.snaplen = snaplen
 
@@ -307,17 +310,29 @@ class PcapWriter:
         sec, rest = divmod(ts_ns, 1_000_000_000)
         frac = rest if self.nanosecond else rest // 1000
         cap = data[: self.snaplen]
-        self._fh.write(self._rec.pack(sec & 0xFFFFFFFF, frac, len(cap), orig_len or len(data)))
-        self._fh.write(cap)
-        if self.flush_each:
-            self._fh.flush()
+        try:
+            self._fh.write(self._rec.pack(sec & 0xFFFFFFFF, frac, len(cap), orig_len or len(data)))
+            self._fh.write(cap)
+            if self.flush_each:
+                self._fh.flush()
+        except OSError as exc:
+            self._fail(exc)
         self.packets += 1
+
+    def _fail(self, exc: OSError):
+        from toolkit.errors import OutputError
+
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        raise OutputError(self.path, exc.strerror or str(exc)) from None
 
     def close(self) -> None:
         try:
             self._fh.flush()
             self._fh.close()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: already closed by _fail
             pass
 
     def __enter__(self) -> "PcapWriter":

@@ -73,10 +73,12 @@ def capture_cmd(
                     stream.flush()
         elif output is OutputFormat.table:
             from toolkit.capture.analysis import Lookup
+            from toolkit.report.sanitize import for_terminal
 
             def sink(obj):
                 if type(obj) is Lookup:
-                    stream.write(lookup_line(obj) + "\n")
+                    # Names off the wire: no terminal controls reach the screen.
+                    stream.write(for_terminal(lookup_line(obj)) + "\n")
                     if not read:
                         stream.flush()
         else:

@@ -16,7 +16,8 @@ from typing import Annotated, NoReturn
 import typer
 
 from toolkit.cli import validate
-from toolkit.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, PodtriageError, translate
+from toolkit.errors import (EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, OutputClosed, OutputError,
+                            PodtriageError, translate)
 from toolkit.model import Report, Verdict
 from toolkit.report import OutputFormat
 
@@ -61,14 +62,31 @@ def progress_enabled() -> bool:
 def progress(message: str) -> None:
     """Progress and logs go to stderr, never stdout (stdout is for results)."""
     if progress_enabled():
-        print(f"podtriage: {message}", file=sys.stderr, flush=True)
+        from toolkit.report.sanitize import for_terminal
+        from toolkit.report.stream import say
+
+        say(f"podtriage: {for_terminal(message)}")
 
 
 def fail(exc: PodtriageError) -> NoReturn:
-    print(f"podtriage: error: {exc.message}", file=sys.stderr)
+    from toolkit.report.sanitize import for_terminal
+    from toolkit.report.stream import say
+
+    # The message may carry a hostile file name or value: no control characters to stderr.
+    say(f"podtriage: error: {for_terminal(exc.message)}")
     if exc.hint:
-        print(f"podtriage: hint: {exc.hint}", file=sys.stderr)
+        say(f"podtriage: hint: {for_terminal(exc.hint)}")
     raise typer.Exit(exc.exit_code)
+
+
+def _output_failed(exc: PodtriageError) -> NoReturn:
+    """stdout is gone (EPIPE: quiet, 141) or failing (ENOSPC...: one line, exit 3)."""
+    from toolkit.report.stream import silence_stdout
+
+    silence_stdout()
+    if isinstance(exc, OutputClosed):
+        raise typer.Exit(exc.exit_code)
+    fail(exc)
 
 
 def run(build: Callable[[], Report], output: OutputFormat, *,
@@ -80,6 +98,17 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
     with the traceback shown only when PODTRIAGE_DEBUG is set. ``deadline`` bounds the
     reading of input files (FIFOs, pipes: ``toolkit.inputs``).
     """
+    from toolkit.report.stream import guard_stdout, restore
+
+    original, guarded = guard_stdout()
+    try:
+        _run(build, output, termination_log, deadline)
+    finally:
+        restore(original, guarded)
+
+
+def _run(build: Callable[[], Report], output: OutputFormat, termination_log: bool,
+         deadline: float | None) -> NoReturn:
     from toolkit.inputs import deadline_scope
 
     t0 = time.monotonic()
@@ -88,6 +117,8 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
             report = build()
     except typer.Exit:
         raise
+    except (OutputClosed, OutputError) as exc:
+        _output_failed(exc)
     except KeyboardInterrupt:
         print("podtriage: interrupted", file=sys.stderr)
         raise typer.Exit(130) from None
@@ -105,8 +136,11 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
         report = replace(report, duration_ms=(time.monotonic() - t0) * 1000.0)
     from toolkit.report import render
 
-    render(report, output, sys.stdout)
-    sys.stdout.flush()
+    try:
+        render(report, output, sys.stdout)
+        sys.stdout.flush()
+    except (OutputClosed, OutputError) as exc:
+        _output_failed(exc)
     if termination_log:
         write_termination_log(report)
     raise typer.Exit(EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM)

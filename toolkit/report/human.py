@@ -16,8 +16,15 @@ _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.C
 
 def render_human(report: Report, stream: TextIO) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as _markup
     from rich.table import Table as RichTable
+
+    from toolkit.report.sanitize import for_terminal
+
+    def escape(text: object) -> str:
+        # Untrusted text (names from the wire, config files, argv): no terminal controls,
+        # no rich markup.
+        return _markup(for_terminal(text))
 
     console = Console(file=stream, highlight=False, soft_wrap=False,
                       width=None if stream.isatty() else 120)
@@ -37,9 +44,9 @@ def render_human(report: Report, stream: TextIO) -> None:
     for table in report.tables:
         if not table.rows:
             continue
-        rt = RichTable(title=table.title, title_justify="left", show_lines=False)
+        rt = RichTable(title=escape(table.title), title_justify="left", show_lines=False)
         for col in table.columns:
-            rt.add_column(col, overflow="fold")
+            rt.add_column(escape(col), overflow="fold")
         for row in table.rows[:MAX_HUMAN_ROWS]:
             rt.add_row(*(escape(str(c)) for c in row))
         console.print(rt)

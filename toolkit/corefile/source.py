@@ -191,6 +191,7 @@ def check_yaml_budget(text: str, source: str, loader: Any = None) -> None:
     # One [expanded node count, anchor] per open collection.
     stack: list[list[Any]] = []
     anchors: dict[str, int] = {}
+    open_anchors: set[str] = set()
     aliases = 0
     total = 0
 
@@ -214,19 +215,26 @@ def check_yaml_budget(text: str, source: str, loader: Any = None) -> None:
             add(1)
         elif kind in starts:
             stack.append([1, ev.anchor])
+            if ev.anchor is not None:
+                open_anchors.add(ev.anchor)
             if len(stack) > MAX_YAML_DEPTH:
                 raise fail(f"nested deeper than {MAX_YAML_DEPTH} levels")
         elif kind in ends:
             n, anchor = stack.pop()
             if anchor is not None:
                 anchors[anchor] = n
+                open_anchors.discard(anchor)
             total -= n - 1  # its children were counted already as they came
             add(n)
         elif kind is AliasEvent:
             aliases += 1
             if aliases > MAX_YAML_ALIASES:
                 raise fail(f"has more than {MAX_YAML_ALIASES:,} aliases")
-            # An alias of an anchor still open (recursive) or unknown: the composer rejects it.
+            if ev.anchor in open_anchors:
+                # A collection that contains itself: libyaml composes it, and every walk of
+                # the document then runs forever.
+                raise fail(f"alias *{ev.anchor} inside its own anchor (a recursive document)")
+            # An unknown anchor: the composer rejects it.
             add(anchors.get(ev.anchor, 1))
 
 
@@ -238,6 +246,11 @@ def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Co
         check_yaml_budget(text, source, loader)
         nodes = [n for n in yaml.compose_all(text, Loader=loader) if n is not None]
         docs = [yaml.constructor.SafeConstructor().construct_document(n) for n in nodes]
+    except (ValueError, OverflowError) as exc:
+        # A scalar the constructor cannot convert: an int of more than 4300 digits
+        # (CVE-2020-10735 limit), a timestamp with month 13.
+        raise InputFileError(source, f"YAML value that cannot be read: {str(exc)[:120]}",
+                             hint=_K8S_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

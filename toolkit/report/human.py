@@ -11,6 +11,8 @@ _VERDICT_STYLE = {Verdict.OK: "bold green", Verdict.INDETERMINATE: "bold yellow"
 # input with a million rows would keep the terminal busy for a quarter of an hour. People
 # read the first rows; -o json/ndjson/markdown carry them all.
 MAX_HUMAN_ROWS = 500
+MAX_HUMAN_FINDINGS = 200   # each is a few console.print calls: 60k findings took 80 s
+MAX_HUMAN_EVIDENCE = 50
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
@@ -34,13 +36,18 @@ def render_human(report: Report, stream: TextIO) -> None:
         head += f" (confidence: {report.confidence})"
     subject = f" {escape(report.subject)}" if report.subject else ""
     console.print(f"podtriage {report.command}{subject}: {head}")
-    for f in report.findings:
+    for f in report.findings[:MAX_HUMAN_FINDINGS]:
         sev = _SEVERITY_STYLE[f.severity]
         console.print(f"  [{sev}]{f.severity.value:<8}[/] [bold]{escape(f.code)}[/]: {escape(f.summary)}")
-        for line in f.evidence:
+        for line in f.evidence[:MAX_HUMAN_EVIDENCE]:
             console.print(f"           - {escape(line)}")
+        if len(f.evidence) > MAX_HUMAN_EVIDENCE:
+            console.print(f"           - ... {len(f.evidence) - MAX_HUMAN_EVIDENCE} more")
         if f.remedy:
             console.print(f"           [green]fix:[/] {escape(f.remedy)}")
+    if len(report.findings) > MAX_HUMAN_FINDINGS:
+        console.print(f"  [dim]... {len(report.findings) - MAX_HUMAN_FINDINGS} more finding(s) not "
+                      f"shown: -o json, ndjson or markdown list them all[/]")
     for table in report.tables:
         if not table.rows:
             continue

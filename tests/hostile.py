@@ -53,7 +53,7 @@ class Outcome:
 
 def run_cli(argv: list[str] | tuple[str, ...], *, stdin: bytes | int | None = None,
             env: dict[str, str] | None = None, timeout: float = 60.0, prefix: tuple[str, ...] = (),
-            stdout_path: str | None = None) -> Outcome:
+            stdout_path: str | None = None, _raw: bool = False) -> Outcome:
     """Run ``podtriage ARGV`` (under PREFIX, e.g. ``ip netns exec NS``), return its outcome
     with its own peak RSS.
 
@@ -74,7 +74,7 @@ def run_cli(argv: list[str] | tuple[str, ...], *, stdin: bytes | int | None = No
         fd, time_file = tempfile.mkstemp(prefix="pt-hostile-time-")
         os.close(fd)
         timer = [GNU_TIME, "-q", "-f", "%M", "-o", time_file]
-    cmd = [*prefix, *timer, *PODTRIAGE, *argv]
+    cmd = [*prefix, *timer, *(["/bin/sh"] if _raw else PODTRIAGE), *argv]
     out_fh = open(stdout_path, "wb") if stdout_path else subprocess.PIPE  # noqa: SIM115
     stdin_arg = stdin if isinstance(stdin, int) else (subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
     t0 = time.monotonic()
@@ -326,3 +326,34 @@ class Case:
     deadline: float | None = None
     env: dict[str, str] = field(default_factory=dict)
     error_has: str | None = None
+
+
+def run_cli_head(argv: list[str], *, lines: int = 1, timeout: float = 60.0,
+                 env: dict[str, str] | None = None) -> tuple[int, list[bytes], str, float]:
+    """``podtriage ARGV | head -LINES``: read LINES lines, close the pipe, return (exit code,
+    lines, stderr, wall time)."""
+    full_env = dict(os.environ)
+    full_env.pop("PODTRIAGE_DEBUG", None)
+    full_env.setdefault("PODTRIAGE_PROGRESS", "0")
+    if env:
+        full_env.update(env)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([*PODTRIAGE, *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=full_env, start_new_session=True)
+    got = [proc.stdout.readline() for _ in range(lines)]
+    proc.stdout.close()
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        raise AssertionError(f"hung after its reader closed the pipe: {argv}") from None
+    return proc.returncode, got, err.decode("utf-8", "replace"), time.monotonic() - t0
+
+
+def run_cli_fds(argv: list[str], *, shell_redirect: str, timeout: float = 60.0,
+                env: dict[str, str] | None = None) -> Outcome:
+    """Run podtriage with a shell redirection applied to it (``>&-``, ``1</dev/null``,
+    ``2>/dev/full``...): what a user's shell can do to its file descriptors."""
+    return run_cli(["-c", f'exec "$@" {shell_redirect}', "sh", *PODTRIAGE, *argv], timeout=timeout,
+                   env=env, prefix=(), _raw=True)

@@ -40,6 +40,13 @@ def check_name(text: str, *, what: str = "name") -> str:
     A trailing dot (absolute name) is kept; the root "." is a name too."""
     if not text:
         raise NameProblem(f"the {what} is empty")
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        # argv decoded with a non-UTF-8 locale (LC_ALL=C without UTF-8 mode) carries UTF-8
+        # bytes as surrogate escapes (PEP 383): read them as the UTF-8 they are, if they are.
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8")
+        except UnicodeError:
+            pass
     if text == ".":
         return text
     for ch in text:

@@ -125,11 +125,14 @@ def _run(build: Callable[[], Report], output: OutputFormat, termination_log: boo
     except Exception as exc:  # noqa: BLE001 - this is the one mapping point
         mapped = translate(exc)
         if mapped is None:
-            if os.environ.get("PODTRIAGE_DEBUG"):
+            from toolkit.report.sanitize import for_terminal
+            from toolkit.report.stream import say
+
+            if os.environ.get("PODTRIAGE_DEBUG") and sys.stderr is not None:
                 traceback.print_exc()
-            print(f"podtriage: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            print("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report "
-                  "the traceback", file=sys.stderr)
+            say(f"podtriage: internal error: {type(exc).__name__}: {for_terminal(exc)}")
+            say("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report the "
+                "traceback")
             raise typer.Exit(EXIT_INTERNAL) from None
         fail(mapped)
     if not report.duration_ms:

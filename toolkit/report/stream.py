@@ -58,6 +58,23 @@ class GuardedStream:
         return getattr(self._stream, name)
 
 
+class ClosedStream:
+    """Stands in for sys.stdout when fd 1 is closed (``podtriage ... >&-``: Python then sets
+    sys.stdout to None): every write is an OutputError."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def write(self, text: str) -> int:
+        raise OutputError("stdout", "it is closed (no file descriptor 1)")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def tolerant_encoding(stream: Any) -> None:
     """Unencodable characters become backslash escapes rather than UnicodeEncodeError."""
     reconfigure = getattr(stream, "reconfigure", None)
@@ -74,9 +91,9 @@ def guard_stdout() -> tuple[Any, Any]:
     original = sys.stdout
     tolerant_encoding(original)
     tolerant_encoding(sys.stderr)
-    if original is None or isinstance(original, GuardedStream):
+    if isinstance(original, GuardedStream):
         return original, original
-    guarded = GuardedStream(original)
+    guarded = GuardedStream(original if original is not None else ClosedStream())
     sys.stdout = guarded  # type: ignore[assignment]
     return original, guarded
 
@@ -105,7 +122,10 @@ def silence_stdout() -> None:
 
 
 def say(message: str) -> None:
-    """A line on stderr that may itself fail (2>/dev/full): then say nothing."""
+    """A line on stderr that may itself fail (2>/dev/full) or be closed (2>&-, sys.stderr
+    is None, and print(file=None) would write to stdout): then say nothing."""
+    if sys.stderr is None:
+        return
     try:
         print(message, file=sys.stderr, flush=True)
     except (OSError, ValueError):

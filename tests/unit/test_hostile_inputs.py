@@ -115,6 +115,8 @@ CASES: list[H.Case] = [
            files={"f": H.configmap_list_yaml(20_000)}, rss_mb=250),
     H.Case(id="cm-over-size-cap", argv=("corefile", "lint", "{tmp}/f"), codes=CANNOT,
            files={"f": "# " + "x" * (5 << 20) + "\n"}, rss_mb=100, error_has="larger than"),
+    H.Case(id="corefile-given-300-times", argv=("corefile", "lint", *["{tmp}/f"] * 300), codes=CANNOT,
+           files={"f": ". {\n}\n"}, error_has="in all the inputs"),
     H.Case(id="cm-python-tag", argv=("corefile", "lint", "{tmp}/f"), codes=CANNOT,
            files={"f": "apiVersion: v1\nkind: ConfigMap\ndata:\n  Corefile: !!python/object/apply:os.system [id]\n"}),
     H.Case(id="cm-unhashable-key", argv=("corefile", "lint", "{tmp}/f"), codes=CANNOT,

@@ -269,4 +269,7 @@ def load_all(paths: list[str], *, env: Mapping[str, str] | None = None,
     out: list[Corefile] = []
     for p in paths:
         out.extend(load_corefiles(p, env=env, stdin=stdin))
+        if len(out) > MAX_COREFILES:  # the same cap over all inputs: `FILE` 1000 times
+            raise InputFileError(p, f"more than {MAX_COREFILES} Corefiles in all the inputs",
+                                 hint="give the Corefiles you mean")
     return out

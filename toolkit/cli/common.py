@@ -158,8 +158,11 @@ def write_termination_log(report: Report) -> None:
     top = next(iter(report.findings), None)
     if top is not None:
         line += f" - {top.summary}"
+    from toolkit.report.sanitize import for_terminal
+
     try:
         with open(TERMINATION_LOG, "w", encoding="utf-8") as fh:
-            fh.write(line[:4000] + "\n")
+            # kubectl describe prints it to a terminal: one line, no control characters.
+            fh.write(for_terminal(line)[:4000] + "\n")
     except OSError:
         pass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Iterator
+from typing import NoReturn
 from dataclasses import dataclass
 
 from toolkit.errors import InputFileError
@@ -319,7 +320,7 @@ class PcapWriter:
             self._fail(exc)
         self.packets += 1
 
-    def _fail(self, exc: OSError):
+    def _fail(self, exc: OSError) -> NoReturn:
         from toolkit.errors import OutputError
 
         try:

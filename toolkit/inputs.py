@@ -54,21 +54,30 @@ class _HasRemaining(Protocol):
 
 
 _SCOPE: contextvars.ContextVar[float | None] = contextvars.ContextVar("input_deadline", default=None)
+# The same expiry for worker threads: a threading.Thread starts in an empty context (not a
+# copy of its creator's) before Python 3.14, so it would not see _SCOPE.
+_PROCESS_EXPIRY: float | None = None
 
 
 @contextlib.contextmanager
 def deadline_scope(seconds: float | None) -> Iterator[None]:
     """Reads inside this block wait at most until ``seconds`` from now (monotonic)."""
-    token = _SCOPE.set(None if seconds is None else time.monotonic() + seconds)
+    global _PROCESS_EXPIRY
+    at = None if seconds is None else time.monotonic() + seconds
+    token = _SCOPE.set(at)
+    previous, _PROCESS_EXPIRY = _PROCESS_EXPIRY, at
     try:
         yield
     finally:
         _SCOPE.reset(token)
+        _PROCESS_EXPIRY = previous
 
 
 def _expiry(deadline: _HasRemaining | float | None) -> float:
     if deadline is None:
         at = _SCOPE.get()
+        if at is None:
+            at = _PROCESS_EXPIRY
         return at if at is not None else time.monotonic() + FALLBACK_WAIT_S
     if isinstance(deadline, (int, float)):
         return time.monotonic() + float(deadline)

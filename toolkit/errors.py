@@ -8,6 +8,8 @@ exceptions (ours and foreign ones) to exit codes and messages.
 
 from __future__ import annotations
 
+import errno
+
 # Exit codes: the contract documented in README.md (DESIGN.md "Exit codes").
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -51,13 +53,31 @@ class InputFileError(CannotObserve):
 def open_error(path: str, exc: OSError, expected: str) -> InputFileError:
     """The one wording for an input file that cannot be opened (``expected``: what it should
     have been, e.g. "a pcap or pcapng file")."""
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         return InputFileError(path, "no such file")
     if isinstance(exc, IsADirectoryError):
         return InputFileError(path, f"is a directory, expected {expected}")
     if isinstance(exc, PermissionError):
         return InputFileError(path, "permission denied")
     return InputFileError(path, f"cannot read: {exc.strerror or exc}")
+
+
+class OutputError(CannotObserve):
+    """A result or capture file could not be written (ENOSPC, EIO, ...): exit 3."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"cannot write {path}: {problem}",
+                         hint="free space or choose another destination" if "space" in problem
+                         else None)
+        self.path = path
+        self.problem = problem
+
+
+class OutputClosed(PodtriageError):
+    """The reader of stdout went away (EPIPE): the quiet end of a pipeline, exit 141
+    (128 + SIGPIPE, what the shell reports for a process SIGPIPE killed)."""
+
+    exit_code = 141
 
 
 class MissingCapability(CannotObserve):
@@ -86,6 +106,11 @@ class InternalError(PodtriageError):
     exit_code = EXIT_INTERNAL
 
 
+# Write failures that are the environment's, not a bug: full disk, quota, file too large,
+# I/O error, read-only file system.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
 def translate(exc: BaseException) -> PodtriageError | None:
     """Map a foreign exception to ours, or None when it is a bug (exit 4).
 
@@ -103,6 +128,8 @@ def translate(exc: BaseException) -> PodtriageError | None:
         return CannotObserve(f"{name}: permission denied",
                              hint="run as a user that may read it, or grant the capability "
                                   "(kubectl debug --profile=netadmin)")
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return OutputError(str(exc.filename or "the output"), exc.strerror or str(exc))
     if isinstance(exc, UnicodeDecodeError):
         return CannotObserve(f"input is not text ({exc.reason} at byte {exc.start})")
     return None

@@ -14,12 +14,12 @@ reason. Only a file that is not a capture at all (bad magic, no header) raises
 from __future__ import annotations
 
 import io
-import os
 import struct
 from collections.abc import Iterator
+from typing import NoReturn
 from dataclasses import dataclass
 
-from toolkit.errors import InputFileError, open_error
+from toolkit.errors import InputFileError
 
 # Link types (https://www.tcpdump.org/linktypes.html) this package decodes.
 LINKTYPE_NULL = 0
@@ -80,12 +80,10 @@ class PcapReader:
         self.format = "pcap"
         self.linktypes: set[int] = set()
         if fileobj is None:
-            if os.path.isdir(path):  # open() of a directory succeeds for reading on Linux
-                raise open_error(path, IsADirectoryError(path), "a pcap or pcapng file")
-            try:
-                fileobj = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-            except OSError as exc:
-                raise open_error(path, exc, "a pcap or pcapng file") from None
+            from toolkit.inputs import open_stream
+
+            # Regular files as before; FIFOs, pipes and devices read under the deadline.
+            fileobj = open_stream(path, what="a pcap or pcapng file")
         self._fh = fileobj
         head = self._read(4)
         if len(head) < 4:
@@ -301,8 +299,11 @@ class PcapWriter:
         except OSError as exc:
             raise InputFileError(path, f"cannot write: {exc.strerror or exc}") from None
         magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
-        self._fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
-        self._fh.flush()
+        try:
+            self._fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+            self._fh.flush()
+        except OSError as exc:  # a full disk (ENOSPC) is the environment, not a bug
+            self._fail(exc)
         self._rec = struct.Struct("<IIII")
         self.snaplen = snaplen
 
@@ -310,17 +311,29 @@ class PcapWriter:
         sec, rest = divmod(ts_ns, 1_000_000_000)
         frac = rest if self.nanosecond else rest // 1000
         cap = data[: self.snaplen]
-        self._fh.write(self._rec.pack(sec & 0xFFFFFFFF, frac, len(cap), orig_len or len(data)))
-        self._fh.write(cap)
-        if self.flush_each:
-            self._fh.flush()
+        try:
+            self._fh.write(self._rec.pack(sec & 0xFFFFFFFF, frac, len(cap), orig_len or len(data)))
+            self._fh.write(cap)
+            if self.flush_each:
+                self._fh.flush()
+        except OSError as exc:
+            self._fail(exc)
         self.packets += 1
+
+    def _fail(self, exc: OSError) -> NoReturn:
+        from toolkit.errors import OutputError
+
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        raise OutputError(self.path, exc.strerror or str(exc)) from None
 
     def close(self) -> None:
         try:
             self._fh.flush()
             self._fh.close()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: already closed by _fail
             pass
 
     def __enter__(self) -> "PcapWriter":

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DeadlineOpt, OutputOpt, progress, progress_enabled, run
 from toolkit.report import OutputFormat
 
@@ -16,9 +16,9 @@ DEFAULT_DURATION = 10.0
 
 @app.command("capture")
 def capture_cmd(
-    interface: Annotated[str, typer.Option("--interface", "-i", metavar="IF|any",
+    interface: Annotated[str, typer.Option("--interface", "-i", metavar="IF|any", parser=validate.interface,
                                            help="Interface to capture on (live).")] = "any",
-    duration: Annotated[float | None, typer.Option("--duration", "-d", min=0.1, max=86400.0, metavar="SECONDS",
+    duration: Annotated[float | None, typer.Option("--duration", "-d", parser=validate.seconds(0.1, 86400.0), metavar="SECONDS",
                                                    help=f"Stop after this long (live; default "
                                                         f"{DEFAULT_DURATION:g} s unless --count is given).")] = None,
     count: Annotated[int | None, typer.Option("--count", "-c", min=1, metavar="N",
@@ -34,7 +34,7 @@ def capture_cmd(
     read: Annotated[str | None, typer.Option("--read", "-r", metavar="FILE",
                                              help="Analyze a pcap/pcapng file instead of capturing "
                                                   "(tcpdump, tshark, ksniff...; needs no capability).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=120.0, metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 120.0), metavar="SECONDS",
                                            help="Resolver timeout: a query without an answer this long "
                                                 "is unanswered (glibc default 5).")] = 5.0,
     output: OutputOpt = OutputFormat.table,
@@ -73,10 +73,12 @@ def capture_cmd(
                     stream.flush()
         elif output is OutputFormat.table:
             from toolkit.capture.analysis import Lookup
+            from toolkit.report.sanitize import for_terminal
 
             def sink(obj):
                 if type(obj) is Lookup:
-                    stream.write(lookup_line(obj) + "\n")
+                    # Names off the wire: no terminal controls reach the screen.
+                    stream.write(for_terminal(lookup_line(obj)) + "\n")
                     if not read:
                         stream.flush()
         else:
@@ -105,7 +107,7 @@ def capture_cmd(
             stream.write("\n")
         return capture_report(res)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 def _search_list() -> tuple[str, ...]:

@@ -15,7 +15,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from toolkit.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, PodtriageError, translate
+from toolkit.cli import validate
+from toolkit.errors import (EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, OutputClosed, OutputError,
+                            PodtriageError, translate)
 from toolkit.model import Report, Verdict
 from toolkit.report import OutputFormat
 
@@ -30,7 +32,7 @@ OutputOpt = Annotated[
 DeadlineOpt = Annotated[
     float,
     typer.Option(
-        "--deadline", min=0.1, max=3600.0, metavar="SECONDS",
+        "--deadline", parser=validate.seconds(0.1, 3600.0), metavar="SECONDS",
         help="Time budget for the whole command; every network call is bounded by it and "
              "the command reports what it learned when it runs out.",
     ),
@@ -60,45 +62,82 @@ def progress_enabled() -> bool:
 def progress(message: str) -> None:
     """Progress and logs go to stderr, never stdout (stdout is for results)."""
     if progress_enabled():
-        print(f"podtriage: {message}", file=sys.stderr, flush=True)
+        from toolkit.report.sanitize import for_terminal
+        from toolkit.report.stream import say
+
+        say(f"podtriage: {for_terminal(message)}")
 
 
 def fail(exc: PodtriageError) -> NoReturn:
-    print(f"podtriage: error: {exc.message}", file=sys.stderr)
+    from toolkit.report.sanitize import for_terminal
+    from toolkit.report.stream import say
+
+    # The message may carry a hostile file name or value: no control characters to stderr.
+    say(f"podtriage: error: {for_terminal(exc.message)}")
     if exc.hint:
-        print(f"podtriage: hint: {exc.hint}", file=sys.stderr)
+        say(f"podtriage: hint: {for_terminal(exc.hint)}")
     raise typer.Exit(exc.exit_code)
 
 
+def _output_failed(exc: PodtriageError) -> NoReturn:
+    """stdout is gone (EPIPE: quiet, 141) or failing (ENOSPC...: one line, exit 3)."""
+    from toolkit.report.stream import silence_stdout
+
+    silence_stdout()
+    if isinstance(exc, OutputClosed):
+        raise typer.Exit(exc.exit_code)
+    fail(exc)
+
+
 def run(build: Callable[[], Report], output: OutputFormat, *,
-        termination_log: bool = False) -> NoReturn:
+        termination_log: bool = False, deadline: float | None = None) -> NoReturn:
     """Build the report, render it, exit 0 for ``ok`` and 1 for any other verdict.
 
     Exceptions are mapped here and only here: ours carry their exit code, foreign ones go
     through ``toolkit.errors.translate``, anything else is an internal error (exit 4)
-    with the traceback shown only when PODTRIAGE_DEBUG is set.
+    with the traceback shown only when PODTRIAGE_DEBUG is set. ``deadline`` bounds the
+    reading of input files (FIFOs, pipes: ``toolkit.inputs``).
     """
+    from toolkit.report.stream import guard_stdout, restore
+
+    original, guarded = guard_stdout()
+    try:
+        _run(build, output, termination_log, deadline)
+    finally:
+        restore(original, guarded)
+
+
+def _run(build: Callable[[], Report], output: OutputFormat, termination_log: bool,
+         deadline: float | None) -> NoReturn:
+    from toolkit.inputs import deadline_scope
+
     t0 = time.monotonic()
     from toolkit import signals
 
     try:
         # SIGINT/SIGTERM stop the run cooperatively: build() returns its partial report
-        # (toolkit.signals); a second signal raises KeyboardInterrupt below.
-        with signals.cooperative():
+        # (toolkit.signals); a second signal raises KeyboardInterrupt below. The deadline
+        # also bounds the reading of input files (toolkit.inputs).
+        with signals.cooperative(), deadline_scope(deadline):
             report = build()
     except typer.Exit:
         raise
+    except (OutputClosed, OutputError) as exc:
+        _output_failed(exc)
     except KeyboardInterrupt:
         print("podtriage: interrupted", file=sys.stderr)
         raise typer.Exit(signals.exit_code()) from None
     except Exception as exc:  # noqa: BLE001 - this is the one mapping point
         mapped = translate(exc)
         if mapped is None:
-            if os.environ.get("PODTRIAGE_DEBUG"):
+            from toolkit.report.sanitize import for_terminal
+            from toolkit.report.stream import say
+
+            if os.environ.get("PODTRIAGE_DEBUG") and sys.stderr is not None:
                 traceback.print_exc()
-            print(f"podtriage: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            print("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report "
-                  "the traceback", file=sys.stderr)
+            say(f"podtriage: internal error: {type(exc).__name__}: {for_terminal(exc)}")
+            say("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report the "
+                "traceback")
             raise typer.Exit(EXIT_INTERNAL) from None
         fail(mapped)
     if not report.duration_ms:
@@ -108,8 +147,11 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
         report = signals.mark_interrupted(report)
     from toolkit.report import render
 
-    render(report, output, sys.stdout)
-    sys.stdout.flush()
+    try:
+        render(report, output, sys.stdout)
+        sys.stdout.flush()
+    except (OutputClosed, OutputError) as exc:
+        _output_failed(exc)
     if termination_log:
         write_termination_log(report)
     if interrupted:
@@ -126,8 +168,11 @@ def write_termination_log(report: Report) -> None:
     top = next(iter(report.findings), None)
     if top is not None:
         line += f" - {top.summary}"
+    from toolkit.report.sanitize import for_terminal
+
     try:
         with open(TERMINATION_LOG, "w", encoding="utf-8") as fh:
-            fh.write(line[:4000] + "\n")
+            # kubectl describe prints it to a terminal: one line, no control characters.
+            fh.write(for_terminal(line)[:4000] + "\n")
     except OSError:
         pass

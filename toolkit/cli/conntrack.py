@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from toolkit.errors import reraise_bug
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
 from toolkit.report import OutputFormat
 
@@ -27,7 +27,7 @@ _HELP = ("Conntrack of this network namespace: counters and their deltas, table 
 @conntrack_app.callback(invoke_without_command=True)
 def conntrack_cmd(
     ctx: typer.Context,
-    interval: Annotated[float, typer.Option("--interval", min=0.0, max=600.0, metavar="SECONDS",
+    interval: Annotated[float, typer.Option("--interval", parser=validate.seconds(0.0, 600.0), metavar="SECONDS",
                                             help="Time between the two samples; the deltas are the "
                                                  "evidence (bounded by --deadline).")] = 1.0,
     entries: Annotated[bool, typer.Option("--entries/--no-entries",
@@ -68,18 +68,20 @@ def conntrack_cmd(
                               deadline=dl)
         return counters_report(before, after, interval_s=wait, asked_interval_s=interval)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 @conntrack_app.command("race-test")
 def race_test_cmd(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="DNS server or Service address (IP).")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", parser=validate.ip_address,
+                                             help="DNS server or Service address (IP).")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=5000,
                                        help="Lookups (A+AAAA) per mode.")] = 200,
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 53,
-    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Name to look up.")] =
+    name: Annotated[str, typer.Option("--name", metavar="NAME", parser=validate.dns_name,
+                                     help="Name to look up.")] =
         "kubernetes.default.svc.cluster.local.",
-    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=10.0, metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 10.0), metavar="SECONDS",
                                            help="Per-query timeout: no answer by then = lost.")] = 1.0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64,
                                              help="Lookups in flight at once (each on its own sockets).")] = 8,
@@ -124,7 +126,7 @@ def race_test_cmd(
         after = read_snapshot(entries=False, netns=netns, kernel=kernel)
         return race_report(res, before, after)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 app.add_typer(conntrack_app, name="conntrack", help=_HELP)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from toolkit.cli import validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
 from toolkit.report import OutputFormat
 
@@ -89,27 +90,28 @@ def lint_cmd(
         cfs = load_all(files, env=env_map)
         return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map)), subject=subject)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 @corefile_app.command("trace")
 def trace_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The fully qualified name to follow.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name,
+                                             help="The fully qualified name to follow.")],
     corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
                                                 help="A Corefile or ConfigMap (repeatable): give "
                                                      "NodeLocal's and CoreDNS's to follow the "
                                                      "chain.")],
-    service_ip: Annotated[str | None, typer.Option("--service-ip", metavar="IP",
+    service_ip: Annotated[str | None, typer.Option("--service-ip", metavar="IP", parser=validate.ip_address,
                                                    help="The address the CoreDNS Corefile listens "
                                                         "on (its Service ClusterIP, e.g. "
                                                         "10.233.0.3).")] = None,
-    nameserver: Annotated[str | None, typer.Option("--nameserver", metavar="IP",
+    nameserver: Annotated[str | None, typer.Option("--nameserver", metavar="IP", parser=validate.ip_address,
                                                    help="The address the client asks first (the "
                                                         "pod's resolv.conf nameserver); selects "
                                                         "blocks by bind.")] = None,
-    qtype: Annotated[str, typer.Option("--type", "-t", metavar="TYPE")] = "A",
+    qtype: Annotated[str, typer.Option("--type", "-t", metavar="TYPE", parser=validate.rdtype)] = "A",
     port: Annotated[int | None, typer.Option(
-        "--port", min=0, max=65535,
+        "--port", min=1, max=65535,
         help="The port the client asks (default 53, the Service port, mapped to a Corefile's "
              "only listen port such as OpenShift's 5353).")] = None,
     env: EnvOpt = [],
@@ -124,14 +126,6 @@ def trace_cmd(
 
     Example: podtriage corefile trace api.corp.example -c nodelocaldns.yaml -c coredns.yaml
     """
-    import ipaddress
-
-    for ip, opt in ((service_ip, "--service-ip"), (nameserver, "--nameserver")):
-        if ip is not None:
-            try:
-                ipaddress.ip_address(ip)
-            except ValueError:
-                raise typer.BadParameter(f"not an IP address: {ip!r}", param_hint=opt) from None
     env_map = _env(env)
 
     def build():
@@ -143,17 +137,17 @@ def trace_cmd(
         return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
                                        nameserver=nameserver, assembly=asm))
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 @corefile_app.command("check")
 def check_cmd(
     files: FilesArg,
-    name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME",
+    name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME", parser=validate.dns_name,
                                             help="Also ask every target (and the default upstream) "
                                                  "for this name's A record, to compare answers. "
                                                  "Repeatable.")] = [],
-    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=30.0, metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 30.0), metavar="SECONDS",
                                            help="Per-query timeout (bounded by --deadline).")] = 2.0,
     role: RoleOpt = [],
     output: OutputOpt = OutputFormat.table,
@@ -177,7 +171,7 @@ def check_cmd(
                                         assembly=asm)
         return check_report(checks, notes, subject=" ".join(files), assembly=asm)
 
-    run(build, output)
+    run(build, output, deadline=deadline)
 
 
 from toolkit.cli import app  # noqa: E402

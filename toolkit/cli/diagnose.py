@@ -6,25 +6,25 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, progress, run
 from toolkit.report import OutputFormat
 
 
 @app.command("diagnose")
 def diagnose_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The name the application cannot reach, "
+    name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name, help="The name the application cannot reach, "
                                                              "as it spells it.")],
     port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
                                             help="The application's TCP port (repeatable). Without it "
                                                  "443 and 80 are tried, and a refusal there only "
                                                  "proves the host is up.")] = [],
-    reference: Annotated[list[str], typer.Option("--reference", "-r", metavar="IP[:PORT]",
+    reference: Annotated[list[str], typer.Option("--reference", "-r", metavar="IP[:PORT]", parser=validate.endpoints,
                                                  help="An independent resolver for the zone (its "
                                                       "authoritative server, the default upstream). "
                                                       "Repeatable. It is what lets podtriage tell a "
                                                       "stale answer from a dead host.")] = [],
-    server: Annotated[list[str], typer.Option("--server", "-s", metavar="IP[:PORT]",
+    server: Annotated[list[str], typer.Option("--server", "-s", metavar="IP[:PORT]", parser=validate.endpoints,
                                               help="Also ask this nameserver, e.g. the kube-dns "
                                                    "ClusterIP behind NodeLocal DNSCache.")] = [],
     corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
@@ -39,7 +39,7 @@ def diagnose_cmd(
              "custom-imports, server.")] = [],
     resolv_conf: Annotated[str, typer.Option("--file", "-f", metavar="PATH",
                                              help="The pod's resolv.conf.")] = "/etc/resolv.conf",
-    capture: Annotated[float, typer.Option("--capture", min=0.0, max=600.0, metavar="SECONDS",
+    capture: Annotated[float, typer.Option("--capture", parser=validate.seconds(0.0, 600.0), metavar="SECONDS",
                                            help="Also watch the pod's DNS traffic for this long "
                                                 "(needs NET_RAW): the application's own lookups, "
                                                 "the 5-second signature, unanswered queries.")] = 0.0,
@@ -73,4 +73,4 @@ def diagnose_cmd(
                     on_progress=progress)
         return diagnose_report(ev)
 
-    run(build, output, termination_log=True)
+    run(build, output, termination_log=True, deadline=deadline)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli import app
-from toolkit.cli.common import OutputOpt, run
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
 from toolkit.report import OutputFormat
 
 # A fleet of a few hundred pods writes a few MB of JSON; more is not a podtriage log.
@@ -19,6 +19,7 @@ def merge_cmd(
     files: Annotated[list[str], typer.Argument(metavar="FILE... | -",
                                                help="JSON documents, NDJSON or logs; - reads stdin.")],
     output: OutputOpt = OutputFormat.table,
+    deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
     """Merge podtriage JSON documents from many pods or nodes into one fleet report.
 
@@ -31,23 +32,19 @@ def merge_cmd(
     """
 
     def build():
-        import sys
 
-        from toolkit.errors import InputFileError, UsageError, open_error
+        from toolkit.errors import InputFileError, UsageError
+        from toolkit.inputs import read_bytes
         from toolkit.kube.merge import Source, documents_in, merge
 
         if not files:
             raise UsageError("give at least one FILE or -")
         sources, total, empty = [], 0, []
         for path in files:
-            try:
-                if path == "-":
-                    raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-                else:
-                    with open(path, "rb") as fh:
-                        raw = fh.read(MAX_INPUT_BYTES + 1)
-            except OSError as exc:
-                raise open_error(path, exc, "a podtriage JSON document or log") from None
+            # One bounded reader for every input (toolkit.inputs): regular files, -, FIFOs
+            # and pipes, read under --deadline and cut at the size cap.
+            raw = read_bytes(path, what="a podtriage JSON document or log",
+                             limit=MAX_INPUT_BYTES)
             total += len(raw)
             if total > MAX_INPUT_BYTES:
                 raise InputFileError(path, "input larger than %d MB" % (MAX_INPUT_BYTES >> 20))
@@ -66,4 +63,4 @@ def merge_cmd(
                 "%s: no podtriage JSON document" % p for p in empty))
         return report
 
-    run(build, output)
+    run(build, output, deadline=deadline)

@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
 from toolkit.report import OutputFormat
 
 
 @app.command("reach")
 def reach_cmd(
-    target: Annotated[str, typer.Argument(metavar="TARGET",
+    target: Annotated[str, typer.Argument(metavar="TARGET", parser=validate.dns_name_or_ip,
                                           help="A name (resolved with the system resolver, as the "
                                                "application would) or an IP address.")],
     port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
@@ -43,4 +43,4 @@ def reach_cmd(
         dl = Deadline.for_command(deadline)
         return reach_report(reach(target, tuple(port), dl, control=not no_control, on_progress=progress))
 
-    run(build, output)
+    run(build, output, deadline=deadline)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, run
 from toolkit.report import OutputFormat
 
@@ -20,7 +20,7 @@ def resolvconf_cmd(
     nsswitch: Annotated[str, typer.Option("--nsswitch", metavar="PATH",
                                           help="The nsswitch.conf whose hosts: line applies.")
                         ] = "/etc/nsswitch.conf",
-    name: Annotated[str | None, typer.Option("--name", "-n", metavar="NAME",
+    name: Annotated[str | None, typer.Option("--name", "-n", metavar="NAME", parser=validate.dns_name,
                                              help="Also list, in order, the names glibc asks DNS for "
                                                   "when the application looks up NAME.")] = None,
     output: OutputOpt = OutputFormat.table,
@@ -36,7 +36,7 @@ def resolvconf_cmd(
 
     Example: podtriage resolvconf --name api.corp.example -o json
     """
-    del deadline  # no network: nothing to bound
+    # No network; the deadline bounds reading the files (a FIFO may have no writer).
 
     def build():
         from toolkit.triage.resolvconf import analyze_resolvconf
@@ -46,4 +46,4 @@ def resolvconf_cmd(
         explicit_file(nsswitch, "/etc/nsswitch.conf")
         return analyze_resolvconf(resolv_conf, hosts, nsswitch, name, None)
 
-    run(build, output)
+    run(build, output, deadline=deadline)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
+from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, progress, run
 from toolkit.report import OutputFormat
 
@@ -22,11 +22,11 @@ def _csv(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 @app.command("resolve")
 def resolve_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The name the application looks up, as it spells it "
+    name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name, help="The name the application looks up, as it spells it "
                                              "(the search list applies unless it ends with a dot).")],
-    server: Annotated[list[str], typer.Option("--server", "-s", metavar="IP[:PORT]",
+    server: Annotated[list[str], typer.Option("--server", "-s", metavar="IP[:PORT]", parser=validate.endpoints,
                                               help="Also ask this nameserver (repeatable, or comma-separated).")] = [],
-    reference: Annotated[list[str], typer.Option("--reference", "-r", metavar="IP[:PORT]",
+    reference: Annotated[list[str], typer.Option("--reference", "-r", metavar="IP[:PORT]", parser=validate.endpoints,
                                                  help="An independent resolver whose answer is taken as "
                                                       "the truth to compare against (e.g. the zone's "
                                                       "authoritative server). Repeatable.")] = [],
@@ -38,7 +38,7 @@ def resolve_cmd(
     no_resolv_conf: Annotated[bool, typer.Option("--no-resolv-conf",
                                                  help="Ask only --server/--reference; no search list.")] = False,
     no_search: Annotated[bool, typer.Option("--no-search", help="Ask for NAME as given, no search list.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.05, max=60.0, metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 60.0), metavar="SECONDS",
                                            help="Per-query timeout (also bounded by --deadline).")] = 2.0,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
@@ -67,4 +67,4 @@ def resolve_cmd(
                            on_progress=progress)
         return resolve_report(res)
 
-    run(build, output)
+    run(build, output, deadline=deadline)

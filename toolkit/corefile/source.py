@@ -10,32 +10,28 @@ findings can name both lines; JSON strings and folded scalars have no such mappi
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
 from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile, parse_fragment
-from toolkit.errors import InputFileError, open_error
+from toolkit.errors import InputFileError
 
 _K8S_HINT = ("give a Corefile, or the ConfigMap as `kubectl get cm -n kube-system coredns -o yaml` "
              "prints it")
 
 
 def read_text(path: str, stdin: TextIO | None = None) -> str:
-    """The text of PATH, or of stdin for ``-``. Missing/unreadable files -> InputFileError."""
-    if path == "-":
-        stream = stdin if stdin is not None else sys.stdin
-        data = stream.read()
+    """The text of PATH, or of stdin for ``-``, read through ``toolkit.inputs`` (size cap,
+    FIFOs and pipes bounded by the deadline). Missing/unreadable/oversized -> InputFileError."""
+    from toolkit import inputs
+
+    if path == "-" and stdin is not None:  # an explicit stream (tests, embedding callers)
+        data = stdin.read(inputs.CONFIGMAP_LIMIT + 1)
+        if len(data) > inputs.CONFIGMAP_LIMIT:
+            raise InputFileError("<stdin>", f"larger than {inputs.CONFIGMAP_LIMIT >> 20} MiB: "
+                                            "not a Corefile or a ConfigMap")
         return data.decode("utf-8") if isinstance(data, bytes) else data
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        raise open_error(path, exc, "a Corefile or a ConfigMap") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return inputs.read_text(path, what="a Corefile or a ConfigMap", limit=inputs.CONFIGMAP_LIMIT)
 
 
 def _is_corefile_key(key: str) -> bool:
@@ -68,6 +64,11 @@ def load_corefiles(path: str, *, text: str | None = None, env: Mapping[str, str]
             doc = json.loads(text)
         except ValueError:
             doc = None
+        except RecursionError:
+            # json's C scanner counts its recursion (Py_EnterRecursiveCall): deep nesting
+            # ends here cleanly, near sys.getrecursionlimit() levels.
+            raise InputFileError(source, "JSON nested too deeply to be a ConfigMap",
+                                 hint=_K8S_HINT) from None
         if isinstance(doc, (dict, list)):
             found = _from_objects([doc], source, None, env)
             if found is None:
@@ -84,18 +85,24 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
     """Corefiles of plain python ConfigMap objects (nodes: the matching YAML nodes for lines)."""
     out: list[Corefile] = []
     seen_k8s = False
-    pending = [(d, nodes[i] if nodes else None) for i, d in enumerate(docs)]
+    # A stack popped from the end (children pushed in reverse keep document order): linear in
+    # the number of objects, where inserting at the front of a list was quadratic (a List
+    # of a million ConfigMaps ran for minutes).
+    pending = [(d, nodes[i] if nodes else None) for i, d in enumerate(docs)][::-1]
     while pending:
-        doc, node = pending.pop(0)
+        doc, node = pending.pop()
         if isinstance(doc, list):
-            pending[0:0] = [(d, _seq_item(node, i)) for i, d in enumerate(doc)]
+            pending.extend([(d, _seq_item(node, i)) for i, d in enumerate(doc)][::-1])
             continue
         if not isinstance(doc, dict):
             continue
         if doc.get("kind") == "List" or (isinstance(doc.get("items"), list) and "data" not in doc):
             seen_k8s = True
             items = doc.get("items") or []
-            pending[0:0] = [(d, _seq_item(_map_get(node, "items"), i)) for i, d in enumerate(items)]
+            if not isinstance(items, list):
+                continue
+            items_node = _map_get(node, "items")
+            pending.extend([(d, _seq_item(items_node, i)) for i, d in enumerate(items)][::-1])
             continue
         data = doc.get("data")
         if data is None and doc.get("kind") == "ConfigMap":
@@ -116,6 +123,10 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
         for key, value in data.items():
             if not isinstance(key, str) or not _is_corefile_key(key) or not isinstance(value, str):
                 continue
+            if len(out) >= MAX_COREFILES:
+                raise InputFileError(source, f"more than {MAX_COREFILES} Corefiles in one input",
+                                     hint="give the ConfigMaps you mean (kubectl get cm -n "
+                                          "kube-system coredns nodelocaldns -o yaml)")
             offset = _literal_offset(_map_get(data_node, key))
             parse = parse_fragment if key.lower().endswith(".override") else parse_corefile
             try:
@@ -155,13 +166,99 @@ def _literal_offset(node: Any) -> int | None:
     return node.start_mark.line + 1
 
 
+# Budgets checked on the event stream before anything is composed. A ConfigMap is 3 levels
+# deep and a `kind: List` of them 5; kubectl never writes anchors or aliases.
+# - MAX_YAML_DEPTH: libyaml's C composer (PyYAML's _yaml.pyx) recurses once per level with
+#   no limit, so ~30k nested "[" (60 KB) overflow the C stack: a segfault, not an exception.
+# - MAX_YAML_ALIASES / MAX_YAML_NODES: aliases share nodes, so a few hundred bytes can
+#   describe 10^9 nodes ("billion laughs"); everything that walks the document afterwards
+#   pays for the expanded size. Count nodes as if every alias were expanded.
+MAX_YAML_DEPTH = 64
+MAX_YAML_ALIASES = 10_000
+# PyYAML composes about 70k nodes/s even with the C loader (measured: 990k nodes in 14 s), so
+# 200k nodes (~3 s) keeps a load inside the default deadline; a CoreDNS ConfigMap with its
+# managedFields is about 100 nodes.
+MAX_YAML_NODES = 200_000
+# A cluster has a handful of Corefile ConfigMaps (CoreDNS, NodeLocal DNSCache); each one found
+# is parsed and linted, so a List of a million of them would run for minutes.
+MAX_COREFILES = 256
+
+
+def check_yaml_budget(text: str, source: str, loader: Any = None) -> None:
+    """Raise InputFileError when TEXT nests deeper than MAX_YAML_DEPTH, has more than
+    MAX_YAML_ALIASES aliases, or expands to more than MAX_YAML_NODES nodes. Reads events
+    only (libyaml's parser keeps its own heap stack): nothing is composed yet."""
+    import yaml
+    from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent,
+                             SequenceEndEvent, SequenceStartEvent)
+
+    if loader is None:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    starts = (MappingStartEvent, SequenceStartEvent)
+    ends = (MappingEndEvent, SequenceEndEvent)
+    # One [expanded node count, anchor] per open collection.
+    stack: list[list[Any]] = []
+    anchors: dict[str, int] = {}
+    open_anchors: set[str] = set()
+    aliases = 0
+    total = 0
+
+    def fail(problem: str) -> InputFileError:
+        return InputFileError(source, f"YAML {problem}: not a ConfigMap", hint=_K8S_HINT)
+
+    def add(n: int) -> None:
+        nonlocal total
+        total += n
+        if stack:
+            stack[-1][0] += n
+        if total > MAX_YAML_NODES:
+            raise fail(f"expands to more than {MAX_YAML_NODES:,} nodes through {aliases} alias(es)"
+                       if aliases else f"has more than {MAX_YAML_NODES:,} nodes")
+
+    for ev in yaml.parse(text, Loader=loader):
+        kind = type(ev)
+        if kind is ScalarEvent:
+            if ev.anchor is not None:
+                anchors[ev.anchor] = 1
+            add(1)
+        elif kind in starts:
+            stack.append([1, ev.anchor])
+            if ev.anchor is not None:
+                open_anchors.add(ev.anchor)
+            if len(stack) > MAX_YAML_DEPTH:
+                raise fail(f"nested deeper than {MAX_YAML_DEPTH} levels")
+        elif kind in ends:
+            n, anchor = stack.pop()
+            if anchor is not None:
+                anchors[anchor] = n
+                open_anchors.discard(anchor)
+            total -= n - 1  # its children were counted already as they came
+            add(n)
+        elif kind is AliasEvent:
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise fail(f"has more than {MAX_YAML_ALIASES:,} aliases")
+            if ev.anchor in open_anchors:
+                # A collection that contains itself: libyaml composes it, and every walk of
+                # the document then runs forever.
+                raise fail(f"alias *{ev.anchor} inside its own anchor (a recursive document)")
+            # An unknown anchor: the composer rejects it.
+            add(anchors.get(ev.anchor, 1))
+
+
 def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Corefile]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        check_yaml_budget(text, source, loader)
         nodes = [n for n in yaml.compose_all(text, Loader=loader) if n is not None]
         docs = [yaml.constructor.SafeConstructor().construct_document(n) for n in nodes]
+    except (ValueError, OverflowError) as exc:
+        # A scalar the constructor cannot convert: an int of more than 4300 digits
+        # (CVE-2020-10735 limit), a timestamp with month 13.
+        raise InputFileError(source, f"YAML value that cannot be read: {str(exc)[:120]}",
+                             hint=_K8S_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -180,6 +277,9 @@ def load_all(paths: list[str], *, env: Mapping[str, str] | None = None,
     out: list[Corefile] = []
     for p in paths:
         out.extend(load_corefiles(p, env=env, stdin=stdin))
+        if len(out) > MAX_COREFILES:  # the same cap over all inputs: `FILE` 1000 times
+            raise InputFileError(p, f"more than {MAX_COREFILES} Corefiles in all the inputs",
+                                 hint="give the Corefiles you mean")
     if out and all(cf.fragment and cf.key is None for cf in out):
         # Only empty ConfigMaps: nothing to read at all.
         raise InputFileError(out[0].source, "no Corefile in it (no ConfigMap data key named "

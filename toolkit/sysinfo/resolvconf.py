@@ -827,19 +827,16 @@ def decode_text(data: bytes, path: str, what: str = "resolv.conf") -> tuple[str,
 
 def read_input(path: str, limit: int = HARD_READ_LIMIT) -> bytes | None:
     """The file's bytes (at most ``limit``), None when it does not exist; InputFileError
-    when it exists but cannot be read."""
+    when it exists but cannot be read (``toolkit.inputs``: FIFOs and pipes bounded by the
+    deadline, directories/sockets/block devices refused)."""
+    from toolkit import inputs
+
     try:
-        with open(path, "rb") as fh:
-            return fh.read(limit)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a directory, expected a file") from None
-    except PermissionError:
-        raise InputFileError(path, "permission denied",
-                             hint="run as a user that may read it") from None
-    except OSError as exc:
-        raise InputFileError(path, exc.strerror or str(exc)) from None
+        return inputs.read_bytes(path, what="a file", limit=limit, truncate=True)
+    except InputFileError as exc:
+        if exc.problem == "no such file":
+            return None
+        raise
 
 
 def load_resolv_conf(path: str = "/etc/resolv.conf",
@@ -918,7 +915,7 @@ def host_name_ok(name: str) -> str | None:
     while i < n:
         ch = name[i]
         if ch == "\\":
-            if i + 3 < n and name[i + 1:i + 4].isdigit():
+            if i + 3 < n and name[i + 1:i + 4].isascii() and name[i + 1:i + 4].isdigit():
                 code = int(name[i + 1:i + 4])
                 if code > 255:
                     return None

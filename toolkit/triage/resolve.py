@@ -59,36 +59,29 @@ def validate_name(name: str) -> str:
     else:
         raise UsageError(f"{text} is an address, not a name",
                          hint="`podtriage resolve` takes a DNS name; probe an address with `podtriage reach`")
+    from toolkit.names import NameProblem, check_name
+
     try:
+        check_name(text)  # not a host name: say so, instead of blaming the nameserver
         dns.name.from_text(text)
+    except NameProblem as exc:
+        raise UsageError(str(exc)) from None
     except dns.exception.DNSException as exc:
         raise UsageError(f"{text!r} is not a valid DNS name: {exc}") from None
     return text
 
 
 def parse_servers(values: Sequence[str], role: str) -> list[Server]:
+    from toolkit.names import NameProblem, parse_endpoint
+
     out = []
     for raw in values:
         for item in filter(None, (v.strip() for v in raw.split(","))):
-            host, port = item, 53
-            if item.startswith("[") and "]" in item:  # [fd00::a]:5353 (RFC 3986 3.2.2 brackets)
-                host, _, rest = item[1:].partition("]")
-                if rest:
-                    if not rest.startswith(":") or not rest[1:].isdigit() or not 0 < int(rest[1:]) < 65536:
-                        raise UsageError(f"bad port in {item!r}")
-                    port = int(rest[1:])
-                if ":" not in host:
-                    raise UsageError(f"{item!r}: brackets are for IPv6 addresses")
-            elif item.count(":") == 1 and "." in item:  # 10.0.0.1:5353
-                host, _, p = item.partition(":")
-                if not p.isdigit() or not 0 < int(p) < 65536:
-                    raise UsageError(f"bad port in {item!r}")
-                port = int(p)
             try:
-                ipaddress.ip_address(host.split("%")[0])
-            except ValueError:
-                raise UsageError(f"{item!r} is not an IP address",
-                                 hint="give nameservers as addresses (optionally ADDR:PORT, [IPv6]:PORT)") from None
+                host, port = parse_endpoint(item)
+            except NameProblem as exc:
+                raise UsageError(str(exc), hint="give nameservers as addresses: ADDR, ADDR:PORT "
+                                                "or [IPv6]:PORT") from None
             out.append(Server(host, role, port))
     return out
 

@@ -32,7 +32,6 @@ def merge_cmd(
     """
 
     def build():
-
         from toolkit.errors import InputFileError, UsageError
         from toolkit.inputs import read_bytes
         from toolkit.kube.merge import Source, documents_in, merge

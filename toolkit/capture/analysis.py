@@ -32,6 +32,10 @@ class AnalyzerConfig:
     timeout: float = DEFAULT_TIMEOUT  # the resolver timeout: no answer within it = unanswered
     race_window: float = 0.0015  # A and AAAA "sent together" from one socket
     chain_window: float = 1.0  # quiet time after which a search-list chain is complete
+    # A resolver retries an unanswered question only after its timeout (glibc RES_TIMEOUT,
+    # Go's resolv.conf timeout, musl timeout/attempts = 2.5 s): the same question from the
+    # same client sooner than this, with a new ID, is a concurrent lookup, not a retry.
+    retry_after: float = 0.9
     search: tuple[str, ...] = ()  # the search list, when known (live in the pod)
     max_pending: int = 65_536
     max_open_chains: int = 8_192
@@ -326,7 +330,8 @@ class _Pending:
 class _Chain:
     __slots__ = ("id", "client", "base", "names", "qtypes", "first", "last", "queries", "retrans",
                  "nx", "nodata", "errors", "unanswered", "pending", "answered_name", "addresses",
-                 "servers", "cports", "last_negative", "positive", "process", "last_rcode")
+                 "servers", "cports", "last_negative", "positive", "process", "last_rcode", "asked",
+                 "cur_ports", "cur_types", "prev_types")
 
     def __init__(self, cid: int, client: str, base: tuple[str, ...], ts: float) -> None:
         self.id = cid
@@ -345,6 +350,11 @@ class _Chain:
         self.positive = False
         self.process: ProcessInfo | None = None
         self.last_rcode: str | None = None
+        # (name, qtype) -> the latest transaction that asked it: tells a retry from a new lookup
+        self.asked: dict[tuple[str, int], _Pending] = {}
+        self.cur_ports: set[int] = set()  # client ports of the current candidate's queries
+        self.cur_types: set[int] = set()  # qtypes asked for the current candidate
+        self.prev_types: set[int] = set()  # ... and for the one before it
 
 
 def _lcp(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -375,6 +385,7 @@ class Analyzer:
         self._blocked: dict[int, _Chain] = {}  # quiet but waiting on a pending query
         self._client_chains: dict[str, list[_Chain]] = {}
         self._chain_ids = 0
+        self._cand_pos: dict[str, int] = {}  # candidate name -> its position in the walks seen
         self._last_query_by_socket: OrderedDict[tuple, _Pending] = OrderedDict()
         self._waiting_partner: OrderedDict[tuple, _Pending] = OrderedDict()
         self.tc_waiting: OrderedDict[tuple, float] = OrderedDict()
@@ -555,7 +566,7 @@ class Analyzer:
         p.sig_followup = followup
         if p.partner_answered_ms is not None:
             self._waiting_partner[wk] = p
-        self._chain_add(p, ev, qn, ts)
+        self._chain_add(p, ev, qn, ts, prev)
 
     def _retransmit(self, p: _Pending, ts: float, srv: _Server, *, new_socket: bool) -> None:
         p.sends += 1
@@ -737,61 +748,162 @@ class Analyzer:
                 return tuple(qn[: -len(s) - 1].split("."))
         return labels
 
-    def _chain_add(self, p: _Pending, ev: DnsEvent, qn: str, ts: float) -> None:
+    def _chain_add(self, p: _Pending, ev: DnsEvent, qn: str, ts: float, sib: _Pending | None = None) -> None:
+        """Put a new transaction into the lookup (one resolver call) it belongs to.
+
+        A lookup is one client's walk of the search list, candidate by candidate, until a
+        positive answer or the last candidate's failure. What joins an open chain, best first:
+        0. a question it asked already, sent again with the same ID (glibc resends both
+           queries on the socket after a timeout; ``single-request-reopen`` resends on a new
+           socket with the same ID);
+        1. a question it asked already whose answer is still missing, with a new ID from a new
+           socket after the resolver's timeout (Go's pure resolver: one socket per exchange);
+        2. the other type of its current candidate from the same socket (glibc, musl), then
+        3. ... from another socket (Go, glibc ``single-request-reopen``);
+        4. the next candidate, once every query of the current one failed.
+        Anything else starts a new lookup: a repeated first candidate never joins a chain
+        that asked it already, so the same name looked up twice (or by 20 threads at once)
+        from one pod address gives one lookup per resolver call.
+        """
         cfg = self.cfg
-        labels = self._base_of(qn)
+        qt = ev.qtype
         chains = self._client_chains.get(p.client)
         chain = None
+        rank = 5.0
+        labels: tuple[str, ...] | None = None
         if chains:
             for c in reversed(chains):
                 if ts - c.last > cfg.chain_window and c.pending <= 0:
                     continue
-                if qn in c.names:
-                    chain = c
-                    break
-                if c.positive or c.pending > 0 or not c.last_negative:
-                    continue
-                if self._search:
-                    if labels and labels == c.base:
-                        chain = c
-                        break
+                prev = c.asked.get((qn, qt))
+                if prev is not None:
+                    if prev.txid == ev.txid and prev.transport == ev.transport:
+                        r = 0
+                    elif prev.answered_ms is None and ts - prev.last >= cfg.retry_after:
+                        r = 1
+                    else:
+                        continue  # asked already: a concurrent or a later lookup's query
+                elif c.names and qn == c.names[-1]:
+                    r = 2 if p.cport in c.cur_ports else 3
+                elif (not c.positive and c.pending <= 0 and c.last_negative and qn not in c.names
+                      and c.cur_types >= c.prev_types):
+                    if labels is None:
+                        labels = self._base_of(qn)
+                    if self._search:
+                        if not labels or labels != c.base:
+                            continue
+                    elif not _lcp(labels, c.base):
+                        continue
+                    # Walks go through the search list in one order: a candidate seen before
+                    # at position k continues a chain that has tried k candidates.
+                    # A candidate never seen before is asked by the walk furthest along.
+                    pos = self._cand_pos.get(qn)
+                    if pos is None:
+                        r = 4.0 - len(c.names) / 32.0
+                    else:
+                        r = 4.0 if pos == len(c.names) else 4.9
+                    if len(c.cur_types) == 1:
+                        r += 0.01  # only A or only AAAA so far: more likely still to come (Go)
                 else:
-                    common = _lcp(labels, c.base)
-                    if common:
-                        chain = c
-                        c.base = common
+                    continue
+                # Ties: the chain that heard from the server last. A resolver sends its next
+                # question right after the answer it waited for (tens of microseconds), so
+                # among concurrent walks the one just answered is the one moving on.
+                if r < rank or (r == rank and chain is not None and c.last > chain.last):
+                    chain, rank = c, r
+                    if r == 0:
                         break
+        if (rank == 5.0 and sib is not None and sib.chain is not None and sib.qn == qn
+                and sib.qtype != qt and sib.answered_ms is None and sib.key in self.pending
+                and ts - sib.first <= cfg.race_window):
+            # This socket's previous question (the other type of the same name, sent just
+            # before) had joined another walk as its "other type from another socket"; now
+            # that a second question comes from the same socket, it is a lookup of its own
+            # (glibc and musl send A and AAAA together from one socket).
+            self._detach(sib)
+            labels = self._base_of(qn)
+            chain = self._new_chain(sib, labels, ts)
+            self._join(chain, sib, qn, sib.qtype, 5.0, labels, sib.first)
+            rank = 2.0
         if chain is None:
-            self._chain_ids += 1
-            chain = _Chain(self._chain_ids, p.client, labels, ts)
-            if self.who is not None:
-                try:
-                    chain.process = self.who(p.client, p.cport, p.transport)
-                except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
-                    chain.process = None
-            self.chains[chain.id] = chain
-            lst = self._client_chains.setdefault(p.client, [])
-            lst.append(chain)
-            if len(lst) > cfg.max_chains_per_client:
-                self._close_chain(lst[0])
-            if len(self.chains) + len(self._blocked) > cfg.max_open_chains:
-                oldest = next(iter(self._blocked.values()), None) or next(iter(self.chains.values()))
-                self._close_chain(oldest)
-        elif chain.id in self.chains:
-            self.chains.move_to_end(chain.id)
-        chain.last = ts
-        chain.queries += 1
+            if labels is None:
+                labels = self._base_of(qn)
+            chain = self._new_chain(p, labels, ts)
+        else:
+            if chain.id in self.chains:
+                self.chains.move_to_end(chain.id)
+            if rank >= 3.5 and rank < 5.0 and not self._search:
+                chain.base = _lcp(labels, chain.base)  # type: ignore[arg-type]
+        self._join(chain, p, qn, qt, rank, labels, ts)
+
+    def _new_chain(self, p: _Pending, labels: tuple[str, ...], ts: float) -> _Chain:
+        cfg = self.cfg
+        self._chain_ids += 1
+        chain = _Chain(self._chain_ids, p.client, labels, ts)
+        if self.who is not None:
+            try:
+                chain.process = self.who(p.client, p.cport, p.transport)
+            except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
+                chain.process = None
+        self.chains[chain.id] = chain
+        lst = self._client_chains.setdefault(p.client, [])
+        lst.append(chain)
+        if len(lst) > cfg.max_chains_per_client:
+            self._close_chain(lst[0])
+        if len(self.chains) + len(self._blocked) > cfg.max_open_chains:
+            oldest = next(iter(self._blocked.values()), None) or next(iter(self.chains.values()))
+            self._close_chain(oldest)
+        return chain
+
+    def _join(self, chain: _Chain, p: _Pending, qn: str, qt: int, rank: float, labels, ts: float) -> None:
+        chain.last = max(chain.last, ts)
         chain.pending += 1
+        if rank <= 1:
+            chain.retrans += 1  # the resolver asking again: not a new query of the lookup
+        else:
+            chain.queries += 1
+        if (rank >= 3.5 and rank < 5.0) or not chain.names:
+            chain.prev_types = chain.cur_types
+            chain.cur_types = set()
+            chain.cur_ports = set()
+        chain.cur_types.add(qt)
+        chain.cur_ports.add(p.cport)
+        if len(chain.asked) < 64:
+            chain.asked[(qn, qt)] = p
         if qn not in chain.names and len(chain.names) < 16:
+            if qn not in self._cand_pos:
+                if len(self._cand_pos) >= 4096:
+                    self._cand_pos.clear()
+                self._cand_pos[qn] = len(chain.names)
             chain.names.append(qn)
-        qt = qtype_name(ev.qtype)
-        if qt not in chain.qtypes and len(chain.qtypes) < 8:
-            chain.qtypes.append(qt)
+        qtn = qtype_name(qt)
+        if qtn not in chain.qtypes and len(chain.qtypes) < 8:
+            chain.qtypes.append(qtn)
         if p.server not in chain.servers and len(chain.servers) < 8:
             chain.servers.append(p.server)
         if p.cport not in chain.cports and len(chain.cports) < 8:
             chain.cports.append(p.cport)
         p.chain = chain
+
+    def _detach(self, p: _Pending) -> None:
+        """Take a pending, unanswered query back out of the chain it joined."""
+        c = p.chain
+        p.chain = None
+        if c is None:
+            return
+        c.pending -= 1
+        c.queries -= 1
+        if c.asked.get((p.qn, p.qtype)) is p:
+            del c.asked[(p.qn, p.qtype)]
+        c.cur_types.discard(p.qtype)
+        others = [q for q in c.asked.values() if q.cport == p.cport]
+        if not others:
+            c.cur_ports.discard(p.cport)
+            if p.cport in c.cports:
+                c.cports.remove(p.cport)
+        qtn = qtype_name(p.qtype)
+        if qtn in c.qtypes and not any(q.qtype == p.qtype for q in c.asked.values()):
+            c.qtypes.remove(qtn)
 
     def _unblock(self, c: _Chain) -> None:
         if self._blocked.pop(c.id, None) is not None:
@@ -808,6 +920,7 @@ class Analyzer:
                 pass
             if not lst:
                 del self._client_chains[c.client]
+        c.asked.clear()  # chain -> transaction -> chain: break the cycle, refcounting frees both
         if c.positive:
             outcome = "answered"
         elif c.last_rcode in (None, "unanswered"):

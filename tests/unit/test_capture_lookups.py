@@ -214,3 +214,23 @@ def test_failed_walk_is_closed_to_a_new_first_candidate():
     lks = run([first, libs.glibc(first[-1][0] + 0.0001, nx_last=True)])
     assert [(lk.queries, lk.nxdomain, lk.outcome) for lk in lks] == [(8, 8, "NXDOMAIN")] * 2
     assert Counter(lk.candidates for lk in lks) == Counter({tuple(CANDIDATES): 2})
+
+
+@pytest.mark.parametrize("gap", [0.00004, 0.007, 0.015])
+def test_signature_when_the_aaaa_leaves_late(gap):
+    """The flaky lab test: on a busy machine the AAAA of glibc's sendmmsg pair left the pod
+    7 ms after the A (and after the A's answer). glibc resends after 5 s from the A's send,
+    which is then less than 5 s after the AAAA's: still the 5-second signature."""
+    out = [q(0.0, 40000, 10, CANDIDATES[0], A), r(0.0005, 40000, 10, CANDIDATES[0], A, rcode=3),
+           q(gap, 40000, 11, CANDIDATES[0], AAAA),
+           q(5.0001, 40000, 10, CANDIDATES[0], A), r(5.0006, 40000, 10, CANDIDATES[0], A, rcode=3),
+           q(5.004, 40000, 11, CANDIDATES[0], AAAA)]
+    events = sorted(out, key=lambda x: x[0])
+    an = Analyzer(AnalyzerConfig(search=SEARCH))
+    for _, ev in events:
+        an.feed(ev)
+    an.finish(16.0)
+    s = an.summary()
+    assert s.signature_hits == 1 and s.signature_lost_types == {"AAAA": 1}
+    assert s.unanswered_explained == s.unanswered
+    assert s.lookups_total == 1

@@ -30,7 +30,10 @@ _AAAA_OR_A = (QTYPE_A, QTYPE_AAAA)
 @dataclass(frozen=True)
 class AnalyzerConfig:
     timeout: float = DEFAULT_TIMEOUT  # the resolver timeout: no answer within it = unanswered
-    race_window: float = 0.0015  # A and AAAA "sent together" from one socket
+    # A and AAAA "sent together" from one socket. glibc hands both to one sendmmsg(), but the
+    # kernel may defer the second packet's transmission behind the first one's softirq work
+    # (ksoftirqd on a busy node): 7 ms apart was seen in the lab on a loaded machine.
+    race_window: float = 0.02
     chain_window: float = 1.0  # quiet time after which a search-list chain is complete
     # A resolver retries an unanswered question only after its timeout (glibc RES_TIMEOUT,
     # Go's resolv.conf timeout, musl timeout/attempts = 2.5 s): the same question from the
@@ -542,8 +545,10 @@ class Analyzer:
         sock = (ev.src, ev.sport, ev.transport)
         prev = self._last_query_by_socket.get(sock)
         if (prev is not None and prev.qtype != ev.qtype and prev.qtype in _AAAA_OR_A
-                and ev.qtype in _AAAA_OR_A and prev.qn == qn and ts - prev.first <= self.cfg.race_window
-                and prev.partner is None):
+                and ev.qtype in _AAAA_OR_A and prev.qn == qn and prev.partner is None
+                and (ts - prev.first <= self.cfg.race_window
+                     or (prev.answered_ms is None and ts - prev.first <= self.cfg.timeout
+                         and prev.key in self.pending))):
             if prev.key in self.pending:
                 prev.partner = p
                 p.partner = prev

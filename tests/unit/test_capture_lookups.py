@@ -234,3 +234,18 @@ def test_signature_when_the_aaaa_leaves_late(gap):
     assert s.signature_hits == 1 and s.signature_lost_types == {"AAAA": 1}
     assert s.unanswered_explained == s.unanswered
     assert s.lookups_total == 1
+
+
+def test_equal_ids_from_another_socket_soon_after_are_a_new_lookup():
+    """musl takes IDs from the clock: another process's walk may reuse an ID of a finished
+    walk 100 ms later. Not a retry (that would come after the timeout): a new lookup."""
+    libs = Lib(7)
+    first = libs.glibc(0.0)
+    second = []
+    for t, ev in libs.glibc(0.1):
+        same = [e for _, e in first if e.qname == ev.qname and e.qtype == ev.qtype][0]
+        raw = (S.dns_response if ev.flags & 0x8000 else S.dns_query)
+        kw = {"rcode": ev.flags & 0xF, "addresses": ev.addresses()} if ev.flags & 0x8000 else {}
+        wire = raw(same.txid, ev.qname, ev.qtype, **kw)
+        second.append((t, parse_dns(wire, t, ev.src, ev.dst, ev.sport, ev.dport, "udp")))
+    assert_walks(run([first, second]), 2)

@@ -624,6 +624,11 @@ class Analyzer:
                 if len(tw) > self.cfg.max_tc_waiting:
                     tw.popitem(last=False)
                     self.tc_not_followed += 1
+        elif ev.transport == "tcp" and self.tc_waiting:
+            # the TCP answer to a truncated question is evidence of the retry over TCP even
+            # when the capture missed (or filtered out) the TCP query itself
+            if self.tc_waiting.pop((ev.dst, ev.src, (ev.qname or "").lower(), ev.qtype), None) is not None:
+                self.tc_followed += 1
         if p is None:
             self.unmatched += 1
             return
@@ -758,9 +763,9 @@ class Analyzer:
 
         A lookup is one client's walk of the search list, candidate by candidate, until a
         positive answer or the last candidate's failure. What joins an open chain, best first:
-        0. a question it asked already, sent again with the same ID (glibc resends both
-           queries on the socket after a timeout; ``single-request-reopen`` resends on a new
-           socket with the same ID);
+        0. a question it asked already, sent again with the same ID from the same socket, or
+           from a new one after a timeout (glibc resends both queries on the socket after its
+           timeout, then from new sockets with the same IDs);
         1. a question it asked already whose answer is still missing, with a new ID from a new
            socket after the resolver's timeout (Go's pure resolver: one socket per exchange);
         2. the other type of its current candidate from the same socket (glibc, musl), then
@@ -782,7 +787,10 @@ class Analyzer:
                     continue
                 prev = c.asked.get((qn, qt))
                 if prev is not None:
-                    if prev.txid == ev.txid and prev.transport == ev.transport:
+                    if (prev.txid == ev.txid and prev.transport == ev.transport
+                            and (prev.cport == p.cport or ts - prev.last >= cfg.retry_after)):
+                        # (another socket must wait out a timeout: musl derives IDs from the
+                        # clock and 20 threads draw 16-bit IDs, so equal IDs do occur)
                         r = 0
                     elif prev.answered_ms is None and ts - prev.last >= cfg.retry_after:
                         r = 1

@@ -400,6 +400,54 @@ MAX_TUNNEL_DEPTH = 3
 _EMPTY: tuple = ()
 
 
+class IpReassembler:
+    """IPv4/IPv6 fragments -> the whole transport payload (what tshark reassembles).
+
+    DNS answers larger than the path MTU (DNSSEC, big TXT, many A records without EDNS
+    truncation) arrive fragmented; the event's time is the last fragment's, as tshark's.
+    Bounded: at most ``max_pending`` datagrams of at most 64 KiB, dropped after ``idle_s``.
+    """
+
+    def __init__(self, max_pending: int = 256, idle_s: float = 30.0) -> None:
+        self.pending: OrderedDict[tuple, tuple[float, dict[int, bytes], int]] = OrderedDict()
+        self.max_pending = max_pending
+        self.idle_s = idle_s
+        self.done = self.expired = 0
+
+    def add(self, key: tuple, ts: float, offset: int, more: bool, data: bytes) -> bytes | None:
+        got = self.pending.pop(key, None)
+        if got is None:
+            first, parts, total = ts, {}, -1
+        else:
+            first, parts, total = got
+        if ts - first > self.idle_s:
+            self.expired += 1
+            first, parts, total = ts, {}, -1
+        if offset + len(data) > 65535:
+            self.expired += 1
+            return None
+        parts[offset] = data
+        if not more:
+            total = offset + len(data)
+        if total >= 0:
+            pos, out = 0, []
+            for off in sorted(parts):
+                if off > pos:
+                    break  # a hole: wait for the missing fragment
+                chunk = parts[off]
+                if off + len(chunk) > pos:
+                    out.append(chunk[pos - off:])
+                    pos = off + len(chunk)
+            if pos >= total:
+                self.done += 1
+                return b"".join(out)[:total]
+        self.pending[key] = (first, parts, total)
+        while len(self.pending) > self.max_pending:
+            self.pending.popitem(last=False)
+            self.expired += 1
+        return None
+
+
 class Decoder:
     """Frames -> DNS/ICMP/Malformed events. One per capture (it holds TCP state)."""
 
@@ -415,6 +463,7 @@ class Decoder:
         self.dns_messages = 0
         self.icmp_errors = 0
         self.malformed = 0
+        self.ipfrag = IpReassembler()
         self.tunneled: dict[str, int] = {}  # frames decapsulated, by overlay
         self.other_ethertypes: dict[int, int] = {}  # frames that were not IP, by ethertype
 
@@ -616,16 +665,20 @@ class Decoder:
         ihl = (d[off] & 0x0F) * 4
         total = (d[off + 2] << 8) | d[off + 3]
         end = off + total if total >= ihl and off + total <= n else n  # trims Ethernet padding
-        frag = ((d[off + 6] & 0x1F) << 8) | d[off + 7]
+        frag = ((d[off + 6] & 0x3F) << 8) | d[off + 7]  # MF flag and fragment offset
         proto = d[off + 9]
         src = _inet_ntop(_AF4, d[off + 12:off + 16])
         dst = _inet_ntop(_AF4, d[off + 16:off + 20])
-        if frag:  # a non-first fragment carries no transport header
-            self.fragments += 1
-            return _EMPTY
         if ihl < 20:
             self.not_ip += 1
             return _EMPTY
+        if frag:  # a fragment: DNS answers over the path MTU (RFC 791 reassembly)
+            self.fragments += 1
+            whole = self.ipfrag.add((4, src, dst, d[off + 4:off + 6], proto), ts, (frag & 0x1FFF) * 8,
+                                    bool(frag & 0x2000), d[off + ihl:end])
+            if whole is None:
+                return _EMPTY
+            return self._transport(ts, proto, whole, 0, len(whole), src, dst, 4, depth)
         return self._transport(ts, proto, d, off + ihl, end, src, dst, 4, depth)
 
     def _ipv6(self, ts: float, d: bytes, off: int, depth: int = 0):
@@ -644,12 +697,17 @@ class Decoder:
                 if p + 8 > end:
                     return self._bad(ts, "truncated IPv6 extension header", src, dst)
                 nh, p = d[p], p + (d[p + 1] + 1) * 8
-            elif nh == 44:  # fragment header
+            elif nh == 44:  # fragment header (RFC 8200 4.5)
                 if p + 8 > end:
                     return self._bad(ts, "truncated IPv6 fragment header", src, dst)
-                if ((d[p + 2] << 8) | d[p + 3]) & 0xFFF8:
+                fo = (d[p + 2] << 8) | d[p + 3]
+                if fo & 0xFFF9:
                     self.fragments += 1
-                    return _EMPTY
+                    whole = self.ipfrag.add((6, src, dst, d[p + 4:p + 8], d[p]), ts, fo & 0xFFF8, bool(fo & 1),
+                                            d[p + 8:end])
+                    if whole is None:
+                        return _EMPTY
+                    return self._transport(ts, d[p], whole, 0, len(whole), src, dst, 6, depth)
                 nh, p = d[p], p + 8
             elif nh == 51:  # AH
                 if p + 8 > end:
@@ -784,7 +842,9 @@ class Decoder:
     def counters(self) -> dict[str, int]:
         return {"frames": self.frames, "dns_messages": self.dns_messages, "icmp_errors": self.icmp_errors,
                 "malformed": self.malformed, "not_ip": self.not_ip, "not_dns": self.not_dns,
-                "ip_fragments": self.fragments, "unsupported_linktype": self.unsupported_linktype,
+                "ip_fragments": self.fragments, "ip_reassembled": self.ipfrag.done,
+                "ip_fragments_incomplete": self.ipfrag.expired + len(self.ipfrag.pending),
+                "unsupported_linktype": self.unsupported_linktype,
                 "tcp_gaps": self.tcp.gaps, "tcp_duplicate_segments": self.tcp.duplicates,
                 "tcp_flows_evicted": self.tcp.evicted,
                 **{f"tunnel_{k}": v for k, v in sorted(self.tunneled.items())}}

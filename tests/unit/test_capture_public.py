@@ -79,3 +79,20 @@ def test_ipv6_servers_print_in_brackets():
     assert f.summary.startswith("[2607:f740:b::f93]:53 ")
     servers = next(t for t in rep.tables if t.title == "DNS servers")
     assert servers.rows[0][0] == "[2607:f740:b::f93]:53"
+
+
+def test_llmnr_multicast_is_never_dns_unavailable(tmp_path):
+    """LLMNR (RFC 4795) asks 224.0.0.252 / ff02::1:3 on port 5355; answers, if any, come
+    unicast from the name's owner. `capture -p 5355` must not call that a dead server."""
+    from tests.unit.test_capture_oracle import Capture
+    from toolkit.capture import synth as S
+
+    cap = Capture()
+    for i, (src, dst) in enumerate([("10.0.0.5", "224.0.0.252"), ("fe80::5", "ff02::1:3")] * 3):
+        cap.add(100, S.udp(src, dst, 50000 + i, 5355, S.dns_query(i + 1, "printer", 1, rd=False)))
+    path = cap.write(tmp_path / "llmnr.pcap")
+    res = analyze_file(str(path), ports=(53, 5355))
+    assert res.summary.queries == 6
+    rep = capture_report(res)
+    assert not [f for f in rep.findings if f.code == "capture-unanswered"], rep.findings
+    assert rep.verdict.value != "dns-unavailable"

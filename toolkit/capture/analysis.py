@@ -248,6 +248,7 @@ class CaptureSummary:
     malformed_examples: tuple[Malformed, ...]
     evicted_pending: int
     timeout_s: float
+    lookups_attributed: int = 0  # lookups whose process is known (live capture, who-asked)
 
 
 # --------------------------------------------------------------------------- internals
@@ -334,7 +335,7 @@ class _Chain:
     __slots__ = ("id", "client", "base", "names", "qtypes", "first", "last", "queries", "retrans",
                  "nx", "nodata", "errors", "unanswered", "pending", "answered_name", "addresses",
                  "servers", "cports", "last_negative", "positive", "process", "last_rcode", "asked",
-                 "cur_ports", "cur_types", "prev_types")
+                 "cur_ports", "cur_types", "prev_types", "transport")
 
     def __init__(self, cid: int, client: str, base: tuple[str, ...], ts: float) -> None:
         self.id = cid
@@ -358,6 +359,7 @@ class _Chain:
         self.cur_ports: set[int] = set()  # client ports of the current candidate's queries
         self.cur_types: set[int] = set()  # qtypes asked for the current candidate
         self.prev_types: set[int] = set()  # ... and for the one before it
+        self.transport = "udp"
 
 
 def _lcp(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -403,6 +405,7 @@ class Analyzer:
         self.qtypes: Counter = Counter()
         self.transports: Counter = Counter()
         self.lookups_total = self.lookups_with_search = self.search_queries = self.search_nx = 0
+        self.lookups_attributed = 0
         self.lookups: deque[Lookup] = deque(maxlen=cfg.keep_lookups)
         self.tc_responses = self.tc_followed = self.tc_not_followed = 0
         self.sig_hits = 0
@@ -853,11 +856,7 @@ class Analyzer:
         cfg = self.cfg
         self._chain_ids += 1
         chain = _Chain(self._chain_ids, p.client, labels, ts)
-        if self.who is not None:
-            try:
-                chain.process = self.who(p.client, p.cport, p.transport)
-            except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
-                chain.process = None
+        chain.transport = p.transport
         self.chains[chain.id] = chain
         lst = self._client_chains.setdefault(p.client, [])
         lst.append(chain)
@@ -934,6 +933,17 @@ class Analyzer:
             if not lst:
                 del self._client_chains[c.client]
         c.asked.clear()  # chain -> transaction -> chain: break the cycle, refcounting frees both
+        if self.who is not None and c.process is None:
+            # Asked at the end, not the start: the socket watch has had the chain window to
+            # resolve the lookup's sockets; any of its client ports names the process.
+            for port in c.cports:
+                try:
+                    c.process = self.who(c.client, port, c.transport, c.first, c.last)
+                except Exception:  # noqa: BLE001 - best effort, never breaks the analysis
+                    c.process = None
+                if c.process is not None:
+                    self.lookups_attributed += 1
+                    break
         if c.positive:
             outcome = "answered"
         elif c.last_rcode in (None, "unanswered"):
@@ -979,4 +989,4 @@ class Analyzer:
             self.search_nx, self.tc_responses, self.tc_followed, self.tc_not_followed, self.sig_hits,
             tuple(self.sig_examples), dict(self.sig_lost), self.icmp_errors, tuple(self.icmp_examples),
             tuple(self.unanswered_examples), tuple(self.malformed_examples), self.evicted,
-            self.cfg.timeout)
+            self.cfg.timeout, lookups_attributed=self.lookups_attributed)

@@ -286,6 +286,8 @@ def capture_report(res: CaptureResult) -> Report:
         "kernel": {"packets": res.kernel_packets, "drops": res.kernel_drops},
         "write": {"file": res.written, "packets": res.written_packets} if res.written else None,
         "filter": res.filter,
+        "who_asked": {"lookups_attributed": s.lookups_attributed, "lookups": s.lookups_total,
+                      **res.extra.get("who_asked", {})} if res.mode == "live" else None,
     }
     for k in ("lookups",):
         for d in data[k]:

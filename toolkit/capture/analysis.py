@@ -14,6 +14,7 @@ Results go two ways: ``sink`` receives each ``Pair``, ``Unanswered``, ``Retransm
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from toolkit.capture.decode import DnsEvent, IcmpEvent, Malformed, qtype_name, r
 DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
 QTYPE_A, QTYPE_AAAA = 1, 28
 _AAAA_OR_A = (QTYPE_A, QTYPE_AAAA)
+_TYPE_BIT = {QTYPE_A: 1, QTYPE_AAAA: 2}  # any other type: 4
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,7 @@ class _Chain:
         self.client = client
         self.base = base
         self.names: list[str] = []
-        self.qtypes: list[str] = []
+        self.qtypes: list[int] = []  # names only when the lookup is reported
         self.first = self.last = ts
         self.queries = self.retrans = self.nx = self.nodata = self.errors = self.unanswered = 0
         self.pending = 0
@@ -357,8 +359,8 @@ class _Chain:
         # (name, qtype) -> the latest transaction that asked it: tells a retry from a new lookup
         self.asked: dict[tuple[str, int], _Pending] = {}
         self.cur_ports: set[int] = set()  # client ports of the current candidate's queries
-        self.cur_types: set[int] = set()  # qtypes asked for the current candidate
-        self.prev_types: set[int] = set()  # ... and for the one before it
+        self.cur_types = 0  # qtypes asked for the current candidate (bits: _TYPE_BIT)
+        self.prev_types = 0  # ... and for the one before it
         self.transport = "udp"
 
 
@@ -391,6 +393,8 @@ class Analyzer:
         self._client_chains: dict[str, list[_Chain]] = {}
         self._chain_ids = 0
         self._cand_pos: dict[str, int] = {}  # candidate name -> its position in the walks seen
+        self._by_name: dict[tuple[str, str], list[_Chain]] = {}  # (client, name) -> open chains that asked it
+        self._negative: dict[str, list[_Chain]] = {}  # client -> open chains without a positive answer
         self._last_query_by_socket: OrderedDict[tuple, _Pending] = OrderedDict()
         self._waiting_partner: OrderedDict[tuple, _Pending] = OrderedDict()
         self.tc_waiting: OrderedDict[tuple, float] = OrderedDict()
@@ -664,6 +668,8 @@ class Analyzer:
                 c.last_negative = True
             elif rc == "NOERROR":
                 if ev.ancount:
+                    if not c.positive:
+                        self._unindex(self._negative, c.client, c)
                     c.positive = True
                     c.last_negative = False
                     if c.answered_name is None:
@@ -780,12 +786,23 @@ class Analyzer:
         """
         cfg = self.cfg
         qt = ev.qtype
-        chains = self._client_chains.get(p.client)
+        # Only two kinds of chain can take this query: those that asked this name already
+        # (ranks 0-3) and those of this client still without a positive answer (rank 4).
+        # Indexed, so a pod with a thousand walks open costs no more than one with two.
         chain = None
         rank = 5.0
         labels: tuple[str, ...] | None = None
-        if chains:
-            for c in reversed(chains):
+        sc = sib.chain if sib is not None else None
+        if (sc is not None and sib.qn == qn and sib.qtype != qt and sc.names and sc.names[-1] == qn
+                and (qn, qt) not in sc.asked and sc.id in self.chains):
+            # fast path, most queries: the other type of the candidate this socket just asked
+            self.chains.move_to_end(sc.id)
+            self._join(sc, p, qn, qt, 2.0, None, ts)
+            return
+        named = self._by_name.get((p.client, qn))
+        neg = self._negative.get(p.client)
+        if named or neg:
+            for c in itertools.chain(reversed(named or ()), reversed(neg or ())):
                 if ts - c.last > cfg.chain_window and c.pending <= 0:
                     continue
                 prev = c.asked.get((qn, qt))
@@ -802,7 +819,7 @@ class Analyzer:
                 elif c.names and qn == c.names[-1]:
                     r = 2 if p.cport in c.cur_ports else 3
                 elif (not c.positive and c.pending <= 0 and c.last_negative and qn not in c.names
-                      and c.cur_types >= c.prev_types):
+                      and c.cur_types & c.prev_types == c.prev_types):
                     if labels is None:
                         labels = self._base_of(qn)
                     if self._search:
@@ -818,7 +835,7 @@ class Analyzer:
                         r = 4.0 - len(c.names) / 32.0
                     else:
                         r = 4.0 if pos == len(c.names) else 4.9
-                    if len(c.cur_types) == 1:
+                    if c.cur_types in (1, 2):
                         r += 0.01  # only A or only AAAA so far: more likely still to come (Go)
                 else:
                     continue
@@ -858,6 +875,7 @@ class Analyzer:
         chain = _Chain(self._chain_ids, p.client, labels, ts)
         chain.transport = p.transport
         self.chains[chain.id] = chain
+        self._negative.setdefault(p.client, []).append(chain)
         lst = self._client_chains.setdefault(p.client, [])
         lst.append(chain)
         if len(lst) > cfg.max_chains_per_client:
@@ -868,7 +886,8 @@ class Analyzer:
         return chain
 
     def _join(self, chain: _Chain, p: _Pending, qn: str, qt: int, rank: float, labels, ts: float) -> None:
-        chain.last = max(chain.last, ts)
+        if ts > chain.last:
+            chain.last = ts
         chain.pending += 1
         if rank <= 1:
             chain.retrans += 1  # the resolver asking again: not a new query of the lookup
@@ -876,9 +895,9 @@ class Analyzer:
             chain.queries += 1
         if (rank >= 3.5 and rank < 5.0) or not chain.names:
             chain.prev_types = chain.cur_types
-            chain.cur_types = set()
+            chain.cur_types = 0
             chain.cur_ports = set()
-        chain.cur_types.add(qt)
+        chain.cur_types |= _TYPE_BIT.get(qt, 4)
         chain.cur_ports.add(p.cport)
         if len(chain.asked) < 64:
             chain.asked[(qn, qt)] = p
@@ -888,9 +907,9 @@ class Analyzer:
                     self._cand_pos.clear()
                 self._cand_pos[qn] = len(chain.names)
             chain.names.append(qn)
-        qtn = qtype_name(qt)
-        if qtn not in chain.qtypes and len(chain.qtypes) < 8:
-            chain.qtypes.append(qtn)
+            self._by_name.setdefault((chain.client, qn), []).append(chain)
+        if qt not in chain.qtypes and len(chain.qtypes) < 8:
+            chain.qtypes.append(qt)
         if p.server not in chain.servers and len(chain.servers) < 8:
             chain.servers.append(p.server)
         if p.cport not in chain.cports and len(chain.cports) < 8:
@@ -907,15 +926,25 @@ class Analyzer:
         c.queries -= 1
         if c.asked.get((p.qn, p.qtype)) is p:
             del c.asked[(p.qn, p.qtype)]
-        c.cur_types.discard(p.qtype)
+        c.cur_types &= ~_TYPE_BIT.get(p.qtype, 0)
         others = [q for q in c.asked.values() if q.cport == p.cport]
         if not others:
             c.cur_ports.discard(p.cport)
             if p.cport in c.cports:
                 c.cports.remove(p.cport)
-        qtn = qtype_name(p.qtype)
-        if qtn in c.qtypes and not any(q.qtype == p.qtype for q in c.asked.values()):
-            c.qtypes.remove(qtn)
+        if p.qtype in c.qtypes and not any(q.qtype == p.qtype for q in c.asked.values()):
+            c.qtypes.remove(p.qtype)
+
+    @staticmethod
+    def _unindex(index: dict, key, c: _Chain) -> None:
+        lst = index.get(key)
+        if lst is not None:
+            try:
+                lst.remove(c)
+            except ValueError:
+                pass
+            if not lst:
+                del index[key]
 
     def _unblock(self, c: _Chain) -> None:
         if self._blocked.pop(c.id, None) is not None:
@@ -932,6 +961,10 @@ class Analyzer:
                 pass
             if not lst:
                 del self._client_chains[c.client]
+        for name in c.names:
+            self._unindex(self._by_name, (c.client, name), c)
+        if not c.positive:
+            self._unindex(self._negative, c.client, c)
         c.asked.clear()  # chain -> transaction -> chain: break the cycle, refcounting frees both
         if self.who is not None and c.process is None:
             # Asked at the end, not the start: the socket watch has had the chain window to
@@ -953,7 +986,7 @@ class Analyzer:
         else:
             outcome = c.last_rcode
         base = ".".join(c.base) if c.base else "."
-        lk = Lookup(c.first, c.client, base, tuple(c.names), tuple(c.qtypes), c.queries, c.retrans, c.nx,
+        lk = Lookup(c.first, c.client, base, tuple(c.names), tuple(qtype_name(t) for t in c.qtypes), c.queries, c.retrans, c.nx,
                     c.nodata, c.errors, c.unanswered, outcome, c.answered_name, c.addresses,
                     (c.last - c.first) * 1000.0, tuple(c.servers), tuple(c.cports), c.process)
         self.lookups_total += 1

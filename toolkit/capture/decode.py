@@ -464,6 +464,7 @@ class Decoder:
         self.icmp_errors = 0
         self.malformed = 0
         self.ipfrag = IpReassembler()
+        self._addr4: dict[bytes, str] = {}
         self.tunneled: dict[str, int] = {}  # frames decapsulated, by overlay
         self.other_ethertypes: dict[int, int] = {}  # frames that were not IP, by ethertype
 
@@ -667,8 +668,15 @@ class Decoder:
         end = off + total if total >= ihl and off + total <= n else n  # trims Ethernet padding
         frag = ((d[off + 6] & 0x3F) << 8) | d[off + 7]  # MF flag and fragment offset
         proto = d[off + 9]
-        src = _inet_ntop(_AF4, d[off + 12:off + 16])
-        dst = _inet_ntop(_AF4, d[off + 16:off + 20])
+        names = self._addr4
+        a = d[off + 12:off + 16]
+        src = names.get(a)
+        if src is None:
+            src = self._name4(a)
+        a = d[off + 16:off + 20]
+        dst = names.get(a)
+        if dst is None:
+            dst = self._name4(a)
         if ihl < 20:
             self.not_ip += 1
             return _EMPTY
@@ -680,6 +688,14 @@ class Decoder:
                 return _EMPTY
             return self._transport(ts, proto, whole, 0, len(whole), src, dst, 4, depth)
         return self._transport(ts, proto, d, off + ihl, end, src, dst, 4, depth)
+
+    def _name4(self, a: bytes) -> str:
+        # a capture has few distinct addresses: their text form is looked up, not rebuilt
+        names = self._addr4
+        if len(names) >= 65536:
+            names.clear()
+        s = names[a] = _inet_ntop(_AF4, a)
+        return s
 
     def _ipv6(self, ts: float, d: bytes, off: int, depth: int = 0):
         n = len(d)

@@ -110,7 +110,6 @@ class SocketFinder:
         self._ns_pids: list[int] = []
         self._pid_ns: dict[int, bool] = {}
         self._pids_at = -1e18
-        self._self = os.getpid()
         self.sockets = self.found = self.gone = self.no_owner = 0
         self.delays: list[float] = []
         self.cpu_s = 0.0
@@ -220,8 +219,6 @@ class SocketFinder:
             if not name.isdigit():
                 continue
             pid = int(name)
-            if pid == self._self:
-                continue
             ok = self._pid_ns.get(pid)
             if ok is None:
                 ok = self._pid_ns[pid] = _readlink(f"/proc/{pid}/ns/net") == self._netns

@@ -73,6 +73,13 @@ def test_glibc_getent(clean_lab, clients):
     assert len(lks[0]["client_ports"]) == 4  # a new socket per candidate, A and AAAA on it
 
 
+def test_getent_then_musl_a_moment_later(clean_lab, clients):
+    """The issue's report: getent, then the same name through a musl program, one capture:
+    two lookups of 8 queries, not one of 16."""
+    lks = walks(capture_while(clean_lab, 3, [*clients["getent"], NAME], [*clients["musl"], NAME]), 2)
+    assert lks[0]["client_ports"] != lks[1]["client_ports"]
+
+
 def test_glibc_program_three_calls(clean_lab, clients):
     lks = walks(capture_while(clean_lab, 3, [*clients["glibc"], NAME, "3"]), 3)
     assert all(len(lk["client_ports"]) == 4 for lk in lks)

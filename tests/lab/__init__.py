@@ -598,6 +598,19 @@ class Lab:
         self._save(st)
         self.restart(server)
 
+    def resolv_options(self, *options: str) -> None:
+        """Add an ``options`` line to the pod's resolv.conf (``single-request-reopen``,
+        ``use-vc``, ``timeout:2``...); ``clear_faults`` puts the lab's file back. ip netns
+        exec bind-mounts /etc/netns/<pod>/resolv.conf, so every later command sees it."""
+        for o in options:
+            if not re.match(r"^[a-z0-9][a-z0-9:-]{0,40}$", o):
+                raise LabError("bad resolv.conf option %r" % o)
+        (self._etc("pod") / "resolv.conf").write_text(
+            configs.RESOLV_CONF + "options %s\n" % " ".join(options))
+        st = self._state()
+        st["resolv"] = list(options)
+        self._save(st)
+
     def clear_faults(self) -> None:
         """Undo every fault switch: firewall tables, forced rcodes, stopped servers, app link.
         Restarts NodeLocal if any fault was active (flushes its caches and infra state)."""
@@ -621,6 +634,8 @@ class Lab:
             if self.ipv6:
                 self.exec("app", "ip", "-6", "route", "replace", "default", "via", GATEWAYS6["app"],
                           check=False)
+        if st.get("resolv") and self._etc("pod").is_dir():
+            (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF)
         forced = list(st["rcode"])
         self._save({"rcode": {}, "fw": [], "stopped": [], "app_down": False})
         for s in forced:

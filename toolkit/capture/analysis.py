@@ -14,6 +14,7 @@ Results go two ways: ``sink`` receives each ``Pair``, ``Unanswered``, ``Retransm
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
@@ -26,13 +27,21 @@ from toolkit.capture.decode import DnsEvent, IcmpEvent, Malformed, qtype_name, r
 DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
 QTYPE_A, QTYPE_AAAA = 1, 28
 _AAAA_OR_A = (QTYPE_A, QTYPE_AAAA)
+_TYPE_BIT = {QTYPE_A: 1, QTYPE_AAAA: 2}  # any other type: 4
 
 
 @dataclass(frozen=True)
 class AnalyzerConfig:
     timeout: float = DEFAULT_TIMEOUT  # the resolver timeout: no answer within it = unanswered
-    race_window: float = 0.0015  # A and AAAA "sent together" from one socket
+    # A and AAAA "sent together" from one socket. glibc hands both to one sendmmsg(), but the
+    # kernel may defer the second packet's transmission behind the first one's softirq work
+    # (ksoftirqd on a busy node): 7 ms apart was seen in the lab on a loaded machine.
+    race_window: float = 0.02
     chain_window: float = 1.0  # quiet time after which a search-list chain is complete
+    # A resolver retries an unanswered question only after its timeout (glibc RES_TIMEOUT,
+    # Go's resolv.conf timeout, musl timeout/attempts = 2.5 s): the same question from the
+    # same client sooner than this, with a new ID, is a concurrent lookup, not a retry.
+    retry_after: float = 0.9
     search: tuple[str, ...] = ()  # the search list, when known (live in the pod)
     max_pending: int = 65_536
     max_open_chains: int = 8_192
@@ -244,6 +253,7 @@ class CaptureSummary:
     timeout_s: float
     pending_at_cut: int = 0  # still waiting when a cut-short read stopped: not unanswered
     max_pending: int = 0  # the cap on pending queries (the memory bound; evicted beyond it)
+    lookups_attributed: int = 0  # lookups whose process is known (live capture, who-asked)
 
 
 # --------------------------------------------------------------------------- internals
@@ -329,14 +339,15 @@ class _Pending:
 class _Chain:
     __slots__ = ("id", "client", "base", "names", "qtypes", "first", "last", "queries", "retrans",
                  "nx", "nodata", "errors", "unanswered", "pending", "answered_name", "addresses",
-                 "servers", "cports", "last_negative", "positive", "process", "last_rcode")
+                 "servers", "cports", "last_negative", "positive", "process", "last_rcode", "asked",
+                 "cur_ports", "cur_types", "prev_types", "transport")
 
     def __init__(self, cid: int, client: str, base: tuple[str, ...], ts: float) -> None:
         self.id = cid
         self.client = client
         self.base = base
         self.names: list[str] = []
-        self.qtypes: list[str] = []
+        self.qtypes: list[int] = []  # names only when the lookup is reported
         self.first = self.last = ts
         self.queries = self.retrans = self.nx = self.nodata = self.errors = self.unanswered = 0
         self.pending = 0
@@ -348,6 +359,12 @@ class _Chain:
         self.positive = False
         self.process: ProcessInfo | None = None
         self.last_rcode: str | None = None
+        # (name, qtype) -> the latest transaction that asked it: tells a retry from a new lookup
+        self.asked: dict[tuple[str, int], _Pending] = {}
+        self.cur_ports: set[int] = set()  # client ports of the current candidate's queries
+        self.cur_types = 0  # qtypes asked for the current candidate (bits: _TYPE_BIT)
+        self.prev_types = 0  # ... and for the one before it
+        self.transport = "udp"
 
 
 def _lcp(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -378,6 +395,9 @@ class Analyzer:
         self._blocked: dict[int, _Chain] = {}  # quiet but waiting on a pending query
         self._client_chains: dict[str, list[_Chain]] = {}
         self._chain_ids = 0
+        self._cand_pos: dict[str, int] = {}  # candidate name -> its position in the walks seen
+        self._by_name: dict[tuple[str, str], list[_Chain]] = {}  # (client, name) -> open chains that asked it
+        self._negative: dict[str, list[_Chain]] = {}  # client -> open chains without a positive answer
         self._last_query_by_socket: OrderedDict[tuple, _Pending] = OrderedDict()
         self._waiting_partner: OrderedDict[tuple, _Pending] = OrderedDict()
         self.tc_waiting: OrderedDict[tuple, float] = OrderedDict()
@@ -392,6 +412,7 @@ class Analyzer:
         self.qtypes: Counter = Counter()
         self.transports: Counter = Counter()
         self.lookups_total = self.lookups_with_search = self.search_queries = self.search_nx = 0
+        self.lookups_attributed = 0
         self.lookups: deque[Lookup] = deque(maxlen=cfg.keep_lookups)
         self.tc_responses = self.tc_followed = self.tc_not_followed = 0
         self.sig_hits = 0
@@ -552,8 +573,10 @@ class Analyzer:
         sock = (ev.src, ev.sport, ev.transport)
         prev = self._last_query_by_socket.get(sock)
         if (prev is not None and prev.qtype != ev.qtype and prev.qtype in _AAAA_OR_A
-                and ev.qtype in _AAAA_OR_A and prev.qn == qn and ts - prev.first <= self.cfg.race_window
-                and prev.partner is None):
+                and ev.qtype in _AAAA_OR_A and prev.qn == qn and prev.partner is None
+                and (ts - prev.first <= self.cfg.race_window
+                     or (prev.answered_ms is None and ts - prev.first <= self.cfg.timeout
+                         and prev.key in self.pending))):
             if prev.key in self.pending:
                 prev.partner = p
                 p.partner = prev
@@ -576,7 +599,7 @@ class Analyzer:
         p.sig_followup = followup
         if p.partner_answered_ms is not None:
             self._waiting_partner[wk] = p
-        self._chain_add(p, ev, qn, ts)
+        self._chain_add(p, ev, qn, ts, prev)
 
     def _retransmit(self, p: _Pending, ts: float, srv: _Server, *, new_socket: bool) -> None:
         p.sends += 1
@@ -629,6 +652,11 @@ class Analyzer:
                 if len(tw) > self.cfg.max_tc_waiting:
                     tw.popitem(last=False)
                     self.tc_not_followed += 1
+        elif ev.transport == "tcp" and self.tc_waiting:
+            # the TCP answer to a truncated question is evidence of the retry over TCP even
+            # when the capture missed (or filtered out) the TCP query itself
+            if self.tc_waiting.pop((ev.dst, ev.src, (ev.qname or "").lower(), ev.qtype), None) is not None:
+                self.tc_followed += 1
         if p is None:
             self.unmatched += 1
             return
@@ -661,6 +689,8 @@ class Analyzer:
                 c.last_negative = True
             elif rc == "NOERROR":
                 if ev.ancount:
+                    if not c.positive:
+                        self._unindex(self._negative, c.client, c)
                     c.positive = True
                     c.last_negative = False
                     if c.answered_name is None:
@@ -760,55 +790,147 @@ class Analyzer:
                 return tuple(qn[: -len(s) - 1].split("."))
         return labels
 
-    def _chain_add(self, p: _Pending, ev: DnsEvent, qn: str, ts: float) -> None:
+    def _chain_add(self, p: _Pending, ev: DnsEvent, qn: str, ts: float, sib: _Pending | None = None) -> None:
+        """Put a new transaction into the lookup (one resolver call) it belongs to.
+
+        A lookup is one client's walk of the search list, candidate by candidate, until a
+        positive answer or the last candidate's failure. What joins an open chain, best first:
+        0. a question it asked already, sent again with the same ID from the same socket, or
+           from a new one after a timeout (glibc resends both queries on the socket after its
+           timeout, then from new sockets with the same IDs);
+        1. a question it asked already whose answer is still missing, with a new ID from a new
+           socket after the resolver's timeout (Go's pure resolver: one socket per exchange);
+        2. the other type of its current candidate from the same socket (glibc, musl), then
+        3. ... from another socket (Go, glibc ``single-request-reopen``);
+        4. the next candidate, once every query of the current one failed.
+        Anything else starts a new lookup: a repeated first candidate never joins a chain
+        that asked it already, so the same name looked up twice (or by 20 threads at once)
+        from one pod address gives one lookup per resolver call.
+        """
         cfg = self.cfg
-        labels = self._base_of(qn)
-        chains = self._client_chains.get(p.client)
+        qt = ev.qtype
+        # Only two kinds of chain can take this query: those that asked this name already
+        # (ranks 0-3) and those of this client still without a positive answer (rank 4).
+        # Indexed, so a pod with a thousand walks open costs no more than one with two.
         chain = None
-        if chains:
-            for c in reversed(chains):
+        rank = 5.0
+        labels: tuple[str, ...] | None = None
+        sc = sib.chain if sib is not None else None
+        if (sc is not None and sib.qn == qn and sib.qtype != qt and sc.names and sc.names[-1] == qn
+                and (qn, qt) not in sc.asked and sc.id in self.chains):
+            # fast path, most queries: the other type of the candidate this socket just asked
+            self.chains.move_to_end(sc.id)
+            self._join(sc, p, qn, qt, 2.0, None, ts)
+            return
+        named = self._by_name.get((p.client, qn))
+        neg = self._negative.get(p.client)
+        if named or neg:
+            for c in itertools.chain(reversed(named or ()), reversed(neg or ())):
                 if ts - c.last > cfg.chain_window and c.pending <= 0:
                     continue
-                if qn in c.names:
-                    chain = c
-                    break
-                if c.positive or c.pending > 0 or not c.last_negative:
-                    continue
-                if self._search:
-                    if labels and labels == c.base:
-                        chain = c
-                        break
+                prev = c.asked.get((qn, qt))
+                if prev is not None:
+                    if (prev.txid == ev.txid and prev.transport == ev.transport
+                            and (prev.cport == p.cport or ts - prev.last >= cfg.retry_after)):
+                        # (another socket must wait out a timeout: musl derives IDs from the
+                        # clock and 20 threads draw 16-bit IDs, so equal IDs do occur)
+                        r = 0
+                    elif prev.answered_ms is None and ts - prev.last >= cfg.retry_after:
+                        r = 1
+                    else:
+                        continue  # asked already: a concurrent or a later lookup's query
+                elif c.names and qn == c.names[-1]:
+                    r = 2 if p.cport in c.cur_ports else 3
+                elif (not c.positive and c.pending <= 0 and c.last_negative and qn not in c.names
+                      and c.cur_types & c.prev_types == c.prev_types):
+                    if labels is None:
+                        labels = self._base_of(qn)
+                    if self._search:
+                        if not labels or labels != c.base:
+                            continue
+                    elif not _lcp(labels, c.base):
+                        continue
+                    # Walks go through the search list in one order: a candidate seen before
+                    # at position k continues a chain that has tried k candidates.
+                    # A candidate never seen before is asked by the walk furthest along.
+                    pos = self._cand_pos.get(qn)
+                    if pos is None:
+                        r = 4.0 - len(c.names) / 32.0
+                    else:
+                        r = 4.0 if pos == len(c.names) else 4.9
+                    if c.cur_types in (1, 2):
+                        r += 0.01  # only A or only AAAA so far: more likely still to come (Go)
                 else:
-                    common = _lcp(labels, c.base)
-                    if common:
-                        chain = c
-                        c.base = common
+                    continue
+                # Ties: the chain that heard from the server last. A resolver sends its next
+                # question right after the answer it waited for (tens of microseconds), so
+                # among concurrent walks the one just answered is the one moving on.
+                if r < rank or (r == rank and chain is not None and c.last > chain.last):
+                    chain, rank = c, r
+                    if r == 0:
                         break
+        if (rank == 5.0 and sib is not None and sib.chain is not None and sib.qn == qn
+                and sib.qtype != qt and sib.answered_ms is None and sib.key in self.pending
+                and ts - sib.first <= cfg.race_window):
+            # This socket's previous question (the other type of the same name, sent just
+            # before) had joined another walk as its "other type from another socket"; now
+            # that a second question comes from the same socket, it is a lookup of its own
+            # (glibc and musl send A and AAAA together from one socket).
+            self._detach(sib)
+            labels = self._base_of(qn)
+            chain = self._new_chain(sib, labels, ts)
+            self._join(chain, sib, qn, sib.qtype, 5.0, labels, sib.first)
+            rank = 2.0
         if chain is None:
-            self._chain_ids += 1
-            chain = _Chain(self._chain_ids, p.client, labels, ts)
-            if self.who is not None:
-                try:
-                    chain.process = self.who(p.client, p.cport, p.transport)
-                except Exception as exc:  # noqa: BLE001 - best effort, never breaks the analysis
-                    reraise_bug(exc)
-                    chain.process = None
-            self.chains[chain.id] = chain
-            lst = self._client_chains.setdefault(p.client, [])
-            lst.append(chain)
-            if len(lst) > cfg.max_chains_per_client:
-                self._close_chain(lst[0])
-            if len(self.chains) + len(self._blocked) > cfg.max_open_chains:
-                oldest = next(iter(self._blocked.values()), None) or next(iter(self.chains.values()))
-                self._close_chain(oldest)
-        elif chain.id in self.chains:
-            self.chains.move_to_end(chain.id)
-        chain.last = ts
-        chain.queries += 1
+            if labels is None:
+                labels = self._base_of(qn)
+            chain = self._new_chain(p, labels, ts)
+        else:
+            if chain.id in self.chains:
+                self.chains.move_to_end(chain.id)
+            if rank >= 3.5 and rank < 5.0 and not self._search:
+                chain.base = _lcp(labels, chain.base)  # type: ignore[arg-type]
+        self._join(chain, p, qn, qt, rank, labels, ts)
+
+    def _new_chain(self, p: _Pending, labels: tuple[str, ...], ts: float) -> _Chain:
+        cfg = self.cfg
+        self._chain_ids += 1
+        chain = _Chain(self._chain_ids, p.client, labels, ts)
+        chain.transport = p.transport
+        self.chains[chain.id] = chain
+        self._negative.setdefault(p.client, []).append(chain)
+        lst = self._client_chains.setdefault(p.client, [])
+        lst.append(chain)
+        if len(lst) > cfg.max_chains_per_client:
+            self._close_chain(lst[0])
+        if len(self.chains) + len(self._blocked) > cfg.max_open_chains:
+            oldest = next(iter(self._blocked.values()), None) or next(iter(self.chains.values()))
+            self._close_chain(oldest)
+        return chain
+
+    def _join(self, chain: _Chain, p: _Pending, qn: str, qt: int, rank: float, labels, ts: float) -> None:
+        if ts > chain.last:
+            chain.last = ts
         chain.pending += 1
+        if rank <= 1:
+            chain.retrans += 1  # the resolver asking again: not a new query of the lookup
+        else:
+            chain.queries += 1
+        if (rank >= 3.5 and rank < 5.0) or not chain.names:
+            chain.prev_types = chain.cur_types
+            chain.cur_types = 0
+            chain.cur_ports = set()
+        chain.cur_types |= _TYPE_BIT.get(qt, 4)
+        chain.cur_ports.add(p.cport)
+        if len(chain.asked) < 64:
+            chain.asked[(qn, qt)] = p
         if qn not in chain.names and len(chain.names) < 16:
+            if qn not in self._cand_pos:
+                if len(self._cand_pos) >= 4096:
+                    self._cand_pos.clear()
+                self._cand_pos[qn] = len(chain.names)
             chain.names.append(qn)
-        qt = qtype_name(ev.qtype)
+            self._by_name.setdefault((chain.client, qn), []).append(chain)
         if qt not in chain.qtypes and len(chain.qtypes) < 8:
             chain.qtypes.append(qt)
         if p.server not in chain.servers and len(chain.servers) < 8:
@@ -816,6 +938,36 @@ class Analyzer:
         if p.cport not in chain.cports and len(chain.cports) < 8:
             chain.cports.append(p.cport)
         p.chain = chain
+
+    def _detach(self, p: _Pending) -> None:
+        """Take a pending, unanswered query back out of the chain it joined."""
+        c = p.chain
+        p.chain = None
+        if c is None:
+            return
+        c.pending -= 1
+        c.queries -= 1
+        if c.asked.get((p.qn, p.qtype)) is p:
+            del c.asked[(p.qn, p.qtype)]
+        c.cur_types &= ~_TYPE_BIT.get(p.qtype, 0)
+        others = [q for q in c.asked.values() if q.cport == p.cport]
+        if not others:
+            c.cur_ports.discard(p.cport)
+            if p.cport in c.cports:
+                c.cports.remove(p.cport)
+        if p.qtype in c.qtypes and not any(q.qtype == p.qtype for q in c.asked.values()):
+            c.qtypes.remove(p.qtype)
+
+    @staticmethod
+    def _unindex(index: dict, key, c: _Chain) -> None:
+        lst = index.get(key)
+        if lst is not None:
+            try:
+                lst.remove(c)
+            except ValueError:
+                pass
+            if not lst:
+                del index[key]
 
     def _unblock(self, c: _Chain) -> None:
         if self._blocked.pop(c.id, None) is not None:
@@ -832,6 +984,23 @@ class Analyzer:
                 pass
             if not lst:
                 del self._client_chains[c.client]
+        for name in c.names:
+            self._unindex(self._by_name, (c.client, name), c)
+        if not c.positive:
+            self._unindex(self._negative, c.client, c)
+        c.asked.clear()  # chain -> transaction -> chain: break the cycle, refcounting frees both
+        if self.who is not None and c.process is None:
+            # Asked at the end, not the start: the socket watch has had the chain window to
+            # resolve the lookup's sockets; any of its client ports names the process.
+            for port in c.cports:
+                try:
+                    c.process = self.who(c.client, port, c.transport, c.first, c.last)
+                except Exception as exc:  # noqa: BLE001 - best effort, never breaks the analysis
+                    reraise_bug(exc)
+                    c.process = None
+                if c.process is not None:
+                    self.lookups_attributed += 1
+                    break
         if c.positive:
             outcome = "answered"
         elif c.last_rcode in (None, "unanswered"):
@@ -841,7 +1010,7 @@ class Analyzer:
         else:
             outcome = c.last_rcode
         base = ".".join(c.base) if c.base else "."
-        lk = Lookup(c.first, c.client, base, tuple(c.names), tuple(c.qtypes), c.queries, c.retrans, c.nx,
+        lk = Lookup(c.first, c.client, base, tuple(c.names), tuple(qtype_name(t) for t in c.qtypes), c.queries, c.retrans, c.nx,
                     c.nodata, c.errors, c.unanswered, outcome, c.answered_name, c.addresses,
                     (c.last - c.first) * 1000.0, tuple(c.servers), tuple(c.cports), c.process)
         self.lookups_total += 1
@@ -884,4 +1053,4 @@ class Analyzer:
             icmp_examples=tuple(self.icmp_examples), unanswered_examples=tuple(self.unanswered_examples),
             malformed_examples=tuple(self.malformed_examples), evicted_pending=self.evicted,
             timeout_s=self.cfg.timeout, pending_at_cut=self.pending_at_cut,
-            max_pending=self.cfg.max_pending)
+            max_pending=self.cfg.max_pending, lookups_attributed=self.lookups_attributed)

@@ -392,7 +392,60 @@ class TcpReassembler:
 # --------------------------------------------------------------------------- frames
 
 _VLAN = (0x8100, 0x88A8, 0x9100)
+_PPP = {0x0021: 0x0800, 0x0057: 0x86DD}  # PPP protocol -> ethertype (RFC 1332, RFC 5072)
+# Overlay encapsulations by UDP destination port: VXLAN (IANA, Linux), Geneve, VXLAN-GPE,
+# GRE-in-UDP. Node captures on overlay networks carry pods' DNS inside these.
+_UDP_TUNNELS = frozenset((4789, 8472, 6081, 4790, 4754))
+MAX_TUNNEL_DEPTH = 3
 _EMPTY: tuple = ()
+
+
+class IpReassembler:
+    """IPv4/IPv6 fragments -> the whole transport payload (what tshark reassembles).
+
+    DNS answers larger than the path MTU (DNSSEC, big TXT, many A records without EDNS
+    truncation) arrive fragmented; the event's time is the last fragment's, as tshark's.
+    Bounded: at most ``max_pending`` datagrams of at most 64 KiB, dropped after ``idle_s``.
+    """
+
+    def __init__(self, max_pending: int = 256, idle_s: float = 30.0) -> None:
+        self.pending: OrderedDict[tuple, tuple[float, dict[int, bytes], int]] = OrderedDict()
+        self.max_pending = max_pending
+        self.idle_s = idle_s
+        self.done = self.expired = 0
+
+    def add(self, key: tuple, ts: float, offset: int, more: bool, data: bytes) -> bytes | None:
+        got = self.pending.pop(key, None)
+        if got is None:
+            first, parts, total = ts, {}, -1
+        else:
+            first, parts, total = got
+        if ts - first > self.idle_s:
+            self.expired += 1
+            first, parts, total = ts, {}, -1
+        if offset + len(data) > 65535:
+            self.expired += 1
+            return None
+        parts[offset] = data
+        if not more:
+            total = offset + len(data)
+        if total >= 0:
+            pos, out = 0, []
+            for off in sorted(parts):
+                if off > pos:
+                    break  # a hole: wait for the missing fragment
+                chunk = parts[off]
+                if off + len(chunk) > pos:
+                    out.append(chunk[pos - off:])
+                    pos = off + len(chunk)
+            if pos >= total:
+                self.done += 1
+                return b"".join(out)[:total]
+        self.pending[key] = (first, parts, total)
+        while len(self.pending) > self.max_pending:
+            self.pending.popitem(last=False)
+            self.expired += 1
+        return None
 
 
 class Decoder:
@@ -410,6 +463,10 @@ class Decoder:
         self.dns_messages = 0
         self.icmp_errors = 0
         self.malformed = 0
+        self.ipfrag = IpReassembler()
+        self._addr4: dict[bytes, str] = {}
+        self.tunneled: dict[str, int] = {}  # frames decapsulated, by overlay
+        self.other_ethertypes: dict[int, int] = {}  # frames that were not IP, by ethertype
 
     # The hot path: one method, local names, byte indexing.
     def decode(self, ts_ns: int, linktype: int, data: bytes):
@@ -456,27 +513,152 @@ class Decoder:
         else:
             self.unsupported_linktype += 1
             return _EMPTY
-        # 802.1Q / QinQ tags after the link header's ethertype (Ethernet, SLL, SLL2).
-        for _ in range(MAX_VLAN_TAGS):
-            if et not in _VLAN:
-                break
-            if off + 4 > n:
-                return self._frame_bad(ts, "short VLAN tag")
-            et = (d[off + 2] << 8) | d[off + 3]
-            off += 4
         if et == 0x0800:
             return self._ipv4(ts, d, off)
         if et == 0x86DD:
             return self._ipv6(ts, d, off)
-        self.not_ip += 1
+        return self._ether(ts, d, et, off, 0)
+
+    def _ether(self, ts: float, d: bytes, et: int, off: int, depth: int):
+        """What follows an ethertype: 802.1Q/QinQ tags, PPPoE session, MPLS, then IP."""
+        n = len(d)
+        for _ in range(MAX_VLAN_TAGS + 2):
+            if et in _VLAN:  # 802.1Q / QinQ tags (Ethernet, SLL, SLL2, and inside tunnels)
+                if off + 4 > n:
+                    return self._frame_bad(ts, "short VLAN tag")
+                et = (d[off + 2] << 8) | d[off + 3]
+                off += 4
+            elif et == 0x8864:  # PPPoE session (RFC 2516): 6-byte header, then the PPP protocol
+                if off + 8 > n:
+                    return self._frame_bad(ts, "short PPPoE header")
+                et = _PPP.get((d[off + 6] << 8) | d[off + 7], 0)
+                off += 8
+                if not et:
+                    self._other_ethertype(0x8864)
+                    return _EMPTY
+            elif et in (0x8847, 0x8848):  # MPLS: labels to the bottom of the stack, then IP
+                for _ in range(8):
+                    if off + 4 > n:
+                        return self._frame_bad(ts, "short MPLS label")
+                    bos = d[off + 2] & 1
+                    off += 4
+                    if bos:
+                        break
+                v = d[off] >> 4 if off < n else 0
+                et = 0x0800 if v == 4 else 0x86DD if v == 6 else 0
+                if not et:
+                    self._other_ethertype(0x8847)
+                    return _EMPTY
+            else:
+                break
+        if et == 0x0800:
+            return self._ipv4(ts, d, off, depth)
+        if et == 0x86DD:
+            return self._ipv6(ts, d, off, depth)
+        self._other_ethertype(et)
         return _EMPTY
+
+    def _other_ethertype(self, et: int) -> None:
+        self.not_ip += 1
+        o = self.other_ethertypes
+        if et in o or len(o) < 16:
+            o[et] = o.get(et, 0) + 1
+
+    def _tunnel(self, ts: float, kind: str, d: bytes, off: int, end: int, depth: int, *,
+                et: int | None = None):
+        """Decode the inner packet of an overlay: an Ethernet frame (et None) or an IP packet."""
+        if depth >= MAX_TUNNEL_DEPTH:
+            self.not_dns += 1
+            return _EMPTY
+        self.tunneled[kind] = self.tunneled.get(kind, 0) + 1
+        inner = d[off:end] if end < len(d) else (d[off:] if off else d)
+        if et is None:
+            if len(inner) < 14:
+                return self._frame_bad(ts, "short inner Ethernet frame")
+            et, ioff = (inner[12] << 8) | inner[13], 14
+        else:
+            ioff = 0
+        return self._ether(ts, inner, et, ioff, depth + 1)
+
+    def _gre(self, ts: float, d: bytes, p: int, end: int, depth: int, kind: str = "gre"):
+        """GRE (RFC 2784/2890) and PPTP's enhanced GRE (RFC 2637, version 1)."""
+        if p + 4 > end:
+            self.not_dns += 1
+            return _EMPTY
+        f0, f1 = d[p], d[p + 1]
+        ver = f1 & 0x07
+        proto = (d[p + 2] << 8) | d[p + 3]
+        q = p + 4
+        if ver == 0:
+            q += 4 * ((f0 >> 7 & 1) + (f0 >> 5 & 1) + (f0 >> 4 & 1))  # checksum+reserved, key, sequence
+        elif ver == 1:
+            q += 4 + 4 * ((f0 >> 4 & 1) + (f1 >> 7 & 1))  # key (always), sequence, acknowledgment
+        else:
+            self.not_dns += 1
+            return _EMPTY
+        if q > end:
+            return self._frame_bad(ts, "short GRE header")
+        if proto == 0x880B:  # PPP (PPTP): optional address/control FF 03, then the protocol
+            if q + 2 <= end and d[q] == 0xFF and d[q + 1] == 0x03:
+                q += 2
+            if q + 1 > end:
+                self.not_dns += 1
+                return _EMPTY
+            if d[q] & 1:  # protocol field compressed to one byte (RFC 1661 6.5)
+                pp, q = d[q], q + 1
+            else:
+                pp, q = ((d[q] << 8) | d[q + 1]) if q + 2 <= end else 0, q + 2
+            proto = _PPP.get(pp, 0)
+            if not proto:
+                self.not_dns += 1
+                return _EMPTY
+        if proto == 0x6558:  # transparent Ethernet bridging
+            return self._tunnel(ts, kind, d, q, end, depth)
+        if proto in (0x0800, 0x86DD) or proto in _VLAN or proto in (0x8847, 0x8864):
+            return self._tunnel(ts, kind, d, q, end, depth, et=proto)
+        self.not_dns += 1
+        return _EMPTY
+
+    def _udp_tunnel(self, ts: float, dport: int, d: bytes, p: int, end: int, depth: int):
+        """VXLAN (RFC 7348), VXLAN-GPE, Geneve (RFC 8926), GRE-in-UDP (RFC 8086)."""
+        q = p + 8
+        if dport in (4789, 8472):  # IANA VXLAN; 8472 is the Linux kernel's (flannel, Cilium)
+            if q + 8 > end or not d[q] & 0x08:  # the I flag: a valid VNI
+                self.not_dns += 1
+                return _EMPTY
+            return self._tunnel(ts, "vxlan", d, q + 8, end, depth)
+        if dport == 6081:
+            if q + 8 > end or d[q] >> 6:
+                self.not_dns += 1
+                return _EMPTY
+            optlen = (d[q] & 0x3F) * 4
+            proto = (d[q + 2] << 8) | d[q + 3]
+            q += 8 + optlen
+            if proto == 0x6558:
+                return self._tunnel(ts, "geneve", d, q, end, depth)
+            if proto in (0x0800, 0x86DD):
+                return self._tunnel(ts, "geneve", d, q, end, depth, et=proto)
+            self.not_dns += 1
+            return _EMPTY
+        if dport == 4790:  # VXLAN-GPE: next protocol 1 IPv4, 2 IPv6, 3 Ethernet
+            if q + 8 > end:
+                self.not_dns += 1
+                return _EMPTY
+            nxt = d[q + 3]
+            if nxt == 3:
+                return self._tunnel(ts, "vxlan-gpe", d, q + 8, end, depth)
+            if nxt in (1, 2):
+                return self._tunnel(ts, "vxlan-gpe", d, q + 8, end, depth, et=0x0800 if nxt == 1 else 0x86DD)
+            self.not_dns += 1
+            return _EMPTY
+        return self._gre(ts, d, q, end, depth, "gre-in-udp")
 
     def _frame_bad(self, ts: float, reason: str):
         # Damaged link headers are not known to be DNS: count them, do not report each.
         self.not_ip += 1
         return _EMPTY
 
-    def _ipv4(self, ts: float, d: bytes, off: int):
+    def _ipv4(self, ts: float, d: bytes, off: int, depth: int = 0):
         n = len(d)
         if off + 20 > n or d[off] >> 4 != 4:
             self.not_ip += 1
@@ -484,19 +666,38 @@ class Decoder:
         ihl = (d[off] & 0x0F) * 4
         total = (d[off + 2] << 8) | d[off + 3]
         end = off + total if total >= ihl and off + total <= n else n  # trims Ethernet padding
-        frag = ((d[off + 6] & 0x1F) << 8) | d[off + 7]
+        frag = ((d[off + 6] & 0x3F) << 8) | d[off + 7]  # MF flag and fragment offset
         proto = d[off + 9]
-        src = _inet_ntop(_AF4, d[off + 12:off + 16])
-        dst = _inet_ntop(_AF4, d[off + 16:off + 20])
-        if frag:  # a non-first fragment carries no transport header
-            self.fragments += 1
-            return _EMPTY
+        names = self._addr4
+        a = d[off + 12:off + 16]
+        src = names.get(a)
+        if src is None:
+            src = self._name4(a)
+        a = d[off + 16:off + 20]
+        dst = names.get(a)
+        if dst is None:
+            dst = self._name4(a)
         if ihl < 20:
             self.not_ip += 1
             return _EMPTY
-        return self._transport(ts, proto, d, off + ihl, end, src, dst, 4)
+        if frag:  # a fragment: DNS answers over the path MTU (RFC 791 reassembly)
+            self.fragments += 1
+            whole = self.ipfrag.add((4, src, dst, d[off + 4:off + 6], proto), ts, (frag & 0x1FFF) * 8,
+                                    bool(frag & 0x2000), d[off + ihl:end])
+            if whole is None:
+                return _EMPTY
+            return self._transport(ts, proto, whole, 0, len(whole), src, dst, 4, depth)
+        return self._transport(ts, proto, d, off + ihl, end, src, dst, 4, depth)
 
-    def _ipv6(self, ts: float, d: bytes, off: int):
+    def _name4(self, a: bytes) -> str:
+        # a capture has few distinct addresses: their text form is looked up, not rebuilt
+        names = self._addr4
+        if len(names) >= 65536:
+            names.clear()
+        s = names[a] = _inet_ntop(_AF4, a)
+        return s
+
+    def _ipv6(self, ts: float, d: bytes, off: int, depth: int = 0):
         n = len(d)
         if off + 40 > n or d[off] >> 4 != 6:
             self.not_ip += 1
@@ -512,12 +713,17 @@ class Decoder:
                 if p + 8 > end:
                     return self._bad(ts, "truncated IPv6 extension header", src, dst)
                 nh, p = d[p], p + (d[p + 1] + 1) * 8
-            elif nh == 44:  # fragment header
+            elif nh == 44:  # fragment header (RFC 8200 4.5)
                 if p + 8 > end:
                     return self._bad(ts, "truncated IPv6 fragment header", src, dst)
-                if ((d[p + 2] << 8) | d[p + 3]) & 0xFFF8:
+                fo = (d[p + 2] << 8) | d[p + 3]
+                if fo & 0xFFF9:
                     self.fragments += 1
-                    return _EMPTY
+                    whole = self.ipfrag.add((6, src, dst, d[p + 4:p + 8], d[p]), ts, fo & 0xFFF8, bool(fo & 1),
+                                            d[p + 8:end])
+                    if whole is None:
+                        return _EMPTY
+                    return self._transport(ts, d[p], whole, 0, len(whole), src, dst, 6, depth)
                 nh, p = d[p], p + 8
             elif nh == 51:  # AH
                 if p + 8 > end:
@@ -525,9 +731,10 @@ class Decoder:
                 nh, p = d[p], p + (d[p + 1] + 2) * 4
             else:
                 break
-        return self._transport(ts, nh, d, p, end, src, dst, 6)
+        return self._transport(ts, nh, d, p, end, src, dst, 6, depth)
 
-    def _transport(self, ts: float, proto: int, d: bytes, p: int, end: int, src: str, dst: str, ipv: int):
+    def _transport(self, ts: float, proto: int, d: bytes, p: int, end: int, src: str, dst: str, ipv: int,
+                   depth: int = 0):
         ports = self.ports
         if proto == 17:
             if p + 8 > end:
@@ -536,6 +743,10 @@ class Decoder:
             sport = (d[p] << 8) | d[p + 1]
             dport = (d[p + 2] << 8) | d[p + 3]
             if sport not in ports and dport not in ports:
+                if dport in _UDP_TUNNELS:
+                    ulen = (d[p + 4] << 8) | d[p + 5]
+                    return self._udp_tunnel(ts, dport, d, p, p + ulen if 8 <= ulen and p + ulen <= end else end,
+                                            depth)
                 self.not_dns += 1
                 return _EMPTY
             ulen = (d[p + 4] << 8) | d[p + 5]
@@ -589,6 +800,10 @@ class Decoder:
             if itype not in (1, 2, 3, 4):
                 return _EMPTY
             return self._icmp_quote(ts, d, p + 8, end, src, dst, itype, icode, "icmp6")
+        if proto == 47:
+            return self._gre(ts, d, p, end, depth)
+        if proto in (4, 41):  # IP in IP, IPv6 in IP (6in4)
+            return self._tunnel(ts, "ipip", d, p, end, depth, et=0x0800 if proto == 4 else 0x86DD)
         self.not_dns += 1
         return _EMPTY
 
@@ -643,6 +858,9 @@ class Decoder:
     def counters(self) -> dict[str, int]:
         return {"frames": self.frames, "dns_messages": self.dns_messages, "icmp_errors": self.icmp_errors,
                 "malformed": self.malformed, "not_ip": self.not_ip, "not_dns": self.not_dns,
-                "ip_fragments": self.fragments, "unsupported_linktype": self.unsupported_linktype,
+                "ip_fragments": self.fragments, "ip_reassembled": self.ipfrag.done,
+                "ip_fragments_incomplete": self.ipfrag.expired + len(self.ipfrag.pending),
+                "unsupported_linktype": self.unsupported_linktype,
                 "tcp_gaps": self.tcp.gaps, "tcp_duplicate_segments": self.tcp.duplicates,
-                "tcp_flows_evicted": self.tcp.evicted}
+                "tcp_flows_evicted": self.tcp.evicted,
+                **{f"tunnel_{k}": v for k, v in sorted(self.tunneled.items())}}

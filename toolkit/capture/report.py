@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -38,6 +39,18 @@ def event_dict(obj: Any) -> dict[str, Any]:
     if "ts" in out:
         out["ts"] = iso(getattr(obj, "ts", None))
     return out
+
+
+def hostport(addr: str, port: int) -> str:
+    """``10.0.0.1:53``, ``[2620:fe::fe]:53`` (RFC 3986 3.2.2): an IPv6 address in brackets."""
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def _multicast(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_multicast
+    except ValueError:
+        return False
 
 
 def _ms(v: float | None) -> str:
@@ -82,19 +95,21 @@ def _unanswered(res: CaptureResult) -> list[Finding]:
     # 1. servers that left queries unanswered
     for srv in s.servers:
         bad = srv.unanswered_unexplained
-        if bad <= 0:
+        if bad <= 0 or _multicast(srv.server):
+            # mDNS (RFC 6762) and LLMNR (RFC 4795) ask a multicast group: answers come from
+            # whichever host owns the name (mDNS often to the group, ID 0), so they never pair.
             continue
         icmp = ", ".join(f"{k} x{v}" for k, v in sorted(srv.icmp.items()))
         senders = ", ".join(srv.icmp_senders)
         examples = [u for u in s.unanswered_examples if u.server == srv.server and u.server_port == srv.port
                     and not u.explained_by][:5]
         transports = sorted({u.transport for u in examples}) or list(srv.transports)
-        evidence = [f"{srv.queries} queries to {srv.server}:{srv.port}, {srv.responses} responses, "
+        evidence = [f"{srv.queries} queries to {hostport(srv.server, srv.port)}, {srv.responses} responses, "
                     f"{srv.unanswered} unanswered"]
         if icmp:
             evidence.append(f"ICMP errors about queries to it: {icmp} (from {senders})")
         for u in examples:
-            evidence.append(f"{u.client}:{u.client_port} -> {u.qname} {u.qtype} over {u.transport}: "
+            evidence.append(f"{hostport(u.client, u.client_port)} -> {u.qname} {u.qtype} over {u.transport}: "
                             f"{u.sends} send(s), no answer ({u.reason})"
                             + (f", ICMP {u.icmp} from {u.icmp_from}" if u.icmp else ""))
         if srv.icmp.get("port-unreachable"):
@@ -108,7 +123,7 @@ def _unanswered(res: CaptureResult) -> list[Finding]:
         severity = Severity.CRITICAL if srv.responses == 0 or bad * 10 >= srv.queries else Severity.WARNING
         out.append(Finding(
             "capture-unanswered", severity,
-            f"{srv.server}:{srv.port} left {bad} of {srv.queries} queries unanswered over "
+            f"{hostport(srv.server, srv.port)} left {bad} of {srv.queries} queries unanswered over "
             f"{'/'.join(transports)}: {why}",
             tuple(evidence),
             "Check that the resolver process runs and listens on this address and port (NodeLocal "
@@ -130,7 +145,7 @@ def _signature(res: CaptureResult) -> list[Finding]:
     if s.signature_hits:
         ev = []
         for h in s.signature_examples[:5]:
-            ev.append(f"{iso(h.ts)} {h.client}:{h.client_port} -> {h.server} {h.qname}: {h.answered} answered "
+            ev.append(f"{iso(h.ts)} {hostport(h.client, h.client_port)} -> {h.server} {h.qname}: {h.answered} answered "
                       f"in {h.answered_in_ms:.1f} ms, {h.lost} sent again after {h.resent_after_s:.2f} s"
                       + (" from a new socket" if h.new_socket else ""))
         lost = s.signature_lost_types
@@ -253,7 +268,7 @@ def _tables(res: CaptureResult) -> tuple[Table, ...]:
     servers = Table(
         "DNS servers", ("server", "transports", "queries", "responses", "unanswered", "retrans",
                         "rcodes", "p50 ms", "p95 ms", "max ms", "icmp"),
-        tuple((f"{v.server}:{v.port}", ",".join(v.transports), str(v.queries), str(v.responses),
+        tuple((hostport(v.server, v.port), ",".join(v.transports), str(v.queries), str(v.responses),
                str(v.unanswered), str(v.retransmissions),
                " ".join(f"{k}:{n}" for k, n in sorted(v.rcodes.items())) or "-",
                _ms(v.latency_p50_ms), _ms(v.latency_p95_ms), _ms(v.latency_max_ms),
@@ -374,6 +389,8 @@ def capture_report(res: CaptureResult) -> Report:
         "evicted_pending": s.evicted_pending,
         "max_pending": s.max_pending,
         "unread": res.unread,
+        "who_asked": {"lookups_attributed": s.lookups_attributed, "lookups": s.lookups_total,
+                      **res.extra.get("who_asked", {})} if res.mode == "live" else None,
     }
     for k in ("lookups",):
         for d in data[k]:

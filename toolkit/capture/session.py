@@ -21,6 +21,10 @@ PROGRESS_EVERY_S = 1.0
 # Stop reading this long before --deadline: closing 65k pending queries and thousands of
 # lookups, building the report and rendering it take 0.1-0.3 s on a loaded machine.
 WIND_DOWN_S = 0.25
+# ARP, LLDP, 802.1X, loop detection, spanning tree (LLC, length field): never carry DNS
+_HARMLESS_ETHERTYPES = frozenset((0x0806, 0x88CC, 0x888E, 0x9000, 0x8035))
+_ETHERTYPE_NAMES = {0x8863: "PPPoE discovery", 0x8864: "PPPoE session, not IP", 0x8847: "MPLS, not IP",
+                    0x88E5: "MACsec", 0x8915: "RoCE", 0x22F0: "AVTP"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,12 @@ def _analyze(path, ports, config, sink, on_progress, deadline, t0) -> CaptureRes
         if decoder.unsupported_linktype:
             notes.append(f"{decoder.unsupported_linktype} frames of an unsupported link type were skipped "
                          f"(supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback)")
+        other = {et: n for et, n in decoder.other_ethertypes.items() if et >= 0x0600 and et not in _HARMLESS_ETHERTYPES}
+        if other:
+            kinds = ", ".join(f"0x{et:04x}{' (' + _ETHERTYPE_NAMES[et] + ')' if et in _ETHERTYPE_NAMES else ''} "
+                              f"x{n}" for et, n in sorted(other.items(), key=lambda kv: -kv[1])[:6])
+            notes.append(f"{sum(other.values())} frames carried no IP podtriage decodes and were skipped: "
+                         f"ethertype {kinds}")
         if stopped != "end":
             why = "--deadline reached" if stopped == "deadline" else f"interrupted by {signals.describe()}"
             notes.append(f"{why} after {reader.packets} packets: the analysis covers only the start of "

@@ -221,6 +221,10 @@ def merged_usr(dest: Path) -> None:
     (dest / "var/tmp").chmod(0o1777)
 
 
+# busybox applets left out: a package manager has nothing to manage in this image
+NO_APPLETS = {"dpkg", "dpkg-deb", "rpm", "rpm2cpio"}
+
+
 def install_programs(dest: Path) -> None:
     copy_file(dest, PY)
     os.symlink(PY.name, under(dest, "/usr/bin/python3"))
@@ -231,6 +235,8 @@ def install_programs(dest: Path) -> None:
                              text=True).stdout.split()
     for rel in sorted(applets):
         if not rel.startswith(("bin/", "sbin/", "usr/bin/", "usr/sbin/")):
+            continue
+        if os.path.basename(rel) in NO_APPLETS:
             continue
         link = under(dest, "/" + rel)
         if not os.path.lexists(link):

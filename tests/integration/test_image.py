@@ -442,3 +442,169 @@ def test_live_capture_in_image_with_kernel_filter(image, lab):
     doc = json.loads(p.stdout)
     assert doc["queries"] >= 5 and doc["responses"] >= 5, doc
     assert not any("no kernel filter" in n for n in doc["notes"]), doc["notes"]
+
+
+def test_runbook_service_unreachable_in_lab(image, lab):
+    """A runbook end to end in the image (bash, awk, date, mktemp, python3 for the summary):
+    the seed incident gives its verdict and the next step."""
+    ns = lab.ns("pod")
+    mounts = []
+    for f in ("resolv.conf", "hosts"):
+        if Path(f"/etc/netns/{ns}/{f}").exists():
+            mounts += ["-v", f"/etc/netns/{ns}/{f}:/etc/{f}:ro"]
+    p = _run(image, "/opt/podtriage/runbooks/service-unreachable.sh", SEED_NAME, "80",
+             "--reference", REFERENCE, entrypoint="bash",
+             extra=("--network", f"ns:/run/netns/{ns}", *mounts, "--read-only",
+                    "--cap-add", "NET_RAW,NET_ADMIN"), timeout=120)
+    assert p.returncode == 1, f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert "verdict bad-answer" in p.stdout and "\nnext: " in p.stdout, p.stdout
+
+
+# ------------------------------------------------------------------ arm64 under emulation
+
+
+@pytest.fixture(scope="session")
+def image_arm64(image) -> Built:
+    """The arm64 image, built here under qemu-user (binfmt_misc) from the same Containerfile."""
+    return _build("--arch", "arm64", "--tag", f"{IMAGE}-arm64")
+
+
+def test_arm64_image_is_arm64_within_budget(image_arm64):
+    info = json.loads(_podman("image", "inspect", image_arm64.tag, check=True).stdout)[0]
+    assert info["Architecture"] == "arm64" and info["Os"] == "linux"
+    assert image_arm64.size_bytes <= SIZE_BUDGET, f"arm64 image is {image_arm64.size_bytes / 1e6:.1f} MB"
+    mnt = _podman("image", "mount", image_arm64.tag, check=True).stdout.strip()
+    try:
+        py = Path(mnt) / "usr/bin/python3.11"
+        head = py.read_bytes()[:20]
+        assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 0xB7, "not aarch64"
+        caps = os.getxattr(py, "security.capability")  # the permitted-only caps travel too
+        magic, perm = int.from_bytes(caps[:4], "little"), int.from_bytes(caps[4:8], "little")
+        assert magic & 1 == 0 and perm == NET_CAPS
+    finally:
+        _podman("image", "unmount", image_arm64.tag)
+
+
+def _dns_pcap(path: Path) -> None:
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+    from scapy.layers.inet import IP, UDP
+    from scapy.utils import wrpcap
+    q = IP(src="10.244.1.5", dst="169.254.25.10") / UDP(sport=40000, dport=53) / DNS(
+        id=7, rd=1, qd=DNSQR(qname=SEED_NAME))
+    r = IP(src="169.254.25.10", dst="10.244.1.5") / UDP(sport=53, dport=40000) / DNS(
+        id=7, qr=1, rd=1, ra=1, qd=DNSQR(qname=SEED_NAME), an=DNSRR(rrname=SEED_NAME, rdata="192.168.50.77"))
+    q.time, r.time = 1000.0, 1000.002
+    wrpcap(str(path), [q, r])
+
+
+def test_arm64_runs_commands_under_emulation(image_arm64, tmp_path):
+    p = _run(image_arm64, "--version", timeout=180)
+    assert p.returncode == 0 and p.stdout.strip() == f"podtriage {__version__}", p.stderr
+    _dns_pcap(tmp_path / "dns.pcap")
+    p = _run(image_arm64, "capture", "--read", "/data/dns.pcap", "-o", "json",
+             extra=("--read-only", "-v", f"{tmp_path}:/data:ro"), timeout=180)
+    assert p.returncode in (0, 1), f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    doc = json.loads(p.stdout)
+    assert doc["queries"] == 1 and doc["responses"] == 1, doc
+    p = _run(image_arm64, "corefile", "lint", "/seed/coredns-configmap.yaml",
+             "/seed/nodelocaldns-configmap.yaml", "-o", "json",
+             extra=("--read-only", "-v", f"{SEED_DIR}:/seed:ro"), timeout=180)
+    assert p.returncode == 1, f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    codes = {f["code"] for f in json.loads(p.stdout)["findings"]}
+    assert "stub-forward" in codes, codes
+
+
+def test_arm64_resolve_in_lab_matches_host(image_arm64, lab):
+    exe = ROOT / ".venv" / "bin" / "podtriage"
+    host = lab.exec("pod", str(exe), *_args("resolve"), timeout=90)
+    assert host.returncode in (0, 1), host.stderr
+    rc, doc, err = _in_pod(image_arm64, lab, "resolve", "--read-only")
+    host_doc = json.loads(host.stdout)
+    assert (rc, doc["verdict"]) == (host.returncode, host_doc["verdict"]), err
+    assert {f["code"] for f in doc["findings"]} == {f["code"] for f in host_doc["findings"]}
+
+
+# ------------------------------------------------------------------ reproducible
+
+
+def _layers(tag: str) -> tuple[str, list[str]]:
+    info = json.loads(_podman("image", "inspect", tag, check=True).stdout)[0]
+    return info["Id"], info["RootFS"]["Layers"]
+
+
+def test_same_input_same_layers(image):
+    """Two builds from scratch (no layer cache) of the same commit: the same layer digests and
+    the same image (SOURCE_DATE_EPOCH for every mtime and the creation time, hash-based .pyc
+    compiled in one process, a fixed wheel time, the base pinned by digest)."""
+    tags = [f"localhost/podtriage:repro-{i}" for i in (1, 2)]
+    try:
+        for tag in tags:
+            _build("--arch", "amd64", "--tag", tag, "--no-cache")
+        (id1, layers1), (id2, layers2) = (_layers(t) for t in tags)
+        assert layers1 == layers2
+        assert id1 == id2
+        assert _layers(image.tag)[1] == layers1, "the cached build differs from a clean one"
+    finally:
+        for tag in tags:
+            _podman("rmi", tag)
+
+
+# ------------------------------------------------------------------ publish
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on loopback, with a config of its own; stopped afterwards."""
+    if not shutil.which("docker-registry"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-registry"],
+                       check=True, capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    port = _free_port()
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+                   f"    rootdirectory: {tmp_path}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # bounded: 10 s
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("docker-registry did not listen")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_publish_pushes_both_architectures_and_pulls_back(image, image_arm64, registry):
+    ref = f"{registry}/podtriage/podtriage:test"
+    p = subprocess.run([str(ROOT / "scripts" / "publish-image"), "--tls-verify=false", ref],
+                       capture_output=True, text=True, timeout=3600, cwd=ROOT)
+    assert p.returncode == 0, f"{p.stdout}\n{p.stderr[-3000:]}"
+    m = re.search(r"published (\S+) (sha256:[0-9a-f]{64})", p.stdout)
+    assert m and m.group(1) == ref, p.stdout
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    index = json.loads(raw)
+    assert sorted(d["platform"]["architecture"] for d in index["manifests"]) == ["amd64", "arm64"]
+    want = {"amd64": _layers(image.tag)[1], "arm64": _layers(image_arm64.tag)[1]}
+    for arch in ("amd64", "arm64"):
+        pulled = f"{registry}/podtriage/podtriage:pulled-{arch}"
+        try:
+            _podman("pull", "-q", "--tls-verify=false", "--arch", arch, ref, check=True, timeout=300)
+            _podman("tag", ref, pulled, check=True)
+            info = json.loads(_podman("image", "inspect", pulled, check=True).stdout)[0]
+            assert info["Architecture"] == arch
+            assert info["RootFS"]["Layers"] == want[arch], arch
+        finally:
+            _podman("rmi", pulled)  # untags: the image itself is the one built here
+            _podman("rmi", ref)

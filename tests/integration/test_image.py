@@ -501,6 +501,8 @@ def test_arm64_runs_commands_under_emulation(image_arm64, tmp_path):
     p = _run(image_arm64, "--version", timeout=180)
     assert p.returncode == 0 and p.stdout.strip() == f"podtriage {__version__}", p.stderr
     _dns_pcap(tmp_path / "dns.pcap")
+    tmp_path.chmod(0o755)  # the image's user 65532 reads it
+    (tmp_path / "dns.pcap").chmod(0o644)
     p = _run(image_arm64, "capture", "--read", "/data/dns.pcap", "-o", "json",
              extra=("--read-only", "-v", f"{tmp_path}:/data:ro"), timeout=180)
     assert p.returncode in (0, 1), f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"

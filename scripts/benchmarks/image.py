@@ -10,7 +10,7 @@ Containerfile of commit OLD_COMMIT (tag localhost/podtriage:bench-old).
 Builds what is missing (scripts/build-image; BENCH_REBUILD=1 rebuilds the current images,
 BENCH_NO_CACHE=1 from scratch). Targets (issue 16): <= 60 MB for amd64 and arm64.
 Env: PODTRIAGE_IMAGE (default localhost/podtriage:dev; arm64: the same with -arm64),
-BENCH_RUNS (default 5), BENCH_OLD_COMMIT (default 8fb6c80).
+BENCH_RUNS (default 9), BENCH_OLD_COMMIT (default 8fb6c80).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("PODTRIAGE_IMAGE", "localhost/podtriage:dev")
 OLD = "localhost/podtriage:bench-old"
 OLD_COMMIT = os.environ.get("BENCH_OLD_COMMIT", "8fb6c80")
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 TARGET_MB = 60.0
 
 
@@ -91,17 +91,25 @@ def pull_bytes(tag: str) -> int:
         return sum(layer["size"] for layer in manifest["layers"])
 
 
-def cold_start(tag: str) -> tuple[float, float]:
-    """Median over RUNS fresh containers: (seconds inside, by bash's time; wall seconds of
-    the whole podman run)."""
-    inside, wall = [], []
+def _start_once(tag: str) -> tuple[float, float]:
+    t0 = time.monotonic()
+    p = sh("podman", "--runtime", "runc", "run", "--rm", "--read-only", "--entrypoint", "bash", tag,
+           "-c", "TIMEFORMAT=%R; time podtriage --version >/dev/null", timeout=300)
+    return float(p.stderr.strip().splitlines()[-1]), time.monotonic() - t0
+
+
+def cold_start(tags: list[str]) -> dict[str, tuple[float, float]]:
+    """Median over RUNS fresh containers per image, the images interleaved (the machine is
+    shared: load moves both alike): (seconds inside, by bash's time; wall seconds of the whole
+    podman run). One unmeasured run each first (image files into the page cache)."""
+    for tag in tags:
+        _start_once(tag)
+    runs: dict[str, list[tuple[float, float]]] = {t: [] for t in tags}
     for _ in range(RUNS):
-        t0 = time.monotonic()
-        p = sh("podman", "--runtime", "runc", "run", "--rm", "--read-only", "--entrypoint", "bash", tag,
-               "-c", "TIMEFORMAT=%R; time podtriage --version >/dev/null", timeout=300)
-        wall.append(time.monotonic() - t0)
-        inside.append(float(p.stderr.strip().splitlines()[-1]))
-    return statistics.median(inside), statistics.median(wall)
+        for tag in tags:
+            runs[tag].append(_start_once(tag))
+    return {t: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
+            for t, v in runs.items()}
 
 
 def main() -> int:
@@ -113,7 +121,8 @@ def main() -> int:
     build_old()
     result: dict = {"benchmark": "image", "old_image": OLD, "old_commit": OLD_COMMIT, "runs": RUNS}
     old_size, old_pull = size_bytes(OLD), pull_bytes(OLD)
-    old_in, old_wall = cold_start(OLD)
+    starts = cold_start([OLD, tags["amd64"]])
+    old_in, old_wall = starts[OLD]
     print(f"image    old {OLD} (amd64, {OLD_COMMIT})  size {old_size / 1e6:6.1f} MB  pull {old_pull / 1e6:5.1f} MB"
           f"  --version {old_in * 1000:5.0f} ms inside, {old_wall * 1000:5.0f} ms podman run")
     ok = True
@@ -124,7 +133,7 @@ def main() -> int:
         entry = {"tag": tag, "size_bytes": size, "pull_bytes": pull, "build_s": build_s[arch],
                  "size_ratio_to_old": round(size / old_size, 3), "pull_ratio_to_old": round(pull / old_pull, 3)}
         if arch == "amd64":  # arm64 runs emulated here: its start time says nothing about a node
-            t_in, t_wall = cold_start(tag)
+            t_in, t_wall = starts[tag]
             line += (f"  --version {t_in * 1000:5.0f} ms inside ({t_in / old_in:.2f}x old),"
                      f" {t_wall * 1000:5.0f} ms podman run ({t_wall / old_wall:.2f}x old)")
             entry.update(start_inside_s=round(t_in, 3), start_wall_s=round(t_wall, 3),

@@ -190,10 +190,11 @@ def test_largest_paths_are_all_needed(image):
     total = sum(size for size, _ in files)
     per_dir: dict[str, int] = {}
     for size, path in files:
-        key = "/".join(path.split("/")[:6 if path.startswith("/opt/podtriage/lib/") else 4])
+        depth = 7 if path.startswith("/opt/podtriage/lib/") else 5 if path.startswith("/usr/lib/python") else 4
+        key = "/".join(path.split("/")[:depth])
         per_dir[key] = per_dir.get(key, 0) + size
     print(f"\n{image.tag}: {len(files)} files, {total / 1e6:.1f} MB")
-    for key, size in sorted(per_dir.items(), key=lambda kv: -kv[1])[:15]:
+    for key, size in sorted(per_dir.items(), key=lambda kv: -kv[1])[:20]:
         print(f"  {size / 1e6:6.2f} MB  {key}")
     for size, path in files[:15]:
         print(f"  {size / 1e6:6.2f} MB  {path}")
@@ -458,6 +459,22 @@ def test_runbook_service_unreachable_in_lab(image, lab):
                     "--cap-add", "NET_RAW,NET_ADMIN"), timeout=120)
     assert p.returncode == 1, f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
     assert "verdict bad-answer" in p.stdout and "\nnext: " in p.stdout, p.stdout
+
+
+def test_runbook_dns_slow_in_lab(image, lab):
+    """dns-slow.sh: capture then the conntrack race test against the pod's nameserver, both
+    JSON documents saved and summarised (busybox date/mktemp/awk, python3, bash arrays)."""
+    ns = lab.ns("pod")
+    mounts = []
+    for f in ("resolv.conf", "hosts"):
+        if Path(f"/etc/netns/{ns}/{f}").exists():
+            mounts += ["-v", f"/etc/netns/{ns}/{f}:/etc/{f}:ro"]
+    p = _run(image, "/opt/podtriage/runbooks/dns-slow.sh", "-d", "2", "-n", "10", entrypoint="bash",
+             extra=("--network", f"ns:/run/netns/{ns}", *mounts, "--read-only",
+                    "--cap-add", "NET_RAW,NET_ADMIN"), timeout=180)
+    assert p.returncode in (0, 1), f"rc={p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert re.search(r"^capture: verdict \S+ \(exit [01]\), JSON in /tmp/podtriage-capture-", p.stdout, re.M), p.stdout
+    assert re.search(r"^race-test: verdict \S+ \(exit [01]\), JSON in /tmp/podtriage-race-", p.stdout, re.M), p.stdout
 
 
 # ------------------------------------------------------------------ arm64 under emulation

@@ -126,6 +126,16 @@ def test_version_and_help(image):
     assert p.returncode == 0 and "diagnose" in p.stdout and "resolve" in p.stdout
 
 
+def test_human_output_without_pygments(image):
+    """rich's tables and colours need no pygments (dropped from the image); a usage error is
+    typer's plain message, exit 2."""
+    p = _run(image, "resolvconf", extra=("--read-only", "-t", "-e", "COLUMNS=100"))
+    assert p.returncode in (0, 1), p.stderr
+    assert "resolver settings" in p.stdout and "\u2503" in p.stdout and "\x1b[" in p.stdout, p.stdout
+    p = _run(image, "--bogus", extra=("--read-only",))
+    assert p.returncode == 2 and "No such option" in p.stdout + p.stderr and "Traceback" not in p.stderr
+
+
 CONTENT_CHECK = r"""
 # files on PATH (busybox's sh runs its own applets by name, so `command -v` would not do)
 for t in gcc cc c++ g++ clang ld as make pip pip3 setcap apt-get dpkg perl; do

@@ -621,6 +621,9 @@ def test_publish_pushes_both_architectures_and_pulls_back(image, image_arm64, re
     assert p.returncode == 0, f"{p.stdout}\n{p.stderr[-3000:]}"
     m = re.search(r"published (\S+) (sha256:[0-9a-f]{64})", p.stdout)
     assert m and m.group(1) == ref, p.stdout
+    # the local list was only the vehicle of the push: gone, and local storage still lists
+    assert _podman("manifest", "exists", f"localhost/podtriage:{__version__}-list").returncode != 0
+    _podman("images", check=True)
     raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
                          capture_output=True, text=True, timeout=60, check=True).stdout
     index = json.loads(raw)

@@ -32,7 +32,8 @@ REFRESH_MIN_S = 1.0  # a full psutil socket table scan costs 10-50 ms: at most o
 MAX_CACHE = 4096
 PIDS_EVERY_S = 0.25  # re-list /proc for new processes in this network namespace
 MAX_SOCKETS = 65536  # remembered (address, port, transport) -> owner entries
-SLACK_S = 1.0  # a socket seen up to this long before/after a lookup's packets
+SLACK_S = 0.05  # a socket seen up to this long before/after a lookup's packets
+OWNERS_PER_PORT = 4  # sockets remembered per client port: enough to see a reuse within a lookup
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -43,7 +44,6 @@ _MSG = struct.Struct("=BBBB2s2s16s16sIQIIIII")  # struct inet_diag_msg
 _NOCOOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE
 _PROTO = {"udp": socket.IPPROTO_UDP, "tcp": socket.IPPROTO_TCP}
 WATCH_NICE = -10
-SEEN_S = 1.0  # a client socket looked up once per second at most
 HINTS = 32  # (pid, fd) pairs that held a DNS socket before: checked first
 
 
@@ -101,8 +101,8 @@ class SocketFinder:
     def __init__(self, *, clock=time.time) -> None:
         self.clock = clock
         self.diag = SockDiag()
-        self.owners: OrderedDict[tuple[str, int, str], list] = OrderedDict()  # key -> [pid, first, last, inode]
-        self._seen: OrderedDict[tuple[str, int, str], float] = OrderedDict()
+        # (address, port, transport) -> the sockets seen on it, oldest first: [pid, first, last, inode]
+        self.owners: OrderedDict[tuple[str, int, str], list[list]] = OrderedDict()
         self._inode_pid: OrderedDict[int, int | None] = OrderedDict()
         self._recent_pids: OrderedDict[int, None] = OrderedDict()  # pids that owned a DNS socket
         self._hints: OrderedDict[tuple[int, int], None] = OrderedDict()  # (pid, fd) that did
@@ -119,24 +119,23 @@ class SocketFinder:
         self.diag.close()
 
     def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: str, ts: float) -> None:
-        """A query left ``src:sport``: find its socket and owner now, before it closes."""
+        """A query left ``src:sport``: find its socket and owner now, before it closes.
+
+        Every query is looked up (one exact sock_diag request, microseconds), never skipped
+        because the port was seen a moment ago: ephemeral ports recur within a second across
+        processes (a few hundred sockets in a 28k-port range collide by the birthday bound),
+        and extending the earlier owner's window would name the wrong process."""
         key = (src, sport, transport)
-        last = self._seen.get(key)
-        if last is not None and ts - last < SEEN_S:
-            o = self.owners.get(key)
-            if o is not None:
-                o[2] = max(o[2], ts)
-            return
-        self._seen[key] = ts
-        self._seen.move_to_end(key)
-        if len(self._seen) > MAX_SOCKETS:
-            self._seen.popitem(last=False)
         t0 = time.thread_time()
         try:
+            inode = self.diag.find(transport, src, sport, dst, dport)
+            hist = self.owners.get(key)
+            if inode is not None and hist and hist[-1][3] == inode:
+                hist[-1][2] = max(hist[-1][2], ts)  # the same socket again (A then AAAA, a retry)
+                return
             self.sockets += 1
             if len(self.delays) < 4096:
                 self.delays.append(time.time() - ts)  # packet sent -> we look: the race to win
-            inode = self.diag.find(transport, src, sport, dst, dport)
             if inode is None:
                 self.gone += 1  # closed before we looked: stays unattributed
                 return
@@ -145,7 +144,10 @@ class SocketFinder:
                 self.no_owner += 1  # another network namespace's process, or no access
                 return
             self.found += 1
-            self.owners[key] = [pid, ts, ts, inode]
+            if hist is None:
+                hist = self.owners[key] = []
+            hist.append([pid, ts, ts, inode])
+            del hist[:-OWNERS_PER_PORT]
             self.owners.move_to_end(key)
             if len(self.owners) > MAX_SOCKETS:
                 self.owners.popitem(last=False)
@@ -231,12 +233,16 @@ class SocketFinder:
         self._ns_pids = sorted(pids, reverse=True)
 
     def owner(self, ip: str, port: int, transport: str, first: float | None, last: float | None) -> int | None:
-        o = self.owners.get((ip, port, transport))
-        if o is None:
+        """The process that held the port while the lookup ran; None when none was seen
+        then, or when two processes held it within the lookup's time (never a guess)."""
+        hist = self.owners.get((ip, port, transport))
+        if not hist:
             return None
-        if first is not None and last is not None and (o[1] > last + SLACK_S or o[2] < first - SLACK_S):
-            return None  # that port belonged to this process at another time: no guess
-        return o[0]
+        if first is None or last is None:
+            pids = {h[0] for h in hist}
+        else:
+            pids = {h[0] for h in hist if not (h[1] > last + SLACK_S or h[2] < first - SLACK_S)}
+        return next(iter(pids)) if len(pids) == 1 else None
 
 
 def _pct(values: list[float], q: float) -> float | None:

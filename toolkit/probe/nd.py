@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 
+from toolkit import signals
 from toolkit.probe import packets
 from toolkit.probe.arp import _sysfs
 from toolkit.probe.model import ProbeKind, ProbeOutcome, ProbeResult
@@ -51,6 +52,9 @@ def nd_probe(address: str, interface: str, source: str | None, end: float, *,
         t0 = time.monotonic()
         sent = seen = 0
         while seen < MAX_PACKETS:
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address=address, kind=ProbeKind.ND, port=None,
+                                   result=ProbeOutcome.NOT_RUN, detail=signals.cut_detail())
             now = time.monotonic()
             if now >= end:
                 break
@@ -59,7 +63,7 @@ def nd_probe(address: str, interface: str, source: str | None, end: float, *,
                 sent += 1
             next_send = t0 + sent * ND_INTERVAL if sent < requests else end
             wait = max(0.0, min(end, next_send) - time.monotonic())
-            if not select.select([sock], [], [], wait)[0]:
+            if not select.select([sock], [], [], signals.tick(wait))[0]:
                 continue
             while seen < MAX_PACKETS:
                 try:

@@ -58,7 +58,8 @@ def syn_probe(address: str, port: int, source: str, end: float, *, kind: str = "
         seen = 0
         while seen < MAX_PACKETS:
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address=address, kind=kind, port=port, result="not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+                                   detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
@@ -103,10 +104,13 @@ def syn_probe6(address: str, port: int, source: str, end: float, *, kind: str = 
         tx.sendto(segment, (address, 0))
         seen = 0
         while seen < MAX_PACKETS:
+            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+                return ProbeResult(address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+                                   detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select([tx, rx_icmp], [], [], left)
+            ready, _, _ = select.select([tx, rx_icmp], [], [], signals.tick(left))
             for s in ready:
                 while seen < MAX_PACKETS:
                     try:
@@ -207,7 +211,8 @@ def connect_probe(address: str, port: int, end: float, *, kind: str = "tcp-conne
         poller.register(sock, select.POLLOUT | select.POLLERR | select.POLLHUP)
         for _ in range(2000):  # bounded: poll returns at once only when there is news, or a 0.2 s slice ends
             if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address=address, kind=kind, port=port, result="not-run", detail=signals.cut_detail())
+                return ProbeResult(address=address, kind=kind, port=port, result=ProbeOutcome.NOT_RUN,
+                                   detail=signals.cut_detail())
             left = end - time.monotonic()
             if left <= 0:
                 break

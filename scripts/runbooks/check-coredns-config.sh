@@ -5,7 +5,8 @@
 #
 # Usage: check-coredns-config.sh [FILE...]
 #   FILE  Corefiles or ConfigMap YAML. Without FILE the ConfigMaps kube-system/coredns and
-#         kube-system/nodelocaldns are fetched with kubectl (skipped when absent).
+#         kube-system/coredns-custom, nodelocaldns and node-local-dns are fetched with
+#         kubectl (each skipped when absent).
 # Env: PODTRIAGE (the podtriage command; default: podtriage), KUBECTL (default: kubectl)
 # `corefile check` probes the upstreams: run it where they are reachable (in a pod, e.g.
 # kubectl podtriage POD --runbook check-coredns-config -- FILE..., or on a node).
@@ -23,7 +24,9 @@ if [ ${#files[@]} -eq 0 ]; then
   command -v "$KUBECTL" >/dev/null 2>&1 || { echo "check-coredns-config: no FILE given and no kubectl to fetch the ConfigMaps" >&2; exit 2; }
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  for cm in coredns nodelocaldns; do
+  # the names distributions ship: CoreDNS, AKS/k3s custom imports, kubespray's and the
+  # upstream addon's NodeLocal DNSCache
+  for cm in coredns coredns-custom nodelocaldns node-local-dns; do
     if "$KUBECTL" get cm "$cm" -n kube-system -o yaml > "$tmp/$cm.yaml" 2>/dev/null && [ -s "$tmp/$cm.yaml" ]; then
       echo "check-coredns-config: fetched kube-system/$cm"
       files+=("$tmp/$cm.yaml")

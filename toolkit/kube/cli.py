@@ -48,8 +48,9 @@ Options:
       --image IMG        podtriage image (default: $PODTRIAGE_IMAGE or {DEFAULT_IMAGE})
       --profile P        kubectl debug profile (default: netadmin, or baseline/restricted
                          where the namespace enforces that PodSecurity level)
-      --corefiles        fetch the nodelocaldns and coredns ConfigMaps from kube-system with
-                         your kubectl and hand them to 'diagnose --corefile'
+      --corefiles        fetch kube-system's coredns, coredns-custom, nodelocaldns and
+                         node-local-dns ConfigMaps with your kubectl (those that exist)
+                         and hand them to 'diagnose --corefile'
       --runbook NAME     run the image's runbook NAME (dns-slow, service-unreachable,
                          check-coredns-config) instead of one podtriage command
       --max N            pods: ask for --yes above N pods (default 20)

@@ -120,21 +120,31 @@ def debug_env(pod: str, namespace: str, node: str | None) -> dict[str, str]:
     return env
 
 
+CONFIGMAPS = ("nodelocaldns", "node-local-dns", "coredns", "coredns-custom")
+
+
 def corefile_env(k: Kubectl) -> tuple[dict[str, str], list[str]]:
-    """kube-system's nodelocaldns and coredns ConfigMaps as env vars, and the --corefile
-    arguments that hand them to podtriage as /dev/fd pipes (bash process substitution):
-    in the spec before the container starts, nothing written to a read-only filesystem."""
+    """kube-system's DNS ConfigMaps as env vars, and the --corefile arguments that hand them
+    to podtriage as /dev/fd pipes (bash process substitution): in the spec before the
+    container starts, nothing written to a read-only filesystem. The names are those the
+    distributions ship (tests/data/corefiles): kubespray's ``nodelocaldns``, the upstream
+    addon's ``node-local-dns``, ``coredns``, and AKS's and k3s's ``coredns-custom``, whose
+    keys CoreDNS imports (toolkit.corefile.roles)."""
     env: dict[str, str] = {}
     extra: list[str] = []
-    for cm in ("nodelocaldns", "coredns"):
+    for cm in CONFIGMAPS:
         p = k.run(["get", "configmap", cm, "-n", "kube-system", "-o", "yaml"])
         if p.returncode != 0 or not p.stdout.strip():
-            say("no ConfigMap kube-system/%s (skipped)" % cm)
+            if "NotFound" in p.stderr or "not found" in p.stderr or p.returncode == 0:
+                say("no ConfigMap kube-system/%s (skipped)" % cm)
+            else:  # Forbidden, a timeout...: say so, an RBAC gap must not pass for "absent"
+                say("could not read ConfigMap kube-system/%s (skipped): %s"
+                    % (cm, (p.stderr.strip().splitlines() or ["kubectl exit %d" % p.returncode])[-1]))
             continue
         if len(p.stdout.encode()) > CM_LIMIT:
             say("ConfigMap kube-system/%s is larger than 100 kB; skipped" % cm)
             continue
-        var = "PODTRIAGE_CM_" + cm.upper()
+        var = "PODTRIAGE_CM_" + cm.upper().replace("-", "_")
         env[var] = p.stdout
         extra.append(" --corefile <(printf '%%s\\n' \"$%s\")" % var)
     return env, extra

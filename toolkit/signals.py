@@ -29,6 +29,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toolkit.deadline import Deadline
 
 # How often a waiting loop looks at the stop event: the latency between a signal and the
 # end of every wait. 0.2 s keeps "ends within about a second" with margin for rendering.
@@ -201,3 +205,28 @@ def installed() -> bool:
         return signal.getsignal(signal.SIGINT) is _handler
     except ValueError:
         return False
+
+
+@contextmanager
+def compute_deadline(deadline: "Deadline", what: str) -> Iterator[None]:
+    """Bound pure-Python work that has no wait to slice (parsing and linting a Corefile at
+    the 4 MiB input cap takes about 10 s): SIGALRM at the deadline raises CannotObserve
+    (exit 3) in the main thread, between bytecodes, so ``--deadline`` holds on any input.
+    Outside the main thread (a library caller) nothing is armed."""
+    from toolkit.errors import CannotObserve
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expired(_signum, _frame):
+        raise CannotObserve(f"--deadline reached while {what}",
+                            hint="give a larger --deadline, or fewer or smaller Corefiles")
+
+    old = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline.remaining()))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

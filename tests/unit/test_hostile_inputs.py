@@ -142,6 +142,12 @@ CASES: list[H.Case] = [
            files={"f": b"\xff\xfe\x00. {\n}\n"}),
     H.Case(id="corefile-20k-blocks", argv=("corefile", "lint", "{tmp}/f"), codes=OK_OR_PROBLEM,
            files={"f": H.huge_corefile(20_000)}, rss_mb=400, deadline=10.0),
+    # parsing and linting have no wait to slice: the deadline is held by SIGALRM (signals.compute_deadline)
+    H.Case(id="corefile-60k-blocks-deadline-1", argv=("corefile", "lint", "{tmp}/f", "--deadline", "1"),
+           codes=CANNOT, files={"f": H.huge_corefile(60_000)}, rss_mb=400, error_has="--deadline reached"),
+    H.Case(id="corefile-60k-blocks-trace-deadline-1",
+           argv=("corefile", "trace", "a.example.", "-c", "{tmp}/f", "--deadline", "1"),
+           codes=CANNOT, files={"f": H.huge_corefile(60_000)}, rss_mb=400, error_has="--deadline reached"),
     H.Case(id="corefile-unicode-digit-port", argv=("corefile", "lint", "{tmp}/f"), codes=ANY_CLEAN,
            files={"f": ":\u00b9 {\n forward . 1.2.3.4:\u00b2\n}\n"}),
     H.Case(id="corefile-unicode-digit-trace", argv=("corefile", "trace", "a.example.", "-c", "{tmp}/f"),

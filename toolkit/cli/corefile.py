@@ -81,14 +81,17 @@ def lint_cmd(
     env_map = _env(env)
 
     def build():
-        from toolkit.corefile.lint import lint, lint_report
-        from toolkit.corefile.source import load_all
-
         import os
 
+        from toolkit import signals
+        from toolkit.corefile.lint import lint, lint_report
+        from toolkit.corefile.source import load_all
+        from toolkit.deadline import Deadline
+
         subject = " ".join(os.path.basename(f) or f for f in files)
-        cfs = load_all(files, env=env_map)
-        return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map)), subject=subject)
+        with signals.compute_deadline(Deadline.for_command(deadline), "linting the Corefiles"):
+            cfs = load_all(files, env=env_map)
+            return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map)), subject=subject)
 
     run(build, output, deadline=deadline)
 
@@ -129,13 +132,16 @@ def trace_cmd(
     env_map = _env(env)
 
     def build():
+        from toolkit import signals
         from toolkit.corefile.source import load_all
         from toolkit.corefile.trace import trace_name, trace_report
+        from toolkit.deadline import Deadline
 
-        cfs = load_all(corefile, env=env_map)
-        asm = _assemble(cfs, role, env_map, service_ip)
-        return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
-                                       nameserver=nameserver, assembly=asm))
+        with signals.compute_deadline(Deadline.for_command(deadline), "tracing the Corefiles"):
+            cfs = load_all(corefile, env=env_map)
+            asm = _assemble(cfs, role, env_map, service_ip)
+            return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
+                                           nameserver=nameserver, assembly=asm))
 
     run(build, output, deadline=deadline)
 
@@ -165,8 +171,11 @@ def check_cmd(
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
+        from toolkit import signals
+
         dl = Deadline.for_command(deadline)
-        asm = _assemble(load_all(files), role, None)
+        with signals.compute_deadline(dl, "reading the Corefiles"):
+            asm = _assemble(load_all(files), role, None)
         checks, notes = check_corefiles(asm.corefiles, names=name, deadline=dl, timeout=timeout,
                                         assembly=asm)
         return check_report(checks, notes, subject=" ".join(files), assembly=asm)

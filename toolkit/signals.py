@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # How often a waiting loop looks at the stop event: the latency between a signal and the
 # end of every wait. 0.2 s keeps "ends within about a second" with margin for rendering.
 TICK_S = 0.2
+# compute_deadline fires this long after --deadline (the promise is the deadline + 0.5 s).
+COMPUTE_GRACE_S = 0.25
 
 _stop = threading.Event()
 _received: list[int] = []  # signal numbers in arrival order (first one decides)
@@ -224,7 +226,9 @@ def compute_deadline(deadline: "Deadline", what: str) -> Iterator[None]:
                             hint="give a larger --deadline, or fewer or smaller Corefiles")
 
     old = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline.remaining()))
+    # A backstop, a little after the deadline: what waits cooperatively (reading a FIFO,
+    # toolkit.inputs) ends at the deadline itself with its own, more precise message.
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline.remaining() + COMPUTE_GRACE_S))
     try:
         yield
     finally:

@@ -272,6 +272,7 @@ class LatencyStats:
         self._cap = exact_cap
 
     def add(self, ms: float) -> None:
+        ms = max(0.0, ms)  # the log histogram needs ms >= 0 (math.log domain)
         self.count += 1
         if ms > self.max:
             self.max = ms
@@ -661,8 +662,11 @@ class Analyzer:
             self.unmatched += 1
             return
         self.pairs += 1
-        lat = (ts - p.first) * 1000.0
-        lat_last = (ts - p.last) * 1000.0
+        # Never negative: a live capture's kernel timestamps are taken per CPU, so on a busy
+        # veth an answer can be stamped a few microseconds before its query (both are read
+        # from one ring; a replayed pcap can do the same). Zero, not a negative latency.
+        lat = max(0.0, (ts - p.first) * 1000.0)
+        lat_last = max(0.0, (ts - p.last) * 1000.0)
         p.answered_ms = lat
         srv.lat.add(lat)
         late = lat_last > self.cfg.timeout * 1000.0

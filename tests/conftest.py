@@ -40,14 +40,19 @@ def _lab_unavailable():
     return None
 
 
-@pytest.fixture(scope="session")
-def lab():
+def _require_lab(fixture: str) -> None:
+    """Fail (CI: root, Debian) when the lab cannot be built; skip only with PT_ALLOW_LAB_SKIP=1."""
     why = _lab_unavailable()
     if why:
         if os.environ.get("PT_ALLOW_LAB_SKIP") == "1":
             pytest.skip(why)
-        pytest.fail("lab fixture: %s (set PT_ALLOW_LAB_SKIP=1 to skip instead)" % why,
+        pytest.fail("%s fixture: %s (set PT_ALLOW_LAB_SKIP=1 to skip instead)" % (fixture, why),
                     pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    _require_lab("lab")
     prefix = os.environ.get("PT_LAB_PREFIX") or "pt%d" % (os.getpid() % 100000)
     lab = Lab(prefix)
     try:
@@ -68,12 +73,7 @@ def clean_lab(lab):
 @pytest.fixture(scope="session")
 def lab6():
     """The dual-stack lab (Lab(ipv6=True)): its own namespaces, beside `lab`."""
-    why = _lab_unavailable()
-    if why:
-        if os.environ.get("PT_ALLOW_LAB_SKIP") == "1":
-            pytest.skip(why)
-        pytest.fail("lab6 fixture: %s (set PT_ALLOW_LAB_SKIP=1 to skip instead)" % why,
-                    pytrace=False)
+    _require_lab("lab6")
     prefix = os.environ.get("PT_LAB6_PREFIX") or "sx%d" % (os.getpid() % 100000)
     lab = Lab(prefix, ipv6=True)
     try:

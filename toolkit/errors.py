@@ -9,6 +9,10 @@ exceptions (ours and foreign ones) to exit codes and messages.
 from __future__ import annotations
 
 import errno
+import struct
+from collections.abc import Callable, Iterator, MutableSequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 # Exit codes: the contract documented in README.md (DESIGN.md "Exit codes").
 EXIT_OK = 0
@@ -158,3 +162,61 @@ def reraise_bug(exc: BaseException) -> None:
 def failure_text(exc: BaseException) -> str:
     """What failed and why, for a note ("KeyError: 'x'" says more than "'x'")."""
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+
+
+# ---------------------------------------------------------------------------- best effort
+# What "could not observe" looks like when it comes from below us: the OS (a file, a socket,
+# /proc of a process that just exited), a library that is missing, psutil's NoSuchProcess /
+# AccessDenied, pyroute2's NetlinkError, scapy's own errors, a truncated kernel record. Matched
+# by module for the libraries so that importing them stays lazy (startup time).
+_OBSERVATION_TYPES: tuple[type[BaseException], ...] = (
+    OSError, CannotObserve, ImportError, EOFError, struct.error)
+_OBSERVATION_MODULES = ("psutil", "pyroute2", "scapy")
+
+
+def is_observation_error(exc: BaseException,
+                         also: tuple[type[BaseException], ...] = ()) -> bool:
+    """True when ``exc`` says an observation could not be made (not a bug in podtriage)."""
+    if isinstance(exc, _OBSERVATION_TYPES + also):
+        return True
+    return any(type(exc).__module__.split(".", 1)[0] == m for m in _OBSERVATION_MODULES)
+
+
+@dataclass
+class Attempt:
+    """What a ``best_effort`` block saw: the observation error that ended it, if any."""
+
+    error: BaseException | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@contextmanager
+def best_effort(notes: MutableSequence[str] | Callable[[str], object] | None, what: str, *,
+                also: tuple[type[BaseException], ...] = ()) -> Iterator[Attempt]:
+    """Run an optional observation: an observation error becomes the note "WHAT: why" and
+    the block ends; anything else (a bug: AttributeError, TypeError...) propagates to the
+    one exception boundary and exit 4, in production as in the tests.
+
+        with best_effort(notes, "reading the ARP table") as attempt:
+            table = read_neighbours()
+        if attempt.failed: ...
+
+    ``also`` adds exception types that mean "could not observe" at this one place (e.g.
+    ValueError from a kernel table in an unexpected format).
+    """
+    attempt = Attempt()
+    try:
+        yield attempt
+    except Exception as exc:  # noqa: BLE001 - filtered just below: bugs are re-raised
+        if not is_observation_error(exc, also):
+            raise
+        attempt.error = exc
+        if notes is not None:
+            text = f"{what}: {failure_text(exc)}"
+            if callable(notes):
+                notes(text)
+            else:
+                notes.append(text)

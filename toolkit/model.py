@@ -64,7 +64,7 @@ class Severity(str, enum.Enum):
         return self.value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Finding:
     """One thing podtriage noticed, with the evidence and what to do about it.
 

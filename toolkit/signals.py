@@ -188,13 +188,13 @@ def mark_interrupted(report):
 
     sig = describe()
     finding = Finding(
-        "interrupted", Severity.WARNING,
-        f"{report.command} was interrupted by {sig}: the results are partial",
-        (f"{sig} after {max(0.0, report.duration_ms / 1000.0 - (stopped_for() or 0.0)):.1f} s; "
+        code="interrupted", severity=Severity.WARNING,
+        summary=f"{report.command} was interrupted by {sig}: the results are partial",
+        evidence=(f"{sig} after {max(0.0, report.duration_ms / 1000.0 - (stopped_for() or 0.0)):.1f} s; "
          f"the partial report was ready {stopped_for() or 0.0:.2f} s later",),
-        "run it again and let it finish (or give it a shorter --deadline): evidence that was "
+        remedy="run it again and let it finish (or give it a shorter --deadline): evidence that was "
         "not gathered cannot vouch for the verdict",
-        Verdict.INDETERMINATE, {"signal": sig, "exit_code": exit_code()})
+        verdict=Verdict.INDETERMINATE, data={"signal": sig, "exit_code": exit_code()})
     verdict = Verdict.INDETERMINATE if report.verdict is Verdict.OK else report.verdict
     data = {**report.data, "interrupted": sig}
     return replace(report, verdict=verdict, findings=(finding, *report.findings), data=data,

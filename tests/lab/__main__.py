@@ -1,4 +1,4 @@
-"""CLI: python3 -m tests.lab [--prefix P] up|down|status|exec NS CMD..."""
+"""CLI: python3 -m tests.lab [--prefix P] up|down|status|versions|exec NS CMD..."""
 import argparse
 import json
 import os
@@ -22,10 +22,16 @@ def main(argv=None) -> int:
     cu.add_argument("--stale", metavar="NAME=ADDRESS",
                     help="node2's cache serves ADDRESS for NAME (a stale answer)")
     sub.add_parser("cluster-down", help="remove the second node, then the lab")
+    sub.add_parser("versions", help="the real components the lab runs, with their versions "
+                                    "(tests/lab/components.py; built by scripts/setup)")
     ex = sub.add_parser("exec", help="run a command in a lab namespace")
     ex.add_argument("ns", help="one of: %s" % ", ".join(NAMESPACES))
     ex.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
+    if a.cmd == "versions":
+        from . import components
+
+        return components.main(["versions"])
     if os.geteuid() != 0:
         print("scripts/lab: must run as root (ip netns)", file=sys.stderr)
         return 3

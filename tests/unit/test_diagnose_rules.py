@@ -53,8 +53,8 @@ def test_differs_from_reference_and_does_not_serve_is_bad_answer_high(state):
 def test_stale_answer_names_the_corefile_block_and_upstream():
     from toolkit.model import Finding
 
-    stub = Finding("corefile-stub-forward", Severity.WARNING, "s", (), "", None,
-                   {"corefile": "coredns", "block": "corp.example:53", "line": 7, "file_line": 12,
+    stub = Finding(code="corefile-stub-forward", severity=Severity.WARNING, summary="s", evidence=(), remedy="", verdict=None,
+                   data={"corefile": "coredns", "block": "corp.example:53", "line": 7, "file_line": 12,
                     "upstreams": ["192.168.50.53"]})
     e = stale("port-closed")
     e = evidence(e.resolve, *e.probes, corefile_findings=(stub,), corefile_hops=("coredns corp.example:53",))

@@ -122,16 +122,16 @@ def _unanswered(res: CaptureResult) -> list[Finding]:
             why = "some queries were answered, others lost"
         severity = Severity.CRITICAL if srv.responses == 0 or bad * 10 >= srv.queries else Severity.WARNING
         out.append(Finding(
-            "capture-unanswered", severity,
-            f"{hostport(srv.server, srv.port)} left {bad} of {srv.queries} queries unanswered over "
+            code="capture-unanswered", severity=severity,
+            summary=f"{hostport(srv.server, srv.port)} left {bad} of {srv.queries} queries unanswered over "
             f"{'/'.join(transports)}: {why}",
-            tuple(evidence),
-            "Check that the resolver process runs and listens on this address and port (NodeLocal "
+            evidence=tuple(evidence),
+            remedy="Check that the resolver process runs and listens on this address and port (NodeLocal "
             "DNSCache pod on this node, CoreDNS endpoints), and that nothing on the path drops UDP/TCP 53 "
             "(NetworkPolicy, node firewall); `podtriage resolve NAME --server "
             f"{srv.server}` asks it directly.",
-            Verdict.DNS_UNAVAILABLE,
-            {"server": srv.server, "port": srv.port, "unanswered": bad, "queries": srv.queries,
+            verdict=Verdict.DNS_UNAVAILABLE,
+            data={"server": srv.server, "port": srv.port, "unanswered": bad, "queries": srv.queries,
              "responses": srv.responses, "icmp": dict(srv.icmp), "icmp_from": list(srv.icmp_senders),
              "transports": transports}))
     return out
@@ -154,11 +154,11 @@ def _signature(res: CaptureResult) -> list[Finding]:
             ev.append(f"always the {only} query was lost ({s.signature_hits} of {s.signature_hits}): a "
                       f"consistent loss of one type also fits a filter that drops {only} queries")
         out.append(Finding(
-            "capture-5s-signature", Severity.WARNING,
-            f"the 5-second signature, {s.signature_hits} time(s): A and AAAA sent together from one "
+            code="capture-5s-signature", severity=Severity.WARNING,
+            summary=f"the 5-second signature, {s.signature_hits} time(s): A and AAAA sent together from one "
             f"socket, one answered at once, the other sent again after the {to:g} s resolver timeout",
-            tuple(ev), SIGNATURE_REMEDY, Verdict.CONNTRACK,
-            {"hits": s.signature_hits, "lost_types": dict(lost)}))
+            evidence=tuple(ev), remedy=SIGNATURE_REMEDY, verdict=Verdict.CONNTRACK,
+            data={"hits": s.signature_hits, "lost_types": dict(lost)}))
     return out
 
 
@@ -169,12 +169,12 @@ def _late_answers(res: CaptureResult) -> list[Finding]:
     # 3. answers that came after the client had given up
     if s.late_responses:
         out.append(Finding(
-            "capture-late-answers", Severity.WARNING,
-            f"{s.late_responses} answers arrived more than {to:g} s after the query was sent: the client "
+            code="capture-late-answers", severity=Severity.WARNING,
+            summary=f"{s.late_responses} answers arrived more than {to:g} s after the query was sent: the client "
             f"had already given up (or retried)",
-            (), "A slow upstream behind the resolver (forwarders, force_tcp to CoreDNS): look at the "
-                "servers' latency p95/max below.", Verdict.DNS_UNAVAILABLE,
-            {"late_responses": s.late_responses}))
+            evidence=(), remedy="A slow upstream behind the resolver (forwarders, force_tcp to CoreDNS): look at the "
+                "servers' latency p95/max below.", verdict=Verdict.DNS_UNAVAILABLE,
+            data={"late_responses": s.late_responses}))
     return out
 
 
@@ -189,12 +189,12 @@ def _error_rcodes(res: CaptureResult) -> list[Finding]:
                           if srv.rcodes.get("SERVFAIL") or srv.rcodes.get("REFUSED")})
         counts = ", ".join(f"{r} x{s.rcodes[r]}" for r in ("SERVFAIL", "REFUSED") if s.rcodes.get(r))
         out.append(Finding(
-            "capture-error-rcodes", Severity.WARNING,
-            f"DNS errors from {', '.join(servers) or 'the resolver'}: {counts}",
-            tuple(lookup_line(lk) for lk in failed[:5]),
-            "SERVFAIL: the resolver could not reach the authoritative servers (check its forwarders); "
-            "REFUSED: an ACL or a zone the server does not serve.", Verdict.DNS_ERROR,
-            {"servers": servers, "rcodes": {r: s.rcodes.get(r, 0) for r in ("SERVFAIL", "REFUSED")}}))
+            code="capture-error-rcodes", severity=Severity.WARNING,
+            summary=f"DNS errors from {', '.join(servers) or 'the resolver'}: {counts}",
+            evidence=tuple(lookup_line(lk) for lk in failed[:5]),
+            remedy="SERVFAIL: the resolver could not reach the authoritative servers (check its forwarders); "
+            "REFUSED: an ACL or a zone the server does not serve.", verdict=Verdict.DNS_ERROR,
+            data={"servers": servers, "rcodes": {r: s.rcodes.get(r, 0) for r in ("SERVFAIL", "REFUSED")}}))
     return out
 
 
@@ -208,13 +208,13 @@ def _search_amplification(res: CaptureResult) -> list[Finding]:
         nx_share = s.search_nxdomain / s.responses if s.responses else 0.0
         heavy = nx_share >= 0.5 and s.lookups_with_search >= 3
         out.append(Finding(
-            "capture-search-amplification", Severity.WARNING if heavy else Severity.INFO,
-            f"{s.lookups_with_search} lookup(s) walked the search list: {avg:.1f} queries per lookup on "
+            code="capture-search-amplification", severity=Severity.WARNING if heavy else Severity.INFO,
+            summary=f"{s.lookups_with_search} lookup(s) walked the search list: {avg:.1f} queries per lookup on "
             f"average, {s.search_nxdomain} NXDOMAIN answers ({nx_share:.0%} of all responses)",
-            tuple(lookup_line(lk) for lk in s.lookups if len(lk.candidates) > 1)[:5],
-            "Use fully qualified names with a trailing dot (api.corp.example.), or lower ndots in the "
+            evidence=tuple(lookup_line(lk) for lk in s.lookups if len(lk.candidates) > 1)[:5],
+            remedy="Use fully qualified names with a trailing dot (api.corp.example.), or lower ndots in the "
             "pod's dnsConfig (options ndots:2); CoreDNS `autopath` answers the chain in one query.",
-            None, {"lookups": s.lookups_with_search, "queries": s.search_queries,
+            verdict=None, data={"lookups": s.lookups_with_search, "queries": s.search_queries,
                    "nxdomain": s.search_nxdomain}))
     return out
 
@@ -226,12 +226,12 @@ def _tc_not_followed(res: CaptureResult) -> list[Finding]:
     # 6. truncated answers never retried over TCP
     if s.tc_not_followed:
         out.append(Finding(
-            "capture-tc-not-followed", Severity.WARNING,
-            f"{s.tc_not_followed} truncated (TC) answer(s) were not followed by a retry over TCP "
+            code="capture-tc-not-followed", severity=Severity.WARNING,
+            summary=f"{s.tc_not_followed} truncated (TC) answer(s) were not followed by a retry over TCP "
             f"({s.tc_followed_by_tcp} were)",
-            (), "The client cannot or may not use TCP: musl before 1.2.4 never retries over TCP; check "
-                "that TCP 53 to the resolver is open.", None,
-            {"tc": s.tc_responses, "followed": s.tc_followed_by_tcp, "not_followed": s.tc_not_followed}))
+            evidence=(), remedy="The client cannot or may not use TCP: musl before 1.2.4 never retries over TCP; check "
+                "that TCP 53 to the resolver is open.", verdict=None,
+            data={"tc": s.tc_responses, "followed": s.tc_followed_by_tcp, "not_followed": s.tc_not_followed}))
     return out
 
 
@@ -242,15 +242,15 @@ def _evidence_quality(res: CaptureResult) -> list[Finding]:
     # 7. evidence quality
     if s.malformed:
         out.append(Finding(
-            "capture-malformed", Severity.INFO, f"{s.malformed} packets/records could not be decoded",
-            tuple(f"{m.reason}" + (f" ({m.src} -> {m.dst})" if m.src else "") for m in s.malformed_examples[:5]),
-            "", None, {"malformed": s.malformed}))
+            code="capture-malformed", severity=Severity.INFO, summary=f"{s.malformed} packets/records could not be decoded",
+            evidence=tuple(f"{m.reason}" + (f" ({m.src} -> {m.dst})" if m.src else "") for m in s.malformed_examples[:5]),
+            remedy="", verdict=None, data={"malformed": s.malformed}))
     if res.kernel_drops:
         out.append(Finding(
-            "capture-kernel-drops", Severity.WARNING,
-            f"the kernel dropped {res.kernel_drops} packets before podtriage read them: counts are lower bounds",
-            (), "Narrow --filter, or capture for a shorter --duration.", None,
-            {"kernel_drops": res.kernel_drops}))
+            code="capture-kernel-drops", severity=Severity.WARNING,
+            summary=f"the kernel dropped {res.kernel_drops} packets before podtriage read them: counts are lower bounds",
+            evidence=(), remedy="Narrow --filter, or capture for a shorter --duration.", verdict=None,
+            data={"kernel_drops": res.kernel_drops}))
     return out
 
 
@@ -299,33 +299,33 @@ def _completeness(res: CaptureResult) -> list[Finding]:
     if res.mode == "read" and res.stopped_by != "end":
         why = "--deadline" if res.stopped_by == "deadline" else "a signal"
         out.append(Finding(
-            "capture-cut-short", Severity.WARNING,
-            f"the read of {res.source} was cut short by {why} after {res.packets} packets: the rest of "
+            code="capture-cut-short", severity=Severity.WARNING,
+            summary=f"the read of {res.source} was cut short by {why} after {res.packets} packets: the rest of "
             f"the file was not analysed and {s.pending_at_cut} queries were still waiting for an answer "
             "(not counted as unanswered)",
-            (f"read {res.packets} packets in {res.elapsed_s:.1f} s",),
-            "raise --deadline (or cut the file down with `editcap -A/-B` or `tcpdump -r F -w G "
+            evidence=(f"read {res.packets} packets in {res.elapsed_s:.1f} s",),
+            remedy="raise --deadline (or cut the file down with `editcap -A/-B` or `tcpdump -r F -w G "
             "port 53`) so the whole file is read",
-            Verdict.INDETERMINATE,
-            {"stopped_by": res.stopped_by, "packets_read": res.packets, "pending_at_cut": s.pending_at_cut}))
+            verdict=Verdict.INDETERMINATE,
+            data={"stopped_by": res.stopped_by, "packets_read": res.packets, "pending_at_cut": s.pending_at_cut}))
     if res.unread:
         out.append(Finding(
-            "capture-unread", Severity.WARNING,
-            f"{res.unread} captured packets were still queued unread when the capture stopped: the "
+            code="capture-unread", severity=Severity.WARNING,
+            summary=f"{res.unread} captured packets were still queued unread when the capture stopped: the "
             "analysis fell behind the traffic, so its counts are lower bounds",
-            (f"kernel: {res.kernel_packets} packets accepted by the filter, {res.kernel_drops} dropped, "
+            evidence=(f"kernel: {res.kernel_packets} packets accepted by the filter, {res.kernel_drops} dropped, "
              f"{res.packets} read",),
-            "capture with a narrower --filter (one server, UDP only) or for a shorter --duration; "
-            "`-w FILE` and a later `--read FILE` analyses every packet the writer saw", None,
-            {"unread": res.unread, "kernel_packets": res.kernel_packets, "kernel_drops": res.kernel_drops}))
+            remedy="capture with a narrower --filter (one server, UDP only) or for a shorter --duration; "
+            "`-w FILE` and a later `--read FILE` analyses every packet the writer saw", verdict=None,
+            data={"unread": res.unread, "kernel_packets": res.kernel_packets, "kernel_drops": res.kernel_drops}))
     if s.evicted_pending:
         out.append(Finding(
-            "capture-pending-evicted", Severity.WARNING,
-            f"{s.evicted_pending} queries were given up unanswered before their timeout because more than "
+            code="capture-pending-evicted", severity=Severity.WARNING,
+            summary=f"{s.evicted_pending} queries were given up unanswered before their timeout because more than "
             f"{s.max_pending} were waiting at once (the memory cap): their count is an upper bound",
-            (), "a flood of unanswered queries: look at the servers below; capture a narrower --filter "
-                "to follow every query", None,
-            {"evicted_pending": s.evicted_pending, "max_pending": s.max_pending}))
+            evidence=(), remedy="a flood of unanswered queries: look at the servers below; capture a narrower --filter "
+                "to follow every query", verdict=None,
+            data={"evicted_pending": s.evicted_pending, "max_pending": s.max_pending}))
     return out
 
 
@@ -334,9 +334,9 @@ def capture_report(res: CaptureResult) -> Report:
     findings = _findings(res)
     default = Verdict.OK if s.dns_messages or res.mode == "live" else Verdict.INDETERMINATE
     if res.mode == "read" and not s.dns_messages:
-        findings.append(Finding("capture-no-dns", Severity.INFO,
-                                f"no DNS packets in {res.source} ({res.packets} packets)", (),
-                                "Capture on the pod's interface with `-i any` and the DNS ports "
+        findings.append(Finding(code="capture-no-dns", severity=Severity.INFO,
+                                summary=f"no DNS packets in {res.source} ({res.packets} packets)", evidence=(),
+                                remedy="Capture on the pod's interface with `-i any` and the DNS ports "
                                 "(`tcpdump -i any -w f.pcap port 53`)."))
     findings.extend(_completeness(res))
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}

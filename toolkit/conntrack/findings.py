@@ -94,8 +94,8 @@ def _unobservable(x: _Pair) -> Finding | None:
         return None
     caps = after.missing_capabilities
     return Finding(
-        "conntrack-unobservable", Severity.INFO,
-        f"No conntrack source was readable in {x.where}",
+        code="conntrack-unobservable", severity=Severity.INFO,
+        summary=f"No conntrack source was readable in {x.where}",
         evidence=tuple(f"{s.name}: {s.detail}" for s in after.failed),
         remedy=("attach with `kubectl debug --profile=netadmin` (adds NET_ADMIN)" if "NET_ADMIN" in caps
                 else "the kernel may lack nf_conntrack here (nothing is tracked in this netns)"),
@@ -112,7 +112,7 @@ def _scope(x: _Pair) -> Finding | None:
                (": its table is empty, which clears nothing" if empty else "") +
                ": kube-proxy's ClusterIP DNAT happens in the node's network namespace")
     return Finding(
-        "conntrack-scope-not-node", Severity.INFO, summary,
+        code="conntrack-scope-not-node", severity=Severity.INFO, summary=summary,
         evidence=(f"how this was decided: {ns.method}",
                   "a pod netns shows only its own flows (e.g. an in-pod REDIRECT such as Istio); "
                   "the node's table, its insert_failed/drop and the DNAT to CoreDNS backends are "
@@ -132,13 +132,13 @@ def _table(x: _Pair) -> Finding | None:
     ev = (f"entries {after.count} of nf_conntrack_max {after.max} ({after.usage_pct:.1f} %) in {x.where}",)
     data = {"usage_pct": round(pct, 2), "count": after.count, "max": after.max}
     if pct >= CRIT_PCT:
-        return Finding("conntrack-table-full", Severity.CRITICAL,
-                       f"Conntrack table at {pct:.0f} % of nf_conntrack_max: new flows "
-                       "(DNS first) are being or will be dropped", ev, REMEDY_TABLE,
-                       Verdict.CONNTRACK, data)
-    return Finding("conntrack-table-pressure", Severity.WARNING,
-                   f"Conntrack table at {pct:.0f} % of nf_conntrack_max", ev, REMEDY_TABLE,
-                   Verdict.CONNTRACK, data)
+        return Finding(code="conntrack-table-full", severity=Severity.CRITICAL,
+                       summary=f"Conntrack table at {pct:.0f} % of nf_conntrack_max: new flows "
+                       "(DNS first) are being or will be dropped", evidence=ev, remedy=REMEDY_TABLE,
+                       verdict=Verdict.CONNTRACK, data=data)
+    return Finding(code="conntrack-table-pressure", severity=Severity.WARNING,
+                   summary=f"Conntrack table at {pct:.0f} % of nf_conntrack_max", evidence=ev, remedy=REMEDY_TABLE,
+                   verdict=Verdict.CONNTRACK, data=data)
 
 
 def _insert_failed(x: _Pair) -> Finding | None:
@@ -153,11 +153,11 @@ def _insert_failed(x: _Pair) -> Finding | None:
     cause = ("hash chains too long (chain_toolong moving)" if chain and chain >= d.get("insert_failed", 0)
              else "the insert race of parallel UDP queries (A+AAAA from one socket), or a full table")
     return Finding(
-        "conntrack-insert-failed-moving", Severity.CRITICAL,
-        f"Conntrack dropping packets {x.window}: {_fmt_delta(d, ('insert_failed', 'drop', 'chain_toolong'))}",
-        (f"{cause}", f"source {x.after.counters.source}; totals now: insert_failed "
+        code="conntrack-insert-failed-moving", severity=Severity.CRITICAL,
+        summary=f"Conntrack dropping packets {x.window}: {_fmt_delta(d, ('insert_failed', 'drop', 'chain_toolong'))}",
+        evidence=(f"{cause}", f"source {x.after.counters.source}; totals now: insert_failed "
          f"{totals.get('insert_failed', 0)}, drop {totals.get('drop', 0)}", f"in {x.where}"),
-        REMEDY_RACE, Verdict.CONNTRACK, {"delta": d})
+        remedy=REMEDY_RACE, verdict=Verdict.CONNTRACK, data={"delta": d})
 
 
 def _early_drop(x: _Pair) -> Finding | None:
@@ -166,12 +166,12 @@ def _early_drop(x: _Pair) -> Finding | None:
     d = x.delta
     assert x.after.counters is not None
     return Finding(
-        "conntrack-early-drop-moving", Severity.WARNING,
-        f"Conntrack evicting entries to make room {x.window}: early_drop +{d['early_drop']}"
+        code="conntrack-early-drop-moving", severity=Severity.WARNING,
+        summary=f"Conntrack evicting entries to make room {x.window}: early_drop +{d['early_drop']}"
         + (f", drop +{d['drop']}" if d.get("drop") else ""),
-        (f"table pressure: unassured entries (one-shot DNS flows first) are evicted; "
+        evidence=(f"table pressure: unassured entries (one-shot DNS flows first) are evicted; "
          f"source {x.after.counters.source}", f"in {x.where}"),
-        REMEDY_TABLE, Verdict.CONNTRACK, {"delta": d})
+        remedy=REMEDY_TABLE, verdict=Verdict.CONNTRACK, data={"delta": d})
 
 
 def _clash_resolved(x: _Pair) -> Finding | None:
@@ -182,10 +182,10 @@ def _clash_resolved(x: _Pair) -> Finding | None:
         return None
     assert x.after.counters is not None
     return Finding(
-        "conntrack-clash-resolved", Severity.INFO,
-        f"Insert clashes happen and the kernel resolved them {x.window}: clash_resolve "
+        code="conntrack-clash-resolved", severity=Severity.INFO,
+        summary=f"Insert clashes happen and the kernel resolved them {x.window}: clash_resolve "
         f"+{d['clash_resolve']}",
-        ("parallel A/AAAA queries race here; this kernel resolves the clash without a drop",
+        evidence=("parallel A/AAAA queries race here; this kernel resolves the clash without a drop",
          f"source {x.after.counters.source}; in {x.where}"),
         data={"delta": d})
 
@@ -199,10 +199,10 @@ def _old_totals(x: _Pair) -> Finding | None:
     if not quiet:
         return None
     return Finding(
-        "conntrack-old-totals", Severity.INFO,
-        "Drop counters are non-zero since boot but did not move " + x.window + ": "
+        code="conntrack-old-totals", severity=Severity.INFO,
+        summary="Drop counters are non-zero since boot but did not move " + x.window + ": "
         + ", ".join(f"{n}={totals[n]}" for n in quiet),
-        ("a large old total is history, not evidence of the current incident",),
+        evidence=("a large old total is history, not evidence of the current incident",),
         data={"totals": {n: totals[n] for n in quiet}})
 
 
@@ -216,11 +216,11 @@ def _kernel_fixes(x: _Pair) -> Finding | None:
     if not missing:
         return None
     return Finding(
-        "conntrack-kernel-race-fixes", Severity.INFO,
-        f"Kernel {after.kernel.release} predates {len(missing)} conntrack race fix(es) "
+        code="conntrack-kernel-race-fixes", severity=Severity.INFO,
+        summary=f"Kernel {after.kernel.release} predates {len(missing)} conntrack race fix(es) "
         "(by upstream version; distributions backport)",
-        tuple(f"{f.commit} ({f.since}): {f.what}" for f in missing),
-        "a kernel >= 5.7 (clash insertion) with NodeLocal DNSCache avoids the race")
+        evidence=tuple(f"{f.commit} ({f.since}): {f.what}" for f in missing),
+        remedy="a kernel >= 5.7 (clash insertion) with NodeLocal DNSCache avoids the race")
 
 
 # The snapshot rules, in the order a reader should see their findings. Adding one: a
@@ -246,18 +246,18 @@ def _entry_findings(snap: ConntrackSnapshot) -> Finding | None:
     if len(groups) >= 2 and top.unreplied >= BACKEND_SHARE * total_unreplied and \
             top.unreplied_ratio > 2 * max((g.unreplied_ratio for g in groups if g is not top), default=0.0):
         return Finding(
-            "conntrack-dns-backend-unreplied", Severity.WARNING,
-            f"DNS backend {top.backend} collects {top.unreplied} of {total_unreplied} unreplied DNS "
+            code="conntrack-dns-backend-unreplied", severity=Severity.WARNING,
+            summary=f"DNS backend {top.backend} collects {top.unreplied} of {total_unreplied} unreplied DNS "
             "flows: queries DNATed to it get no answer",
-            ev, "Check that backend (CoreDNS pod health, stale Service endpoint, NetworkPolicy); "
+            evidence=ev, remedy="Check that backend (CoreDNS pod health, stale Service endpoint, NetworkPolicy); "
                 "remove it from the endpoints until it answers.",
-            Verdict.DNS_UNAVAILABLE, {"backend": top.backend, "unreplied": top.unreplied,
+            verdict=Verdict.DNS_UNAVAILABLE, data={"backend": top.backend, "unreplied": top.unreplied,
                                       "unreplied_total": total_unreplied})
     return Finding(
-        "conntrack-dns-unreplied", Severity.WARNING,
-        f"{total_unreplied} of {len(udp)} UDP DNS flows in this table never saw a reply",
-        ev, "Run `podtriage conntrack race-test <DNS address>` to tell a race from a silent server.",
-        None, {"unreplied": total_unreplied, "udp_entries": len(udp)})
+        code="conntrack-dns-unreplied", severity=Severity.WARNING,
+        summary=f"{total_unreplied} of {len(udp)} UDP DNS flows in this table never saw a reply",
+        evidence=ev, remedy="Run `podtriage conntrack race-test <DNS address>` to tell a race from a silent server.",
+        verdict=None, data={"unreplied": total_unreplied, "udp_entries": len(udp)})
 
 
 def _lossy(m: ModeResult) -> bool:
@@ -303,14 +303,14 @@ def race_findings(res: RaceResult) -> list[Finding]:
     par, reo, tcp = modes.get("parallel"), modes.get("reopen"), modes.get("tcp")
     if par is None or (reo is None and tcp is None):
         # Nothing to compare is no evidence of health: indeterminate, never "0 sent, ok".
-        return [Finding("race-test-incomplete", Severity.WARNING,
-                        f"The race test against {res.target}:{res.port} could not compare modes: "
+        return [Finding(code="race-test-incomplete", severity=Severity.WARNING,
+                        summary=f"The race test against {res.target}:{res.port} could not compare modes: "
                         + ", ".join(f"{m.mode} sent {m.queries}" for m in res.modes)
-                        + " (deadline too short for --count?)", tuple(m.describe() for m in res.modes),
-                        "Rerun with a larger --deadline or a smaller --count: the parallel mode "
+                        + " (deadline too short for --count?)", evidence=tuple(m.describe() for m in res.modes),
+                        remedy="Rerun with a larger --deadline or a smaller --count: the parallel mode "
                         "and at least one of reopen/tcp must each send queries to settle it.",
-                        Verdict.INDETERMINATE,
-                        {"sent": {m.mode: m.queries for m in res.modes}})]
+                        verdict=Verdict.INDETERMINATE,
+                        data={"sent": {m.mode: m.queries for m in res.modes}})]
     x = _Race(res=res, par=par, reo=reo, tcp=tcp)
     pattern = next(f for rule in RACE_PATTERNS if (f := rule(x)) is not None)
     musl = _race_musl(x)
@@ -327,36 +327,36 @@ def _race_parallel(x: _Race) -> Finding | None:
         extra = (f"conntrack here moved during the parallel mode: "
                  f"{_fmt_delta(dict(moved), ('insert_failed', 'drop', 'clash_resolve'))}",)
     return Finding(
-        "race-parallel-loss", Severity.CRITICAL,
-        f"Losses only when A and AAAA leave one socket together: {par.lost} of {par.queries} "
+        code="race-parallel-loss", severity=Severity.CRITICAL,
+        summary=f"Losses only when A and AAAA leave one socket together: {par.lost} of {par.queries} "
         f"queries lost ({100 * _rate(par):.1f} %), {par.stalled} of {par.lookups} lookups would "
         f"stall for the resolver timeout; fresh sockets {100 * _rate(reo):.1f} %, TCP {100 * _rate(tcp):.1f} %",
-        x.ev + extra + ("a conntrack/NAT race (or a middlebox keyed on the 5-tuple) on the path to "
+        evidence=x.ev + extra + ("a conntrack/NAT race (or a middlebox keyed on the 5-tuple) on the path to "
                         f"{x.target}",),
-        REMEDY_RACE, Verdict.CONNTRACK,
-        {"target": x.res.target, "loss_rates": {m.mode: round(m.loss_rate, 4) for m in x.res.modes}})
+        remedy=REMEDY_RACE, verdict=Verdict.CONNTRACK,
+        data={"target": x.res.target, "loss_rates": {m.mode: round(m.loss_rate, 4) for m in x.res.modes}})
 
 
 def _race_udp(x: _Race) -> Finding | None:
     if not (_lossy(x.par) and x.reo is not None and _lossy(x.reo) and (x.tcp is None or not _lossy(x.tcp))):
         return None
     return Finding(
-        "race-udp-loss", Severity.WARNING,
-        f"UDP queries to {x.target} are lost whatever the socket ({100 * _rate(x.par):.1f} % parallel, "
+        code="race-udp-loss", severity=Severity.WARNING,
+        summary=f"UDP queries to {x.target} are lost whatever the socket ({100 * _rate(x.par):.1f} % parallel, "
         f"{100 * _rate(x.reo):.1f} % fresh sockets), TCP is clean",
-        x.ev, "UDP loss on the path or at the server (not the parallel-query race): check the "
+        evidence=x.ev, remedy="UDP loss on the path or at the server (not the parallel-query race): check the "
               "server's load and the path; `use-vc` (TCP) avoids it meanwhile.",
-        Verdict.DNS_UNAVAILABLE, {"target": x.res.target})
+        verdict=Verdict.DNS_UNAVAILABLE, data={"target": x.res.target})
 
 
 def _race_all(x: _Race) -> Finding | None:
     if not (_lossy(x.par) and (x.tcp is None or _lossy(x.tcp))):
         return None
     return Finding(
-        "race-all-loss", Severity.CRITICAL,
-        f"Queries to {x.target} are lost in every mode: the server or the path is failing, "
-        "not a race", x.ev, "Check the DNS server and its reachability (podtriage resolve / reach).",
-        Verdict.DNS_UNAVAILABLE, {"target": x.res.target})
+        code="race-all-loss", severity=Severity.CRITICAL,
+        summary=f"Queries to {x.target} are lost in every mode: the server or the path is failing, "
+        "not a race", evidence=x.ev, remedy="Check the DNS server and its reachability (podtriage resolve / reach).",
+        verdict=Verdict.DNS_UNAVAILABLE, data={"target": x.res.target})
 
 
 def _race_tcp(x: _Race) -> Finding | None:
@@ -364,18 +364,18 @@ def _race_tcp(x: _Race) -> Finding | None:
     if tcp is None or not _lossy(tcp) or _lossy(x.par):
         return None
     return Finding(
-        "race-tcp-loss", Severity.WARNING,
-        f"TCP lookups to {x.target} fail ({tcp.lost} of {tcp.queries}) while UDP is clean: TCP 53 "
-        "is blocked or refused on the path", x.ev,
-        "Allow TCP 53 end to end (truncated answers need it; NodeLocal force_tcp uses it).",
-        Verdict.DNS_UNAVAILABLE, {"target": x.res.target})
+        code="race-tcp-loss", severity=Severity.WARNING,
+        summary=f"TCP lookups to {x.target} fail ({tcp.lost} of {tcp.queries}) while UDP is clean: TCP 53 "
+        "is blocked or refused on the path", evidence=x.ev,
+        remedy="Allow TCP 53 end to end (truncated answers need it; NodeLocal force_tcp uses it).",
+        verdict=Verdict.DNS_UNAVAILABLE, data={"target": x.res.target})
 
 
 def _race_none(x: _Race) -> Finding | None:
     return Finding(
-        "race-no-loss", Severity.INFO,
-        f"No loss pattern against {x.target}: " + "; ".join(
-            f"{m.mode} {m.lost}/{m.queries} lost" for m in x.res.modes), x.ev)
+        code="race-no-loss", severity=Severity.INFO,
+        summary=f"No loss pattern against {x.target}: " + "; ".join(
+            f"{m.mode} {m.lost}/{m.queries} lost" for m in x.res.modes), evidence=x.ev)
 
 
 def _race_musl(x: _Race) -> Finding | None:
@@ -383,12 +383,12 @@ def _race_musl(x: _Race) -> Finding | None:
     if not musl:
         return None
     return Finding(
-        "race-musl-process", Severity.WARNING if x.par_only else Severity.INFO,
-        "Processes here link musl, which ignores single-request-reopen and use-vc and always "
+        code="race-musl-process", severity=Severity.WARNING if x.par_only else Severity.INFO,
+        summary="Processes here link musl, which ignores single-request-reopen and use-vc and always "
         "sends A and AAAA in parallel: " + ", ".join(f"{p.name}[{p.pid}]" for p in musl[:8]),
-        tuple(f"pid {p.pid} {p.name}: {p.cmdline[:120]}" for p in musl[:8]),
-        "For musl images only NodeLocal DNSCache, a fixed kernel, or a glibc-based image help.",
-        None, {"pids": [p.pid for p in musl]})
+        evidence=tuple(f"pid {p.pid} {p.name}: {p.cmdline[:120]}" for p in musl[:8]),
+        remedy="For musl images only NodeLocal DNSCache, a fixed kernel, or a glibc-based image help.",
+        verdict=None, data={"pids": [p.pid for p in musl]})
 
 
 # Loss patterns, highest priority first: the first that matches is the finding. Adding one:

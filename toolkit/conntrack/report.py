@@ -142,10 +142,10 @@ def race_report(res: RaceResult, before: ConntrackSnapshot | None, after: Conntr
     findings = race_findings(res)
     if after is not None and after.netns.is_init is not True:
         findings.append(Finding(
-            "conntrack-scope-not-node", Severity.INFO,
-            f"The conntrack counters read around the test belong to {after.netns.label}: a race in "
+            code="conntrack-scope-not-node", severity=Severity.INFO,
+            summary=f"The conntrack counters read around the test belong to {after.netns.label}: a race in "
             "the node's DNAT does not move them",
-            (f"node view: {NODE_VIEW}", NODE_METRICS)))
+            evidence=(f"node view: {NODE_VIEW}", NODE_METRICS)))
     verdict = derive_verdict(findings)
     rows = tuple((m.mode, str(m.lookups), str(m.queries), str(m.lost), f"{100 * m.loss_rate:.1f}",
                   str(m.stalled), _ms(m.latency_ms_p50), _ms(m.latency_ms_p99), _ms(m.latency_ms_max),

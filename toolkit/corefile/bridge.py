@@ -65,14 +65,14 @@ def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
     stubs = [h for h in trace.hops if h.stub_forward]
     for h in stubs:
         findings.append(Finding(
-            "corefile-stub-forward", Severity.WARNING,
-            f"{trace.name} is answered by {h.corefile} block {h.block} (line {h.file_line or h.line}), "
+            code="corefile-stub-forward", severity=Severity.WARNING,
+            summary=f"{trace.name} is answered by {h.corefile} block {h.block} (line {h.file_line or h.line}), "
             f"which forwards it to {', '.join(h.next.targets) if h.next else '?'} instead of the "
             "config's default upstream",
-            tuple(hops),
-            "if that server is retired or stale, re-point or delete the block, then flush the caches "
+            evidence=tuple(hops),
+            remedy="if that server is retired or stale, re-point or delete the block, then flush the caches "
             "(restart CoreDNS and NodeLocal DNSCache)",
-            None, {"corefile": h.corefile, "block": h.block, "line": h.line, "file_line": h.file_line,
+            verdict=None, data={"corefile": h.corefile, "block": h.block, "line": h.line, "file_line": h.file_line,
                    "upstreams": list(h.next.targets) if h.next else []}))
     for p in trace.problems:
         notes.append(f"corefile trace: {p}")

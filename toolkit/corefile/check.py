@@ -214,43 +214,43 @@ def check_findings(checks: Sequence[TargetCheck]) -> list[Finding]:
                 "zone": u.zone, "target": u.target, "status": c.status}
         if c.status == "differs":
             out.append(Finding(
-                "stub-upstream-differs", Severity.CRITICAL,
-                f"{where} forwards {u.zone} to {u.target}, whose answers differ from the default "
+                code="stub-upstream-differs", severity=Severity.CRITICAL,
+                summary=f"{where} forwards {u.zone} to {u.target}, whose answers differ from the default "
                 f"upstream {c.compared_with}",
-                c.differences,
-                f"this is the signature of a forgotten stub forward to a stale or retired server: "
+                evidence=c.differences,
+                remedy=f"this is the signature of a forgotten stub forward to a stale or retired server: "
                 f"re-point or delete the block at line {u.file_line or u.line}, then flush the caches "
                 "(restart CoreDNS and NodeLocal DNSCache)",
-                Verdict.BAD_ANSWER, {**data, "compared_with": c.compared_with,
+                verdict=Verdict.BAD_ANSWER, data={**data, "compared_with": c.compared_with,
                                      "differences": list(c.differences)}))
         elif c.status in ("unreachable", "refusing"):
             out.append(Finding(
-                f"upstream-{c.status}", Severity.CRITICAL,
-                f"{where}: forward target {u.target} is {c.status} ({c.detail})", (),
-                "every query this block forwards there fails or waits for CoreDNS's timeout: fix or "
-                "remove the target", Verdict.DNS_UNAVAILABLE, data))
+                code=f"upstream-{c.status}", severity=Severity.CRITICAL,
+                summary=f"{where}: forward target {u.target} is {c.status} ({c.detail})", evidence=(),
+                remedy="every query this block forwards there fails or waits for CoreDNS's timeout: fix or "
+                "remove the target", verdict=Verdict.DNS_UNAVAILABLE, data=data))
         elif c.status == "lame":
             out.append(Finding(
-                "upstream-lame", Severity.CRITICAL,
-                f"{where}: forward target {u.target} does not serve {u.zone} ({c.detail})", (),
-                "the target answers, but not for this zone: point the block at a server that does",
-                Verdict.DNS_ERROR, data))
+                code="upstream-lame", severity=Severity.CRITICAL,
+                summary=f"{where}: forward target {u.target} does not serve {u.zone} ({c.detail})", evidence=(),
+                remedy="the target answers, but not for this zone: point the block at a server that does",
+                verdict=Verdict.DNS_ERROR, data=data))
         elif c.status == "servfail":
             out.append(Finding(
-                "upstream-servfail", Severity.CRITICAL,
-                f"{where}: forward target {u.target} answers SERVFAIL ({c.detail})", (),
-                "the target is up but cannot resolve: check its own upstreams/recursion, zone loading "
-                "and DNSSEC validation (its logs say which)", Verdict.DNS_ERROR, data))
+                code="upstream-servfail", severity=Severity.CRITICAL,
+                summary=f"{where}: forward target {u.target} answers SERVFAIL ({c.detail})", evidence=(),
+                remedy="the target is up but cannot resolve: check its own upstreams/recursion, zone loading "
+                "and DNSSEC validation (its logs say which)", verdict=Verdict.DNS_ERROR, data=data))
         elif c.status == "unchecked":
             out.append(Finding(
-                "upstream-unchecked", Severity.WARNING,
-                f"{where}: forward target {u.target} was not checked ({c.detail})", (),
-                "give the check more time (--deadline) or let it finish: an upstream that was not "
-                "asked cannot be vouched for", Verdict.INDETERMINATE, data))
+                code="upstream-unchecked", severity=Severity.WARNING,
+                summary=f"{where}: forward target {u.target} was not checked ({c.detail})", evidence=(),
+                remedy="give the check more time (--deadline) or let it finish: an upstream that was not "
+                "asked cannot be vouched for", verdict=Verdict.INDETERMINATE, data=data))
         elif c.status == "slow":
-            out.append(Finding("upstream-slow", Severity.WARNING,
-                               f"{where}: forward target {u.target} answers slowly ({c.detail})", (),
-                               "check the upstream's load and the path to it", None, data))
+            out.append(Finding(code="upstream-slow", severity=Severity.WARNING,
+                               summary=f"{where}: forward target {u.target} answers slowly ({c.detail})", evidence=(),
+                               remedy="check the upstream's load and the path to it", verdict=None, data=data))
     return out
 
 

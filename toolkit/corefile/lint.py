@@ -152,7 +152,7 @@ class _Ctx:
                 "block": list(block.zones) if block else [],
                 "block_line": block.line if block else None}
         data.update(extra)
-        self.out.append(Finding(code, severity, summary, tuple(ev), remedy, None, data))
+        self.out.append(Finding(code=code, severity=severity, summary=summary, evidence=tuple(ev), remedy=remedy, verdict=None, data=data))
 
 
 def _where(d: Directive) -> str:

@@ -702,21 +702,21 @@ def trace_report(result: TraceResult) -> Report:
     for h in result.hops:
         if h.stub_forward and h.next is not None:
             findings.append(Finding(
-                "trace-stub-forward", Severity.WARNING,
-                f"{result.name} is answered by stub block {h.block} of {h.corefile} (line {h.line}), "
+                code="trace-stub-forward", severity=Severity.WARNING,
+                summary=f"{result.name} is answered by stub block {h.block} of {h.corefile} (line {h.line}), "
                 f"which forwards to {', '.join(h.next.targets)} instead of the default upstream",
-                tuple(n for n in h.notes if "stub" in n) + (f"via: {h.via}",),
-                "check the stub target answers like the default upstream (`podtriage corefile "
+                evidence=tuple(n for n in h.notes if "stub" in n) + (f"via: {h.via}",),
+                remedy="check the stub target answers like the default upstream (`podtriage corefile "
                 "check`); re-point or delete the block, then flush the caches",
-                None, {"corefile": h.corefile, "block": list(h.zones), "line": h.line,
+                verdict=None, data={"corefile": h.corefile, "block": list(h.zones), "line": h.line,
                        "file_line": h.file_line, "targets": list(h.next.targets)}))
     for p in result.problems:
-        findings.append(Finding("trace-dead-end", Severity.WARNING, p, (),
-                                "add a server block or plugin that answers this name", None, {}))
+        findings.append(Finding(code="trace-dead-end", severity=Severity.WARNING, summary=p, evidence=(),
+                                remedy="add a server block or plugin that answers this name", verdict=None, data={}))
     if result.final is not None and result.final.kind not in ("ip", "corefile"):
-        findings.append(Finding("trace-upstream-not-address", Severity.INFO,
-                                f"final upstream {result.final.target}: {result.final.note}", (), "",
-                                None, {"target": result.final.target}))
+        findings.append(Finding(code="trace-upstream-not-address", severity=Severity.INFO,
+                                summary=f"final upstream {result.final.target}: {result.final.note}", evidence=(), remedy="",
+                                verdict=None, data={"target": result.final.target}))
     verdict = Verdict.DNS_ERROR if any(f.severity is not Severity.INFO for f in findings) \
         else Verdict.OK
     rows = tuple((str(i + 1), h.corefile, h.block, str(h.line) + (

@@ -31,44 +31,44 @@ def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
     if state is AddressState.UP:
         closed = tuple(p for p in ports if p in rep.closed_ports)
         if closed:
-            return Finding("port-closed", crit, rep.summary, evidence,
-                           f"nothing listens on port {', '.join(map(str, closed))} of {rep.address}: "
+            return Finding(code="port-closed", severity=crit, summary=rep.summary, evidence=evidence,
+                           remedy=f"nothing listens on port {', '.join(map(str, closed))} of {rep.address}: "
                            "check the service's port and that the application is running",
-                           Verdict.PORT_CLOSED, data)
+                           verdict=Verdict.PORT_CLOSED, data=data)
         missing = tuple(p for p in ports if p not in rep.open_ports)
         if missing:
-            return Finding("port-not-open", Severity.WARNING,
-                           f"{rep.summary}; port {', '.join(map(str, missing))} did not answer",
-                           evidence, "look at a firewall on that port", Verdict.FILTERED, data)
-        return Finding("reachable", Severity.INFO, rep.summary, evidence, "", None, data)
+            return Finding(code="port-not-open", severity=Severity.WARNING,
+                           summary=f"{rep.summary}; port {', '.join(map(str, missing))} did not answer",
+                           evidence=evidence, remedy="look at a firewall on that port", verdict=Verdict.FILTERED, data=data)
+        return Finding(code="reachable", severity=Severity.INFO, summary=rep.summary, evidence=evidence, remedy="", verdict=None, data=data)
     if state is AddressState.PORT_CLOSED:
-        return Finding("port-closed", crit, rep.summary, evidence,
-                       f"the host answers but refuses the port: check that the application listens on "
-                       f"{', '.join(map(str, rep.closed_ports))}", Verdict.PORT_CLOSED, data)
+        return Finding(code="port-closed", severity=crit, summary=rep.summary, evidence=evidence,
+                       remedy=f"the host answers but refuses the port: check that the application listens on "
+                       f"{', '.join(map(str, rep.closed_ports))}", verdict=Verdict.PORT_CLOSED, data=data)
     if state is AddressState.FILTERED:
-        return Finding("filtered", crit, rep.summary, evidence,
-                       "a firewall or NetworkPolicy on the path rejects or drops the traffic: find the "
-                       "rule (the router named above sent the rejection)", Verdict.FILTERED, data)
+        return Finding(code="filtered", severity=crit, summary=rep.summary, evidence=evidence,
+                       remedy="a firewall or NetworkPolicy on the path rejects or drops the traffic: find the "
+                       "rule (the router named above sent the rejection)", verdict=Verdict.FILTERED, data=data)
     if state is AddressState.HOST_UNREACHABLE:
         who = rep.host_unreachable_from
-        return Finding("host-unreachable", crit, rep.summary, evidence, REMEDY_UNREACHABLE,
-                       Verdict.UNREACHABLE_HOST, dict(data, icmp_from=who))
+        return Finding(code="host-unreachable", severity=crit, summary=rep.summary, evidence=evidence, remedy=REMEDY_UNREACHABLE,
+                       verdict=Verdict.UNREACHABLE_HOST, data=dict(data, icmp_from=who))
     if state is AddressState.ROUTING:
-        return Finding("routing", crit, rep.summary, evidence,
-                       "the path to the address is broken: check the routes of the pod and the node "
-                       "(`ip route get ADDRESS`) and whether the gateway is up", Verdict.UNREACHABLE_HOST, data)
+        return Finding(code="routing", severity=crit, summary=rep.summary, evidence=evidence,
+                       remedy="the path to the address is broken: check the routes of the pod and the node "
+                       "(`ip route get ADDRESS`) and whether the gateway is up", verdict=Verdict.UNREACHABLE_HOST, data=data)
     if state is AddressState.SILENT:
         if rep.control_ok:
-            return Finding("silent", crit, rep.summary, evidence,
-                           "the path works (the control answers) but the address does not: a silent drop "
+            return Finding(code="silent", severity=crit, summary=rep.summary, evidence=evidence,
+                           remedy="the path works (the control answers) but the address does not: a silent drop "
                            "(firewall, NetworkPolicy) or a dead host; look at the policy, then at the host",
-                           Verdict.UNREACHABLE_HOST, data)
-        return Finding("silent-no-control", Severity.WARNING, rep.summary, evidence,
-                       "nothing answered and no control probe could be compared: run from the node, or "
+                           verdict=Verdict.UNREACHABLE_HOST, data=data)
+        return Finding(code="silent-no-control", severity=Severity.WARNING, summary=rep.summary, evidence=evidence,
+                       remedy="nothing answered and no control probe could be compared: run from the node, or "
                        "with NET_RAW (`kubectl debug --profile=netadmin`), or raise --deadline",
-                       Verdict.INDETERMINATE, data)
-    return Finding("not-probed", Severity.WARNING, rep.summary, evidence,
-                   "raise --deadline, or attach with `kubectl debug --profile=netadmin`", Verdict.INDETERMINATE, data)
+                       verdict=Verdict.INDETERMINATE, data=data)
+    return Finding(code="not-probed", severity=Severity.WARNING, summary=rep.summary, evidence=evidence,
+                   remedy="raise --deadline, or attach with `kubectl debug --profile=netadmin`", verdict=Verdict.INDETERMINATE, data=data)
 
 
 def reach_report(res: ReachResult) -> Report:
@@ -78,18 +78,18 @@ def reach_report(res: ReachResult) -> Report:
         err = res.resolve_error or "no addresses"
         timeout = "did not return" in err or "EAI -3" in err
         findings.append(Finding(
-            "name-unresolved", Severity.CRITICAL, f"{res.target} does not resolve: {err}", (err,),
-            f"run `podtriage resolve {res.target}` or `podtriage diagnose {res.target}` to see which "
-            "nameserver says what", Verdict.DNS_UNAVAILABLE if timeout else Verdict.DNS_ERROR,
-            {"target": res.target}))
+            code="name-unresolved", severity=Severity.CRITICAL, summary=f"{res.target} does not resolve: {err}", evidence=(err,),
+            remedy=f"run `podtriage resolve {res.target}` or `podtriage diagnose {res.target}` to see which "
+            "nameserver says what", verdict=Verdict.DNS_UNAVAILABLE if timeout else Verdict.DNS_ERROR,
+            data={"target": res.target}))
     for rep in res.addresses:
         findings.append(address_finding(rep, ports))
     if res.lost:
         findings.append(Finding(
-            "missing-net-raw", Severity.INFO,
-            "without NET_RAW some probes fell back to unprivileged ones", tuple(res.lost),
-            "attach with `kubectl debug --profile=netadmin` (adds NET_RAW and NET_ADMIN) or run "
-            "the container with --cap-add NET_RAW", None, {"capability": "NET_RAW"}))
+            code="missing-net-raw", severity=Severity.INFO,
+            summary="without NET_RAW some probes fell back to unprivileged ones", evidence=tuple(res.lost),
+            remedy="attach with `kubectl debug --profile=netadmin` (adds NET_RAW and NET_ADMIN) or run "
+            "the container with --cap-add NET_RAW", verdict=None, data={"capability": "NET_RAW"}))
     verdict = derive_verdict(findings, default=Verdict.OK)
     if not res.addresses and verdict is Verdict.OK:
         verdict = Verdict.INDETERMINATE

@@ -17,12 +17,12 @@ def _syn_sent(e: Evidence) -> Finding | None:
     dead = {r.address for r in e.probes if r.state in DEAD}
     on_dead = [s for s in stuck if s.remote.rsplit(":", 1)[0] in dead]
     return Finding(
-        "app-syn-sent", Severity.WARNING,
-        f"the application has {len(stuck)} connection(s) stuck in SYN_SENT"
+        code="app-syn-sent", severity=Severity.WARNING,
+        summary=f"the application has {len(stuck)} connection(s) stuck in SYN_SENT"
         + (f", {len(on_dead)} of them to a dead address of {e.name}" if on_dead else ""),
-        tuple(f"pid {s.pid} {s.process}: {s.local} -> {s.remote} {s.status}" for s in stuck[:10]),
-        "this ties the application's failure to the addresses above", None,
-        {"sockets": [s.remote for s in stuck]})
+        evidence=tuple(f"pid {s.pid} {s.process}: {s.local} -> {s.remote} {s.status}" for s in stuck[:10]),
+        remedy="this ties the application's failure to the addresses above", verdict=None,
+        data={"sockets": [s.remote for s in stuck]})
 
 
 def _musl(e: Evidence) -> Finding | None:
@@ -30,9 +30,9 @@ def _musl(e: Evidence) -> Finding | None:
     if not musl:
         return None
     return Finding(
-        "app-uses-musl", Severity.INFO,
-        f"{', '.join(sorted({p.name for p in musl}))} resolve(s) names with musl libc",
-        tuple(f"pid {p.pid} {p.name}: {p.cmdline}" for p in musl[:5]),
-        "musl ignores resolv.conf options single-request, single-request-reopen and use-vc, "
+        code="app-uses-musl", severity=Severity.INFO,
+        summary=f"{', '.join(sorted({p.name for p in musl}))} resolve(s) names with musl libc",
+        evidence=tuple(f"pid {p.pid} {p.name}: {p.cmdline}" for p in musl[:5]),
+        remedy="musl ignores resolv.conf options single-request, single-request-reopen and use-vc, "
         "queries all nameservers in parallel, and never searches names with ndots or more dots",
-        None, {"pids": [p.pid for p in musl]})
+        verdict=None, data={"pids": [p.pid for p in musl]})

@@ -73,14 +73,14 @@ def _unroutable_finding(f: Facts, gone: list[str], serving: list[str], v6: bool 
         severity = Severity.CRITICAL
         tail = f"; no {other} address of the name serves, so every client fails"
     return Finding(
-        "aaaa-unroutable" if v6 else "a-unroutable", severity,
-        f"{f.e.name} has {rr} {fmt_addresses(gone)} (from {', '.join(servers)}) but this pod has no "
+        code="aaaa-unroutable" if v6 else "a-unroutable", severity=severity,
+        summary=f"{f.e.name} has {rr} {fmt_addresses(gone)} (from {', '.join(servers)}) but this pod has no "
         f"{fam} route: a client that tries it fails at once with ENETUNREACH (\"network is "
         f"unreachable\"){tail}",
-        tuple(f"route to {a}: {f.reports[a].route.describe()}" for a in gone if a in f.reports)
+        evidence=tuple(f"route to {a}: {f.reports[a].route.describe()}" for a in gone if a in f.reports)
         + tuple(f"{a} from {', '.join(f.path_servers(a))}" for a in gone),
-        TEMPLATE_REMEDY if v6 else DNS64_REMEDY, Verdict.BAD_ANSWER,
-        {"addresses": gone, "servers": servers, "family": fam.lower(), "pod_families": [other.lower()],
+        remedy=TEMPLATE_REMEDY if v6 else DNS64_REMEDY, verdict=Verdict.BAD_ANSWER,
+        data={"addresses": gone, "servers": servers, "family": fam.lower(), "pod_families": [other.lower()],
          "serving": serving, "client_order": order})
 
 
@@ -152,12 +152,12 @@ def family_fails(f: Facts) -> Finding | None:
         from toolkit.triage.rules import _summaries, probe_lines
 
         return Finding(
-            "family-fails", Severity.CRITICAL if tried_first else Severity.WARNING,
-            f"{fam} fails for {f.e.name} in this dual-stack pod: {_summaries(f, failing)}; "
+            code="family-fails", severity=Severity.CRITICAL if tried_first else Severity.WARNING,
+            summary=f"{fam} fails for {f.e.name} in this dual-stack pod: {_summaries(f, failing)}; "
             f"{other} {fmt_addresses(serving)} serves. {how}",
-            probe_lines(f, [*failing, *serving]),
-            remedy.format(fam=fam, rr=rr, other_rr=other_rr), verdict,
-            {"addresses": failing, "family": fam.lower(), "serving": serving,
+            evidence=probe_lines(f, [*failing, *serving]),
+            remedy=remedy.format(fam=fam, rr=rr, other_rr=other_rr), verdict=verdict,
+            data={"addresses": failing, "family": fam.lower(), "serving": serving,
              "serving_family": other.lower(), "states": {a: str(f.state(a)) for a in failing},
              "client_order": order, "tried_first": first})
     return None

@@ -203,23 +203,23 @@ def _server_failures(res: ResolveResult) -> list[Finding]:
         transports = ", ".join(p.transport for p in failed)
         if role == "reference":
             out.append(Finding(
-                "reference-unavailable", Severity.WARNING,
-                f"reference {server} gave no answer over {transports}: it cannot vouch for the answers",
-                tuple(evidence), "check that the reference server is reachable from this namespace",
-                None, {"server": server, "transports": [p.transport for p in failed]}))
+                code="reference-unavailable", severity=Severity.WARNING,
+                summary=f"reference {server} gave no answer over {transports}: it cannot vouch for the answers",
+                evidence=tuple(evidence), remedy="check that the reference server is reachable from this namespace",
+                verdict=None, data={"server": server, "transports": [p.transport for p in failed]}))
             continue
         if working:
             ok_t = ", ".join(p.transport for p in working)
             code = f"{failed[0].transport}-fails-{working[0].transport}-works"
             out.append(Finding(
-                code, Severity.WARNING,
-                f"{server} answers over {ok_t} but not over {transports} ({', '.join(sorted(kinds))})",
-                tuple(evidence),
-                "allow TCP 53 end to end (NetworkPolicy, firewalls): truncated answers and "
+                code=code, severity=Severity.WARNING,
+                summary=f"{server} answers over {ok_t} but not over {transports} ({', '.join(sorted(kinds))})",
+                evidence=tuple(evidence),
+                remedy="allow TCP 53 end to end (NetworkPolicy, firewalls): truncated answers and "
                 "force_tcp forwarders need it" if failed[0].transport == "tcp" else
                 "UDP 53 is blocked or dropped on the way while TCP works: check NetworkPolicies, "
                 "NOTRACK/conntrack rules and the DNS server's UDP listener",
-                Verdict.DNS_UNAVAILABLE, {"server": server, "failed": [p.transport for p in failed],
+                verdict=Verdict.DNS_UNAVAILABLE, data={"server": server, "failed": [p.transport for p in failed],
                                           "working": [p.transport for p in working]}))
             continue
         kind = sorted(kinds)[0]
@@ -237,9 +237,9 @@ def _server_failures(res: ResolveResult) -> list[Finding]:
         else:
             code, what = "server-error", f"failed ({kind})"
             remedy = "see the evidence"
-        out.append(Finding(code, Severity.CRITICAL, f"nameserver {server} {what} over {transports}",
-                           tuple(evidence), remedy, Verdict.DNS_UNAVAILABLE,
-                           {"server": server, "role": role, "transports": [p.transport for p in failed],
+        out.append(Finding(code=code, severity=Severity.CRITICAL, summary=f"nameserver {server} {what} over {transports}",
+                           evidence=tuple(evidence), remedy=remedy, verdict=Verdict.DNS_UNAVAILABLE,
+                           data={"server": server, "role": role, "transports": [p.transport for p in failed],
                             "error": kind}))
     return out
 
@@ -265,12 +265,12 @@ def _disagreements(res: ResolveResult) -> list[Finding]:
             disjoint = any(not set(a) & set(b) for a in distinct for b in distinct if a != b)
             ev = tuple(f"{_label(*k)} answers {qtype} {fmt_addresses(v)}" for k, v in path_sets.items())
             out.append(Finding(
-                "answers-disagree", Severity.CRITICAL if disjoint else Severity.WARNING,
-                f"nameservers disagree on {qtype} for {res.name}" + ("" if disjoint else
+                code="answers-disagree", severity=Severity.CRITICAL if disjoint else Severity.WARNING,
+                summary=f"nameservers disagree on {qtype} for {res.name}" + ("" if disjoint else
                                                                      " (overlapping sets: round robin or a partial copy)"),
-                ev, "find the server whose data is stale: compare SOA serials and the upstream each "
+                evidence=ev, remedy="find the server whose data is stale: compare SOA serials and the upstream each "
                     "one forwards this zone to (podtriage corefile trace)",
-                Verdict.BAD_ANSWER, {"qtype": qtype, "answers": {k[0]: list(v) for k, v in path_sets.items()}}))
+                verdict=Verdict.BAD_ANSWER, data={"qtype": qtype, "answers": {k[0]: list(v) for k, v in path_sets.items()}}))
         if ref_sets:
             refs = set(ref_sets.values())
             for (server, role), addrs in path_sets.items():
@@ -282,15 +282,15 @@ def _disagreements(res: ResolveResult) -> list[Finding]:
                 soas = _negative_soas(res)
                 ev += [f"SOA seen via {s}: {soa}" for s, soa in soas.items()]
                 out.append(Finding(
-                    "answer-differs-from-reference", Severity.CRITICAL if disjoint else Severity.WARNING,
-                    f"{server} answers {res.name} {qtype} with {fmt_addresses(addrs)}; the reference says "
+                    code="answer-differs-from-reference", severity=Severity.CRITICAL if disjoint else Severity.WARNING,
+                    summary=f"{server} answers {res.name} {qtype} with {fmt_addresses(addrs)}; the reference says "
                     f"{' / '.join(fmt_addresses(r) for r in refs)}",
-                    tuple(ev),
-                    f"the path behind {server} serves different data than the reference: check the "
+                    evidence=tuple(ev),
+                    remedy=f"the path behind {server} serves different data than the reference: check the "
                     "CoreDNS/NodeLocal server blocks that forward this zone (a stub `forward` to a "
                     "retired server), then flush the caches",
-                    Verdict.BAD_ANSWER,
-                    {"qtype": qtype, "server": server, "answers": list(addrs),
+                    verdict=Verdict.BAD_ANSWER,
+                    data={"qtype": qtype, "server": server, "answers": list(addrs),
                      "reference_answers": {k[0]: list(v) for k, v in ref_sets.items()}}))
     # Same server, different transports: e.g. a UDP path via one upstream and TCP via another.
     by_server: dict[tuple[str, str], dict[str, tuple[str, ...]]] = defaultdict(dict)
@@ -300,11 +300,11 @@ def _disagreements(res: ResolveResult) -> list[Finding]:
     for (server, role), per_t in by_server.items():
         if len(set(per_t.values())) > 1:
             out.append(Finding(
-                "transport-answers-differ", Severity.WARNING,
-                f"{server} gives different answers over {' and '.join(per_t)}",
-                tuple(f"{t}: {fmt_addresses(a)}" for t, a in per_t.items()),
-                "UDP and TCP reach different backends or upstreams: check forwarders with force_tcp/prefer_udp",
-                Verdict.BAD_ANSWER, {"server": server, "answers": {t: list(a) for t, a in per_t.items()}}))
+                code="transport-answers-differ", severity=Severity.WARNING,
+                summary=f"{server} gives different answers over {' and '.join(per_t)}",
+                evidence=tuple(f"{t}: {fmt_addresses(a)}" for t, a in per_t.items()),
+                remedy="UDP and TCP reach different backends or upstreams: check forwarders with force_tcp/prefer_udp",
+                verdict=Verdict.BAD_ANSWER, data={"server": server, "answers": {t: list(a) for t, a in per_t.items()}}))
     return out
 
 
@@ -333,16 +333,16 @@ def _partial_failures(res: ResolveResult) -> list[Finding]:
                 continue
             kind = qs[-1].error or "no answer"
             out.append(Finding(
-                f"{qtype.lower()}-unanswered", Severity.WARNING,
-                f"{_label(p.server, p.role)} answers {'/'.join(ok_types)} over {p.transport} but never "
+                code=f"{qtype.lower()}-unanswered", severity=Severity.WARNING,
+                summary=f"{_label(p.server, p.role)} answers {'/'.join(ok_types)} over {p.transport} but never "
                 f"{qtype} ({kind}): every lookup waits out the resolver timeout (5 s by default)",
-                tuple(f"{q.qname} {q.qtype}: {q.error_detail or q.outcome()}" for q in qs[:4])
+                evidence=tuple(f"{q.qname} {q.qtype}: {q.error_detail or q.outcome()}" for q in qs[:4])
                 + ("each query left from its own socket, so this is not the conntrack A/AAAA race",),
-                f"a server or middlebox on the path drops {qtype} queries: make it answer (NODATA "
+                remedy=f"a server or middlebox on the path drops {qtype} queries: make it answer (NODATA "
                 "at least); meanwhile glibc >= 2.36 `options no-aaaa`, or a CoreDNS `template` "
                 "answering NOERROR for that type",
-                None if p.role == "reference" else Verdict.DNS_UNAVAILABLE,
-                {"server": p.server, "transport": p.transport, "qtype": qtype, "error": kind}))
+                verdict=None if p.role == "reference" else Verdict.DNS_UNAVAILABLE,
+                data={"server": p.server, "transport": p.transport, "qtype": qtype, "error": kind}))
     return out
 
 
@@ -366,28 +366,28 @@ def _rcode_findings(res: ResolveResult) -> list[Finding]:
         neg_paths = [p for ps in negatives.values() for p in ps]
         only_ref = all(p.role == "reference" for p in neg_paths)
         return [Finding(
-            "rcode-disagreement", Severity.WARNING if only_ref else Severity.CRITICAL,
-            f"some servers answer {res.name}, others say "
+            code="rcode-disagreement", severity=Severity.WARNING if only_ref else Severity.CRITICAL,
+            summary=f"some servers answer {res.name}, others say "
             f"{'/'.join(NEGATIVE.get(o, o.upper()) for o in negatives)}",
-            tuple(ev),
-            "a server on the path returns an error for a name others resolve: check the zone's "
+            evidence=tuple(ev),
+            remedy="a server on the path returns an error for a name others resolve: check the zone's "
             "forwarders (stub blocks, `rewrite`, `template`, ACLs) on the servers named",
-            None if only_ref else Verdict.DNS_ERROR,
-            {"outcomes": {o: who(ps) for o, ps in by_outcome.items()}})]
+            verdict=None if only_ref else Verdict.DNS_ERROR,
+            data={"outcomes": {o: who(ps) for o, ps in by_outcome.items()}})]
     outcome = next(iter(negatives)) if len(negatives) == 1 else "mixed"
     code = {"nxdomain": "nxdomain", "servfail": "servfail", "refused": "refused",
             "nodata": "nodata"}.get(outcome, "no-address")
     if code == "nodata":
-        return [Finding("nodata", Severity.WARNING,
-                        f"{res.name} exists but has no {'/'.join(res.qtypes)} record on any server",
-                        tuple(ev), "check the record type the application needs", Verdict.DNS_ERROR,
-                        {"outcomes": {o: who(ps) for o, ps in by_outcome.items()}})]
-    return [Finding(code, Severity.CRITICAL,
-                    f"no server resolves {res.name}: {', '.join(NEGATIVE.get(o, o.upper()) for o in negatives)} "
-                    f"for every candidate", tuple(ev),
-                    "check the spelling and the search domains; NXDOMAIN everywhere means the record "
+        return [Finding(code="nodata", severity=Severity.WARNING,
+                        summary=f"{res.name} exists but has no {'/'.join(res.qtypes)} record on any server",
+                        evidence=tuple(ev), remedy="check the record type the application needs", verdict=Verdict.DNS_ERROR,
+                        data={"outcomes": {o: who(ps) for o, ps in by_outcome.items()}})]
+    return [Finding(code=code, severity=Severity.CRITICAL,
+                    summary=f"no server resolves {res.name}: {', '.join(NEGATIVE.get(o, o.upper()) for o in negatives)} "
+                    f"for every candidate", evidence=tuple(ev),
+                    remedy="check the spelling and the search domains; NXDOMAIN everywhere means the record "
                     "does not exist for these servers, SERVFAIL means their upstream fails",
-                    Verdict.DNS_ERROR, {"outcomes": {o: who(ps) for o, ps in by_outcome.items()}})]
+                    verdict=Verdict.DNS_ERROR, data={"outcomes": {o: who(ps) for o, ps in by_outcome.items()}})]
 
 
 def _reserved(res: ResolveResult) -> list[Finding]:
@@ -396,11 +396,11 @@ def _reserved(res: ResolveResult) -> list[Finding]:
         for a in p.addresses:
             if reserved_reason(a, name=res.name):
                 hits[a].add(_label(p.server, p.role))
-    return [Finding("reserved-answer", Severity.CRITICAL,
-                    f"{res.name} resolves to {a}, an address no service should have",
-                    (reserved_reason(a, name=res.name) or "", f"answered by {', '.join(sorted(s))}"),
-                    "fix the record (or the stub/rewrite/hosts entry that produces it)",
-                    Verdict.BAD_ANSWER, {"address": a, "servers": sorted(s)})
+    return [Finding(code="reserved-answer", severity=Severity.CRITICAL,
+                    summary=f"{res.name} resolves to {a}, an address no service should have",
+                    evidence=(reserved_reason(a, name=res.name) or "", f"answered by {', '.join(sorted(s))}"),
+                    remedy="fix the record (or the stub/rewrite/hosts entry that produces it)",
+                    verdict=Verdict.BAD_ANSWER, data={"address": a, "servers": sorted(s)})
             for a, s in hits.items()]
 
 
@@ -408,10 +408,10 @@ def _truncation(res: ResolveResult) -> list[Finding]:
     tc = sorted({q.server for q in res.queries if q.transport == "udp" and q.truncated})
     if not tc:
         return []
-    return [Finding("truncated", Severity.WARNING if "tcp" not in res.transports else Severity.INFO,
-                    f"UDP answers were truncated (TC) by {', '.join(tc)}: clients must retry over TCP",
-                    (), "make sure TCP 53 works end to end (see the tcp results); musl before 1.2.4 "
-                        "has no TCP fallback", None, {"servers": tc})]
+    return [Finding(code="truncated", severity=Severity.WARNING if "tcp" not in res.transports else Severity.INFO,
+                    summary=f"UDP answers were truncated (TC) by {', '.join(tc)}: clients must retry over TCP",
+                    evidence=(), remedy="make sure TCP 53 works end to end (see the tcp results); musl before 1.2.4 "
+                        "has no TCP fallback", verdict=None, data={"servers": tc})]
 
 
 def _chain(res: ResolveResult) -> list[Finding]:
@@ -424,13 +424,13 @@ def _chain(res: ResolveResult) -> list[Finding]:
             return []
         nx = sum(1 for q in wasted if q.rcode == "NXDOMAIN")
         sev = Severity.WARNING if idx >= 2 else Severity.INFO
-        return [Finding("search-nxdomain-chain", sev,
-                        f"{len(wasted)} queries ({nx} NXDOMAIN) went out before {p.hit} answered: "
+        return [Finding(code="search-nxdomain-chain", severity=sev,
+                        summary=f"{len(wasted)} queries ({nx} NXDOMAIN) went out before {p.hit} answered: "
                         f"candidate {idx + 1} of {len(res.candidates)}",
-                        tuple(f"{q.qname} {q.qtype}: {q.outcome()}" for q in wasted[:12]),
-                        "lower ndots (dnsConfig options ndots:2) or use the fully qualified name with a "
+                        evidence=tuple(f"{q.qname} {q.qtype}: {q.outcome()}" for q in wasted[:12]),
+                        remedy="lower ndots (dnsConfig options ndots:2) or use the fully qualified name with a "
                         "trailing dot; CoreDNS `autopath` also shortens the chain",
-                        None, {"hit": p.hit, "wasted_queries": len(wasted), "nxdomain": nx})]
+                        verdict=None, data={"hit": p.hit, "wasted_queries": len(wasted), "nxdomain": nx})]
     return []
 
 
@@ -439,11 +439,11 @@ def _slow(res: ResolveResult) -> list[Finding]:
     if not slow:
         return []
     worst = max(slow, key=lambda q: q.latency_ms or 0)
-    return [Finding("slow-answer", Severity.WARNING,
-                    f"{len(slow)} answers took over {SLOW_MS:.0f} ms (worst {worst.latency_ms:.0f} ms from {worst.server})",
-                    tuple(f"{q.server}/{q.transport} {q.qname} {q.qtype}: {q.latency_ms:.0f} ms" for q in slow[:8]),
-                    "a slow upstream or retries behind the server: check its upstreams and load",
-                    None, {"count": len(slow)})]
+    return [Finding(code="slow-answer", severity=Severity.WARNING,
+                    summary=f"{len(slow)} answers took over {SLOW_MS:.0f} ms (worst {worst.latency_ms:.0f} ms from {worst.server})",
+                    evidence=tuple(f"{q.server}/{q.transport} {q.qname} {q.qtype}: {q.latency_ms:.0f} ms" for q in slow[:8]),
+                    remedy="a slow upstream or retries behind the server: check its upstreams and load",
+                    verdict=None, data={"count": len(slow)})]
 
 
 def _system(res: ResolveResult) -> list[Finding]:
@@ -453,17 +453,17 @@ def _system(res: ResolveResult) -> list[Finding]:
     dns_addrs = {a for p in res.paths if p.role != "reference" for a in p.addresses}
     if s.addresses and dns_addrs and not set(s.addresses) <= dns_addrs:
         extra = sorted(set(s.addresses) - dns_addrs)
-        return [Finding("system-differs", Severity.WARNING,
-                        f"getaddrinfo() returns {fmt_addresses(extra)}, which no nameserver answered",
-                        (f"getaddrinfo: {fmt_addresses(s.addresses)}", f"DNS: {fmt_addresses(sorted(dns_addrs))}"),
-                        "an /etc/hosts entry, nscd/sssd cache or another NSS source overrides DNS: "
+        return [Finding(code="system-differs", severity=Severity.WARNING,
+                        summary=f"getaddrinfo() returns {fmt_addresses(extra)}, which no nameserver answered",
+                        evidence=(f"getaddrinfo: {fmt_addresses(s.addresses)}", f"DNS: {fmt_addresses(sorted(dns_addrs))}"),
+                        remedy="an /etc/hosts entry, nscd/sssd cache or another NSS source overrides DNS: "
                         "check /etc/hosts and nsswitch.conf (podtriage resolvconf --name NAME)",
-                        None, {"getaddrinfo": list(s.addresses)})]
+                        verdict=None, data={"getaddrinfo": list(s.addresses)})]
     if s.error and dns_addrs:
-        return [Finding("system-fails", Severity.WARNING,
-                        f"getaddrinfo() fails ({s.error}) although a nameserver answers",
-                        (), "the application's resolver path differs from the servers asked: "
-                            "check nsswitch.conf and the search list", None, {"error": s.error})]
+        return [Finding(code="system-fails", severity=Severity.WARNING,
+                        summary=f"getaddrinfo() fails ({s.error}) although a nameserver answers",
+                        evidence=(), remedy="the application's resolver path differs from the servers asked: "
+                            "check nsswitch.conf and the search list", verdict=None, data={"error": s.error})]
     return []
 
 

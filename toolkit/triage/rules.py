@@ -73,11 +73,11 @@ def dns_not_asked(f: Facts) -> Finding | None:
     if f.answering or not f.pod_paths or not all(p.outcome is QueryError.DEADLINE for p in f.pod_paths):
         return None
     return Finding(
-        "dns-not-asked", Severity.WARNING,
-        f"the time ran out before {_who(f.pod_paths)} answered {f.e.name}: nothing was learned about them",
-        tuple(f"{p.server}/{p.transport}: "
+        code="dns-not-asked", severity=Severity.WARNING,
+        summary=f"the time ran out before {_who(f.pod_paths)} answered {f.e.name}: nothing was learned about them",
+        evidence=tuple(f"{p.server}/{p.transport}: "
               f"{(p.last_error().error_detail if p.last_error() else None) or p.outcome}" for p in f.pod_paths),
-        "rerun with a larger --deadline (and let it finish)", Verdict.INDETERMINATE, {})
+        remedy="rerun with a larger --deadline (and let it finish)", verdict=Verdict.INDETERMINATE, data={})
 
 
 def cache_broken_hop(f: Facts) -> Finding | None:
@@ -90,14 +90,14 @@ def cache_broken_hop(f: Facts) -> Finding | None:
         return None
     failing = sorted({p.server for p in f.pod_paths})
     return Finding(
-        "cache-broken-hop", Severity.CRITICAL,
-        f"{', '.join(failing)} gives no answer, but the server behind it ({_who(ok)}) answers "
+        code="cache-broken-hop", severity=Severity.CRITICAL,
+        summary=f"{', '.join(failing)} gives no answer, but the server behind it ({_who(ok)}) answers "
         f"{f.e.name}: the cache is the broken hop",
-        tuple(f"{p.server}/{p.transport}: {p.outcome} {fmt_addresses(p.addresses)}" for p in behind),
-        "restart the NodeLocal DNSCache pod on this node (kubectl -n kube-system delete pod "
+        evidence=tuple(f"{p.server}/{p.transport}: {p.outcome} {fmt_addresses(p.addresses)}" for p in behind),
+        remedy="restart the NodeLocal DNSCache pod on this node (kubectl -n kube-system delete pod "
         "-l k8s-app=node-local-dns --field-selector spec.nodeName=NODE); for resilience add "
         "a second nameserver or kubespray's secondary nodelocaldns",
-        Verdict.DNS_UNAVAILABLE, {"failing": failing, "behind": sorted({p.server for p in ok})})
+        verdict=Verdict.DNS_UNAVAILABLE, data={"failing": failing, "behind": sorted({p.server for p in ok})})
 
 
 def pod_dns_silent(f: Facts) -> Finding | None:
@@ -105,11 +105,11 @@ def pod_dns_silent(f: Facts) -> Finding | None:
     if not f.pod_paths or not all(p.failed for p in f.pod_paths):
         return None
     return _base(f, Verdict.DNS_UNAVAILABLE) or Finding(
-        "dns-no-answer", Severity.CRITICAL,
-        f"no nameserver of the pod gave a DNS answer for {f.e.name}",
-        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.pod_paths),
-        "check that the DNS pod/cache runs and that nothing drops port 53 on the way",
-        Verdict.DNS_UNAVAILABLE, {"servers": sorted({p.server for p in f.pod_paths})})
+        code="dns-no-answer", severity=Severity.CRITICAL,
+        summary=f"no nameserver of the pod gave a DNS answer for {f.e.name}",
+        evidence=tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.pod_paths),
+        remedy="check that the DNS pod/cache runs and that nothing drops port 53 on the way",
+        verdict=Verdict.DNS_UNAVAILABLE, data={"servers": sorted({p.server for p in f.pod_paths})})
 
 
 def path_silent_part_way(f: Facts) -> Finding | None:
@@ -120,10 +120,10 @@ def path_silent_part_way(f: Facts) -> Finding | None:
     if any(o in NEGATIVE for o in outcomes):
         return None
     return _base(f, Verdict.DNS_UNAVAILABLE) or Finding(
-        "dns-no-answer", Severity.CRITICAL, f"the path gave no answer for {f.e.name}",
-        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
-        "a server stopped answering part-way through the search list: see the query table",
-        Verdict.DNS_UNAVAILABLE, {"outcomes": sorted(map(str, outcomes))})
+        code="dns-no-answer", severity=Severity.CRITICAL, summary=f"the path gave no answer for {f.e.name}",
+        evidence=tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
+        remedy="a server stopped answering part-way through the search list: see the query table",
+        verdict=Verdict.DNS_UNAVAILABLE, data={"outcomes": sorted(map(str, outcomes))})
 
 
 def error_only_on_path(f: Facts) -> Finding | None:
@@ -134,13 +134,13 @@ def error_only_on_path(f: Facts) -> Finding | None:
     if not outcomes:
         return None
     return Finding(
-        "error-only-on-path", Severity.CRITICAL,
-        f"the path answers {'/'.join(o.upper() for o in outcomes)} for {f.e.name} while the "
+        code="error-only-on-path", severity=Severity.CRITICAL,
+        summary=f"the path answers {'/'.join(o.upper() for o in outcomes)} for {f.e.name} while the "
         f"reference {_who(f.refs_answering)} resolves it to {fmt_addresses(list(f.ref_addrs))}",
-        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
-        "a server block or upstream on the path has its own (wrong) view of this zone: "
+        evidence=tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
+        remedy="a server block or upstream on the path has its own (wrong) view of this zone: "
         "check stub forwards, `rewrite` and `template` in the Corefiles (podtriage corefile trace)",
-        Verdict.DNS_ERROR, {"outcomes": [str(o) for o in outcomes]})
+        verdict=Verdict.DNS_ERROR, data={"outcomes": [str(o) for o in outcomes]})
 
 
 def dns_error(f: Facts) -> Finding | None:
@@ -148,9 +148,9 @@ def dns_error(f: Facts) -> Finding | None:
     if f.answering or not any(p.outcome in NEGATIVE for p in f.paths if not p.failed):
         return None
     return _base(f, Verdict.DNS_ERROR) or Finding(
-        "no-address", Severity.CRITICAL, f"no server on the path resolves {f.e.name}",
-        tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
-        "see the query table", Verdict.DNS_ERROR, {})
+        code="no-address", severity=Severity.CRITICAL, summary=f"no server on the path resolves {f.e.name}",
+        evidence=tuple(f"{p.server}/{p.transport}: {p.outcome}" for p in f.paths),
+        remedy="see the query table", verdict=Verdict.DNS_ERROR, data={})
 
 
 # ----------------------------------------------------------------------------- answer rows
@@ -186,13 +186,13 @@ def stale_answer(f: Facts) -> Finding | None:
         return None
     servers = sorted({s for a in wrong for s in f.path_servers(a)})
     return Finding(
-        "stale-answer", Severity.CRITICAL,
-        f"{f.e.name} resolves to {fmt_addresses(wrong)} through {', '.join(servers)}, but the reference "
+        code="stale-answer", severity=Severity.CRITICAL,
+        summary=f"{f.e.name} resolves to {fmt_addresses(wrong)} through {', '.join(servers)}, but the reference "
         f"says {fmt_addresses(list(f.ref_addrs))}; {fmt_addresses(wrong)} does not serve the port "
         f"({_summaries(f, wrong)})" + (f" while {fmt_addresses(ref_serving)} does" if ref_serving else ""),
-        probe_lines(f, [*wrong, *f.ref_addrs]) + tuple(f"corefile: {h}" for h in f.e.corefile_hops),
-        _stale_remedy(f), Verdict.BAD_ANSWER,
-        {"addresses": wrong, "servers": servers, "reference_addresses": list(f.ref_addrs),
+        evidence=probe_lines(f, [*wrong, *f.ref_addrs]) + tuple(f"corefile: {h}" for h in f.e.corefile_hops),
+        remedy=_stale_remedy(f), verdict=Verdict.BAD_ANSWER,
+        data={"addresses": wrong, "servers": servers, "reference_addresses": list(f.ref_addrs),
          "states": {a: str(f.state(a)) for a in wrong}, **_corefile_data(f)})
 
 
@@ -209,13 +209,13 @@ def dead_answer_from_some_servers(f: Facts) -> Finding | None:
     good_from = {s for a in alive for s in f.path_servers(a)}
     paths = sorted({f"{p.server}/{p.transport}" for p in f.answering if set(wrong) & set(p.addresses)})
     return Finding(
-        "dead-answer-from-some-servers", Severity.CRITICAL,
-        f"{fmt_addresses(wrong)} (not serving) come only from {', '.join(paths)}; "
+        code="dead-answer-from-some-servers", severity=Severity.CRITICAL,
+        summary=f"{fmt_addresses(wrong)} (not serving) come only from {', '.join(paths)}; "
         f"{fmt_addresses(alive)} (alive) from {', '.join(sorted(good_from))}",
-        probe_lines(f, [*wrong, *alive]),
-        "the servers or transports named first serve stale data for this zone: find their upstream "
+        evidence=probe_lines(f, [*wrong, *alive]),
+        remedy="the servers or transports named first serve stale data for this zone: find their upstream "
         "(podtriage corefile trace) and fix or remove it, then flush the caches",
-        Verdict.BAD_ANSWER, {"addresses": wrong, "dead": wrong, "alive": alive, "paths": paths,
+        verdict=Verdict.BAD_ANSWER, data={"addresses": wrong, "dead": wrong, "alive": alive, "paths": paths,
                              "dead_from": sorted(wrong_from - good_from) or sorted(wrong_from)})
 
 
@@ -232,13 +232,13 @@ def answer_differs_both_serve(f: Facts) -> Finding | None:
     if not differ or f.serving(differ) != differ:
         return None
     return Finding(
-        "answer-differs-both-serve", Severity.WARNING,
-        f"{f.e.name}: {fmt_addresses(differ)} differ from the other answers "
+        code="answer-differs-both-serve", severity=Severity.WARNING,
+        summary=f"{f.e.name}: {fmt_addresses(differ)} differ from the other answers "
         f"({fmt_addresses([a for a in (*f.path_addrs, *f.ref_addrs) if a not in differ])}), "
         "but serve the port too: a bad answer that does not break the application today",
-        probe_lines(f, differ),
-        "find the server whose data differs (podtriage corefile trace) before the address moves",
-        None, {"addresses": differ, "reference_addresses": list(f.ref_addrs)})
+        evidence=probe_lines(f, differ),
+        remedy="find the server whose data differs (podtriage corefile trace) before the address moves",
+        verdict=None, data={"addresses": differ, "reference_addresses": list(f.ref_addrs)})
 
 
 # ----------------------------------------------------------------------------- address rows
@@ -250,12 +250,12 @@ def host_down(f: Facts) -> Finding | None:
     if not dead or dead != probed or not f.ref_addrs or not set(dead) <= set(f.ref_addrs):
         return None
     return Finding(
-        "host-down", Severity.CRITICAL,
-        f"{f.e.name} resolves to {fmt_addresses(dead)} on every path and the reference agrees, but "
+        code="host-down", severity=Severity.CRITICAL,
+        summary=f"{f.e.name} resolves to {fmt_addresses(dead)} on every path and the reference agrees, but "
         f"nothing answers there: {_summaries(f, dead)}",
-        probe_lines(f, dead), "the DNS data is right; the host or its service is gone: restore it, "
+        evidence=probe_lines(f, dead), remedy="the DNS data is right; the host or its service is gone: restore it, "
                               "or remove the record",
-        Verdict.UNREACHABLE_HOST, {"addresses": dead})
+        verdict=Verdict.UNREACHABLE_HOST, data={"addresses": dead})
 
 
 def dead_answer_unconfirmed(f: Facts) -> Finding | None:
@@ -268,13 +268,13 @@ def dead_answer_unconfirmed(f: Facts) -> Finding | None:
     first = next((r.host_unreachable_from for a in dead if (r := f.reports.get(a)) is not None
                   and r.host_unreachable_from), None)
     return Finding(
-        "dead-answer-unconfirmed", Severity.CRITICAL,
-        f"{f.e.name} resolves to {fmt_addresses(dead)} (from {', '.join(servers)}) and nothing answers "
+        code="dead-answer-unconfirmed", severity=Severity.CRITICAL,
+        summary=f"{f.e.name} resolves to {fmt_addresses(dead)} (from {', '.join(servers)}) and nothing answers "
         f"there: {_summaries(f, dead)}. With one resolver path and no reference this fits a stale "
         "DNS answer as well as a host that is down",
-        probe_lines(f, dead) + ((f"host-unreachable came from {first}",) if first else ()),
-        f"to tell them apart, {SETTLE_REFERENCE}; meanwhile check the zone's forwarders in the Corefiles",
-        Verdict.INDETERMINATE, {"addresses": dead, "servers": servers})
+        evidence=probe_lines(f, dead) + ((f"host-unreachable came from {first}",) if first else ()),
+        remedy=f"to tell them apart, {SETTLE_REFERENCE}; meanwhile check the zone's forwarders in the Corefiles",
+        verdict=Verdict.INDETERMINATE, data={"addresses": dead, "servers": servers})
 
 
 def some_addresses_dead(f: Facts) -> Finding | None:
@@ -284,19 +284,19 @@ def some_addresses_dead(f: Facts) -> Finding | None:
     if not dead or not serving:
         return None
     return Finding(
-        "some-addresses-dead", Severity.WARNING,
-        f"{fmt_addresses(dead)} of {f.e.name} do not answer while {fmt_addresses(serving)} serve: "
+        code="some-addresses-dead", severity=Severity.WARNING,
+        summary=f"{fmt_addresses(dead)} of {f.e.name} do not answer while {fmt_addresses(serving)} serve: "
         "clients that pick a dead one fail or wait",
-        probe_lines(f, dead), "remove the dead members from the record (or bring them back)",
-        Verdict.UNREACHABLE_HOST, {"addresses": dead, "serving": serving})
+        evidence=probe_lines(f, dead), remedy="remove the dead members from the record (or bring them back)",
+        verdict=Verdict.UNREACHABLE_HOST, data={"addresses": dead, "serving": serving})
 
 
 def _address_finding(f: Facts, code: str, state: AddressState, verdict: Verdict, remedy: str):
     addrs = f.in_states(f.path_addrs, {state})
     if not addrs:
         return None
-    return Finding(code, Severity.CRITICAL, f"{f.e.name}: {_summaries(f, addrs)}",
-                   probe_lines(f, addrs), remedy, verdict, {"addresses": addrs})
+    return Finding(code=code, severity=Severity.CRITICAL, summary=f"{f.e.name}: {_summaries(f, addrs)}",
+                   evidence=probe_lines(f, addrs), remedy=remedy, verdict=verdict, data={"addresses": addrs})
 
 
 def port_filtered(f: Facts) -> Finding | None:
@@ -329,11 +329,11 @@ def address_unverified(f: Facts) -> Finding | None:
     if not unknown:
         return None
     return Finding(
-        "address-unverified", Severity.WARNING,
-        f"could not verify {fmt_addresses(unknown)}: {_summaries(f, unknown)}",
-        probe_lines(f, unknown),
-        "give --port N for the application's port (a TCP answer proves the host is there)",
-        Verdict.INDETERMINATE, {"addresses": unknown})
+        code="address-unverified", severity=Severity.WARNING,
+        summary=f"could not verify {fmt_addresses(unknown)}: {_summaries(f, unknown)}",
+        evidence=probe_lines(f, unknown),
+        remedy="give --port N for the application's port (a TCP answer proves the host is there)",
+        verdict=Verdict.INDETERMINATE, data={"addresses": unknown})
 
 
 # Dual-stack rows (toolkit/triage/dualstack.py): the pod's own address families decide.

@@ -1,28 +1,39 @@
 """One global time budget, split into per-call timeouts.
 
 Every network call in podtriage takes its timeout from a ``Deadline`` so that the whole
-command ends by ``--deadline`` whatever the network does.
+command ends by ``--deadline`` whatever the network does; pure-Python work that has no wait
+to slice is bounded by ``Deadline.enforce`` (SIGALRM).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from toolkit import signals
+from toolkit.errors import CannotObserve
+
+# enforce() fires this long after --deadline (the promise is the deadline + 0.5 s).
+COMPUTE_GRACE_S = 0.25
 
 
 @dataclass
 class Deadline:
+    """A time budget on the monotonic clock: ``seconds`` from ``start``."""
+
     seconds: float
     start: float = field(default_factory=time.monotonic)
 
     @property
     def expires_at(self) -> float:
+        """The monotonic time at which the budget runs out."""
         return self.start + self.seconds
 
     def remaining(self) -> float:
+        """Seconds left (0 once expired, or once SIGINT/SIGTERM asked the run to stop)."""
         # SIGINT/SIGTERM end the run the way the deadline does (toolkit.signals): every
         # loop budgeted by a Deadline winds down and reports what it has.
         if signals.stopped():
@@ -31,6 +42,7 @@ class Deadline:
 
     @property
     def expired(self) -> bool:
+        """No time left."""
         return self.remaining() <= 0.0
 
     def timeout(self, at_most: float | None = None) -> float:
@@ -39,6 +51,7 @@ class Deadline:
         return left if at_most is None else min(left, at_most)
 
     def elapsed(self) -> float:
+        """Seconds since the budget started."""
         return time.monotonic() - self.start
 
     @classmethod
@@ -53,11 +66,29 @@ class Deadline:
         """A sub-budget that never outlives this one."""
         return Deadline(min(seconds, self.remaining()))
 
+    @contextmanager
+    def enforce(self, what: str) -> Iterator[None]:
+        """Bound pure-Python work that has no wait to slice (parsing and linting a Corefile
+        at the 4 MiB input cap takes about 10 s): SIGALRM at the deadline raises
+        CannotObserve (exit 3) in the main thread, between bytecodes, so ``--deadline``
+        holds on any input. Outside the main thread (a library caller) nothing is armed.
+
+        A backstop, a little after the deadline: what waits cooperatively (reading a FIFO,
+        toolkit.inputs) ends at the deadline itself with its own, more precise message."""
+
+        def expired() -> CannotObserve:
+            return CannotObserve(f"--deadline reached while {what}",
+                                 hint="give a larger --deadline, or fewer or smaller Corefiles")
+
+        with signals.alarm(self.remaining() + COMPUTE_GRACE_S, expired):
+            yield
+
 
 _origin: float | None = None
 
 
 def count_from_process_start() -> None:
+    """Count ``Deadline.for_command`` budgets from this process's start (the CLI's main)."""
     global _origin
     _origin = process_start()
 

@@ -190,6 +190,7 @@ class Attempt:
 
     @property
     def failed(self) -> bool:
+        """The block ended on an observation error."""
         return self.error is not None
 
 

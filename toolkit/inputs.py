@@ -161,6 +161,8 @@ class BoundedReader:
                 return
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all, for -1), each wait bounded by the deadline; past the cap
+        InputFileError."""
         if n is None or n < 0:
             return self.readall()
         if self.limit is not None:
@@ -219,12 +221,14 @@ class BoundedReader:
                 raise self._too_big()
         return b"".join(chunks)
 
-    def readinto(self, b: Any) -> int:
+    def readinto(self, b: Any) -> int:  # Any: a writable buffer (bytearray, memoryview)
+        """Read into ``b`` (io.RawIOBase's protocol); the number of bytes read."""
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
+        """Close the file descriptor (never stdin's)."""
         if self._own and getattr(self, "_fd", -1) >= 0:
             try:
                 os.close(self._fd)

@@ -1,8 +1,9 @@
 """The report model: verdicts, findings, tables and the Report every command returns.
 
 All result objects are frozen dataclasses holding raw measurements; derived values are
-properties. ``to_jsonable`` turns any of them into the JSON contract (snake_case keys,
-units in key names, RFC 3339 UTC times).
+properties. ``to_jsonable`` turns any of them into plain JSON values (snake_case keys, units
+in key names, RFC 3339 UTC times). The model is data only: the JSON *document* a command
+prints (schema version, tool, the run's context) is built in ``toolkit.report.document``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
-
-SCHEMA_VERSION = 1
 
 
 class Verdict(str, enum.Enum):
@@ -52,16 +52,31 @@ VERDICT_PRIORITY = (
 
 
 class Severity(str, enum.Enum):
+    """How much a finding matters; only warning and critical findings can decide a verdict."""
+
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
 
     @property
     def rank(self) -> int:
-        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+        """Order of severity: info 0 < warning 1 < critical 2."""
+        return _SEVERITY_RANK[self]
 
     def __str__(self) -> str:
         return self.value
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class Confidence(StrEnum):
+    """How sure a verdict is (DESIGN.md "Verdicts"): graded from how much independent
+    evidence agrees, never from which rule decided."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +84,11 @@ class Finding:
     """One thing podtriage noticed, with the evidence and what to do about it.
 
     ``verdict`` is the verdict this finding argues for (None: informational only).
-    ``data`` carries structured evidence for runbooks (servers, addresses, line numbers).
+    ``data`` carries structured evidence for runbooks (servers, line numbers...).
+    ``addresses`` are the answered addresses the finding is about: the verdict engine reads
+    them (toolkit.triage.classify); runbooks read them as ``data["addresses"]``, so a
+    finding with addresses also carries them there, first among its data (a list, as
+    always), and the JSON has them only there.
     """
 
     code: str
@@ -78,7 +97,18 @@ class Finding:
     evidence: tuple[str, ...] = ()
     remedy: str = ""
     verdict: Verdict | None = None
+    # Any: the values are whatever JSON evidence a rule records (lists, maps, numbers);
+    # to_jsonable renders them.
     data: Mapping[str, Any] = field(default_factory=dict)
+    addresses: tuple[str, ...] = ()
+
+    # The typed field is rendered inside ``data`` (the JSON contract runbooks read).
+    __json_omit__ = ("addresses",)
+
+    def __post_init__(self) -> None:
+        if self.addresses:
+            rest = {k: v for k, v in self.data.items() if k != "addresses"}
+            object.__setattr__(self, "data", {"addresses": list(self.addresses), **rest})
 
 
 @dataclass(frozen=True)
@@ -104,7 +134,7 @@ class Report:
     data: Mapping[str, Any] = field(default_factory=dict)
     tables: tuple[Table, ...] = ()
     subject: str = ""
-    confidence: str | None = None
+    confidence: Confidence | None = None
     notes: tuple[str, ...] = ()
     events: tuple[Mapping[str, Any], ...] = ()
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -112,30 +142,8 @@ class Report:
 
     @property
     def problem(self) -> bool:
+        """Any verdict but ``ok``."""
         return self.verdict is not Verdict.OK
-
-    def to_dict(self) -> dict[str, Any]:
-        from toolkit import __version__
-
-        doc: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "tool": "podtriage",
-            "tool_version": __version__,
-            "command": self.command,
-            "generated_at": rfc3339(self.started_at),
-            "duration_ms": round(self.duration_ms, 3),
-            "verdict": self.verdict.value,
-        }
-        if self.confidence is not None:
-            doc["confidence"] = self.confidence
-        from toolkit.kube.context import run_context
-
-        doc["context"] = run_context()   # {pod, namespace, node} from the kubectl plugin
-        for key, value in self.data.items():
-            doc[key] = to_jsonable(value)
-        doc["findings"] = [to_jsonable(f) for f in self.findings]
-        doc["notes"] = list(self.notes)
-        return doc
 
 
 def derive_verdict(findings: Iterable[Finding], default: Verdict = Verdict.OK) -> Verdict:
@@ -161,11 +169,12 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:  # Any: any result object in, any JSON value out
     """Dataclasses, enums, addresses, datetimes, tuples -> plain JSON types.
 
     A dataclass may list derived properties in ``__json_properties__``; they are emitted
-    after its fields. Fields whose name starts with ``_`` are private and skipped.
+    after its fields. Fields whose name starts with ``_`` are private and skipped, and so
+    are those listed in ``__json_omit__`` (rendered elsewhere, e.g. inside ``data``).
     """
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -181,8 +190,9 @@ def to_jsonable(value: Any) -> Any:
                           ipaddress.IPv6Network)):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        omit = getattr(value, "__json_omit__", ())
         out = {f.name: to_jsonable(getattr(value, f.name))
-               for f in dataclasses.fields(value) if not f.name.startswith("_")}
+               for f in dataclasses.fields(value) if not f.name.startswith("_") and f.name not in omit}
         for prop in getattr(value, "__json_properties__", ()):
             out[prop] = to_jsonable(getattr(value, prop))
         return out

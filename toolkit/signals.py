@@ -27,18 +27,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from toolkit.deadline import Deadline
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from types import FrameType
+from typing import Protocol
 
 # How often a waiting loop looks at the stop event: the latency between a signal and the
 # end of every wait. 0.2 s keeps "ends within about a second" with margin for rendering.
 TICK_S = 0.2
-# compute_deadline fires this long after --deadline (the promise is the deadline + 0.5 s).
-COMPUTE_GRACE_S = 0.25
 
 _stop = threading.Event()
 _received: list[int] = []  # signal numbers in arrival order (first one decides)
@@ -64,6 +60,7 @@ def stopped_for() -> float | None:
 
 
 def request_stop(signum: int = signal.SIGINT) -> None:
+    """Stop the run as SIGNUM would (the handler's work, and a library caller's way)."""
     with _lock:
         if not _received:
             _received.append(int(signum))
@@ -96,7 +93,7 @@ def cut_detail() -> str:
     return f"interrupted ({describe()}) before an answer"
 
 
-def join(threads, until: float, grace: float = 0.5) -> None:
+def join(threads: Iterable[threading.Thread], until: float, grace: float = 0.5) -> None:
     """Join ``threads`` until the monotonic time ``until``, in slices; after a stop request
     give them only ``grace`` more seconds (they notice it within TICK_S and return)."""
     for t in threads:
@@ -113,11 +110,12 @@ def join(threads, until: float, grace: float = 0.5) -> None:
 
 def exit_code(signum: int | None = None) -> int:
     """128 + signal number: see the module docstring for why."""
-    sig = signum if signum is not None else (received() or signal.SIGINT)
-    return 128 + int(sig)
+    sig = signum if signum is not None else int(received() or signal.SIGINT)
+    return 128 + sig
 
 
 def describe() -> str:
+    """The name of the signal that stopped the run ("SIGINT"), for messages."""
     sig = received()
     return sig.name if sig is not None else "a stop request"
 
@@ -125,7 +123,7 @@ def describe() -> str:
 _abortable: list[int] = [0]  # depth of abortable() sections entered by the main thread
 
 
-def _handler(signum, _frame) -> None:
+def _handler(signum: int, _frame: FrameType | None) -> None:
     if _stop.is_set():
         # The second signal: the user insists. Hard stop, the CLI prints one line.
         raise KeyboardInterrupt
@@ -157,7 +155,7 @@ def cooperative() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or installed():
         yield  # a library caller's thread, or the CLI process already installed them
         return
-    old: dict[int, object] = {}
+    old: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
     reset()
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -166,7 +164,7 @@ def cooperative() -> Iterator[None]:
     finally:
         for sig, h in old.items():
             try:
-                signal.signal(sig, h)  # type: ignore[arg-type]
+                signal.signal(sig, h)
             except (ValueError, TypeError):
                 pass
 
@@ -179,28 +177,6 @@ def install() -> None:
             signal.signal(sig, _handler)
 
 
-def mark_interrupted(report):
-    """The partial report of a stopped run: a finding that says so, and never ``ok`` on
-    evidence that was cut short (what would settle it: a run left to finish)."""
-    from dataclasses import replace
-
-    from toolkit.model import Finding, Severity, Verdict
-
-    sig = describe()
-    finding = Finding(
-        code="interrupted", severity=Severity.WARNING,
-        summary=f"{report.command} was interrupted by {sig}: the results are partial",
-        evidence=(f"{sig} after {max(0.0, report.duration_ms / 1000.0 - (stopped_for() or 0.0)):.1f} s; "
-         f"the partial report was ready {stopped_for() or 0.0:.2f} s later",),
-        remedy="run it again and let it finish (or give it a shorter --deadline): evidence that was "
-        "not gathered cannot vouch for the verdict",
-        verdict=Verdict.INDETERMINATE, data={"signal": sig, "exit_code": exit_code()})
-    verdict = Verdict.INDETERMINATE if report.verdict is Verdict.OK else report.verdict
-    data = {**report.data, "interrupted": sig}
-    return replace(report, verdict=verdict, findings=(finding, *report.findings), data=data,
-                   notes=(*report.notes, f"interrupted by {sig}: partial results"))
-
-
 def installed() -> bool:
     """True when our handler is the current SIGINT handler (live capture then needs no own)."""
     try:
@@ -210,27 +186,32 @@ def installed() -> bool:
 
 
 @contextmanager
-def compute_deadline(deadline: "Deadline", what: str) -> Iterator[None]:
-    """Bound pure-Python work that has no wait to slice (parsing and linting a Corefile at
-    the 4 MiB input cap takes about 10 s): SIGALRM at the deadline raises CannotObserve
-    (exit 3) in the main thread, between bytecodes, so ``--deadline`` holds on any input.
-    Outside the main thread (a library caller) nothing is armed."""
-    from toolkit.errors import CannotObserve
-
+def alarm(seconds: float, expired: Callable[[], BaseException]) -> Iterator[None]:
+    """Within this block, SIGALRM after ``seconds`` raises ``expired()`` in the main thread,
+    between bytecodes: the one way to bound pure-Python work that has no wait to slice.
+    Outside the main thread (a library caller) nothing is armed. toolkit.deadline builds
+    its compute bound on this."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def _expired(_signum, _frame):
-        raise CannotObserve(f"--deadline reached while {what}",
-                            hint="give a larger --deadline, or fewer or smaller Corefiles")
+    def _expired(_signum: int, _frame: FrameType | None) -> None:
+        raise expired()
 
     old = signal.signal(signal.SIGALRM, _expired)
-    # A backstop, a little after the deadline: what waits cooperatively (reading a FIFO,
-    # toolkit.inputs) ends at the deadline itself with its own, more precise message.
-    signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline.remaining() + COMPUTE_GRACE_S))
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, seconds))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+class _Enforceable(Protocol):
+    def enforce(self, what: str) -> AbstractContextManager[None]: ...
+
+
+def compute_deadline(deadline: _Enforceable, what: str) -> AbstractContextManager[None]:
+    """Transitional spelling of ``toolkit.deadline.Deadline.enforce(what)`` for the callers
+    not yet moved (cli/corefile.py, issue 20): delete once none is left."""
+    return deadline.enforce(what)

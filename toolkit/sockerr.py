@@ -26,6 +26,14 @@ SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
 
 
+class IcmpOrigin(StrEnum):
+    """Who queued an extended error (ee_origin, linux/errqueue.h): an ICMP or ICMPv6
+    message from the network, or the local stack."""
+
+    ICMP = "icmp"
+    ICMP6 = "icmp6"
+    LOCAL = "local"
+
 
 class NetError(StrEnum):
     """What the socket layer saw instead of an answer: the one ICMP/errno table's words,
@@ -52,7 +60,7 @@ class IcmpError:
     """One ICMP error as the kernel reported it to the socket."""
 
     errno: int
-    origin: str  # "icmp", "icmp6", "local"
+    origin: IcmpOrigin
     icmp_type: int
     icmp_code: int
     offender: str | None  # the router or host that sent the ICMP error
@@ -63,31 +71,39 @@ class IcmpError:
         return classify_icmp(self.origin, self.icmp_type, self.icmp_code, self.errno)
 
     def describe(self) -> str:
+        """One line for a query's or probe's detail: the ICMP type/code and who sent it."""
         who = f" from {self.offender}" if self.offender else ""
-        if self.origin == "local":
+        if self.origin == IcmpOrigin.LOCAL:
             return f"{errno.errorcode.get(self.errno, self.errno)} (local){who}"
-        return f"ICMP{'v6' if self.origin == 'icmp6' else ''} type {self.icmp_type} code {self.icmp_code} ({self.kind}){who}"
+        version = "v6" if self.origin == IcmpOrigin.ICMP6 else ""
+        return f"ICMP{version} type {self.icmp_type} code {self.icmp_code} ({self.kind}){who}"
 
 
-def classify_icmp(origin: str, icmp_type: int, code: int, err: int = 0) -> NetError:
+_ICMP_UNREACHABLE = {
+    0: NetError.NET_UNREACHABLE, 1: NetError.HOST_UNREACHABLE, 2: NetError.PROTOCOL_UNREACHABLE,
+    3: NetError.PORT_UNREACHABLE, 4: NetError.FRAG_NEEDED, 6: NetError.NET_UNREACHABLE,
+    7: NetError.HOST_UNREACHABLE, 9: NetError.ADMIN_PROHIBITED, 10: NetError.ADMIN_PROHIBITED,
+    11: NetError.NET_UNREACHABLE, 12: NetError.HOST_UNREACHABLE, 13: NetError.ADMIN_PROHIBITED,
+}
+_ICMP6_UNREACHABLE = {
+    0: NetError.NET_UNREACHABLE, 1: NetError.ADMIN_PROHIBITED, 3: NetError.HOST_UNREACHABLE,
+    4: NetError.PORT_UNREACHABLE, 5: NetError.ADMIN_PROHIBITED, 6: NetError.ADMIN_PROHIBITED,
+}
+
+
+def classify_icmp(origin: IcmpOrigin, icmp_type: int, code: int, err: int = 0) -> NetError:
     """ICMP type/code -> one of: port-unreachable, protocol-unreachable, host-unreachable,
     net-unreachable, admin-prohibited, ttl-exceeded, frag-needed, unreachable (other codes),
     local-error. The one ICMP table of podtriage: DNS queries and probes both use it."""
-    if origin == "icmp":
+    if origin == IcmpOrigin.ICMP:
         if icmp_type == 3:  # destination unreachable, RFC 792 / RFC 1812 5.2.7.1
-            return NetError({0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable",
-                    3: "port-unreachable", 4: "frag-needed", 6: "net-unreachable",
-                    7: "host-unreachable", 9: "admin-prohibited", 10: "admin-prohibited",
-                    11: "net-unreachable", 12: "host-unreachable",
-                    13: "admin-prohibited"}.get(code, "unreachable"))
+            return _ICMP_UNREACHABLE.get(code, NetError.UNREACHABLE)
         if icmp_type == 11:
             return NetError.TTL_EXCEEDED
         return NetError.UNREACHABLE
-    if origin == "icmp6":
+    if origin == IcmpOrigin.ICMP6:
         if icmp_type == 1:  # RFC 4443 3.1
-            return NetError({0: "net-unreachable", 1: "admin-prohibited", 3: "host-unreachable",
-                    4: "port-unreachable", 5: "admin-prohibited",
-                    6: "admin-prohibited"}.get(code, "unreachable"))
+            return _ICMP6_UNREACHABLE.get(code, NetError.UNREACHABLE)
         if icmp_type == 3:
             return NetError.TTL_EXCEEDED
         if icmp_type == 2:
@@ -136,10 +152,12 @@ def _offender(raw: bytes) -> str | None:
 
 
 def parse_extended_err(data: bytes) -> IcmpError | None:
+    """One ``struct sock_extended_err`` (and the offender's address after it), or None
+    when the control message is too short."""
     if len(data) < _EE.size:
         return None
     ee_errno, origin, itype, icode, _pad, _info, _data = _EE.unpack_from(data)
-    name = {SO_EE_ORIGIN_ICMP: "icmp", SO_EE_ORIGIN_ICMP6: "icmp6"}.get(origin, "local")
+    name = {SO_EE_ORIGIN_ICMP: IcmpOrigin.ICMP, SO_EE_ORIGIN_ICMP6: IcmpOrigin.ICMP6}.get(origin, IcmpOrigin.LOCAL)
     return IcmpError(ee_errno, name, itype, icode, _offender(data[_EE.size:]))
 
 

@@ -16,8 +16,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from toolkit.dns.query import QueryResult, Soa
-from toolkit.dns.walk import AddrInfoResult, PathResult, Server
+from toolkit.dns.query import QueryError, QueryResult, Soa, Transport
+from toolkit.dns.walk import AddrInfoResult, PathResult, Server, ServerRole, path_outcome
 from toolkit.model import Finding, Severity, Verdict, to_jsonable
 from toolkit.probe.model import AddressReport, ProbeResult
 from toolkit.sysinfo.routes import Route
@@ -47,11 +47,13 @@ def _make(cls, d: dict, **nested) -> Any:
 
 
 def _query(d: dict) -> QueryResult:
-    return _make(QueryResult, d, soa=lambda s: _make(Soa, s), started_at=datetime.fromisoformat)
+    return _make(QueryResult, d, soa=lambda s: _make(Soa, s), started_at=datetime.fromisoformat,
+                 transport=Transport, error=QueryError)
 
 
 def _path(d: dict) -> PathResult:
-    return _make(PathResult, d, queries=lambda qs: tuple(_query(q) for q in qs))
+    return _make(PathResult, d, queries=lambda qs: tuple(_query(q) for q in qs), role=ServerRole,
+                 transport=Transport, outcome=path_outcome)
 
 
 def _finding(d: dict) -> Finding:
@@ -64,7 +66,8 @@ def _report(d: dict) -> AddressReport:
 
 
 def _resolve(d: dict) -> ResolveResult:
-    return _make(ResolveResult, d, servers=lambda ss: tuple(_make(Server, s) for s in ss),
+    return _make(ResolveResult, d, servers=lambda ss: tuple(_make(Server, s, role=ServerRole) for s in ss),
+                 transports=lambda ts: tuple(Transport(t) for t in ts),
                  paths=lambda ps: tuple(_path(p) for p in ps), system=lambda s: _make(AddrInfoResult, s))
 
 
@@ -86,7 +89,7 @@ def main(argv: list[str]) -> int:
     for flag, value in zip(rest[::2], rest[1::2]):
         {"--port": lambda v: ports.append(int(v)), "--reference": refs.append,
          "--corefile": corefiles.append}[flag](value)
-    e = gather(name, references=parse_servers(refs, "reference"), ports=tuple(ports),
+    e = gather(name, references=parse_servers(refs, ServerRole.REFERENCE), ports=tuple(ports),
                corefiles=tuple(corefiles), deadline=Deadline(10.0))
     print(dump(e))
     return 0

@@ -3,6 +3,7 @@ from toolkit.corefile.lint import lint, lint_report
 from toolkit.corefile.parser import parse_corefile
 from toolkit.corefile.source import load_corefiles
 from toolkit.model import Severity, Verdict
+from toolkit.report.document import json_document
 
 from tests.unit.test_corefile_parser import SEED_COREDNS, SEED_NODELOCAL, shared_dir
 
@@ -167,4 +168,4 @@ def test_corpus_lints_without_exception():
             cfs = load_corefiles(str(f))
         except CorefileError:
             continue
-        lint_report(lint(cfs)).to_dict()
+        json_document(lint_report(lint(cfs)))

@@ -7,6 +7,7 @@ from toolkit.corefile.parser import parse_corefile
 from toolkit.corefile.source import load_all
 from toolkit.corefile.trace import parse_target, trace_name, trace_report
 from toolkit.model import Verdict
+from toolkit.report.document import json_document
 
 from tests.unit.test_corefile_parser import SEED_COREDNS, SEED_NODELOCAL, shared_dir
 
@@ -34,7 +35,7 @@ def test_seed_stub_zone_chain(seed):
     rep = trace_report(r)
     assert rep.verdict is Verdict.DNS_ERROR
     assert "trace-stub-forward" in [f.code for f in rep.findings]
-    doc = rep.to_dict()
+    doc = json_document(rep)
     assert doc["name"] == "api.xxx.xxx.xxx."
     assert set(doc["hops"][0]) >= {"corefile", "block", "line", "zones", "plugin", "next"}
     assert doc["hops"][1]["next"]["target"] == "xxx.xxx.xxx.xxx"

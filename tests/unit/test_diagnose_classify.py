@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from toolkit.model import Verdict
+from toolkit.report.document import json_document
 from toolkit.triage.diagnose import Evidence, classify
 
 from tests.unit.evidence_kit import addr, evidence
 from tests.unit.test_resolve_findings import CANDS, failed, q, result, walked
-from toolkit.dns.walk import PathResult
+from toolkit.dns.walk import PathResult, path_outcome
 
 
 def FakeAddr(address, state, summary=""):  # noqa: N802 - kept for the tests below
@@ -89,7 +90,7 @@ def test_nxdomain_only_from_stub_path():
     nx = PathResult(
         server="169.254.25.10", role="resolv.conf", transport="udp",
         queries=tuple(q("169.254.25.10", "udp", c, "A", "NXDOMAIN") for c in CANDS), hit=None,
-        outcome="nxdomain")
+        outcome=path_outcome("nxdomain"))
     res = result(nx, walked("192.168.60.53", "reference", "udp", ["192.168.50.20"]))
     c = classify(ev(res, FakeAddr("192.168.50.20", "up", "open")))
     assert c.verdict is Verdict.DNS_ERROR
@@ -115,7 +116,7 @@ def test_silence_part_way_is_dns_unavailable_not_dns_error():
     qs = (q("169.254.25.10", "udp", CANDS[0], "A", "NXDOMAIN"),
           q("169.254.25.10", "udp", CANDS[0], "AAAA", error="timeout"))
     res = result(PathResult(
-        server="169.254.25.10", role="resolv.conf", transport="udp", queries=qs, hit=None, outcome="timeout"))
+        server="169.254.25.10", role="resolv.conf", transport="udp", queries=qs, hit=None, outcome=path_outcome("timeout")))
     assert classify(ev(res)).verdict is Verdict.DNS_UNAVAILABLE
 
 
@@ -132,5 +133,5 @@ def test_more_addresses_than_probed_do_not_crash_and_are_not_evidence():
         e = ev(res, *(FakeAddr(a, state, "x") for a in probed))
         c = classify(e)
         assert not any(set(unprobed) & set(f.data.get("addresses", ())) for f in c.findings)
-        doc = diagnose_report(e).to_dict()
+        doc = json_document(diagnose_report(e))
         assert {a["address"]: a["state"] for a in doc["addresses"]}["10.1.1.12"] == "not-probed"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.model import Verdict
+from toolkit.report.document import json_document
 from toolkit.triage.classify import classify
 from toolkit.triage.diagnose import diagnose_report
 
@@ -53,7 +54,7 @@ def test_a_renamed_field_fails_loading():
 
 def test_diagnose_json_contract():
     assert {v.value for v in Verdict} == VERDICTS
-    doc = json.loads(json.dumps(diagnose_report(recorded("stale-alive-port-closed")).to_dict()))
+    doc = json.loads(json.dumps(json_document(diagnose_report(recorded("stale-alive-port-closed")))))
     for key in ("schema_version", "tool", "command", "generated_at", "duration_ms", "verdict",
                 "confidence", "name", "candidates", "answers", "probes", "addresses", "ports",
                 "settle", "results", "processes", "app_sockets", "findings", "notes"):

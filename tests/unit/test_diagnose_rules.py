@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.dns.walk import PathResult
+from toolkit.dns.walk import PathResult, path_outcome
 from toolkit.model import Severity, Verdict
 from toolkit.triage.classify import classify, grade
-from toolkit.triage.rules import RULES
+from toolkit.triage.table import RULES
 
 from tests.unit.evidence_kit import CANDS, addr, evidence, failed, q, result, walked
 
@@ -24,7 +24,7 @@ def both(server, role, addrs):
 def nx_path(server, role, transport, rcode="NXDOMAIN"):
     return PathResult(
         server=server, role=role, transport=transport,
-        queries=tuple(q(server, transport, c, "A", rcode) for c in CANDS), hit=None, outcome=rcode.lower())
+        queries=tuple(q(server, transport, c, "A", rcode) for c in CANDS), hit=None, outcome=path_outcome(rcode.lower()))
 
 
 def stale(state, *, ref=True, ref_state="up"):

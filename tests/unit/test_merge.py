@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from toolkit.kube.merge import Missing, Source, documents_in, merge
+from toolkit.kube.context import run_context
 from toolkit.model import Verdict
+from toolkit.report.document import json_document
 
 
 def diag(pod, node, verdict="ok", addrs=("192.168.50.20",), server="169.254.25.10",
@@ -32,7 +34,7 @@ def fleet_stale():
 
 def test_stale_node_is_named_with_its_nameserver():
     r = merge(fleet_stale())
-    d = r.to_dict()
+    d = json_document(r)
     assert d["verdict"] == "bad-answer" and r.verdict is Verdict.BAD_ANSWER
     assert d["reports"] == 5
     assert d["verdicts"] == {"bad-answer": 2, "ok": 3}
@@ -52,14 +54,14 @@ def test_stale_node_is_named_with_its_nameserver():
 def test_all_ok_is_ok_and_one_group():
     r = merge([Source(doc=diag("a", "n1"), origin="x"), Source(doc=diag("b", "n2"), origin="y")])
     assert r.verdict is Verdict.OK
-    assert len(r.to_dict()["groups"]) == 1 and not r.findings
+    assert len(json_document(r)["groups"]) == 1 and not r.findings
 
 
 def test_missing_report_makes_ok_indeterminate():
     r = merge([Source(doc=diag("a", "n1"), origin="x")],
               [Missing(where="pod shop/b", node="n2", reason="image pull failed", exit_code=3)])
     assert r.verdict is Verdict.INDETERMINATE
-    assert r.to_dict()["missing"][0]["where"] == "pod shop/b"
+    assert json_document(r)["missing"][0]["where"] == "pod shop/b"
 
 
 def test_worst_verdict_wins_by_priority():
@@ -83,7 +85,7 @@ def test_conntrack_reports_merge_per_node():
     docs = [{"schema_version": 1, "tool": "podtriage", "command": "conntrack", "verdict": v,
              "context": {"pod": "podtriage-x", "namespace": "default", "node": n}, "findings": []}
             for n, v in (("node1", "ok"), ("node2", "conntrack"))]
-    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    d = json_document(merge([Source(doc=x, origin="-") for x in docs]))
     assert d["verdict"] == "conntrack" and d["reports"] == 2
     assert {tuple(g["nodes"]) for g in d["groups"]} == {("node1",), ("node2",)}
 
@@ -128,7 +130,7 @@ def test_context_key_from_environment(monkeypatch):
     monkeypatch.setenv("PODTRIAGE_POD", "web-1")
     monkeypatch.setenv("PODTRIAGE_NODE", "node-1")
     monkeypatch.delenv("PODTRIAGE_NAMESPACE", raising=False)
-    d = Report(command="x", verdict=Verdict.OK).to_dict()
+    d = json_document(Report(command="x", verdict=Verdict.OK), run_context())
     assert d["context"] == {"pod": "web-1", "namespace": None, "node": "node-1"}
 
 
@@ -140,9 +142,9 @@ def test_resolve_documents_group_by_path_addresses_and_resolv_conf_servers():
                             {"address": "192.168.60.53", "role": "reference"}],
                 "paths": [{"server": "169.254.25.10", "addresses": list(addrs)}],
                 "findings": []}
-    d = merge([Source(doc=res("a", "n1", ["10.0.0.1"]), origin="-"),
-               Source(doc=res("b", "n1", ["10.0.0.1"]), origin="-"),
-               Source(doc=res("c", "n2", ["10.0.0.9"]), origin="-")]).to_dict()
+    d = json_document(merge([Source(doc=res("a", "n1", ["10.0.0.1"]), origin="-"),
+                             Source(doc=res("b", "n1", ["10.0.0.1"]), origin="-"),
+                             Source(doc=res("c", "n2", ["10.0.0.9"]), origin="-")]))
     assert [(g["addresses"], g["servers"], g["count"]) for g in d["groups"]] == [
         (["10.0.0.1"], ["169.254.25.10"], 2), (["10.0.0.9"], ["169.254.25.10"], 1)]
     # all ok, yet one node answers differently: named, as a warning that decides nothing
@@ -155,7 +157,7 @@ def test_fleet_is_its_own_reference_stale_answer_becomes_bad_answer():
     docs = [diag("a", "node1"), diag("b", "node1"),
             diag("c", "node2", "indeterminate", ("192.168.50.77",)),
             diag("d", "node2", "unreachable-host", ("192.168.50.77",))]
-    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    d = json_document(merge([Source(doc=x, origin="-") for x in docs]))
     assert d["verdict"] == "bad-answer"
     ad = [f for f in d["findings"] if f["code"] == "answers-differ"]
     assert len(ad) == 2 and {f["data"]["nodes"][0] for f in ad} == {"node2"}
@@ -166,9 +168,9 @@ def test_fleet_is_its_own_reference_stale_answer_becomes_bad_answer():
 def test_no_inference_across_different_names_or_shared_addresses():
     docs = [diag("a", "node1"), diag("c", "node2", "indeterminate", ("192.168.50.77",),
                                       name="other.example.org")]
-    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    d = json_document(merge([Source(doc=x, origin="-") for x in docs]))
     assert d["verdict"] == "indeterminate"
     assert not [f for f in d["findings"] if f["code"] == "answers-differ"]
     docs = [diag("a", "node1"), diag("c", "node2", "port-closed")]     # same address: host issue
-    d = merge([Source(doc=x, origin="-") for x in docs]).to_dict()
+    d = json_document(merge([Source(doc=x, origin="-") for x in docs]))
     assert d["verdict"] == "port-closed"

@@ -7,6 +7,7 @@ import pytest
 from toolkit.model import Verdict
 from toolkit.probe import AddressReport, ProbeResult, ReachResult, reach_report
 from toolkit.probe.run import Pacer
+from toolkit.report.document import json_document
 from toolkit.sysinfo.routes import Route
 
 A = "192.168.50.77"
@@ -94,7 +95,7 @@ def test_verdict(probes, control, ports, verdict):
     report = reach_report(reach(AddressReport(
         address=A, route=VIA, probes=tuple(probes), control=control), ports=ports))
     assert report.verdict is verdict
-    doc = report.to_dict()
+    doc = json_document(report)
     assert doc["target"] == "api.corp.example" and doc["verdict"] == verdict.value
     addr = doc["addresses"][0]
     assert addr["address"] == A and addr["state"] and addr["route"]["gateway"] == GW
@@ -125,7 +126,7 @@ def test_lost_capability_named_but_verdict_kept():
         address=A, route=VIA, probes=(p("tcp-connect", "host-unreachable", 80, GW, 3, 1),), control=CTL_OK)
     report = reach_report(reach(rep, lost=("ICMP echo: not allowed; needs NET_RAW",)))
     assert report.verdict is Verdict.UNREACHABLE_HOST
-    doc = report.to_dict()
+    doc = json_document(report)
     assert doc["lost"] and "NET_RAW" in " ".join(f["summary"] + f["remedy"] for f in doc["findings"])
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
-from toolkit.dns.query import QueryResult
-from toolkit.dns.walk import AddrInfoResult, PathResult, Server, _step
+from toolkit.dns.query import QueryError, QueryResult
+from toolkit.dns.walk import AddrInfoResult, PathResult, Server, _step, path_outcome
 from toolkit.model import Severity, Verdict
-from toolkit.triage.resolve import ResolveResult, resolve_findings, resolve_report
+from toolkit.report.document import json_document
+from toolkit.triage.resolve import ResolveResult
+from toolkit.triage.resolve_findings import resolve_findings, resolve_report
 
 CANDS = ("api.corp.example.wxwork.svc.alpha.pm.k8s.", "api.corp.example.svc.alpha.pm.k8s.",
          "api.corp.example.alpha.pm.k8s.", "api.corp.example.")
@@ -17,7 +19,7 @@ def q(server, transport, qname, qtype, rcode="NOERROR", answers=(), error=None, 
     return QueryResult(server=server, port=53, transport=transport, qname=qname, qtype=qtype,
                        rcode=rcode if error is None else None, answers=tuple(answers),
                        ttl=30 if answers else None, latency_ms=latency if error is None else None,
-                       flags=flags if error is None else (), error=error)
+                       flags=flags if error is None else (), error=QueryError(error) if error else None)
 
 
 def walked(server, role, transport, final_a, final_aaaa=(), nx_before=3, outcome="answer"):
@@ -28,13 +30,13 @@ def walked(server, role, transport, final_a, final_aaaa=(), nx_before=3, outcome
     qs += [q(server, transport, hit, "A", answers=final_a), q(server, transport, hit, "AAAA", answers=final_aaaa)]
     return PathResult(
         server=server, role=role, transport=transport, queries=tuple(qs),
-        hit=hit if outcome == "answer" else None, outcome=outcome)
+        hit=hit if outcome == "answer" else None, outcome=path_outcome(outcome))
 
 
 def failed(server, role, transport, error):
     qs = (q(server, transport, CANDS[0], "A", error=error), q(server, transport, CANDS[0], "AAAA", error=error))
     return PathResult(
-        server=server, role=role, transport=transport, queries=qs, hit=None, outcome=error)
+        server=server, role=role, transport=transport, queries=qs, hit=None, outcome=path_outcome(error))
 
 
 def result(*paths, system=None):
@@ -60,7 +62,7 @@ def test_stale_stub_answer_differs_from_reference():
     assert f.data["server"] == "169.254.25.10"
     report = resolve_report(res)
     assert report.verdict is Verdict.BAD_ANSWER
-    doc = json.loads(json.dumps(report.to_dict()))
+    doc = json.loads(json.dumps(json_document(report)))
     assert doc["verdict"] == "bad-answer"
     for key in ("name", "candidates", "results", "findings", "schema_version"):
         assert key in doc

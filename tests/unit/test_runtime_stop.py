@@ -74,11 +74,13 @@ def test_sliced_join_gives_up_after_the_grace():
 
 def test_mark_interrupted_is_never_ok():
     signals.request_stop(signal.SIGINT)
-    rep = signals.mark_interrupted(Report("resolve", Verdict.OK, duration_ms=1500.0))
+    from toolkit.report.interrupted import mark_interrupted
+
+    rep = mark_interrupted(Report("resolve", Verdict.OK, duration_ms=1500.0))
     assert rep.verdict is Verdict.INDETERMINATE
     assert rep.findings[0].code == "interrupted"
     assert rep.data["interrupted"] == "SIGINT"
-    bad = signals.mark_interrupted(Report("resolve", Verdict.DNS_UNAVAILABLE))
+    bad = mark_interrupted(Report("resolve", Verdict.DNS_UNAVAILABLE))
     assert bad.verdict is Verdict.DNS_UNAVAILABLE  # a problem seen is still a problem seen
 
 

@@ -19,43 +19,8 @@ if sys.argv and (os.path.basename(sys.argv[0]) == "podtriage"
 
     _signals.install()
 
-from typing import Annotated  # noqa: E402
-
-import typer  # noqa: E402
-
-from toolkit import __version__
-
-app = typer.Typer(
-    name="podtriage",
-    no_args_is_help=True,
-    add_completion=False,
-    # Plain click help: rich-formatted help costs ~100 ms more at every start (measured
-    # with scripts/bench startup), which matters in a debug container started per run.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help=(
-        "One-shot DNS and network triage for a Kubernetes pod.\n\n"
-        "Attach it to a sick pod:  kubectl debug -it POD --target=CONTAINER "
-        "--profile=netadmin --image=podtriage -- podtriage diagnose NAME\n\n"
-        "Exit codes: 0 healthy, 1 problem found, 2 usage error, 3 could not observe "
-        "(missing capability, file or namespace), 4 internal error."
-    ),
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"podtriage {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """One-shot DNS and network triage for a Kubernetes pod."""
-
+# `app` stays importable from here (tests, older command modules); new code imports toolkit.cli.root.
+from toolkit.cli.root import app as app  # noqa: E402
 
 # Importing a command module registers its commands on `app` (each module is cheap: typer only).
 # The order here is the order of `podtriage --help`: the one-shot triage first.
@@ -70,6 +35,7 @@ from toolkit.cli import merge as _merge  # noqa: E402,F401
 
 
 def main() -> None:
+    """The `podtriage` console script."""
     from toolkit import deadline, signals
 
     deadline.count_from_process_start()  # --deadline is the wall time the caller sees

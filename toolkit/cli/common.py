@@ -53,6 +53,7 @@ def explicit_file(path: str, default: str) -> None:
 
 
 def progress_enabled() -> bool:
+    """Progress lines on stderr: PODTRIAGE_PROGRESS when set, else only on a terminal."""
     flag = os.environ.get("PODTRIAGE_PROGRESS")
     if flag is not None:
         return flag not in ("", "0", "no")
@@ -69,6 +70,7 @@ def progress(message: str) -> None:
 
 
 def fail(exc: PodtriageError) -> NoReturn:
+    """Say what went wrong (and the hint) on stderr, then exit with the error's code."""
     from toolkit.report.sanitize import for_terminal
     from toolkit.report.stream import say
 
@@ -109,17 +111,40 @@ def run(build: Callable[[], Report], output: OutputFormat, *,
 
 def _run(build: Callable[[], Report], output: OutputFormat, termination_log: bool,
          deadline: float | None) -> NoReturn:
-    from toolkit.inputs import deadline_scope
-
-    t0 = time.monotonic()
     from toolkit import signals
 
+    t0 = time.monotonic()
+    report = _build(build, deadline)
+    if not report.duration_ms:
+        report = replace(report, duration_ms=(time.monotonic() - t0) * 1000.0)
+    interrupted = signals.stopped()
+    if interrupted:
+        from toolkit.report.interrupted import mark_interrupted
+
+        report = mark_interrupted(report)
+    _render(report, output)
+    if termination_log:
+        write_termination_log(report)
+    if interrupted:
+        raise typer.Exit(signals.exit_code())
+    raise typer.Exit(EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM)
+
+
+def _build(build: Callable[[], Report], deadline: float | None = None) -> Report:
+    """The report, or the exit its exception maps to: the one exception boundary."""
+    from toolkit import signals
+    from toolkit.deadline import Deadline
+    from toolkit.inputs import deadline_scope
+
+    # The deadline also bounds the reading of input files (toolkit.inputs), counted like the
+    # command's own budget (Deadline.for_command: from the process's start), so that a FIFO
+    # read ends at the deadline itself, before Deadline.enforce's backstop a little later.
+    reads = None if deadline is None else Deadline.for_command(deadline).remaining()
     try:
         # SIGINT/SIGTERM stop the run cooperatively: build() returns its partial report
-        # (toolkit.signals); a second signal raises KeyboardInterrupt below. The deadline
-        # also bounds the reading of input files (toolkit.inputs).
-        with signals.cooperative(), deadline_scope(deadline):
-            report = build()
+        # (toolkit.signals); a second signal raises KeyboardInterrupt below.
+        with signals.cooperative(), deadline_scope(reads):
+            return build()
     except typer.Exit:
         raise
     except (OutputClosed, OutputError) as exc:
@@ -130,33 +155,33 @@ def _run(build: Callable[[], Report], output: OutputFormat, termination_log: boo
     except Exception as exc:  # noqa: BLE001 - this is the one mapping point
         mapped = translate(exc)
         if mapped is None:
-            from toolkit.report.sanitize import for_terminal
-            from toolkit.report.stream import say
-
-            if os.environ.get("PODTRIAGE_DEBUG") and sys.stderr is not None:
-                traceback.print_exc()
-            say(f"podtriage: internal error: {type(exc).__name__}: {for_terminal(exc)}")
-            say("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report the "
-                "traceback")
-            raise typer.Exit(EXIT_INTERNAL) from None
+            _internal_error(exc)
         fail(mapped)
-    if not report.duration_ms:
-        report = replace(report, duration_ms=(time.monotonic() - t0) * 1000.0)
-    interrupted = signals.stopped()
-    if interrupted:
-        report = signals.mark_interrupted(report)
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    """A bug: one line (the traceback only with PODTRIAGE_DEBUG), exit 4."""
+    from toolkit.report.sanitize import for_terminal
+    from toolkit.report.stream import say
+
+    if os.environ.get("PODTRIAGE_DEBUG") and sys.stderr is not None:
+        traceback.print_exc()
+    say(f"podtriage: internal error: {type(exc).__name__}: {for_terminal(exc)}")
+    say("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report the traceback")
+    raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _render(report: Report, output: OutputFormat) -> None:
+    """The report on stdout, with the run's context (the kubectl plugin's pod, namespace
+    and node, read from the environment it sets) in the JSON document."""
+    from toolkit.kube.context import run_context
     from toolkit.report import render
 
     try:
-        render(report, output, sys.stdout)
+        render(report, output, sys.stdout, run_context())
         sys.stdout.flush()
     except (OutputClosed, OutputError) as exc:
         _output_failed(exc)
-    if termination_log:
-        write_termination_log(report)
-    if interrupted:
-        raise typer.Exit(signals.exit_code())
-    raise typer.Exit(EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM)
 
 
 def write_termination_log(report: Report) -> None:

@@ -6,37 +6,39 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app, validate
+from toolkit.cli import validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, progress, run
+from toolkit.cli.root import app
+from toolkit.model import Report
 from toolkit.report import OutputFormat
 
 
 @app.command("diagnose")
 def diagnose_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name, help="The name the application cannot reach, "
-                                                             "as it spells it.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name,
+                                        help="The name the application cannot reach, as it spells it.")],
     port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
                                             help="The application's TCP port (repeatable). Without it "
                                                  "443 and 80 are tried, and a refusal there only "
-                                                 "proves the host is up.")] = [],
+                                                 "proves the host is up.")] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     reference: Annotated[list[str], typer.Option("--reference", "-r", metavar="IP[:PORT]", parser=validate.endpoints,
                                                  help="An independent resolver for the zone (its "
                                                       "authoritative server, the default upstream). "
                                                       "Repeatable. It is what lets podtriage tell a "
-                                                      "stale answer from a dead host.")] = [],
+                                                      "stale answer from a dead host.")] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     server: Annotated[list[str], typer.Option("--server", "-s", metavar="IP[:PORT]", parser=validate.endpoints,
                                               help="Also ask this nameserver, e.g. the kube-dns "
-                                                   "ClusterIP behind NodeLocal DNSCache.")] = [],
+                                                   "ClusterIP behind NodeLocal DNSCache.")] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
                                                 help="CoreDNS/NodeLocal Corefile or ConfigMap "
                                                      "(repeatable, - for stdin): names the block and "
                                                      "upstream behind a bad answer and uses the other "
-                                                     "upstreams as references.")] = [],
+                                                     "upstreams as references.")] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     corefile_role: Annotated[list[str], typer.Option(
         "--corefile-role", metavar="SELECTOR=ROLE",
         help="Say what a --corefile is instead of letting podtriage work it out (repeatable; "
              "as `corefile lint --role`): node-cache, node-cache-secondary, cluster-dns, "
-             "custom-imports, server.")] = [],
+             "custom-imports, server.")] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     resolv_conf: Annotated[str, typer.Option("--file", "-f", metavar="PATH",
                                              help="The pod's resolv.conf.")] = "/etc/resolv.conf",
     capture: Annotated[float, typer.Option("--capture", parser=validate.seconds(0.0, 600.0), metavar="SECONDS",
@@ -60,17 +62,18 @@ def diagnose_cmd(
     Example: podtriage diagnose api.corp.example --port 443 --reference 10.0.0.53
     """
 
-    def build():
+    def build() -> Report:
         from toolkit.deadline import Deadline
+        from toolkit.dns.walk import ServerRole
         from toolkit.triage.diagnose import diagnose_report, gather
         from toolkit.triage.resolve import parse_servers
 
         explicit_file(resolv_conf, "/etc/resolv.conf")
         dl = Deadline.for_command(deadline)
-        ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, "server"),
-                    references=parse_servers(reference, "reference"), ports=tuple(port),
-                    corefiles=tuple(corefile), corefile_roles=tuple(corefile_role), deadline=dl, capture_s=capture, race_count=race_test,
-                    on_progress=progress)
+        ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, ServerRole.SERVER),
+                    references=parse_servers(reference, ServerRole.REFERENCE), ports=tuple(port),
+                    corefiles=tuple(corefile), corefile_roles=tuple(corefile_role), deadline=dl,
+                    capture_s=capture, race_count=race_test, on_progress=progress)
         return diagnose_report(ev)
 
     run(build, output, termination_log=True, deadline=deadline)

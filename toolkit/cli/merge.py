@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
+from toolkit.cli.root import app
+from toolkit.model import Report
 from toolkit.report import OutputFormat
 
 # A fleet of a few hundred pods writes a few MB of JSON; more is not a podtriage log.
@@ -31,7 +32,7 @@ def merge_cmd(
     Example: kubectl logs -l job-name=... | podtriage merge -
     """
 
-    def build():
+    def build() -> Report:
         from toolkit.errors import InputFileError, UsageError
         from toolkit.inputs import read_bytes
         from toolkit.kube.merge import Source, documents_in, merge

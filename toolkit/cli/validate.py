@@ -52,6 +52,7 @@ def dns_name(value: object) -> str:
 
 
 def dns_name_or_ip(value: object) -> str:
+    """An IP address (as ``ip_address``) or else a host name (as ``dns_name``)."""
     text = str(value)
     try:
         return check_address(text)
@@ -61,6 +62,7 @@ def dns_name_or_ip(value: object) -> str:
 
 
 def ip_address(value: object) -> str:
+    """An IP address, with a ``%IF`` scope only on an IPv6 link-local one."""
     try:
         return check_address(str(value))
     except NameProblem as exc:

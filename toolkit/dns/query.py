@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
+from typing import TypedDict
 
 import dns.edns
 import dns.exception
@@ -35,6 +36,25 @@ from toolkit.sockerr import IcmpError, NetError, enable_recverr, errno_kind, rea
 
 # DNS Flag Day 2020: advertise 1232 bytes so answers never need IP fragmentation.
 EDNS_PAYLOAD = 1232
+
+
+class Transport(StrEnum):
+    """How a question travels: UDP datagrams, or TCP with RFC 1035 4.2.2 length framing."""
+
+    UDP = "udp"
+    TCP = "tcp"
+
+
+class Rcode(StrEnum):
+    """The response codes podtriage reasons about, spelled as dnspython's ``rcode.to_text``
+    spells them (RFC 1035 4.1.1). ``QueryResult.rcode`` keeps any other code as text."""
+
+    NOERROR = "NOERROR"
+    FORMERR = "FORMERR"
+    SERVFAIL = "SERVFAIL"
+    NXDOMAIN = "NXDOMAIN"
+    NOTIMP = "NOTIMP"
+    REFUSED = "REFUSED"
 
 
 class QueryError(StrEnum):
@@ -74,6 +94,8 @@ _UNREACHABLE = frozenset({QueryError.HOST_UNREACHABLE, QueryError.NET_UNREACHABL
 
 @dataclass(frozen=True)
 class Soa:
+    """The authority SOA of a negative answer: which zone, which serial, said so."""
+
     owner: str
     mname: str
     serial: int
@@ -87,7 +109,7 @@ class QueryResult:
 
     server: str
     port: int
-    transport: str  # "udp" | "tcp"
+    transport: Transport
     qname: str
     qtype: str
     rcode: str | None = None  # None: no DNS answer at all (see ``error``)
@@ -105,25 +127,24 @@ class QueryResult:
 
     __json_properties__ = ("answered", "nodata")
 
-    def __post_init__(self) -> None:
-        # A word outside QueryError is a bug in our code: fail here, not as "unknown" later.
-        if self.error is not None and not isinstance(self.error, QueryError):
-            object.__setattr__(self, "error", QueryError(self.error))
-
     @property
     def answered(self) -> bool:
+        """A DNS answer came (any rcode)."""
         return self.rcode is not None
 
     @property
     def nodata(self) -> bool:
-        return self.rcode == "NOERROR" and not self.answers
+        """NOERROR without a record of the type (RFC 2308 2.2)."""
+        return self.rcode == Rcode.NOERROR and not self.answers
 
     @property
     def has_answers(self) -> bool:
-        return self.rcode == "NOERROR" and bool(self.answers)
+        """NOERROR with records of the type."""
+        return self.rcode == Rcode.NOERROR and bool(self.answers)
 
     @property
     def truncated(self) -> bool:
+        """The TC bit: the answer did not fit the UDP payload (RFC 1035 4.1.1)."""
         return "tc" in self.flags
 
     def outcome(self) -> str:
@@ -140,7 +161,18 @@ def _flags(msg: dns.message.Message) -> tuple[str, ...]:
     return tuple(text)
 
 
-def _extract(msg: dns.message.Message, qname: dns.name.Name, rdtype: int):
+class _Question(TypedDict):
+    """The fields every QueryResult of one question shares."""
+
+    server: str
+    port: int
+    transport: Transport
+    qname: str
+    qtype: str
+
+
+def _extract(msg: dns.message.Message, qname: dns.name.Name,
+             rdtype: int) -> tuple[tuple[str, ...], int | None, tuple[str, ...], Soa | None]:
     """Follow the CNAME chain in the answer section (RFC 1034 3.6.2) and collect the
     rdata of the asked type at its end."""
     answers: list[str] = []
@@ -188,30 +220,32 @@ def _nsid(msg: dns.message.Message) -> str | None:
 
 
 def make_query(qname: str, qtype: str, *, edns: bool = True) -> dns.message.QueryMessage:
-    options = [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")] if edns else None
+    """A recursive query for QNAME/QTYPE; with EDNS (1232 bytes) asking for the NSID."""
+    options: list[dns.edns.Option] | None = [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")] \
+        if edns else None
     return dns.message.make_query(qname, qtype, use_edns=0 if edns else False,
                                   payload=EDNS_PAYLOAD, options=options)
 
 
-def query(server: str, qname: str, qtype: str, transport: str, timeout: float, *,
+def query(server: str, qname: str, qtype: str, transport: Transport, timeout: float, *,
           port: int = 53, edns: bool = True) -> QueryResult:
     """Ask once. Never raises for network outcomes; ``timeout`` bounds the whole call."""
-    base = dict(server=server, port=port, transport=transport, qname=qname, qtype=qtype)
+    base = _Question(server=server, port=port, transport=transport, qname=qname, qtype=qtype)
     if timeout <= 0:
         return QueryResult(**base, error=QueryError.DEADLINE, error_detail="not sent: the deadline had passed")
     q = make_query(qname, qtype, edns=edns)
-    if transport == "tcp":
+    if transport == Transport.TCP:
         res = _query_tcp(q, server, port, timeout, base)
     else:
         res = _query_udp(q, server, port, timeout, base)
     # RFC 6891 7: a server that does not know EDNS may answer FORMERR; ask again without.
-    if edns and res.rcode == "FORMERR":
+    if edns and res.rcode == Rcode.FORMERR:
         spent = (res.latency_ms or 0.0) / 1000.0
         return query(server, qname, qtype, transport, timeout - spent, port=port, edns=False)
     return res
 
 
-def _interrupted(base: dict, t0: float) -> QueryResult:
+def _interrupted(base: _Question, t0: float) -> QueryResult:
     """A query cut by SIGINT/SIGTERM is not the server's fault: it is reported like one the
     deadline cut ("deadline"), which no rule counts against the server."""
     return QueryResult(**base, error=QueryError.DEADLINE,
@@ -257,20 +291,22 @@ def _family(server: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(server.split("%")[0]).version == 6 else socket.AF_INET
 
 
-def _sockaddr(server: str, port: int) -> tuple:
+def _sockaddr(server: str, port: int) -> tuple[str, int] | tuple[str, int, int, int]:
     """The socket address for ``server``. A link-local IPv6 nameserver (``fe80::1%eth0``,
     as NodeLocal DNSCache may listen in IPv6 clusters) needs its scope as the numeric
     sin6_scope_id: a bare 2-tuple connect() fails with EINVAL. AI_NUMERICHOST: no lookup."""
     if "%" in server:
         try:
-            return socket.getaddrinfo(server, port, socket.AF_INET6, socket.SOCK_DGRAM, 0,
+            addr = socket.getaddrinfo(server, port, socket.AF_INET6, socket.SOCK_DGRAM, 0,
                                       socket.AI_NUMERICHOST)[0][4]
+            if len(addr) == 4:  # (host, port, flowinfo, scope_id)
+                return (str(addr[0]), int(addr[1]), int(addr[2]), int(addr[3]))
         except socket.gaierror:
             pass  # an unknown interface: connect() reports it as a local error
     return (server, port)
 
 
-def _from_icmp(base: dict, t0: float, errs: list[IcmpError], err: int) -> QueryResult:
+def _from_icmp(base: _Question, t0: float, errs: list[IcmpError], err: int) -> QueryResult:
     latency = (time.monotonic() - t0) * 1000.0
     if errs:
         e = errs[0]
@@ -281,14 +317,14 @@ def _from_icmp(base: dict, t0: float, errs: list[IcmpError], err: int) -> QueryR
                        latency_ms=latency)
 
 
-def _answer(base: dict, q: dns.message.Message, r: dns.message.Message, latency: float) -> QueryResult:
+def _answer(base: _Question, q: dns.message.Message, r: dns.message.Message, latency: float) -> QueryResult:
     rdtype = q.question[0].rdtype
     answers, ttl, cnames, soa = _extract(r, q.question[0].name, rdtype)
     return QueryResult(**base, rcode=dns.rcode.to_text(r.rcode()), answers=answers, ttl=ttl,
                        latency_ms=latency, flags=_flags(r), cnames=cnames, soa=soa, nsid=_nsid(r))
 
 
-def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryResult:
+def _query_udp(q: dns.message.Message, server: str, port: int, timeout: float, base: _Question) -> QueryResult:
     wire = q.to_wire()
     t0 = time.monotonic()
     end = t0 + timeout
@@ -333,7 +369,7 @@ def _query_udp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
         sock.close()
 
 
-def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryResult:
+def _query_tcp(q: dns.message.Message, server: str, port: int, timeout: float, base: _Question) -> QueryResult:
     t0 = time.monotonic()
     end = t0 + timeout
     sock = socket.socket(_family(server), socket.SOCK_STREAM)
@@ -369,10 +405,12 @@ def _query_tcp(q, server: str, port: int, timeout: float, base: dict) -> QueryRe
             return QueryResult(**base, error=QueryError.TIMEOUT,
                                error_detail=f"TCP connected but no answer within {timeout:.1f} s")
         except EOFError:
-            return QueryResult(**base, error=QueryError.RESET, error_detail="server closed the TCP connection without answering",
+            return QueryResult(**base, error=QueryError.RESET,
+                               error_detail="server closed the TCP connection without answering",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         except ConnectionResetError:
-            return QueryResult(**base, error=QueryError.RESET, error_detail="TCP connection reset (RST) before an answer",
+            return QueryResult(**base, error=QueryError.RESET,
+                               error_detail="TCP connection reset (RST) before an answer",
                                latency_ms=(time.monotonic() - t0) * 1000.0)
         except OSError as exc:
             return _from_icmp(base, t0, read_errqueue(sock), exc.errno or 0)

@@ -20,9 +20,10 @@ from enum import StrEnum
 
 from toolkit import signals
 from toolkit.deadline import Deadline
-from toolkit.dns.query import QueryError, QueryResult, query
+from toolkit.dns.query import QueryError, QueryResult, Rcode, Transport, query
 
-CONTINUE_RCODES = frozenset({"NXDOMAIN", "SERVFAIL"})
+# glibc's search goes on to the next candidate after these (resolv/res_query.c).
+CONTINUE_RCODES = frozenset({Rcode.NXDOMAIN, Rcode.SERVFAIL})
 
 
 class PathOutcome(StrEnum):
@@ -50,6 +51,7 @@ class PathOutcome(StrEnum):
 
     @classmethod
     def of_rcode(cls, rcode: str) -> PathOutcome:
+        """The outcome named by an rcode's text (any case); OTHER_RCODE for an unknown one."""
         try:
             return cls(rcode.lower())
         except ValueError:
@@ -57,7 +59,8 @@ class PathOutcome(StrEnum):
 
 
 def path_outcome(value: str) -> PathOutcome | QueryError:
-    """A recorded outcome word -> its enum; a word of neither is a bug (ValueError)."""
+    """A recorded outcome word (a JSON fixture, a document) -> its enum, at the boundary
+    where the word is read; a word of neither is a bug (ValueError)."""
     if isinstance(value, (PathOutcome, QueryError)):
         return value
     try:
@@ -66,10 +69,21 @@ def path_outcome(value: str) -> PathOutcome | QueryError:
         return QueryError(value)
 
 
+class ServerRole(StrEnum):
+    """Why a nameserver is asked: the pod's own (resolv.conf), one more the user named
+    (--server, or one behind the pod's cache), or an independent reference for the zone."""
+
+    RESOLV_CONF = "resolv.conf"
+    SERVER = "server"
+    REFERENCE = "reference"
+
+
 @dataclass(frozen=True)
 class Server:
+    """One nameserver to ask, and why."""
+
     address: str
-    role: str  # "resolv.conf" | "server" | "reference"
+    role: ServerRole
     port: int = 53
 
 
@@ -78,18 +92,16 @@ class PathResult:
     """The whole walk of one server over one transport."""
 
     server: str
-    role: str
-    transport: str
+    role: ServerRole
+    transport: Transport
     queries: tuple[QueryResult, ...]
     hit: str | None  # the candidate that produced answers
     outcome: PathOutcome | QueryError  # how the walk ended: an rcode word, or why no answer came
 
     __json_properties__ = ("addresses",)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "outcome", path_outcome(self.outcome))
-
     def answers_for(self, qtype: str) -> tuple[str, ...]:
+        """The records of ``qtype`` the hit candidate got, sorted."""
         if self.hit is None:
             return ()
         return tuple(sorted({a for q in self.queries if q.qname == self.hit and q.qtype == qtype
@@ -97,12 +109,14 @@ class PathResult:
 
     @property
     def addresses(self) -> tuple[str, ...]:
+        """Every record the hit candidate got (A and AAAA), sorted."""
         if self.hit is None:
             return ()
         return tuple(sorted({a for q in self.queries if q.qname == self.hit for a in q.answers}))
 
     @property
     def answered(self) -> bool:
+        """The walk ended with records."""
         return self.outcome is PathOutcome.ANSWER
 
     @property
@@ -111,6 +125,7 @@ class PathResult:
         return not any(q.answered for q in self.queries)
 
     def last_error(self) -> QueryResult | None:
+        """The last query that got no DNS answer, if any."""
         for q in reversed(self.queries):
             if not q.answered:
                 return q
@@ -125,22 +140,23 @@ def _step(results: Sequence[QueryResult]) -> PathOutcome | QueryError | None:
         if not r.answered:
             return r.error or PathOutcome.NO_ANSWER
     for r in results:
-        if r.rcode is not None and r.rcode not in CONTINUE_RCODES and r.rcode != "NOERROR":
+        if r.rcode is not None and r.rcode not in CONTINUE_RCODES and r.rcode != Rcode.NOERROR:
             return PathOutcome.of_rcode(r.rcode)
     return None
 
 
 def _exhausted(results: Sequence[QueryResult]) -> PathOutcome:
     rcodes = {r.rcode for r in results}
-    if rcodes == {"NXDOMAIN"}:
+    if rcodes == {Rcode.NXDOMAIN}:
         return PathOutcome.NXDOMAIN
-    if "SERVFAIL" in rcodes:
+    if Rcode.SERVFAIL in rcodes:
         return PathOutcome.SERVFAIL
     return PathOutcome.NODATA
 
 
-def walk_path(server: Server, transport: str, candidates: Sequence[str], qtypes: Sequence[str],
+def walk_path(server: Server, transport: Transport, candidates: Sequence[str], qtypes: Sequence[str],
               deadline: Deadline, query_timeout: float, pool: ThreadPoolExecutor) -> PathResult:
+    """One path: the candidates in order, every type at once, until glibc would stop."""
     done: list[QueryResult] = []
     last: list[QueryResult] = []
     for cand in candidates:
@@ -159,9 +175,10 @@ def walk_path(server: Server, transport: str, candidates: Sequence[str], qtypes:
         outcome=_exhausted(last) if last else PathOutcome.NO_CANDIDATES)
 
 
-def walk_all(servers: Sequence[Server], transports: Sequence[str], candidates: Sequence[str],
+def walk_all(servers: Sequence[Server], transports: Sequence[Transport], candidates: Sequence[str],
              qtypes: Sequence[str], deadline: Deadline, query_timeout: float,
              on_progress: Callable[[str], None] | None = None) -> tuple[PathResult, ...]:
+    """Every server over every transport, concurrently, under one deadline."""
     paths = [(s, t) for s in servers for t in transports]
     if not paths:
         return ()
@@ -193,21 +210,25 @@ class AddrInfoResult:
 def system_lookup(name: str, timeout: float) -> AddrInfoResult:
     """getaddrinfo() cannot be cancelled: run it in a daemon thread and stop waiting at the
     deadline (it then finishes on its own in the background)."""
-    box: dict[str, object] = {}
+    box: list[AddrInfoResult] = []
 
     def work() -> None:
         t0 = time.monotonic()
+        addrs: tuple[str, ...] = ()
+        ordered: tuple[str, ...] = ()
+        error = None
         try:
             infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
-            box["addrs"] = tuple(sorted({i[4][0] for i in infos}))
-            box["ordered"] = tuple(dict.fromkeys(i[4][0] for i in infos))
+            addrs = tuple(sorted({str(i[4][0]) for i in infos}))
+            ordered = tuple(dict.fromkeys(str(i[4][0]) for i in infos))
         except socket.gaierror as exc:
-            code = {socket.EAI_NONAME: "EAI_NONAME", socket.EAI_AGAIN: "EAI_AGAIN",
-                    socket.EAI_FAIL: "EAI_FAIL"}.get(exc.errno, f"EAI_{exc.errno}")
-            box["error"] = f"{code}: {exc.strerror}"
+            names: dict[int | None, str] = {socket.EAI_NONAME: "EAI_NONAME", socket.EAI_AGAIN: "EAI_AGAIN",
+                                            socket.EAI_FAIL: "EAI_FAIL"}
+            code = names.get(exc.errno, f"EAI_{exc.errno}")
+            error = f"{code}: {exc.strerror}"
         except (OSError, UnicodeError) as exc:
-            box["error"] = str(exc)
-        box["ms"] = (time.monotonic() - t0) * 1000.0
+            error = str(exc)
+        box.append(AddrInfoResult(addrs, error, (time.monotonic() - t0) * 1000.0, ordered))
 
     t = threading.Thread(target=work, name="getaddrinfo", daemon=True)
     t.start()
@@ -216,5 +237,4 @@ def system_lookup(name: str, timeout: float) -> AddrInfoResult:
         t.join(signals.tick(end - time.monotonic()))  # sliced: SIGINT/SIGTERM end the wait
     if t.is_alive():
         return AddrInfoResult(error=f"timeout: getaddrinfo did not return within {timeout:.1f} s")
-    return AddrInfoResult(tuple(box.get("addrs", ())), box.get("error"), box.get("ms"),  # type: ignore[arg-type]
-                          tuple(box.get("ordered", ())))  # type: ignore[arg-type]
+    return box[0] if box else AddrInfoResult()

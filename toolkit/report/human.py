@@ -17,6 +17,7 @@ _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.C
 
 
 def render_human(report: Report, stream: TextIO) -> None:
+    """The report for a terminal: verdict line, findings, evidence tables, notes."""
     from rich.console import Console
     from rich.markup import escape as _markup
     from rich.table import Table as RichTable

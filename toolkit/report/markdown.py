@@ -10,6 +10,7 @@ from toolkit.report.sanitize import md_code, md_text
 
 
 def render_markdown(report: Report, stream: TextIO) -> None:
+    """The report as a Markdown section for an incident ticket."""
     w = stream.write
     title = f"podtriage {report.command}"
     if report.subject:

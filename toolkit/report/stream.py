@@ -19,17 +19,30 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Any, TextIO
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from toolkit.errors import OutputClosed, OutputError
 
 EXIT_SIGPIPE = 128 + 13
 
 
+class TextSink(Protocol):
+    """What GuardedStream needs of the stream it guards."""
+
+    def write(self, text: str, /) -> int:
+        """Write text, return the number of characters."""
+        ...
+
+    def flush(self) -> None:
+        """Push buffered text out."""
+        ...
+
+
 class GuardedStream:
     """A text stream whose write errors become OutputClosed / OutputError."""
 
-    def __init__(self, stream: TextIO, name: str = "stdout") -> None:
+    def __init__(self, stream: TextSink, name: str = "stdout") -> None:
         self._stream = stream
         self._name = name
 
@@ -39,22 +52,25 @@ class GuardedStream:
         return OutputError(self._name, exc.strerror or str(exc))
 
     def write(self, text: str) -> int:
+        """Write, or raise OutputClosed (EPIPE) / OutputError (ENOSPC, EIO...)."""
         try:
             return self._stream.write(text)
         except OSError as exc:
             raise self._failed(exc) from None
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each line (as ``write``)."""
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
+        """Flush, or raise as ``write``."""
         try:
             self._stream.flush()
         except OSError as exc:
             raise self._failed(exc) from None
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # Any: whatever the guarded stream has
         return getattr(self._stream, name)
 
 
@@ -65,17 +81,19 @@ class ClosedStream:
     encoding = "utf-8"
     errors = "strict"
 
-    def write(self, text: str) -> int:
+    def write(self, _text: str) -> int:
+        """Always fails: there is no stdout to write to."""
         raise OutputError("stdout", "it is closed (no file descriptor 1)")
 
     def flush(self) -> None:
-        pass
+        """Nothing to flush."""
 
     def isatty(self) -> bool:
+        """Not a terminal."""
         return False
 
 
-def tolerant_encoding(stream: Any) -> None:
+def tolerant_encoding(stream: object) -> None:
     """Unencodable characters become backslash escapes rather than UnicodeEncodeError."""
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is None or getattr(stream, "errors", None) == "backslashreplace":
@@ -86,7 +104,7 @@ def tolerant_encoding(stream: Any) -> None:
         pass
 
 
-def guard_stdout() -> tuple[Any, Any]:
+def guard_stdout() -> tuple[Any, Any]:  # Any: sys.stdout as it is, and our stand-in for it
     """Install the guard on sys.stdout; returns (original, guarded) for ``restore``."""
     original = sys.stdout
     tolerant_encoding(original)
@@ -94,11 +112,12 @@ def guard_stdout() -> tuple[Any, Any]:
     if isinstance(original, GuardedStream):
         return original, original
     guarded = GuardedStream(original if original is not None else ClosedStream())
-    sys.stdout = guarded  # type: ignore[assignment]
+    sys.stdout = guarded
     return original, guarded
 
 
-def restore(original: Any, guarded: Any) -> None:
+def restore(original: Any, guarded: Any) -> None:  # Any: guard_stdout's pair
+    """Put back the sys.stdout that guard_stdout replaced (if it is still ours)."""
     if sys.stdout is guarded:
         sys.stdout = original
 

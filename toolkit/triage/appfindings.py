@@ -7,6 +7,7 @@ from toolkit.triage.evidence import DEAD, Evidence
 
 
 def app_findings(e: Evidence) -> list[Finding]:
+    """What the application's sockets and resolver library add (evidence, no verdict)."""
     return [x for x in (_syn_sent(e), _musl(e)) if x is not None]
 
 

@@ -3,7 +3,8 @@ grade the confidence by how much independent evidence agrees (never by which rul
 
 Confidence (DESIGN.md "Verdicts"): the kinds of support are a reference that answered, a
 Corefile trace, more than one path (server x transport) observed, a DNS failure seen by our
-own queries, addresses that answered directly (the host itself, or a router's ICMP error about it) and healthy control probes.
+own queries, addresses that answered directly (the host itself, or a router's ICMP error
+about it) and healthy control probes (``Support``).
 - indeterminate, or no support at all                                   -> low
 - a verdict about an address (unreachable-host, port-closed, filtered) without an
   independent resolver (reference, Corefile): the answer itself could be stale -> medium
@@ -14,25 +15,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
-from toolkit.model import Finding, Severity, Verdict
+from toolkit.model import Confidence, Finding, Severity, Verdict
 from toolkit.triage.evidence import Evidence, Facts, facts_of
-from toolkit.triage.resolve import resolve_findings
-from toolkit.triage.rules import RULES, SETTLE_REFERENCE, RuleRow, demote_disagreements
+from toolkit.triage.resolve_findings import resolve_findings
+from toolkit.triage.rules import SETTLE_REFERENCE
+from toolkit.triage.table import RULES, RuleRow, demote_disagreements
 
 ADDRESS_VERDICTS = frozenset({Verdict.UNREACHABLE_HOST, Verdict.PORT_CLOSED, Verdict.FILTERED})
 DNS_VERDICTS = frozenset({Verdict.DNS_UNAVAILABLE, Verdict.DNS_ERROR})
-INDEPENDENT = frozenset({"reference", "corefile"})
 _ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+class Support(StrEnum):
+    """A kind of evidence behind a verdict (the JSON ``support`` list)."""
+
+    REFERENCE = "reference"  # an independent resolver answered
+    COREFILE = "corefile"  # a Corefile trace names the block and upstream
+    PATHS = "paths"  # more than one path (server x transport) observed the same
+    QUERIES = "queries"  # our own queries saw the servers fail
+    PROBES = "probes"  # the addresses answered directly (or a router's ICMP error about them)
+    CONTROL = "control"  # the control probes beside them were healthy
+
+
+# Support that does not come through the resolver path under suspicion.
+INDEPENDENT = frozenset({Support.REFERENCE, Support.COREFILE})
 
 
 @dataclass(frozen=True, kw_only=True)
 class Classification:
+    """diagnose's decision: the verdict, how sure it is, and the findings behind it."""
+
     verdict: Verdict
-    confidence: str  # "high" | "medium" | "low"
+    confidence: Confidence
     findings: tuple[Finding, ...]
     settle: str | None = None  # what would make a less than certain verdict certain
-    support: tuple[str, ...] = ()  # the kinds of independent evidence behind the confidence
+    support: tuple[Support, ...] = ()  # the kinds of independent evidence behind the confidence
     rule: str | None = None  # the rule that decided (None: no rule fired, the name is ok)
     notes: tuple[str, ...] = ()
 
@@ -46,54 +65,52 @@ def classify(e: Evidence) -> Classification:
     f = facts_of(e, base)
     fired = [(row, x) for row in sorted(RULES, key=lambda r: -r.priority) if (x := row.rule(f)) is not None]
     decisive = next(((row, x) for row, x in fired if x.verdict is not None), None)
-    verdict = decisive[1].verdict if decisive else Verdict.OK
-    assert verdict is not None
+    verdict = decisive[1].verdict if decisive is not None and decisive[1].verdict is not None else Verdict.OK
     support = support_of(f, verdict, decisive[1] if decisive else None)
     confidence = grade(verdict, support)
     settle = _settle(f, decisive[0] if decisive else None)
-    if settle is None and confidence != "high" and verdict in ADDRESS_VERDICTS:
+    if settle is None and confidence is not Confidence.HIGH and verdict in ADDRESS_VERDICTS:
         settle = f"{SETTLE_REFERENCE}, to rule out a stale answer"
     findings = _merge(base, fired, decisive)
     return Classification(verdict=verdict, confidence=confidence, findings=findings, settle=settle,
-                          support=support, rule=decisive[0].rule.__name__ if decisive else None,
+                          support=support, rule=decisive[0].name if decisive else None,
                           notes=_notes(f))
 
 
-def support_of(f: Facts, verdict: Verdict, decisive: Finding | None) -> tuple[str, ...]:
+def support_of(f: Facts, verdict: Verdict, decisive: Finding | None) -> tuple[Support, ...]:
+    """The kinds of evidence that back ``verdict`` (and the deciding finding's addresses)."""
     out = []
     if f.refs_answering:
-        out.append("reference")
+        out.append(Support.REFERENCE)
     if f.corefile_traced:
-        out.append("corefile")
+        out.append(Support.COREFILE)
     observed = [p for p in f.paths if not p.answered] if verdict in DNS_VERDICTS else f.answering
     if len(observed) > 1:
-        out.append("paths")
+        out.append(Support.PATHS)
     if verdict in DNS_VERDICTS and observed:
-        out.append("queries")  # the servers' failures were observed by our own queries
-    addrs = list(decisive.data.get("addresses", ())) if decisive is not None else f.serving(f.path_addrs)
+        out.append(Support.QUERIES)  # the servers' failures were observed by our own queries
+    addrs = list(decisive.addresses) if decisive is not None else f.serving(f.path_addrs)
     reps = [f.reports[a] for a in addrs if a in f.reports]
     if reps and all(any(p.answered or p.reply_from for p in r.probes) for r in reps):
-        out.append("probes")
+        out.append(Support.PROBES)
     if reps and all(r.control_ok for r in reps):
-        out.append("control")
+        out.append(Support.CONTROL)
     return tuple(out)
 
 
-def grade(verdict: Verdict, support: Sequence[str]) -> str:
+def grade(verdict: Verdict, support: Sequence[Support]) -> Confidence:
+    """The confidence of ``verdict`` given its support (see the module docstring)."""
     if verdict is Verdict.INDETERMINATE or not support:
-        return "low"
+        return Confidence.LOW
     if verdict in ADDRESS_VERDICTS and not INDEPENDENT & set(support):
-        return "medium"
-    return "high" if len(support) >= 2 else "medium"
+        return Confidence.MEDIUM
+    return Confidence.HIGH if len(support) >= 2 else Confidence.MEDIUM
 
 
 def _settle(f: Facts, row: RuleRow | None) -> str | None:
     if row is None or row.settle is None:
         return None
-    if row.rule.__name__ == "pod_dns_silent" and ([p for p in f.paths if p.role != "resolv.conf"]
-                                                   or f.e.behind):
-        return None  # servers behind the cache were asked: they failed too
-    return row.settle
+    return row.settle(f)
 
 
 def _merge(base: Sequence[Finding], fired: Sequence[tuple[RuleRow, Finding]],
@@ -103,13 +120,13 @@ def _merge(base: Sequence[Finding], fired: Sequence[tuple[RuleRow, Finding]],
     port is no port-closed); other lower findings stay, as warnings."""
     out = list(base)
     seen = {id(x) for x in base}
-    explained = set(decisive[1].data.get("addresses", ())) if decisive else set()
-    for row, x in fired:
+    explained = set(decisive[1].addresses) if decisive else set()
+    for _row, x in fired:
         if id(x) in seen:
             continue
         seen.add(id(x))
         if decisive is not None and x is not decisive[1]:
-            if explained & set(x.data.get("addresses", ())):
+            if explained & set(x.addresses):
                 continue
             if x.severity is Severity.CRITICAL:
                 x = replace(x, severity=Severity.WARNING)

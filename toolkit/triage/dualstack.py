@@ -17,10 +17,12 @@ fd00:50::77 before 192.168.50.20. When diagnose saw getaddrinfo()'s own order it
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 from toolkit.model import Finding, Severity, Verdict
 from toolkit.probe.model import AddressState
 from toolkit.triage.evidence import DEAD, Facts
-from toolkit.triage.resolve import fmt_addresses
+from toolkit.triage.resolve_findings import fmt_addresses
 
 TEMPLATE_REMEDY = ("filter AAAA in CoreDNS with the `template` plugin (in the server block: "
                    "`template ANY AAAA { rcode NOERROR }` answers NODATA, so no client is handed an "
@@ -38,11 +40,11 @@ def no_route(f: Facts, address: str) -> bool:
     return rep is not None and rep.route is not None and rep.route.kind == "unreachable"
 
 
-def client_order(f: Facts, addrs) -> list[str]:
+def client_order(f: Facts, addrs: Collection[str]) -> list[str]:
     """The order a glibc client tries ``addrs``: getaddrinfo()'s own order when diagnose saw
     it, else RFC 6724 as glibc applies it (unroutable last, then IPv6 before IPv4)."""
     sys_res = f.e.resolve.system
-    seen = list(getattr(sys_res, "ordered", ()) or ()) if sys_res is not None else []
+    seen = list(sys_res.ordered) if sys_res is not None else []
     known = [a for a in seen if a in addrs]
     rest = sorted((a for a in addrs if a not in known), key=lambda a: (no_route(f, a), ":" not in a))
     return known + rest
@@ -58,6 +60,16 @@ def _unroutable(f: Facts, v6: bool = True) -> tuple[list[str], list[str]]:
     gone = [a for a in f.path_addrs if (":" in a) == v6 and no_route(f, a)]
     other_serving = [a for a in f.serving(f.path_addrs) if (":" in a) != v6]
     return gone, other_serving
+
+
+def _route_lines(f: Facts, addrs: Sequence[str]) -> tuple[str, ...]:
+    """Evidence: the route lookup of each address."""
+    lines = []
+    for a in addrs:
+        rep = f.reports.get(a)
+        if rep is not None and rep.route is not None:
+            lines.append(f"route to {a}: {rep.route.describe()}")
+    return tuple(lines)
 
 
 def _unroutable_finding(f: Facts, gone: list[str], serving: list[str], v6: bool = True) -> Finding:
@@ -77,11 +89,10 @@ def _unroutable_finding(f: Facts, gone: list[str], serving: list[str], v6: bool 
         summary=f"{f.e.name} has {rr} {fmt_addresses(gone)} (from {', '.join(servers)}) but this pod has no "
         f"{fam} route: a client that tries it fails at once with ENETUNREACH (\"network is "
         f"unreachable\"){tail}",
-        evidence=tuple(f"route to {a}: {f.reports[a].route.describe()}" for a in gone if a in f.reports)
-        + tuple(f"{a} from {', '.join(f.path_servers(a))}" for a in gone),
-        remedy=TEMPLATE_REMEDY if v6 else DNS64_REMEDY, verdict=Verdict.BAD_ANSWER,
-        data={"addresses": gone, "servers": servers, "family": fam.lower(), "pod_families": [other.lower()],
-         "serving": serving, "client_order": order})
+        evidence=_route_lines(f, gone) + tuple(f"{a} from {', '.join(f.path_servers(a))}" for a in gone),
+        remedy=TEMPLATE_REMEDY if v6 else DNS64_REMEDY, verdict=Verdict.BAD_ANSWER, addresses=tuple(gone),
+        data={"servers": servers, "family": fam.lower(), "pod_families": [other.lower()],
+              "serving": serving, "client_order": order})
 
 
 def aaaa_unroutable(f: Facts) -> Finding | None:
@@ -149,15 +160,13 @@ def family_fails(f: Facts) -> Finding | None:
                if tried_first else
                f"clients try {first} ({other}) first and succeed; a client that prefers {fam} or tries "
                f"every address waits for the {fam} failure")
-        from toolkit.triage.rules import _summaries, probe_lines
-
         return Finding(
             code="family-fails", severity=Severity.CRITICAL if tried_first else Severity.WARNING,
-            summary=f"{fam} fails for {f.e.name} in this dual-stack pod: {_summaries(f, failing)}; "
+            summary=f"{fam} fails for {f.e.name} in this dual-stack pod: {f.summaries(failing)}; "
             f"{other} {fmt_addresses(serving)} serves. {how}",
-            evidence=probe_lines(f, [*failing, *serving]),
-            remedy=remedy.format(fam=fam, rr=rr, other_rr=other_rr), verdict=verdict,
-            data={"addresses": failing, "family": fam.lower(), "serving": serving,
-             "serving_family": other.lower(), "states": {a: str(f.state(a)) for a in failing},
-             "client_order": order, "tried_first": first})
+            evidence=f.probe_lines([*failing, *serving]),
+            remedy=remedy.format(fam=fam, rr=rr, other_rr=other_rr), verdict=verdict, addresses=tuple(failing),
+            data={"family": fam.lower(), "serving": serving,
+                  "serving_family": other.lower(), "states": {a: str(f.state(a)) for a in failing},
+                  "client_order": order, "tried_first": first})
     return None

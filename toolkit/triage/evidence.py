@@ -10,11 +10,12 @@ reference gave, and each address's state. An answered address that no probe look
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from toolkit.dns.walk import ServerRole
 from toolkit.model import Finding
 from toolkit.probe.model import AddressState
 
@@ -31,8 +32,6 @@ DEAD = frozenset({AddressState.HOST_UNREACHABLE, AddressState.SILENT, AddressSta
 ALIVE = frozenset({AddressState.UP, AddressState.PORT_CLOSED, AddressState.FILTERED})
 # Does not serve the application's port, whatever the symptom.
 NOT_SERVING = DEAD | {AddressState.PORT_CLOSED, AddressState.FILTERED}
-REFERENCE = "reference"
-RESOLV_CONF = "resolv.conf"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,46 +63,61 @@ class Facts:
     @cached_property
     def paths(self) -> tuple[PathResult, ...]:
         """The path's own walks: resolv.conf servers and --server, not references."""
-        return tuple(p for p in self.e.resolve.paths if p.role != REFERENCE)
+        return tuple(p for p in self.e.resolve.paths if p.role != ServerRole.REFERENCE)
 
     @cached_property
     def pod_paths(self) -> tuple[PathResult, ...]:
-        return tuple(p for p in self.paths if p.role == RESOLV_CONF) or self.paths
+        """The pod's own nameservers' paths (resolv.conf); without any, the path's."""
+        return tuple(p for p in self.paths if p.role == ServerRole.RESOLV_CONF) or self.paths
+
+    @cached_property
+    def behind_asked(self) -> bool:
+        """Servers behind the pod's nameservers were asked (--server, or found behind the
+        cache): their answer, or their failure too, is evidence."""
+        return any(p.role != ServerRole.RESOLV_CONF for p in self.paths) or bool(self.e.behind)
 
     @cached_property
     def refs(self) -> tuple[PathResult, ...]:
-        return tuple(p for p in self.e.resolve.paths if p.role == REFERENCE)
+        """The references' walks."""
+        return tuple(p for p in self.e.resolve.paths if p.role == ServerRole.REFERENCE)
 
     @cached_property
     def answering(self) -> tuple[PathResult, ...]:
+        """The path's walks that ended with records."""
         return tuple(p for p in self.paths if p.answered)
 
     @cached_property
     def refs_answering(self) -> tuple[PathResult, ...]:
+        """The references' walks that ended with records."""
         return tuple(p for p in self.refs if p.answered)
 
     @cached_property
     def path_addrs(self) -> tuple[str, ...]:
+        """Every address the path's servers gave, sorted."""
         return tuple(sorted({a for p in self.answering for a in p.addresses}))
 
     @cached_property
     def ref_addrs(self) -> tuple[str, ...]:
+        """Every address the references gave, sorted."""
         return tuple(sorted({a for p in self.refs_answering for a in p.addresses}))
 
     @cached_property
     def reports(self) -> Mapping[str, AddressReport]:
+        """address -> its probes' report."""
         return {r.address: r for r in self.e.probes}
 
     @cached_property
     def states(self) -> Mapping[str, AddressState]:
+        """address -> its state; answered but unprobed addresses are NOT_PROBED."""
         out = {a: AddressState.NOT_PROBED for a in (*self.path_addrs, *self.ref_addrs)}
-        out.update({r.address: AddressState(r.state) for r in self.e.probes})
+        out.update({r.address: r.state for r in self.e.probes})
         return out
 
     def state(self, address: str) -> AddressState:
+        """The state of one address (NOT_PROBED when nothing looked at it)."""
         return self.states.get(address, AddressState.NOT_PROBED)
 
-    def probed(self, addrs) -> list[str]:
+    def probed(self, addrs: Iterable[str]) -> list[str]:
         """Only addresses a probe looked at are evidence."""
         return [a for a in addrs if self.state(a) is not AddressState.NOT_PROBED]
 
@@ -113,7 +127,7 @@ class Facts:
         out: dict[str, set[str]] = defaultdict(set)
         for p in self.e.resolve.paths:
             for a in p.addresses:
-                out[a].add(f"{p.server} [reference]" if p.role == REFERENCE else p.server)
+                out[a].add(f"{p.server} [reference]" if p.role == ServerRole.REFERENCE else p.server)
         return {a: tuple(sorted(s)) for a, s in out.items()}
 
     @cached_property
@@ -129,20 +143,44 @@ class Facts:
             return ()
         return tuple(a for a in self.path_addrs if a not in self.ref_addrs)
 
-    def serving(self, addrs) -> list[str]:
+    def serving(self, addrs: Iterable[str]) -> list[str]:
+        """Those of ``addrs`` that serve the port (state up)."""
         return [a for a in addrs if self.state(a) is AddressState.UP]
 
-    def in_states(self, addrs, states) -> list[str]:
+    def in_states(self, addrs: Iterable[str], states: Collection[AddressState]) -> list[str]:
+        """Those of ``addrs`` whose state is one of ``states``."""
         return [a for a in addrs if self.state(a) in states]
 
     @cached_property
     def corefile_traced(self) -> bool:
+        """A Corefile trace says which block and upstream answer the name."""
         return bool(self.e.corefile_hops)
 
     def path_servers(self, addr: str) -> list[str]:
         """The path's servers that gave addr (no references)."""
         return [s for s in self.givers.get(addr, ()) if not s.endswith("[reference]")]
 
+    # -- wording shared by the rules' findings
+
+    def probe_lines(self, addrs: Sequence[str]) -> tuple[str, ...]:
+        """Evidence lines: every probe (and control probe) of ``addrs``, one line each."""
+        lines = []
+        for a in addrs:
+            rep = self.reports.get(a)
+            if rep is None:
+                continue
+            for pr in rep.probes + rep.control:
+                port = f":{pr.port}" if pr.port else ""
+                frm = f" from {pr.reply_from}" if pr.reply_from else ""
+                rtt = f" after {pr.rtt_ms:.0f} ms" if pr.rtt_ms else ""
+                lines.append(f"{pr.kind} {pr.address}{port}: {pr.result}{frm}{rtt}")
+        return tuple(lines)
+
+    def summaries(self, addrs: Sequence[str]) -> str:
+        """The probed ``addrs``' one-line summaries, joined."""
+        return "; ".join(self.reports[a].summary for a in addrs if a in self.reports)
+
 
 def facts_of(e: Evidence, base: tuple[Finding, ...]) -> Facts:
+    """The rules' view of ``e``, with the findings already made (resolve, Corefile...)."""
     return Facts(e=e, base=base)

@@ -1,62 +1,35 @@
-"""The rule table of `diagnose`: each truth is one small rule ``Facts -> Finding | None``.
+"""The rules of `diagnose`: each truth is one small rule ``Facts -> Finding | None``, its
+texts written with it. The table that orders them (and says what would settle each one's
+verdict) is toolkit.triage.table; the dual-stack rules are toolkit.triage.dualstack.
 
-The verdict is the verdict of the highest-priority rule that fires (``RULES``, highest
-first); the order of the code never decides. Confidence is decided apart, from how much
-independent evidence agrees (toolkit.triage.classify). Every rule's texts live with it.
-The table, row by row, is documented in toolkit/triage/DECISIONS.md and tested in
-tests/unit/test_diagnose_rules.py.
-
-Adding a rule: write the function here, add its row to ``RULES``, a test, and a row in
-DECISIONS.md. Nothing else changes.
+The verdict is the verdict of the highest-priority rule that fires; the order of the code
+never decides. The table, row by row, is documented in toolkit/triage/DECISIONS.md and
+tested in tests/unit/test_diagnose_rules.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from typing import Any
 
 from toolkit.dns.query import QueryError
+from toolkit.dns.walk import PathResult, ServerRole
 from toolkit.model import Finding, Severity, Verdict, derive_verdict
 from toolkit.probe.model import AddressState
 from toolkit.triage.evidence import ALIVE, DEAD, NOT_SERVING, Facts
-from toolkit.triage.resolve import NEGATIVE, fmt_addresses
+from toolkit.triage.resolve_findings import NEGATIVE, fmt_addresses
 
-Rule = Callable[[Facts], "Finding | None"]
 SETTLE_REFERENCE = "rerun with --reference IP (an independent resolver for this zone) or --corefile FILE"
-# Answers that differ are judged by the address rules below (stale-answer, dead-answer-
-# from-some-servers, answer-differs-both-serve): in diagnose the resolve findings that
-# report the difference are evidence, not verdicts.
-DISAGREEMENT_CODES = frozenset({"answers-disagree", "answer-differs-from-reference",
-                                "transport-answers-differ"})
 
 
-@dataclass(frozen=True, kw_only=True)
-class RuleRow:
-    priority: int
-    rule: Rule
-    settle: str | None = None  # what would make this rule's verdict certain
-
-
-def probe_lines(f: Facts, addrs: Sequence[str]) -> tuple[str, ...]:
-    lines = []
-    for a in addrs:
-        rep = f.reports.get(a)
-        if rep is None:
-            continue
-        for pr in rep.probes + rep.control:
-            port = f":{pr.port}" if pr.port else ""
-            frm = f" from {pr.reply_from}" if pr.reply_from else ""
-            rtt = f" after {pr.rtt_ms:.0f} ms" if pr.rtt_ms else ""
-            lines.append(f"{pr.kind} {pr.address}{port}: {pr.result}{frm}{rtt}")
-    return tuple(lines)
-
-
-def _summaries(f: Facts, addrs: Sequence[str]) -> str:
-    return "; ".join(f.reports[a].summary for a in addrs if a in f.reports)
-
-
-def _who(paths) -> str:
+def _who(paths: Iterable[PathResult]) -> str:
     return ", ".join(sorted({f"{p.server}/{p.transport}" for p in paths}))
+
+
+def _why_silent(p: PathResult) -> str:
+    """The last error's detail of a path, or its outcome word."""
+    last = p.last_error()
+    return (last.error_detail if last is not None else None) or str(p.outcome)
 
 
 def _base(f: Facts, verdict: Verdict) -> Finding | None:
@@ -75,8 +48,7 @@ def dns_not_asked(f: Facts) -> Finding | None:
     return Finding(
         code="dns-not-asked", severity=Severity.WARNING,
         summary=f"the time ran out before {_who(f.pod_paths)} answered {f.e.name}: nothing was learned about them",
-        evidence=tuple(f"{p.server}/{p.transport}: "
-              f"{(p.last_error().error_detail if p.last_error() else None) or p.outcome}" for p in f.pod_paths),
+        evidence=tuple(f"{p.server}/{p.transport}: {_why_silent(p)}" for p in f.pod_paths),
         remedy="rerun with a larger --deadline (and let it finish)", verdict=Verdict.INDETERMINATE, data={})
 
 
@@ -84,7 +56,7 @@ def cache_broken_hop(f: Facts) -> Finding | None:
     """The pod's nameservers give no answer, a server behind them does."""
     if not f.pod_paths or not all(p.failed for p in f.pod_paths):
         return None
-    behind = [p for p in f.paths if p.role != "resolv.conf"] + list(f.e.behind)
+    behind = [p for p in f.paths if p.role != ServerRole.RESOLV_CONF] + list(f.e.behind)
     ok = [p for p in behind if p.answered]
     if not ok:
         return None
@@ -169,7 +141,7 @@ def _stale_remedy(f: Facts) -> str:
             "delete it, then flush the caches (restart CoreDNS and NodeLocal DNSCache)")
 
 
-def _corefile_data(f: Facts) -> dict:
+def _corefile_data(f: Facts) -> dict[str, Any]:
     stub = next((x for x in f.e.corefile_findings if x.code == "corefile-stub-forward"), None)
     if stub is None:
         return {}
@@ -189,11 +161,11 @@ def stale_answer(f: Facts) -> Finding | None:
         code="stale-answer", severity=Severity.CRITICAL,
         summary=f"{f.e.name} resolves to {fmt_addresses(wrong)} through {', '.join(servers)}, but the reference "
         f"says {fmt_addresses(list(f.ref_addrs))}; {fmt_addresses(wrong)} does not serve the port "
-        f"({_summaries(f, wrong)})" + (f" while {fmt_addresses(ref_serving)} does" if ref_serving else ""),
-        evidence=probe_lines(f, [*wrong, *f.ref_addrs]) + tuple(f"corefile: {h}" for h in f.e.corefile_hops),
-        remedy=_stale_remedy(f), verdict=Verdict.BAD_ANSWER,
-        data={"addresses": wrong, "servers": servers, "reference_addresses": list(f.ref_addrs),
-         "states": {a: str(f.state(a)) for a in wrong}, **_corefile_data(f)})
+        f"({f.summaries(wrong)})" + (f" while {fmt_addresses(ref_serving)} does" if ref_serving else ""),
+        evidence=f.probe_lines([*wrong, *f.ref_addrs]) + tuple(f"corefile: {h}" for h in f.e.corefile_hops),
+        remedy=_stale_remedy(f), verdict=Verdict.BAD_ANSWER, addresses=tuple(wrong),
+        data={"servers": servers, "reference_addresses": list(f.ref_addrs),
+              "states": {a: str(f.state(a)) for a in wrong}, **_corefile_data(f)})
 
 
 def dead_answer_from_some_servers(f: Facts) -> Finding | None:
@@ -212,11 +184,12 @@ def dead_answer_from_some_servers(f: Facts) -> Finding | None:
         code="dead-answer-from-some-servers", severity=Severity.CRITICAL,
         summary=f"{fmt_addresses(wrong)} (not serving) come only from {', '.join(paths)}; "
         f"{fmt_addresses(alive)} (alive) from {', '.join(sorted(good_from))}",
-        evidence=probe_lines(f, [*wrong, *alive]),
+        evidence=f.probe_lines([*wrong, *alive]),
         remedy="the servers or transports named first serve stale data for this zone: find their upstream "
         "(podtriage corefile trace) and fix or remove it, then flush the caches",
-        verdict=Verdict.BAD_ANSWER, data={"addresses": wrong, "dead": wrong, "alive": alive, "paths": paths,
-                             "dead_from": sorted(wrong_from - good_from) or sorted(wrong_from)})
+        verdict=Verdict.BAD_ANSWER, addresses=tuple(wrong),
+        data={"dead": wrong, "alive": alive, "paths": paths,
+              "dead_from": sorted(wrong_from - good_from) or sorted(wrong_from)})
 
 
 def reserved_answer(f: Facts) -> Finding | None:
@@ -236,9 +209,9 @@ def answer_differs_both_serve(f: Facts) -> Finding | None:
         summary=f"{f.e.name}: {fmt_addresses(differ)} differ from the other answers "
         f"({fmt_addresses([a for a in (*f.path_addrs, *f.ref_addrs) if a not in differ])}), "
         "but serve the port too: a bad answer that does not break the application today",
-        evidence=probe_lines(f, differ),
+        evidence=f.probe_lines(differ),
         remedy="find the server whose data differs (podtriage corefile trace) before the address moves",
-        verdict=None, data={"addresses": differ, "reference_addresses": list(f.ref_addrs)})
+        verdict=None, addresses=tuple(differ), data={"reference_addresses": list(f.ref_addrs)})
 
 
 # ----------------------------------------------------------------------------- address rows
@@ -252,10 +225,10 @@ def host_down(f: Facts) -> Finding | None:
     return Finding(
         code="host-down", severity=Severity.CRITICAL,
         summary=f"{f.e.name} resolves to {fmt_addresses(dead)} on every path and the reference agrees, but "
-        f"nothing answers there: {_summaries(f, dead)}",
-        evidence=probe_lines(f, dead), remedy="the DNS data is right; the host or its service is gone: restore it, "
+        f"nothing answers there: {f.summaries(dead)}",
+        evidence=f.probe_lines(dead), remedy="the DNS data is right; the host or its service is gone: restore it, "
                               "or remove the record",
-        verdict=Verdict.UNREACHABLE_HOST, data={"addresses": dead})
+        verdict=Verdict.UNREACHABLE_HOST, addresses=tuple(dead))
 
 
 def dead_answer_unconfirmed(f: Facts) -> Finding | None:
@@ -270,11 +243,11 @@ def dead_answer_unconfirmed(f: Facts) -> Finding | None:
     return Finding(
         code="dead-answer-unconfirmed", severity=Severity.CRITICAL,
         summary=f"{f.e.name} resolves to {fmt_addresses(dead)} (from {', '.join(servers)}) and nothing answers "
-        f"there: {_summaries(f, dead)}. With one resolver path and no reference this fits a stale "
+        f"there: {f.summaries(dead)}. With one resolver path and no reference this fits a stale "
         "DNS answer as well as a host that is down",
-        evidence=probe_lines(f, dead) + ((f"host-unreachable came from {first}",) if first else ()),
+        evidence=f.probe_lines(dead) + ((f"host-unreachable came from {first}",) if first else ()),
         remedy=f"to tell them apart, {SETTLE_REFERENCE}; meanwhile check the zone's forwarders in the Corefiles",
-        verdict=Verdict.INDETERMINATE, data={"addresses": dead, "servers": servers})
+        verdict=Verdict.INDETERMINATE, addresses=tuple(dead), data={"servers": servers})
 
 
 def some_addresses_dead(f: Facts) -> Finding | None:
@@ -287,19 +260,20 @@ def some_addresses_dead(f: Facts) -> Finding | None:
         code="some-addresses-dead", severity=Severity.WARNING,
         summary=f"{fmt_addresses(dead)} of {f.e.name} do not answer while {fmt_addresses(serving)} serve: "
         "clients that pick a dead one fail or wait",
-        evidence=probe_lines(f, dead), remedy="remove the dead members from the record (or bring them back)",
-        verdict=Verdict.UNREACHABLE_HOST, data={"addresses": dead, "serving": serving})
+        evidence=f.probe_lines(dead), remedy="remove the dead members from the record (or bring them back)",
+        verdict=Verdict.UNREACHABLE_HOST, addresses=tuple(dead), data={"serving": serving})
 
 
-def _address_finding(f: Facts, code: str, state: AddressState, verdict: Verdict, remedy: str):
+def _address_finding(f: Facts, code: str, state: AddressState, verdict: Verdict, remedy: str) -> Finding | None:
     addrs = f.in_states(f.path_addrs, {state})
     if not addrs:
         return None
-    return Finding(code=code, severity=Severity.CRITICAL, summary=f"{f.e.name}: {_summaries(f, addrs)}",
-                   evidence=probe_lines(f, addrs), remedy=remedy, verdict=verdict, data={"addresses": addrs})
+    return Finding(code=code, severity=Severity.CRITICAL, summary=f"{f.e.name}: {f.summaries(addrs)}",
+                   evidence=f.probe_lines(addrs), remedy=remedy, verdict=verdict, addresses=tuple(addrs))
 
 
 def port_filtered(f: Facts) -> Finding | None:
+    """Path addresses a policy filters (ICMP admin-prohibited, or a silent port on a live host)."""
     return _address_finding(
         f, "port-filtered", AddressState.FILTERED, Verdict.FILTERED,
         "a policy on the way drops or rejects the traffic (ICMP admin-prohibited, or the host "
@@ -308,6 +282,7 @@ def port_filtered(f: Facts) -> Finding | None:
 
 
 def port_closed(f: Facts) -> Finding | None:
+    """Path addresses whose host refuses the application's port (only with --port)."""
     if not f.e.ports_given:  # a refusal on the default ports only proves the host is up
         return None
     return _address_finding(
@@ -330,45 +305,7 @@ def address_unverified(f: Facts) -> Finding | None:
         return None
     return Finding(
         code="address-unverified", severity=Severity.WARNING,
-        summary=f"could not verify {fmt_addresses(unknown)}: {_summaries(f, unknown)}",
-        evidence=probe_lines(f, unknown),
+        summary=f"could not verify {fmt_addresses(unknown)}: {f.summaries(unknown)}",
+        evidence=f.probe_lines(unknown),
         remedy="give --port N for the application's port (a TCP answer proves the host is there)",
-        verdict=Verdict.INDETERMINATE, data={"addresses": unknown})
-
-
-# Dual-stack rows (toolkit/triage/dualstack.py): the pod's own address families decide.
-from toolkit.triage.dualstack import aaaa_unroutable, aaaa_unroutable_beside_a, family_fails  # noqa: E402
-
-# The table: highest priority first. A DNS failure on the pod's path leaves nothing to
-# probe; a wrong answer explains whatever its address does; then the address's own state.
-RULES: tuple[RuleRow, ...] = (
-    RuleRow(priority=110, rule=dns_not_asked, settle="rerun with a larger --deadline"),
-    RuleRow(priority=100, rule=cache_broken_hop),
-    RuleRow(priority=95, rule=pod_dns_silent,
-            settle="add --server IP for the DNS service behind the cache (e.g. the kube-dns ClusterIP) or --corefile"),
-    RuleRow(priority=90, rule=path_silent_part_way),
-    RuleRow(priority=85, rule=error_only_on_path),
-    RuleRow(priority=80, rule=dns_error),
-    RuleRow(priority=70, rule=stale_answer),
-    RuleRow(priority=65, rule=dead_answer_from_some_servers),
-    RuleRow(priority=62, rule=aaaa_unroutable),
-    RuleRow(priority=60, rule=reserved_answer),
-    RuleRow(priority=55, rule=host_down),
-    RuleRow(priority=50, rule=dead_answer_unconfirmed, settle=SETTLE_REFERENCE),
-    RuleRow(priority=47, rule=family_fails),
-    RuleRow(priority=45, rule=port_filtered),
-    RuleRow(priority=40, rule=port_closed),
-    RuleRow(priority=37, rule=aaaa_unroutable_beside_a),
-    RuleRow(priority=35, rule=some_addresses_dead),
-    RuleRow(priority=30, rule=other_evidence),
-    RuleRow(priority=20, rule=address_unverified,
-            settle="give --port N for the application's port (a TCP answer proves the host is there)"),
-    RuleRow(priority=10, rule=answer_differs_both_serve),
-)
-
-
-def demote_disagreements(findings: Sequence[Finding]) -> list[Finding]:
-    """Differing answers are judged by the address rules: keep the resolve findings that
-    report them as warnings without a verdict of their own."""
-    return [replace(x, severity=Severity.WARNING, verdict=None)
-            if x.code in DISAGREEMENT_CODES and x.verdict is Verdict.BAD_ANSWER else x for x in findings]
+        verdict=Verdict.INDETERMINATE, addresses=tuple(unknown))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import hostile as H
 from tests.integration.test_resolve_lab import PODTRIAGE, pt
 
 pytestmark = pytest.mark.lab
@@ -112,7 +113,7 @@ def test_nodelocal_silently_dropping(clean_lab):
     assert doc["verdict"] == "dns-unavailable"
     f = next(f for f in doc["findings"] if f["code"] == "server-timeout")
     assert sorted(f["data"]["transports"]) == ["tcp", "udp"]
-    assert took < 8
+    assert took <= H.deadline_limit(6), took
 
 
 def test_nxdomain_only_from_stub_path(clean_lab):
@@ -122,10 +123,10 @@ def test_nxdomain_only_from_stub_path(clean_lab):
     assert doc["findings"][0]["code"] == "error-only-on-path"
 
 
-def test_healthy_name_is_ok_and_fast(lab):
-    doc, took = diagnose(lab, "www.example.org", "--port", "80", *REF)
+def test_healthy_name_is_ok(lab):
+    # How fast (the 1.5 s target) is scripts/benchmarks/diagnose.py's business.
+    doc, _ = diagnose(lab, "www.example.org", "--port", "80", *REF)
     assert doc["verdict"] == "ok", doc["findings"]
-    assert doc["duration_ms"] < 1500, doc["duration_ms"]
 
 
 def test_all_dead_ends_by_the_deadline(clean_lab):
@@ -134,7 +135,7 @@ def test_all_dead_ends_by_the_deadline(clean_lab):
     doc, took = diagnose(clean_lab, "api.corp.example", "--port", "80", "--deadline", "3",
                          "--server", "10.244.1.1")
     assert doc["verdict"] == "dns-unavailable"
-    assert took < 4.5, took
+    assert took <= H.deadline_limit(3), took
 
 
 def test_without_net_raw_still_gives_a_verdict(lab):

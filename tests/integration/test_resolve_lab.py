@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import hostile as H
 from toolkit.sysinfo.resolvconf import parse_resolv_conf, search_candidates
 
 pytestmark = pytest.mark.lab
@@ -110,7 +111,7 @@ def test_silent_server_is_timeout(clean_lab):
     lab.block_tcp53("nodelocal")
     t0 = time.monotonic()
     code, doc = pt_json(lab, "resolve", "api.corp.example", "--timeout", "1", "--deadline", "5")
-    assert time.monotonic() - t0 < 6
+    assert time.monotonic() - t0 <= H.deadline_limit(5)
     assert doc["verdict"] == "dns-unavailable"
     f = next(f for f in doc["findings"] if f["code"] == "server-timeout")
     assert sorted(f["data"]["transports"]) == ["tcp", "udp"]
@@ -131,5 +132,5 @@ def test_deadline_is_honoured_with_everything_silent(clean_lab):
     t0 = time.monotonic()
     p = pt(lab, "resolve", "api.corp.example", "--timeout", "30", "--deadline", "2", "-o", "json")
     took = time.monotonic() - t0
-    assert took < 3.5, took
+    assert took <= H.deadline_limit(2), took
     assert json.loads(p.stdout)["verdict"] == "dns-unavailable"

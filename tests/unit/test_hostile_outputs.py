@@ -30,11 +30,12 @@ def corefile(tmp_path_factory):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_capture_read_into_head_ends_quietly(big_pcap, fmt):
-    code, lines, err, wall = H.run_cli_head(["capture", "--read", str(big_pcap), "-o", fmt])
+    # How fast (20k packets, then the pipe closed) is scripts/benchmarks/hostile_outputs.py's
+    # business; that it ends at all is run_cli_head's (it fails a run that hangs).
+    code, lines, err, _ = H.run_cli_head(["capture", "--read", str(big_pcap), "-o", fmt])
     assert lines[0], "no first line"
     assert code in (0, 141), (code, err)
     assert err == "", err
-    assert wall < 10 + H.GRACE_S + H.STARTUP_S
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

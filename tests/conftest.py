@@ -13,9 +13,9 @@ if str(_ROOT) not in sys.path:
 
 from tests.lab import Lab  # noqa: E402
 
-# A bug in our own code (AttributeError, TypeError, KeyError...) inside a best-effort block
-# re-raises instead of becoming a note (toolkit.errors.reraise_bug): in tests it must reach
-# exit 4. Subprocesses (the CLI in lab pods) inherit it.
+# Transitional (issue 20): toolkit.errors.best_effort lets a bug reach exit 4 in production
+# too; PODTRIAGE_STRICT=1 only still matters to the reraise_bug calls not yet converted to it.
+# Delete this line with toolkit.errors.reraise_bug. Subprocesses (the CLI in lab pods) inherit it.
 os.environ.setdefault("PODTRIAGE_STRICT", "1")
 
 

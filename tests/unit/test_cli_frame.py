@@ -59,8 +59,8 @@ def _exit_of(build) -> int:
 
 
 def test_exit_codes_map_in_one_place(capsys):
-    ok = Report("t", Verdict.OK)
-    bad = Report("t", Verdict.BAD_ANSWER, (Finding(code="x", severity=Severity.CRITICAL, summary="s"),))
+    ok = Report(command="t", verdict=Verdict.OK)
+    bad = Report(command="t", verdict=Verdict.BAD_ANSWER, findings=(Finding(code="x", severity=Severity.CRITICAL, summary="s"),))
     assert _exit_of(lambda: ok) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "ok"
     assert _exit_of(lambda: bad) == 1
@@ -106,7 +106,7 @@ def test_termination_log_gets_the_verdict_line(tmp_path, monkeypatch, capsys):
     log = tmp_path / "termination-log"
     log.write_text("")
     monkeypatch.setattr(common, "TERMINATION_LOG", str(log))
-    rep = Report("diagnose", Verdict.BAD_ANSWER, (Finding(code="stale-answer", severity=Severity.CRITICAL, summary="x is stale"),),
+    rep = Report(command="diagnose", verdict=Verdict.BAD_ANSWER, findings=(Finding(code="stale-answer", severity=Severity.CRITICAL, summary="x is stale"),),
                  subject="api.corp.example")
     try:
         run(lambda: rep, OutputFormat.json, termination_log=True)

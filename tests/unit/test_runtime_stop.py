@@ -76,11 +76,11 @@ def test_mark_interrupted_is_never_ok():
     signals.request_stop(signal.SIGINT)
     from toolkit.report.interrupted import mark_interrupted
 
-    rep = mark_interrupted(Report("resolve", Verdict.OK, duration_ms=1500.0))
+    rep = mark_interrupted(Report(command="resolve", verdict=Verdict.OK, duration_ms=1500.0))
     assert rep.verdict is Verdict.INDETERMINATE
     assert rep.findings[0].code == "interrupted"
     assert rep.data["interrupted"] == "SIGINT"
-    bad = mark_interrupted(Report("resolve", Verdict.DNS_UNAVAILABLE))
+    bad = mark_interrupted(Report(command="resolve", verdict=Verdict.DNS_UNAVAILABLE))
     assert bad.verdict is Verdict.DNS_UNAVAILABLE  # a problem seen is still a problem seen
 
 

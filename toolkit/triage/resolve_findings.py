@@ -416,7 +416,7 @@ def resolve_report(res: ResolveResult) -> Report:
         "getaddrinfo": res.system,
     }
     events = tuple({"event": "query", **_result_row(q, p)} for p in res.paths for q in p.queries)
-    return Report("resolve", verdict, tuple(findings), data, tables, subject=res.name, events=events)
+    return Report(command="resolve", verdict=verdict, findings=tuple(findings), data=data, tables=tables, subject=res.name, events=events)
 
 
 def _result_row(q: QueryResult, p: PathResult) -> dict[str, object]:

@@ -13,10 +13,11 @@ from toolkit.model import Report
 from toolkit.report import OutputFormat
 
 
-def _csv(value: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """A comma-separated option's items, normalised and checked (usage error otherwise)."""
+def _csv(value: str, allowed: tuple[str, ...], what: str, *, upper: bool = False) -> tuple[str, ...]:
+    """A comma-separated option's items, normalised (upper or lower case) and checked (usage
+    error otherwise)."""
     items = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
-    norm = tuple(i.upper() if what == "type" else i.lower() for i in items)
+    norm = tuple(i.upper() if upper else i.lower() for i in items)
     bad = [i for i in norm if i not in allowed]
     if bad or not norm:
         raise typer.BadParameter(f"choose from {','.join(allowed)} (got {value!r})", param_hint=f"--{what}")
@@ -59,7 +60,7 @@ def resolve_cmd(
     """
     from toolkit.dns.query import Transport
 
-    qtypes = _csv(qtype, ("A", "AAAA"), "type")
+    qtypes = _csv(qtype, ("A", "AAAA"), "type", upper=True)
     transports = tuple(Transport(t) for t in _csv(transport, tuple(Transport), "transport"))
 
     def build() -> Report:

@@ -142,7 +142,7 @@ def family_fails(f: Facts) -> Finding | None:
         if failing != probed or not serving:
             continue
         fam, other = _family(failing[0]), _family(serving[0])
-        rr, other_rr = ("AAAA", "A") if fam == "IPv6" else ("A", "AAAA")
+        rr, other_rr = ("AAAA", "A") if ":" in failing[0] else ("A", "AAAA")
         states = {f.state(a) for a in failing}
         if AddressState.FILTERED in states:
             verdict, remedy = Verdict.FILTERED, _REMEDY[AddressState.FILTERED]

@@ -276,8 +276,9 @@ def _rcode_findings(res: ResolveResult) -> list[Finding]:
             remedy="a server on the path returns an error for a name others resolve: check the zone's "
             "forwarders (stub blocks, `rewrite`, `template`, ACLs) on the servers named",
             verdict=None if only_ref else Verdict.DNS_ERROR, data={"outcomes": outcomes})]
-    code = _NEGATIVE_CODES.get(next(iter(negatives)), "no-address") if len(negatives) == 1 else "no-address"
-    if code == "nodata":
+    only = next(iter(negatives)) if len(negatives) == 1 else None
+    code = _NEGATIVE_CODES.get(only, "no-address") if only is not None else "no-address"
+    if only is PathOutcome.NODATA:
         return [Finding(code="nodata", severity=Severity.WARNING,
                         summary=f"{res.name} exists but has no {'/'.join(res.qtypes)} record on any server",
                         evidence=tuple(ev), remedy="check the record type the application needs",
@@ -416,7 +417,8 @@ def resolve_report(res: ResolveResult) -> Report:
         "getaddrinfo": res.system,
     }
     events = tuple({"event": "query", **_result_row(q, p)} for p in res.paths for q in p.queries)
-    return Report(command="resolve", verdict=verdict, findings=tuple(findings), data=data, tables=tables, subject=res.name, events=events)
+    return Report(command="resolve", verdict=verdict, findings=tuple(findings),
+                  data=data, tables=tables, subject=res.name, events=events)
 
 
 def _result_row(q: QueryResult, p: PathResult) -> dict[str, object]:

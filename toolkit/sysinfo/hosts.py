@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from toolkit.model import Finding, Severity
 from toolkit.sysinfo.resolvconf import (
-    MAX_FINDINGS_PER_CODE, _finding, _show, decode_text, inet_aton_exact, read_input,
+    MAX_FINDINGS_PER_CODE, decode_text, finding, inet_aton_exact, read_input, show,
 )
 
 NSS_STATUSES = ("success", "notfound", "unavail", "tryagain")
@@ -67,7 +67,7 @@ def parse_hosts(text: str, path: str = "/etc/hosts") -> HostsFile:
         addr = _address_ok(fields[0])
         why = None
         if addr is None:
-            why = f"{_show(fields[0], 40)!r} is not an IP address"
+            why = f"{show(fields[0], 40)!r} is not an IP address"
         elif len(fields) < 2:
             why = "an address without any name"
         if why:
@@ -78,10 +78,10 @@ def parse_hosts(text: str, path: str = "/etc/hosts") -> HostsFile:
         entries.append(HostsEntry(addr, tuple(fields[1:]), lineno))
     findings = []
     if bad:
-        evidence = [f"line {n}: {_show(t)} ({w})" for n, t, w in bad]
+        evidence = [f"line {n}: {show(t)} ({w})" for n, t, w in bad]
         if bad_count > len(bad):
             evidence.append(f"... and {bad_count - len(bad)} more")
-        findings.append(_finding(
+        findings.append(finding(
             "hosts-malformed-line", Severity.WARNING, f"{path}: {bad_count} line(s) glibc skips",
             "write one `ADDRESS NAME [ALIAS...]` per line", evidence=evidence,
             lines=[n for n, _, _ in bad], count=bad_count))
@@ -91,7 +91,7 @@ def parse_hosts(text: str, path: str = "/etc/hosts") -> HostsFile:
 def load_hosts(path: str = "/etc/hosts") -> HostsFile:
     data = read_input(path)
     if data is None:
-        return HostsFile(path=path, exists=False, findings=(_finding(
+        return HostsFile(path=path, exists=False, findings=(finding(
             "hosts-missing", Severity.INFO, f"{path} does not exist: no static host entries",
             "nothing to do unless the application relies on /etc/hosts"),))
     text, extra = decode_text(data, path, "hosts file")
@@ -174,7 +174,7 @@ def parse_hosts_line(spec: str) -> tuple[tuple[NssSource, ...], list[str]]:
         if ch == "[":
             end = spec.find("]", i)
             if end < 0:
-                problems.append(f"unterminated criteria {_show(spec[i:], 40)!r}")
+                problems.append(f"unterminated criteria {show(spec[i:], 40)!r}")
                 break
             body = spec[i + 1:end]
             i = end + 1
@@ -210,7 +210,7 @@ def parse_nsswitch(text: str, path: str = "/etc/nsswitch.conf") -> NssHosts:
     findings: list[Finding] = []
     if not found:
         sources, _ = parse_hosts_line(GLIBC_DEFAULT_HOSTS)
-        findings.append(_finding(
+        findings.append(finding(
             "nsswitch-no-hosts-line", Severity.INFO,
             f"{path} has no hosts: line: glibc uses its default `{GLIBC_DEFAULT_HOSTS}` "
             "(DNS before /etc/hosts)",
@@ -218,13 +218,13 @@ def parse_nsswitch(text: str, path: str = "/etc/nsswitch.conf") -> NssHosts:
         return NssHosts(path, sources, defaulted=True, findings=tuple(findings))
     lineno, spec = found[-1]
     if len(found) > 1:
-        findings.append(_finding(
+        findings.append(finding(
             "nsswitch-duplicate-hosts-line", Severity.WARNING,
             f"{path} has {len(found)} hosts: lines; the last one (line {lineno}) is used",
             "keep one hosts: line", lines=[n for n, _ in found]))
     sources, problems = parse_hosts_line(spec)
     if problems:
-        findings.append(_finding(
+        findings.append(finding(
             "nsswitch-malformed", Severity.WARNING, f"{path} line {lineno}: hosts: line has errors",
             "write services and [STATUS=action] criteria as in nsswitch.conf(5)",
             evidence=problems[:10], line=lineno))
@@ -234,26 +234,26 @@ def parse_nsswitch(text: str, path: str = "/etc/nsswitch.conf") -> NssHosts:
 
 def _lint_nss(nss: NssHosts) -> Iterable[Finding]:
     if not nss.sources:
-        yield _finding("nsswitch-hosts-empty", Severity.WARNING,
-                       "the hosts: line lists no source: host name lookups fail",
-                       "write `hosts: files dns`")
+        yield finding("nsswitch-hosts-empty", Severity.WARNING,
+                      "the hosts: line lists no source: host name lookups fail",
+                      "write `hosts: files dns`")
         return
     if not nss.uses_dns and not nss.uses_resolved:
-        yield _finding("nsswitch-no-dns", Severity.WARNING,
-                       f"hosts: {nss.described()} has no dns source: getaddrinfo() never asks DNS, "
-                       "resolv.conf is irrelevant", "add dns to the hosts: line")
+        yield finding("nsswitch-no-dns", Severity.WARNING,
+                      f"hosts: {nss.described()} has no dns source: getaddrinfo() never asks DNS, "
+                      "resolv.conf is irrelevant", "add dns to the hosts: line")
     if nss.uses_resolved:
-        yield _finding("nsswitch-resolve", Severity.INFO,
-                       "hosts: uses systemd-resolved (resolve): that module ignores resolv.conf and "
-                       "asks resolved; dns after it only runs when resolved is unavailable",
-                       "compare with `resolvectl query NAME`; in a container resolved is rarely running")
+        yield finding("nsswitch-resolve", Severity.INFO,
+                      "hosts: uses systemd-resolved (resolve): that module ignores resolv.conf and "
+                      "asks resolved; dns after it only runs when resolved is unavailable",
+                      "compare with `resolvectl query NAME`; in a container resolved is rarely running")
 
 
 def load_nsswitch(path: str = "/etc/nsswitch.conf") -> NssHosts:
     data = read_input(path)
     if data is None:
         sources, _ = parse_hosts_line(GLIBC_DEFAULT_HOSTS)
-        return NssHosts(path, sources, defaulted=True, findings=(_finding(
+        return NssHosts(path, sources, defaulted=True, findings=(finding(
             "nsswitch-missing", Severity.INFO,
             f"{path} does not exist: glibc uses `hosts: {GLIBC_DEFAULT_HOSTS}` (DNS first, then "
             "/etc/hosts only when DNS is unavailable)",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from toolkit.model import Finding, Severity
-from toolkit.sysinfo.resolvconf import (
-    MAX_FINDINGS_PER_CODE, decode_text, finding, inet_aton_exact, read_input, show,
-)
+from toolkit.sysinfo.resolvconf.files import decode_text, read_input
+from toolkit.sysinfo.resolvconf.findings import MAX_FINDINGS_PER_CODE, finding, show
+from toolkit.sysinfo.resolvconf.glibc_numbers import inet_aton_exact
 
 
 class NssStatus(StrEnum):

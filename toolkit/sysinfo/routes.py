@@ -158,7 +158,7 @@ def route_to(address: str) -> Route:
         raise CannotObserve(f"rtnetlink unavailable: {exc}") from None
 
 
-def _route_of(destination: str, m: Any, ipr: Any) -> Route:
+def _route_of(destination: str, m: Any, ipr: Any) -> Route:  # Any: pyroute2 has no types
     """The Route in one RTM_NEWROUTE answer (``m``, ``ipr``: pyroute2 objects, untyped)."""
     oif = m.get("RTA_OIF")
     ifname = None

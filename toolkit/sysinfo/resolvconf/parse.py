@@ -36,7 +36,7 @@ _DOMAIN = Keyword.DOMAIN   # for the line walk: enum attribute access is slow in
 _KEYWORD_RE = re.compile("(%s)[ \t]" % "|".join(KEYWORDS))
 
 
-# ----------------------------------------------------------------------------- words
+# ----------------------------------------------------------------------------- line values
 
 def _parse_nameserver(rest: str) -> str | None:
     """The address glibc takes from the text after ``nameserver``, or None."""
@@ -122,7 +122,6 @@ def _parse_sortlist(rest: str) -> list[str]:
             default = "255.0.0.0" if first < 128 else "255.255.0.0" if first < 192 else "255.255.255.0"
             out.append(f"{addr}/{default}")
     return out
-
 
 
 # ----------------------------------------------------------------------------- the line walk

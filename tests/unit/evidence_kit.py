@@ -35,7 +35,7 @@ def addr(address: str, state: str, *, port: int = 80, control: bool = True) -> A
     }[s]
     ctl = (_p(GW, "control-icmp", O.REPLY, frm=GW),) if control else ()
     rep = AddressReport(
-        address=address, route=Route(address, "eth0", GW, "10.244.1.10", False, "unicast"), probes=probes,
+        address=address, route=Route(destination=address, interface="eth0", gateway=GW, source="10.244.1.10", on_link=False, kind="unicast"), probes=probes,
         control=ctl)
     assert rep.state is s, (rep.state, s)
     return rep

@@ -17,13 +17,13 @@ def no_v6_route(address):
     """What probe_addresses reports in a pod without an IPv6 route: RTM_GETROUTE says
     ENETUNREACH, nothing is sent."""
     rep = addr(address, "routing")
-    return replace(rep, route=Route(address, None, None, None, False, "unreachable", "no route: ENETUNREACH"),
+    return replace(rep, route=Route(destination=address, interface=None, gateway=None, source=None, on_link=False, kind="unreachable", detail="no route: ENETUNREACH"),
                    probes=tuple(replace(p, result="not-run", reply_from=None) for p in rep.probes))
 
 
 def v6(address, state):
     rep = addr(address, state)
-    return replace(rep, route=Route(address, "eth0", "fd00:244:1::1", "fd00:244:1::10", False, "unicast"))
+    return replace(rep, route=Route(destination=address, interface="eth0", gateway="fd00:244:1::1", source="fd00:244:1::10", on_link=False, kind="unicast"))
 
 
 def paths(addrs):

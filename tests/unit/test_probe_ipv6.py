@@ -82,7 +82,7 @@ def test_syn_ack_and_rst_over_ipv6():
 
 
 def test_nd_silence_with_a_live_control_is_host_unreachable():
-    route = Route(DST, "br0", None, "fd00:50::1", True, "unicast")
+    route = Route(destination=DST, interface="br0", gateway=None, source="fd00:50::1", on_link=True, kind="unicast")
     nd = ProbeResult(address=DST, kind=ProbeKind.ND, port=None, result=ProbeOutcome.SILENCE, privileged=True)
     echo = ProbeResult(address=DST, kind=ProbeKind.ICMP_ECHO, port=None, result=ProbeOutcome.SILENCE)
     ctl = ProbeResult(address="fd00:50::53", kind=ProbeKind.CONTROL_ICMP, port=None, result=ProbeOutcome.REPLY)

@@ -12,8 +12,8 @@ from toolkit.sysinfo.routes import Route
 
 A = "192.168.50.77"
 GW = "10.244.1.1"
-VIA = Route(A, "eth0", GW, "10.244.1.10", False, "unicast")
-ONLINK = Route(A, "eth0", None, "192.168.50.10", True, "unicast")
+VIA = Route(destination=A, interface="eth0", gateway=GW, source="10.244.1.10", on_link=False, kind="unicast")
+ONLINK = Route(destination=A, interface="eth0", gateway=None, source="192.168.50.10", on_link=True, kind="unicast")
 
 
 def p(kind, result, port=None, frm=None, t=None, c=None, address=A):
@@ -48,8 +48,8 @@ CTL_BAD = (p("control-icmp", "silence", address=GW),)
     ([p("arp", "silence"), p("tcp-syn", "silence", 80)], CTL_OK, ONLINK, "host-unreachable"),
     ([p("arp", "reply", frm=A), p("tcp-syn", "silence", 80)], CTL_OK, ONLINK, "filtered"),
     ([p("tcp-syn", "not-run", 80), p("icmp-echo", "error")], CTL_OK, VIA, "unknown"),
-    ([], (), Route(A, None, None, None, False, "unreachable", "no route"), "routing"),
-    ([], (), Route(A, None, None, None, False, "prohibit"), "filtered"),
+    ([], (), Route(destination=A, interface=None, gateway=None, source=None, on_link=False, kind="unreachable", detail="no route"), "routing"),
+    ([], (), Route(destination=A, interface=None, gateway=None, source=None, on_link=False, kind="prohibit"), "filtered"),
 ])
 def test_state(probes, control, route, state):
     rep = AddressReport(

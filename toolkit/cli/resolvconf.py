@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, run
 from toolkit.report import OutputFormat
+
+if TYPE_CHECKING:
+    from toolkit.model import Report
 
 
 @app.command("resolvconf")
@@ -38,7 +41,7 @@ def resolvconf_cmd(
     """
     # No network; the deadline bounds reading the files (a FIFO may have no writer).
 
-    def build():
+    def build() -> Report:
         from toolkit.triage.resolvconf import analyze_resolvconf
 
         explicit_file(resolv_conf, "/etc/resolv.conf")

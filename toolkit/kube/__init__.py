@@ -4,5 +4,7 @@ The plugin drives the user's own ``kubectl`` (every auth method keeps working) a
 talks to the API server itself; ``merge`` is pure logic over podtriage JSON documents.
 Modules: ``context`` (where a report was made), ``merge`` (fleet report), ``specs``
 (ephemeral-container and Job specs, PodSecurity profiles), ``kubectl`` (the subprocess
-wrapper), ``plugin`` (pod, node and fleet modes), ``cli`` (the console script).
+wrapper), ``container`` (waiting for a container and following its log), ``ephemeral``
+(pod mode), ``jobs`` (node Jobs), ``fleet`` (pods -l and nodes fan-out), ``output`` (what
+the plugin prints), ``cli`` (the console script).
 """

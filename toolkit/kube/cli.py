@@ -1,4 +1,5 @@
-"""The ``kubectl-podtriage`` console script: parse argv, call toolkit.kube.plugin, exit.
+"""The ``kubectl-podtriage`` console script: parse argv, run the mode (``toolkit.kube``'s
+``ephemeral``, ``jobs`` or ``fleet``), exit.
 
 Hand-parsed rather than Typer: kubectl plugin syntax puts a free POD word and the two mode
 words (``pods``, ``nodes``) in one position, and everything after ``--`` belongs to podtriage.
@@ -8,12 +9,17 @@ Bad usage prints the usage and exits 2; anything the plugin could not observe ex
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
 from toolkit import DEFAULT_IMAGE
-from toolkit.errors import EXIT_USAGE, PodtriageError
+from toolkit.errors import EXIT_OK, EXIT_USAGE, PodtriageError
+from toolkit.kube.kubectl import Kubectl
 from toolkit.kube.specs import Profile
+from toolkit.report import OutputFormat
 
 PROG = "kubectl podtriage"
 
@@ -72,7 +78,14 @@ Examples:
 
 
 class Usage(Exception):
-    pass
+    """Bad usage: the message, then the usage text, exit 2."""
+
+
+class Mode(StrEnum):
+    """The mode words that take the place of POD."""
+
+    PODS = "pods"
+    NODES = "nodes"
 
 
 VALUED = {"-n": "namespace", "--namespace": "namespace", "-c": "container",
@@ -82,178 +95,228 @@ VALUED = {"-n": "namespace", "--namespace": "namespace", "-c": "container",
           "--timeout": "timeout", "-o": "output", "--output": "output", "--profile": "profile"}
 FLAGS = {"--corefiles": "corefiles", "-A": "all_namespaces", "--all-namespaces": "all_namespaces",
          "--all": "all", "-y": "yes", "--yes": "yes", "--dry-run": "dry_run"}
+_KUBECTL_FLAGS = ("context", "kubeconfig")       # passed to every kubectl call
+_MODE_WORDS = {m.value: m for m in Mode}
+_OUTPUTS = {f.value: f for f in OutputFormat}
 
 
-def parse(argv: Sequence[str]) -> dict:
-    opts: dict = {"nodes": [], "positional": [], "args": None, "kflags": []}
-    i = 0
+@dataclass(frozen=True, kw_only=True)
+class Parsed:
+    """The command line, sorted: option values and flags by key (VALUED, FLAGS), the --node
+    names, the free words, podtriage's arguments (after --) and kubectl's own flags."""
+
+    values: Mapping[str, str]
+    flags: frozenset[str]
+    nodes: tuple[str, ...]
+    positional: tuple[str, ...]
+    args: tuple[str, ...] | None          # None: no --
+    kflags: tuple[str, ...]
+    help: bool = False
+
+    def given(self, key: str) -> bool:
+        """Whether option ``key`` (a VALUED or FLAGS key, or ``nodes``) is on the line."""
+        if key == "nodes":
+            return bool(self.nodes)
+        return key in self.values or key in self.flags
+
+
+def parse(argv: Sequence[str]) -> Parsed:
+    """Sort argv into a Parsed; Usage for an unknown option, a missing or repeated value."""
+    values: dict[str, str] = {}
+    flags: set[str] = set()
+    nodes: list[str] = []
+    positional: list[str] = []
+    kflags: list[str] = []
+    args: tuple[str, ...] | None = None
+    want_help = False
     argv = list(argv)
+    i = 0
     while i < len(argv):
         a = argv[i]
+        i += 1
         if a == "--":
-            opts["args"] = argv[i + 1:]
+            args = tuple(argv[i:])
             break
+        name, sep, val = a.partition("=") if a.startswith("--") else (a, "", "")
         if a in ("-h", "--help"):
-            opts["help"] = True
-            i += 1
-            continue
-        name, val = a, None
-        if a.startswith("--") and "=" in a:
-            name, val = a.split("=", 1)
-        if name in VALUED:
-            if val is None:
-                if i + 1 >= len(argv):
+            want_help = True
+        elif name in VALUED:
+            if not sep:
+                if i >= len(argv):
                     raise Usage("%s needs a value" % a)
-                val = argv[i + 1]
-                i += 1
+                val, i = argv[i], i + 1
             key = VALUED[name]
-            if key in ("context", "kubeconfig"):
-                opts["kflags"].append("--%s=%s" % (key, val))
+            if key in _KUBECTL_FLAGS:
+                kflags.append("--%s=%s" % (key, val))
             elif key == "node":
-                opts["nodes"].append(val)
+                nodes.append(val)
+            elif key in values:
+                raise Usage("%s given twice" % name)
             else:
-                if key in opts:
-                    raise Usage("%s given twice" % name)
-                opts[key] = val
+                values[key] = val
         elif a in FLAGS:
-            opts[FLAGS[a]] = True
+            flags.add(FLAGS[a])
         elif a.startswith("-") and a != "-":
             raise Usage("unknown option: %s" % a)
         else:
-            opts["positional"].append(a)
-        i += 1
-    return opts
+            positional.append(a)
+    return Parsed(values=values, flags=frozenset(flags), nodes=tuple(nodes),
+                  positional=tuple(positional), args=args, kflags=tuple(kflags), help=want_help)
 
 
-def _int(opts: dict, key: str, default: int, lo: int, hi: int) -> int:
-    if key not in opts:
+def _int(p: Parsed, key: str, default: int, lo: int, hi: int) -> int:
+    if key not in p.values:
         return default
     try:
-        v = int(opts[key])
+        v = int(p.values[key])
     except ValueError:
-        raise Usage("--%s must be a whole number, not %r" % (key, opts[key])) from None
+        raise Usage("--%s must be a whole number, not %r" % (key, p.values[key])) from None
     if not lo <= v <= hi:
         raise Usage("--%s must be between %d and %d" % (key, lo, hi))
     return v
 
 
-def _common(opts: dict) -> dict:
-    image = opts.get("image", os.environ.get("PODTRIAGE_IMAGE") or DEFAULT_IMAGE)
+@dataclass(frozen=True, kw_only=True)
+class Common:
+    """The options every mode takes."""
+
+    image: str
+    profile: Profile | None
+    timeout: float
+    output: OutputFormat
+
+
+def _common(p: Parsed) -> Common:
+    image = p.values.get("image", os.environ.get("PODTRIAGE_IMAGE") or DEFAULT_IMAGE)
     if not image.strip():
         raise Usage("--image must not be empty")
     profile = None
-    if "profile" in opts:
+    if "profile" in p.values:
         try:
-            profile = Profile(opts["profile"])
+            profile = Profile(p.values["profile"])
         except ValueError:
             raise Usage("unknown --profile %r (%s)" % (
-                opts["profile"], ", ".join(p.value for p in Profile))) from None
-    timeout = float(_int(opts, "timeout", 300, 5, 86400))
-    output = opts.get("output", "table")
-    if output not in ("table", "json", "ndjson", "markdown"):
+                p.values["profile"], ", ".join(x.value for x in Profile))) from None
+    timeout = float(_int(p, "timeout", 300, 5, 86400))
+    output = p.values.get("output", "table")
+    if output not in _OUTPUTS:
         raise Usage("unknown --output %r (table, json, ndjson, markdown)" % output)
-    return {"image": image, "profile": profile, "timeout": timeout, "output": output}
+    return Common(image=image, profile=profile, timeout=timeout, output=_OUTPUTS[output])
 
 
-def _forbid(opts: dict, keys: Sequence[str], why: str) -> None:
+def _forbid(p: Parsed, keys: Sequence[str], why: str) -> None:
     for key in keys:
-        if opts.get(key) not in (None, False, []):
+        if p.given(key):
             flag = {"nodes": "--node", "all_namespaces": "-A", "dry_run": "--dry-run"}.get(
                 key, "--" + key.replace("_", "-"))
             raise Usage("%s %s" % (flag, why))
 
 
-def dispatch(argv: Sequence[str]) -> int:
-    from toolkit.kube import plugin
-    from toolkit.kube.kubectl import Kubectl
+def _check_diagnose_args(p: Parsed, args: Sequence[str]) -> None:
+    if not args:
+        raise Usage("give podtriage's arguments after --, e.g. -- diagnose NAME")
+    if "corefiles" in p.flags and args[0] != "diagnose":
+        raise Usage("--corefiles goes with diagnose (got: %s)" % args[0])
 
-    opts = parse(argv)
-    if opts.get("help"):
-        print(USAGE, end="")
-        return 0
-    c = _common(opts)
-    k = Kubectl(flags=tuple(opts["kflags"]))
-    pos = opts["positional"]
-    args = opts["args"] or []
-    mode = pos[0] if pos and pos[0] in ("pods", "nodes") else None
-    if mode == "pods":
-        if len(pos) > 1:
-            raise Usage("'pods' takes no POD name; select pods with -l")
-        _forbid(opts, ["nodes", "runbook", "all"], "has no meaning with 'pods'")
-        if not opts.get("selector"):
-            raise Usage("'pods' needs -l SELECTOR (the pods to triage)")
-        if opts.get("all_namespaces") and opts.get("namespace"):
-            raise Usage("-n and -A exclude each other")
-        if not args:
-            raise Usage("give podtriage's arguments after --, e.g. -- diagnose NAME")
-        if opts.get("corefiles") and args[0] != "diagnose":
-            raise Usage("--corefiles goes with diagnose (got: %s)" % args[0])
-        req = plugin.PodsRequest(
-            selector=opts["selector"], namespace=opts.get("namespace"),
-            all_namespaces=bool(opts.get("all_namespaces")), container=opts.get("container"),
-            image=c["image"], args=tuple(args), max_pods=_int(opts, "max", 20, 1, 10000),
-            parallel=_int(opts, "parallel", 5, 1, 100), yes=bool(opts.get("yes")),
-            corefiles=bool(opts.get("corefiles")), profile=c["profile"],
-            timeout_s=c["timeout"], output=c["output"], dry_run=bool(opts.get("dry_run")))
-        if not req.dry_run:
-            k.check_binary()
-        return plugin.pods_mode(k, req)
-    if mode == "nodes" or (opts["nodes"] and not pos):
-        single = mode is None
-        if mode == "nodes" and len(pos) > 1:
-            raise Usage("'nodes' takes nodes as --node NAME")
-        _forbid(opts, ["container", "runbook", "corefiles", "all_namespaces", "max", "yes",
-                       "profile"], "has no meaning with node Jobs")
-        if single:
-            if len(opts["nodes"]) > 1:
-                raise Usage("one --node without 'nodes'; use 'nodes --node A --node B' for many")
-            _forbid(opts, ["selector", "all", "output"], "goes with 'nodes'")
-        else:
-            given = sum(bool(x) for x in (opts["nodes"], opts.get("selector"), opts.get("all")))
-            if given != 1:
-                raise Usage("'nodes' needs exactly one of --node NAME..., -l SELECTOR, --all")
-        req = plugin.NodesRequest(
-            nodes=tuple(opts["nodes"]), selector=opts.get("selector"),
-            all_nodes=bool(opts.get("all")), namespace=opts.get("namespace"), image=c["image"],
-            args=tuple(args or ["conntrack"]), parallel=_int(opts, "parallel", 10, 1, 100),
-            timeout_s=c["timeout"], output=c["output"], dry_run=bool(opts.get("dry_run")))
-        if not req.dry_run:
-            k.check_binary()
-        return plugin.nodes_mode(k, req, single=single)
-    # pod mode
+
+def _pods(k: Kubectl, p: Parsed, c: Common) -> int:
+    from toolkit.kube.fleet import PodsRequest, pods_mode
+
+    if len(p.positional) > 1:
+        raise Usage("'pods' takes no POD name; select pods with -l")
+    _forbid(p, ["nodes", "runbook", "all"], "has no meaning with 'pods'")
+    if not p.values.get("selector"):
+        raise Usage("'pods' needs -l SELECTOR (the pods to triage)")
+    if "all_namespaces" in p.flags and p.values.get("namespace"):
+        raise Usage("-n and -A exclude each other")
+    args = p.args or ()
+    _check_diagnose_args(p, args)
+    req = PodsRequest(
+        selector=p.values["selector"], namespace=p.values.get("namespace"),
+        all_namespaces="all_namespaces" in p.flags, container=p.values.get("container"),
+        image=c.image, args=args, max_pods=_int(p, "max", 20, 1, 10000),
+        parallel=_int(p, "parallel", 5, 1, 100), yes="yes" in p.flags,
+        corefiles="corefiles" in p.flags, profile=c.profile, timeout_s=c.timeout,
+        output=c.output, dry_run="dry_run" in p.flags)
+    if not req.dry_run:
+        k.check_binary()
+    return pods_mode(k, req)
+
+
+def _nodes(k: Kubectl, p: Parsed, c: Common, *, single: bool) -> int:
+    from toolkit.kube.fleet import nodes_mode
+    from toolkit.kube.jobs import NodesRequest, node_mode
+
+    if not single and len(p.positional) > 1:
+        raise Usage("'nodes' takes nodes as --node NAME")
+    _forbid(p, ["container", "runbook", "corefiles", "all_namespaces", "max", "yes",
+                "profile"], "has no meaning with node Jobs")
+    if single:
+        if len(p.nodes) > 1:
+            raise Usage("one --node without 'nodes'; use 'nodes --node A --node B' for many")
+        _forbid(p, ["selector", "all", "output"], "goes with 'nodes'")
+    elif sum((bool(p.nodes), bool(p.values.get("selector")), "all" in p.flags)) != 1:
+        raise Usage("'nodes' needs exactly one of --node NAME..., -l SELECTOR, --all")
+    req = NodesRequest(
+        nodes=p.nodes, selector=p.values.get("selector"), all_nodes="all" in p.flags,
+        namespace=p.values.get("namespace"), image=c.image, args=p.args or ("conntrack",),
+        parallel=_int(p, "parallel", 10, 1, 100), timeout_s=c.timeout, output=c.output,
+        dry_run="dry_run" in p.flags)
+    if not req.dry_run:
+        k.check_binary()
+    return node_mode(k, req) if single else nodes_mode(k, req)
+
+
+def _pod(k: Kubectl, p: Parsed, c: Common) -> int:
+    from toolkit.kube.ephemeral import RUNBOOKS, PodRequest, pod_dry_run, pod_mode
+
+    pos = p.positional
     if not pos:
         raise Usage("POD is required (or pods -l SELECTOR, or --node NODE)")
     if len(pos) > 1:
         raise Usage("one pod only (got %r and %r); podtriage's arguments go after --"
                     % (pos[0], pos[1]))
-    if opts["nodes"]:
+    if p.nodes:
         raise Usage("--node and POD exclude each other")
-    _forbid(opts, ["selector", "all", "all_namespaces", "max", "parallel", "yes", "output"],
+    _forbid(p, ["selector", "all", "all_namespaces", "max", "parallel", "yes", "output"],
             "goes with 'pods' or 'nodes', not with one POD")
-    pod = pos[0][4:] if pos[0].startswith("pod/") else pos[0]
-    runbook = opts.get("runbook")
+    runbook = p.values.get("runbook")
     if runbook is not None:
-        if runbook not in plugin.RUNBOOKS:
-            raise Usage("unknown runbook: %s (%s)" % (runbook, ", ".join(plugin.RUNBOOKS)))
-        if opts.get("corefiles"):
+        if runbook not in RUNBOOKS:
+            raise Usage("unknown runbook: %s (%s)" % (runbook, ", ".join(RUNBOOKS)))
+        if "corefiles" in p.flags:
             raise Usage("--corefiles goes with diagnose, not --runbook")
     else:
-        if not args:
-            raise Usage("give podtriage's arguments after --, e.g. -- diagnose NAME")
-        if opts.get("corefiles") and args[0] != "diagnose":
-            raise Usage("--corefiles goes with diagnose (got: %s)" % args[0])
-    req = plugin.PodRequest(pod=pod, namespace=opts.get("namespace"),
-                            container=opts.get("container"), image=c["image"],
-                            args=tuple(args), runbook=runbook,
-                            corefiles=bool(opts.get("corefiles")), profile=c["profile"],
-                            timeout_s=c["timeout"])
-    if opts.get("dry_run"):
-        return plugin.pod_dry_run(req)
+        _check_diagnose_args(p, p.args or ())
+    req = PodRequest(pod=pos[0].removeprefix("pod/"), namespace=p.values.get("namespace"),
+                     container=p.values.get("container"), image=c.image, args=p.args or (),
+                     runbook=runbook, corefiles="corefiles" in p.flags, profile=c.profile,
+                     timeout_s=c.timeout)
+    if "dry_run" in p.flags:
+        return pod_dry_run(req)
     k.check_binary()
-    return plugin.pod_mode(k, req)
+    return pod_mode(k, req)
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    """Run the command line ``argv``: the exit code (Usage and PodtriageError propagate)."""
+    p = parse(argv)
+    if p.help:
+        print(USAGE, end="")
+        return EXIT_OK
+    c = _common(p)
+    k = Kubectl(flags=p.kflags)
+    pos = p.positional
+    mode = _MODE_WORDS.get(pos[0]) if pos else None
+    if mode is Mode.PODS:
+        return _pods(k, p, c)
+    if mode is Mode.NODES or (p.nodes and not pos):
+        return _nodes(k, p, c, single=mode is None)
+    return _pod(k, p, c)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: run, print the error and hint of what failed, exit with its code."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = dispatch(argv)
@@ -272,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.flush()
         # fleet workers may still sit in a kubectl call (bounded by the deadline); their
         # Jobs are already deleted: do not wait for them at interpreter exit
-        os._exit(130)
+        os._exit(128 + signal.SIGINT)
     sys.stdout.flush()
     sys.exit(code)
 

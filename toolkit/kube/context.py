@@ -10,4 +10,5 @@ ENV = {"pod": "PODTRIAGE_POD", "namespace": "PODTRIAGE_NAMESPACE", "node": "PODT
 
 
 def run_context() -> dict[str, str | None]:
+    """{pod, namespace, node} of this run, from the plugin's environment variables."""
     return {key: (os.environ.get(var) or None) for key, var in ENV.items()}

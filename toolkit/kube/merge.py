@@ -22,13 +22,22 @@ from typing import Any
 from toolkit.model import VERDICT_PRIORITY, Finding, Report, Severity, Table, Verdict
 
 _DECODER = json.JSONDecoder()
+# A podtriage JSON document as read from text. Any: it is foreign input (a file, a log, an
+# older image); every field is checked with isinstance where it is read.
+Document = dict[str, Any]
+DocumentView = Mapping[str, Any]    # a Document (or a part of one) that is only read
+# Commands whose document is about one name (its addresses can be compared across the fleet).
+_NAME_COMMANDS = ("diagnose", "resolve")
+_RESOLV_CONF_ROLE = "resolv.conf"    # the role of the pod's own nameservers in a document
+# Fleet findings that name the nodes they explain (no group finding repeats them).
+_EXPLAINING_CODES = ("answers-differ", "node-differs")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Source:
     """One podtriage document and where it came from."""
 
-    doc: Mapping[str, Any]
+    doc: DocumentView
     origin: str                      # file name, '-' or 'pod shop/web-1'
 
 
@@ -44,6 +53,8 @@ class Missing:
 
 @dataclass(frozen=True, kw_only=True)
 class Entry:
+    """One document as the merge compares it."""
+
     origin: str
     command: str
     verdict: Verdict
@@ -57,6 +68,8 @@ class Entry:
 
 @dataclass(frozen=True, kw_only=True)
 class Group:
+    """Documents with the same verdict, command, addresses and nameservers."""
+
     verdict: Verdict
     command: str
     addresses: tuple[str, ...]
@@ -65,26 +78,29 @@ class Group:
 
     @property
     def nodes(self) -> list[str]:
+        """The nodes the group's documents came from."""
         return sorted({e.node for e in self.entries if e.node})
 
     @property
     def pods(self) -> list[str]:
+        """The pods (namespace/name) the group's documents came from."""
         return sorted({e.pod for e in self.entries if e.pod})
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
+        """The group in the merged report's data."""
         return {"verdict": self.verdict.value, "command": self.command,
                 "addresses": list(self.addresses), "servers": list(self.servers),
                 "nodes": self.nodes, "pods": self.pods, "count": len(self.entries)}
 
 
 # ---------------------------------------------------------------- reading
-def _is_report(obj: Any) -> bool:
+def _is_report(obj: object) -> bool:
     return (isinstance(obj, dict) and isinstance(obj.get("verdict"), str)
             and isinstance(obj.get("command"), str)
             and (obj.get("tool") == "podtriage" or "schema_version" in obj))
 
 
-def documents_in(text: str) -> list[dict[str, Any]]:
+def documents_in(text: str) -> list[Document]:
     """Every podtriage document in ``text``, in order.
 
     A document starts at the first ``{`` of a line (anything before it on that line, such
@@ -92,7 +108,7 @@ def documents_in(text: str) -> list[dict[str, Any]]:
     a ``summary`` event is the whole document (README "JSON contract"). Text that is not
     JSON is skipped: logs carry progress and errors too.
     """
-    docs: list[dict[str, Any]] = []
+    docs: list[Document] = []
     pos, n = 0, len(text)
     while pos < n:
         nl = text.find("\n", pos)
@@ -117,8 +133,9 @@ def documents_in(text: str) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- features of one report
-def _context(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    ctx = doc.get("context") if isinstance(doc.get("context"), dict) else {}
+def _context(doc: DocumentView) -> tuple[str | None, str | None]:
+    raw = doc.get("context")
+    ctx: DocumentView = raw if isinstance(raw, dict) else {}
     node = ctx.get("node") if isinstance(ctx.get("node"), str) else None
     pod = ctx.get("pod") if isinstance(ctx.get("pod"), str) else None
     ns = ctx.get("namespace") if isinstance(ctx.get("namespace"), str) else None
@@ -127,7 +144,7 @@ def _context(doc: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return node, pod
 
 
-def _addresses(doc: Mapping[str, Any]) -> tuple[str, ...]:
+def _addresses(doc: DocumentView) -> tuple[str, ...]:
     out: set[str] = set()
     for a in doc.get("addresses") or []:
         if isinstance(a, dict) and isinstance(a.get("address"), str):
@@ -141,7 +158,7 @@ def _addresses(doc: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def _servers(doc: Mapping[str, Any]) -> tuple[str, ...]:
+def _servers(doc: DocumentView) -> tuple[str, ...]:
     """The pod's own nameserver path: the resolv.conf servers (references and --server
     extras are not the path the application uses)."""
     out: list[str] = []
@@ -150,7 +167,7 @@ def _servers(doc: Mapping[str, Any]) -> tuple[str, ...]:
             if not isinstance(a, dict):
                 continue
             addr = a.get("server") if key == "answers" else a.get("address")
-            if isinstance(addr, str) and a.get("role") in (None, "resolv.conf") \
+            if isinstance(addr, str) and a.get("role") in (None, _RESOLV_CONF_ROLE) \
                     and addr not in out:
                 out.append(addr)
         if out:
@@ -158,27 +175,29 @@ def _servers(doc: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def _verdict(doc: Mapping[str, Any]) -> Verdict:
+def _verdict(doc: DocumentView) -> Verdict:
     try:
         return Verdict(doc.get("verdict"))
     except ValueError:
         return Verdict.INDETERMINATE
 
 
-_SEVERITY_RANK = {"critical": 2, "warning": 1, "info": 0}
+_SEVERITY_RANK = {Severity.CRITICAL.value: 2, Severity.WARNING.value: 1, Severity.INFO.value: 0}
 
 
-def _top(doc: Mapping[str, Any]) -> str:
+def _top(doc: DocumentView) -> str:
     best, rank = "", -1
     for f in doc.get("findings") or []:
         if isinstance(f, dict) and isinstance(f.get("summary"), str):
-            r = _SEVERITY_RANK.get(f.get("severity"), 0)
+            severity = f.get("severity")
+            r = _SEVERITY_RANK.get(severity, 0) if isinstance(severity, str) else 0
             if r > rank:
                 best, rank = f["summary"], r
     return best
 
 
 def entry_of(src: Source) -> Entry:
+    """What the merge compares in one document."""
     node, pod = _context(src.doc)
     name = src.doc.get("name") if isinstance(src.doc.get("name"), str) else None
     return Entry(origin=src.origin, command=str(src.doc.get("command")), verdict=_verdict(src.doc),
@@ -194,7 +213,7 @@ def _worst(verdicts: Iterable[Verdict]) -> Verdict:
 
 
 def _group(entries: Sequence[Entry]) -> list[Group]:
-    by: dict[tuple, list[Entry]] = {}
+    by: dict[tuple[Verdict, str, tuple[str, ...], tuple[str, ...]], list[Entry]] = {}
     for e in entries:
         by.setdefault((e.verdict, e.command, e.addresses, e.servers), []).append(e)
     groups = [Group(verdict=k[0], command=k[1], addresses=k[2], servers=k[3], entries=tuple(v))
@@ -261,10 +280,10 @@ def _answer_findings(groups: Sequence[Group]) -> list[Finding]:
     answer from a dead host."""
     out: list[Finding] = []
     good = [g for g in groups if g.verdict is Verdict.OK and g.addresses
-            and g.command in ("diagnose", "resolve")]
+            and g.command in _NAME_COMMANDS]
     for g in groups:
         if g.verdict in (Verdict.OK, Verdict.BAD_ANSWER) or not g.addresses \
-                or g.command not in ("diagnose", "resolve"):
+                or g.command not in _NAME_COMMANDS:
             continue
         names = {e.name for e in g.entries}
         ref = next((b for b in good if {e.name for e in b.entries} == names
@@ -298,6 +317,68 @@ def _describe_entry(e: Entry) -> str:
     return e.verdict.value + (" (%s)" % ", ".join(e.addresses) if e.addresses else "")
 
 
+def _partial_finding(entries: Sequence[Entry]) -> Finding | None:
+    """Some reports are not ok and some are: say how many, and where when it is a subset of
+    the nodes."""
+    bad = [e for e in entries if e.verdict is not Verdict.OK]
+    if not bad or len(bad) >= len(entries):
+        return None
+    where = sorted({e.node for e in bad if e.node})
+    return Finding(
+        code="partial", severity=Severity.WARNING,
+        summary="%d of %d reports are not ok%s" % (
+            len(bad), len(entries), (", all on %s" % ", ".join(where)) if
+            where and len(where) < len({e.node for e in entries if e.node}) else ""),
+        evidence=tuple("%s: %s" % (e.pod or e.node or e.origin, _describe_entry(e))
+                       for e in bad),
+        remedy="compare a failing pod with a healthy one: the difference is the cause",
+        verdict=None)
+
+
+def _group_findings(groups: Sequence[Group], entries: Sequence[Entry],
+                    findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per failing group that the fleet findings above do not already name."""
+    explained = {e.pod or e.origin for f in findings if f.code in _EXPLAINING_CODES
+                 for e in entries if (e.node in (f.data.get("nodes") or [f.data.get("node")]))}
+    out: list[Finding] = []
+    for g in groups:
+        if g.verdict is Verdict.OK or all((e.pod or e.origin) in explained for e in g.entries):
+            continue       # a failing group the findings above already name
+        first = g.entries[0]
+        out.append(Finding(
+            code="group", severity=Severity.CRITICAL,
+            summary="%d %s: %s%s%s" % (
+                len(g.entries), "report" if len(g.entries) == 1 else "reports", _describe(g),
+                (" through %s" % ", ".join(g.servers)) if g.servers else "",
+                (" on %s" % ", ".join(g.nodes)) if g.nodes else ""),
+            evidence=tuple(x for x in ([first.top] if first.top else [])) +
+            tuple("%s" % (e.pod or e.node or e.origin) for e in g.entries),
+            remedy="see the first report of the group for the full evidence",
+            verdict=g.verdict, data=g.to_json()))
+    return out
+
+
+def _missing_finding(m: Missing) -> Finding:
+    return Finding(
+        code="no-report", severity=Severity.WARNING,
+        summary="no report from %s: %s" % (m.where, m.reason),
+        remedy="run podtriage there alone to see why", verdict=None,
+        data={"where": m.where, "node": m.node, "exit_code": m.exit_code})
+
+
+def _tables(groups: Sequence[Group], entries: Sequence[Entry]) -> tuple[Table, Table]:
+    rows = tuple((str(len(g.entries)), g.verdict.value,
+                  ", ".join(g.addresses) or "-", ", ".join(g.servers) or "-",
+                  ", ".join(g.nodes) or "-", ", ".join(g.pods) or "-") for g in groups)
+    per = tuple((e.node or "-", e.pod or e.origin, e.verdict.value,
+                 ", ".join(e.addresses) or "-", ", ".join(e.servers) or "-", e.top or "-")
+                for e in sorted(entries, key=lambda e: (e.node or "", e.pod or e.origin)))
+    return (Table(title="Groups", columns=("count", "verdict", "addresses", "servers",
+                                           "nodes", "pods"), rows=rows),
+            Table(title="Reports", columns=("node", "pod / source", "verdict", "addresses",
+                                            "servers", "top finding"), rows=per))
+
+
 def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
           subject: str = "") -> Report:
     """One fleet report. ``verdict`` is ok only when every report is ok and none is missing;
@@ -309,59 +390,20 @@ def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
     findings: list[Finding] = []
     findings += _answer_findings(groups)
     findings += _node_findings(groups, entries)
-    bad = [e for e in entries if e.verdict is not Verdict.OK]
-    if bad and len(bad) < len(entries):
-        where = sorted({e.node for e in bad if e.node})
-        findings.append(Finding(
-            code="partial", severity=Severity.WARNING,
-            summary="%d of %d reports are not ok%s" % (
-                len(bad), len(entries), (", all on %s" % ", ".join(where)) if
-                where and len(where) < len({e.node for e in entries if e.node}) else ""),
-            evidence=tuple("%s: %s" % (e.pod or e.node or e.origin, _describe_entry(e))
-                           for e in bad),
-            remedy="compare a failing pod with a healthy one: the difference is the cause",
-            verdict=None))
-    explained = {e.pod or e.origin for f in findings if f.code in ("answers-differ", "node-differs")
-                 for e in entries if (e.node in (f.data.get("nodes") or [f.data.get("node")]))}
-    for g in groups:
-        if g.verdict is Verdict.OK or all((e.pod or e.origin) in explained for e in g.entries):
-            continue       # a failing group the findings above already name
-        first = g.entries[0]
-        findings.append(Finding(
-            code="group", severity=Severity.CRITICAL,
-            summary="%d %s: %s%s%s" % (
-                len(g.entries), "report" if len(g.entries) == 1 else "reports", _describe(g),
-                (" through %s" % ", ".join(g.servers)) if g.servers else "",
-                (" on %s" % ", ".join(g.nodes)) if g.nodes else ""),
-            evidence=tuple(x for x in ([first.top] if first.top else [])) +
-            tuple("%s" % (e.pod or e.node or e.origin) for e in g.entries),
-            remedy="see the first report of the group for the full evidence",
-            verdict=g.verdict, data=g.to_json()))
-    for m in missing:
-        findings.append(Finding(
-            code="no-report", severity=Severity.WARNING,
-            summary="no report from %s: %s" % (m.where, m.reason),
-            remedy="run podtriage there alone to see why", verdict=None,
-            data={"where": m.where, "node": m.node, "exit_code": m.exit_code}))
+    partial = _partial_finding(entries)
+    if partial is not None:
+        findings.append(partial)
+    findings += _group_findings(groups, entries, findings)
+    findings += [_missing_finding(m) for m in missing]
     verdict = _worst([e.verdict for e in entries] +
                      [f.verdict for f in findings if f.verdict is not None
                       and f.severity is Severity.CRITICAL])
     if verdict is Verdict.OK and (missing or not entries):
         verdict = Verdict.INDETERMINATE
-    rows = tuple((str(len(g.entries)), g.verdict.value,
-                  ", ".join(g.addresses) or "-", ", ".join(g.servers) or "-",
-                  ", ".join(g.nodes) or "-", ", ".join(g.pods) or "-") for g in groups)
-    per = tuple((e.node or "-", e.pod or e.origin, e.verdict.value,
-                 ", ".join(e.addresses) or "-", ", ".join(e.servers) or "-", e.top or "-")
-                for e in sorted(entries, key=lambda e: (e.node or "", e.pod or e.origin)))
-    tables = (Table(title="Groups", columns=("count", "verdict", "addresses", "servers",
-                                             "nodes", "pods"), rows=rows),
-              Table(title="Reports", columns=("node", "pod / source", "verdict", "addresses",
-                                              "servers", "top finding"), rows=per))
     data = {"reports": len(entries), "verdicts": dict(sorted(verdicts.items())),
             "groups": [g.to_json() for g in groups],
             "missing": [{"where": m.where, "node": m.node, "reason": m.reason,
                          "exit_code": m.exit_code} for m in missing],
             "nodes": sorted({e.node for e in entries if e.node})}
     return Report(command="merge", verdict=verdict, findings=tuple(findings), data=data,
-                  tables=tables, subject=subject or "%d reports" % len(entries))
+                  tables=_tables(groups, entries), subject=subject or "%d reports" % len(entries))

@@ -7,11 +7,12 @@ against the Kubernetes 1.34 schemas.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+
+from toolkit.kube.kubectl import JsonObject
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "podtriage"}
 RUN_LABEL = "podtriage.io/run"
@@ -19,7 +20,7 @@ NONROOT_UID = 65532          # the image's numeric user (image/Containerfile USE
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 
 
-class Profile(str, enum.Enum):
+class Profile(StrEnum):
     """``kubectl debug --profile`` values podtriage uses (kubectl >= 1.27)."""
 
     NETADMIN = "netadmin"
@@ -27,11 +28,8 @@ class Profile(str, enum.Enum):
     BASELINE = "baseline"
     RESTRICTED = "restricted"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Enforce(str, enum.Enum):
+class Enforce(StrEnum):
     """Pod Security Admission levels (``pod-security.kubernetes.io/enforce``)."""
 
     PRIVILEGED = "privileged"
@@ -41,7 +39,7 @@ class Enforce(str, enum.Enum):
 
 # The securityContext each kubectl debug profile gives an ephemeral container (kubectl
 # pkg/cmd/debug/profiles.go; seen on the wire from kubectl v1.34.5 against the stand-in).
-PROFILE_SECURITY: dict[Profile, dict[str, Any]] = {
+PROFILE_SECURITY: dict[Profile, JsonObject] = {
     Profile.NETADMIN: {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
     Profile.GENERAL: {"capabilities": {"add": ["SYS_PTRACE"]}},
     Profile.BASELINE: {},
@@ -52,6 +50,8 @@ PROFILE_SECURITY: dict[Profile, dict[str, Any]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class ProfileChoice:
+    """The profile for a namespace, its PodSecurity level, and why it is not netadmin."""
+
     profile: Profile
     enforce: Enforce | None
     reason: str                  # '' when netadmin applies as asked
@@ -85,10 +85,10 @@ def choose_profile(labels: dict[str, str] | None, forced: Profile | None = None)
 
 
 def ephemeral_container(*, name: str, image: str, command: list[str], env: dict[str, str],
-                        target: str, profile: Profile) -> dict[str, Any]:
+                        target: str, profile: Profile) -> JsonObject:
     """The ephemeral container ``kubectl debug --target --profile --env`` adds (for
     ``--dry-run`` and the schema tests; kubectl itself builds the real one)."""
-    spec: dict[str, Any] = {
+    spec: JsonObject = {
         "name": name, "image": image, "command": list(command),
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "targetContainerName": target, "terminationMessagePolicy": "File",
@@ -113,7 +113,7 @@ def job_name(run_id: str, node: str) -> str:
 
 
 def node_job(*, node: str, image: str, args: list[str], namespace: str, run_id: str,
-             deadline_s: int, ttl_s: int = 600) -> dict[str, Any]:
+             deadline_s: int, ttl_s: int = 600) -> JsonObject:
     """One Job that runs podtriage once in the node's network namespace.
 
     hostNetwork for the node's netns (where the conntrack race of ClusterIP DNS shows);

@@ -33,18 +33,22 @@ def capeff_mask(status_path: str = STATUS_PATH) -> int | None:
 
 
 def caps_from_mask(mask: int) -> frozenset[str]:
+    """The capability names (without ``CAP_``) whose bits are set in ``mask``."""
     return frozenset(name for bit, name in enumerate(CAP_NAMES) if mask >> bit & 1)
 
 
 def effective_caps(status_path: str = STATUS_PATH) -> frozenset[str]:
+    """This process's effective capabilities; empty when the status file cannot be read."""
     mask = capeff_mask(status_path)
     return frozenset() if mask is None else caps_from_mask(mask)
 
 
 def normalize(name: str) -> str:
+    """A capability name as CAP_NAMES spells it: upper case, without ``CAP_``."""
     name = name.strip().upper()
     return name[4:] if name.startswith("CAP_") else name
 
 
 def has_cap(name: str, status_path: str = STATUS_PATH) -> bool:
+    """Whether the capability ``name`` (with or without ``CAP_``) is effective."""
     return normalize(name) in effective_caps(status_path)

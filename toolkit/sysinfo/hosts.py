@@ -6,23 +6,45 @@ what was odd), only ``InputFileError`` when a file exists but cannot be read.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from toolkit.model import Finding, Severity
-from toolkit.sysinfo.resolvconf import (
-    MAX_FINDINGS_PER_CODE, _finding, _show, decode_text, inet_aton_exact, read_input,
-)
+from toolkit.sysinfo.resolvconf.files import decode_text, read_input
+from toolkit.sysinfo.resolvconf.findings import MAX_FINDINGS_PER_CODE, finding, show
+from toolkit.sysinfo.resolvconf.glibc_numbers import inet_aton_exact
 
-NSS_STATUSES = ("success", "notfound", "unavail", "tryagain")
-NSS_ACTIONS = ("return", "continue", "merge")
+
+class NssStatus(StrEnum):
+    """What a source of the hosts: line can report (nsswitch.conf(5) ``[STATUS=action]``)."""
+
+    SUCCESS = "SUCCESS"
+    NOTFOUND = "NOTFOUND"
+    UNAVAIL = "UNAVAIL"
+    TRYAGAIN = "TRYAGAIN"
+
+
+class NssAction(StrEnum):
+    """What glibc does after a source reported a status."""
+
+    RETURN = "return"
+    CONTINUE = "continue"
+    MERGE = "merge"
+
+
+_STATUSES = frozenset(s.lower() for s in NssStatus)   # the file may write them in any case
+_ACTIONS = frozenset(NssAction)
 # glibc's built-in hosts line when nsswitch.conf has none (nss/nss_database.c).
 GLIBC_DEFAULT_HOSTS = "dns [!UNAVAIL=return] files"
 
 
 @dataclass(frozen=True)
 class HostsEntry:
+    """One line of /etc/hosts that nss_files uses: the address and its names, in order."""
+
     address: str
     names: tuple[str, ...]
     line: int
@@ -30,6 +52,8 @@ class HostsEntry:
 
 @dataclass(frozen=True)
 class HostsFile:
+    """/etc/hosts as glibc's nss_files reads it, with findings about lines it skips."""
+
     path: str
     entries: tuple[HostsEntry, ...] = ()
     findings: tuple[Finding, ...] = ()
@@ -65,23 +89,19 @@ def parse_hosts(text: str, path: str = "/etc/hosts") -> HostsFile:
         if not fields:
             continue
         addr = _address_ok(fields[0])
-        why = None
-        if addr is None:
-            why = f"{_show(fields[0], 40)!r} is not an IP address"
-        elif len(fields) < 2:
-            why = "an address without any name"
-        if why:
-            bad_count += 1
-            if len(bad) < MAX_FINDINGS_PER_CODE:
-                bad.append((lineno, raw, why))
+        if addr is not None and len(fields) >= 2:
+            entries.append(HostsEntry(addr, tuple(fields[1:]), lineno))
             continue
-        entries.append(HostsEntry(addr, tuple(fields[1:]), lineno))
+        bad_count += 1
+        if len(bad) < MAX_FINDINGS_PER_CODE:
+            bad.append((lineno, raw, f"{show(fields[0], 40)!r} is not an IP address" if addr is None
+                        else "an address without any name"))
     findings = []
     if bad:
-        evidence = [f"line {n}: {_show(t)} ({w})" for n, t, w in bad]
+        evidence = [f"line {n}: {show(t)} ({w})" for n, t, w in bad]
         if bad_count > len(bad):
             evidence.append(f"... and {bad_count - len(bad)} more")
-        findings.append(_finding(
+        findings.append(finding(
             "hosts-malformed-line", Severity.WARNING, f"{path}: {bad_count} line(s) glibc skips",
             "write one `ADDRESS NAME [ALIAS...]` per line", evidence=evidence,
             lines=[n for n, _, _ in bad], count=bad_count))
@@ -89,9 +109,10 @@ def parse_hosts(text: str, path: str = "/etc/hosts") -> HostsFile:
 
 
 def load_hosts(path: str = "/etc/hosts") -> HostsFile:
+    """Read and parse ``path``; a missing file is an empty one (with an info finding)."""
     data = read_input(path)
     if data is None:
-        return HostsFile(path=path, exists=False, findings=(_finding(
+        return HostsFile(path=path, exists=False, findings=(finding(
             "hosts-missing", Severity.INFO, f"{path} does not exist: no static host entries",
             "nothing to do unless the application relies on /etc/hosts"),))
     text, extra = decode_text(data, path, "hosts file")
@@ -106,16 +127,16 @@ class NssSource:
     name: str
     criteria: tuple[str, ...] = ()      # normalised, e.g. ("!UNAVAIL=return",)
 
-    def action(self, status: str) -> str:
-        """The action for ``status`` after this source (glibc defaults: return on SUCCESS,
-        continue otherwise)."""
-        status = status.upper()
-        result = "return" if status == "SUCCESS" else "continue"
+    def action(self, status: str) -> NssAction:
+        """The action for ``status`` (any case) after this source (glibc defaults: return on
+        SUCCESS, continue otherwise)."""
+        key = status.upper()
+        result = NssAction.RETURN if key == NssStatus.SUCCESS else NssAction.CONTINUE
         for crit in self.criteria:
             neg = crit.startswith("!")
             st, _, act = crit.lstrip("!").partition("=")
-            if (st == status) != neg:
-                result = act.lower()
+            if (st == key) != neg:
+                result = NssAction(act)    # criteria are validated and normalised when parsed
         return result
 
     def __str__(self) -> str:
@@ -124,6 +145,8 @@ class NssSource:
 
 @dataclass(frozen=True)
 class NssHosts:
+    """The hosts: line of nsswitch.conf (or glibc's default), with findings about it."""
+
     path: str
     sources: tuple[NssSource, ...]
     defaulted: bool = False
@@ -142,6 +165,7 @@ class NssHosts:
 
     @property
     def files_before_dns(self) -> bool:
+        """``files`` is on the line before ``dns``/``resolve`` (or without them): /etc/hosts first."""
         f, d = self._index("files"), self._index("dns", "resolve")
         return f is not None and (d is None or f < d)
 
@@ -155,9 +179,10 @@ class NssHosts:
     def mdns_minimal_return(self) -> bool:
         """mdns*_minimal with [NOTFOUND=return]: names under .local never reach DNS."""
         return any(s.name.startswith("mdns") and s.name.endswith("_minimal")
-                   and s.action("NOTFOUND") == "return" for s in self.sources)
+                   and s.action(NssStatus.NOTFOUND) is NssAction.RETURN for s in self.sources)
 
     def described(self) -> str:
+        """The line as glibc understands it, e.g. ``files dns [!UNAVAIL=return]``."""
         return " ".join(str(s) for s in self.sources)
 
 
@@ -174,7 +199,7 @@ def parse_hosts_line(spec: str) -> tuple[tuple[NssSource, ...], list[str]]:
         if ch == "[":
             end = spec.find("]", i)
             if end < 0:
-                problems.append(f"unterminated criteria {_show(spec[i:], 40)!r}")
+                problems.append(f"unterminated criteria {show(spec[i:], 40)!r}")
                 break
             body = spec[i + 1:end]
             i = end + 1
@@ -185,7 +210,7 @@ def parse_hosts_line(spec: str) -> tuple[tuple[NssSource, ...], list[str]]:
             for item in body.split():
                 neg = item.startswith("!")
                 st, sep, act = item.lstrip("!").partition("=")
-                if not sep or st.lower() not in NSS_STATUSES or act.lower() not in NSS_ACTIONS:
+                if not sep or st.lower() not in _STATUSES or act.lower() not in _ACTIONS:
                     problems.append(f"bad criterion {item!r}")
                     continue
                 crits.append(("!" if neg else "") + f"{st.upper()}={act.lower()}")
@@ -210,7 +235,7 @@ def parse_nsswitch(text: str, path: str = "/etc/nsswitch.conf") -> NssHosts:
     findings: list[Finding] = []
     if not found:
         sources, _ = parse_hosts_line(GLIBC_DEFAULT_HOSTS)
-        findings.append(_finding(
+        findings.append(finding(
             "nsswitch-no-hosts-line", Severity.INFO,
             f"{path} has no hosts: line: glibc uses its default `{GLIBC_DEFAULT_HOSTS}` "
             "(DNS before /etc/hosts)",
@@ -218,13 +243,13 @@ def parse_nsswitch(text: str, path: str = "/etc/nsswitch.conf") -> NssHosts:
         return NssHosts(path, sources, defaulted=True, findings=tuple(findings))
     lineno, spec = found[-1]
     if len(found) > 1:
-        findings.append(_finding(
+        findings.append(finding(
             "nsswitch-duplicate-hosts-line", Severity.WARNING,
             f"{path} has {len(found)} hosts: lines; the last one (line {lineno}) is used",
             "keep one hosts: line", lines=[n for n, _ in found]))
     sources, problems = parse_hosts_line(spec)
     if problems:
-        findings.append(_finding(
+        findings.append(finding(
             "nsswitch-malformed", Severity.WARNING, f"{path} line {lineno}: hosts: line has errors",
             "write services and [STATUS=action] criteria as in nsswitch.conf(5)",
             evidence=problems[:10], line=lineno))
@@ -234,30 +259,31 @@ def parse_nsswitch(text: str, path: str = "/etc/nsswitch.conf") -> NssHosts:
 
 def _lint_nss(nss: NssHosts) -> Iterable[Finding]:
     if not nss.sources:
-        yield _finding("nsswitch-hosts-empty", Severity.WARNING,
-                       "the hosts: line lists no source: host name lookups fail",
-                       "write `hosts: files dns`")
+        yield finding("nsswitch-hosts-empty", Severity.WARNING,
+                      "the hosts: line lists no source: host name lookups fail",
+                      "write `hosts: files dns`")
         return
     if not nss.uses_dns and not nss.uses_resolved:
-        yield _finding("nsswitch-no-dns", Severity.WARNING,
-                       f"hosts: {nss.described()} has no dns source: getaddrinfo() never asks DNS, "
-                       "resolv.conf is irrelevant", "add dns to the hosts: line")
+        yield finding("nsswitch-no-dns", Severity.WARNING,
+                      f"hosts: {nss.described()} has no dns source: getaddrinfo() never asks DNS, "
+                      "resolv.conf is irrelevant", "add dns to the hosts: line")
     if nss.uses_resolved:
-        yield _finding("nsswitch-resolve", Severity.INFO,
-                       "hosts: uses systemd-resolved (resolve): that module ignores resolv.conf and "
-                       "asks resolved; dns after it only runs when resolved is unavailable",
-                       "compare with `resolvectl query NAME`; in a container resolved is rarely running")
+        yield finding("nsswitch-resolve", Severity.INFO,
+                      "hosts: uses systemd-resolved (resolve): that module ignores resolv.conf and "
+                      "asks resolved; dns after it only runs when resolved is unavailable",
+                      "compare with `resolvectl query NAME`; in a container resolved is rarely running")
 
 
 def load_nsswitch(path: str = "/etc/nsswitch.conf") -> NssHosts:
+    """Read ``path`` and parse its hosts: line; a missing file means glibc's default line."""
     data = read_input(path)
     if data is None:
         sources, _ = parse_hosts_line(GLIBC_DEFAULT_HOSTS)
-        return NssHosts(path, sources, defaulted=True, findings=(_finding(
+        return NssHosts(path, sources, defaulted=True, findings=(finding(
             "nsswitch-missing", Severity.INFO,
             f"{path} does not exist: glibc uses `hosts: {GLIBC_DEFAULT_HOSTS}` (DNS first, then "
             "/etc/hosts only when DNS is unavailable)",
             "add /etc/nsswitch.conf with `hosts: files dns` (musl/Alpine ignores nsswitch.conf)"),))
     text, extra = decode_text(data, path, "nsswitch.conf")
     nss = parse_nsswitch(text, path)
-    return NssHosts(nss.path, nss.sources, nss.defaulted, nss.line, (*extra, *nss.findings))
+    return dataclasses.replace(nss, findings=(*extra, *nss.findings))

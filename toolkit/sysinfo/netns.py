@@ -21,7 +21,7 @@ import re
 import socket
 from dataclasses import dataclass
 
-from toolkit.errors import reraise_bug
+from toolkit.errors import best_effort
 
 PROC_NET_INIT_INO = 0xEFFFFFF9
 PROC_PID_INIT_INO = 0xEFFFFFFC
@@ -30,13 +30,17 @@ FIXED_NET_INO_SINCE = (6, 18)  # first release seen with PROC_NET_INIT_INO (earl
 
 @dataclass(frozen=True)
 class Interface:
+    """A network interface of this namespace and its IPv4/IPv6 addresses."""
+
     name: str
     index: int
     addresses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NetnsInfo:
+    """The network namespace this process is in, and whether it is the node's."""
+
     inode: int | None  # inode of /proc/self/ns/net
     is_init: bool | None  # True: the node's (initial) netns; None: cannot tell
     method: str  # how is_init was decided (or why not)
@@ -49,6 +53,7 @@ class NetnsInfo:
 
     @property
     def label(self) -> str:
+        """``net:[INODE]`` and what is known about it, for humans."""
         name = f"net:[{self.inode}]" if self.inode is not None else "net:[?]"
         if self.is_init is True:
             return f"{name} (the initial/node network namespace)"
@@ -72,16 +77,14 @@ def _interfaces(limit: int = 64) -> tuple[Interface, ...]:
     except OSError:
         return ()
     addrs: dict[str, list[str]] = {}
-    try:
+    with best_effort(None, "interface addresses"):    # addresses are a nicety
         import psutil
 
         for name, items in psutil.net_if_addrs().items():
             for a in items:
                 if a.family in (socket.AF_INET, socket.AF_INET6):
                     addrs.setdefault(name, []).append(a.address)
-    except Exception as exc:  # noqa: BLE001 - addresses are a nicety
-        reraise_bug(exc)
-    return tuple(Interface(name, idx, tuple(addrs.get(name, ())))
+    return tuple(Interface(name=name, index=idx, addresses=tuple(addrs.get(name, ())))
                  for idx, name in sorted(pairs)[:limit])
 
 
@@ -114,6 +117,8 @@ def classify(inode: int | None, pid1_inode: int | None, pid_ns_inode: int | None
 
 
 def current_netns() -> NetnsInfo:
+    """This process's network namespace: its inode, interfaces, hostname, and whether it is
+    the node's (``classify``)."""
     inode = _ns_inode("/proc/self/ns/net")
     pid1 = _ns_inode("/proc/1/ns/net")
     pidns = _ns_inode("/proc/self/ns/pid")

@@ -8,63 +8,88 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from toolkit.errors import reraise_bug
+from toolkit.errors import best_effort
+
+if TYPE_CHECKING:
+    import psutil
 
 MAX_PROCESSES = 64
 
 
+class Libc(StrEnum):
+    """Which C library's resolver a process uses (musl ignores nsswitch.conf, handles
+    search and ndots differently, and sends A and AAAA in parallel)."""
+
+    GLIBC = "glibc"
+    MUSL = "musl"
+    UNKNOWN = "static/unknown"     # no libc mapped: a static binary (Go), or another libc
+    UNREADABLE = "unreadable"      # its memory maps cannot be read (no ptrace rights)
+
+
+class SocketKind(StrEnum):
+    """The transport of an observed socket."""
+
+    TCP = "tcp"
+    UDP = "udp"
+
+
 @dataclass(frozen=True)
 class ProcInfo:
+    """A process we can see beside us, and its libc."""
+
     pid: int
     name: str
     cmdline: str
-    libc: str  # "glibc", "musl", "static/unknown", or "unreadable"
+    libc: Libc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SockInfo:
+    """A socket of a visible process, to an address we care about."""
+
     pid: int | None
     process: str
     local: str
     remote: str
-    status: str  # psutil's: SYN_SENT, ESTABLISHED, NONE (UDP)...
-    kind: str  # "tcp" | "udp"
+    status: str  # psutil's CONN_* value: SYN_SENT, ESTABLISHED, NONE (UDP)...
+    kind: SocketKind
 
 
 def _own_pids() -> set[int]:
     pids = {os.getpid()}
-    try:
+    with best_effort(None, "our parent processes"):
         import psutil
 
         for p in psutil.Process().parents():
             pids.add(p.pid)
-    except Exception as exc:  # noqa: BLE001 - best effort
-        reraise_bug(exc)
     return pids
 
 
-def libc_of(proc) -> str:
+def libc_of(proc: psutil.Process) -> Libc:
     """glibc or musl, from the libraries mapped into the process (musl maps ld-musl-*.so.1)."""
     import psutil
 
     try:
         paths = {m.path for m in proc.memory_maps(grouped=True)}
     except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
-        return "unreadable"
+        return Libc.UNREADABLE
     if any("ld-musl" in p or "libc.musl" in p for p in paths):
-        return "musl"
+        return Libc.MUSL
     if any(os.path.basename(p).startswith("libc.so.6") or os.path.basename(p).startswith("libc-2.")
            for p in paths):
-        return "glibc"
-    return "static/unknown"
+        return Libc.GLIBC
+    return Libc.UNKNOWN
 
 
 def other_processes(limit: int = MAX_PROCESSES) -> tuple[ProcInfo, ...]:
+    """The processes we can see that are not us or our parents (at most ``limit``)."""
     import psutil
 
     own = _own_pids()
-    out = []
+    out: list[ProcInfo] = []
     for proc in psutil.process_iter(["pid", "name", "cmdline"]):
         if proc.pid in own or proc.pid <= 0:
             continue
@@ -90,14 +115,16 @@ def sockets_to(addresses: Iterable[str]) -> tuple[SockInfo, ...]:
     names: dict[int, str] = {}
     out = []
     for c in conns:
-        if not c.raddr or c.raddr.ip not in wanted or (c.pid in own):
+        raddr, laddr = c.raddr, c.laddr
+        if not raddr or raddr.ip not in wanted or (c.pid in own):
             continue
         if c.pid is not None and c.pid not in names:
             try:
                 names[c.pid] = psutil.Process(c.pid).name()
             except (psutil.Error, OSError):
                 names[c.pid] = "?"
-        out.append(SockInfo(c.pid, names.get(c.pid, "?") if c.pid else "?",
-                            f"{c.laddr.ip}:{c.laddr.port}", f"{c.raddr.ip}:{c.raddr.port}",
-                            c.status, "tcp" if c.type == 1 else "udp"))
+        out.append(SockInfo(pid=c.pid, process=names.get(c.pid, "?") if c.pid else "?",
+                            local=f"{laddr.ip}:{laddr.port}" if laddr else "?",
+                            remote=f"{raddr.ip}:{raddr.port}", status=c.status,
+                            kind=SocketKind.TCP if c.type == 1 else SocketKind.UDP))
     return tuple(out)

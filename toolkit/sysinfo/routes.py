@@ -4,7 +4,7 @@ rtnetlink through pyroute2 (RTM_GETROUTE, RTM_GETNEIGH, RTM_GETADDR): the same a
 `ip route get` / `ip neigh`, no capability needed. pyroute2 is imported inside the functions
 so that importing this module stays free.
 
-An address without a route is an observation (``Route.kind == "unreachable"``), not an
+An address without a route is an observation (``Route.kind is RouteKind.UNREACHABLE``), not an
 exception; exceptions mean the question could not be asked at all (bad address, no
 rtnetlink).
 """
@@ -14,26 +14,64 @@ from __future__ import annotations
 import errno
 import ipaddress
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 from toolkit.errors import CannotObserve, UsageError
 
-# rtm_type (linux/rtnetlink.h) -> our words
-_RTN = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast",
-        6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat"}
 
-# NUD_* bits (linux/neighbour.h)
-_NUD = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY", 0x10: "PROBE",
-        0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT", 0x00: "NONE"}
-NEIGH_ALIVE = frozenset({"REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP"})
-NEIGH_DEAD = frozenset({"FAILED", "INCOMPLETE"})
+class RouteKind(StrEnum):
+    """rtm_type of the route the kernel picked (linux/rtnetlink.h ``RTN_*``), in ip-route's
+    words; ``unreachable`` also when the kernel has no route at all."""
+
+    UNICAST = "unicast"
+    LOCAL = "local"
+    BROADCAST = "broadcast"
+    ANYCAST = "anycast"
+    MULTICAST = "multicast"
+    BLACKHOLE = "blackhole"
+    UNREACHABLE = "unreachable"
+    PROHIBIT = "prohibit"
+    THROW = "throw"
+    NAT = "nat"
+    UNKNOWN = "unknown"         # an rtm_type this table does not know (``detail`` has it)
 
 
-@dataclass(frozen=True)
+# rtm_type number (linux/rtnetlink.h) -> kind
+_RTN = {1: RouteKind.UNICAST, 2: RouteKind.LOCAL, 3: RouteKind.BROADCAST, 4: RouteKind.ANYCAST,
+        5: RouteKind.MULTICAST, 6: RouteKind.BLACKHOLE, 7: RouteKind.UNREACHABLE,
+        8: RouteKind.PROHIBIT, 9: RouteKind.THROW, 10: RouteKind.NAT}
+
+
+class NeighbourState(StrEnum):
+    """A neighbour-table state (linux/neighbour.h ``NUD_*``), as `ip neigh` prints it."""
+
+    INCOMPLETE = "INCOMPLETE"
+    REACHABLE = "REACHABLE"
+    STALE = "STALE"
+    DELAY = "DELAY"
+    PROBE = "PROBE"
+    FAILED = "FAILED"
+    NOARP = "NOARP"
+    PERMANENT = "PERMANENT"
+    NONE = "NONE"
+
+
+# NUD_* bits (linux/neighbour.h), in the order _nud tests them
+_NUD = {0x80: NeighbourState.PERMANENT, 0x40: NeighbourState.NOARP, 0x02: NeighbourState.REACHABLE,
+        0x08: NeighbourState.DELAY, 0x10: NeighbourState.PROBE, 0x04: NeighbourState.STALE,
+        0x20: NeighbourState.FAILED, 0x01: NeighbourState.INCOMPLETE}
+NEIGH_ALIVE = frozenset({NeighbourState.REACHABLE, NeighbourState.STALE, NeighbourState.DELAY,
+                         NeighbourState.PROBE, NeighbourState.PERMANENT, NeighbourState.NOARP})
+NEIGH_DEAD = frozenset({NeighbourState.FAILED, NeighbourState.INCOMPLETE})
+
+
+@dataclass(frozen=True, kw_only=True)
 class Route:
     """What `ip route get ADDRESS` says.
 
-    ``kind``: unicast | local | unreachable | blackhole | prohibit | broadcast | multicast | ...
-    (``unreachable`` also when the kernel has no route at all: ``detail`` says so).
+    ``kind``: see RouteKind (``unreachable`` also when the kernel has no route at all:
+    ``detail`` says so).
     ``on_link``: no gateway, the address is resolved with ARP/ND on ``interface`` directly.
     """
 
@@ -42,11 +80,12 @@ class Route:
     gateway: str | None
     source: str | None
     on_link: bool
-    kind: str
+    kind: RouteKind
     detail: str = ""
 
     def describe(self) -> str:
-        if self.kind != "unicast":
+        """One line as `ip route get` would put it: ``via GW dev IF src ADDR`` or the kind."""
+        if self.kind != RouteKind.UNICAST:
             return f"{self.kind}{': ' + self.detail if self.detail else ''}"
         via = f"via {self.gateway}" if self.gateway else "on-link"
         src = f" src {self.source}" if self.source else ""
@@ -60,10 +99,12 @@ class Neighbour:
     address: str
     interface: str | None
     lladdr: str | None
-    state: str  # REACHABLE, STALE, DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP, NONE
+    state: NeighbourState
 
     @property
     def alive(self) -> bool | None:
+        """True: the neighbour answered (or needs no answer); False: resolution failed;
+        None: the table does not say."""
         if self.state in NEIGH_ALIVE:
             return True
         if self.state in NEIGH_DEAD:
@@ -78,11 +119,17 @@ def _check(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise UsageError(f"not an IP address: {address!r}") from None
 
 
-def _nud(state: int) -> str:
-    for bit in (0x80, 0x40, 0x02, 0x08, 0x10, 0x04, 0x20, 0x01):
+def _nud(state: int) -> NeighbourState:
+    for bit, name in _NUD.items():
         if state & bit:
-            return _NUD[bit]
-    return "NONE"
+            return name
+    return NeighbourState.NONE
+
+
+# Errors of RTM_GETROUTE that are an answer (the kernel's verdict on the address), not a
+# failure to ask: ip-route prints them the same way.
+_NO_ROUTE = {errno.ENETUNREACH: RouteKind.UNREACHABLE, errno.EHOSTUNREACH: RouteKind.UNREACHABLE,
+             errno.EACCES: RouteKind.PROHIBIT, errno.EINVAL: RouteKind.BLACKHOLE}
 
 
 def route_to(address: str) -> Route:
@@ -96,31 +143,38 @@ def route_to(address: str) -> Route:
             try:
                 msgs = ipr.route("get", dst=str(ip))
             except NetlinkError as exc:
-                if exc.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES, errno.EINVAL):
-                    kind = {errno.EACCES: "prohibit", errno.EINVAL: "blackhole"}.get(exc.code, "unreachable")
-                    return Route(str(ip), None, None, None, False, kind,
-                                 f"no route: {errno.errorcode.get(exc.code, exc.code)} ({exc})")
+                if exc.code in _NO_ROUTE:
+                    return Route(destination=str(ip), interface=None, gateway=None, source=None,
+                                 on_link=False, kind=_NO_ROUTE[exc.code],
+                                 detail=f"no route: {errno.errorcode.get(exc.code, exc.code)} ({exc})")
                 raise CannotObserve(f"route lookup for {ip} failed: {exc}") from None
             if not msgs:
-                return Route(str(ip), None, None, None, False, "unreachable", "no route returned")
-            m = msgs[0]
-            oif = m.get("RTA_OIF")
-            ifname = None
-            if oif:
-                links = ipr.link("get", index=oif)
-                ifname = links[0].get("IFLA_IFNAME") if links else None
-            gateway = m.get("RTA_GATEWAY")
-            if gateway is None:
-                via = m.get("RTA_VIA")  # IPv4 via an IPv6 next hop (RFC 5549)
-                if isinstance(via, dict):
-                    gateway = via.get("addr")
-            kind = _RTN.get(m.get("type", 1), str(m.get("type")))
-            source = m.get("RTA_PREFSRC")
-            return Route(str(ip), ifname, gateway, source, kind == "unicast" and gateway is None, kind)
+                return Route(destination=str(ip), interface=None, gateway=None, source=None,
+                             on_link=False, kind=RouteKind.UNREACHABLE, detail="no route returned")
+            return _route_of(str(ip), msgs[0], ipr)
     except (CannotObserve, UsageError):
         raise
     except OSError as exc:
         raise CannotObserve(f"rtnetlink unavailable: {exc}") from None
+
+
+def _route_of(destination: str, m: Any, ipr: Any) -> Route:  # Any: pyroute2 has no types
+    """The Route in one RTM_NEWROUTE answer (``m``, ``ipr``: pyroute2 objects, untyped)."""
+    oif = m.get("RTA_OIF")
+    ifname = None
+    if oif:
+        links = ipr.link("get", index=oif)
+        ifname = links[0].get("IFLA_IFNAME") if links else None
+    gateway = m.get("RTA_GATEWAY")
+    if gateway is None:
+        via = m.get("RTA_VIA")  # IPv4 via an IPv6 next hop (RFC 5549)
+        if isinstance(via, dict):
+            gateway = via.get("addr")
+    rtm_type = m.get("type", 1)
+    kind = _RTN.get(rtm_type, RouteKind.UNKNOWN)
+    return Route(destination=destination, interface=ifname, gateway=gateway,
+                 source=m.get("RTA_PREFSRC"), on_link=kind is RouteKind.UNICAST and gateway is None,
+                 kind=kind, detail="" if kind is not RouteKind.UNKNOWN else f"rtm_type {rtm_type}")
 
 
 def neighbour(address: str, interface: str | None = None) -> Neighbour | None:
@@ -139,7 +193,7 @@ def neighbours(interface: str | None = None) -> tuple[Neighbour, ...]:
     out: list[Neighbour] = []
     try:
         with IPRoute() as ipr:
-            names = {l["index"]: l.get("IFLA_IFNAME") for l in ipr.get_links()}
+            names = {link["index"]: link.get("IFLA_IFNAME") for link in ipr.get_links()}
             for m in ipr.get_neighbours():
                 ifname = names.get(m.get("ifindex"))
                 if interface is not None and ifname != interface:
@@ -147,7 +201,8 @@ def neighbours(interface: str | None = None) -> tuple[Neighbour, ...]:
                 dst = m.get("NDA_DST")
                 if dst is None:
                     continue
-                out.append(Neighbour(str(dst), ifname, m.get("NDA_LLADDR"), _nud(m.get("state", 0))))
+                out.append(Neighbour(address=str(dst), interface=ifname, lladdr=m.get("NDA_LLADDR"),
+                                     state=_nud(m.get("state", 0))))
     except OSError as exc:
         raise CannotObserve(f"rtnetlink unavailable: {exc}") from None
     return tuple(out)
@@ -182,7 +237,7 @@ def default_gateway(family: int = 4) -> str | None:
             for m in ipr.get_default_routes(family=fam):
                 gw = m.get("RTA_GATEWAY")
                 if gw:
-                    return gw
+                    return str(gw)
     except OSError:
         return None
     return None

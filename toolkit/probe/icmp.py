@@ -14,7 +14,6 @@ import select
 import socket
 import time
 
-from toolkit import signals
 from toolkit.probe import packets
 from toolkit.probe.model import (
     ProbeKind,
@@ -24,7 +23,7 @@ from toolkit.probe.model import (
     result_from_errno,
     result_from_icmp,
 )
-from toolkit.probe.receive import MAX_PACKETS, Matcher, ms_since, receive
+from toolkit.probe.receive import Matcher, ms_since, receive, watch
 from toolkit.sockerr import enable_recverr, read_errqueue
 
 
@@ -111,9 +110,9 @@ def _match(msg: packets.IcmpMessage | None, src: str, address: str, ident: int |
 def dgram_echo(address: str, end: float, *, kind: ProbeKind = ProbeKind.ICMP_ECHO) -> ProbeResult:
     """One echo request on the unprivileged ICMP datagram socket (errors via IP_RECVERR).
 
-    Returns ``not-run`` when net.ipv4.ping_group_range does not allow this process. Not
-    ``receive``: this socket is connected, the kernel matches the answers and queues the
-    ICMP errors on the error queue, which poll() reports as POLLERR."""
+    Returns ``not-run`` when net.ipv4.ping_group_range does not allow this process. The
+    socket is connected: the kernel matches the answers and queues the ICMP errors on the
+    error queue, which poll() reports as POLLERR (``watch``, not ``receive``)."""
     v6 = ":" in address
     probe = ProbeSpec(address=address, kind=kind)
     try:
@@ -132,19 +131,9 @@ def dgram_echo(address: str, end: float, *, kind: ProbeKind = ProbeKind.ICMP_ECH
             sock.send(packets.icmp_echo(0, seq, v6=v6))  # the kernel sets the id and checksum
         except OSError as exc:
             return _local_error(sock, probe, exc.errno or 0, t0)
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLERR)
-        for _ in range(MAX_PACKETS):
-            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return probe.not_run(signals.cut_detail())
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            if not poller.poll(max(1, int(signals.tick(left) * 1000))):
-                continue
-            res = _dgram_news(sock, probe, seq, t0, v6=v6)
-            if res is not None:
-                return res
+        res = watch(sock, select.POLLIN | select.POLLERR, end, probe, lambda: _dgram_news(sock, probe, seq, t0, v6=v6))
+        if res is not None:
+            return res
         return probe.result(ProbeOutcome.SILENCE, detail=f"no echo reply or ICMP error in {end - t0:.1f} s")
     finally:
         sock.close()

@@ -11,6 +11,10 @@ probe within one slice: it is then ``not-run`` (it observed nothing), never ``si
 ARP and ND repeat their request while they listen (``Resend``): one a second, three times,
 like arping and the kernel's own resolution (RFC 4861 10: MAX_MULTICAST_SOLICIT 3,
 RETRANS_TIMER 1 s).
+
+The unprivileged probes (a connect(), the ICMP datagram socket) have one connected socket
+whose answer the kernel has already matched: ``watch`` polls it in the same slices and asks
+the probe what each wake-up means.
 """
 
 from __future__ import annotations
@@ -86,4 +90,25 @@ def receive(listeners: Sequence[tuple[socket.socket, Matcher]], end: float, prob
                 res = match(data, str(addr[0]).split("%")[0])
                 if res is not None:
                     return res
+    return None
+
+
+def watch(sock: socket.socket, events: int, end: float, probe: ProbeSpec,
+          news: Callable[[], ProbeResult | None], *, rounds: int = MAX_PACKETS) -> ProbeResult | None:
+    """Poll one connected socket for ``events`` until ``news()`` (called at each wake-up)
+    returns the answer (returned), the monotonic time ``end`` or ``rounds`` wake-ups (None:
+    silence), or SIGINT/SIGTERM (``probe``'s not-run result)."""
+    poller = select.poll()
+    poller.register(sock, events)
+    for _ in range(rounds):
+        if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
+            return probe.not_run(signals.cut_detail())
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        if not poller.poll(max(1, int(signals.tick(left) * 1000))):
+            continue  # the slice ended: look at the stop flag, wait on
+        res = news()
+        if res is not None:
+            return res
     return None

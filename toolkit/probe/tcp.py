@@ -25,7 +25,6 @@ import socket
 import struct
 import time
 
-from toolkit import signals
 from toolkit.probe import packets
 from toolkit.probe.model import (
     ProbeKind,
@@ -35,7 +34,7 @@ from toolkit.probe.model import (
     result_from_errno,
     result_from_icmp,
 )
-from toolkit.probe.receive import Matcher, ms_since, receive
+from toolkit.probe.receive import Matcher, ms_since, receive, watch
 from toolkit.sockerr import IcmpError, enable_recverr, read_errqueue
 
 CONNECT_POLLS = 2000  # bound on poll rounds; each returns at news or after a 0.2 s slice
@@ -154,19 +153,10 @@ def connect_probe(address: str, port: int, end: float, *,
         err = sock.connect_ex((address, port))
         if err not in (0, errno.EINPROGRESS):
             return _connect_failed(sock, probe, err, t0, recverr)
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT | select.POLLERR | select.POLLHUP)
-        for _ in range(CONNECT_POLLS):
-            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return probe.not_run(signals.cut_detail())
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            if not poller.poll(max(1, int(signals.tick(left) * 1000))):
-                continue
-            res = _connect_news(sock, probe, t0, recverr)
-            if res is not None:
-                return res
+        res = watch(sock, select.POLLOUT | select.POLLERR | select.POLLHUP, end, probe,
+                    lambda: _connect_news(sock, probe, t0, recverr), rounds=CONNECT_POLLS)
+        if res is not None:
+            return res
         return probe.result(
             ProbeOutcome.SILENCE,
             detail=f"connect() got no answer in {end - t0:.1f} s (the kernel retransmits the SYN after 1 s and 3 s)")

@@ -43,23 +43,23 @@ REMEDY_TABLE = ("Raise nf_conntrack_max (and the hash size): kube-proxy "
                 "out of conntrack with NodeLocal DNSCache (NOTRACK); fix connection leaks.")
 
 
-Facts = TypeVar("Facts")
+FactsT = TypeVar("FactsT")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RuleRow(Generic[Facts]):
+class RuleRow(Generic[FactsT]):
     """One row of a rule table: the rule and its priority (higher runs first)."""
 
     priority: int
-    rule: Callable[[Facts], Finding | None]
+    rule: Callable[[FactsT], Finding | None]
 
 
-def fired(rows: Sequence[RuleRow[Facts]], facts: Facts) -> list[Finding]:
+def fired(rows: Sequence[RuleRow[FactsT]], facts: FactsT) -> list[Finding]:
     """The findings of every rule that fires, highest priority first."""
     return [f for row in sorted(rows, key=lambda r: -r.priority) if (f := row.rule(facts)) is not None]
 
 
-def first_fired(rows: Sequence[RuleRow[Facts]], facts: Facts) -> Finding | None:
+def first_fired(rows: Sequence[RuleRow[FactsT]], facts: FactsT) -> Finding | None:
     """The finding of the highest-priority rule that fires (rules that exclude one another)."""
     return next((f for row in sorted(rows, key=lambda r: -r.priority) if (f := row.rule(facts)) is not None), None)
 

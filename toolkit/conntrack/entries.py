@@ -67,16 +67,19 @@ class FlowEntry:
 
     @property
     def unreplied(self) -> bool:
+        """No packet came back (IPS_SEEN_REPLY unset)."""
         return "SEEN_REPLY" not in self.status
 
     @property
     def dnat_target(self) -> str | None:
+        """Where the kernel sent the flow when it translated the destination."""
         if (self.reply_src, self.reply_sport) != (self.orig_dst, self.orig_dport):
             return _hp(self.reply_src, self.reply_sport)
         return None
 
     @property
     def service(self) -> str:
+        """The address the client asked (e.g. the ClusterIP:53)."""
         return _hp(self.orig_dst, self.orig_dport)
 
     @property
@@ -86,10 +89,12 @@ class FlowEntry:
 
     @property
     def original(self) -> str:
+        """The original direction, "src:sport -> dst:dport"."""
         return f"{_hp(self.orig_src, self.orig_sport)} -> {_hp(self.orig_dst, self.orig_dport)}"
 
     @property
     def reply(self) -> str:
+        """The reply direction, "src:sport -> dst:dport"."""
         return f"{_hp(self.reply_src, self.reply_sport)} -> {_hp(self.reply_dst, self.reply_dport)}"
 
     def is_dns(self, port: int = 53) -> bool:
@@ -238,6 +243,7 @@ class BackendGroup:
 
     @property
     def unreplied_ratio(self) -> float:
+        """The share of this backend's flows that saw no reply."""
         return self.unreplied / self.entries if self.entries else 0.0
 
 

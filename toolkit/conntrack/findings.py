@@ -77,24 +77,29 @@ class SnapshotFacts:
 
     @property
     def where(self) -> str:
+        """The netns the numbers belong to, in words."""
         return self.after.netns.label
 
     @property
     def elapsed(self) -> float:
+        """Seconds between the two reads."""
         return max(0.0, self.after._monotonic - self.before._monotonic)
 
     @property
     def moving(self) -> bool:
+        """Two distinct reads with counters: deltas can be judged."""
         return self.before.counters is not None and self.after.counters is not None and \
             self.before is not self.after
 
     @property
     def delta(self) -> dict[str, int]:
+        """Counter increases between the reads (only when ``moving``)."""
         assert self.before.counters is not None and self.after.counters is not None
         return delta(self.before.counters, self.after.counters)
 
     @property
     def window(self) -> str:
+        """"during N s", for the summaries."""
         return f"during {self.elapsed:.1f} s" if self.elapsed else "between the two reads"
 
 
@@ -308,10 +313,12 @@ class RaceFacts:
 
     @property
     def ev(self) -> tuple[str, ...]:
+        """Every mode's line, as evidence."""
         return tuple(m.describe() for m in self.res.modes)
 
     @property
     def target(self) -> str:
+        """"address:port" of the DNS server tested."""
         return f"{self.res.target}:{self.res.port}"
 
     @property

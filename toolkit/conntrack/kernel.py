@@ -69,6 +69,7 @@ class KernelInfo:
 
     @property
     def missing(self) -> tuple[FixStatus, ...]:
+        """The fixes this kernel's upstream version predates."""
         return tuple(f for f in self.fixes if f.present is False)
 
 

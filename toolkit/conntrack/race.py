@@ -74,10 +74,12 @@ class ModeResult:
 
     @property
     def loss_rate(self) -> float:
+        """Lost queries over queries sent."""
         return self.lost / self.queries if self.queries else 0.0
 
     @property
     def stall_rate(self) -> float:
+        """Stalled lookups over lookups completed."""
         return self.stalled / self.lookups if self.lookups else 0.0
 
     def describe(self) -> str:

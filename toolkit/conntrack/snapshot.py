@@ -89,6 +89,7 @@ class ConntrackSnapshot:
 
     @property
     def counters_source(self) -> str | None:
+        """Where the counters were read (None: nowhere)."""
         return self.counters.source if self.counters else None
 
     @property
@@ -98,10 +99,12 @@ class ConntrackSnapshot:
 
     @property
     def failed(self) -> tuple[SourceStatus, ...]:
+        """The sources that did not answer."""
         return tuple(s for s in self.sources if not s.ok)
 
     @property
     def missing_capabilities(self) -> tuple[str, ...]:
+        """Capabilities whose absence cost a source."""
         return tuple(dict.fromkeys(s.missing_capability for s in self.sources if s.missing_capability))
 
 

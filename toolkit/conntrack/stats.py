@@ -58,6 +58,7 @@ class Counters:
 
     @property
     def total(self) -> dict[str, int]:
+        """Each available counter summed over the CPUs."""
         return {name: sum(c.values.get(name, 0) for c in self.per_cpu) for name in self.available}
 
     def get(self, name: str) -> int | None:

@@ -186,6 +186,7 @@ class AddressReport:
 
     @property
     def state(self) -> AddressState:
+        """The address's state from its probes (derive_state)."""
         return derive_state(self.route, self.probes, self.control)
 
     @property
@@ -204,10 +205,12 @@ class AddressReport:
 
     @property
     def open_ports(self) -> tuple[int, ...]:
+        """Ports that answered SYN-ACK."""
         return _ports(self.probes, ProbeOutcome.OPEN)
 
     @property
     def closed_ports(self) -> tuple[int, ...]:
+        """Ports that were refused (RST, ICMP port-unreachable)."""
         return _ports(self.probes, ProbeOutcome.CLOSED)
 
     @property
@@ -220,6 +223,7 @@ class AddressReport:
 
     @property
     def summary(self) -> str:
+        """The state in one sentence (summarize)."""
         return summarize(self)
 
 

@@ -172,10 +172,12 @@ class TcpReply:
 
     @property
     def syn_ack(self) -> bool:
+        """SYN and ACK both set: the port is open."""
         return self.flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK)
 
     @property
     def rst(self) -> bool:
+        """RST set: the port is closed."""
         return bool(self.flags & TCP_RST)
 
 
@@ -202,6 +204,7 @@ class IcmpMessage:
 
     @property
     def inner_ports(self) -> tuple[int, int] | None:
+        """(source, destination) port of the TCP/UDP packet this error quotes."""
         if len(self.inner_head) >= 4 and self.inner_proto in (IPPROTO_TCP, 17):
             return struct.unpack_from("!HH", self.inner_head)
         return None

@@ -3,6 +3,10 @@
 Pod 10.244.1.10 routes via the node 10.244.1.1; the app host 192.168.50.20 serves HTTP on 80
 and nothing on 81; nobody holds 192.168.50.77 on the node LAN, so the node answers ICMP
 host-unreachable ~3 s after the first packet. Independent cases run concurrently.
+
+These tests hold the classification and the deadline promise (``within_deadline``); how fast
+each case is (an open port well under 1.5 s...) is a speed target, measured against its
+bound by scripts/benchmarks/reach.py.
 """
 import json
 import os
@@ -11,6 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.hostile import GRACE_S, STARTUP_S
+from toolkit.cli.common import DEFAULT_DEADLINE
 
 pytestmark = pytest.mark.lab
 
@@ -41,6 +48,13 @@ def run_json(lab, *args, **kw):
     return rc, json.loads(out), secs
 
 
+def within_deadline(d, secs, deadline=DEFAULT_DEADLINE):
+    """The deadline promise: the report is done by --deadline + GRACE_S, the process
+    (start-up included) ends by STARTUP_S more."""
+    assert d["duration_ms"] <= (deadline + GRACE_S) * 1000, (d["duration_ms"], deadline)
+    assert secs <= deadline + GRACE_S + STARTUP_S, (secs, deadline)
+
+
 def probes(doc, address):
     (addr,) = [a for a in doc["addresses"] if a["address"] == address]
     return addr, {(p["kind"], p["port"]): p for p in addr["probes"]}
@@ -66,7 +80,7 @@ def test_healthy_closed_dead_by_name_and_human(clean_lab):
     assert pr[("icmp-echo", None)]["result"] == "reply"
     assert addr["route"]["gateway"] == NODE and addr["route"]["interface"] == "eth0"
     assert d["capabilities"] and "NET_RAW" in d["capabilities"] and d["lost"] == []
-    assert d["duration_ms"] < 1500 and secs < 10, (d["duration_ms"], secs)
+    within_deadline(d, secs)
 
     rc, _, _, secs = res["closed"]
     d = docs["closed"]
@@ -74,7 +88,7 @@ def test_healthy_closed_dead_by_name_and_human(clean_lab):
     addr, pr = probes(d, APP)
     assert addr["state"] == "port-closed" and pr[("tcp-syn", 81)]["result"] == "closed"
     assert pr[("tcp-syn", 81)]["from"] == APP
-    assert d["duration_ms"] < 1500 and secs < 10, (d["duration_ms"], secs)
+    within_deadline(d, secs)
 
     rc, _, _, secs = res["dead"]
     d = docs["dead"]
@@ -85,7 +99,7 @@ def test_healthy_closed_dead_by_name_and_human(clean_lab):
     assert (syn["result"], syn["from"], syn["icmp_type"], syn["icmp_code"]) == ("host-unreachable", NODE, 3, 1)
     assert 2500 < syn["rtt_ms"] < 4000  # the node's ARP gives up after ~3 s
     assert any(c["address"] == NODE and c["result"] in ("reply", "closed", "open") for c in addr["control"])
-    assert d["duration_ms"] < 4500 and secs < 12, (d["duration_ms"], secs)
+    within_deadline(d, secs)
 
     rc, _, _, _ = res["name"]
     d = docs["name"]
@@ -106,7 +120,7 @@ def test_app_down_is_host_unreachable(clean_lab):
     addr, pr = probes(d, APP)
     assert addr["state"] == "host-unreachable"
     assert pr[("tcp-syn", 80)]["from"] == NODE and pr[("tcp-syn", 80)]["icmp_code"] == 1
-    assert d["duration_ms"] < 4500 and secs < 12, (d["duration_ms"], secs)
+    within_deadline(d, secs)
 
 
 def test_admin_prohibited_is_filtered(clean_lab):
@@ -119,7 +133,7 @@ def test_admin_prohibited_is_filtered(clean_lab):
         addr, pr = probes(d, APP)
         tcp = pr[("tcp-syn" if privileged else "tcp-connect", 80)]
         assert (tcp["result"], tcp["from"], tcp["icmp_type"], tcp["icmp_code"]) == ("admin-prohibited", NODE, 3, 13)
-        assert d["duration_ms"] < 1500 and secs < 10, (d["duration_ms"], secs)
+        within_deadline(d, secs)
 
 
 def test_without_net_raw_still_a_verdict(clean_lab):
@@ -135,7 +149,7 @@ def test_without_net_raw_still_a_verdict(clean_lab):
     tcp = pr[("tcp-connect", 80)]
     # IP_RECVERR still gives the exact ICMP type/code and the router, unprivileged
     assert (tcp["result"], tcp["from"], tcp["icmp_code"], tcp["privileged"]) == ("host-unreachable", NODE, 1, False)
-    assert d["duration_ms"] < 4500 and secs < 12, (d["duration_ms"], secs)
+    within_deadline(d, secs)
     rc, out, err, _ = finish(jobs["human"])
     assert rc == 1 and "port-closed" in out.splitlines()[0] and "NET_RAW" in out
 
@@ -143,7 +157,7 @@ def test_without_net_raw_still_a_verdict(clean_lab):
 def test_deadline_is_kept(clean_lab):
     rc, d, secs = run_json(clean_lab, DEAD, "--port", "80", "--deadline", "1.5")
     assert rc == 1 and d["verdict"] in ("unreachable-host", "indeterminate")
-    assert d["duration_ms"] < 2000 and secs < 8, (d["duration_ms"], secs)  # 1.5 s budget
+    within_deadline(d, secs, 1.5)
     _addr, pr = probes(d, DEAD)
     assert "shorter than the ~3 s" in pr[("tcp-syn", 80)]["detail"]
 

@@ -19,7 +19,7 @@ from typing import Any
 from toolkit.dns.query import QueryError, QueryResult, Soa, Transport
 from toolkit.dns.walk import AddrInfoResult, PathResult, Server, ServerRole, path_outcome
 from toolkit.model import Finding, Severity, Verdict, to_jsonable
-from toolkit.probe.model import AddressReport, ProbeResult
+from toolkit.probe.model import AddressReport, ProbeKind, ProbeOutcome, ProbeResult
 from toolkit.sysinfo.routes import Route
 from toolkit.triage.evidence import Evidence
 from toolkit.triage.resolve import ResolveResult
@@ -61,7 +61,7 @@ def _finding(d: dict) -> Finding:
 
 
 def _report(d: dict) -> AddressReport:
-    probes = lambda ps: tuple(_make(ProbeResult, p) for p in ps)  # noqa: E731
+    probes = lambda ps: tuple(_make(ProbeResult, p, kind=ProbeKind, result=ProbeOutcome) for p in ps)  # noqa: E731
     return _make(AddressReport, d, route=lambda r: _make(Route, r), probes=probes, control=probes)
 
 

@@ -3,7 +3,7 @@ derived from probes (toolkit.probe.model.derive_state), never a state string set
 
 from __future__ import annotations
 
-from toolkit.probe.model import AddressReport, AddressState, ProbeOutcome as O, ProbeResult
+from toolkit.probe.model import AddressReport, AddressState, ProbeKind, ProbeOutcome as O, ProbeResult
 from toolkit.sysinfo.routes import Route
 from toolkit.triage.evidence import Evidence
 
@@ -14,7 +14,7 @@ GW = "10.244.1.1"
 
 def _p(address, kind, result, port=None, frm=None, t=None, c=None):
     return ProbeResult(
-        address=address, kind=kind, port=port, result=result, reply_from=frm, icmp_type=t, icmp_code=c,
+        address=address, kind=ProbeKind(kind), port=port, result=result, reply_from=frm, icmp_type=t, icmp_code=c,
         rtt_ms=1.0, detail="", privileged=kind != "tcp-connect")
 
 

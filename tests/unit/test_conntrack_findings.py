@@ -131,8 +131,8 @@ def test_old_kernel_reported():
 
 
 def mode(name, lost, queries=200, lookups=100, delta_=None):
-    return ModeResult(name, lookups, queries, queries - lost, lost, min(lost, lookups), 0, {}, 1.0, 3.0, 4.0, 1.0,
-                      delta_)
+    return ModeResult(mode=name, lookups=lookups, queries=queries, answered=queries - lost, lost=lost, stalled=min(lost, lookups), not_run=0, errors={}, latency_ms_p50=1.0, latency_ms_p99=3.0, latency_ms_max=4.0, duration_s=1.0,
+                      counters_delta=delta_)
 
 
 @pytest.mark.parametrize("p,r,t,code,verdict", [
@@ -145,8 +145,8 @@ def mode(name, lost, queries=200, lookups=100, delta_=None):
     (0, 0, 0, "race-no-loss", None),
 ])
 def test_race_classification(p, r, t, code, verdict):
-    res = RaceResult("10.96.0.10", 53, "x.", 100, 1.0,
-                     (mode("parallel", p, delta_={"insert_failed": p}), mode("reopen", r), mode("tcp", t)))
+    res = RaceResult(target="10.96.0.10", port=53, name="x.", count=100, timeout_s=1.0,
+                     modes=(mode("parallel", p, delta_={"insert_failed": p}), mode("reopen", r), mode("tcp", t)))
     fs = codes(race_findings(res))
     assert code in fs and fs[code].verdict is verdict
     if code == "race-parallel-loss":
@@ -155,13 +155,13 @@ def test_race_classification(p, r, t, code, verdict):
 
 
 def test_controls_that_sent_nothing_prove_nothing():
-    res = RaceResult("10.96.0.10", 53, "x.", 100, 1.0,
-                     (mode("parallel", 100), mode("reopen", 0, queries=0, lookups=0), mode("tcp", 0, queries=0, lookups=0)))
+    res = RaceResult(target="10.96.0.10", port=53, name="x.", count=100, timeout_s=1.0,
+                     modes=(mode("parallel", 100), mode("reopen", 0, queries=0, lookups=0), mode("tcp", 0, queries=0, lookups=0)))
     assert [f.code for f in race_findings(res)] == ["race-test-incomplete"]
 
 
 def test_musl_process_named():
-    res = RaceResult("10.96.0.10", 53, "x.", 100, 1.0, (mode("parallel", 100), mode("reopen", 0), mode("tcp", 0)),
+    res = RaceResult(target="10.96.0.10", port=53, name="x.", count=100, timeout_s=1.0, modes=(mode("parallel", 100), mode("reopen", 0), mode("tcp", 0)),
                      processes=(ProcInfo(7, "node", "node server.js", "musl"), ProcInfo(8, "java", "java", "glibc")))
     f = codes(race_findings(res))["race-musl-process"]
     assert "node[7]" in f.summary and "java" not in f.summary and f.severity is Severity.WARNING

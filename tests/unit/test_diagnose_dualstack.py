@@ -4,6 +4,7 @@ from dataclasses import replace
 
 from toolkit.dns.walk import AddrInfoResult
 from toolkit.model import Severity, Verdict
+from toolkit.probe.model import ProbeOutcome
 from toolkit.sysinfo.routes import Route
 from toolkit.triage.classify import classify
 
@@ -18,7 +19,7 @@ def no_v6_route(address):
     ENETUNREACH, nothing is sent."""
     rep = addr(address, "routing")
     return replace(rep, route=Route(destination=address, interface=None, gateway=None, source=None, on_link=False, kind="unreachable", detail="no route: ENETUNREACH"),
-                   probes=tuple(replace(p, result="not-run", reply_from=None) for p in rep.probes))
+                   probes=tuple(replace(p, result=ProbeOutcome.NOT_RUN, reply_from=None) for p in rep.probes))
 
 
 def v6(address, state):

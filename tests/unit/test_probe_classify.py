@@ -7,7 +7,7 @@ import pytest
 
 from toolkit.probe import packets
 from toolkit.probe.icmp import _match as match_echo
-from toolkit.probe.model import result_from_errno, result_from_icmp, result_from_kind
+from toolkit.probe.model import ProbeKind, result_from_errno, result_from_icmp, result_from_kind
 from toolkit.probe.tcp import _match_icmp, _match_tcp
 
 # Recorded in the lab (pod 10.244.1.10, node 10.244.1.1) with a raw socket:
@@ -83,30 +83,30 @@ def test_sockerr_kinds_map():
 # ------------------------------------------------------------------ recorded raw packets
 
 def test_recorded_host_unreachable_matches_our_syn():
-    res = _match_icmp(REC_HOST_UNREACH, "192.168.50.77", 80, 42333, 0.0, "tcp-syn")
+    res = _match_icmp(REC_HOST_UNREACH, "192.168.50.77", 80, 42333, 0.0, ProbeKind.TCP_SYN)
     assert res is not None
     assert (res.result, res.reply_from, res.icmp_type, res.icmp_code) == ("host-unreachable", "10.244.1.1", 3, 1)
     assert res.privileged
 
 
 def test_recorded_host_unreachable_other_probe_ignored():
-    assert _match_icmp(REC_HOST_UNREACH, "192.168.50.77", 80, 40000, 0.0, "tcp-syn") is None
-    assert _match_icmp(REC_HOST_UNREACH, "192.168.50.77", 81, 42333, 0.0, "tcp-syn") is None
-    assert _match_icmp(REC_HOST_UNREACH, "192.168.50.78", 80, 42333, 0.0, "tcp-syn") is None
+    assert _match_icmp(REC_HOST_UNREACH, "192.168.50.77", 80, 40000, 0.0, ProbeKind.TCP_SYN) is None
+    assert _match_icmp(REC_HOST_UNREACH, "192.168.50.77", 81, 42333, 0.0, ProbeKind.TCP_SYN) is None
+    assert _match_icmp(REC_HOST_UNREACH, "192.168.50.78", 80, 42333, 0.0, ProbeKind.TCP_SYN) is None
 
 
 def test_recorded_rst_is_closed():
-    res = _match_tcp(REC_RST, "192.168.50.20", 81, 50831, 0x9C43FD12, 0.0, "tcp-syn")
+    res = _match_tcp(REC_RST, "192.168.50.20", 81, 50831, 0x9C43FD12, 0.0, ProbeKind.TCP_SYN)
     assert res is not None and res.result == "closed" and res.reply_from == "192.168.50.20"
-    assert _match_tcp(REC_RST, "192.168.50.20", 80, 50831, 0x9C43FD12, 0.0, "tcp-syn") is None
+    assert _match_tcp(REC_RST, "192.168.50.20", 80, 50831, 0x9C43FD12, 0.0, ProbeKind.TCP_SYN) is None
 
 
 def test_syn_ack_is_open_only_with_our_ack():
     seq = 1000
     synack = struct.pack("!HHIIBBHHH", 443, 5555, 777, seq + 1, 0x50, 0x12, 1000, 0, 0)
     pkt = ipv4("10.0.0.5", "10.0.0.1", 6, synack)
-    assert _match_tcp(pkt, "10.0.0.5", 443, 5555, seq, 0.0, "tcp-syn").result == "open"
-    assert _match_tcp(pkt, "10.0.0.5", 443, 5555, seq + 7, 0.0, "tcp-syn") is None
+    assert _match_tcp(pkt, "10.0.0.5", 443, 5555, seq, 0.0, ProbeKind.TCP_SYN).result == "open"
+    assert _match_tcp(pkt, "10.0.0.5", 443, 5555, seq + 7, 0.0, ProbeKind.TCP_SYN) is None
 
 
 @pytest.mark.parametrize("t,c,expected", [
@@ -117,22 +117,22 @@ def test_syn_ack_is_open_only_with_our_ack():
 def test_icmp_errors_quoting_a_syn(t, c, expected):
     quoted = syn_quote("10.0.0.1", "10.9.9.9", 5555, 443)
     pkt = ipv4("10.0.0.254", "10.0.0.1", 1, icmp_error(t, c, quoted))
-    res = _match_icmp(pkt, "10.9.9.9", 443, 5555, 0.0, "tcp-syn")
+    res = _match_icmp(pkt, "10.9.9.9", 443, 5555, 0.0, ProbeKind.TCP_SYN)
     assert res.result == expected and res.reply_from == "10.0.0.254" and (res.icmp_type, res.icmp_code) == (t, c)
 
 
 def test_echo_reply_and_errors():
     reply = packets.parse_icmp(struct.pack("!BBHHH", 0, 0, 0, 77, 5) + b"x")
-    assert match_echo(reply, "10.9.9.9", "10.9.9.9", 77, 5, 0.0, "icmp-echo", False, privileged=True).result == "reply"
+    assert match_echo(reply, "10.9.9.9", "10.9.9.9", 77, 5, 0.0, ProbeKind.ICMP_ECHO, False, privileged=True).result == "reply"
     # a reply for someone else's ping (other id) or from another host is not ours
-    assert match_echo(reply, "10.9.9.9", "10.9.9.9", 78, 5, 0.0, "icmp-echo", False, privileged=True) is None
-    assert match_echo(reply, "10.9.9.8", "10.9.9.9", 77, 5, 0.0, "icmp-echo", False, privileged=True) is None
+    assert match_echo(reply, "10.9.9.9", "10.9.9.9", 78, 5, 0.0, ProbeKind.ICMP_ECHO, False, privileged=True) is None
+    assert match_echo(reply, "10.9.9.8", "10.9.9.9", 77, 5, 0.0, ProbeKind.ICMP_ECHO, False, privileged=True) is None
     quoted = ipv4("10.0.0.1", "10.9.9.9", 1, packets.icmp_echo(77, 5))
     err = packets.parse_icmp(icmp_error(3, 1, quoted))
-    res = match_echo(err, "10.0.0.254", "10.9.9.9", 77, 5, 0.0, "icmp-echo", False, privileged=True)
+    res = match_echo(err, "10.0.0.254", "10.9.9.9", 77, 5, 0.0, ProbeKind.ICMP_ECHO, False, privileged=True)
     assert res.result == "host-unreachable" and res.reply_from == "10.0.0.254"
     # the unprivileged socket: the kernel rewrote the id, match on seq only
-    assert match_echo(reply, "10.9.9.9", "10.9.9.9", None, 5, 0.0, "icmp-echo", False, privileged=False).result == "reply"
+    assert match_echo(reply, "10.9.9.9", "10.9.9.9", None, 5, 0.0, ProbeKind.ICMP_ECHO, False, privileged=False).result == "reply"
 
 
 # ------------------------------------------------------------------ packet builders
@@ -164,6 +164,6 @@ def test_arp_round_trip():
 def test_truncated_inputs_do_not_raise():
     for data in (b"", b"\x45", REC_HOST_UNREACH[:30], REC_RST[:21]):
         assert packets.parse_ipv4(data) is None or True
-        _match_icmp(data, "192.168.50.77", 80, 42333, 0.0, "tcp-syn")
-        _match_tcp(data, "192.168.50.20", 81, 50831, 1, 0.0, "tcp-syn")
+        _match_icmp(data, "192.168.50.77", 80, 42333, 0.0, ProbeKind.TCP_SYN)
+        _match_tcp(data, "192.168.50.20", 81, 50831, 1, 0.0, ProbeKind.TCP_SYN)
     assert packets.parse_icmp(b"\x03\x01") is None

@@ -66,19 +66,19 @@ def _icmp6_error(code, sport=40000, dport=80, dst=DST):
 
 def test_icmpv6_error_about_our_syn_names_the_router():
     msg = packets.parse_icmp(_icmp6_error(3), v6=True)
-    res = _match_icmp_msg(msg, "fd00:244:1::1", DST, 80, 40000, 0.0, "tcp-syn", v6=True)
+    res = _match_icmp_msg(msg, "fd00:244:1::1", DST, 80, 40000, 0.0, ProbeKind.TCP_SYN, v6=True)
     assert res.result is ProbeOutcome.HOST_UNREACHABLE and res.reply_from == "fd00:244:1::1"
     assert (res.icmp_type, res.icmp_code) == (1, 3) and "ICMPv6 1/3" in res.detail
     # about someone else's segment: not ours
     other = packets.parse_icmp(_icmp6_error(3, sport=40001), v6=True)
-    assert _match_icmp_msg(other, "fd00:244:1::1", DST, 80, 40000, 0.0, "tcp-syn", v6=True) is None
+    assert _match_icmp_msg(other, "fd00:244:1::1", DST, 80, 40000, 0.0, ProbeKind.TCP_SYN, v6=True) is None
 
 
 def test_syn_ack_and_rst_over_ipv6():
     synack = packets.parse_tcp(struct.pack("!HHIIBBHHH", 80, 40000, 7, 101, 0x50, 0x12, 0, 0, 0))
     rst = packets.parse_tcp(struct.pack("!HHIIBBHHH", 81, 40000, 0, 101, 0x50, 0x14, 0, 0, 0))
-    assert _match_segment(synack, DST, 80, 40000, 100, 0.0, "tcp-syn").result is ProbeOutcome.OPEN
-    assert _match_segment(rst, DST, 81, 40000, 100, 0.0, "tcp-syn").result is ProbeOutcome.CLOSED
+    assert _match_segment(synack, DST, 80, 40000, 100, 0.0, ProbeKind.TCP_SYN).result is ProbeOutcome.OPEN
+    assert _match_segment(rst, DST, 81, 40000, 100, 0.0, ProbeKind.TCP_SYN).result is ProbeOutcome.CLOSED
 
 
 def test_nd_silence_with_a_live_control_is_host_unreachable():

@@ -5,8 +5,9 @@ import time
 import pytest
 
 from toolkit.model import Verdict
-from toolkit.probe import AddressReport, ProbeResult, ReachResult, reach_report
-from toolkit.probe.run import Pacer
+from toolkit.probe import AddressReport, ProbeKind, ProbeOutcome, ProbeResult, ReachResult, reach_report
+from toolkit.probe.model import ResolvedFrom
+from toolkit.probe.pacer import Pacer
 from toolkit.report.document import json_document
 from toolkit.sysinfo.routes import Route
 
@@ -18,8 +19,8 @@ ONLINK = Route(destination=A, interface="eth0", gateway=None, source="192.168.50
 
 def p(kind, result, port=None, frm=None, t=None, c=None, address=A):
     return ProbeResult(
-        address=address, kind=kind, port=port, result=result, reply_from=frm, icmp_type=t, icmp_code=c,
-        rtt_ms=1.0, detail="", privileged=kind != "tcp-connect")
+        address=address, kind=ProbeKind(kind), port=port, result=ProbeOutcome(result), reply_from=frm, icmp_type=t,
+        icmp_code=c, rtt_ms=1.0, detail="", privileged=kind != "tcp-connect")
 
 
 CTL_OK = (p("control-icmp", "reply", address=GW, frm=GW),)
@@ -74,7 +75,7 @@ def test_alive_and_host_unreachable_from():
 def reach(*reps, ports=(80,), lost=(), error=None):
     return ReachResult(
         target="api.corp.example", addresses=tuple(reps), capabilities=("NET_RAW",), lost=lost, ports=ports,
-        resolved_from="getaddrinfo", resolve_error=error, resolve_ms=1.0)
+        resolved_from=ResolvedFrom.GETADDRINFO, resolve_error=error, resolve_ms=1.0)
 
 
 @pytest.mark.parametrize("probes,control,ports,verdict", [
@@ -176,3 +177,12 @@ def test_pacer_never_grants_after_latest():
     pacer = Pacer(burst=5, interval=1.0)
     assert pacer.acquire(pacer.ticket(), time.monotonic() - 0.01) == "late"
     assert pacer.acquire(pacer.ticket(), time.monotonic() + 1) == "token"
+
+
+def test_a_bare_word_is_refused_not_converted():
+    # Words read from a file become members where they are read (ProbeKind(word)); a str
+    # reaching the constructor is a caller that skipped the enum.
+    with pytest.raises(TypeError):
+        ProbeResult(address=A, kind="tcp-syn", port=80, result=ProbeOutcome.OPEN)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ProbeResult(address=A, kind=ProbeKind.TCP_SYN, port=80, result="open")  # type: ignore[arg-type]

@@ -226,9 +226,9 @@ def test_race_test_that_sent_nothing_is_indeterminate():
     from toolkit.conntrack.findings import race_findings
     from toolkit.conntrack.race import ModeResult, RaceResult
 
-    modes = tuple(ModeResult(m, 0, 0, 0, 0, 0, 200, {}, None, None, None, 0.0)
+    modes = tuple(ModeResult(mode=m, lookups=0, queries=0, answered=0, lost=0, stalled=0, not_run=200, errors={}, latency_ms_p50=None, latency_ms_p99=None, latency_ms_max=None, duration_s=0.0)
                   for m in ("parallel", "reopen", "tcp"))
-    fs = race_findings(RaceResult("10.96.0.10", 53, "x.", 200, 1.0, modes))
+    fs = race_findings(RaceResult(target="10.96.0.10", port=53, name="x.", count=200, timeout_s=1.0, modes=modes))
     assert fs[0].code == "race-test-incomplete" and fs[0].verdict is Verdict.INDETERMINATE
     from toolkit.model import derive_verdict
 

@@ -23,9 +23,9 @@ def test_probe_outcome_and_address_state_are_distinct_words():
 
 @pytest.mark.parametrize("make", [
     lambda: ProbeResult(
-        address="10.0.0.1", kind="tcp-syn", port=80, result="silent"),
+        address="10.0.0.1", kind=ProbeKind("tcp-syn"), port=80, result=ProbeOutcome("silent")),
     lambda: ProbeResult(
-        address="10.0.0.1", kind="tcp-sin", port=80, result="silence"),
+        address="10.0.0.1", kind=ProbeKind("tcp-sin"), port=80, result=ProbeOutcome("silence")),
     lambda: QueryError("timed-out"),
     lambda: path_outcome("anwser"),
 ])
@@ -36,7 +36,7 @@ def test_a_misspelled_word_fails_loudly(make):
 
 def test_recorded_words_become_members():
     p = ProbeResult(
-        address="10.0.0.1", kind="tcp-syn", port=80, result="closed")
+        address="10.0.0.1", kind=ProbeKind("tcp-syn"), port=80, result=ProbeOutcome("closed"))
     assert p.kind is ProbeKind.TCP_SYN and p.result is ProbeOutcome.CLOSED
     assert derive_state(None, (p,)) is AddressState.PORT_CLOSED
     # Recorded words (fixtures, documents) become members where they are read, never in a

@@ -6,14 +6,19 @@ must not load it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.errors import reraise_bug
 from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
+from toolkit.errors import best_effort
+from toolkit.model import Report
 from toolkit.report import OutputFormat
+
+if TYPE_CHECKING:
+    from toolkit.conntrack.stats import Counters
+    from toolkit.sysinfo.procs import ProcInfo
 
 conntrack_app = typer.Typer(
     no_args_is_help=False, add_completion=False, rich_markup_mode=None,
@@ -47,9 +52,7 @@ def conntrack_cmd(
     if ctx.invoked_subcommand is not None:
         return
 
-    def build():
-        import time
-
+    def build() -> Report:
         from toolkit.conntrack.report import counters_report, ensure_observable
         from toolkit.conntrack.snapshot import read_snapshot
         from toolkit.deadline import Deadline
@@ -99,7 +102,7 @@ def race_test_cmd(
     Example: podtriage conntrack race-test 10.96.0.10 --count 500
     """
 
-    def build():
+    def build() -> Report:
         from toolkit.conntrack.race import race_test
         from toolkit.conntrack.report import race_report
         from toolkit.conntrack.snapshot import read_snapshot
@@ -109,16 +112,14 @@ def race_test_cmd(
         before = read_snapshot(entries=False)
         netns, kernel = before.netns, before.kernel
 
-        def counters():
+        def counters() -> Counters | None:
             return read_snapshot(entries=False, netns=netns, kernel=kernel).counters
 
-        try:
+        procs: tuple[ProcInfo, ...] = ()
+        with best_effort(None, "listing processes"):  # no shared process namespace: no libc table
             from toolkit.sysinfo.procs import other_processes
 
             procs = other_processes()
-        except Exception as exc:  # noqa: BLE001 - best effort: no shared process namespace
-            reraise_bug(exc)
-            procs = ()
         res = race_test(target, port=port, name=name, count=count, timeout=timeout,
                         concurrency=concurrency, deadline=dl,
                         read_counters=counters if before.counters is not None else None,

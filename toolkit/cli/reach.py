@@ -8,6 +8,7 @@ import typer
 
 from toolkit.cli import app, validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
+from toolkit.model import Report
 from toolkit.report import OutputFormat
 
 
@@ -18,7 +19,7 @@ def reach_cmd(
                                                "application would) or an IP address.")],
     port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
                                             help="TCP port to probe (repeatable). Without it only "
-                                                 "ARP/ICMP say whether the host is there.")] = [],
+                                                 "ARP/ICMP say whether the host is there.")] = [],  # noqa: B006 - Typer reads it, nothing mutates it
     no_control: Annotated[bool, typer.Option("--no-control",
                                              help="Skip the control probe of the gateway / a "
                                                   "neighbour.")] = False,
@@ -36,7 +37,7 @@ def reach_cmd(
     Example: podtriage reach api.corp.example --port 443
     """
 
-    def build():
+    def build() -> Report:
         from toolkit.deadline import Deadline
         from toolkit.probe import reach, reach_report
 

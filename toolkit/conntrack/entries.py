@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class FlowProto(StrEnum):
+    """The transport of a flow: DNS flows are UDP (and TCP for large answers, use-vc)."""
+
+    UDP = "udp"
+    TCP = "tcp"
+
 
 # include/uapi/linux/netfilter/nf_conntrack_common.h
 IPS_SEEN_REPLY = 1 << 1
@@ -26,7 +35,7 @@ _STATUS_BITS = ((IPS_SEEN_REPLY, "SEEN_REPLY"), (IPS_ASSURED, "ASSURED"), (IPS_C
 
 TCP_STATES = {1: "SYN_SENT", 2: "SYN_RECV", 3: "ESTABLISHED", 4: "FIN_WAIT", 5: "CLOSE_WAIT",
               6: "LAST_ACK", 7: "TIME_WAIT", 8: "CLOSE", 9: "SYN_SENT2"}
-PROTOS = {socket.IPPROTO_UDP: "udp", socket.IPPROTO_TCP: "tcp"}
+PROTOS = {socket.IPPROTO_UDP: FlowProto.UDP, socket.IPPROTO_TCP: FlowProto.TCP}
 
 
 def _hp(addr: str, port: int | None) -> str:
@@ -34,10 +43,12 @@ def _hp(addr: str, port: int | None) -> str:
     return host if port is None else f"{host}:{port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FlowEntry:
+    """One conntrack entry: its original and reply tuples, status bits, timeout and (TCP) state."""
+
     family: str  # "ipv4" | "ipv6"
-    proto: str  # "udp" | "tcp"
+    proto: FlowProto
     orig_src: str
     orig_dst: str
     orig_sport: int
@@ -56,16 +67,19 @@ class FlowEntry:
 
     @property
     def unreplied(self) -> bool:
+        """No packet came back (IPS_SEEN_REPLY unset)."""
         return "SEEN_REPLY" not in self.status
 
     @property
     def dnat_target(self) -> str | None:
+        """Where the kernel sent the flow when it translated the destination."""
         if (self.reply_src, self.reply_sport) != (self.orig_dst, self.orig_dport):
             return _hp(self.reply_src, self.reply_sport)
         return None
 
     @property
     def service(self) -> str:
+        """The address the client asked (e.g. the ClusterIP:53)."""
         return _hp(self.orig_dst, self.orig_dport)
 
     @property
@@ -75,17 +89,21 @@ class FlowEntry:
 
     @property
     def original(self) -> str:
+        """The original direction, "src:sport -> dst:dport"."""
         return f"{_hp(self.orig_src, self.orig_sport)} -> {_hp(self.orig_dst, self.orig_dport)}"
 
     @property
     def reply(self) -> str:
+        """The reply direction, "src:sport -> dst:dport"."""
         return f"{_hp(self.reply_src, self.reply_sport)} -> {_hp(self.reply_dst, self.reply_dport)}"
 
     def is_dns(self, port: int = 53) -> bool:
+        """A flow to (or answered from) the DNS ``port``."""
         return self.orig_dport == port or self.reply_sport == port
 
 
 def status_names(bits: int) -> tuple[str, ...]:
+    """The IPS_* status bits we report, by name."""
     return tuple(name for bit, name in _STATUS_BITS if bits & bit)
 
 
@@ -104,17 +122,29 @@ def from_netlink_dict(d: Mapping[str, Any]) -> FlowEntry | None:
         reply_sport=int(r["sport"]), reply_dport=int(r["dport"]),
         status=status_names(int(d.get("status") or 0)),
         timeout_s=None if d.get("timeout") is None else int(d["timeout"]),
-        state=TCP_STATES.get(int(state), str(state)) if state is not None and proto == "tcp" else None,
+        state=TCP_STATES.get(int(state), str(state)) if state is not None and proto is FlowProto.TCP else None,
         orig_packets=d.get("orig_packets"), reply_packets=d.get("reply_packets"),
     )
 
 
-def netlink_to_dict(msg) -> dict[str, Any] | None:
+class NetlinkMessage(Protocol):
+    """What netlink_to_dict reads of a pyroute2 netlink message (nfct_msg and the nested
+    attribute messages): header fields and attributes by name."""
+
+    # Any: a netlink attribute is an int, a string or a nested message, as its name says.
+    def get(self, key: str) -> Any:
+        """A header field (nfgen_family...)."""
+
+    def get_attr(self, name: str) -> Any:
+        """An attribute by its NLA name (CTA_TUPLE_ORIG...), None when absent."""
+
+
+def netlink_to_dict(msg: NetlinkMessage) -> dict[str, Any] | None:
     """One pyroute2 nfct_msg (a dump reply) -> a flat JSON-able dict. None if not UDP/TCP."""
     family = msg.get("nfgen_family")
     v = "V6" if family == socket.AF_INET6 else "V4"
 
-    def tup(attr):
+    def tup(attr: str) -> dict[str, Any] | None:
         t = msg.get_attr(attr)
         if t is None:
             return None
@@ -152,16 +182,16 @@ def parse_proc_line(line: str) -> FlowEntry | None:
     src=10.245.0.3 dst=10.244.1.10 sport=53 dport=40001 mark=0 zone=0 use=2``
     """
     tok = line.split()
-    if len(tok) < 6 or tok[2] not in ("udp", "tcp"):
+    if len(tok) < 6 or tok[2] not in tuple(FlowProto):
         return None
-    family, proto = tok[0], tok[2]
+    family, proto = tok[0], FlowProto(tok[2])
     try:
         timeout = int(tok[4])
     except ValueError:
         return None
     rest = tok[5:]
     state = None
-    if proto == "tcp" and rest and "=" not in rest[0] and not rest[0].startswith("["):
+    if proto is FlowProto.TCP and rest and "=" not in rest[0] and not rest[0].startswith("["):
         state, rest = rest[0], rest[1:]
     tuples: list[dict[str, str]] = []
     flags: set[str] = set()
@@ -179,7 +209,7 @@ def parse_proc_line(line: str) -> FlowEntry | None:
     if len(tuples) < 2 or not all(k in tp for tp in tuples[:2] for k in ("src", "dst", "sport", "dport")):
         return None
     o, r = tuples[0], tuples[1]
-    status = []
+    status: list[str] = []
     if "UNREPLIED" not in flags:
         status.append("SEEN_REPLY")
     if "ASSURED" in flags:
@@ -198,8 +228,10 @@ def parse_proc_line(line: str) -> FlowEntry | None:
                      reply_packets=int(r["packets"]) if "packets" in r else None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BackendGroup:
+    """The DNS flows that reached one backend (the DNAT target, or the address asked)."""
+
     backend: str  # ip:port that answered (the DNAT target, or the address asked)
     services: tuple[str, ...]  # the addresses clients asked (ClusterIP:53 ...)
     entries: int
@@ -211,18 +243,29 @@ class BackendGroup:
 
     @property
     def unreplied_ratio(self) -> float:
+        """The share of this backend's flows that saw no reply."""
         return self.unreplied / self.entries if self.entries else 0.0
 
 
 def group_by_backend(entries: Iterable[FlowEntry]) -> tuple[BackendGroup, ...]:
-    acc: dict[str, dict[str, Any]] = {}
+    """Flows by backend, the most unreplied first."""
+    acc: dict[str, _Tally] = {}
     for e in entries:
-        g = acc.setdefault(e.backend, {"services": set(), "entries": 0, "unreplied": 0, "udp": 0, "tcp": 0})
+        g = acc.setdefault(e.backend, _Tally())
         if e.dnat_target:
-            g["services"].add(e.service)
-        g["entries"] += 1
-        g["unreplied"] += int(e.unreplied)
-        g[e.proto] += 1
-    out = [BackendGroup(b, tuple(sorted(g["services"])), g["entries"], g["unreplied"], g["udp"], g["tcp"])
+            g.services.add(e.service)
+        g.entries += 1
+        g.unreplied += int(e.unreplied)
+        g.by_proto[e.proto] += 1
+    out = [BackendGroup(backend=b, services=tuple(sorted(g.services)), entries=g.entries, unreplied=g.unreplied,
+                        udp=g.by_proto[FlowProto.UDP], tcp=g.by_proto[FlowProto.TCP])
            for b, g in acc.items()]
     return tuple(sorted(out, key=lambda g: (-g.unreplied, -g.entries, g.backend)))
+
+
+@dataclass
+class _Tally:
+    services: set[str] = field(default_factory=set)
+    entries: int = 0
+    unreplied: int = 0
+    by_proto: dict[FlowProto, int] = field(default_factory=lambda: dict.fromkeys(FlowProto, 0))

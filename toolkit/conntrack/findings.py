@@ -1,14 +1,21 @@
 """Pure rules: conntrack snapshots (and a race test) -> Findings. No I/O here.
 
+Each rule is a small typed function ``Facts -> Finding | None`` with its texts, collected in
+a table of ``RuleRow`` with a priority, as toolkit.triage.rules does for `diagnose`:
+``SNAPSHOT_RULES`` (every rule that fires, highest priority first: the order a reader sees
+them) and ``RACE_PATTERNS`` (the highest-priority loss pattern that matches is the one).
+
 A counter that moves between two snapshots is evidence; a large total since boot is not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from toolkit.conntrack.entries import FlowProto
+from toolkit.conntrack.race import RaceMode
 from toolkit.conntrack.stats import delta
 from toolkit.model import Finding, Severity, Verdict
 
@@ -36,12 +43,33 @@ REMEDY_TABLE = ("Raise nf_conntrack_max (and the hash size): kube-proxy "
                 "out of conntrack with NodeLocal DNSCache (NOTRACK); fix connection leaks.")
 
 
-def _fmt_delta(d: dict[str, int], names) -> str:
+FactsT = TypeVar("FactsT")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleRow(Generic[FactsT]):
+    """One row of a rule table: the rule and its priority (higher runs first)."""
+
+    priority: int
+    rule: Callable[[FactsT], Finding | None]
+
+
+def fired(rows: Sequence[RuleRow[FactsT]], facts: FactsT) -> list[Finding]:
+    """The findings of every rule that fires, highest priority first."""
+    return [f for row in sorted(rows, key=lambda r: -r.priority) if (f := row.rule(facts)) is not None]
+
+
+def first_fired(rows: Sequence[RuleRow[FactsT]], facts: FactsT) -> Finding | None:
+    """The finding of the highest-priority rule that fires (rules that exclude one another)."""
+    return next((f for row in sorted(rows, key=lambda r: -r.priority) if (f := row.rule(facts)) is not None), None)
+
+
+def _fmt_delta(d: dict[str, int], names: Sequence[str]) -> str:
     return ", ".join(f"{n} +{d[n]}" for n in names if d.get(n))
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Pair:
+class SnapshotFacts:
     """Two snapshots of one netns, as the snapshot rules see them."""
 
     before: ConntrackSnapshot
@@ -49,46 +77,48 @@ class _Pair:
 
     @property
     def where(self) -> str:
+        """The netns the numbers belong to, in words."""
         return self.after.netns.label
 
     @property
     def elapsed(self) -> float:
+        """Seconds between the two reads."""
         return max(0.0, self.after._monotonic - self.before._monotonic)
 
     @property
     def moving(self) -> bool:
+        """Two distinct reads with counters: deltas can be judged."""
         return self.before.counters is not None and self.after.counters is not None and \
             self.before is not self.after
 
     @property
     def delta(self) -> dict[str, int]:
+        """Counter increases between the reads (only when ``moving``)."""
         assert self.before.counters is not None and self.after.counters is not None
         return delta(self.before.counters, self.after.counters)
 
     @property
     def window(self) -> str:
+        """"during N s", for the summaries."""
         return f"during {self.elapsed:.1f} s" if self.elapsed else "between the two reads"
-
-
-SnapshotRule = Callable[[_Pair], "Finding | None"]
 
 
 def conntrack_findings(before: ConntrackSnapshot, after: ConntrackSnapshot, *,
                        race: RaceResult | None = None) -> list[Finding]:
     """Findings of two snapshots of one netns taken some seconds apart (``before`` may be
     ``after`` itself: then nothing can be said about moving counters): every rule of
-    SNAPSHOT_RULES in order; nothing more when no source was readable."""
-    pair = _Pair(before=before, after=after)
+    SNAPSHOT_RULES that fires; nothing more when no source was readable."""
+    pair = SnapshotFacts(before=before, after=after)
     unobservable = _unobservable(pair)
     if unobservable is not None:
         return [unobservable]
-    out = [f for rule in SNAPSHOT_RULES if (f := rule(pair)) is not None]
+    out = fired(SNAPSHOT_RULES, pair)
     if race is not None:
         out.extend(race_findings(race))
     return out
 
 
-def _unobservable(x: _Pair) -> Finding | None:
+def _unobservable(x: SnapshotFacts) -> Finding | None:
     after = x.after
     if after.readable:
         return None
@@ -102,7 +132,7 @@ def _unobservable(x: _Pair) -> Finding | None:
         data={"missing_capabilities": list(caps)})
 
 
-def _scope(x: _Pair) -> Finding | None:
+def _scope(x: SnapshotFacts) -> Finding | None:
     """Where am I: the scope of every number below."""
     ns = x.after.netns
     if ns.is_init is True:
@@ -122,7 +152,7 @@ def _scope(x: _Pair) -> Finding | None:
         data={"netns_inode": ns.inode, "is_init": ns.is_init})
 
 
-def _table(x: _Pair) -> Finding | None:
+def _table(x: SnapshotFacts) -> Finding | None:
     """Table occupancy (per-netns count against the global max: what the kernel compares)."""
     before, after = x.before, x.after
     pcts = [p for p in (before.usage_pct, after.usage_pct) if p is not None]
@@ -141,7 +171,7 @@ def _table(x: _Pair) -> Finding | None:
                    verdict=Verdict.CONNTRACK, data=data)
 
 
-def _insert_failed(x: _Pair) -> Finding | None:
+def _insert_failed(x: SnapshotFacts) -> Finding | None:
     if not x.moving:
         return None
     d = x.delta
@@ -160,7 +190,7 @@ def _insert_failed(x: _Pair) -> Finding | None:
         remedy=REMEDY_RACE, verdict=Verdict.CONNTRACK, data={"delta": d})
 
 
-def _early_drop(x: _Pair) -> Finding | None:
+def _early_drop(x: SnapshotFacts) -> Finding | None:
     if not x.moving or not x.delta.get("early_drop"):
         return None
     d = x.delta
@@ -174,7 +204,7 @@ def _early_drop(x: _Pair) -> Finding | None:
         remedy=REMEDY_TABLE, verdict=Verdict.CONNTRACK, data={"delta": d})
 
 
-def _clash_resolved(x: _Pair) -> Finding | None:
+def _clash_resolved(x: SnapshotFacts) -> Finding | None:
     if not x.moving:
         return None
     d = x.delta
@@ -190,7 +220,7 @@ def _clash_resolved(x: _Pair) -> Finding | None:
         data={"delta": d})
 
 
-def _old_totals(x: _Pair) -> Finding | None:
+def _old_totals(x: SnapshotFacts) -> Finding | None:
     if not x.moving:
         return None
     assert x.after.counters is not None
@@ -206,11 +236,11 @@ def _old_totals(x: _Pair) -> Finding | None:
         data={"totals": {n: totals[n] for n in quiet}})
 
 
-def _dns_flows(x: _Pair) -> Finding | None:
+def _dns_flows(x: SnapshotFacts) -> Finding | None:
     return _entry_findings(x.after) if x.after.entries is not None else None
 
 
-def _kernel_fixes(x: _Pair) -> Finding | None:
+def _kernel_fixes(x: SnapshotFacts) -> Finding | None:
     after = x.after
     missing = after.kernel.missing
     if not missing:
@@ -223,10 +253,18 @@ def _kernel_fixes(x: _Pair) -> Finding | None:
         remedy="a kernel >= 5.7 (clash insertion) with NodeLocal DNSCache avoids the race")
 
 
-# The snapshot rules, in the order a reader should see their findings. Adding one: a
-# function above, a row here, a test in tests/unit/test_conntrack_findings.py.
-SNAPSHOT_RULES: tuple[SnapshotRule, ...] = (
-    _scope, _table, _insert_failed, _early_drop, _clash_resolved, _old_totals, _dns_flows, _kernel_fixes,
+# The snapshot rules; every one that fires is reported, highest priority first (the order a
+# reader should see them: the scope frames every number, the kernel's fixes come last).
+# Adding one: a function above, a row here, a test in tests/unit/test_conntrack_findings.py.
+SNAPSHOT_RULES: tuple[RuleRow[SnapshotFacts], ...] = (
+    RuleRow(priority=80, rule=_scope),
+    RuleRow(priority=70, rule=_table),
+    RuleRow(priority=60, rule=_insert_failed),
+    RuleRow(priority=50, rule=_early_drop),
+    RuleRow(priority=40, rule=_clash_resolved),
+    RuleRow(priority=30, rule=_old_totals),
+    RuleRow(priority=20, rule=_dns_flows),
+    RuleRow(priority=10, rule=_kernel_fixes),
 )
 
 
@@ -234,7 +272,7 @@ def _entry_findings(snap: ConntrackSnapshot) -> Finding | None:
     """Unreplied DNS flows: collected by one backend, or spread."""
     from toolkit.conntrack.entries import group_by_backend
 
-    udp = [e for e in snap.entries or () if e.proto == "udp"]
+    udp = [e for e in snap.entries or () if e.proto is FlowProto.UDP]
     unreplied = [e for e in udp if e.unreplied]
     if len(unreplied) < UNREPLIED_MIN:
         return None
@@ -265,7 +303,7 @@ def _lossy(m: ModeResult) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Race:
+class RaceFacts:
     """A race test's modes, as the race rules see them."""
 
     res: RaceResult
@@ -275,10 +313,12 @@ class _Race:
 
     @property
     def ev(self) -> tuple[str, ...]:
+        """Every mode's line, as evidence."""
         return tuple(m.describe() for m in self.res.modes)
 
     @property
     def target(self) -> str:
+        """"address:port" of the DNS server tested."""
         return f"{self.res.target}:{self.res.port}"
 
     @property
@@ -289,18 +329,15 @@ class _Race:
             (tcp is None or _rate(par) > 3 * _rate(tcp) + 0.005)
 
 
-RaceRule = Callable[[_Race], "Finding | None"]
-
-
 def _rate(m: ModeResult | None) -> float:
     return m.loss_rate if m is not None and m.queries else 0.0
 
 
 def race_findings(res: RaceResult) -> list[Finding]:
-    """The first loss pattern of RACE_PATTERNS that matches (they exclude one another, in
-    priority order), then the musl note."""
+    """The highest-priority loss pattern of RACE_PATTERNS that matches (the last one always
+    does), then the notes of RACE_NOTES."""
     modes = {m.mode: m for m in res.modes if m.queries}  # a mode that sent nothing proves nothing
-    par, reo, tcp = modes.get("parallel"), modes.get("reopen"), modes.get("tcp")
+    par, reo, tcp = modes.get(RaceMode.PARALLEL), modes.get(RaceMode.REOPEN), modes.get(RaceMode.TCP)
     if par is None or (reo is None and tcp is None):
         # Nothing to compare is no evidence of health: indeterminate, never "0 sent, ok".
         return [Finding(code="race-test-incomplete", severity=Severity.WARNING,
@@ -311,13 +348,12 @@ def race_findings(res: RaceResult) -> list[Finding]:
                         "and at least one of reopen/tcp must each send queries to settle it.",
                         verdict=Verdict.INDETERMINATE,
                         data={"sent": {m.mode: m.queries for m in res.modes}})]
-    x = _Race(res=res, par=par, reo=reo, tcp=tcp)
-    pattern = next(f for rule in RACE_PATTERNS if (f := rule(x)) is not None)
-    musl = _race_musl(x)
-    return [pattern] + ([musl] if musl is not None else [])
+    x = RaceFacts(res=res, par=par, reo=reo, tcp=tcp)
+    pattern = first_fired(RACE_PATTERNS, x)
+    return ([pattern] if pattern is not None else []) + fired(RACE_NOTES, x)
 
 
-def _race_parallel(x: _Race) -> Finding | None:
+def _race_parallel(x: RaceFacts) -> Finding | None:
     if not x.par_only:
         return None
     par, reo, tcp = x.par, x.reo, x.tcp
@@ -337,7 +373,7 @@ def _race_parallel(x: _Race) -> Finding | None:
         data={"target": x.res.target, "loss_rates": {m.mode: round(m.loss_rate, 4) for m in x.res.modes}})
 
 
-def _race_udp(x: _Race) -> Finding | None:
+def _race_udp(x: RaceFacts) -> Finding | None:
     if not (_lossy(x.par) and x.reo is not None and _lossy(x.reo) and (x.tcp is None or not _lossy(x.tcp))):
         return None
     return Finding(
@@ -349,7 +385,7 @@ def _race_udp(x: _Race) -> Finding | None:
         verdict=Verdict.DNS_UNAVAILABLE, data={"target": x.res.target})
 
 
-def _race_all(x: _Race) -> Finding | None:
+def _race_all(x: RaceFacts) -> Finding | None:
     if not (_lossy(x.par) and (x.tcp is None or _lossy(x.tcp))):
         return None
     return Finding(
@@ -359,7 +395,7 @@ def _race_all(x: _Race) -> Finding | None:
         verdict=Verdict.DNS_UNAVAILABLE, data={"target": x.res.target})
 
 
-def _race_tcp(x: _Race) -> Finding | None:
+def _race_tcp(x: RaceFacts) -> Finding | None:
     tcp = x.tcp
     if tcp is None or not _lossy(tcp) or _lossy(x.par):
         return None
@@ -371,14 +407,14 @@ def _race_tcp(x: _Race) -> Finding | None:
         verdict=Verdict.DNS_UNAVAILABLE, data={"target": x.res.target})
 
 
-def _race_none(x: _Race) -> Finding | None:
+def _race_none(x: RaceFacts) -> Finding | None:
     return Finding(
         code="race-no-loss", severity=Severity.INFO,
         summary=f"No loss pattern against {x.target}: " + "; ".join(
             f"{m.mode} {m.lost}/{m.queries} lost" for m in x.res.modes), evidence=x.ev)
 
 
-def _race_musl(x: _Race) -> Finding | None:
+def _race_musl(x: RaceFacts) -> Finding | None:
     musl = [p for p in x.res.processes if p.libc == "musl"]
     if not musl:
         return None
@@ -391,6 +427,17 @@ def _race_musl(x: _Race) -> Finding | None:
         verdict=None, data={"pids": [p.pid for p in musl]})
 
 
-# Loss patterns, highest priority first: the first that matches is the finding. Adding one:
-# a function above, a row here, a test in tests/unit/test_conntrack_findings.py.
-RACE_PATTERNS: tuple[RaceRule, ...] = (_race_parallel, _race_udp, _race_all, _race_tcp, _race_none)
+# Loss patterns: the highest-priority one that matches is the finding (_race_none always
+# matches). Adding one: a function above, a row here, a test in
+# tests/unit/test_conntrack_findings.py.
+RACE_PATTERNS: tuple[RuleRow[RaceFacts], ...] = (
+    RuleRow(priority=50, rule=_race_parallel),
+    RuleRow(priority=40, rule=_race_udp),
+    RuleRow(priority=30, rule=_race_all),
+    RuleRow(priority=20, rule=_race_tcp),
+    RuleRow(priority=10, rule=_race_none),
+)
+# Notes beside the pattern: every one that fires.
+RACE_NOTES: tuple[RuleRow[RaceFacts], ...] = (
+    RuleRow(priority=10, rule=_race_musl),
+)

@@ -24,19 +24,39 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from toolkit import signals
 from toolkit.deadline import Deadline
 
-MODES = ("parallel", "reopen", "tcp")
+if TYPE_CHECKING:
+    import dns.message
+
+    from toolkit.conntrack.stats import Counters
+    from toolkit.sysinfo.procs import ProcInfo
+
+
+class RaceMode(StrEnum):
+    """How the A and AAAA queries of one lookup are sent (the module docstring)."""
+
+    PARALLEL = "parallel"
+    REOPEN = "reopen"
+    TCP = "tcp"
+
+
+MODES = tuple(RaceMode)
 MAX_COUNT = 5000
 MAX_CONCURRENCY = 64
 DEFAULT_NAME = "kubernetes.default.svc.cluster.local."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModeResult:
-    mode: str
+    """What one mode of the race test saw: queries sent and lost, stalls, latency, and the
+    conntrack counters that moved meanwhile."""
+
+    mode: RaceMode
     lookups: int  # lookups completed (answered or timed out)
     queries: int  # queries sent
     answered: int
@@ -54,13 +74,16 @@ class ModeResult:
 
     @property
     def loss_rate(self) -> float:
+        """Lost queries over queries sent."""
         return self.lost / self.queries if self.queries else 0.0
 
     @property
     def stall_rate(self) -> float:
+        """Stalled lookups over lookups completed."""
         return self.stalled / self.lookups if self.lookups else 0.0
 
     def describe(self) -> str:
+        """One line for evidence: losses, stalls, latency, counters moved."""
         text = (f"{self.mode}: {self.lost}/{self.queries} queries lost ({100 * self.loss_rate:.1f} %), "
                 f"{self.stalled}/{self.lookups} lookups stalled")
         if self.latency_ms_p50 is not None:
@@ -74,8 +97,10 @@ class ModeResult:
         return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RaceResult:
+    """A race test: the lookups asked, each mode's result, the visible processes' libc."""
+
     target: str
     port: int
     name: str
@@ -84,7 +109,7 @@ class RaceResult:
     modes: tuple[ModeResult, ...]
     counters_source: str | None = None
     netns_label: str = ""
-    processes: tuple = ()  # toolkit.sysinfo.procs.ProcInfo of visible processes (libc)
+    processes: tuple[ProcInfo, ...] = ()  # visible processes (with their libc)
     notes: tuple[str, ...] = ()
 
 
@@ -95,23 +120,23 @@ def _pct(values: list[float], q: float) -> float | None:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Query:
     qtype: str
-    msg: object
+    msg: dns.message.Message
     wire: bytes
     sent: float | None = None
     answered: float | None = None
     error: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Lookup:
-    mode: str
+    mode: RaceMode
     queries: list[_Query]
     started: float = 0.0
     expires: float = 0.0
-    socks: list = field(default_factory=list)
+    socks: list[socket.socket] = field(default_factory=list)
     step: int = 0  # reopen: which query is in flight
     tcp_buf: bytes = b""
     tcp_sent: bool = False
@@ -119,7 +144,9 @@ class _Lookup:
 
 
 class _Engine:
-    def __init__(self, target: str, port: int, name: str, timeout: float, mode: str) -> None:
+    """The lookups of one mode in flight, on one selector."""
+
+    def __init__(self, target: str, port: int, name: str, timeout: float, mode: RaceMode) -> None:
         self.addr = (target, port)
         self.family = socket.AF_INET6 if ipaddress.ip_address(target).version == 6 else socket.AF_INET
         self.name, self.timeout, self.mode = name, timeout, mode
@@ -131,11 +158,11 @@ class _Engine:
         qs = []
         for qtype in ("A", "AAAA"):
             m = make_query(self.name, qtype, edns=False)  # glibc sends no EDNS by default
-            qs.append(_Query(qtype, m, m.to_wire()))
-        if qs[0].msg.id == qs[1].msg.id:  # noqa: the two must be told apart
+            qs.append(_Query(qtype=qtype, msg=m, wire=m.to_wire()))
+        if qs[0].msg.id == qs[1].msg.id:  # the two must be told apart
             qs[1].msg.id = (qs[1].msg.id + 1) & 0xFFFF
             qs[1].wire = qs[1].msg.to_wire()
-        return _Lookup(self.mode, qs)
+        return _Lookup(mode=self.mode, queries=qs)
 
     # -- sockets -------------------------------------------------------------------------
     def _udp(self, lk: _Lookup) -> socket.socket:
@@ -159,12 +186,12 @@ class _Engine:
         lk.started = now
         lk.expires = now + self.timeout
         try:
-            if self.mode == "parallel":
+            if self.mode is RaceMode.PARALLEL:
                 s = self._udp(lk)
                 for q in lk.queries:  # back to back, like glibc's sendmmsg
                     q.sent = time.monotonic()
                     s.send(q.wire)
-            elif self.mode == "reopen":
+            elif self.mode is RaceMode.REOPEN:
                 self._send_reopen(lk)
             else:
                 s = socket.socket(self.family, socket.SOCK_STREAM)
@@ -212,11 +239,12 @@ class _Engine:
                 q.answered = now
                 return
 
-    def on_event(self, key, mask: int) -> None:
+    def on_event(self, key: selectors.SelectorKey, mask: int) -> None:
         lk: _Lookup = key.data
         s = key.fileobj
+        assert isinstance(s, socket.socket)  # only sockets are registered
         now = time.monotonic()
-        if self.mode == "tcp":
+        if self.mode is RaceMode.TCP:
             self._on_tcp(lk, s, mask, now)
             return
         for _ in range(8):  # bounded drain
@@ -225,7 +253,7 @@ class _Engine:
             except BlockingIOError:
                 break
             except OSError as exc:  # ICMP port-unreachable on a connected socket, ...
-                if self.mode == "reopen":
+                if self.mode is RaceMode.REOPEN:
                     lk.queries[lk.step].error = _kind(exc)
                     self._next_reopen(lk)
                 else:
@@ -234,7 +262,7 @@ class _Engine:
             self._match(lk, data, now)
         self._progress(lk)
 
-    def _on_tcp(self, lk: _Lookup, s, mask: int, now: float) -> None:
+    def _on_tcp(self, lk: _Lookup, s: socket.socket, mask: int, now: float) -> None:
         if not lk.tcp_sent and mask & selectors.EVENT_WRITE:
             err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
@@ -273,7 +301,7 @@ class _Engine:
     def _progress(self, lk: _Lookup) -> None:
         if lk.done:
             return
-        if self.mode == "reopen":
+        if self.mode is RaceMode.REOPEN:
             if lk.queries[lk.step].answered is not None:
                 self._next_reopen(lk)
         elif all(q.answered is not None for q in lk.queries):
@@ -294,7 +322,7 @@ class _Engine:
     def expire(self, lk: _Lookup, now: float) -> None:
         if lk.done or now < lk.expires:
             return
-        if self.mode == "reopen":
+        if self.mode is RaceMode.REOPEN:
             lk.queries[lk.step].error = "timeout"
             self._next_reopen(lk)
         else:
@@ -311,8 +339,9 @@ def _kind(exc: OSError) -> str:
     return _errname(exc.errno or 0)
 
 
-def run_mode(target: str, port: int, name: str, mode: str, count: int, timeout: float,
+def run_mode(target: str, port: int, name: str, mode: RaceMode, count: int, timeout: float,
              concurrency: int, deadline: Deadline) -> ModeResult:
+    """``count`` lookups in one mode, ``concurrency`` at a time, until done or ``deadline``."""
     eng = _Engine(target, port, name, timeout, mode)
     t0 = time.monotonic()
     active: list[_Lookup] = []
@@ -343,7 +372,7 @@ def run_mode(target: str, port: int, name: str, mode: str, count: int, timeout: 
         eng._close(lk)
     eng.sel.close()
     queries = [q for lk in finished for q in lk.queries if q.sent is not None]
-    lat = [(q.answered - q.sent) * 1000.0 for q in queries if q.answered is not None]
+    lat = [(q.answered - q.sent) * 1000.0 for q in queries if q.answered is not None and q.sent is not None]
     errors = Tally(q.error for q in queries if q.answered is None and q.error)
     lost = sum(1 for q in queries if q.answered is None)
     return ModeResult(
@@ -355,9 +384,9 @@ def run_mode(target: str, port: int, name: str, mode: str, count: int, timeout: 
 
 
 def race_test(target: str, *, port: int = 53, name: str = DEFAULT_NAME, count: int = 200,
-              timeout: float = 1.0, concurrency: int = 8, modes: tuple[str, ...] = MODES,
-              deadline: Deadline, read_counters: Callable[[], object] | None = None,
-              processes: tuple = (), on_progress: Callable[[str], None] | None = None) -> RaceResult:
+              timeout: float = 1.0, concurrency: int = 8, modes: tuple[RaceMode, ...] = MODES,
+              deadline: Deadline, read_counters: Callable[[], Counters | None] | None = None,
+              processes: tuple[ProcInfo, ...] = (), on_progress: Callable[[str], None] | None = None) -> RaceResult:
     """Run each mode in turn with ``count`` lookups; never raises for network outcomes.
 
     ``read_counters`` returns a ``toolkit.conntrack.stats.Counters`` (or None); it is called
@@ -374,13 +403,15 @@ def race_test(target: str, *, port: int = 53, name: str = DEFAULT_NAME, count: i
     if not 1 <= count <= MAX_COUNT:
         raise UsageError(f"--count must be between 1 and {MAX_COUNT}")
     concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
-    results = []
-    source = None
+    results: list[ModeResult] = []
+    source: str | None = None
     for i, mode in enumerate(modes):
         left = len(modes) - i
         share = Deadline(max(0.0, deadline.remaining() - 0.2) / left)
         if share.expired:  # no time left (or SIGINT/SIGTERM): not run, no counters read
-            results.append(ModeResult(mode, 0, 0, 0, 0, 0, count, {}, None, None, None, 0.0))
+            results.append(ModeResult(mode=mode, lookups=0, queries=0, answered=0, lost=0, stalled=0, not_run=count,
+                                      errors={}, latency_ms_p50=None, latency_ms_p99=None, latency_ms_max=None,
+                                      duration_s=0.0))
             continue
         if on_progress:
             on_progress(f"race-test {mode}: {count} lookups to {target}:{port}")
@@ -388,7 +419,8 @@ def race_test(target: str, *, port: int = 53, name: str = DEFAULT_NAME, count: i
         res = run_mode(target, port, name, mode, count, timeout, concurrency, share)
         after = read_counters() if read_counters else None
         if before is not None and after is not None:
-            source = getattr(after, "source", None)
+            source = after.source
             res = replace(res, counters_delta=delta(before, after))
         results.append(res)
-    return RaceResult(target, port, name, count, timeout, tuple(results), source, processes=processes)
+    return RaceResult(target=target, port=port, name=name, count=count, timeout_s=timeout, modes=tuple(results),
+                      counters_source=source, processes=processes)

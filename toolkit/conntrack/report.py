@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from toolkit.conntrack.entries import group_by_backend
+from typing import Any
+
+from toolkit.conntrack.entries import BackendGroup, group_by_backend
 from toolkit.conntrack.findings import NODE_METRICS, NODE_VIEW, conntrack_findings, race_findings
 from toolkit.conntrack.race import RaceResult
-from toolkit.conntrack.snapshot import ConntrackSnapshot
-from toolkit.conntrack.stats import COUNTERS, delta
+from toolkit.conntrack.snapshot import ConntrackSnapshot, Source
+from toolkit.conntrack.stats import COUNTERS, CounterSource, delta
 from toolkit.errors import CannotObserve, MissingCapability
 from toolkit.model import Finding, Report, Severity, Table, derive_verdict
 
@@ -35,6 +37,7 @@ def ensure_observable(snap: ConntrackSnapshot) -> None:
 
 
 def where_notes(snap: ConntrackSnapshot) -> list[str]:
+    """Which netns the numbers belong to, and where the node's view is."""
     ns = snap.netns
     notes = [f"network namespace: {ns.label}; decided by: {ns.method}"]
     if ns.is_init is not True:
@@ -46,18 +49,19 @@ def where_notes(snap: ConntrackSnapshot) -> list[str]:
 
 
 def lost_notes(snap: ConntrackSnapshot) -> list[str]:
+    """What could not be read, and which sources the numbers came from."""
     notes = []
     if not snap.net_admin:
         lost = ["ctnetlink (per-CPU stats of the kernel's own API, and the entry dump)"]
         notes.append("without NET_ADMIN: " + ", ".join(lost) + " not used; attach with "
                      "`kubectl debug --profile=netadmin` for the full view")
     for s in snap.failed:
-        if s.missing_capability or s.name == "ctnetlink":
+        if s.missing_capability or s.name is Source.CTNETLINK:
             continue
         notes.append(f"source unavailable: {s.name}: {s.detail}")
     if snap.counters is not None:
         notes.append(f"counters from {snap.counters.source}"
-                     + (" (/proc/net/stat/nf_conntrack)" if snap.counters.source == "procfs" else ""))
+                     + (" (/proc/net/stat/nf_conntrack)" if snap.counters.source is CounterSource.PROCFS else ""))
     if snap.entries_source:
         notes.append(f"entries from {snap.entries_source}")
     if snap.entries_truncated:
@@ -67,44 +71,14 @@ def lost_notes(snap: ConntrackSnapshot) -> list[str]:
 
 def counters_report(before: ConntrackSnapshot, after: ConntrackSnapshot, *, interval_s: float,
                     asked_interval_s: float | None = None) -> Report:
+    """The Report of `podtriage conntrack`: two snapshots of one netns ``interval_s`` apart
+    (``before`` may be ``after`` itself: one sample, no deltas)."""
     findings = conntrack_findings(before, after)
     # Outside the node's netns nothing wrong here still means `ok` (exit 0): the
     # conntrack-scope-not-node finding says what this namespace cannot show.
     verdict = derive_verdict(findings)
     d = delta(before.counters, after.counters) if before.counters and after.counters and before is not after else {}
-    tables = []
-    if after.counters is not None:
-        tot = after.counters.total
-        rows = tuple((n, str(tot[n]), (f"+{d[n]}" if d.get(n) else "0") if d else "-")
-                     for n in COUNTERS if n in tot)
-        tables.append(Table(f"Counters of this netns ({after.counters.source}, "
-                            f"{len(after.counters.per_cpu)} CPUs summed; delta over {interval_s:.1f} s)",
-                            ("counter", "total", "delta"), rows))
-    trow = [("entries", "" if after.count is None else str(after.count)),
-            ("nf_conntrack_max", "" if after.max is None else str(after.max)),
-            ("usage", "" if after.usage_pct is None else f"{after.usage_pct:.2f} %")]
-    trow += [(label, str(after.sysctls[k])) for k, label in TIMEOUT_SYSCTLS if k in after.sysctls]
-    tables.append(Table("Table", ("item", "value"), tuple(trow)))
-    k = after.kernel
-    tables.append(Table(f"Kernel {k.release}: conntrack race fixes (by upstream version)",
-                        ("commit", "upstream since", "carried", "what"),
-                        tuple((f.commit, f.since, {True: "yes", False: "no", None: "unsure"}[f.present],
-                               f.what) for f in k.fixes)))
     backends = group_by_backend(after.entries) if after.entries is not None else ()
-    if after.entries is not None:
-        rows = tuple((e.proto, e.original, e.reply, e.dnat_target or "-", e.state or "-",
-                      "UNREPLIED" if e.unreplied else ",".join(s for s in e.status if s != "SEEN_REPLY"),
-                      "" if e.timeout_s is None else str(e.timeout_s))
-                     for e in after.entries[:MAX_ROWS])
-        tables.append(Table(f"DNS flows (port {after.port}; {len(after.entries)} of "
-                            f"{after.entries_scanned} entries)",
-                            ("proto", "original", "reply", "DNAT target", "state", "flags", "timeout s"),
-                            rows))
-        tables.append(Table("DNS flows by backend", ("backend", "asked as", "entries", "unreplied", "udp", "tcp"),
-                            tuple((g.backend, ", ".join(g.services) or "-", str(g.entries), str(g.unreplied),
-                                   str(g.udp), str(g.tcp)) for g in backends)))
-    tables.append(Table("Sources", ("source", "ok", "detail"),
-                        tuple((s.name, "yes" if s.ok else "no", s.detail) for s in after.sources)))
     data = {
         "netns": after.netns,
         "interval_s": round(interval_s, 3),
@@ -128,17 +102,60 @@ def counters_report(before: ConntrackSnapshot, after: ConntrackSnapshot, *, inte
         notes += (f"the deadline left {interval_s:.1f} s of the {asked_interval_s:g} s --interval: "
                   "a counter that did not move in so short a time proves little",)
     events = tuple({"event": "dns_flow", **_j(e)} for e in (after.entries or ()))
-    return Report("conntrack", verdict, tuple(findings), data, tuple(tables),
-                  subject=f"net:[{after.netns.inode}]", notes=notes, events=events)
+    return Report(command="conntrack", verdict=verdict, findings=tuple(findings), data=data,
+                  tables=_counters_tables(after, d, backends, interval_s), subject=f"net:[{after.netns.inode}]",
+                  notes=notes, events=events)
 
 
-def _j(x):
+def _counters_tables(after: ConntrackSnapshot, d: dict[str, int], backends: tuple[BackendGroup, ...],
+                     interval_s: float) -> tuple[Table, ...]:
+    tables = []
+    if after.counters is not None:
+        tot = after.counters.total
+        rows = tuple((n, str(tot[n]), (f"+{d[n]}" if d.get(n) else "0") if d else "-")
+                     for n in COUNTERS if n in tot)
+        tables.append(Table(title=f"Counters of this netns ({after.counters.source}, "
+                                  f"{len(after.counters.per_cpu)} CPUs summed; delta over {interval_s:.1f} s)",
+                            columns=("counter", "total", "delta"), rows=rows))
+    trow = [("entries", "" if after.count is None else str(after.count)),
+            ("nf_conntrack_max", "" if after.max is None else str(after.max)),
+            ("usage", "" if after.usage_pct is None else f"{after.usage_pct:.2f} %")]
+    trow += [(label, str(after.sysctls[k])) for k, label in TIMEOUT_SYSCTLS if k in after.sysctls]
+    tables.append(Table(title="Table", columns=("item", "value"), rows=tuple(trow)))
+    k = after.kernel
+    tables.append(Table(title=f"Kernel {k.release}: conntrack race fixes (by upstream version)",
+                        columns=("commit", "upstream since", "carried", "what"),
+                        rows=tuple((f.commit, f.since, {True: "yes", False: "no", None: "unsure"}[f.present],
+                                    f.what) for f in k.fixes)))
+    if after.entries is not None:
+        flows = tuple((e.proto, e.original, e.reply, e.dnat_target or "-", e.state or "-",
+                       "UNREPLIED" if e.unreplied else ",".join(s for s in e.status if s != "SEEN_REPLY"),
+                       "" if e.timeout_s is None else str(e.timeout_s))
+                      for e in after.entries[:MAX_ROWS])
+        tables.append(Table(title=f"DNS flows (port {after.port}; {len(after.entries)} of "
+                                  f"{after.entries_scanned} entries)",
+                            columns=("proto", "original", "reply", "DNAT target", "state", "flags", "timeout s"),
+                            rows=flows))
+        tables.append(Table(title="DNS flows by backend",
+                            columns=("backend", "asked as", "entries", "unreplied", "udp", "tcp"),
+                            rows=tuple((g.backend, ", ".join(g.services) or "-", str(g.entries), str(g.unreplied),
+                                        str(g.udp), str(g.tcp)) for g in backends)))
+    tables.append(Table(title="Sources", columns=("source", "ok", "detail"),
+                        rows=tuple((s.name, "yes" if s.ok else "no", s.detail) for s in after.sources)))
+    return tuple(tables)
+
+
+def _j(x: object) -> dict[str, Any]:
+    """A record as the JSON object of an ndjson event."""
     from toolkit.model import to_jsonable
 
-    return to_jsonable(x)
+    out: dict[str, Any] = to_jsonable(x)
+    return out
 
 
 def race_report(res: RaceResult, before: ConntrackSnapshot | None, after: ConntrackSnapshot | None) -> Report:
+    """The Report of `podtriage conntrack race-test`: the loss pattern, each mode's numbers,
+    the libc of the visible processes, and the conntrack counters around the test."""
     findings = race_findings(res)
     if after is not None and after.netns.is_init is not True:
         findings.append(Finding(
@@ -154,14 +171,14 @@ def race_report(res: RaceResult, before: ConntrackSnapshot | None, after: Conntr
                   ("0" if m.counters_delta is not None else "n/a"),
                   str(m.not_run))
                  for m in res.modes)
-    tables = [Table(f"Race test: {res.count} lookups (A+AAAA) of {res.name} to {res.target}:{res.port} per mode, "
-                    f"per-query timeout {res.timeout_s:g} s",
-                    ("mode", "lookups", "queries", "lost", "loss %", "stalled", "p50 ms", "p99 ms", "max ms",
-                     "errors", "conntrack moved", "not run"), rows)]
+    tables = [Table(title=f"Race test: {res.count} lookups (A+AAAA) of {res.name} to {res.target}:{res.port} "
+                          f"per mode, per-query timeout {res.timeout_s:g} s",
+                    columns=("mode", "lookups", "queries", "lost", "loss %", "stalled", "p50 ms", "p99 ms", "max ms",
+                             "errors", "conntrack moved", "not run"), rows=rows)]
     musl_glibc = [p for p in res.processes if p.libc in ("musl", "glibc")]
     if musl_glibc:
-        tables.append(Table("Visible processes and their libc resolver", ("pid", "name", "libc"),
-                            tuple((str(p.pid), p.name, p.libc) for p in musl_glibc[:40])))
+        tables.append(Table(title="Visible processes and their libc resolver", columns=("pid", "name", "libc"),
+                            rows=tuple((str(p.pid), p.name, p.libc) for p in musl_glibc[:40])))
     notes = ["parallel = A+AAAA from one UDP socket (glibc/musl default); reopen = fresh socket per "
              "query (single-request-reopen); tcp = use-vc",
              "a lost query costs the application resolv.conf's `timeout` (5 s by default): that is the stall"]
@@ -175,9 +192,9 @@ def race_report(res: RaceResult, before: ConntrackSnapshot | None, after: Conntr
             "counters_delta": (delta(before.counters, after.counters)
                                if before and after and before.counters and after.counters else None)}
     events = tuple({"event": "race_mode", **_j(m)} for m in res.modes)
-    return Report("conntrack race-test", verdict, tuple(findings), data, tuple(tables),
-                  subject=f"{res.target}:{res.port}", notes=tuple(notes), events=events)
+    return Report(command="conntrack race-test", verdict=verdict, findings=tuple(findings), data=data,
+                  tables=tuple(tables), subject=f"{res.target}:{res.port}", notes=tuple(notes), events=events)
 
 
-def _ms(v):
+def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"

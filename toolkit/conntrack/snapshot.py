@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, Protocol
 
-from toolkit.errors import reraise_bug
 from toolkit.conntrack.entries import FlowEntry, from_netlink_dict, netlink_to_dict, parse_proc_line
 from toolkit.conntrack.kernel import KernelInfo, read_kernel
 from toolkit.conntrack.stats import Counters, ParseError, from_netlink, parse_proc_stat
 from toolkit.deadline import Deadline
+from toolkit.errors import best_effort
 from toolkit.sysinfo.netns import NetnsInfo, current_netns
 
 MAX_SCAN = 500_000  # entries looked at in one dump (nf_conntrack_max defaults to 262144)
@@ -33,16 +34,33 @@ SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf
            "nf_conntrack_tcp_timeout_time_wait")
 
 
+class Source(StrEnum):
+    """What a snapshot reads (SourceStatus.name), in reading order."""
+
+    SYSCTLS = "/proc/sys/net/netfilter"  # count, max, timeouts: no capability needed
+    PROC_STAT = "/proc/net/stat/nf_conntrack"  # per-CPU counters (CONFIG_NF_CONNTRACK_PROCFS)
+    CTNETLINK = "ctnetlink"  # the netlink socket itself (NET_ADMIN)
+    NL_STATS = "ctnetlink stats (IPCTNL_MSG_CT_GET_STATS_CPU)"
+    NL_COUNT = "ctnetlink count (IPCTNL_MSG_CT_GET_STATS)"
+    NL_DUMP = "ctnetlink dump"
+    PROC_ENTRIES = "/proc/net/nf_conntrack"  # the entries (CONFIG_NF_CONNTRACK_PROCFS)
+
+
 @dataclass(frozen=True)
 class SourceStatus:
-    name: str  # what was read: "ctnetlink stats", "/proc/net/stat/nf_conntrack", ...
+    """One source a snapshot tried: whether it answered, what it gave or why not."""
+
+    name: Source
     ok: bool
     detail: str = ""  # what it gave, or why not
     missing_capability: str | None = None  # e.g. "NET_ADMIN"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConntrackSnapshot:
+    """One read of a netns's conntrack state: counters, table use, sysctls, DNS flows, and
+    which sources answered."""
+
     taken_at: datetime
     netns: NetnsInfo
     kernel: KernelInfo
@@ -64,34 +82,47 @@ class ConntrackSnapshot:
 
     @property
     def usage_pct(self) -> float | None:
+        """Entries of this netns against the global nf_conntrack_max, in percent."""
         if self.count is None or not self.max:
             return None
         return 100.0 * self.count / self.max
 
     @property
     def counters_source(self) -> str | None:
+        """Where the counters were read (None: nowhere)."""
         return self.counters.source if self.counters else None
 
     @property
     def readable(self) -> bool:
+        """Some source gave counters, the count or the entries."""
         return self.counters is not None or self.count is not None or self.entries is not None
 
     @property
     def failed(self) -> tuple[SourceStatus, ...]:
+        """The sources that did not answer."""
         return tuple(s for s in self.sources if not s.ok)
 
     @property
     def missing_capabilities(self) -> tuple[str, ...]:
+        """Capabilities whose absence cost a source."""
         return tuple(dict.fromkeys(s.missing_capability for s in self.sources if s.missing_capability))
 
 
 class NetlinkReader(Protocol):
     """What read_snapshot needs from ctnetlink (pyroute2 by default; recorded in tests)."""
 
-    def stats(self) -> list[Mapping[str, int]]: ...
-    def count_max(self) -> tuple[int | None, int | None]: ...
-    def dump(self) -> Iterable[Mapping[str, Any]]: ...
-    def close(self) -> None: ...
+    def stats(self) -> list[Mapping[str, int]]:
+        """One dict of counters per CPU."""
+
+    def count_max(self) -> tuple[int | None, int | None]:
+        """This netns's entry count and nf_conntrack_max."""
+
+    # Any: netlink_to_dict's flat dict of one entry (ints, strings, nested tuples).
+    def dump(self) -> Iterable[Mapping[str, Any]]:
+        """Every entry of the table."""
+
+    def close(self) -> None:
+        """Release the socket."""
 
 
 class Pyroute2Reader:
@@ -102,13 +133,19 @@ class Pyroute2Reader:
 
         self._ct = Conntrack()
 
-    def stats(self):
-        return self._ct.stat()
+    def stats(self) -> list[Mapping[str, int]]:
+        """The per-CPU counters (IPCTNL_MSG_CT_GET_STATS_CPU)."""
+        stats: list[Mapping[str, int]] = self._ct.stat()
+        return stats
 
-    def count_max(self):
-        return self._ct.count(), self._ct.conntrack_max_size()
+    def count_max(self) -> tuple[int | None, int | None]:
+        """This netns's entry count and nf_conntrack_max."""
+        count: int | None = self._ct.count()
+        cmax: int | None = self._ct.conntrack_max_size()
+        return count, cmax
 
     def dump(self) -> Iterator[Mapping[str, Any]]:
+        """Every entry of both families, as netlink_to_dict's dicts ({} for the others)."""
         import socket
 
         from pyroute2.netlink.nfnetlink.nfctsocket import NFCTSocket
@@ -123,6 +160,7 @@ class Pyroute2Reader:
                 sock.close()
 
     def close(self) -> None:
+        """Close the netlink socket."""
         self._ct.close()
 
 
@@ -167,8 +205,24 @@ def read_snapshot(*, entries: bool = True, port: int = 53, proc_root: str = "/pr
     sources: list[SourceStatus] = []
     netns = netns if netns is not None else current_netns()
     kernel = kernel if kernel is not None else read_kernel(os.path.join(proc_root, "sys/kernel/osrelease"))
+    sysctls = _read_sysctls(proc_root, sources)
+    proc_counters = _read_proc_stat(proc_root, sources)
+    reader = _open_ctnetlink(netlink, net_admin, sources)
+    nl = _read_ctnetlink(reader, sources) if reader is not None else _NetlinkStats()
+    count, count_source = _count(sysctls, nl.count, proc_counters)
+    flows = _read_flows(reader, proc_root, port, deadline, sources) if entries else _Flows()
+    if reader is not None:
+        with best_effort(None, "closing ctnetlink"):  # what was read stays good
+            reader.close()
+    return ConntrackSnapshot(taken_at=taken_at, netns=netns, kernel=kernel, net_admin=net_admin,
+                             counters=nl.counters or proc_counters, count=count, count_source=count_source,
+                             max=sysctls.get("nf_conntrack_max", nl.max), sysctls=sysctls, entries=flows.entries,
+                             entries_source=flows.source, entries_scanned=flows.scanned,
+                             entries_truncated=flows.truncated, port=port, sources=tuple(sources), _monotonic=mono)
 
-    # sysctls: count, max, timeouts (0444/0644; no capability needed)
+
+def _read_sysctls(proc_root: str, sources: list[SourceStatus]) -> dict[str, int]:
+    """count, max, timeouts (0444/0644: no capability needed)."""
     sysctls: dict[str, int] = {}
     sdir = os.path.join(proc_root, "sys/net/netfilter")
     for name in SYSCTLS:
@@ -177,106 +231,118 @@ def read_snapshot(*, entries: bool = True, port: int = 53, proc_root: str = "/pr
         except (OSError, ValueError, IndexError):
             continue
     if sysctls:
-        sources.append(SourceStatus("/proc/sys/net/netfilter", True, f"{len(sysctls)} sysctls"))
+        sources.append(SourceStatus(name=Source.SYSCTLS, ok=True, detail=f"{len(sysctls)} sysctls"))
     else:
-        sources.append(SourceStatus("/proc/sys/net/netfilter", False,
-                                    "no nf_conntrack sysctls (nf_conntrack module not loaded?)"))
+        sources.append(SourceStatus(name=Source.SYSCTLS, ok=False,
+                                    detail="no nf_conntrack sysctls (nf_conntrack module not loaded?)"))
+    return sysctls
 
-    # procfs per-CPU stats
-    proc_counters = None
-    stat_path = os.path.join(proc_root, "net/stat/nf_conntrack")
+
+def _read_proc_stat(proc_root: str, sources: list[SourceStatus]) -> Counters | None:
+    """The per-CPU counters of procfs."""
     try:
-        proc_counters = parse_proc_stat(_read(stat_path))
-        sources.append(SourceStatus("/proc/net/stat/nf_conntrack", True,
-                                    f"{len(proc_counters.per_cpu)} CPUs"))
+        counters = parse_proc_stat(_read(os.path.join(proc_root, "net/stat/nf_conntrack")))
     except FileNotFoundError:
-        sources.append(SourceStatus("/proc/net/stat/nf_conntrack", False,
-                                    "missing (kernel without CONFIG_NF_CONNTRACK_PROCFS, or "
+        sources.append(SourceStatus(name=Source.PROC_STAT, ok=False,
+                                    detail="missing (kernel without CONFIG_NF_CONNTRACK_PROCFS, or "
                                     "nf_conntrack not loaded)"))
+        return None
     except (OSError, ParseError) as exc:
-        sources.append(SourceStatus("/proc/net/stat/nf_conntrack", False, str(exc)))
+        sources.append(SourceStatus(name=Source.PROC_STAT, ok=False, detail=str(exc)))
+        return None
+    sources.append(SourceStatus(name=Source.PROC_STAT, ok=True, detail=f"{len(counters.per_cpu)} CPUs"))
+    return counters
 
-    # ctnetlink
-    nl_counters = None
-    nl_count = nl_max = None
-    reader = None
+
+def _failed(source: Source, exc: BaseException) -> SourceStatus:
+    why, cap = _why(exc)
+    return SourceStatus(name=source, ok=False, detail=why, missing_capability=cap)
+
+
+def _open_ctnetlink(netlink: Callable[[], NetlinkReader] | None, net_admin: bool,
+                    sources: list[SourceStatus]) -> NetlinkReader | None:
+    """The ctnetlink reader, or None (no NET_ADMIN, or the kernel refused: recorded)."""
     if not net_admin:
-        sources.append(SourceStatus("ctnetlink", False,
-                                    "not tried: this process lacks NET_ADMIN (CapEff)", "NET_ADMIN"))
-    else:
-        try:
-            reader = (netlink or Pyroute2Reader)()
-        except Exception as exc:  # noqa: BLE001 - a missing source is data
-            reraise_bug(exc)
-            why, cap = _why(exc)
-            sources.append(SourceStatus("ctnetlink", False, why, cap))
-        if reader is not None:
-            try:
-                nl_counters = from_netlink(reader.stats())
-                sources.append(SourceStatus("ctnetlink stats (IPCTNL_MSG_CT_GET_STATS_CPU)", True,
-                                            f"{len(nl_counters.per_cpu)} CPUs"))
-            except Exception as exc:  # noqa: BLE001
-                reraise_bug(exc)
-                why, cap = _why(exc)
-                sources.append(SourceStatus("ctnetlink stats (IPCTNL_MSG_CT_GET_STATS_CPU)", False, why, cap))
-            try:
-                nl_count, nl_max = reader.count_max()
-                sources.append(SourceStatus("ctnetlink count (IPCTNL_MSG_CT_GET_STATS)", True))
-            except Exception as exc:  # noqa: BLE001
-                reraise_bug(exc)
-                why, cap = _why(exc)
-                sources.append(SourceStatus("ctnetlink count (IPCTNL_MSG_CT_GET_STATS)", False, why, cap))
+        sources.append(SourceStatus(name=Source.CTNETLINK, ok=False,
+                                    detail="not tried: this process lacks NET_ADMIN (CapEff)",
+                                    missing_capability="NET_ADMIN"))
+        return None
+    reader: NetlinkReader | None = None
+    with best_effort(None, "opening ctnetlink") as attempt:  # a missing source is data
+        reader = (netlink or Pyroute2Reader)()
+    if attempt.error is not None:
+        sources.append(_failed(Source.CTNETLINK, attempt.error))
+    return reader
 
-    counters = nl_counters or proc_counters
+
+@dataclass(frozen=True, kw_only=True)
+class _NetlinkStats:
+    counters: Counters | None = None
+    count: int | None = None
+    max: int | None = None
+
+
+def _read_ctnetlink(reader: NetlinkReader, sources: list[SourceStatus]) -> _NetlinkStats:
+    """Per-CPU counters and count/max through ctnetlink; each failure recorded."""
+    counters = None
+    # ParseError: the kernel answered with no per-CPU statistics at all
+    with best_effort(None, Source.NL_STATS, also=(ParseError,)) as attempt:
+        counters = from_netlink(reader.stats())
+        sources.append(SourceStatus(name=Source.NL_STATS, ok=True, detail=f"{len(counters.per_cpu)} CPUs"))
+    if attempt.error is not None:
+        sources.append(_failed(Source.NL_STATS, attempt.error))
+    count = cmax = None
+    with best_effort(None, Source.NL_COUNT) as attempt:
+        count, cmax = reader.count_max()
+        sources.append(SourceStatus(name=Source.NL_COUNT, ok=True))
+    if attempt.error is not None:
+        sources.append(_failed(Source.NL_COUNT, attempt.error))
+    return _NetlinkStats(counters=counters, count=count, max=cmax)
+
+
+def _count(sysctls: Mapping[str, int], nl_count: int | None,
+           proc_counters: Counters | None) -> tuple[int | None, str | None]:
+    """This netns's entry count and where it was read, best source first."""
     if sysctls.get("nf_conntrack_count") is not None:
-        count, count_source = sysctls["nf_conntrack_count"], "/proc/sys/net/netfilter/nf_conntrack_count"
-    elif nl_count is not None:
-        count, count_source = nl_count, "ctnetlink"
-    elif proc_counters is not None and proc_counters.entries is not None:
-        count, count_source = proc_counters.entries, "/proc/net/stat/nf_conntrack"
-    else:
-        count, count_source = None, None
-    cmax = sysctls.get("nf_conntrack_max", nl_max)
+        return sysctls["nf_conntrack_count"], "/proc/sys/net/netfilter/nf_conntrack_count"
+    if nl_count is not None:
+        return nl_count, "ctnetlink"
+    if proc_counters is not None and proc_counters.entries is not None:
+        return proc_counters.entries, "/proc/net/stat/nf_conntrack"
+    return None, None
 
-    flows: tuple[FlowEntry, ...] | None = None
-    flows_source = None
-    scanned = 0
-    truncated = False
-    if entries:
-        if reader is not None:
-            try:
-                kept, scanned, truncated = _collect(reader.dump(), from_netlink_dict, port, deadline)
-                flows, flows_source = kept, "ctnetlink"
-                sources.append(SourceStatus("ctnetlink dump", True, f"{scanned} entries scanned"))
-            except Exception as exc:  # noqa: BLE001
-                reraise_bug(exc)
-                why, cap = _why(exc)
-                sources.append(SourceStatus("ctnetlink dump", False, why, cap))
-        if flows is None:
-            path = os.path.join(proc_root, "net/nf_conntrack")
-            try:
-                with open(path, encoding="ascii", errors="replace") as fh:
-                    kept, scanned, truncated = _collect(fh, parse_proc_line, port, deadline)
-                flows, flows_source = kept, "/proc/net/nf_conntrack"
-                sources.append(SourceStatus("/proc/net/nf_conntrack", True, f"{scanned} entries scanned"))
-            except FileNotFoundError:
-                sources.append(SourceStatus("/proc/net/nf_conntrack", False,
-                                            "missing (CONFIG_NF_CONNTRACK_PROCFS off, or nf_conntrack "
-                                            "not loaded)"))
-            except OSError as exc:
-                sources.append(SourceStatus("/proc/net/nf_conntrack", False, str(exc)))
+
+@dataclass(frozen=True, kw_only=True)
+class _Flows:
+    entries: tuple[FlowEntry, ...] | None = None  # None: not asked for, or not readable
+    source: str | None = None
+    scanned: int = 0
+    truncated: bool = False
+
+
+def _read_flows(reader: NetlinkReader | None, proc_root: str, port: int, deadline: Deadline | None,
+                sources: list[SourceStatus]) -> _Flows:
+    """The DNS flows on ``port``: from the ctnetlink dump, else /proc/net/nf_conntrack."""
     if reader is not None:
-        try:
-            reader.close()
-        except Exception as exc:  # noqa: BLE001
-            reraise_bug(exc)
-            pass
-
-    return ConntrackSnapshot(taken_at=taken_at, netns=netns, kernel=kernel, net_admin=net_admin,
-                             counters=counters, count=count, count_source=count_source, max=cmax,
-                             sysctls=sysctls, entries=flows, entries_source=flows_source,
-                             entries_scanned=scanned, entries_truncated=truncated, port=port,
-                             sources=tuple(sources), _monotonic=mono)
+        # ValueError: an entry field that is not the number the kernel should have sent
+        with best_effort(None, Source.NL_DUMP, also=(ValueError,)) as attempt:
+            kept, scanned, truncated = _collect(reader.dump(), from_netlink_dict, port, deadline)
+        if attempt.error is None:
+            sources.append(SourceStatus(name=Source.NL_DUMP, ok=True, detail=f"{scanned} entries scanned"))
+            return _Flows(entries=kept, source="ctnetlink", scanned=scanned, truncated=truncated)
+        sources.append(_failed(Source.NL_DUMP, attempt.error))
+    try:
+        with open(os.path.join(proc_root, "net/nf_conntrack"), encoding="ascii", errors="replace") as fh:
+            kept, scanned, truncated = _collect(fh, parse_proc_line, port, deadline)
+    except FileNotFoundError:
+        sources.append(SourceStatus(name=Source.PROC_ENTRIES, ok=False,
+                                    detail="missing (CONFIG_NF_CONNTRACK_PROCFS off, or nf_conntrack not loaded)"))
+        return _Flows()
+    except OSError as exc:
+        sources.append(SourceStatus(name=Source.PROC_ENTRIES, ok=False, detail=str(exc)))
+        return _Flows()
+    sources.append(SourceStatus(name=Source.PROC_ENTRIES, ok=True, detail=f"{scanned} entries scanned"))
+    return _Flows(entries=kept, source="/proc/net/nf_conntrack", scanned=scanned, truncated=truncated)
 
 
 def _collect(items: Iterable[Any], parse: Callable[[Any], FlowEntry | None], port: int,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 # The counters podtriage reports, in display order.
 COUNTERS = ("found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error",
@@ -29,8 +30,17 @@ PROC_COLUMNS = {
 WRAP = 1 << 32
 
 
+class CounterSource(StrEnum):
+    """Where the per-CPU counters were read."""
+
+    CTNETLINK = "ctnetlink"  # IPCTNL_MSG_CT_GET_STATS_CPU (needs NET_ADMIN)
+    PROCFS = "procfs"  # /proc/net/stat/nf_conntrack
+
+
 @dataclass(frozen=True)
 class CpuCounters:
+    """One CPU's counters, by canonical name."""
+
     cpu: int
     values: Mapping[str, int]
 
@@ -39,7 +49,7 @@ class CpuCounters:
 class Counters:
     """Per-CPU counters of one network namespace, as read from one source."""
 
-    source: str  # "ctnetlink" | "procfs"
+    source: CounterSource
     per_cpu: tuple[CpuCounters, ...]
     available: tuple[str, ...]  # canonical counters this kernel/source exposes
     entries: int | None = None  # procfs first column: the netns entry count
@@ -48,14 +58,16 @@ class Counters:
 
     @property
     def total(self) -> dict[str, int]:
+        """Each available counter summed over the CPUs."""
         return {name: sum(c.values.get(name, 0) for c in self.per_cpu) for name in self.available}
 
     def get(self, name: str) -> int | None:
+        """The total of counter ``name``, or None when this kernel/source does not expose it."""
         return self.total.get(name) if name in self.available else None
 
 
 class ParseError(ValueError):
-    pass
+    """A counters source whose data is not in the form this kernel family prints."""
 
 
 def parse_proc_stat(text: str) -> Counters:
@@ -74,15 +86,15 @@ def parse_proc_stat(text: str) -> Counters:
         if len(fields) != len(names):
             raise ParseError(f"line {cpu + 2}: {len(fields)} fields under {len(names)} columns")
         try:
-            values = {n: int(v, 16) for n, v in zip(names, fields)}
+            values = {n: int(v, 16) for n, v in zip(names, fields, strict=True)}  # lengths checked above
         except ValueError as exc:
             raise ParseError(f"line {cpu + 2}: {exc}") from None
         entries = values.pop("entries")
-        per_cpu.append(CpuCounters(cpu, {k: v for k, v in values.items() if k in COUNTERS}))
+        per_cpu.append(CpuCounters(cpu=cpu, values={k: v for k, v in values.items() if k in COUNTERS}))
     available = tuple(c for c in COUNTERS if c in names)
     # search_restart etc. exist on every kernel we care about; clash_resolve only from 5.10's
     # header (5.9 printed it under "searched", which older kernels left at 0: not trusted).
-    return Counters("procfs", tuple(per_cpu), available, entries)
+    return Counters(source=CounterSource.PROCFS, per_cpu=tuple(per_cpu), available=available, entries=entries)
 
 
 def from_netlink(stats: Iterable[Mapping[str, int]]) -> Counters:
@@ -95,10 +107,11 @@ def from_netlink(stats: Iterable[Mapping[str, int]]) -> Counters:
     for i, row in enumerate(stats):
         values = {k: int(v) for k, v in row.items() if k in COUNTERS and v is not None}
         seen.update(values)
-        per_cpu.append(CpuCounters(int(row.get("cpu", i)), values))
+        per_cpu.append(CpuCounters(cpu=int(row.get("cpu", i)), values=values))
     if not per_cpu:
         raise ParseError("ctnetlink returned no per-CPU statistics")
-    return Counters("ctnetlink", tuple(per_cpu), tuple(c for c in COUNTERS if c in seen))
+    return Counters(source=CounterSource.CTNETLINK, per_cpu=tuple(per_cpu),
+                    available=tuple(c for c in COUNTERS if c in seen))
 
 
 def delta(before: Counters, after: Counters) -> dict[str, int]:

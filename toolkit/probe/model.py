@@ -26,6 +26,7 @@ from enum import StrEnum
 from toolkit.sockerr import NetError
 from toolkit.sysinfo.routes import Route
 
+
 class ProbeKind(StrEnum):
     """ProbeResult.kind: what was sent."""
 
@@ -69,8 +70,16 @@ class AddressState(StrEnum):
     NOT_PROBED = "not-probed"
 
 
+class ResolvedFrom(StrEnum):
+    """ReachResult.resolved_from: how TARGET became addresses."""
+
+    ADDRESS = "address"  # TARGET was an IP literal
+    GETADDRINFO = "getaddrinfo"  # the system resolver, as the application sees it
+
+
 KINDS = tuple(ProbeKind)
 TCP_KINDS = frozenset({ProbeKind.TCP_SYN, ProbeKind.TCP_CONNECT})
+CONTROL_KINDS = frozenset({ProbeKind.CONTROL_ICMP, ProbeKind.CONTROL_TCP})
 NEIGHBOUR_KINDS = frozenset({ProbeKind.ARP, ProbeKind.ND})  # link-layer address resolution
 RESULTS = tuple(ProbeOutcome)
 ANSWERED = frozenset({ProbeOutcome.OPEN, ProbeOutcome.CLOSED, ProbeOutcome.REPLY})  # the target itself answered
@@ -103,11 +112,13 @@ class ProbeResult:
     privileged: bool = False
 
     def __post_init__(self) -> None:
-        # A word outside the enums is a bug in our code: fail at once, not as "unknown" later.
+        # A bare word is a caller that skipped the enum (mypy catches typed callers; this
+        # catches the rest): fail at once, never convert. Words read from a file are turned
+        # into members where they are read (ProbeKind(word)).
         if not isinstance(self.kind, ProbeKind):
-            object.__setattr__(self, "kind", ProbeKind(self.kind))
+            raise TypeError(f"ProbeResult.kind must be a ProbeKind, not {self.kind!r}")
         if not isinstance(self.result, ProbeOutcome):
-            object.__setattr__(self, "result", ProbeOutcome(self.result))
+            raise TypeError(f"ProbeResult.result must be a ProbeOutcome, not {self.result!r}")
 
     @property
     def answered(self) -> bool:
@@ -116,9 +127,11 @@ class ProbeResult:
 
     @property
     def is_control(self) -> bool:
-        return self.kind.startswith("control-")
+        """A probe of the control address (the gateway or a live neighbour), not the target."""
+        return self.kind in CONTROL_KINDS
 
     def describe(self) -> str:
+        """One line for evidence: "ADDRESS KIND/PORT: RESULT (ICMP t/c) from WHO in N ms"."""
         what = self.kind + (f"/{self.port}" if self.port is not None else "")
         extra = ""
         if self.icmp_type is not None:
@@ -126,6 +139,32 @@ class ProbeResult:
         who = f" from {self.reply_from}" if self.reply_from and self.reply_from != self.address else ""
         ms = f" in {self.rtt_ms:.0f} ms" if self.rtt_ms is not None else ""
         return f"{self.address} {what}: {self.result}{extra}{who}{ms}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeSpec:
+    """Which probe this is: what was sent (``kind``) to which address and port. Every
+    result the probe ends with carries these three, so the probes build results from it."""
+
+    address: str
+    kind: ProbeKind
+    port: int | None = None
+
+    def result(self, result: ProbeOutcome, *, reply_from: str | None = None, icmp_type: int | None = None,
+               icmp_code: int | None = None, rtt_ms: float | None = None, detail: str = "",
+               privileged: bool = False) -> ProbeResult:
+        """This probe's result."""
+        return ProbeResult(address=self.address, kind=self.kind, port=self.port, result=result,
+                           reply_from=reply_from, icmp_type=icmp_type, icmp_code=icmp_code, rtt_ms=rtt_ms,
+                           detail=detail, privileged=privileged)
+
+    def not_run(self, detail: str) -> ProbeResult:
+        """The probe observed nothing (not sent, cut short): never evidence either way."""
+        return self.result(ProbeOutcome.NOT_RUN, detail=detail)
+
+    def error(self, exc: OSError) -> ProbeResult:
+        """The probe could not be made (a socket call failed)."""
+        return self.result(ProbeOutcome.ERROR, detail=f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,6 +186,7 @@ class AddressReport:
 
     @property
     def state(self) -> AddressState:
+        """The address's state from its probes (derive_state)."""
         return derive_state(self.route, self.probes, self.control)
 
     @property
@@ -165,10 +205,12 @@ class AddressReport:
 
     @property
     def open_ports(self) -> tuple[int, ...]:
+        """Ports that answered SYN-ACK."""
         return _ports(self.probes, ProbeOutcome.OPEN)
 
     @property
     def closed_ports(self) -> tuple[int, ...]:
+        """Ports that were refused (RST, ICMP port-unreachable)."""
         return _ports(self.probes, ProbeOutcome.CLOSED)
 
     @property
@@ -181,6 +223,7 @@ class AddressReport:
 
     @property
     def summary(self) -> str:
+        """The state in one sentence (summarize)."""
         return summarize(self)
 
 
@@ -198,7 +241,7 @@ class ReachResult:
     capabilities: tuple[str, ...]
     lost: tuple[str, ...]
     ports: tuple[int, ...] = ()
-    resolved_from: str = ""  # "address" | "getaddrinfo"
+    resolved_from: ResolvedFrom
     resolve_error: str | None = None
     resolve_ms: float | None = None
 
@@ -213,8 +256,8 @@ def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) 
     from toolkit.sockerr import classify_icmp
 
     kind = classify_icmp("icmp6" if v6 else "icmp", icmp_type, code)
-    if kind == "protocol-unreachable":
-        kind = "port-unreachable"
+    if kind is NetError.PROTOCOL_UNREACHABLE:
+        kind = NetError.PORT_UNREACHABLE
     result = result_from_kind(kind)
     if result is ProbeOutcome.CLOSED and not tcp:
         return ProbeOutcome.ERROR
@@ -228,9 +271,9 @@ _FROM_NET_ERROR = {
     NetError.TIMEOUT: ProbeOutcome.SILENCE}
 
 
-def result_from_kind(kind: str) -> ProbeOutcome:
+def result_from_kind(kind: NetError) -> ProbeOutcome:
     """toolkit.sockerr classification (IcmpError.kind) -> ProbeResult.result."""
-    return _FROM_NET_ERROR.get(NetError(kind), ProbeOutcome.ERROR)
+    return _FROM_NET_ERROR.get(kind, ProbeOutcome.ERROR)
 
 
 def result_from_errno(err: int) -> ProbeOutcome:
@@ -250,6 +293,8 @@ def result_from_errno(err: int) -> ProbeOutcome:
 
 
 def control_health(control: Sequence[ProbeResult]) -> bool | None:
+    """True: a control probe that ran got an answer; False: every one that ran failed;
+    None: none ran (no control, or only errors)."""
     ran = [c for c in control if c.result not in (ProbeOutcome.NOT_RUN, ProbeOutcome.ERROR)]
     if not ran:
         return None
@@ -278,7 +323,8 @@ def derive_state(route: Route | None, probes: Sequence[ProbeResult],
     tcp = [p for p in probes if p.kind in TCP_KINDS]
     if any(p.result is ProbeOutcome.OPEN for p in tcp):
         return AddressState.UP
-    if tcp and any(p.result is ProbeOutcome.CLOSED for p in tcp) and not any(p.result is ProbeOutcome.ADMIN_PROHIBITED for p in tcp):
+    if (tcp and any(p.result is ProbeOutcome.CLOSED for p in tcp)
+            and not any(p.result is ProbeOutcome.ADMIN_PROHIBITED for p in tcp)):
         return AddressState.PORT_CLOSED
     if ProbeOutcome.ADMIN_PROHIBITED in results:
         return AddressState.FILTERED
@@ -305,6 +351,7 @@ def derive_state(route: Route | None, probes: Sequence[ProbeResult],
 
 
 def summarize(rep: AddressReport) -> str:
+    """AddressReport.summary: the address's state in one sentence, naming the evidence."""
     state = rep.state
     addr = rep.address
     route = rep.route
@@ -323,11 +370,12 @@ def summarize(rep: AddressReport) -> str:
         if who:
             return (f"{addr}: ICMP host-unreachable from {who}: its ARP/ND for the address failed, "
                     f"nobody holds {addr} on that link{ctl}")
+        link = route.interface if route else "the link"
         if any(p.kind is ProbeKind.ND and p.result is ProbeOutcome.SILENCE for p in rep.probes):
-            return f"{addr}: no neighbor advertisement on {route.interface if route else 'the link'}: nobody holds the address{ctl}"
+            return f"{addr}: no neighbor advertisement on {link}: nobody holds the address{ctl}"
         if any(p.kind is ProbeKind.ARP and p.result is ProbeOutcome.SILENCE for p in rep.probes):
-            return f"{addr}: no ARP reply on {route.interface if route else 'the link'}: nobody holds the address{ctl}"
-        return f"{addr}: host unreachable ({_first_detail(rep, 'host-unreachable')}){ctl}"
+            return f"{addr}: no ARP reply on {link}: nobody holds the address{ctl}"
+        return f"{addr}: host unreachable ({_first_detail(rep, ProbeOutcome.HOST_UNREACHABLE)}){ctl}"
     if state is AddressState.FILTERED:
         p = next((p for p in rep.probes if p.result is ProbeOutcome.ADMIN_PROHIBITED), None)
         if p is not None:
@@ -364,13 +412,13 @@ def _control_words(control: Sequence[ProbeResult]) -> str:
     return ""
 
 
-def _first_detail(rep: AddressReport, result: str | None) -> str:
+def _first_detail(rep: AddressReport, result: ProbeOutcome | None) -> str:
     for p in rep.probes:
-        if (result is None or p.result == result) and p.detail:
+        if (result is None or p.result is result) and p.detail:
             return p.detail
     return ""
 
 
 def _ports(probes: Sequence[ProbeResult], result: ProbeOutcome) -> tuple[int, ...]:
     return tuple(sorted({p.port for p in probes
-                         if p.kind in TCP_KINDS and p.port is not None and p.result == result}))
+                         if p.kind in TCP_KINDS and p.port is not None and p.result is result}))

@@ -10,18 +10,17 @@ concluded, exactly as for IPv4.
 
 from __future__ import annotations
 
-import select
 import socket
 import struct
 import time
 
-from toolkit import signals
 from toolkit.probe import packets
-from toolkit.probe.arp import _sysfs
-from toolkit.probe.model import ProbeKind, ProbeOutcome, ProbeResult
+from toolkit.probe.arp import no_neighbour_resolution, sysfs_attr
+from toolkit.probe.model import ProbeKind, ProbeOutcome, ProbeResult, ProbeSpec
+from toolkit.probe.receive import Matcher, Resend, ms_since, receive
 
 ND_INTERVAL = 1.0  # RFC 4861 10: RETRANS_TIMER
-MAX_PACKETS = 100_000
+ND_HOP_LIMIT = 255  # RFC 4861 7.1.1: receivers drop ND with any other hop limit
 IPV6_MULTICAST_IF = getattr(socket, "IPV6_MULTICAST_IF", 17)
 IPV6_MULTICAST_HOPS = getattr(socket, "IPV6_MULTICAST_HOPS", 18)
 IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
@@ -32,17 +31,18 @@ def nd_probe(address: str, interface: str, source: str | None, end: float, *,
     """Up to ``requests`` Neighbor Solicitations one second apart until the target's
     advertisement or ``end`` (monotonic). Needs NET_RAW (PermissionError escapes).
     Interfaces without ND (IFF_NOARP: tun, wireguard) give ``not-run``."""
-    flags = _sysfs(interface, "flags")
-    if flags and int(flags, 16) & 0x80:  # IFF_NOARP: no neighbour resolution on this link
-        return ProbeResult(address=address, kind=ProbeKind.ND, port=None, result=ProbeOutcome.NOT_RUN, privileged=True,
-                           detail=f"{interface} does not use Neighbour Discovery (flags {flags})")
-    mac = _sysfs(interface, "address")
+    probe = ProbeSpec(address=address, kind=ProbeKind.ND)
+    flags = sysfs_attr(interface, "flags")
+    if no_neighbour_resolution(flags):
+        return probe.result(ProbeOutcome.NOT_RUN, privileged=True,
+                            detail=f"{interface} does not use Neighbour Discovery (flags {flags})")
+    mac = sysfs_attr(interface, "address")
     sender_mac = bytes.fromhex(mac.replace(":", "")) if mac and len(mac) == 17 else None
     index = socket.if_nametoindex(interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     try:
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255)
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, ND_HOP_LIMIT)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_UNICAST_HOPS, ND_HOP_LIMIT)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_IF, struct.pack("@I", index))
         if source:
             sock.bind((source, 0, 0, 0))
@@ -50,35 +50,24 @@ def nd_probe(address: str, interface: str, source: str | None, end: float, *,
         group = packets.solicited_node(address)
         request = packets.neighbor_solicit(address, sender_mac)
         t0 = time.monotonic()
-        sent = seen = 0
-        while seen < MAX_PACKETS:
-            if signals.stopped():  # SIGINT/SIGTERM: not observed, never "silence"
-                return ProbeResult(address=address, kind=ProbeKind.ND, port=None,
-                                   result=ProbeOutcome.NOT_RUN, detail=signals.cut_detail())
-            now = time.monotonic()
-            if now >= end:
-                break
-            if sent < requests and now >= t0 + sent * ND_INTERVAL:
-                sock.sendto(request, (group, 0, 0, index))
-                sent += 1
-            next_send = t0 + sent * ND_INTERVAL if sent < requests else end
-            wait = max(0.0, min(end, next_send) - time.monotonic())
-            if not select.select([sock], [], [], signals.tick(wait))[0]:
-                continue
-            while seen < MAX_PACKETS:
-                try:
-                    data, _addr = sock.recvfrom(2048)
-                except (BlockingIOError, InterruptedError):
-                    break
-                seen += 1
-                na = packets.parse_neighbor_advert(data)
-                if na is not None and na.target == address:
-                    return ProbeResult(address=address, kind=ProbeKind.ND, port=None, result=ProbeOutcome.REPLY, reply_from=address,
-                                       rtt_ms=(time.monotonic() - t0) * 1000.0, privileged=True,
-                                       detail=f"neighbor advertisement: {address} is at "
-                                              f"{na.lladdr or '?'} on {interface}")
-        return ProbeResult(address=address, kind=ProbeKind.ND, port=None, result=ProbeOutcome.SILENCE, privileged=True,
-                           detail=f"no neighbor advertisement to {sent} solicitations on {interface} "
-                                  f"in {time.monotonic() - t0:.1f} s")
+        resend = Resend(lambda: sock.sendto(request, (group, 0, 0, index)),
+                        count=requests, interval=ND_INTERVAL, start=t0)
+        res = receive([(sock, _nd_matcher(probe, interface, t0))], end, probe, resend=resend)
+        if res is not None:
+            return res
+        return probe.result(ProbeOutcome.SILENCE, privileged=True,
+                            detail=f"no neighbor advertisement to {resend.sent} solicitations on {interface} "
+                                   f"in {time.monotonic() - t0:.1f} s")
     finally:
         sock.close()
+
+
+def _nd_matcher(probe: ProbeSpec, interface: str, t0: float) -> Matcher:
+    """The raw ICMPv6 socket's matcher: a Neighbor Advertisement for the address."""
+    def match(data: bytes, _src: str) -> ProbeResult | None:
+        na = packets.parse_neighbor_advert(data)
+        if na is None or na.target != probe.address:
+            return None
+        return probe.result(ProbeOutcome.REPLY, reply_from=probe.address, rtt_ms=ms_since(t0), privileged=True,
+                            detail=f"neighbor advertisement: {probe.address} is at {na.lladdr or '?'} on {interface}")
+    return match

@@ -26,7 +26,8 @@ def checksum(data: bytes) -> int:
     """RFC 1071 Internet checksum."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
+    total = sum(words)
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return (~total) & 0xFFFF
@@ -77,6 +78,9 @@ def neighbor_solicit(target: str, sender_mac: bytes | None) -> bytes:
 
 @dataclass(frozen=True)
 class NeighborAdvert:
+    """A Neighbor Advertisement: the address it is for, its link-layer address, and whether
+    it answers a solicitation."""
+
     target: str
     lladdr: str | None
     solicited: bool
@@ -118,11 +122,14 @@ def arp_request(sender_mac: bytes, sender_ip: str, target_ip: str) -> bytes:
 
 @dataclass(frozen=True)
 class ArpReply:
+    """An ARP is-at: who holds the address (MAC), and the address."""
+
     sender_mac: str
     sender_ip: str
 
 
 def parse_arp_reply(data: bytes) -> ArpReply | None:
+    """An Ethernet/IPv4 ARP reply (RFC 826 op 2), without the link header; None otherwise."""
     if len(data) < 28:
         return None
     htype, ptype, hlen, plen, op, sha, spa, _tha, _tpa = struct.unpack("!HHBBH6s4s6s4s", data[:28])
@@ -133,6 +140,8 @@ def parse_arp_reply(data: bytes) -> ArpReply | None:
 
 @dataclass(frozen=True)
 class Ipv4:
+    """An IPv4 packet's addresses, protocol and payload (the header as a raw socket gives it)."""
+
     src: str
     dst: str
     proto: int
@@ -140,6 +149,7 @@ class Ipv4:
 
 
 def parse_ipv4(data: bytes) -> Ipv4 | None:
+    """An IPv4 packet (RFC 791), payload cut at the total length; None when it is not one."""
     if len(data) < 20 or data[0] >> 4 != 4:
         return None
     ihl = (data[0] & 0x0F) * 4
@@ -152,6 +162,8 @@ def parse_ipv4(data: bytes) -> Ipv4 | None:
 
 @dataclass(frozen=True)
 class TcpReply:
+    """The part of a TCP header a SYN probe looks at: ports, sequence numbers, flags."""
+
     sport: int
     dport: int
     seq: int
@@ -160,21 +172,24 @@ class TcpReply:
 
     @property
     def syn_ack(self) -> bool:
+        """SYN and ACK both set: the port is open."""
         return self.flags & (TCP_SYN | TCP_ACK) == (TCP_SYN | TCP_ACK)
 
     @property
     def rst(self) -> bool:
+        """RST set: the port is closed."""
         return bool(self.flags & TCP_RST)
 
 
 def parse_tcp(segment: bytes) -> TcpReply | None:
+    """A TCP header (RFC 9293 3.1), without the IP header; None when too short."""
     if len(segment) < 14:
         return None
     sport, dport, seq, ack, _off, flags = struct.unpack_from("!HHIIBB", segment)
     return TcpReply(sport, dport, seq, ack, flags)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IcmpMessage:
     """An ICMP(v6) message. For errors, ``inner_*`` describe the packet it is about
     (our probe): its destination, protocol and the first 8 bytes of its transport header."""
@@ -189,6 +204,7 @@ class IcmpMessage:
 
     @property
     def inner_ports(self) -> tuple[int, int] | None:
+        """(source, destination) port of the TCP/UDP packet this error quotes."""
         if len(self.inner_head) >= 4 and self.inner_proto in (IPPROTO_TCP, 17):
             return struct.unpack_from("!HH", self.inner_head)
         return None
@@ -214,16 +230,17 @@ def parse_icmp(data: bytes, *, v6: bool = False) -> IcmpMessage | None:
     itype, code = data[0], data[1]
     if (not v6 and itype in (0, 8)) or (v6 and itype in (128, 129)):
         ident, seq = struct.unpack_from("!HH", data, 4)
-        return IcmpMessage(itype, code, ident=ident, seq=seq)
+        return IcmpMessage(icmp_type=itype, code=code, ident=ident, seq=seq)
     if (not v6 and itype in V4_ERRORS) or (v6 and itype in V6_ERRORS):
         inner = data[8:]
         if v6:
             if len(inner) < 40:
-                return IcmpMessage(itype, code)
+                return IcmpMessage(icmp_type=itype, code=code)
             dst = str(ipaddress.IPv6Address(inner[24:40]))
-            return IcmpMessage(itype, code, inner_dst=dst, inner_proto=inner[6], inner_head=inner[40:48])
+            return IcmpMessage(icmp_type=itype, code=code, inner_dst=dst, inner_proto=inner[6], inner_head=inner[40:48])
         ip = parse_ipv4(inner)
         if ip is None:
-            return IcmpMessage(itype, code)
-        return IcmpMessage(itype, code, inner_dst=ip.dst, inner_proto=ip.proto, inner_head=ip.payload[:8])
-    return IcmpMessage(itype, code)
+            return IcmpMessage(icmp_type=itype, code=code)
+        return IcmpMessage(icmp_type=itype, code=code, inner_dst=ip.dst, inner_proto=ip.proto,
+                           inner_head=ip.payload[:8])
+    return IcmpMessage(icmp_type=itype, code=code)

@@ -15,13 +15,14 @@ The worst address decides (model.VERDICT_PRIORITY); each address gives one findi
 from __future__ import annotations
 
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
-from toolkit.probe.model import AddressReport, AddressState, ReachResult
+from toolkit.probe.model import AddressReport, AddressState, ProbeResult, ReachResult
 
 REMEDY_UNREACHABLE = ("nobody answers for this address on its link: the host is down or gone, or DNS "
                       "hands out a stale address (check with `podtriage diagnose NAME --reference IP`)")
 
 
 def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
+    """The one finding of one address: its state, the probes as evidence, what to do."""
     state = rep.state
     evidence = tuple(p.describe() + (f" [{p.detail}]" if p.detail else "") for p in rep.probes + rep.control)
     if rep.route is not None:
@@ -39,8 +40,10 @@ def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
         if missing:
             return Finding(code="port-not-open", severity=Severity.WARNING,
                            summary=f"{rep.summary}; port {', '.join(map(str, missing))} did not answer",
-                           evidence=evidence, remedy="look at a firewall on that port", verdict=Verdict.FILTERED, data=data)
-        return Finding(code="reachable", severity=Severity.INFO, summary=rep.summary, evidence=evidence, remedy="", verdict=None, data=data)
+                           evidence=evidence, remedy="look at a firewall on that port", verdict=Verdict.FILTERED,
+                           data=data)
+        return Finding(code="reachable", severity=Severity.INFO, summary=rep.summary, evidence=evidence, remedy="",
+                       verdict=None, data=data)
     if state is AddressState.PORT_CLOSED:
         return Finding(code="port-closed", severity=crit, summary=rep.summary, evidence=evidence,
                        remedy=f"the host answers but refuses the port: check that the application listens on "
@@ -51,12 +54,13 @@ def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
                        "rule (the router named above sent the rejection)", verdict=Verdict.FILTERED, data=data)
     if state is AddressState.HOST_UNREACHABLE:
         who = rep.host_unreachable_from
-        return Finding(code="host-unreachable", severity=crit, summary=rep.summary, evidence=evidence, remedy=REMEDY_UNREACHABLE,
-                       verdict=Verdict.UNREACHABLE_HOST, data=dict(data, icmp_from=who))
+        return Finding(code="host-unreachable", severity=crit, summary=rep.summary, evidence=evidence,
+                       remedy=REMEDY_UNREACHABLE, verdict=Verdict.UNREACHABLE_HOST, data=dict(data, icmp_from=who))
     if state is AddressState.ROUTING:
         return Finding(code="routing", severity=crit, summary=rep.summary, evidence=evidence,
                        remedy="the path to the address is broken: check the routes of the pod and the node "
-                       "(`ip route get ADDRESS`) and whether the gateway is up", verdict=Verdict.UNREACHABLE_HOST, data=data)
+                       "(`ip route get ADDRESS`) and whether the gateway is up", verdict=Verdict.UNREACHABLE_HOST,
+                       data=data)
     if state is AddressState.SILENT:
         if rep.control_ok:
             return Finding(code="silent", severity=crit, summary=rep.summary, evidence=evidence,
@@ -68,17 +72,21 @@ def address_finding(rep: AddressReport, ports: tuple[int, ...]) -> Finding:
                        "with NET_RAW (`kubectl debug --profile=netadmin`), or raise --deadline",
                        verdict=Verdict.INDETERMINATE, data=data)
     return Finding(code="not-probed", severity=Severity.WARNING, summary=rep.summary, evidence=evidence,
-                   remedy="raise --deadline, or attach with `kubectl debug --profile=netadmin`", verdict=Verdict.INDETERMINATE, data=data)
+                   remedy="raise --deadline, or attach with `kubectl debug --profile=netadmin`",
+                   verdict=Verdict.INDETERMINATE, data=data)
 
 
 def reach_report(res: ReachResult) -> Report:
+    """The Report of `podtriage reach`: one finding per address (and for a name that does
+    not resolve, or probes that lost NET_RAW), the worst deciding the verdict."""
     findings: list[Finding] = []
     ports = tuple(res.ports)
     if res.resolve_error is not None or not res.addresses:
         err = res.resolve_error or "no addresses"
         timeout = "did not return" in err or "EAI -3" in err
         findings.append(Finding(
-            code="name-unresolved", severity=Severity.CRITICAL, summary=f"{res.target} does not resolve: {err}", evidence=(err,),
+            code="name-unresolved", severity=Severity.CRITICAL, summary=f"{res.target} does not resolve: {err}",
+            evidence=(err,),
             remedy=f"run `podtriage resolve {res.target}` or `podtriage diagnose {res.target}` to see which "
             "nameserver says what", verdict=Verdict.DNS_UNAVAILABLE if timeout else Verdict.DNS_ERROR,
             data={"target": res.target}))
@@ -95,7 +103,7 @@ def reach_report(res: ReachResult) -> Report:
         verdict = Verdict.INDETERMINATE
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     findings.sort(key=lambda f: (f.verdict is not verdict, order[f.severity]))
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for rep in res.addresses:
         for p in rep.probes + rep.control:
             rows.append((rep.address, p.address if p.address != rep.address else "", p.kind,
@@ -103,9 +111,11 @@ def reach_report(res: ReachResult) -> Report:
                          "" if p.icmp_type is None else f"{p.icmp_type}/{p.icmp_code}",
                          "" if p.rtt_ms is None else f"{p.rtt_ms:.0f}", p.detail))
     tables = (
-        Table("Addresses", ("address", "route", "state", "summary"),
-              tuple((r.address, r.route.describe() if r.route else "?", r.state, r.summary) for r in res.addresses)),
-        Table("Probes", ("target", "probed", "kind", "port", "result", "from", "icmp", "ms", "detail"), tuple(rows)),
+        Table(title="Addresses", columns=("address", "route", "state", "summary"),
+              rows=tuple((r.address, r.route.describe() if r.route else "?", r.state, r.summary)
+                         for r in res.addresses)),
+        Table(title="Probes", columns=("target", "probed", "kind", "port", "result", "from", "icmp", "ms", "detail"),
+              rows=tuple(rows)),
     )
     addresses = [{"address": r.address, "route": r.route, "state": r.state, "alive": r.alive,
                   "control_ok": r.control_ok, "summary": r.summary,
@@ -117,13 +127,13 @@ def reach_report(res: ReachResult) -> Report:
             "capabilities": list(res.capabilities), "lost": list(res.lost)}
     events = tuple({"event": "probe", "target": r.address, **_probe_dict(p)}
                    for r in res.addresses for p in r.probes + r.control)
-    notes = tuple(f"lost without NET_RAW: {l}" for l in res.lost)
+    notes = tuple(f"lost without NET_RAW: {line}" for line in res.lost)
     confidence = "high" if verdict is not Verdict.INDETERMINATE else "low"
-    return Report("reach", verdict, tuple(findings), data, tables, subject=res.target,
-                  confidence=confidence, notes=notes, events=events)
+    return Report(command="reach", verdict=verdict, findings=tuple(findings), data=data, tables=tables,
+                  subject=res.target, confidence=confidence, notes=notes, events=events)
 
 
-def _probe_dict(p) -> dict:
+def _probe_dict(p: ProbeResult) -> dict[str, object]:
     return {"address": p.address, "kind": p.kind, "port": p.port, "result": p.result,
             "from": p.reply_from, "reply_from": p.reply_from, "icmp_type": p.icmp_type,
             "icmp_code": p.icmp_code, "rtt_ms": p.rtt_ms, "detail": p.detail, "privileged": p.privileged}

@@ -43,7 +43,7 @@ def dns_response(txid: int, qname: str, qtype: int = 1, *, rcode: int = 0, addre
 def _csum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\x00"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s: int = sum(struct.unpack("!%dH" % (len(data) // 2), data))  # RFC 1071 one's complement sum
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
@@ -67,7 +67,8 @@ def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
     if _is6(src):
         return (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
                 + struct.pack("!IxxxB", length, proto))
-    return socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst) + struct.pack("!xBH", proto, length)
+    return (socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst)
+            + struct.pack("!xBH", proto, length))
 
 
 def udp(src: str, dst: str, sport: int, dport: int, payload: bytes, *, checksum: bool = True) -> bytes:
@@ -83,7 +84,8 @@ def tcp(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: s
     for ch, v in (("F", 1), ("S", 2), ("R", 4), ("P", 8), ("A", 16)):
         if ch in flags:
             bits |= v
-    seg = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, bits, 65535, 0, 0) + payload
+    seg = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, bits, 65535, 0,
+                      0) + payload
     c = _csum(_pseudo(src, dst, 6, len(seg)) + seg)
     seg = seg[:16] + struct.pack("!H", c) + seg[18:]
     return ip_packet(src, dst, 6, seg)

@@ -110,30 +110,37 @@ class DnsEvent:
 
     @property
     def is_response(self) -> bool:
+        """QR: a response, not a query."""
         return bool(self.flags & FLAG_QR)
 
     @property
     def rcode(self) -> int:
+        """The response code (the header's four bits; no EDNS extension)."""
         return self.flags & RCODE_MASK
 
     @property
     def rcode_name(self) -> str:
+        """The response code's mnemonic."""
         return rcode_name(self.flags & RCODE_MASK)
 
     @property
     def qtype_name(self) -> str:
+        """The question type's mnemonic."""
         return qtype_name(self.qtype)
 
     @property
     def opcode(self) -> int:
+        """The header's OPCODE (0: a standard query)."""
         return (self.flags >> 11) & 0xF
 
     @property
     def tc(self) -> bool:
+        """TC: the answer was truncated (retry over TCP, RFC 7766)."""
         return bool(self.flags & FLAG_TC)
 
     @property
     def aa(self) -> bool:
+        """AA: an authoritative answer."""
         return bool(self.flags & FLAG_AA)
 
     def addresses(self, limit: int = 32) -> tuple[str, ...]:

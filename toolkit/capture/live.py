@@ -30,7 +30,7 @@ from toolkit.capture.analysis import Analyzer, Sink
 from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.dnswire import FLAG_QR, DnsEvent
-from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, LINKTYPE_RAW, PcapWriter
+from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, LINKTYPE_RAW, CaptureFormat, PcapWriter
 from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
 from toolkit.deadline import Deadline
 from toolkit.errors import CannotObserve, MissingCapability, best_effort
@@ -95,6 +95,7 @@ def _stats(sock: socket.socket) -> tuple[int, int]:
 
 
 def open_socket(interface: str) -> socket.socket:
+    """A cooked AF_PACKET socket on ``interface`` (all of them for "any"); NET_RAW needed."""
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     except PermissionError:
@@ -253,9 +254,10 @@ class _Reader:
         writer = run.writer
         return CaptureResult(mode=CaptureMode.LIVE, source=run.interface, packets=self.frames,
                              summary=run.analyzer.summary(), decoder=run.decoder.counters(),
-                             linktypes=("linux-sll",), file_format="pcap" if writer else None, stopped_by=stopped,
-                             elapsed_s=time.monotonic() - self.t0, kernel_packets=self.kernel_packets,
-                             kernel_drops=self.kernel_drops, written=writer.path if writer else None,
+                             linktypes=("linux-sll",), file_format=CaptureFormat.PCAP if writer else None,
+                             stopped_by=stopped, elapsed_s=time.monotonic() - self.t0,
+                             kernel_packets=self.kernel_packets, kernel_drops=self.kernel_drops,
+                             written=writer.path if writer else None,
                              written_packets=writer.packets if writer else 0, filter=run.expression,
                              notes=tuple(notes), unread=unread)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from types import TracebackType
 from typing import NoReturn, Protocol
 
@@ -61,15 +62,27 @@ class Record:
 
     @property
     def ts(self) -> float:
+        """The capture time in seconds since the epoch."""
         return self.ts_ns / 1e9
+
+
+class CaptureFormat(StrEnum):
+    """The two capture file formats (pcap-savefile(5), draft-ietf-opsawg-pcapng)."""
+
+    PCAP = "pcap"
+    PCAPNG = "pcapng"
 
 
 class ByteStream(Protocol):
     """What the reader reads from: a file, a pipe under the deadline, bytes in a test."""
 
-    def read(self, n: int = -1, /) -> bytes: ...
+    def read(self, n: int = -1, /) -> bytes:
+        """Up to ``n`` bytes; fewer only at the end."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the stream."""
+        ...
 
 
 class PcapReader:
@@ -85,7 +98,7 @@ class PcapReader:
         self.packets = 0
         self.malformed = 0
         self.malformed_reasons: list[str] = []
-        self.format = "pcap"
+        self.format = CaptureFormat.PCAP
         self.linktypes: set[int] = set()
         if fileobj is None:
             from toolkit.inputs import open_stream
@@ -98,7 +111,7 @@ class PcapReader:
             self.close()
             raise InputFileError(path, "empty or too short to be a pcap/pcapng file")
         if head == _PCAPNG_SHB:
-            self.format = "pcapng"
+            self.format = CaptureFormat.PCAPNG
             self._head = head
         elif head in _PCAP_MAGIC:
             self._endian, self._ts_mult = _PCAP_MAGIC[head]
@@ -144,11 +157,12 @@ class PcapReader:
         self.close()
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
-        if self.format == "pcapng":
+        if self.format == CaptureFormat.PCAPNG:
             return self._iter_pcapng()
         return self._iter_pcap()
 
     def records(self) -> Iterator[Record]:
+        """The records as ``Record`` objects (everyone but the hot loop)."""
         for ts_ns, lt, data in self:
             yield Record(ts_ns, lt, data, len(data))
 
@@ -341,6 +355,7 @@ class PcapWriter:
         self.snaplen = snaplen
 
     def write(self, ts_ns: int, data: bytes, orig_len: int | None = None) -> None:
+        """One record (time in ns since the epoch), flushed when ``flush_each``."""
         sec, rest = divmod(ts_ns, 1_000_000_000)
         frac = rest if self.nanosecond else rest // 1000
         cap = data[: self.snaplen]
@@ -363,6 +378,7 @@ class PcapWriter:
         raise OutputError(self.path, exc.strerror or str(exc)) from None
 
     def close(self) -> None:
+        """Flush and close (idempotent)."""
         try:
             self._fh.flush()
             self._fh.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from toolkit.capture.decode import Malformed
 from toolkit.capture.dnswire import Transport
+from toolkit.capture.pcapio import CaptureFormat
 from toolkit.sockerr import NetError
 
 
@@ -202,6 +203,7 @@ class Lookup:
 
     @property
     def amplification(self) -> int:
+        """Queries one application lookup cost (the search list's multiplier)."""
         return self.queries
 
 
@@ -227,6 +229,7 @@ class ServerStats:
 
     @property
     def unanswered_unexplained(self) -> int:
+        """Unanswered queries that neither the signature nor the capture's end explain."""
         return self.unanswered - self.unanswered_explained - self.unanswered_at_end
 
 
@@ -283,7 +286,7 @@ class CaptureResult:
     summary: CaptureSummary
     decoder: dict[str, int]
     linktypes: tuple[str, ...] = ()
-    file_format: str | None = None
+    file_format: CaptureFormat | None = None
     stopped_by: StopReason = StopReason.END
     elapsed_s: float = 0.0
     kernel_packets: int | None = None  # PACKET_STATISTICS: seen by the filter

@@ -21,6 +21,7 @@ from toolkit.capture.dnswire import Rcode
 from toolkit.capture.records import CaptureMode, CaptureResult, ServerStats, StopReason
 from toolkit.capture.text import hostport, iso, lookup_line
 from toolkit.model import Finding, Severity, Verdict
+from toolkit.sockerr import NetError
 
 F = TypeVar("F")
 
@@ -83,9 +84,9 @@ def server_unanswered(f: ServerFacts) -> Finding | None:
         evidence.append(f"{hostport(u.client, u.client_port)} -> {u.qname} {u.qtype} over {u.transport}: "
                         f"{u.sends} send(s), no answer ({u.reason})"
                         + (f", ICMP {u.icmp} from {u.icmp_from}" if u.icmp else ""))
-    if srv.icmp.get("port-unreachable"):
+    if srv.icmp.get(NetError.PORT_UNREACHABLE):
         why = "nothing listens on the DNS port there (ICMP port-unreachable)"
-    elif srv.icmp.get("host-unreachable"):
+    elif srv.icmp.get(NetError.HOST_UNREACHABLE):
         why = f"the host is unreachable (ICMP host-unreachable from {senders})"
     elif srv.responses == 0:
         why = f"silence: no answer within {s.timeout_s:g} s"

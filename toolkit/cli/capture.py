@@ -63,6 +63,7 @@ def capture_cmd(
     ports = tuple(sorted(set(port or ()) | {53}))
 
     def build() -> Report:
+        """The capture (or the read) and its report, under ``run``'s exception boundary."""
         from toolkit.capture.config import AnalyzerConfig
         from toolkit.capture.report import capture_report
         from toolkit.deadline import Deadline

@@ -158,7 +158,8 @@ def test_cut_short_read_leaves_pending_out_of_unanswered():
     s = an.summary()
     assert s.pending_at_cut == 40 and s.unanswered == 0 and s.pairs == 10
     assert {lk.outcome for lk in s.lookups} == {"answered", "cut-short"}
-    rep = capture_report(CaptureResult(mode="read", source="f.pcap", packets=60, summary=s, decoder={}, stopped_by="deadline"))
+    rep = capture_report(CaptureResult(mode="read", source="f.pcap", packets=60, summary=s, decoder={},
+                                       stopped_by="deadline"))
     assert rep.verdict is not Verdict.OK
     assert "capture-cut-short" in {f.code for f in rep.findings}
     assert rep.data["cut_short"] is True and rep.data["pending_at_cut"] == 40
@@ -182,7 +183,8 @@ def test_unread_packets_are_a_finding():
 
     an = Analyzer(AnalyzerConfig())
     an.finish()
-    rep = capture_report(CaptureResult(mode="live", source="any", packets=100, summary=an.summary(), decoder={}, stopped_by="duration",
+    rep = capture_report(CaptureResult(mode="live", source="any", packets=100, summary=an.summary(), decoder={},
+                                       stopped_by="duration",
                                        kernel_packets=5100, kernel_drops=0, unread=5000))
     assert rep.data["unread"] == 5000 and rep.data["kernel"]["unread"] == 5000
     assert "capture-unread" in {f.code for f in rep.findings}

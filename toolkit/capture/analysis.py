@@ -44,7 +44,6 @@ class Analyzer:
                  who: WhoAsks | None = None) -> None:
         self.cfg = cfg = config or AnalyzerConfig()
         self.sink = sink
-        self.who = who
         self.pending: OrderedDict[PendingKey, Pending] = OrderedDict()
         self.servers: dict[tuple[str, int], ServerTally] = {}
         self._other_server = ServerTally(cfg.exact_latency_samples)

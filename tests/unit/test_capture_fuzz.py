@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from toolkit.capture import synth as S
 from toolkit.capture.analysis import Analyzer
-from toolkit.capture.decode import Decoder, DnsEvent
+from toolkit.capture.decode import Decoder
+from toolkit.capture.dnswire import DnsEvent
 from toolkit.capture.pcapio import PcapReader
 from toolkit.errors import InputFileError
 

@@ -5,7 +5,7 @@ queries when the pod talks to an IPv6 nameserver (NodeLocal on fd00:25::10)."""
 from __future__ import annotations
 
 from toolkit.capture import synth as S
-from toolkit.capture.analysis import Retransmission, Unanswered
+from toolkit.capture.records import Retransmission, Unanswered
 
 from tests.unit.test_capture_oracle import Capture, analyze, check_against_tshark
 

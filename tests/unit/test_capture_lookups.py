@@ -13,8 +13,9 @@ from collections import Counter
 import pytest
 
 from toolkit.capture import synth as S
-from toolkit.capture.analysis import Analyzer, AnalyzerConfig
-from toolkit.capture.decode import parse_dns
+from toolkit.capture.analysis import Analyzer
+from toolkit.capture.config import AnalyzerConfig
+from toolkit.capture.dnswire import parse_dns
 
 C, SRV = "10.244.1.10", "169.254.25.10"
 NAME = "api.corp.example"
@@ -254,7 +255,7 @@ def test_equal_ids_from_another_socket_soon_after_are_a_new_lookup():
 def test_latency_stats_take_a_negative_latency_as_zero():
     """Kernel timestamps per CPU: an answer stamped before its query must not crash the
     histogram (found by the 40k packets/s replay: math domain error)."""
-    from toolkit.capture.analysis import LatencyStats
+    from toolkit.capture.latency import LatencyStats
 
     st = LatencyStats(exact_cap=0)
     for ms in (-0.004, -5.0, 0.0, 1.0):

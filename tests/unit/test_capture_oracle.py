@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from toolkit.capture import synth as S
-from toolkit.capture.analysis import Analyzer, AnalyzerConfig, IcmpSeen, Pair, Retransmission, Unanswered
+from toolkit.capture.analysis import Analyzer
+from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.pcapio import PcapReader, write_pcap
+from toolkit.capture.records import IcmpSeen, Pair, Retransmission, Unanswered
 from toolkit.capture.session import analyze_file
 
 C4, S4 = "10.244.1.10", "169.254.25.10"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_capture_oracle import analyze, check_against_tshark, tshark_rows
-from toolkit.capture.analysis import AnalyzerConfig
+from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.report import capture_report
 from toolkit.capture.session import analyze_file
 

@@ -16,7 +16,8 @@ import pytest
 
 from toolkit import signals
 from toolkit.capture import synth as S
-from toolkit.capture.analysis import Analyzer, AnalyzerConfig
+from toolkit.capture.analysis import Analyzer
+from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import Decoder
 from toolkit.capture.pcapio import LINKTYPE_RAW
 from toolkit.deadline import Deadline
@@ -150,7 +151,7 @@ def test_pending_queries_are_capped_and_evictions_counted():
 
 def test_cut_short_read_leaves_pending_out_of_unanswered():
     from toolkit.capture.report import capture_report
-    from toolkit.capture.session import CaptureResult
+    from toolkit.capture.records import CaptureResult
 
     an = Analyzer(AnalyzerConfig())
     for ev in _queries(50, answered_every=5):
@@ -159,7 +160,8 @@ def test_cut_short_read_leaves_pending_out_of_unanswered():
     s = an.summary()
     assert s.pending_at_cut == 40 and s.unanswered == 0 and s.pairs == 10
     assert {lk.outcome for lk in s.lookups} == {"answered", "cut-short"}
-    rep = capture_report(CaptureResult("read", "f.pcap", 60, s, {}, stopped_by="deadline"))
+    rep = capture_report(CaptureResult(mode="read", source="f.pcap", packets=60, summary=s, decoder={},
+                                       stopped_by="deadline"))
     assert rep.verdict is not Verdict.OK
     assert "capture-cut-short" in {f.code for f in rep.findings}
     assert rep.data["cut_short"] is True and rep.data["pending_at_cut"] == 40
@@ -167,23 +169,24 @@ def test_cut_short_read_leaves_pending_out_of_unanswered():
 
 def test_whole_read_is_not_cut_short():
     from toolkit.capture.report import capture_report
-    from toolkit.capture.session import CaptureResult
+    from toolkit.capture.records import CaptureResult
 
     an = Analyzer(AnalyzerConfig())
     for ev in _queries(10, answered_every=1):
         an.feed(ev)
     an.finish()
-    rep = capture_report(CaptureResult("read", "f.pcap", 20, an.summary(), {}))
+    rep = capture_report(CaptureResult(mode="read", source="f.pcap", packets=20, summary=an.summary(), decoder={}))
     assert rep.verdict is Verdict.OK and rep.data["cut_short"] is False
 
 
 def test_unread_packets_are_a_finding():
     from toolkit.capture.report import capture_report
-    from toolkit.capture.session import CaptureResult
+    from toolkit.capture.records import CaptureResult
 
     an = Analyzer(AnalyzerConfig())
     an.finish()
-    rep = capture_report(CaptureResult("live", "any", 100, an.summary(), {}, stopped_by="duration",
+    rep = capture_report(CaptureResult(mode="live", source="any", packets=100, summary=an.summary(), decoder={},
+                                       stopped_by="duration",
                                        kernel_packets=5100, kernel_drops=0, unread=5000))
     assert rep.data["unread"] == 5000 and rep.data["kernel"]["unread"] == 5000
     assert "capture-unread" in {f.code for f in rep.findings}

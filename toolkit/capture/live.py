@@ -23,14 +23,20 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from toolkit import signals
-from toolkit.capture.analysis import Analyzer, AnalyzerConfig
-from toolkit.capture.decode import Decoder, DnsEvent
-from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, PcapWriter
-from toolkit.capture.session import CaptureResult
-from toolkit.errors import CannotObserve, MissingCapability, reraise_bug
+from toolkit.capture.analysis import Analyzer, Sink
+from toolkit.capture.config import AnalyzerConfig
+from toolkit.capture.decode import Decoder
+from toolkit.capture.dnswire import FLAG_QR, DnsEvent
+from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, LINKTYPE_RAW, CaptureFormat, PcapWriter
+from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
+from toolkit.deadline import Deadline
+from toolkit.errors import CannotObserve, MissingCapability, best_effort
+
+if TYPE_CHECKING:
+    from toolkit.capture.whoasked import WhoAsked
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -46,6 +52,7 @@ PROGRESS_EVERY_S = 1.0
 DRAIN_S = 0.25  # at the stop, read what is queued for at most this long (inside --deadline's grace)
 _TS = struct.Struct("=qq")
 _SLL = struct.Struct("!HHH8sH")
+Progress = Callable[[int, float], None]  # (frames so far, frames per second)
 
 
 def default_filter(ports: tuple[int, ...]) -> str:
@@ -63,16 +70,14 @@ def attach_bpf(sock: socket.socket, expression: str) -> tuple[bool, str | None]:
 
     Returns (attached, reason it was not). Without a kernel filter the capture still works
     (the decoder ignores what is not DNS) but costs more CPU per packet."""
-    try:
+    with best_effort(None, "loading libpcap") as loading:  # scapy/libpcap missing: degrade, say so
         from scapy.arch.common import compile_filter  # lazy: ~0.5 s, and only for live capture
-    except Exception as exc:  # noqa: BLE001 - scapy/libpcap missing: degrade, say so
-        reraise_bug(exc)
-        return False, f"cannot load libpcap through scapy ({exc})"
-    try:
+    if loading.error is not None:
+        return False, f"cannot load libpcap through scapy ({loading.error})"
+    with best_effort(None, "compiling the filter") as compiling:
         prog = compile_filter(expression, linktype=DLT_RAW)
-    except Exception as exc:  # noqa: BLE001 - a bad expression is reported by the caller
-        reraise_bug(exc)
-        raise CannotObserve(f"--filter {expression!r}: libpcap cannot compile it ({exc})",
+    if compiling.error is not None:
+        raise CannotObserve(f"--filter {expression!r}: libpcap cannot compile it ({compiling.error})",
                             hint="use tcpdump filter syntax, e.g. 'udp port 53 or tcp port 53'") from None
     fprog = _Fprog(prog.bf_len, ctypes.cast(prog.bf_insns, ctypes.c_void_p))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(fprog))
@@ -80,14 +85,17 @@ def attach_bpf(sock: socket.socket, expression: str) -> tuple[bool, str | None]:
 
 
 def _stats(sock: socket.socket) -> tuple[int, int]:
+    """The kernel's (packets, drops) since the last call: reading resets them."""
     try:
         raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
-        return struct.unpack("=II", raw)
     except OSError:
         return 0, 0
+    packets, drops = struct.unpack("=II", raw)
+    return packets, drops
 
 
 def open_socket(interface: str) -> socket.socket:
+    """A cooked AF_PACKET socket on ``interface`` (all of them for "any"); NET_RAW needed."""
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     except PermissionError:
@@ -108,9 +116,9 @@ def open_socket(interface: str) -> socket.socket:
 
 def capture_live(*, interface: str = "any", duration: float | None = None, count: int | None = None,
                  bpf: str | None = None, ports: tuple[int, ...] = (53,), write: str | None = None,
-                 config: AnalyzerConfig | None = None, sink: Callable[[Any], None] | None = None,
-                 on_progress: Callable[[int, float], None] | None = None, deadline: Any = None,
-                 who: Callable | None = None, stop: threading.Event | None = None,
+                 config: AnalyzerConfig | None = None, sink: Sink | None = None,
+                 on_progress: Progress | None = None, deadline: Deadline | None = None,
+                 who: WhoAsked | None = None, stop: threading.Event | None = None,
                  on_ready: Callable[[str], None] | None = None) -> CaptureResult:
     """Capture until ``duration``, ``count``, ``deadline``, SIGINT/SIGTERM or ``stop``.
 
@@ -118,167 +126,231 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
     the analysis of what was seen."""
     expression = bpf or default_filter(ports)
     sock = open_socket(interface)
-    notes: list[str] = []
     writer = None
-    stop = stop or threading.Event()
     try:
-        try:
-            with signals.abortable():
-                attached, why = attach_bpf(sock, expression)
-        except KeyboardInterrupt:
-            if not signals.stopped():
-                raise
-            # SIGINT/SIGTERM while scapy/libpcap loaded: no packet was read yet; the loop
-            # below sees the stop at once and the (empty) report says so.
-            attached, why = False, f"{signals.describe()} arrived before the filter was compiled"
-        if not attached:
-            notes.append(f"no kernel filter ({why}): every packet is read and filtered in Python")
-        # Packets queued between socket() and the filter are unfiltered: drain them.
-        sock.setblocking(False)
-        for _ in range(100_000):
-            try:
-                sock.recv(1)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                break
-        _stats(sock)  # reading resets the counters
-        for opt, val in ((SO_RCVBUFFORCE, RCVBUF), (socket.SO_RCVBUF, RCVBUF)):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, opt, val)
-                break
-            except OSError:
-                continue
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        except OSError:
-            notes.append("no kernel timestamps: latencies include the reader's own delay")
-        sock.settimeout(IDLE_TICK_S)
+        notes = _prepare(sock, expression)
         if write:
             writer = PcapWriter(write, LINKTYPE_LINUX_SLL, snaplen=SNAPLEN)
-        decoder = Decoder(ports)
-        analyzer = Analyzer(config, sink=sink, who=who)
-        if who is not None and hasattr(who, "start"):
-            who.start(ports)  # the sock_diag watch for short-lived sockets (whoasked.py)
+        run = _Run(sock=sock, writer=writer, decoder=Decoder(ports), analyzer=Analyzer(config, sink=sink, who=who),
+                   who=who, interface=interface, expression=expression, duration=duration, count=count,
+                   deadline=deadline, on_progress=on_progress, stop=stop or threading.Event())
+        if who is not None:
+            who.start()  # the sock_diag watch for short-lived sockets (whoasked.py)
         if on_ready is not None:
             on_ready(expression)
         # SIGINT/SIGTERM: the one cooperative stop every command shares (toolkit.signals).
         with signals.cooperative():
-            res = _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline, on_progress,
-                        stop, expression, notes)
-        if who is not None and hasattr(who, "stats"):
+            res = _Reader(run).read(notes)
+        if who is not None:
             who.stop()
-            st = who.stats()
-            s = res.summary
-            if s.lookups_total:
-                # attributed or not, never guessed: only sockets seen open by a process count
-                res = dataclasses.replace(res, notes=res.notes + (
-                    f"who asked: process known for {s.lookups_attributed} of {s.lookups_total} lookups "
-                    f"({st['method']}, {st['cpu_s']:.2f} s CPU)",), extra={**res.extra, "who_asked": st})
-            else:
-                res = dataclasses.replace(res, extra={**res.extra, "who_asked": st})
+            res = _with_who(res, who)
         return res
     finally:
-        if who is not None and hasattr(who, "stop"):
+        if who is not None:
             who.stop()
         if writer is not None:
             writer.close()
         sock.close()
 
 
-def _loop(sock, writer, decoder, analyzer, interface, duration, count, deadline, on_progress, stop,
-          expression, notes) -> CaptureResult:
-    t0 = time.monotonic()
-    ends = []
-    if duration is not None:
-        ends.append(t0 + duration)
-    if deadline is not None:  # leave the drain (and the report) inside --deadline
-        ends.append(t0 + max(0.0, deadline.remaining() - DRAIN_S))
-    end_at = min(ends) if ends else None
-    stopped = "end"
-    frames = 0
-    recvmsg = sock.recvmsg
-    signals_stopped = signals.stopped
-    decode = decoder.decode
-    feed = analyzer.feed
-    tick = analyzer.tick
-    unpack_ts = _TS.unpack
-    pack_sll = _SLL.pack
-    write = writer.write if writer is not None else None
-    saw = getattr(analyzer.who, "saw_query", None)
-    next_tick = t0 + IDLE_TICK_S
-    next_progress = t0 + PROGRESS_EVERY_S
-    kernel_packets = kernel_drops = 0
-    drain_until = None  # set at the stop: the packets the kernel already queued are read too
-    while True:  # bounded by duration/count/deadline/signals (the socket times out every 0.2 s)
-        now = time.monotonic()
-        if drain_until is not None:
-            if now >= drain_until:
-                break
-        elif count is not None and frames >= count:
-            stopped = "count"  # exactly N packets were asked for: the rest is not ours to read
-            break
-        else:
-            if stop.is_set() or signals_stopped():
-                stopped = "signal"
-            elif end_at is not None and now >= end_at:
-                stopped = "duration" if duration is not None and (deadline is None or t0 + duration <= end_at + 1e-6) \
-                    else "deadline"
-            if stopped != "end":
-                # The ring still holds what arrived before the stop while the analysis was
-                # behind: read it for a bounded time (DRAIN_S), without waiting for more;
-                # whatever is left is counted below as unread, never passed off as no loss.
-                drain_until = now + DRAIN_S
-                sock.setblocking(False)
-                continue
-        if now >= next_tick:
-            next_tick = now + IDLE_TICK_S
-            tick(time.time())
-            if now >= next_progress:
-                next_progress = now + PROGRESS_EVERY_S
-                p, d = _stats(sock)
-                kernel_packets += p
-                kernel_drops += d
-                if on_progress is not None:
-                    on_progress(frames, frames / max(now - t0, 1e-9))
+def _prepare(sock: socket.socket, expression: str) -> list[str]:
+    """The kernel filter, an empty queue, a big buffer, kernel timestamps; returns notes
+    about what could not be had."""
+    notes: list[str] = []
+    try:
+        with signals.abortable():
+            attached, why = attach_bpf(sock, expression)
+    except KeyboardInterrupt:
+        if not signals.stopped():
+            raise
+        # SIGINT/SIGTERM while scapy/libpcap loaded: no packet was read yet; the loop
+        # below sees the stop at once and the (empty) report says so.
+        attached, why = False, f"{signals.describe()} arrived before the filter was compiled"
+    if not attached:
+        notes.append(f"no kernel filter ({why}): every packet is read and filtered in Python")
+    # Packets queued between socket() and the filter are unfiltered: drain them.
+    sock.setblocking(False)
+    for _ in range(100_000):
         try:
-            data, anc, _flags, addr = recvmsg(SNAPLEN, 64)
-        except (socket.timeout, BlockingIOError):
+            sock.recv(1)
+        except OSError:  # BlockingIOError (empty), InterruptedError, or another error: done
+            break
+    _stats(sock)  # reading resets the counters
+    for opt, val in ((SO_RCVBUFFORCE, RCVBUF), (socket.SO_RCVBUF, RCVBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, val)
+            break
+        except OSError:
+            continue
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        notes.append("no kernel timestamps: latencies include the reader's own delay")
+    sock.settimeout(IDLE_TICK_S)
+    return notes
+
+
+def _with_who(res: CaptureResult, who: WhoAsked) -> CaptureResult:
+    """The result with who-asked's statistics (and a note on how many lookups it named)."""
+    st = who.stats()
+    s = res.summary
+    if not s.lookups_total:
+        return dataclasses.replace(res, extra={**res.extra, "who_asked": st})
+    # attributed or not, never guessed: only sockets seen open by a process count
+    return dataclasses.replace(res, notes=res.notes + (
+        f"who asked: process known for {s.lookups_attributed} of {s.lookups_total} lookups "
+        f"({st['method']}, {st['cpu_s']:.2f} s CPU)",), extra={**res.extra, "who_asked": st})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Run:
+    """What one live capture reads from, writes to, feeds, and when it stops."""
+
+    sock: socket.socket
+    writer: PcapWriter | None
+    decoder: Decoder
+    analyzer: Analyzer
+    who: WhoAsked | None
+    interface: str
+    expression: str
+    duration: float | None
+    count: int | None
+    deadline: Deadline | None
+    on_progress: Progress | None
+    stop: threading.Event
+
+
+class _Reader:
+    """The receive loop of one live capture, and its counts."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.t0 = time.monotonic()
+        ends = []
+        if run.duration is not None:
+            ends.append(self.t0 + run.duration)
+        if run.deadline is not None:  # leave the drain (and the report) inside --deadline
+            ends.append(self.t0 + max(0.0, run.deadline.remaining() - DRAIN_S))
+        self.end_at = min(ends) if ends else None
+        self.frames = 0
+        self.kernel_packets = self.kernel_drops = 0
+        self.next_tick = self.t0 + IDLE_TICK_S
+        self.next_progress = self.t0 + PROGRESS_EVERY_S
+
+    def read(self, notes: list[str]) -> CaptureResult:
+        """Read until the stop, then the analysis of what was read."""
+        run = self.run
+        stopped = self._loop()
+        self._kernel_stats()
+        # PACKET_STATISTICS counts every packet the filter accepted, drops included (af_packet.c
+        # packet_getsockopt adds tp_drops to tp_packets): what was queued but never read is the
+        # rest. With --count the queue beyond N packets was not asked for: not reported.
+        unread = (max(0, self.kernel_packets - self.kernel_drops - self.frames)
+                  if stopped != StopReason.COUNT else 0)
+        if unread:
+            notes.append(f"{unread} packets were still queued unread when the capture stopped (the analysis "
+                         f"fell behind; {DRAIN_S:g} s of draining did not reach the end of the queue)")
+        run.analyzer.finish(time.time())
+        writer = run.writer
+        return CaptureResult(mode=CaptureMode.LIVE, source=run.interface, packets=self.frames,
+                             summary=run.analyzer.summary(), decoder=run.decoder.counters(),
+                             linktypes=("linux-sll",), file_format=CaptureFormat.PCAP if writer else None,
+                             stopped_by=stopped, elapsed_s=time.monotonic() - self.t0,
+                             kernel_packets=self.kernel_packets, kernel_drops=self.kernel_drops,
+                             written=writer.path if writer else None,
+                             written_packets=writer.packets if writer else 0, filter=run.expression,
+                             notes=tuple(notes), unread=unread)
+
+    def _loop(self) -> StopReason:
+        run = self.run
+        sock = run.sock
+        recvmsg = sock.recvmsg
+        decode = run.decoder.decode
+        feed = run.analyzer.feed
+        write = run.writer.write if run.writer is not None else None
+        saw = run.who.saw_query if run.who is not None else None
+        count = run.count
+        stopped = StopReason.END
+        drain_until = None  # set at the stop: the packets the kernel already queued are read too
+        while True:  # bounded by duration/count/deadline/signals (the socket times out every 0.2 s)
+            now = time.monotonic()
             if drain_until is not None:
-                break  # the queue is empty: drained
-            continue
-        except InterruptedError:
-            continue
-        ts_ns = 0
-        for level, ctype, cdata in anc:
-            if level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= 16:
-                sec, nsec = unpack_ts(cdata[:16])
-                ts_ns = sec * 1_000_000_000 + nsec
-        if not ts_ns:
-            ts_ns = time.time_ns()
-        frames += 1
-        if write is not None:
-            # Linux cooked header (what tcpdump -i any writes): packet type, ARPHRD, address, protocol
-            _ifname, proto, pkttype, hatype, hwaddr = addr[:5]
-            hw = hwaddr[:8]
-            write(ts_ns, pack_sll(pkttype, hatype, len(hw), hw.ljust(8, b"\0"), proto) + data)
-        for ev in decode(ts_ns, 101, data):
-            if saw is not None and type(ev) is DnsEvent and not ev.flags & 0x8000:
-                saw(ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.ts)  # who asked, while it is open
-            feed(ev)
-    p, d = _stats(sock)
-    kernel_packets += p
-    kernel_drops += d
-    # PACKET_STATISTICS counts every packet the filter accepted, drops included (af_packet.c
-    # packet_getsockopt adds tp_drops to tp_packets): what was queued but never read is the
-    # rest. With --count the queue beyond N packets was not asked for: not reported.
-    unread = max(0, kernel_packets - kernel_drops - frames) if stopped != "count" else 0
-    if unread:
-        notes.append(f"{unread} packets were still queued unread when the capture stopped (the analysis "
-                     f"fell behind; {DRAIN_S:g} s of draining did not reach the end of the queue)")
-    analyzer.finish(time.time())
-    elapsed = time.monotonic() - t0
-    return CaptureResult("live", interface, frames, analyzer.summary(), decoder.counters(), ("linux-sll",),
-                         "pcap" if writer else None, stopped, elapsed, kernel_packets, kernel_drops,
-                         writer.path if writer else None, writer.packets if writer else 0, expression,
-                         tuple(notes), unread=unread)
+                if now >= drain_until:
+                    break
+            elif count is not None and self.frames >= count:
+                stopped = StopReason.COUNT  # exactly N packets were asked for: the rest is not ours to read
+                break
+            else:
+                stopped = self._stop_reason(now)
+                if stopped != StopReason.END:
+                    # The ring still holds what arrived before the stop while the analysis was
+                    # behind: read it for a bounded time (DRAIN_S), without waiting for more;
+                    # whatever is left is counted as unread, never passed off as no loss.
+                    drain_until = now + DRAIN_S
+                    sock.setblocking(False)
+                    continue
+            if now >= self.next_tick:
+                self._idle(now)
+            try:
+                data, anc, _flags, addr = recvmsg(SNAPLEN, 64)
+            except (TimeoutError, BlockingIOError):
+                if drain_until is not None:
+                    break  # the queue is empty: drained
+                continue
+            except InterruptedError:
+                continue
+            ts_ns = _kernel_ts(anc)
+            self.frames += 1
+            if write is not None:
+                write(ts_ns, _sll_header(addr) + data)
+            for ev in decode(ts_ns, LINKTYPE_RAW, data):
+                if saw is not None and type(ev) is DnsEvent and not ev.flags & FLAG_QR:
+                    saw(ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.ts)  # who asked, while it is open
+                feed(ev)
+        return stopped
+
+    def _stop_reason(self, now: float) -> StopReason:
+        run = self.run
+        if run.stop.is_set() or signals.stopped():
+            return StopReason.SIGNAL
+        end_at = self.end_at
+        if end_at is not None and now >= end_at:
+            if run.duration is not None and (run.deadline is None or self.t0 + run.duration <= end_at + 1e-6):
+                return StopReason.DURATION
+            return StopReason.DEADLINE
+        return StopReason.END
+
+    def _idle(self, now: float) -> None:
+        """Every IDLE_TICK_S: expiries in the analyzer; every second the kernel's counts
+        (and progress)."""
+        self.next_tick = now + IDLE_TICK_S
+        self.run.analyzer.tick(time.time())
+        if now >= self.next_progress:
+            self.next_progress = now + PROGRESS_EVERY_S
+            self._kernel_stats()
+            if self.run.on_progress is not None:
+                self.run.on_progress(self.frames, self.frames / max(now - self.t0, 1e-9))
+
+    def _kernel_stats(self) -> None:
+        p, d = _stats(self.run.sock)
+        self.kernel_packets += p
+        self.kernel_drops += d
+
+
+def _kernel_ts(anc: list[tuple[int, int, bytes]]) -> int:
+    """The frame's kernel receive time (SO_TIMESTAMPNS), in ns; now when there is none."""
+    for level, ctype, cdata in anc:
+        if level == socket.SOL_SOCKET and ctype == SO_TIMESTAMPNS and len(cdata) >= 16:
+            sec, nsec = _TS.unpack(cdata[:16])
+            ts_ns: int = sec * 1_000_000_000 + nsec
+            if ts_ns:
+                return ts_ns
+    return time.time_ns()
+
+
+def _sll_header(addr: tuple[str, int, int, int, bytes]) -> bytes:
+    """The Linux cooked header (what tcpdump -i any writes): packet type, ARPHRD, address,
+    protocol, from the packet socket's address of the frame."""
+    _ifname, proto, pkttype, hatype, hwaddr = addr[:5]
+    hw = hwaddr[:8]
+    return _SLL.pack(pkttype, hatype, len(hw), hw.ljust(8, b"\0"), proto)

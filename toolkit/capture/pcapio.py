@@ -13,11 +13,12 @@ reason. Only a file that is not a capture at all (bad magic, no header) raises
 
 from __future__ import annotations
 
-import io
 import struct
-from collections.abc import Iterator
-from typing import NoReturn
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+from typing import NoReturn, Protocol
 
 from toolkit.errors import InputFileError
 
@@ -61,7 +62,27 @@ class Record:
 
     @property
     def ts(self) -> float:
+        """The capture time in seconds since the epoch."""
         return self.ts_ns / 1e9
+
+
+class CaptureFormat(StrEnum):
+    """The two capture file formats (pcap-savefile(5), draft-ietf-opsawg-pcapng)."""
+
+    PCAP = "pcap"
+    PCAPNG = "pcapng"
+
+
+class ByteStream(Protocol):
+    """What the reader reads from: a file, a pipe under the deadline, bytes in a test."""
+
+    def read(self, n: int = -1, /) -> bytes:
+        """Up to ``n`` bytes; fewer only at the end."""
+        ...
+
+    def close(self) -> None:
+        """Release the stream."""
+        ...
 
 
 class PcapReader:
@@ -72,25 +93,25 @@ class PcapReader:
     Counters: ``packets`` (records yielded), ``malformed`` and ``malformed_reasons``.
     """
 
-    def __init__(self, path: str, *, fileobj: io.BufferedIOBase | None = None) -> None:
+    def __init__(self, path: str, *, fileobj: ByteStream | None = None) -> None:
         self.path = path
         self.packets = 0
         self.malformed = 0
         self.malformed_reasons: list[str] = []
-        self.format = "pcap"
+        self.format = CaptureFormat.PCAP
         self.linktypes: set[int] = set()
         if fileobj is None:
             from toolkit.inputs import open_stream
 
             # Regular files as before; FIFOs, pipes and devices read under the deadline.
             fileobj = open_stream(path, what="a pcap or pcapng file")
-        self._fh = fileobj
+        self._fh: ByteStream = fileobj
         head = self._read(4)
         if len(head) < 4:
             self.close()
             raise InputFileError(path, "empty or too short to be a pcap/pcapng file")
         if head == _PCAPNG_SHB:
-            self.format = "pcapng"
+            self.format = CaptureFormat.PCAPNG
             self._head = head
         elif head in _PCAP_MAGIC:
             self._endian, self._ts_mult = _PCAP_MAGIC[head]
@@ -122,6 +143,7 @@ class PcapReader:
             self.malformed_reasons.append(reason)
 
     def close(self) -> None:
+        """Close the file (errors on close are not the capture's)."""
         try:
             self._fh.close()
         except OSError:
@@ -130,15 +152,17 @@ class PcapReader:
     def __enter__(self) -> "PcapReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
-        if self.format == "pcapng":
+        if self.format == CaptureFormat.PCAPNG:
             return self._iter_pcapng()
         return self._iter_pcap()
 
     def records(self) -> Iterator[Record]:
+        """The records as ``Record`` objects (everyone but the hot loop)."""
         for ts_ns, lt, data in self:
             yield Record(ts_ns, lt, data, len(data))
 
@@ -167,9 +191,7 @@ class PcapReader:
 
     # ------------------------------------------------------------------ pcapng
     def _iter_pcapng(self) -> Iterator[tuple[int, int, bytes]]:
-        # Per section: byte order and the interfaces' (linktype, ts units per second).
-        endian = "<"
-        ifaces: list[tuple[int, int]] = []
+        sec = _Section()
         pending = self._head
         while True:  # each turn consumes one block (>= 12 bytes) or ends
             head = pending + self._read(8 - len(pending))
@@ -178,85 +200,110 @@ class PcapReader:
                 if head:
                     self._bad("truncated block header at the end")
                 return
-            btype_raw = head[:4]
-            if btype_raw == _PCAPNG_SHB:
-                bom = self._read(4)
-                if len(bom) < 4:
-                    self._bad("truncated section header block")
+            if head[:4] == _PCAPNG_SHB:
+                if not self._section(head, sec):
                     return
-                if bom == b"\x4d\x3c\x2b\x1a":
-                    endian = "<"
-                elif bom == b"\x1a\x2b\x3c\x4d":
-                    endian = ">"
-                else:
-                    if self.packets == 0:
-                        raise InputFileError(self.path, "pcapng section header with a bad byte-order magic")
-                    self._bad("section header with a bad byte-order magic; rest of file skipped")
-                    return
-                (blen,) = struct.unpack(endian + "I", head[4:8])
-                if blen < 28 or blen % 4 or blen > MAX_BLOCK:
-                    self._bad(f"section header block of impossible length {blen}")
-                    return
-                body = self._read(blen - 12)
-                if len(body) < blen - 12:
-                    self._bad("truncated section header block")
-                    return
-                ifaces = []
                 continue
-            btype, blen = struct.unpack(endian + "II", head)
-            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                self._bad(f"block of impossible length {blen}; rest of file skipped")
+            block = self._block(head, sec.endian)
+            if block is None:
                 return
-            body = self._read(blen - 8)
-            if len(body) < blen - 8:
-                self._bad(f"truncated block (type {btype}: {len(body)} of {blen - 8} bytes)")
-                return
-            body = body[:-4]  # trailing block length
-            if btype == 1:  # Interface Description Block
-                if len(body) < 8:
-                    self._bad("short interface description block")
-                    continue
+            rec = self._packet(block[0], block[1], sec)
+            if rec is not None:
+                self.packets += 1
+                yield rec
+
+    def _section(self, head: bytes, sec: _Section) -> bool:
+        """A Section Header Block: a new byte order, no interfaces yet. False: the end."""
+        bom = self._read(4)
+        if len(bom) < 4:
+            self._bad("truncated section header block")
+            return False
+        if bom == b"\x4d\x3c\x2b\x1a":
+            sec.endian = "<"
+        elif bom == b"\x1a\x2b\x3c\x4d":
+            sec.endian = ">"
+        else:
+            if self.packets == 0:
+                raise InputFileError(self.path, "pcapng section header with a bad byte-order magic")
+            self._bad("section header with a bad byte-order magic; rest of file skipped")
+            return False
+        (blen,) = struct.unpack(sec.endian + "I", head[4:8])
+        if blen < 28 or blen % 4 or blen > MAX_BLOCK:
+            self._bad(f"section header block of impossible length {blen}")
+            return False
+        body = self._read(blen - 12)
+        if len(body) < blen - 12:
+            self._bad("truncated section header block")
+            return False
+        sec.ifaces = []
+        return True
+
+    def _block(self, head: bytes, endian: str) -> tuple[int, bytes] | None:
+        """The type and body (without the trailing length) of the block ``head`` starts;
+        None when it is damaged beyond reading on."""
+        btype, blen = struct.unpack(endian + "II", head)
+        if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+            self._bad(f"block of impossible length {blen}; rest of file skipped")
+            return None
+        body = self._read(blen - 8)
+        if len(body) < blen - 8:
+            self._bad(f"truncated block (type {btype}: {len(body)} of {blen - 8} bytes)")
+            return None
+        return btype, body[:-4]
+
+    def _packet(self, btype: int, body: bytes, sec: _Section) -> tuple[int, int, bytes] | None:
+        """The packet a block carries (EPB, SPB, obsolete PB); an IDB declares an interface."""
+        endian, ifaces = sec.endian, sec.ifaces
+        if btype == 1:  # Interface Description Block
+            if len(body) < 8:
+                self._bad("short interface description block")
+            elif len(ifaces) < MAX_INTERFACES:
                 lt = struct.unpack_from(endian + "H", body, 0)[0]
-                tsres = _if_tsresol(body[8:], endian)
-                if len(ifaces) < MAX_INTERFACES:
-                    ifaces.append((lt, tsres))
-                    self.linktypes.add(lt)
-            elif btype == 6:  # Enhanced Packet Block
-                if len(body) < 20:
-                    self._bad("short enhanced packet block")
-                    continue
-                ifid, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
-                if ifid >= len(ifaces):
-                    self._bad(f"packet on undeclared interface {ifid}")
-                    continue
-                if caplen > len(body) - 20:
-                    self._bad(f"packet block shorter than its captured length {caplen}")
-                    continue
+                ifaces.append((lt, _if_tsresol(body[8:], endian)))
+                self.linktypes.add(lt)
+        elif btype == 6:  # Enhanced Packet Block
+            if len(body) < 20:
+                self._bad("short enhanced packet block")
+                return None
+            ifid, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", body, 0)
+            if ifid >= len(ifaces):
+                self._bad(f"packet on undeclared interface {ifid}")
+            elif caplen > len(body) - 20:
+                self._bad(f"packet block shorter than its captured length {caplen}")
+            else:
                 lt, per_sec = ifaces[ifid]
                 units = (hi << 32) | lo
                 ts_ns = units * 1_000_000_000 // per_sec if per_sec != 1_000_000_000 else units
-                self.packets += 1
-                yield (ts_ns, lt, body[20:20 + caplen])
-            elif btype == 3:  # Simple Packet Block: no timestamp, interface 0
-                if not ifaces or len(body) < 4:
-                    self._bad("simple packet block without an interface")
-                    continue
-                (orig,) = struct.unpack_from(endian + "I", body, 0)
-                self.packets += 1
-                yield (0, ifaces[0][0], body[4:4 + min(orig, len(body) - 4)])
-            elif btype == 2:  # obsolete Packet Block
-                if len(body) < 20:
-                    self._bad("short packet block")
-                    continue
-                ifid, _drops, hi, lo, caplen, _orig = struct.unpack_from(endian + "HHIIII", body, 0)
-                if ifid >= len(ifaces) or caplen > len(body) - 20:
-                    self._bad("damaged obsolete packet block")
-                    continue
-                lt, per_sec = ifaces[ifid]
-                units = (hi << 32) | lo
-                self.packets += 1
-                yield (units * 1_000_000_000 // per_sec, lt, body[20:20 + caplen])
-            # other blocks (name resolution, statistics, custom, journal...) carry no packets
+                return (ts_ns, lt, body[20:20 + caplen])
+        elif btype == 3:  # Simple Packet Block: no timestamp, interface 0
+            if not ifaces or len(body) < 4:
+                self._bad("simple packet block without an interface")
+                return None
+            (orig,) = struct.unpack_from(endian + "I", body, 0)
+            return (0, ifaces[0][0], body[4:4 + min(orig, len(body) - 4)])
+        elif btype == 2:  # obsolete Packet Block
+            if len(body) < 20:
+                self._bad("short packet block")
+                return None
+            ifid, _drops, hi, lo, caplen, _orig = struct.unpack_from(endian + "HHIIII", body, 0)
+            if ifid >= len(ifaces) or caplen > len(body) - 20:
+                self._bad("damaged obsolete packet block")
+                return None
+            lt, per_sec = ifaces[ifid]
+            return ((((hi << 32) | lo) * 1_000_000_000) // per_sec, lt, body[20:20 + caplen])
+        # other blocks (name resolution, statistics, custom, journal...) carry no packets
+        return None
+
+
+class _Section:
+    """What a pcapng section declares: its byte order and interfaces (linktype, ts units
+    per second)."""
+
+    __slots__ = ("endian", "ifaces")
+
+    def __init__(self) -> None:
+        self.endian = "<"
+        self.ifaces: list[tuple[int, int]] = []
 
 
 def _if_tsresol(options: bytes, endian: str) -> int:
@@ -273,7 +320,7 @@ def _if_tsresol(options: bytes, endian: str) -> int:
             exp = v & 0x7F
             if v & 0x80:
                 return 1 << min(exp, 62)
-            return 10 ** min(exp, 18)
+            return int(10 ** min(exp, 18))
         off += 4 + ((length + 3) & ~3)
     return 1_000_000
 
@@ -308,6 +355,7 @@ class PcapWriter:
         self.snaplen = snaplen
 
     def write(self, ts_ns: int, data: bytes, orig_len: int | None = None) -> None:
+        """One record (time in ns since the epoch), flushed when ``flush_each``."""
         sec, rest = divmod(ts_ns, 1_000_000_000)
         frac = rest if self.nanosecond else rest // 1000
         cap = data[: self.snaplen]
@@ -330,6 +378,7 @@ class PcapWriter:
         raise OutputError(self.path, exc.strerror or str(exc)) from None
 
     def close(self) -> None:
+        """Flush and close (idempotent)."""
         try:
             self._fh.flush()
             self._fh.close()
@@ -339,11 +388,12 @@ class PcapWriter:
     def __enter__(self) -> "PcapWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
 
-def write_pcap(path: str, linktype: int, packets, *, nanosecond: bool = True) -> int:
+def write_pcap(path: str, linktype: int, packets: Iterable[tuple[int, bytes]], *, nanosecond: bool = True) -> int:
     """Write ``(ts_ns, bytes)`` pairs to a pcap file (tests and benchmarks). Returns the count."""
     with PcapWriter(path, linktype, nanosecond=nanosecond, flush_each=False) as w:
         for ts_ns, data in packets:

@@ -1,7 +1,6 @@
-"""One capture run, offline or live, as one frozen ``CaptureResult``.
-
-``analyze_file`` reads a pcap/pcapng file through the same decoder and analyzer that the
-live capture uses (``toolkit.capture.live``). Results stream to ``sink`` as they happen.
+"""One capture run read from a file: ``analyze_file`` reads a pcap/pcapng file through the
+same decoder and analyzer that the live capture uses (``toolkit.capture.live``), and
+returns one frozen ``CaptureResult``. Results stream to ``sink`` as they happen.
 """
 
 from __future__ import annotations
@@ -9,13 +8,14 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from toolkit import signals
-from toolkit.capture.analysis import Analyzer, AnalyzerConfig, CaptureSummary
+from toolkit.capture.analysis import Analyzer, Sink
+from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import Decoder, Malformed
 from toolkit.capture.pcapio import LINKTYPES, PcapReader
+from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
+from toolkit.deadline import Deadline
 
 PROGRESS_EVERY_S = 1.0
 # Stop reading this long before --deadline: closing 65k pending queries and thousands of
@@ -25,33 +25,12 @@ WIND_DOWN_S = 0.25
 _HARMLESS_ETHERTYPES = frozenset((0x0806, 0x88CC, 0x888E, 0x9000, 0x8035))
 _ETHERTYPE_NAMES = {0x8863: "PPPoE discovery", 0x8864: "PPPoE session, not IP", 0x8847: "MPLS, not IP",
                     0x88E5: "MACsec", 0x8915: "RoCE", 0x22F0: "AVTP"}
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    mode: str  # "read" | "live"
-    source: str  # file name or interface
-    packets: int  # frames read (file records, or frames the socket delivered)
-    summary: CaptureSummary
-    decoder: dict[str, int]
-    linktypes: tuple[str, ...] = ()
-    file_format: str | None = None
-    stopped_by: str = "end"  # end | duration | count | deadline | interrupt | signal
-    elapsed_s: float = 0.0
-    kernel_packets: int | None = None  # PACKET_STATISTICS: seen by the filter
-    kernel_drops: int | None = None  # ... and dropped for lack of buffer
-    written: str | None = None  # --write file
-    written_packets: int = 0
-    filter: str | None = None
-    notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
-    unread: int | None = None  # live: packets still queued, never read, when the capture stopped
+Progress = Callable[[int, float], None]  # (packets so far, packets per second)
 
 
 def analyze_file(path: str, *, ports: tuple[int, ...] = (53,), config: AnalyzerConfig | None = None,
-                 sink: Callable[[Any], None] | None = None,
-                 on_progress: Callable[[int, float], None] | None = None,
-                 deadline: Any = None) -> CaptureResult:
+                 sink: Sink | None = None, on_progress: Progress | None = None,
+                 deadline: Deadline | None = None) -> CaptureResult:
     """Decode and analyze a capture file; raises InputFileError when it is not one."""
     t0 = time.monotonic()
     # The analysis allocates short-lived objects without reference cycles: the cyclic GC
@@ -60,15 +39,15 @@ def analyze_file(path: str, *, ports: tuple[int, ...] = (53,), config: AnalyzerC
     old_threshold = gc.get_threshold()
     gc.set_threshold(max(old_threshold[0], 200_000), old_threshold[1], old_threshold[2])
     try:
-        return _analyze(path, ports, config, sink, on_progress, deadline, t0)
+        return _analyze(path, ports, Analyzer(config, sink=sink), on_progress, deadline, t0)
     finally:
         gc.set_threshold(*old_threshold)
 
 
-def _analyze(path, ports, config, sink, on_progress, deadline, t0) -> CaptureResult:
+def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress: Progress | None,
+             deadline: Deadline | None, t0: float) -> CaptureResult:
     decoder = Decoder(ports)
-    analyzer = Analyzer(config, sink=sink)
-    stopped = "end"
+    stopped = StopReason.END
     last_ts = None
     next_progress = t0 + PROGRESS_EVERY_S
     with PcapReader(path) as reader:
@@ -78,11 +57,11 @@ def _analyze(path, ports, config, sink, on_progress, deadline, t0) -> CaptureRes
         for ts_ns, lt, data in reader:
             for ev in decode(ts_ns, lt, data):
                 feed(ev)
-            n += 1
+            n += 1  # noqa: SIM113 - the loop is the hot path: a counter is cheaper than enumerate's tuples
             if not n & 0x3FF:  # every 1024 records (~10-20 ms of decoding): deadline, signals
                 now = time.monotonic()
                 if signals.stopped() or (deadline is not None and deadline.remaining() <= WIND_DOWN_S):
-                    stopped = "signal" if signals.stopped() else "deadline"
+                    stopped = StopReason.SIGNAL if signals.stopped() else StopReason.DEADLINE
                     last_ts = ts_ns / 1e9
                     break
                 if on_progress is not None and now >= next_progress:
@@ -90,24 +69,30 @@ def _analyze(path, ports, config, sink, on_progress, deadline, t0) -> CaptureRes
                     on_progress(n, n / max(now - t0, 1e-9))
             last_ts = ts_ns / 1e9
         for reason in reader.malformed_reasons:
-            analyzer.add_malformed(Malformed(last_ts or 0.0, f"capture file: {reason}"))
-        extra_bad = reader.malformed - len(reader.malformed_reasons)
-        analyzer.malformed += max(0, extra_bad)
-        analyzer.finish(last_ts, cut_short=stopped != "end")
+            analyzer.add_malformed(Malformed(ts=last_ts or 0.0, reason=f"capture file: {reason}"))
+        analyzer.add_malformed_count(reader.malformed - len(reader.malformed_reasons))
+        analyzer.finish(last_ts, cut_short=stopped != StopReason.END)
         linktypes = tuple(LINKTYPES.get(lt, f"unsupported ({lt})") for lt in sorted(reader.linktypes))
-        notes = []
-        if decoder.unsupported_linktype:
-            notes.append(f"{decoder.unsupported_linktype} frames of an unsupported link type were skipped "
-                         f"(supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback)")
-        other = {et: n for et, n in decoder.other_ethertypes.items() if et >= 0x0600 and et not in _HARMLESS_ETHERTYPES}
-        if other:
-            kinds = ", ".join(f"0x{et:04x}{' (' + _ETHERTYPE_NAMES[et] + ')' if et in _ETHERTYPE_NAMES else ''} "
-                              f"x{n}" for et, n in sorted(other.items(), key=lambda kv: -kv[1])[:6])
-            notes.append(f"{sum(other.values())} frames carried no IP podtriage decodes and were skipped: "
-                         f"ethertype {kinds}")
-        if stopped != "end":
-            why = "--deadline reached" if stopped == "deadline" else f"interrupted by {signals.describe()}"
-            notes.append(f"{why} after {reader.packets} packets: the analysis covers only the start of "
-                         f"the file (read cut short)")
-        return CaptureResult("read", path, reader.packets, analyzer.summary(), decoder.counters(),
-                             linktypes, reader.format, stopped, time.monotonic() - t0, notes=tuple(notes))
+        return CaptureResult(mode=CaptureMode.READ, source=path, packets=reader.packets, summary=analyzer.summary(),
+                             decoder=decoder.counters(), linktypes=linktypes, file_format=reader.format,
+                             stopped_by=stopped, elapsed_s=time.monotonic() - t0,
+                             notes=tuple(_notes(decoder, stopped, reader.packets)))
+
+
+def _notes(decoder: Decoder, stopped: StopReason, packets: int) -> list[str]:
+    """What the reader should know about what was not analysed."""
+    notes = []
+    if decoder.unsupported_linktype:
+        notes.append(f"{decoder.unsupported_linktype} frames of an unsupported link type were skipped "
+                     f"(supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback)")
+    other = {et: n for et, n in decoder.other_ethertypes.items() if et >= 0x0600 and et not in _HARMLESS_ETHERTYPES}
+    if other:
+        kinds = ", ".join(f"0x{et:04x}{' (' + _ETHERTYPE_NAMES[et] + ')' if et in _ETHERTYPE_NAMES else ''} "
+                          f"x{n}" for et, n in sorted(other.items(), key=lambda kv: -kv[1])[:6])
+        notes.append(f"{sum(other.values())} frames carried no IP podtriage decodes and were skipped: "
+                     f"ethertype {kinds}")
+    if stopped != StopReason.END:
+        why = "--deadline reached" if stopped == StopReason.DEADLINE else f"interrupted by {signals.describe()}"
+        notes.append(f"{why} after {packets} packets: the analysis covers only the start of "
+                     f"the file (read cut short)")
+    return notes

@@ -16,6 +16,7 @@ _MAC_B = bytes.fromhex("02000000000b")
 
 
 def encode_name(name: str) -> bytes:
+    """A name in wire format (RFC 1035 3.1), uncompressed."""
     name = name.rstrip(".")
     if not name:
         return b"\x00"
@@ -23,12 +24,14 @@ def encode_name(name: str) -> bytes:
 
 
 def dns_query(txid: int, qname: str, qtype: int = 1, *, rd: bool = True) -> bytes:
+    """A DNS query message with one question."""
     flags = 0x0100 if rd else 0
     return struct.pack("!HHHHHH", txid, flags, 1, 0, 0, 0) + encode_name(qname) + struct.pack("!HH", qtype, 1)
 
 
 def dns_response(txid: int, qname: str, qtype: int = 1, *, rcode: int = 0, addresses: tuple[str, ...] = (),
                  tc: bool = False, ttl: int = 30) -> bytes:
+    """A DNS response to one question, with A/AAAA records for ``addresses``."""
     flags = 0x8180 | rcode | (0x0200 if tc else 0)
     rrs = b""
     for a in addresses:
@@ -43,7 +46,7 @@ def dns_response(txid: int, qname: str, qtype: int = 1, *, rcode: int = 0, addre
 def _csum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\x00"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s: int = sum(struct.unpack("!%dH" % (len(data) // 2), data))  # RFC 1071 one's complement sum
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
@@ -54,6 +57,7 @@ def _is6(addr: str) -> bool:
 
 
 def ip_packet(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0, ttl: int = 64) -> bytes:
+    """An IPv4 (with its header checksum) or IPv6 packet around ``payload``."""
     if _is6(src):
         return (struct.pack("!IHBB", 0x60000000, len(payload), proto, ttl)
                 + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + payload)
@@ -67,10 +71,12 @@ def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
     if _is6(src):
         return (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
                 + struct.pack("!IxxxB", length, proto))
-    return socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst) + struct.pack("!xBH", proto, length)
+    return (socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst)
+            + struct.pack("!xBH", proto, length))
 
 
 def udp(src: str, dst: str, sport: int, dport: int, payload: bytes, *, checksum: bool = True) -> bytes:
+    """A UDP datagram in an IP packet (with a real checksum unless told not to)."""
     seg = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
     if checksum:
         c = _csum(_pseudo(src, dst, 17, len(seg)) + seg) or 0xFFFF
@@ -79,11 +85,13 @@ def udp(src: str, dst: str, sport: int, dport: int, payload: bytes, *, checksum:
 
 
 def tcp(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: str, payload: bytes = b"") -> bytes:
+    """A TCP segment in an IP packet; ``flags`` as letters (S, A, P, F, R)."""
     bits = 0
     for ch, v in (("F", 1), ("S", 2), ("R", 4), ("P", 8), ("A", 16)):
         if ch in flags:
             bits |= v
-    seg = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, bits, 65535, 0, 0) + payload
+    seg = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, bits, 65535, 0,
+                      0) + payload
     c = _csum(_pseudo(src, dst, 6, len(seg)) + seg)
     seg = seg[:16] + struct.pack("!H", c) + seg[18:]
     return ip_packet(src, dst, 6, seg)

@@ -24,9 +24,12 @@ import socket
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypedDict
 
-from toolkit.errors import reraise_bug
-from toolkit.capture.analysis import ProcessInfo
+from toolkit.capture.dnswire import Transport
+from toolkit.capture.records import ProcessInfo
+from toolkit.errors import best_effort
 
 REFRESH_MIN_S = 1.0  # a full psutil socket table scan costs 10-50 ms: at most once a second
 MAX_CACHE = 4096
@@ -42,9 +45,37 @@ NLMSG_ERROR = 2
 _NLH = struct.Struct("=IHHII")
 _MSG = struct.Struct("=BBBB2s2s16s16sIQIIIII")  # struct inet_diag_msg
 _NOCOOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE
-_PROTO = {"udp": socket.IPPROTO_UDP, "tcp": socket.IPPROTO_TCP}
+_PROTO = {Transport.UDP: socket.IPPROTO_UDP, Transport.TCP: socket.IPPROTO_TCP}
 WATCH_NICE = -10
 HINTS = 32  # (pid, fd) pairs that held a DNS socket before: checked first
+
+
+class WhoStats(TypedDict):
+    """How who-asked went in a live capture (the report's ``who_asked`` object)."""
+
+    method: str  # "sock_diag+procfs" or "psutil"
+    watch_error: str | None
+    client_sockets: int
+    sockets_with_process: int
+    sockets_closed_first: int
+    sockets_no_owner: int
+    cpu_s: float
+    psutil_scans: int
+    look_delay_ms_p50: float | None
+    look_delay_ms_p90: float | None
+    priority: str
+
+
+class _Held:
+    """One socket seen held by a process: from ``first`` to ``last`` (capture time)."""
+
+    __slots__ = ("pid", "first", "last", "inode")
+
+    def __init__(self, pid: int, first: float, last: float, inode: int) -> None:
+        self.pid = pid
+        self.first = first
+        self.last = last
+        self.inode = inode
 
 
 class SockDiag:
@@ -65,9 +96,11 @@ class SockDiag:
         self.order: dict[str, bool] = {}
 
     def close(self) -> None:
+        """Close the netlink socket."""
         self.sock.close()
 
     def _one(self, family: int, proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> int | None:
+        """One SOCK_DIAG_BY_FAMILY request (linux/inet_diag.h), its idiag_inode or None."""
         self.seq += 1
         sockid = (sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + src.ljust(16, b"\0")
                   + dst.ljust(16, b"\0") + b"\0\0\0\0" + _NOCOOKIE)
@@ -79,9 +112,11 @@ class SockDiag:
         _len, mtype, _f, _seq, _pid = _NLH.unpack_from(data, 0)
         if mtype == NLMSG_ERROR:
             return None
-        return _MSG.unpack_from(data, _NLH.size)[-1] or None
+        inode: int = _MSG.unpack_from(data, _NLH.size)[-1]
+        return inode or None
 
-    def find(self, transport: str, local: str, lport: int, remote: str, rport: int) -> int | None:
+    def find(self, transport: Transport, local: str, lport: int, remote: str, rport: int) -> int | None:
+        """The inode of the socket ``local:lport`` <-> ``remote:rport``, or None when it is closed."""
         family = socket.AF_INET6 if ":" in local else socket.AF_INET
         lo, re_ = socket.inet_pton(family, local), socket.inet_pton(family, remote)
         proto = _PROTO[transport]
@@ -98,11 +133,11 @@ class SockDiag:
 class SocketFinder:
     """Client socket seen on the wire -> the process that holds it, while it is still open."""
 
-    def __init__(self, *, clock=time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.diag = SockDiag()
-        # (address, port, transport) -> the sockets seen on it, oldest first: [pid, first, last, inode]
-        self.owners: OrderedDict[tuple[str, int, str], list[list]] = OrderedDict()
+        # (address, port, transport) -> the sockets seen on it, oldest first
+        self.owners: OrderedDict[tuple[str, int, str], list[_Held]] = OrderedDict()
         self._inode_pid: OrderedDict[int, int | None] = OrderedDict()
         self._recent_pids: OrderedDict[int, None] = OrderedDict()  # pids that owned a DNS socket
         self._hints: OrderedDict[tuple[int, int], None] = OrderedDict()  # (pid, fd) that did
@@ -116,9 +151,10 @@ class SocketFinder:
         self.cpu_s = 0.0
 
     def close(self) -> None:
+        """Stop looking (closes the sock_diag socket)."""
         self.diag.close()
 
-    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: str, ts: float) -> None:
+    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float) -> None:
         """A query left ``src:sport``: find its socket and owner now, before it closes.
 
         Every query is looked up (one exact sock_diag request, microseconds), never skipped
@@ -130,8 +166,8 @@ class SocketFinder:
         try:
             inode = self.diag.find(transport, src, sport, dst, dport)
             hist = self.owners.get(key)
-            if inode is not None and hist and hist[-1][3] == inode:
-                hist[-1][2] = max(hist[-1][2], ts)  # the same socket again (A then AAAA, a retry)
+            if inode is not None and hist and hist[-1].inode == inode:
+                hist[-1].last = max(hist[-1].last, ts)  # the same socket again (A then AAAA, a retry)
                 return
             self.sockets += 1
             if len(self.delays) < 4096:
@@ -146,7 +182,7 @@ class SocketFinder:
             self.found += 1
             if hist is None:
                 hist = self.owners[key] = []
-            hist.append([pid, ts, ts, inode])
+            hist.append(_Held(pid, ts, ts, inode))
             del hist[:-OWNERS_PER_PORT]
             self.owners.move_to_end(key)
             if len(self.owners) > MAX_SOCKETS:
@@ -170,7 +206,7 @@ class SocketFinder:
         now = self.clock()
         if now - self._pids_at >= PIDS_EVERY_S:
             self._refresh_pids(now)
-        tried = set()
+        tried: set[int] = set()
         for pid in list(reversed(self._recent_pids)) + self._ns_pids:
             if pid in tried:
                 continue
@@ -239,9 +275,9 @@ class SocketFinder:
         if not hist:
             return None
         if first is None or last is None:
-            pids = {h[0] for h in hist}
+            pids = {h.pid for h in hist}
         else:
-            pids = {h[0] for h in hist if not (h[1] > last + SLACK_S or h[2] < first - SLACK_S)}
+            pids = {h.pid for h in hist if not (h.first > last + SLACK_S or h.last < first - SLACK_S)}
         return next(iter(pids)) if len(pids) == 1 else None
 
 
@@ -273,7 +309,7 @@ class WhoAsked:
     ``start(ports)`` begins the sock_diag watch for short-lived sockets (live capture only);
     without it (or without netlink) only the psutil scan answers."""
 
-    def __init__(self, *, refresh_min_s: float = REFRESH_MIN_S, clock=time.monotonic,
+    def __init__(self, *, refresh_min_s: float = REFRESH_MIN_S, clock: Callable[[], float] = time.monotonic,
                  watch: bool = True) -> None:
         self.refresh_min_s = refresh_min_s
         self.clock = clock
@@ -290,7 +326,7 @@ class WhoAsked:
         self._old_nice: int | None = None
         self.priority = "unchanged"
 
-    def start(self, ports=(53,)) -> None:
+    def start(self) -> None:
         """Live capture: look every new client socket up while it is open (``saw_query``)."""
         if not self.want_watch or self.watch is not None:
             return
@@ -315,11 +351,13 @@ class WhoAsked:
                 self._old_nice = None
                 self.priority = "unchanged (no CAP_SYS_NICE)"
 
-    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: str, ts: float) -> None:
+    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float) -> None:
+        """A query left a client socket (live capture): look its owner up while it is open."""
         if self.watch is not None:
             self.watch.saw_query(src, sport, dst, dport, transport, ts)
 
     def stop(self) -> None:
+        """End the watch and restore the process priority (idempotent)."""
         if self.watch is not None:
             self.watch.close()
         if self._old_nice is not None:
@@ -329,7 +367,8 @@ class WhoAsked:
                 pass
             self._old_nice = None
 
-    def stats(self) -> dict:
+    def stats(self) -> WhoStats:
+        """How the attribution went: the report's ``who_asked`` object."""
         w = self.watch
         return {"method": "sock_diag+procfs" if w is not None else "psutil",
                 "watch_error": self.watch_error,
@@ -341,6 +380,7 @@ class WhoAsked:
                 "priority": self.priority}
 
     def refresh(self) -> None:
+        """The psutil fallback: rescan the socket table (at most every ``refresh_min_s``)."""
         try:
             import psutil
         except ImportError:
@@ -365,10 +405,10 @@ class WhoAsked:
         self._table = table
 
     def process(self, pid: int) -> ProcessInfo | None:
+        """Name and command line of ``pid`` (None when it is gone or hidden from us)."""
         if pid in self._procs:
             return self._procs[pid]
-        info = None
-        try:
+        with best_effort(None, f"reading process {pid}") as reading:  # NoSuchProcess, AccessDenied, ImportError
             import psutil
 
             p = psutil.Process(pid)
@@ -379,18 +419,16 @@ class WhoAsked:
                 except (psutil.AccessDenied, psutil.ZombieProcess):
                     cmd = ""
             info = ProcessInfo(pid, name, cmd)
-        except Exception as exc:  # noqa: BLE001 - NoSuchProcess, AccessDenied, ImportError: best effort
-            reraise_bug(exc)
-            info = None
-        if info is None:
+        if reading.failed:
             return None  # gone (short-lived): not cached, a later call may not know either
         self._procs[pid] = info
         if len(self._procs) > MAX_CACHE:
             self._procs.popitem(last=False)
         return info
 
-    def __call__(self, ip: str, port: int, transport: str = "udp", first: float | None = None,
+    def __call__(self, ip: str, port: int, transport: str = Transport.UDP, first: float | None = None,
                  last: float | None = None) -> ProcessInfo | None:
+        """The process that held ``ip:port`` between ``first`` and ``last`` (capture time)."""
         self.asked += 1
         if not self.available:
             return None

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.cli import app, validate
 from toolkit.cli.common import DeadlineOpt, OutputOpt, progress, progress_enabled, run
 from toolkit.report import OutputFormat
+
+if TYPE_CHECKING:
+    from toolkit.capture.analysis import Result, Sink
+    from toolkit.capture.config import AnalyzerConfig
+    from toolkit.capture.records import CaptureResult
+    from toolkit.deadline import Deadline
+    from toolkit.model import Report
 
 DEFAULT_DURATION = 10.0
 
@@ -18,7 +25,8 @@ DEFAULT_DURATION = 10.0
 def capture_cmd(
     interface: Annotated[str, typer.Option("--interface", "-i", metavar="IF|any", parser=validate.interface,
                                            help="Interface to capture on (live).")] = "any",
-    duration: Annotated[float | None, typer.Option("--duration", "-d", parser=validate.seconds(0.1, 86400.0), metavar="SECONDS",
+    duration: Annotated[float | None, typer.Option("--duration", "-d", parser=validate.seconds(0.1, 86400.0),
+                                                   metavar="SECONDS",
                                                    help=f"Stop after this long (live; default "
                                                         f"{DEFAULT_DURATION:g} s unless --count is given).")] = None,
     count: Annotated[int | None, typer.Option("--count", "-c", min=1, metavar="N",
@@ -26,8 +34,9 @@ def capture_cmd(
     bpf: Annotated[str | None, typer.Option("--filter", "-f", metavar="BPF",
                                             help="Kernel filter in tcpdump syntax (default: the DNS ports "
                                                  "over UDP/TCP, and ICMP errors).")] = None,
-    port: Annotated[list[int], typer.Option("--port", "-p", min=1, max=65535, metavar="N",
-                                            help="Also treat this port as DNS (repeatable), e.g. 5353.")] = [],
+    port: Annotated[list[int] | None, typer.Option("--port", "-p", min=1, max=65535, metavar="N",
+                                                   help="Also treat this port as DNS (repeatable), "
+                                                        "e.g. 5353.")] = None,
     write: Annotated[str | None, typer.Option("--write", "-w", metavar="FILE",
                                               help="Also write the captured packets to a pcap file "
                                                    "(Wireshark-readable; valid even if interrupted).")] = None,
@@ -51,63 +60,83 @@ def capture_cmd(
     if read and (write or count or duration):
         raise typer.BadParameter("--read analyzes a file: --write/--count/--duration apply to live capture",
                                  param_hint="--read")
-    ports = tuple(sorted(set(port) | {53}))
+    ports = tuple(sorted(set(port or ()) | {53}))
 
-    def build():
-        from toolkit.capture.analysis import AnalyzerConfig
-        from toolkit.capture.report import capture_report, event_dict, lookup_line
+    def build() -> Report:
+        """The capture (or the read) and its report, under ``run``'s exception boundary."""
+        from toolkit.capture.config import AnalyzerConfig
+        from toolkit.capture.report import capture_report
         from toolkit.deadline import Deadline
 
         dl = Deadline.for_command(deadline)
-        search: tuple[str, ...] = ()
-        if not read:
-            search = _search_list()
-        config = AnalyzerConfig(timeout=timeout, search=search)
-        stream = sys.stdout
-        if output is OutputFormat.ndjson:
-            def sink(obj):
-                import json
-
-                stream.write(json.dumps(event_dict(obj), separators=(",", ":")) + "\n")
-                if not read:
-                    stream.flush()
-        elif output is OutputFormat.table:
-            from toolkit.capture.analysis import Lookup
-            from toolkit.report.sanitize import for_terminal
-
-            def sink(obj):
-                if type(obj) is Lookup:
-                    # Names off the wire: no terminal controls reach the screen.
-                    stream.write(for_terminal(lookup_line(obj)) + "\n")
-                    if not read:
-                        stream.flush()
-        else:
-            sink = None
-
-        def on_progress(packets: int, rate: float) -> None:
-            progress(f"{packets} packets ({rate:.0f}/s)")
-
+        config = AnalyzerConfig(timeout=timeout, search=() if read else _search_list())
+        sink = _sink(output, live=not read)
         if read:
-            from toolkit.capture.session import analyze_file
-
-            res = analyze_file(read, ports=ports, config=config, sink=sink,
-                               on_progress=on_progress if progress_enabled() else None, deadline=dl)
+            res = _read(read, ports, config, sink, dl)
         else:
-            from toolkit.capture.live import capture_live
-            from toolkit.capture.whoasked import WhoAsked
-
             dur = duration if duration is not None else (None if count else DEFAULT_DURATION)
-            progress(f"capturing on {interface}" + (f" for {dur:g} s" if dur else "")
-                     + (f", up to {count} packets" if count else "") + " (Ctrl-C stops)")
-            res = capture_live(interface=interface, duration=dur, count=count, bpf=bpf, ports=ports,
-                               write=write, config=config, sink=sink, on_progress=on_progress,
-                               deadline=dl, who=WhoAsked(),
-                               on_ready=lambda expr: progress(f"listening on {interface} ({expr})"))
+            res = _live(interface, dur, count, bpf, ports, write, config, sink, dl)
         if output is OutputFormat.table and res.summary.lookups_total:
-            stream.write("\n")
+            sys.stdout.write("\n")
         return capture_report(res)
 
     run(build, output, deadline=deadline)
+
+
+def _sink(output: OutputFormat, *, live: bool) -> Sink | None:
+    """What streams while the capture runs: every result as ndjson, each lookup's line in
+    the table format (flushed at once when live), nothing otherwise."""
+    stream = sys.stdout
+    if output is OutputFormat.ndjson:
+        import json
+
+        from toolkit.capture.text import event_dict
+
+        def ndjson(obj: Result) -> None:
+            stream.write(json.dumps(event_dict(obj), separators=(",", ":")) + "\n")
+            if live:
+                stream.flush()
+        return ndjson
+    if output is OutputFormat.table:
+        from toolkit.capture.records import Lookup
+        from toolkit.capture.text import lookup_line
+        from toolkit.report.sanitize import for_terminal
+
+        def lines(obj: Result) -> None:
+            if type(obj) is Lookup:
+                # Names off the wire: no terminal controls reach the screen.
+                stream.write(for_terminal(lookup_line(obj)) + "\n")
+                if live:
+                    stream.flush()
+        return lines
+    return None
+
+
+def _read(path: str, ports: tuple[int, ...], config: AnalyzerConfig, sink: Sink | None,
+          dl: Deadline) -> CaptureResult:
+    from toolkit.capture.session import analyze_file
+
+    def on_progress(packets: int, rate: float) -> None:
+        progress(f"{packets} packets ({rate:.0f}/s)")
+
+    return analyze_file(path, ports=ports, config=config, sink=sink,
+                        on_progress=on_progress if progress_enabled() else None, deadline=dl)
+
+
+def _live(interface: str, duration: float | None, count: int | None, bpf: str | None, ports: tuple[int, ...],
+          write: str | None, config: AnalyzerConfig, sink: Sink | None, dl: Deadline) -> CaptureResult:
+    from toolkit.capture.live import capture_live
+    from toolkit.capture.whoasked import WhoAsked
+
+    def on_progress(packets: int, rate: float) -> None:
+        progress(f"{packets} packets ({rate:.0f}/s)")
+
+    progress(f"capturing on {interface}" + (f" for {duration:g} s" if duration else "")
+             + (f", up to {count} packets" if count else "") + " (Ctrl-C stops)")
+    return capture_live(interface=interface, duration=duration, count=count, bpf=bpf, ports=ports,
+                        write=write, config=config, sink=sink, on_progress=on_progress,
+                        deadline=dl, who=WhoAsked(),
+                        on_ready=lambda expr: progress(f"listening on {interface} ({expr})"))
 
 
 def _search_list() -> tuple[str, ...]:

@@ -1,0 +1,39 @@
+"""What the analyzer is told: the resolver timeout, the windows that group packets into
+lookups, and the caps that bound its memory (``AnalyzerConfig``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzerConfig:
+    """The analyzer's settings; the defaults fit glibc, musl and Go resolvers."""
+
+    timeout: float = DEFAULT_TIMEOUT  # the resolver timeout: no answer within it = unanswered
+    # A and AAAA "sent together" from one socket. glibc hands both to one sendmmsg(), but the
+    # kernel may defer the second packet's transmission behind the first one's softirq work
+    # (ksoftirqd on a busy node): 7 ms apart was seen in the lab on a loaded machine.
+    race_window: float = 0.02
+    chain_window: float = 1.0  # quiet time after which a search-list chain is complete
+    # A resolver retries an unanswered question only after its timeout (glibc RES_TIMEOUT,
+    # Go's resolv.conf timeout, musl timeout/attempts = 2.5 s): the same question from the
+    # same client sooner than this, with a new ID, is a concurrent lookup, not a retry.
+    retry_after: float = 0.9
+    search: tuple[str, ...] = ()  # the search list, when known (live in the pod)
+    max_pending: int = 65_536
+    max_open_chains: int = 8_192
+    max_chains_per_client: int = 64
+    keep_lookups: int = 200
+    keep_evidence: int = 20
+    max_servers: int = 512
+    max_tc_waiting: int = 4_096
+    exact_latency_samples: int = 2_048
+
+    @property
+    def expire_after(self) -> float:
+        """A pending query is given up this long after its last send: long enough that the
+        resolver's own retransmission after ``timeout`` still pairs with it."""
+        return max(2.0 * self.timeout, self.timeout + 1.0)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import errno
 import struct
-from collections.abc import Callable, Iterator, MutableSequence
-from contextlib import contextmanager
+from collections.abc import Callable, MutableSequence
+from types import TracebackType
 from dataclasses import dataclass
 
 # Exit codes: the contract documented in README.md (DESIGN.md "Exit codes").
@@ -195,9 +195,7 @@ class Attempt:
         return self.error is not None
 
 
-@contextmanager
-def best_effort(notes: MutableSequence[str] | Callable[[str], object] | None, what: str, *,
-                also: tuple[type[BaseException], ...] = ()) -> Iterator[Attempt]:
+class best_effort:  # noqa: N801 - used as a function: `with best_effort(notes, "what") as attempt`
     """Run an optional observation: an observation error becomes the note "WHAT: why" and
     the block ends; anything else (a bug: AttributeError, TypeError...) propagates to the
     one exception boundary and exit 4, in production as in the tests.
@@ -207,18 +205,30 @@ def best_effort(notes: MutableSequence[str] | Callable[[str], object] | None, wh
         if attempt.failed: ...
 
     ``also`` adds exception types that mean "could not observe" at this one place (e.g.
-    ValueError from a kernel table in an unexpected format).
+    ValueError from a kernel table in an unexpected format). A class rather than a
+    generator context manager: its ``__exit__`` is typed ``-> bool``, which tells mypy that
+    the block may end early (code after it is reachable even when the block returns).
     """
-    attempt = Attempt()
-    try:
-        yield attempt
-    except Exception as exc:  # noqa: BLE001 - filtered just below: bugs are re-raised
-        if not is_observation_error(exc, also):
-            raise
-        attempt.error = exc
-        if notes is not None:
-            text = f"{what}: {failure_text(exc)}"
-            if callable(notes):
-                notes(text)
+
+    def __init__(self, notes: MutableSequence[str] | Callable[[str], object] | None, what: str, *,
+                 also: tuple[type[BaseException], ...] = ()) -> None:
+        self._notes = notes
+        self._what = what
+        self._also = also
+        self._attempt = Attempt()
+
+    def __enter__(self) -> Attempt:
+        return self._attempt
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc is None or not isinstance(exc, Exception) or not is_observation_error(exc, self._also):
+            return False        # no error, KeyboardInterrupt/SystemExit, or a bug: propagate
+        self._attempt.error = exc
+        if self._notes is not None:
+            text = f"{self._what}: {failure_text(exc)}"
+            if callable(self._notes):
+                self._notes(text)
             else:
-                notes.append(text)
+                self._notes.append(text)
+        return True

@@ -16,11 +16,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from toolkit.capture.dnswire import TCP, UDP, DnsEvent, DnsParseError, Transport, parse_dns
 from toolkit.capture.reassembly import MAX_TCP_FLOWS, IpReassembler, TcpReassembler
-from toolkit.sockerr import NetError, classify_icmp
+from toolkit.sockerr import IcmpOrigin, NetError, classify_icmp
 
 DNS_PORT = 53
 MAX_VLAN_TAGS = 4
@@ -30,12 +29,6 @@ _inet_ntop = socket.inet_ntop
 _AF4 = socket.AF_INET
 _AF6 = socket.AF_INET6
 
-
-class IcmpFamily(StrEnum):
-    """Which ICMP an error came in (the type/code tables differ: RFC 792, RFC 4443)."""
-
-    ICMP = "icmp"
-    ICMP6 = "icmp6"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +40,7 @@ class IcmpEvent:
     to: str  # the host the error is addressed to (the sender of the quoted packet)
     icmp_type: int
     icmp_code: int
-    family: IcmpFamily
+    family: IcmpOrigin
     kind: NetError  # port-unreachable, host-unreachable, ... (toolkit.sockerr.classify_icmp)
     transport: Transport  # the quoted packet's transport
     q_src: str
@@ -397,9 +390,9 @@ class Decoder:
         if proto == 6:
             return self._tcp(ts, d, p, end, src, dst)
         if proto == 1 and ipv == 4:
-            return self._icmp(ts, d, p, end, src, dst, IcmpFamily.ICMP, (3, 11, 12))
+            return self._icmp(ts, d, p, end, src, dst, IcmpOrigin.ICMP, (3, 11, 12))
         if proto == 58 and ipv == 6:
-            return self._icmp(ts, d, p, end, src, dst, IcmpFamily.ICMP6, (1, 2, 3, 4))
+            return self._icmp(ts, d, p, end, src, dst, IcmpOrigin.ICMP6, (1, 2, 3, 4))
         if proto == 47:
             return self._gre(ts, d, p, end, depth)
         if proto in (4, 41):  # IP in IP, IPv6 in IP (6in4)
@@ -439,7 +432,7 @@ class Decoder:
                                      dport=dport, transport=TCP))
         return out
 
-    def _icmp(self, ts: float, d: bytes, p: int, end: int, sender: str, to: str, family: IcmpFamily,
+    def _icmp(self, ts: float, d: bytes, p: int, end: int, sender: str, to: str, family: IcmpOrigin,
               errors: tuple[int, ...]) -> Events:
         """An ICMP message: only the errors (``errors``: their types) quote a packet."""
         if p + 8 > end:
@@ -450,7 +443,7 @@ class Decoder:
         return self._icmp_quote(ts, d, p + 8, end, sender, to, itype, icode, family)
 
     def _icmp_quote(self, ts: float, d: bytes, q: int, end: int, sender: str, to: str, itype: int, icode: int,
-                    family: IcmpFamily) -> Events:
+                    family: IcmpOrigin) -> Events:
         """The quoted original packet: IP header + at least 8 bytes of transport (RFC 792,
         RFC 4443 2.4: as much of it as fits)."""
         if q + 1 > end:

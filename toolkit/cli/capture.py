@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli import app, validate
+from toolkit.cli import validate
+from toolkit.cli.root import app
 from toolkit.cli.common import DeadlineOpt, OutputOpt, progress, progress_enabled, run
 from toolkit.report import OutputFormat
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli import app, validate
+from toolkit.cli import validate
+from toolkit.cli.root import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
 from toolkit.errors import best_effort
 from toolkit.model import Report

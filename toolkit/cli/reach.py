@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli import app, validate
+from toolkit.cli import validate
+from toolkit.cli.root import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
 from toolkit.model import Report
 from toolkit.report import OutputFormat

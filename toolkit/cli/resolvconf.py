@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli import app, validate
+from toolkit.cli import validate
+from toolkit.cli.root import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, run
 from toolkit.report import OutputFormat
 

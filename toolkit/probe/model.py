@@ -253,9 +253,9 @@ def result_from_icmp(icmp_type: int, code: int, *, tcp: bool, v6: bool = False) 
 
     For TCP probes a port- or protocol-unreachable means the host is up and the port closed;
     for an echo it is no statement about the host."""
-    from toolkit.sockerr import classify_icmp
+    from toolkit.sockerr import IcmpOrigin, classify_icmp
 
-    kind = classify_icmp("icmp6" if v6 else "icmp", icmp_type, code)
+    kind = classify_icmp(IcmpOrigin.ICMP6 if v6 else IcmpOrigin.ICMP, icmp_type, code)
     if kind is NetError.PROTOCOL_UNREACHABLE:
         kind = NetError.PORT_UNREACHABLE
     result = result_from_kind(kind)

@@ -14,7 +14,7 @@ The worst address decides (model.VERDICT_PRIORITY); each address gives one findi
 
 from __future__ import annotations
 
-from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
+from toolkit.model import Confidence, Finding, Report, Severity, Table, Verdict, derive_verdict
 from toolkit.probe.model import AddressReport, AddressState, ProbeResult, ReachResult
 
 REMEDY_UNREACHABLE = ("nobody answers for this address on its link: the host is down or gone, or DNS "
@@ -128,7 +128,7 @@ def reach_report(res: ReachResult) -> Report:
     events = tuple({"event": "probe", "target": r.address, **_probe_dict(p)}
                    for r in res.addresses for p in r.probes + r.control)
     notes = tuple(f"lost without NET_RAW: {line}" for line in res.lost)
-    confidence = "high" if verdict is not Verdict.INDETERMINATE else "low"
+    confidence = Confidence.HIGH if verdict is not Verdict.INDETERMINATE else Confidence.LOW
     return Report(command="reach", verdict=verdict, findings=tuple(findings), data=data, tables=tables,
                   subject=res.target, confidence=confidence, notes=notes, events=events)
 

@@ -118,7 +118,7 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
         cm = f"{ns}/{name}" if ns else name
         data_node = _map_get(node, "data")
         if not data:
-            out.append(Corefile((), source=source, configmap=cm, key=None, line_offset=None,
+            out.append(Corefile(blocks=(), source=source, configmap=cm, key=None, line_offset=None,
                                 fragment=True))
         for key, value in data.items():
             if not isinstance(key, str) or not _is_corefile_key(key) or not isinstance(value, str):

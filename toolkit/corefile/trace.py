@@ -307,8 +307,8 @@ def _apply_rewrite(d: Directive, name: str) -> tuple[str, str | None]:
         # `name` line rewrites the question, `answer` lines only the response.
         for sub in d.block:
             if sub.name == "name":
-                return _apply_rewrite(Directive("rewrite", ("name",) + sub.args, sub.line,
-                                                sub.column), name)
+                return _apply_rewrite(Directive(name="rewrite", args=("name",) + sub.args, line=sub.line,
+                                                column=sub.column), name)
         return name, None
     if not args or args[0] != "name":
         return name, None

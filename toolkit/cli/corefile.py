@@ -134,7 +134,8 @@ def trace_cmd(
     def build():
         from toolkit import signals
         from toolkit.corefile.source import load_all
-        from toolkit.corefile.trace import trace_name, trace_report
+        from toolkit.corefile.trace import trace_name
+        from toolkit.corefile.trace_report import trace_report
         from toolkit.deadline import Deadline
 
         with signals.compute_deadline(Deadline.for_command(deadline), "tracing the Corefiles"):

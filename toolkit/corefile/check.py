@@ -19,9 +19,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from toolkit.corefile.parser import Corefile
+from toolkit.corefile.document import Corefile
+from toolkit.corefile.listeners import listen_map as _listen_map
+from toolkit.corefile.names import fqdn
+from toolkit.corefile.plugins.forward import Target, default_forward, forward_spec
+from toolkit.corefile.plugins.forward import is_stub as _is_stub
 from toolkit.corefile.roles import Assembly, role_json, role_rows
-from toolkit.corefile.trace import Target, _is_stub, _listen_map, default_forward, forward_spec, fqdn
 from toolkit.deadline import Deadline
 from toolkit.dns.query import QueryResult, query
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict

@@ -43,8 +43,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.corefile.parser import Corefile, Directive, ServerBlock
-from toolkit.corefile.plugins import (
+from toolkit.corefile.document import Corefile, Directive, ServerBlock
+from toolkit.corefile.names import in_zone
+from toolkit.corefile.plugins.catalog import (
     ANSWERERS,
     DISTRIBUTION,
     EXTERNAL,
@@ -55,6 +56,7 @@ from toolkit.corefile.plugins import (
     nearest,
     order_index,
 )
+from toolkit.corefile.plugins.forward import default_forward, forward_spec
 from toolkit.corefile.roles import (
     CLUSTER_DNS_PILLARS,
     PILLAR_RE,
@@ -66,7 +68,6 @@ from toolkit.corefile.roles import (
     role_json,
     role_rows,
 )
-from toolkit.corefile.trace import default_forward, forward_spec, in_zone
 from toolkit.model import Finding, Report, Severity, Table, Verdict
 
 # Plugins whose effect on a query a reader may misjudge when they are written after an answering

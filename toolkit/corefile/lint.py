@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from toolkit.corefile.document import Corefile, ServerBlock
 from toolkit.corefile.lint_rules import (
@@ -59,10 +60,10 @@ from toolkit.corefile.lint_rules import (
     ask,
 )
 from toolkit.corefile.lint_subjects import (
-    BlockFacts,
     CorefileFacts,
     DirectiveFacts,
     addresses,
+    block_facts,
     forwards,
     imports,
     same_key_pairs,
@@ -133,8 +134,8 @@ class LintResult:
 def _lint_block(f: CorefileFacts, b: ServerBlock) -> list[Finding]:
     """A block's findings: its directives' (each in turn), then repeated plugins, the
     block's, its forwards' (each with its targets), and plugin order."""
-    bf = BlockFacts(f, b)
-    directives = [DirectiveFacts(bf, d) for d in b.directives]
+    bf = block_facts(f, b)
+    directives = [DirectiveFacts(f, bf, d) for d in b.directives]
     out = ask(DIRECTIVE_RULES, directives)
     out.extend(ask(REPEAT_RULES, directives))
     out.extend(ask(BLOCK_RULES, [bf]))
@@ -151,8 +152,8 @@ def lint_corefile(cf: Corefile, role: RoleAssignment | None = None) -> list[Find
     f = CorefileFacts(cf, role)
     if cf.fragment:
         # A *.override file nobody imports here: only its directives can be checked.
-        return ask(DIRECTIVE_RULES, [DirectiveFacts(BlockFacts(f, b), d)
-                                     for b in cf.blocks for d in b.directives])
+        return ask(DIRECTIVE_RULES, [DirectiveFacts(f, bf, d) for bf in map(partial(block_facts, f), cf.blocks)
+                                     for d in bf.block.directives])
     out = ask(ADDRESS_RULES, addresses(f))
     out.extend(ask(PAIR_RULES, same_key_pairs(f)))
     for b in cf.blocks:

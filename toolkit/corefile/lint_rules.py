@@ -97,7 +97,7 @@ def duplicate_server_block(x: BlockPair) -> Finding | None:
 def removed_plugin(x: DirectiveFacts) -> Finding | None:
     """A plugin CoreDNS had once (proxy & co)."""
     d = x.directive
-    if is_known(d.name) or d.name not in REMOVED:
+    if d.name not in REMOVED or is_known(d.name):
         return None
     return x.file.finding("removed-plugin", Severity.WARNING,
                           f"'{d.name}' is no longer a CoreDNS plugin", block=x.block.block,
@@ -122,7 +122,7 @@ def unknown_plugin(x: DirectiveFacts) -> Finding | None:
 def external_plugin(x: DirectiveFacts) -> Finding | None:
     """A widely used plugin that is not in the default build."""
     d = x.directive
-    if not is_known(d.name) or d.name not in EXTERNAL:
+    if d.name not in EXTERNAL or not is_known(d.name):
         return None
     return x.file.finding("external-plugin", Severity.INFO,
                           f"'{d.name}' is an external plugin: it needs a custom CoreDNS build",
@@ -132,7 +132,7 @@ def external_plugin(x: DirectiveFacts) -> Finding | None:
 def distribution_plugin(x: DirectiveFacts) -> Finding | None:
     """A plugin of a distribution's build, outside a Corefile that distribution generates."""
     d = x.directive
-    if not is_known(d.name) or d.name in EXTERNAL or d.name not in DISTRIBUTION \
+    if d.name not in DISTRIBUTION or not is_known(d.name) or d.name in EXTERNAL \
             or x.file.managed_by:
         return None
     return x.file.finding("distribution-plugin", Severity.INFO,
@@ -340,7 +340,7 @@ def stub_forward(x: ShadowFacts) -> Finding | None:
     if not x.only_forwards:
         return None
     fwd = x.own_forwards[0]
-    spec, default = x.block_spec, x.default
+    spec, default = x.block_spec(), x.default
     if default is not None and spec.raw_targets == default.raw_targets:
         return None
     if to_cluster_dns(x.file.role, spec):
@@ -375,7 +375,7 @@ def zone_shadow(x: ShadowFacts) -> Finding | None:
     k8s_zones = [z for d in o.get("kubernetes") for z in (list(d.args) or list(o.zones))]
     steals = any(in_zone(a.zone, z) for z in k8s_zones) and not b.has("kubernetes")
     other_upstream = bool(default and x.own_forwards
-                          and x.block_spec.raw_targets != default.raw_targets)
+                          and x.block_spec().raw_targets != default.raw_targets)
     if not (steals or not x.own_forwards or other_upstream):
         return None
     return x.file.finding(

@@ -6,9 +6,8 @@ writes a finding (where it is, in the Corefile and in the file it came from).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 from toolkit.corefile.addresses import ZoneAddress
 from toolkit.corefile.document import Corefile, Directive, Import, ServerBlock
@@ -24,7 +23,7 @@ _CHAOS_NAMES = frozenset({"hostname.bind.", "id.server.", "version.bind.", "vers
                           "authors.bind."})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CorefileFacts:
     """The Corefile being linted and what it was taken for (roles.assemble)."""
 
@@ -98,7 +97,7 @@ def binds_overlap(a: ServerBlock, b: ServerBlock) -> bool:
 # --- the subjects ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddressFacts:
     """One key of a server block."""
 
@@ -107,7 +106,7 @@ class AddressFacts:
     address: ZoneAddress
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockPair:
     """Two blocks that serve the same key (``label``), the first written first."""
 
@@ -117,46 +116,38 @@ class BlockPair:
     second: ServerBlock
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockFacts:
-    """One server block."""
+    """One server block: the first directive of each plugin in it, its directives that send
+    queries elsewhere (forward, grpc, fanout...) and those that answer (forwarders included).
+    Made by ``block_facts``."""
 
     file: CorefileFacts
     block: ServerBlock
-
-    @cached_property
-    def first_of(self) -> dict[str, Directive]:
-        """The first directive of each plugin in the block."""
-        first: dict[str, Directive] = {}
-        for d in self.block.directives:
-            first.setdefault(d.name, d)
-        return first
-
-    @cached_property
-    def forwards(self) -> list[Directive]:
-        """Its directives that send queries elsewhere (forward, grpc, fanout...)."""
-        return [d for d in self.block.directives if d.name in FORWARDERS]
-
-    @cached_property
-    def answers(self) -> list[Directive]:
-        """Its directives that answer queries (forwarders included)."""
-        return [d for d in self.block.directives if d.name in ANSWERERS]
+    first_of: Mapping[str, Directive]
+    forwards: tuple[Directive, ...]
+    answers: tuple[Directive, ...]
 
 
-@dataclass(frozen=True)
+def block_facts(f: CorefileFacts, b: ServerBlock) -> BlockFacts:
+    """The facts of block B of F."""
+    first: dict[str, Directive] = {}
+    for d in b.directives:
+        first.setdefault(d.name, d)
+    return BlockFacts(f, b, first, tuple(d for d in b.directives if d.name in FORWARDERS),
+                      tuple(d for d in b.directives if d.name in ANSWERERS))
+
+
+@dataclass(frozen=True, slots=True)
 class DirectiveFacts:
     """One directive of a block."""
 
+    file: CorefileFacts
     block: BlockFacts
     directive: Directive
 
-    @property
-    def file(self) -> CorefileFacts:
-        """The Corefile it is in."""
-        return self.block.file
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ForwardFacts:
     """One ``forward`` directive of a block, read."""
 
@@ -165,7 +156,7 @@ class ForwardFacts:
     spec: ForwardSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TargetFacts:
     """One upstream of a ``forward``."""
 
@@ -173,7 +164,7 @@ class TargetFacts:
     target: Target
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ShadowFacts:
     """A key of a block under the zone of a wider block on the same transport, port and
     (``bind``) address: the narrower block takes that part of the wider one's zone."""
@@ -183,13 +174,8 @@ class ShadowFacts:
     address: ZoneAddress
     wider: ServerBlock
     default: ForwardSpec | None  # the default upstream the names would otherwise get
+    own_forwards: tuple[Directive, ...]  # the narrower block's forwarders
 
-    @cached_property
-    def own_forwards(self) -> list[Directive]:
-        """The narrower block's forwarders."""
-        return [d for d in self.block.directives if d.name in FORWARDERS]
-
-    @cached_property
     def block_spec(self) -> ForwardSpec:
         """The narrower block's first forwarder, read (only when it has one)."""
         return forward_spec(self.own_forwards[0])
@@ -201,7 +187,7 @@ class ShadowFacts:
             d.name in ANSWERERS and d.name not in FORWARDERS for d in self.block.directives)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImportFacts:
     """One ``import`` line of a block."""
 
@@ -292,7 +278,8 @@ def shadows(f: CorefileFacts) -> Iterator[ShadowFacts]:
                 default = defaults[a.port]
             if default is None:
                 default = next((forward_spec(d) for d in o.directives if d.name in FORWARDERS), None)
-            yield ShadowFacts(file=f, block=b, address=a, wider=o, default=default)
+            yield ShadowFacts(file=f, block=b, address=a, wider=o, default=default,
+                              own_forwards=tuple(d for d in b.directives if d.name in FORWARDERS))
 
 
 def imports(f: CorefileFacts) -> Iterator[ImportFacts]:

@@ -41,7 +41,7 @@ _ENV_RE = re.compile(r'\{\$([^{}$%\s]+)\}|\{%([^{}$%\s]+)%\}')
 _ARGS_RE = re.compile(r'\{args\[(\d+)\]\}')
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     """A list of tokens (the Corefile's, or a snippet's being spliced in) and how far it is read."""
 
@@ -76,7 +76,7 @@ class _Stream:
             self.frames.append(_Frame(tokens))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     """A directive being read: its name, the token it starts at (line, column, the snippet it
     came through), its arguments so far and its nested directives. Mutable while its lines
@@ -98,6 +98,8 @@ class _Open:
 class _Body:
     """The directives of one server block as they are read: the finished top-level ones, the
     open ones that own a '{' (innermost last), and the one whose line is being read."""
+
+    __slots__ = ("top", "stack", "current", "imports")
 
     def __init__(self) -> None:
         self.top: list[Directive] = []

@@ -126,6 +126,13 @@ def passes(query: Query, *notes: str) -> Step:
     return Step(action=Action.PASS, name=query.name, notes=notes)
 
 
+def falls_through_unless_known(query: Query, d: Directive, note: str) -> Step:
+    """D answers QUERY only if it knows the name, else passes it on (``fallthrough``): NOTE
+    says so, and D is a conditional answerer of the hop."""
+    return Step(action=Action.FALLTHROUGH, name=query.name, notes=(note,),
+                conditional=(f"{d.name} ({at(d)})",))
+
+
 def at(d: Directive) -> str:
     """Where D is: its line, and the file or snippet it was imported from."""
     return f"line {d.line}" + (f" of {d.imported_from}" if d.imported_from else "")

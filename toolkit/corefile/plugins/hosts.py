@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from toolkit.corefile.document import Directive
 from toolkit.corefile.names import fqdn, in_zone
-from toolkit.corefile.plugins.base import Action, Context, Handler, Query, Step, at, each, passes
+from toolkit.corefile.plugins.base import (
+    Action,
+    Context,
+    Handler,
+    Query,
+    Step,
+    at,
+    each,
+    falls_through_unless_known,
+    passes,
+)
 from toolkit.corefile.plugins.fall import falls_through
 
 # Options of the hosts block; every other line is an inline entry "IP NAME...".
@@ -38,10 +48,8 @@ def step(d: Directive, query: Query, ctx: Context) -> Step:
                     outcome=f"answered by hosts ({at(d)}): {', '.join(known)}")
     hosts_file = d.args[0] if d.args else "/etc/hosts"
     if falls_through(d, query.name):
-        return Step(action=Action.FALLTHROUGH, name=query.name,
-                    notes=(f"hosts ({at(d)}) answers if {hosts_file} lists the name, else falls "
-                           "through",),
-                    conditional=(f"hosts ({at(d)})",))
+        return falls_through_unless_known(
+            query, d, f"hosts ({at(d)}) answers if {hosts_file} lists the name, else falls through")
     return Step(action=Action.ANSWER, name=query.name, directive=d,
                 outcome=(f"hosts ({at(d)}) owns the zone without fallthrough: answers from "
                          f"{hosts_file} or NXDOMAIN"))

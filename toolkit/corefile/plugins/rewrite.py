@@ -109,7 +109,9 @@ def apply_rewrite(d: Directive, name: str) -> tuple[str, str | None]:
 
 
 def step(d: Directive, query: Query, ctx: Context) -> Step:  # noqa: ARG001 - the Handler signature
-    """The name after this rule; every rule is applied in turn (``continue`` semantics)."""
+    """The name after this rule; every rule is applied in turn (``continue`` semantics).
+    CoreDNS's default is ``stop`` (the first rule that matches ends the rewriting): a known
+    difference, left for the per-version semantics (``Semantics``)."""
     name, note = apply_rewrite(d, query.name)
     return Step(action=Action.REWRITE if name != query.name else Action.PASS, name=name,
                 notes=(note,) if note else ())

@@ -9,7 +9,16 @@ from collections.abc import Callable
 from toolkit.corefile.addresses import normalize_address
 from toolkit.corefile.document import Directive, ServerBlock
 from toolkit.corefile.names import fqdn, in_zone
-from toolkit.corefile.plugins.base import Action, Context, DirectiveStep, Query, Step, at, passes
+from toolkit.corefile.plugins.base import (
+    Action,
+    Context,
+    DirectiveStep,
+    Query,
+    Step,
+    at,
+    falls_through_unless_known,
+    passes,
+)
 from toolkit.corefile.plugins.fall import falls_through
 
 ZonesOf = Callable[[Directive, ServerBlock], list[str]]
@@ -40,10 +49,8 @@ def authoritative(zones: ZonesOf) -> DirectiveStep:
         if not any(in_zone(query.name, z) for z in served):
             return passes(query)
         if falls_through(d, query.name):
-            return Step(action=Action.FALLTHROUGH, name=query.name,
-                        notes=(f"{d.name} ({at(d)}) answers names it knows, falls through for "
-                               "the others",),
-                        conditional=(f"{d.name} ({at(d)})",))
+            return falls_through_unless_known(
+                query, d, f"{d.name} ({at(d)}) answers names it knows, falls through for the others")
         return Step(action=Action.ANSWER, name=query.name, directive=d,
                     outcome=f"answered by {d.name} ({at(d)}) for zone(s) {' '.join(served)}")
 

@@ -177,11 +177,10 @@ def check_cmd(
     """
 
     def build() -> Report:
+        from toolkit import signals
         from toolkit.corefile.check import check_corefiles, check_report
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
-
-        from toolkit import signals
 
         dl = Deadline.for_command(deadline)
         with signals.compute_deadline(dl, "reading the Corefiles"):

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from toolkit.corefile.document import Corefile, ServerBlock
 from toolkit.corefile.lint_rules import (
@@ -136,13 +135,14 @@ def _lint_block(f: CorefileFacts, b: ServerBlock) -> list[Finding]:
     block's, its forwards' (each with its targets), and plugin order."""
     bf = block_facts(f, b)
     directives = [DirectiveFacts(f, bf, d) for d in b.directives]
-    out = ask(DIRECTIVE_RULES, directives)
-    out.extend(ask(REPEAT_RULES, directives))
-    out.extend(ask(BLOCK_RULES, [bf]))
+    out: list[Finding] = []
+    ask(out, DIRECTIVE_RULES, directives)
+    ask(out, REPEAT_RULES, directives)
+    ask(out, BLOCK_RULES, (bf,))
     for fw in forwards(bf):
-        out.extend(ask(FORWARD_RULES, [fw]))
-        out.extend(ask(TARGET_RULES, targets(fw)))
-    out.extend(ask(ORDER_RULES, [bf]))
+        ask(out, FORWARD_RULES, (fw,))
+        ask(out, TARGET_RULES, targets(fw))
+    ask(out, ORDER_RULES, (bf,))
     return out
 
 
@@ -152,15 +152,19 @@ def lint_corefile(cf: Corefile, role: RoleAssignment | None = None) -> list[Find
     f = CorefileFacts(cf, role)
     if cf.fragment:
         # A *.override file nobody imports here: only its directives can be checked.
-        return ask(DIRECTIVE_RULES, [DirectiveFacts(f, bf, d) for bf in map(partial(block_facts, f), cf.blocks)
-                                     for d in bf.block.directives])
-    out = ask(ADDRESS_RULES, addresses(f))
-    out.extend(ask(PAIR_RULES, same_key_pairs(f)))
+        fragment: list[Finding] = []
+        for b in cf.blocks:
+            bf = block_facts(f, b)
+            ask(fragment, DIRECTIVE_RULES, [DirectiveFacts(f, bf, d) for d in b.directives])
+        return fragment
+    out: list[Finding] = []
+    ask(out, ADDRESS_RULES, addresses(f))
+    ask(out, PAIR_RULES, same_key_pairs(f))
     for b in cf.blocks:
         out.extend(_lint_block(f, b))
-    out.extend(ask(SHADOW_RULES, shadows(f)))
-    out.extend(ask(IMPORT_RULES, imports(f)))
-    out.extend(ask(FILE_RULES, [f]))
+    ask(out, SHADOW_RULES, shadows(f))
+    ask(out, IMPORT_RULES, imports(f))
+    ask(out, FILE_RULES, (f,))
     return out
 
 

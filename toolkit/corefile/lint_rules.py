@@ -12,6 +12,21 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from toolkit.corefile.document import Directive
+from toolkit.corefile.lint_subjects import (
+    AddressFacts,
+    BlockFacts,
+    BlockPair,
+    CorefileFacts,
+    DirectiveFacts,
+    ForwardFacts,
+    ImportFacts,
+    ShadowFacts,
+    TargetFacts,
+    binds_overlap,
+    chaos_only,
+    from_file,
+    where,
+)
 from toolkit.corefile.names import in_zone
 from toolkit.corefile.plugins.catalog import (
     ANSWERERS,
@@ -25,21 +40,6 @@ from toolkit.corefile.plugins.catalog import (
 )
 from toolkit.corefile.plugins.forward import TargetKind, to_cluster_dns
 from toolkit.corefile.roles import PILLAR_RE, pillar_note
-from toolkit.corefile.lint_subjects import (
-    AddressFacts,
-    BlockFacts,
-    BlockPair,
-    CorefileFacts,
-    DirectiveFacts,
-    ForwardFacts,
-    ImportFacts,
-    ShadowFacts,
-    TargetFacts,
-    chaos_only,
-    binds_overlap,
-    from_file,
-    where,
-)
 from toolkit.model import Finding, Severity
 
 S = TypeVar("S")
@@ -58,9 +58,13 @@ def table(*rows: LintRow[S]) -> tuple[LintRow[S], ...]:
     return tuple(sorted(rows, key=lambda r: -r.priority))
 
 
-def ask(rows: tuple[LintRow[S], ...], subjects: Iterable[S]) -> list[Finding]:
-    """The findings of ROWS about each of SUBJECTS in turn."""
-    return [f for s in subjects for row in rows if (f := row.rule(s)) is not None]
+def ask(out: list[Finding], rows: tuple[LintRow[S], ...], subjects: Iterable[S]) -> None:
+    """Append the findings of ROWS about each of SUBJECTS in turn to OUT."""
+    for s in subjects:
+        for row in rows:
+            f = row.rule(s)
+            if f is not None:
+                out.append(f)
 
 
 # --- server block keys -----------------------------------------------------------------------

@@ -95,35 +95,6 @@ class _Open:
                          imported_from=t.chain[-1] if t.chain else None, import_line=t.import_line)
 
 
-class _Body:
-    """The directives of one server block as they are read: the finished top-level ones, the
-    open ones that own a '{' (innermost last), and the one whose line is being read."""
-
-    __slots__ = ("top", "stack", "current", "imports")
-
-    def __init__(self) -> None:
-        self.top: list[Directive] = []
-        self.stack: list[_Open] = []
-        self.current: _Open | None = None
-        self.imports: list[Import] = []
-
-    def _add(self, d: Directive) -> None:
-        (self.stack[-1].children if self.stack else self.top).append(d)
-
-    def end_line(self) -> None:
-        if self.current is not None:
-            self._add(self.current.freeze())
-            self.current = None
-
-    def close(self) -> bool:
-        """A '}': ends the current line and the innermost open directive (False: none open)."""
-        self.end_line()
-        if not self.stack:
-            return False
-        self._add(self.stack.pop().freeze())
-        return True
-
-
 class _Parser:
     """One parse of one Corefile text: the token stream, the snippets defined so far, the
     placeholders met and the files spliced in."""
@@ -298,56 +269,69 @@ class _Parser:
         braced = nxt is not None and nxt.text == "{" and not nxt.quoted
         if braced:
             self.stream.next()
-        body = _Body()
-        end_line = self.block_body(body, braced, first)
+        top, imports, end_line = self.block_body(braced, first)
         return ServerBlock(keys=tuple(keys), addresses=tuple(addresses), line=first.line,
-                           column=first.column, directives=tuple(body.top),
-                           imports=tuple(body.imports), end_line=end_line,
-                           imported_from=first.chain[-1] if first.chain else None)
+                           column=first.column, directives=tuple(top), imports=tuple(imports),
+                           end_line=end_line, imported_from=first.chain[-1] if first.chain else None)
 
-    def block_body(self, body: _Body, braced: bool, first: Token) -> int | None:
-        """Read the directives of a server block into BODY; the line of its closing '}'."""
+    def block_body(self, braced: bool, first: Token) -> tuple[list[Directive], list[Import], int | None]:
+        """The directives and imports of a server block, and the line of its closing '}'.
+
+        ``stack``: the open directives that own a '{' (innermost last); ``current``: the one
+        whose line is being read. Kept in locals: this loop sees every token."""
+        top: list[Directive] = []
+        imports: list[Import] = []
+        stack: list[_Open] = []
+        current: _Open | None = None
         while True:
             tok = self.stream.next()
             if tok is None:
-                if body.stack:
-                    start = body.stack[-1].start
-                    raise self.error(f"block of '{body.stack[-1].name}' is not closed: missing '}}'",
-                                     Token(text="", line=start.line, column=start.column))
+                if stack:
+                    open_ = stack[-1].start
+                    raise self.error(f"block of '{stack[-1].name}' is not closed: missing '}}'",
+                                     Token(text="", line=open_.line, column=open_.column))
                 if braced:
                     raise self.error("server block is not closed: missing '}'", first)
                 break
             bare = not tok.quoted
             if bare and tok.text == "}":
-                if body.close():
+                if current is not None:
+                    (stack[-1].children if stack else top).append(current.freeze())
+                    current = None
+                if stack:
+                    done = stack.pop()
+                    (stack[-1].children if stack else top).append(done.freeze())
                     continue
                 if braced:
-                    return tok.line
+                    return top, imports, tok.line
                 raise self.error("unexpected '}' without a matching '{'", tok)
             if bare and tok.text == "{":
-                self.open_brace(body, tok)
-            elif body.current is None or tok.first_on_line:
-                body.end_line()
-                if not body.stack and bare and tok.text == "import":
-                    body.imports.append(self.do_import(tok))
-                    continue
-                if not bare and tok.text == "":
+                stack.append(self.open_brace(current, len(stack), tok))
+                current = None
+            elif current is None or tok.first_on_line:
+                if current is not None:
+                    (stack[-1].children if stack else top).append(current.freeze())
+                    current = None
+                if not stack and bare and tok.text == "import":
+                    imports.append(self.do_import(tok))
+                elif not bare and tok.text == "":
                     raise self.error("empty directive name", tok)
-                body.current = _Open(self.subst(tok.text), tok)
+                else:
+                    current = _Open(self.subst(tok.text), tok)
             else:
-                body.current.args.append(self.subst(tok.text))
-        body.end_line()
-        return None
+                current.args.append(self.subst(tok.text))
+        if current is not None:
+            top.append(current.freeze())
+        return top, imports, None
 
-    def open_brace(self, body: _Body, tok: Token) -> None:
-        """A '{' opens the block of the directive on its line."""
-        if body.current is None:
+    def open_brace(self, current: _Open | None, depth: int, tok: Token) -> _Open:
+        """A '{' at DEPTH opens the block of the directive on its line (CURRENT)."""
+        if current is None:
             raise self.error("'{' must follow a directive on the same line", tok)
-        if len(body.stack) + 1 >= MAX_DEPTH:
+        if depth + 1 >= MAX_DEPTH:
             raise self.error(f"blocks nested deeper than {MAX_DEPTH} levels", tok)
-        body.current.has_block = True
-        body.stack.append(body.current)
-        body.current = None
+        current.has_block = True
+        return current
 
 
 def parse_corefile(text: str | bytes, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",

@@ -269,8 +269,14 @@ def check_yaml_budget(text: str, source: str, loader: _Loader | None = None) -> 
     MAX_YAML_ALIASES aliases, or expands to more than MAX_YAML_NODES nodes. Reads events
     only (libyaml's parser keeps its own heap stack): nothing is composed yet."""
     import yaml
-    from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent,
-                             SequenceEndEvent, SequenceStartEvent)
+    from yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
 
     if loader is None:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

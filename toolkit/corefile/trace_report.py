@@ -3,7 +3,6 @@ that ends in a stub forward, a dead end or an upstream that is not an address.""
 
 from __future__ import annotations
 
-
 from toolkit.corefile.hops import Hop, NextHop, TraceResult
 from toolkit.corefile.plugins.forward import TargetKind
 from toolkit.corefile.roles import role_json, role_rows

@@ -26,7 +26,8 @@ from toolkit.cli import app
 from toolkit.corefile.lint import lint
 from toolkit.corefile.roles import assemble
 from toolkit.corefile.source import load_all
-from toolkit.corefile.trace import trace_name, trace_report
+from toolkit.corefile.trace import trace_name
+from toolkit.corefile.trace_report import trace_report
 from toolkit.model import Severity, Verdict
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corefiles"

@@ -1,12 +1,14 @@
-"""The parser never raises anything but CorefileError, never recurses, and stays fast."""
-import time
-
+"""The parser never raises anything but CorefileError, never recurses, and a big Corefile
+fits the default --deadline."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from toolkit import signals
+from toolkit.cli.common import DEFAULT_DEADLINE
 from toolkit.corefile.lint import lint
 from toolkit.corefile.parser import CorefileError, parse_corefile
 from toolkit.corefile.trace import trace_name
+from toolkit.deadline import Deadline
 
 _WORDS = ["{", "}", "\n", " ", "\t", "#", '"', "\\", "import", "(s)", "(t)", ".:53", ".", ",",
           "forward", "cache", "loop", "errors", "kubernetes", "rewrite", "name", "template",
@@ -57,16 +59,22 @@ def test_deep_nesting_10k_levels():
             pass
 
 
-def test_huge_file_parses_fast():
+# The promise behind the old speed assert: `corefile lint` of a 50k-line Corefile answers
+# inside its default --deadline, under the same SIGALRM guard the command runs (it does not
+# stop with "--deadline reached"). The margin is named: about 2 s on a quiet machine, and a
+# loaded 2-core runner up to 4 times slower, still inside the 10 s.
+# The speed itself (parse < 3 s, lint < 10 s) is scripts/benchmarks/corefile_parse.py.
+QUIET_RUN_S = 2.0
+LOADED_RUNNER_FACTOR = 4
+
+
+def test_huge_file_parses_and_lints_within_the_default_deadline():
+    assert QUIET_RUN_S * LOADED_RUNNER_FACTOR <= DEFAULT_DEADLINE
     block = ("zone{i}.example:53 {{\n    errors\n    cache 30\n    loop\n"
              "    forward . 10.0.{j}.1 10.0.{j}.2 {{\n        force_tcp\n    }}\n}}\n")
     text = "".join(block.format(i=i, j=i % 250) for i in range(50_000 // 8 + 1))
     assert text.count("\n") >= 50_000
-    t0 = time.monotonic()
-    cf = parse_corefile(text)
-    elapsed = time.monotonic() - t0
+    with signals.compute_deadline(Deadline.for_command(DEFAULT_DEADLINE), "linting the Corefiles"):
+        cf = parse_corefile(text)
+        lint([cf])
     assert len(cf.blocks) > 6000
-    assert elapsed < 3.0, elapsed
-    t0 = time.monotonic()
-    lint([cf])
-    assert time.monotonic() - t0 < 10

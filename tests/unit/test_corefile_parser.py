@@ -250,5 +250,5 @@ def test_non_ascii_digits_are_no_port():
     # str.isdigit() is true for '¹', int() refuses it: found by the fuzz test.
     cf = parse_corefile("example.org:53\u00b9 {\n  whoami\n}\n")
     assert cf.blocks[0].addresses[0].problem == "invalid port '53\u00b9'"
-    from toolkit.corefile.trace import parse_target
+    from toolkit.corefile.plugins.forward import parse_target
     assert parse_target("192.0.2.1:5\u00b3").kind == "not-an-address"

@@ -5,7 +5,9 @@ import pytest
 
 from toolkit.corefile.parser import parse_corefile
 from toolkit.corefile.source import load_all
-from toolkit.corefile.trace import parse_target, trace_name, trace_report
+from toolkit.corefile.plugins.forward import parse_target
+from toolkit.corefile.trace import trace_name
+from toolkit.corefile.trace_report import trace_report
 from toolkit.model import Verdict
 from toolkit.report.document import json_document
 

@@ -198,13 +198,13 @@ def _target_check(rcodes, errors=()):
     from toolkit.corefile.check import TargetCheck, Upstream
     from toolkit.dns.query import QueryResult
 
-    up = Upstream("Corefile", ".:53", 2, 2, ".", "192.0.2.1", 53, False)
+    up = Upstream(corefile="Corefile", block=".:53", line=2, file_line=2, zone=".", target="192.0.2.1", port=53, stub=False)
     soa = tuple(QueryResult(server="192.0.2.1", port=53, transport=t, qname=".", qtype="SOA", rcode=r) for t, r in zip(("udp", "tcp"), rcodes))
     soa += tuple(QueryResult(server="192.0.2.1", port=53, transport="udp", qname=".", qtype="SOA", error=e,
                             error_detail="x") for e in errors)
     names = (QueryResult(server="192.0.2.1", port=53, transport="udp", qname="a.example.", qtype="A",
                           rcode=rcodes[0]),) if rcodes else ()
-    return TargetCheck(up, soa, names)
+    return TargetCheck(upstream=up, soa=soa, names=names)
 
 
 def test_corefile_check_servfail_everywhere_is_not_ok():

@@ -5,13 +5,19 @@ Imports typer only at module level; the library is imported inside each command.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from toolkit.cli import validate
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
 from toolkit.report import OutputFormat
+
+if TYPE_CHECKING:
+    from toolkit.corefile.document import Corefile
+    from toolkit.corefile.roles import Assembly
+    from toolkit.model import Report
 
 corefile_app = typer.Typer(
     no_args_is_help=True,
@@ -29,6 +35,7 @@ FilesArg = Annotated[
 
 
 def _env(pairs: list[str]) -> dict[str, str] | None:
+    """--env NAME=VALUE pairs as a mapping (None when none given)."""
     if not pairs:
         return None
     out = {}
@@ -43,6 +50,7 @@ def _env(pairs: list[str]) -> dict[str, str] | None:
 EnvOpt = Annotated[list[str], typer.Option("--env", metavar="NAME=VALUE",
                                            help="Value for a {$NAME} placeholder (repeatable).")]
 
+# List options default to [] (Typer's way to say "none given"); Typer never mutates them.
 RoleOpt = Annotated[list[str], typer.Option(
     "--role", metavar="SELECTOR=ROLE",
     help="Say what a Corefile is instead of letting podtriage work it out (repeatable). "
@@ -50,7 +58,8 @@ RoleOpt = Annotated[list[str], typer.Option(
          "ROLE: node-cache, node-cache-secondary, cluster-dns, custom-imports, server.")]
 
 
-def _assemble(corefiles, roles: list[str], env, service_ip: str | None = None):
+def _assemble(corefiles: Sequence[Corefile], roles: list[str], env: dict[str, str] | None,
+              service_ip: str | None = None) -> Assembly:
     """The Corefiles as CoreDNS runs them, with the role of each (toolkit.corefile.roles)."""
     from toolkit.corefile.roles import assemble, parse_role_overrides
 
@@ -61,8 +70,8 @@ def _assemble(corefiles, roles: list[str], env, service_ip: str | None = None):
 @corefile_app.command("lint")
 def lint_cmd(
     files: FilesArg,
-    env: EnvOpt = [],
-    role: RoleOpt = [],
+    env: EnvOpt = [],  # noqa: B006 - Typer's default, never mutated
+    role: RoleOpt = [],  # noqa: B006 - Typer's default, never mutated
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -80,7 +89,7 @@ def lint_cmd(
     """
     env_map = _env(env)
 
-    def build():
+    def build() -> Report:
         import os
 
         from toolkit import signals
@@ -117,8 +126,8 @@ def trace_cmd(
         "--port", min=1, max=65535,
         help="The port the client asks (default 53, the Service port, mapped to a Corefile's "
              "only listen port such as OpenShift's 5353).")] = None,
-    env: EnvOpt = [],
-    role: RoleOpt = [],
+    env: EnvOpt = [],  # noqa: B006 - Typer's default, never mutated
+    role: RoleOpt = [],  # noqa: B006 - Typer's default, never mutated
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -131,10 +140,11 @@ def trace_cmd(
     """
     env_map = _env(env)
 
-    def build():
+    def build() -> Report:
         from toolkit import signals
         from toolkit.corefile.source import load_all
-        from toolkit.corefile.trace import trace_name, trace_report
+        from toolkit.corefile.trace import trace_name
+        from toolkit.corefile.trace_report import trace_report
         from toolkit.deadline import Deadline
 
         with signals.compute_deadline(Deadline.for_command(deadline), "tracing the Corefiles"):
@@ -152,10 +162,10 @@ def check_cmd(
     name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME", parser=validate.dns_name,
                                             help="Also ask every target (and the default upstream) "
                                                  "for this name's A record, to compare answers. "
-                                                 "Repeatable.")] = [],
+                                                 "Repeatable.")] = [],  # noqa: B006 - Typer's default, never mutated
     timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 30.0), metavar="SECONDS",
                                            help="Per-query timeout (bounded by --deadline).")] = 2.0,
-    role: RoleOpt = [],
+    role: RoleOpt = [],  # noqa: B006 - Typer's default, never mutated
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -166,12 +176,11 @@ def check_cmd(
     Example: podtriage corefile check coredns.yaml --name api.corp.example
     """
 
-    def build():
+    def build() -> Report:
+        from toolkit import signals
         from toolkit.corefile.check import check_corefiles, check_report
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
-
-        from toolkit import signals
 
         dl = Deadline.for_command(deadline)
         with signals.compute_deadline(dl, "reading the Corefiles"):

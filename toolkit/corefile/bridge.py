@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from toolkit.corefile.hops import Hop, TraceResult
+from toolkit.corefile.listeners import listen_map
+from toolkit.corefile.plugins.forward import default_forward, parse_target
 from toolkit.corefile.roles import assemble, parse_role_overrides
 from toolkit.corefile.source import load_all
-from toolkit.corefile.trace import Hop, _listen_map, default_forward, parse_target, trace_name
+from toolkit.corefile.trace import trace_name
 from toolkit.dns.walk import Server
 from toolkit.model import Finding, Severity
 
+# (findings, hop descriptions, extra references, servers behind the first cache)
+Evidence = tuple[list[Finding], list[str], list[Server], list[Server]]
+
 
 def describe_hop(h: Hop) -> str:
+    """One line for a hop: where it is and what answers or where it forwards."""
     where = f"{h.corefile} block {h.block} (line {h.file_line or h.line})"
     if h.next is None:
         return f"{where}: {h.plugin or 'no plugin'} answers ({h.outcome})"
@@ -24,8 +31,33 @@ def describe_hop(h: Hop) -> str:
     return f"{where}: {h.plugin} -> {targets} over {h.next.transport}{stub}"
 
 
+def _behind(trace: TraceResult) -> list[Server]:
+    """Servers behind the first hop: what the pod's cache forwards to (e.g. the CoreDNS
+    Service address), asked directly when the cache itself does not answer."""
+    behind: list[Server] = []
+    if trace.hops and trace.hops[0].next is not None:
+        for label in trace.hops[0].next.targets:
+            t = parse_target(label)
+            if t.address:
+                behind.append(Server(t.address, "server", t.port or 53))
+    return behind
+
+
+def _stub_finding(trace: TraceResult, h: Hop, hops: list[str]) -> Finding:
+    return Finding(
+        code="corefile-stub-forward", severity=Severity.WARNING,
+        summary=f"{trace.name} is answered by {h.corefile} block {h.block} (line {h.file_line or h.line}), "
+        f"which forwards it to {', '.join(h.next.targets) if h.next else '?'} instead of the "
+        "config's default upstream",
+        evidence=tuple(hops),
+        remedy="if that server is retired or stale, re-point or delete the block, then flush the caches "
+        "(restart CoreDNS and NodeLocal DNSCache)",
+        verdict=None, data={"corefile": h.corefile, "block": h.block, "line": h.line, "file_line": h.file_line,
+                            "upstreams": list(h.next.targets) if h.next else []})
+
+
 def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
-                      roles: Sequence[str] = ()):
+                      roles: Sequence[str] = ()) -> Evidence:
     """(findings, hop descriptions, extra references, servers behind the first cache).
 
     ROLES: ``SELECTOR=ROLE`` overrides (diagnose --corefile-role), see roles.assemble."""
@@ -37,19 +69,12 @@ def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
         notes.append(f"corefile {r.corefile}: taken for {r.role.value} ({r.source.value}: "
                      f"{'; '.join(r.evidence)})")
     hops = [describe_hop(h) for h in trace.hops]
-    listen = _listen_map(corefiles, {})
-    on_path = set()
+    listen = listen_map(corefiles, {})
+    on_path: set[str] = set()
     for h in trace.hops:
         if h.next is not None:
             on_path.update(parse_target(t).host for t in h.next.targets)
-    # Servers behind the first hop: what the pod's cache forwards to (e.g. the CoreDNS
-    # Service address), asked directly when the cache itself does not answer.
-    behind: list[Server] = []
-    if trace.hops and trace.hops[0].next is not None:
-        for label in trace.hops[0].next.targets:
-            t = parse_target(label)
-            if t.address:
-                behind.append(Server(t.address, "server", t.port or 53))
+    behind = _behind(trace)
     # Independent references: the default upstreams ('.' blocks) that this name does not go
     # through, and that are not another Corefile's own listen address.
     refs: list[Server] = []
@@ -61,23 +86,10 @@ def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
             addr = t.address
             if addr and addr not in on_path and addr not in listen and addr not in {b.address for b in behind}:
                 refs.append(Server(addr, "reference", t.port or 53))
-    findings: list[Finding] = []
-    stubs = [h for h in trace.hops if h.stub_forward]
-    for h in stubs:
-        findings.append(Finding(
-            code="corefile-stub-forward", severity=Severity.WARNING,
-            summary=f"{trace.name} is answered by {h.corefile} block {h.block} (line {h.file_line or h.line}), "
-            f"which forwards it to {', '.join(h.next.targets) if h.next else '?'} instead of the "
-            "config's default upstream",
-            evidence=tuple(hops),
-            remedy="if that server is retired or stale, re-point or delete the block, then flush the caches "
-            "(restart CoreDNS and NodeLocal DNSCache)",
-            verdict=None, data={"corefile": h.corefile, "block": h.block, "line": h.line, "file_line": h.file_line,
-                   "upstreams": list(h.next.targets) if h.next else []}))
+    findings = [_stub_finding(trace, h, hops) for h in trace.hops if h.stub_forward]
     for p in trace.problems:
         notes.append(f"corefile trace: {p}")
     if refs:
         notes.append("references from the Corefiles' default upstreams: "
                      + ", ".join(r.address for r in refs))
     return findings, hops, refs, behind
-

@@ -1,9 +1,9 @@
-"""A pure Corefile parser: tokenizer, server blocks, directives, snippets and imports.
+"""A pure Corefile parser: server blocks, directives, snippets and imports.
 
 Follows the Caddyfile grammar CoreDNS uses (coredns/caddy):
 - tokens are separated by whitespace; a newline ends a directive line; ``#`` outside quotes
   starts a comment up to the end of the line; a token that starts with ``"`` is quoted up to the
-  next unescaped ``"`` (``\\"`` is the only escape) and may span lines;
+  next unescaped ``"`` (``\\"`` is the only escape) and may span lines (toolkit.corefile.tokens);
 - a server block is one or more addresses (separated by whitespace or commas, a trailing comma
   continues on the next line) followed by ``{`` ... ``}``; a Corefile with a single block may
   omit the braces;
@@ -23,367 +23,82 @@ only exception this module raises on any input.
 
 from __future__ import annotations
 
-import bisect
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from toolkit.errors import InputFileError
+from toolkit.corefile.addresses import normalize_address
+from toolkit.corefile.document import Corefile, CorefileError, Directive, Import, ServerBlock
+from toolkit.corefile.tokens import Token, tokenize
+
+__all__ = ["FRAGMENT_PREFIX", "MAX_DEPTH", "MAX_IMPORTED_TOKENS", "Corefile", "CorefileError",
+           "Directive", "ServerBlock", "normalize_address", "parse_corefile", "parse_fragment"]
 
 MAX_DEPTH = 64
 MAX_IMPORTED_TOKENS = 200_000
 
-DEFAULT_PORTS = {"dns": 53, "tls": 853, "quic": 853, "grpc": 443, "https": 443, "https3": 443}
-_MAX_REVERSE_ZONES = 256
-
-
-class CorefileError(InputFileError):
-    """The Corefile cannot be parsed. Carries the line and column within the Corefile and,
-    when the Corefile came from a file that maps line for line (a YAML block scalar), the
-    line in that file."""
-
-    def __init__(self, message: str, line: int, column: int, *, source: str = "<corefile>",
-                 file_line: int | None = None, hint: str | None = None) -> None:
-        where = f"Corefile line {line}, column {column}"
-        if file_line is not None and file_line != line:
-            where += f" (file line {file_line})"
-        super().__init__(source, f"{where}: {message}",
-                         hint=hint or "fix the Corefile syntax; CoreDNS would refuse to load it too")
-        self.detail = message
-        self.line = line
-        self.column = column
-        self.file_line = file_line
-        self.source = source
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str
-    line: int
-    column: int
-    quoted: bool = False
-    first_on_line: bool = False
-    # Snippet names this token was imported through (outermost first).
-    chain: tuple[str, ...] = ()
-    import_line: int | None = None
-
-
-@dataclass(frozen=True)
-class Directive:
-    """One directive line: ``name args... [{ nested directives }]``. ``line`` is the line in
-    the Corefile text; ``imported_from`` names the snippet when it came in by ``import``
-    (then ``import_line`` is the line of that import)."""
-
-    name: str
-    args: tuple[str, ...]
-    line: int
-    column: int
-    block: tuple[Directive, ...] = ()
-    has_block: bool = False
-    imported_from: str | None = None
-    import_line: int | None = None
-
-    def sub(self, name: str) -> list[Directive]:
-        return [d for d in self.block if d.name == name]
-
-    def has(self, name: str) -> bool:
-        return any(d.name == name for d in self.block)
-
-
-@dataclass(frozen=True)
-class ZoneAddress:
-    """One server block key, normalized the way CoreDNS does: transport, zone FQDN, port."""
-
-    key: str
-    transport: str
-    zone: str
-    port: int | None
-    network: str | None = None  # the CIDR when the key was reverse notation
-    problem: str | None = None
-
-    @property
-    def label(self) -> str:
-        scheme = "" if self.transport == "dns" else f"{self.transport}://"
-        port = "" if self.port is None else f":{self.port}"
-        return f"{scheme}{self.zone}{port}"
-
-
-@dataclass(frozen=True)
-class Import:
-    pattern: str
-    args: tuple[str, ...]
-    line: int
-    resolved: bool
-    files: tuple[str, ...] = ()  # the files (ConfigMap keys) spliced in for a file glob
-
-
-@dataclass(frozen=True)
-class ServerBlock:
-    keys: tuple[str, ...]
-    addresses: tuple[ZoneAddress, ...]
-    line: int
-    column: int
-    directives: tuple[Directive, ...]
-    imports: tuple[Import, ...] = ()
-    end_line: int | None = None
-    # The file the block came in from by ``import`` (e.g. coredns-custom:test.server); its
-    # lines are then lines of that file.
-    imported_from: str | None = None
-
-    @property
-    def zones(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(a.zone for a in self.addresses))
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return tuple(dict.fromkeys(a.port for a in self.addresses if a.port is not None))
-
-    @property
-    def plugins(self) -> tuple[str, ...]:
-        return tuple(d.name for d in self.directives)
-
-    @property
-    def label(self) -> str:
-        return " ".join(self.keys)
-
-    def get(self, name: str) -> list[Directive]:
-        return [d for d in self.directives if d.name == name]
-
-    def has(self, name: str) -> bool:
-        return any(d.name == name for d in self.directives)
-
-    @property
-    def bind(self) -> tuple[str, ...]:
-        out: list[str] = []
-        for d in self.get("bind"):
-            skip = False
-            for a in d.args:
-                if a == "except":
-                    skip = True
-                    continue
-                if not skip:
-                    out.append(a)
-        return tuple(out)
-
-
-@dataclass(frozen=True)
-class Corefile:
-    """A parsed Corefile and where it came from.
-
-    ``line_offset`` maps Corefile lines to lines of the file it was read from (file line =
-    Corefile line + line_offset); None when there is no line-for-line mapping (JSON strings,
-    folded YAML scalars).
-    """
-
-    blocks: tuple[ServerBlock, ...]
-    snippets: tuple[str, ...] = ()
-    env_placeholders: tuple[str, ...] = ()
-    source: str = "<corefile>"
-    configmap: str | None = None
-    key: str | None = None
-    line_offset: int | None = 0
-    text: str = field(default="", repr=False, compare=False)
-    # A ``*.override`` key: directives spliced into another Corefile's server block, not a
-    # Corefile of its own (its one block is a synthetic wrapper, see parse_fragment).
-    fragment: bool = False
-    # Files spliced in for file-glob imports (resolved with ``files``), in import order.
-    imported_files: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        if self.configmap:
-            if self.key is None:  # an empty ConfigMap
-                return f"{self.source}[{self.configmap}]"
-            return f"{self.source}[{self.configmap}:{self.key}]"
-        return self.source
-
-    def file_line(self, line: int | None) -> int | None:
-        if line is None or self.line_offset is None:
-            return None
-        return line + self.line_offset
-
-    @property
-    def imports(self) -> tuple[Import, ...]:
-        return tuple(i for b in self.blocks for i in b.imports)
-
-
-# --- tokenizer -------------------------------------------------------------------------------
-
-_TOKEN_RE = re.compile(
-    r'(?P<c>\#[^\n]*)'
-    r'|(?P<q>"[^"\\]*(?:\\.[^"\\]*)*")'
-    r'|(?P<u>")'
-    r'|(?P<b>[^\s#"][^\s#]*)',
-    re.DOTALL,
-)
-_UNESCAPE_RE = re.compile(r'\\(.)', re.DOTALL)
 _ENV_RE = re.compile(r'\{\$([^{}$%\s]+)\}|\{%([^{}$%\s]+)%\}')
 _ARGS_RE = re.compile(r'\{args\[(\d+)\]\}')
 
 
-def _unescape(body: str) -> str:
-    if "\\" not in body:
-        return body
-    return _UNESCAPE_RE.sub(lambda m: '"' if m.group(1) == '"' else m.group(0), body)
+@dataclass(slots=True)
+class _Frame:
+    """A list of tokens (the Corefile's, or a snippet's being spliced in) and how far it is read."""
 
-
-def tokenize(text: str, *, source: str = "<corefile>", line_offset: int | None = 0) -> list[Token]:
-    """Split TEXT into tokens with 1-based line and column. Raises CorefileError only."""
-    if not isinstance(text, str):
-        raise CorefileError("Corefile text is not a string", 1, 1, source=source)
-    newlines = [i for i, ch in enumerate(text) if ch == "\n"] if "\n" in text else []
-    tokens: list[Token] = []
-    last_line = 0
-    for m in _TOKEN_RE.finditer(text):
-        kind = m.lastgroup
-        if kind == "c":
-            continue
-        start = m.start()
-        line_idx = bisect.bisect_left(newlines, start)
-        line = line_idx + 1
-        column = start - (newlines[line_idx - 1] + 1 if line_idx else 0) + 1
-        if kind == "u":
-            raise CorefileError("unterminated quoted string", line, column, source=source,
-                                file_line=None if line_offset is None else line + line_offset)
-        if kind == "q":
-            value = _unescape(m.group()[1:-1])
-            quoted = True
-        else:
-            value = m.group()
-            quoted = False
-        tokens.append(Token(value, line, column, quoted, line != last_line))
-        # a quoted token may span lines: the next token is on a new line only after its end
-        last_line = line + (m.group().count("\n") if quoted else 0)
-    return tokens
-
-
-# --- addresses -------------------------------------------------------------------------------
-
-_SCHEMES = ("dns", "tls", "quic", "grpc", "https", "https3")
-
-
-def _reverse_zones(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
-    step = 8 if net.version == 4 else 4
-    boundary = -(-net.prefixlen // step) * step  # round up to the next octet/nibble boundary
-    if boundary == net.prefixlen or boundary - net.prefixlen > 8:
-        subnets = [net]
-    else:
-        subnets = list(net.subnets(new_prefix=boundary))
-    if len(subnets) > _MAX_REVERSE_ZONES:
-        subnets = [net]
-    out = []
-    for sub in subnets:
-        labels = sub.network_address.reverse_pointer.split(".")
-        if sub.version == 4:
-            keep = sub.prefixlen // 8
-            zone = ".".join(labels[4 - keep:]) if keep else "in-addr.arpa"
-        else:
-            keep = sub.prefixlen // 4
-            zone = ".".join(labels[32 - keep:]) if keep else "ip6.arpa"
-        out.append(zone.lower() + ".")
-    return out
-
-
-def normalize_address(key: str) -> list[ZoneAddress]:
-    """A server block key as CoreDNS reads it: [scheme://]zone-or-CIDR[:port].
-
-    Never raises: what CoreDNS would reject is kept with ``problem`` set (lint reports it).
-    """
-    raw = key
-    transport = "dns"
-    problem = None
-    if "://" in key:
-        scheme, _, key = key.partition("://")
-        scheme = scheme.lower()
-        if scheme in _SCHEMES:
-            transport = scheme
-        else:
-            problem = f"unknown scheme {scheme}://"
-            transport = scheme
-    host, port_s = key, ""
-    if key.startswith("["):
-        end = key.find("]")
-        if end != -1:
-            host = key[1:end]
-            rest = key[end + 1:]
-            port_s = rest[1:] if rest.startswith(":") else ""
-    elif key.count(":") == 1:
-        host, _, port_s = key.partition(":")
-    port: int | None = DEFAULT_PORTS.get(transport, 53)
-    if port_s:
-        if port_s.isascii() and port_s.isdigit() and int(port_s) <= 65535:
-            port = int(port_s)
-        elif port_s.startswith("{$") or port_s.startswith("{%"):
-            port = None
-            problem = problem or f"port is an environment placeholder ({port_s})"
-        else:
-            port = None
-            problem = problem or f"invalid port {port_s!r}"
-    if "/" in host:
-        try:
-            net = ipaddress.ip_network(host, strict=False)
-        except ValueError:
-            return [ZoneAddress(raw, transport, host.lower().rstrip(".") + ".", port, None,
-                                problem or f"{host!r} is neither a zone nor a CIDR")]
-        return [ZoneAddress(raw, transport, z, port, str(net), problem) for z in _reverse_zones(net)]
-    zone = host.lower()
-    if zone in ("", "."):
-        zone = "."
-    elif not zone.endswith("."):
-        zone += "."
-    if zone.startswith(".") and zone != ".":
-        problem = problem or f"zone {host!r} starts with a dot"
-    return [ZoneAddress(raw, transport, zone, port, None, problem)]
-
-
-# --- parser ----------------------------------------------------------------------------------
+    tokens: list[Token]
+    pos: int = 0
 
 
 class _Stream:
     """Tokens with import splicing: a stack of frames, never recursion."""
 
     def __init__(self, tokens: list[Token]) -> None:
-        self.frames: list[list] = [[tokens, 0]]
+        self.frames: list[_Frame] = [_Frame(tokens)]
         self.imported = 0
 
     def peek(self) -> Token | None:
         while self.frames:
-            toks, i = self.frames[-1]
-            if i < len(toks):
-                return toks[i]
+            top = self.frames[-1]
+            if top.pos < len(top.tokens):
+                return top.tokens[top.pos]
             self.frames.pop()
         return None
 
     def next(self) -> Token | None:
         tok = self.peek()
         if tok is not None:
-            self.frames[-1][1] += 1
+            self.frames[-1].pos += 1
         return tok
 
     def push(self, tokens: list[Token]) -> None:
         self.imported += len(tokens)
         if tokens:
-            self.frames.append([tokens, 0])
+            self.frames.append(_Frame(tokens))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
+    """A directive being read: its name, the token it starts at (line, column, the snippet it
+    came through), its arguments so far and its nested directives. Mutable while its lines
+    are read; ``freeze`` makes the Directive."""
+
     name: str
-    args: list[str]
-    line: int
-    column: int
-    imported_from: str | None
-    import_line: int | None
+    start: Token
+    args: list[str] = field(default_factory=list)
     children: list[Directive] = field(default_factory=list)
     has_block: bool = False
 
     def freeze(self) -> Directive:
-        return Directive(self.name, tuple(self.args), self.line, self.column, tuple(self.children),
-                         self.has_block, self.imported_from, self.import_line)
+        t = self.start
+        return Directive(name=self.name, args=tuple(self.args), line=t.line, column=t.column,
+                         block=tuple(self.children), has_block=self.has_block,
+                         imported_from=t.chain[-1] if t.chain else None, import_line=t.import_line)
 
 
 class _Parser:
+    """One parse of one Corefile text: the token stream, the snippets defined so far, the
+    placeholders met and the files spliced in."""
+
     def __init__(self, text: str, env: Mapping[str, str] | None, source: str,
                  line_offset: int | None,
                  files: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> None:
@@ -409,8 +124,8 @@ class _Parser:
         if "{" not in text:
             return text
 
-        def repl(m: re.Match) -> str:
-            var = m.group(1) or m.group(2)
+        def repl(m: re.Match[str]) -> str:
+            var: str = m.group(1) or m.group(2)
             if self.env is not None and var in self.env:
                 return str(self.env[var])
             self.placeholders[m.group(0)] = None
@@ -419,12 +134,13 @@ class _Parser:
         return _ENV_RE.sub(repl, text)
 
     def line_args(self) -> list[Token]:
-        out = []
+        out: list[Token] = []
         while True:
             t = self.stream.peek()
             if t is None or t.first_on_line:
                 return out
-            out.append(self.stream.next())
+            self.stream.next()
+            out.append(t)
 
     def do_import(self, tok: Token) -> Import:
         args = self.line_args()
@@ -436,7 +152,7 @@ class _Parser:
         if body is None and pattern in self.files:
             return self.import_files(tok, pattern, rest)
         if body is None:
-            return Import(pattern, rest, tok.line, False)
+            return Import(pattern=pattern, args=rest, line=tok.line, resolved=False)
         if pattern in tok.chain:
             raise self.error(f"import cycle: snippet {pattern!r} imports itself", tok)
         if self.stream.imported + len(body) > MAX_IMPORTED_TOKENS:
@@ -449,9 +165,11 @@ class _Parser:
             if rest and "{args[" in text:
                 text = _ARGS_RE.sub(lambda m: rest[int(m.group(1))] if int(m.group(1)) < len(rest)
                                     else "", text)
-            spliced.append(Token(text, t.line, t.column, t.quoted, t.first_on_line, chain, import_line))
+            spliced.append(Token(text=text, line=t.line, column=t.column, quoted=t.quoted,
+                                 first_on_line=t.first_on_line, chain=chain,
+                                 import_line=import_line))
         self.stream.push(spliced)
-        return Import(pattern, rest, tok.line, True)
+        return Import(pattern=pattern, args=rest, line=tok.line, resolved=True)
 
     def import_files(self, tok: Token, pattern: str, rest: tuple[str, ...]) -> Import:
         """Splice the files a glob import matches, in sorted order (caddy's doImport uses
@@ -463,14 +181,16 @@ class _Parser:
             if name in tok.chain:
                 raise self.error(f"import cycle: {name} imports itself", tok)
             for t in tokenize(text, source=self.source, line_offset=None):
-                spliced.append(Token(t.text, t.line, t.column, t.quoted, t.first_on_line,
-                                     tok.chain + (name,), import_line))
+                spliced.append(Token(text=t.text, line=t.line, column=t.column, quoted=t.quoted,
+                                     first_on_line=t.first_on_line, chain=tok.chain + (name,),
+                                     import_line=import_line))
             self.spliced_files.append(name)
         if self.stream.imported + len(spliced) > MAX_IMPORTED_TOKENS:
             raise self.error(f"imports expand to more than {MAX_IMPORTED_TOKENS} tokens", tok)
         # Each file starts on a line of its own, whatever the previous file ended with.
         self.stream.push(spliced)
-        return Import(pattern, rest, tok.line, True, tuple(n for n, _ in matched))
+        return Import(pattern=pattern, args=rest, line=tok.line, resolved=True,
+                      files=tuple(n for n, _ in matched))
 
     def parse(self) -> tuple[list[ServerBlock], list[str]]:
         blocks: list[ServerBlock] = []
@@ -501,7 +221,7 @@ class _Parser:
         first = self.stream.peek()
         assert first is not None
         expecting = False
-        tok = first
+        tok: Token | None = first
         while True:
             tok = self.stream.peek()
             if tok is None:
@@ -544,24 +264,32 @@ class _Parser:
             body.append(t)
 
     def server_block(self, keys: list[str], first: Token) -> ServerBlock:
-        addresses: list[ZoneAddress] = []
-        for k in keys:
-            addresses.extend(normalize_address(k))
+        addresses = [a for k in keys for a in normalize_address(k)]
         nxt = self.stream.peek()
         braced = nxt is not None and nxt.text == "{" and not nxt.quoted
         if braced:
             self.stream.next()
-        imports: list[Import] = []
+        top, imports, end_line = self.block_body(braced, first)
+        return ServerBlock(keys=tuple(keys), addresses=tuple(addresses), line=first.line,
+                           column=first.column, directives=tuple(top), imports=tuple(imports),
+                           end_line=end_line, imported_from=first.chain[-1] if first.chain else None)
+
+    def block_body(self, braced: bool, first: Token) -> tuple[list[Directive], list[Import], int | None]:
+        """The directives and imports of a server block, and the line of its closing '}'.
+
+        ``stack``: the open directives that own a '{' (innermost last); ``current``: the one
+        whose line is being read. Kept in locals: this loop sees every token."""
         top: list[Directive] = []
-        stack: list[_Open] = []       # open directives that own a '{'
-        current: _Open | None = None  # the directive whose line we are on
-        end_line = None
+        imports: list[Import] = []
+        stack: list[_Open] = []
+        current: _Open | None = None
         while True:
             tok = self.stream.next()
             if tok is None:
                 if stack:
+                    open_ = stack[-1].start
                     raise self.error(f"block of '{stack[-1].name}' is not closed: missing '}}'",
-                                     Token("", stack[-1].line, stack[-1].column))
+                                     Token(text="", line=open_.line, column=open_.column))
                 if braced:
                     raise self.error("server block is not closed: missing '}'", first)
                 break
@@ -575,38 +303,38 @@ class _Parser:
                     (stack[-1].children if stack else top).append(done.freeze())
                     continue
                 if braced:
-                    end_line = tok.line
-                    break
+                    return top, imports, tok.line
                 raise self.error("unexpected '}' without a matching '{'", tok)
             if bare and tok.text == "{":
-                if current is None:
-                    raise self.error("'{' must follow a directive on the same line", tok)
-                if len(stack) + 1 >= MAX_DEPTH:
-                    raise self.error(f"blocks nested deeper than {MAX_DEPTH} levels", tok)
-                current.has_block = True
-                stack.append(current)
+                stack.append(self.open_brace(current, len(stack), tok))
                 current = None
-                continue
-            if current is None or tok.first_on_line:
+            elif current is None or tok.first_on_line:
                 if current is not None:
                     (stack[-1].children if stack else top).append(current.freeze())
                     current = None
                 if not stack and bare and tok.text == "import":
                     imports.append(self.do_import(tok))
-                    continue
-                if not bare and tok.text == "":
+                elif not bare and tok.text == "":
                     raise self.error("empty directive name", tok)
-                current = _Open(self.subst(tok.text), [], tok.line, tok.column,
-                                tok.chain[-1] if tok.chain else None, tok.import_line)
-                continue
-            current.args.append(self.subst(tok.text))
+                else:
+                    current = _Open(self.subst(tok.text), tok)
+            else:
+                current.args.append(self.subst(tok.text))
         if current is not None:
             top.append(current.freeze())
-        return ServerBlock(tuple(keys), tuple(addresses), first.line, first.column, tuple(top),
-                           tuple(imports), end_line, first.chain[-1] if first.chain else None)
+        return top, imports, None
+
+    def open_brace(self, current: _Open | None, depth: int, tok: Token) -> _Open:
+        """A '{' at DEPTH opens the block of the directive on its line (CURRENT)."""
+        if current is None:
+            raise self.error("'{' must follow a directive on the same line", tok)
+        if depth + 1 >= MAX_DEPTH:
+            raise self.error(f"blocks nested deeper than {MAX_DEPTH} levels", tok)
+        current.has_block = True
+        return current
 
 
-def parse_corefile(text: str, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",
+def parse_corefile(text: str | bytes, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",
                    configmap: str | None = None, key: str | None = None,
                    line_offset: int | None = 0,
                    files: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> Corefile:
@@ -626,14 +354,16 @@ def parse_corefile(text: str, *, env: Mapping[str, str] | None = None, source: s
         text = text[1:]
     p = _Parser(text, env, source, line_offset, files)
     blocks, snippets = p.parse()
-    return Corefile(tuple(blocks), tuple(snippets), tuple(p.placeholders), source, configmap, key,
-                    line_offset, text, imported_files=tuple(p.spliced_files))
+    return Corefile(blocks=tuple(blocks), snippets=tuple(snippets),
+                    env_placeholders=tuple(p.placeholders), source=source, configmap=configmap,
+                    key=key, line_offset=line_offset, text=text,
+                    imported_files=tuple(p.spliced_files))
 
 
 FRAGMENT_PREFIX = ". { "
 
 
-def parse_fragment(text: str, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",
+def parse_fragment(text: str | bytes, *, env: Mapping[str, str] | None = None, source: str = "<corefile>",
                    configmap: str | None = None, key: str | None = None,
                    line_offset: int | None = 0) -> Corefile:
     """Parse a ``*.override`` file: directives that ``import`` splices into a server block.
@@ -644,5 +374,6 @@ def parse_fragment(text: str, *, env: Mapping[str, str] | None = None, source: s
         text = text.decode("utf-8", errors="replace")
     cf = parse_corefile(FRAGMENT_PREFIX + text + "\n}\n", env=env, source=source,
                         configmap=configmap, key=key, line_offset=line_offset)
-    return Corefile(cf.blocks, cf.snippets, cf.env_placeholders, source, configmap, key,
-                    line_offset, text, fragment=True)
+    return Corefile(blocks=cf.blocks, snippets=cf.snippets, env_placeholders=cf.env_placeholders,
+                    source=source, configmap=configmap, key=key, line_offset=line_offset,
+                    text=text, fragment=True)

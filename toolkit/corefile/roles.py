@@ -33,11 +33,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from toolkit.corefile.parser import Corefile, parse_corefile
+from toolkit.corefile.document import Corefile
+from toolkit.corefile.parser import parse_corefile
 from toolkit.errors import UsageError
 
 
 class CorefileRole(StrEnum):
+    """What a given Corefile is in the cluster's DNS path."""
+
     NODE_CACHE = "node-cache"                      # a cache in front: NodeLocal DNSCache
     NODE_CACHE_SECONDARY = "node-cache-secondary"  # kubespray's second NodeLocal instance
     CLUSTER_DNS = "cluster-dns"                    # CoreDNS behind the kube-dns Service
@@ -46,6 +49,8 @@ class CorefileRole(StrEnum):
 
 
 class RoleSource(StrEnum):
+    """What a role was taken from."""
+
     CONTENT = "content"  # bind addresses, imports, forward targets, plugins
     HINT = "hint"        # only the ConfigMap's name/namespace or data key
     FLAG = "flag"        # --role
@@ -87,6 +92,8 @@ def pillar_note(raw: str) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class RoleAssignment:
+    """The role of one given Corefile and the evidence it rests on."""
+
     corefile: str
     role: CorefileRole
     source: RoleSource
@@ -106,10 +113,12 @@ class Assembly:
     notes: tuple[str, ...] = ()
 
     def role_of(self, cf: Corefile | str) -> RoleAssignment | None:
+        """The role of CF (a Corefile or its name)."""
         name = cf if isinstance(cf, str) else cf.name
         return next((r for r in self.roles if r.corefile == name), None)
 
     def first(self, role: CorefileRole) -> int | None:
+        """Index of the first running Corefile with ROLE."""
         for i, cf in enumerate(self.corefiles):
             r = self.role_of(cf)
             if r is not None and r.role is role:
@@ -253,12 +262,10 @@ def _glob_base(pattern: str) -> str:
 # --- assembly --------------------------------------------------------------------------------
 
 
-def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, CorefileRole]] = (),
-             env: Mapping[str, str] | None = None,
-             service_ip: str | None = None) -> Assembly:
-    """Assign roles and splice custom import files into the Corefiles that import them."""
-    corefiles = list(corefiles)
-    notes: list[str] = []
+def _forced(corefiles: Sequence[Corefile],
+            overrides: Sequence[tuple[str, CorefileRole]]) -> dict[int, CorefileRole]:
+    """Index -> role of the Corefiles a ``--role SELECTOR=ROLE`` selects (UsageError when a
+    selector matches none)."""
     forced: dict[int, CorefileRole] = {}
     for sel, role in overrides:
         hit = [i for i, cf in enumerate(corefiles) if _selected(cf, sel)]
@@ -268,9 +275,18 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
                              hint=f"select by file, ConfigMap name or name:key; given: {names}")
         for i in hit:
             forced[i] = role
+    return forced
 
-    # 1. Custom import files: the keys matching another Corefile's import glob.
-    importers: dict[int, dict[str, list[tuple[str, str]]]] = {}
+
+# importer index -> import pattern -> the files (name, text) it splices in
+_Importers = dict[int, dict[str, list[tuple[str, str]]]]
+
+
+def _custom_imports(corefiles: Sequence[Corefile], forced: Mapping[int, CorefileRole]
+                    ) -> tuple[_Importers, dict[int, int]]:
+    """The custom import files: the keys matching another Corefile's import glob. (What each
+    importer splices in, consumed file index -> its importer.)"""
+    importers: _Importers = {}
     consumed: dict[int, int] = {}
     for i, cf in enumerate(corefiles):
         if cf.fragment or forced.get(i) is CorefileRole.CUSTOM_IMPORTS:
@@ -296,7 +312,12 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
                     importers.setdefault(i, {}).setdefault(pat, []).append(
                         (f"{other.configmap or other.source}:{other.key}", other.text))
                     consumed.setdefault(j, i)
+    return importers, consumed
 
+
+def _splice(corefiles: Sequence[Corefile], importers: _Importers,
+            env: Mapping[str, str] | None, notes: list[str]) -> dict[int, Corefile]:
+    """The importers parsed again with their import files spliced in."""
     effective: dict[int, Corefile] = {}
     for i, files in importers.items():
         cf = corefiles[i]
@@ -305,47 +326,48 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
         effective[i] = new
         spliced = ", ".join(new.imported_files) or "none (empty)"
         notes.append(f"{cf.name}: import {' and '.join(files)} spliced in from {spliced}")
+    return effective
 
-    out_cfs = [effective.get(i, cf) for i, cf in enumerate(corefiles) if i not in consumed]
-    out_idx = [i for i in range(len(corefiles)) if i not in consumed]
 
-    # 2. Roles of the Corefiles that run.
-    roles: dict[int, RoleAssignment] = {}
+def _content_role(cf: Corefile) -> tuple[CorefileRole, RoleSource, list[str]]:
+    """What CF's content (else its ConfigMap's name) says it is, and the evidence."""
+    nc = _node_cache_evidence(cf)
+    if nc:
+        return CorefileRole.NODE_CACHE, RoleSource.CONTENT, nc
+    cd = _cluster_dns_evidence(cf)
+    if cd:
+        return CorefileRole.CLUSTER_DNS, RoleSource.CONTENT, cd
+    hint = _hint(cf)
+    if cf.fragment or (hint is CorefileRole.CUSTOM_IMPORTS and cf.key and
+                       cf.key.lower().endswith((".server", ".override"))):
+        return CorefileRole.CUSTOM_IMPORTS, RoleSource.CONTENT, [
+            f"data key {cf.key or '(none)'}: a file for `import custom/*.server|*.override`, "
+            "but no given Corefile imports it"]
+    if hint is not None:
+        return hint, RoleSource.HINT, [f"ConfigMap name {cf.configmap}"
+                                       + (f" key {cf.key}" if cf.key else "")]
+    return CorefileRole.SERVER, RoleSource.CONTENT, ["no bind to a link-local address, no "
+                                                     "kubernetes plugin"]
+
+
+def _role(cf: Corefile, forced: CorefileRole | None) -> RoleAssignment:
+    managed = _managed_by(cf)
+    if forced is not None:
+        return RoleAssignment(corefile=cf.name, role=forced, source=RoleSource.FLAG,
+                              evidence=("--role",), managed_by=managed)
+    role, src, ev = _content_role(cf)
+    return RoleAssignment(corefile=cf.name, role=role, source=src, evidence=tuple(ev),
+                          managed_by=managed)
+
+
+def _mark_secondaries(running: Mapping[int, Corefile], roles: dict[int, RoleAssignment]) -> None:
+    """A second node cache on the same listen address is a standby instance (kubespray's
+    Corefile-second), never the CoreDNS Service behind the first one."""
     bind_seen: dict[str, str] = {}
-    for i in out_idx:
-        cf = effective.get(i, corefiles[i])
-        managed = _managed_by(cf)
-        if i in forced:
-            roles[i] = RoleAssignment(corefile=cf.name, role=forced[i], source=RoleSource.FLAG,
-                                      evidence=("--role",), managed_by=managed)
-            continue
-        nc = _node_cache_evidence(cf)
-        cd = _cluster_dns_evidence(cf)
-        hint = _hint(cf)
-        if nc:
-            role, src, ev = CorefileRole.NODE_CACHE, RoleSource.CONTENT, nc
-        elif cd:
-            role, src, ev = CorefileRole.CLUSTER_DNS, RoleSource.CONTENT, cd
-        elif cf.fragment or (hint is CorefileRole.CUSTOM_IMPORTS and cf.key and
-                             cf.key.lower().endswith((".server", ".override"))):
-            role, src = CorefileRole.CUSTOM_IMPORTS, RoleSource.CONTENT
-            ev = [f"data key {cf.key or '(none)'}: a file for `import custom/*.server|*.override`, "
-                  "but no given Corefile imports it"]
-        elif hint is not None:
-            role, src = hint, RoleSource.HINT
-            ev = [f"ConfigMap name {cf.configmap}" + (f" key {cf.key}" if cf.key else "")]
-        else:
-            role, src, ev = CorefileRole.SERVER, RoleSource.CONTENT, ["no bind to a link-local "
-                                                                      "address, no kubernetes plugin"]
-        roles[i] = RoleAssignment(corefile=cf.name, role=role, source=src, evidence=tuple(ev),
-                                  managed_by=managed)
-    # A second node cache on the same listen address is a standby instance (kubespray's
-    # Corefile-second), never the CoreDNS Service behind the first one.
-    for i in out_idx:
+    for i, cf in running.items():
         r = roles[i]
         if r.role is not CorefileRole.NODE_CACHE or r.source is RoleSource.FLAG:
             continue
-        cf = effective.get(i, corefiles[i])
         binds = {a for b in cf.blocks for a in b.bind}
         dup = next((bind_seen[a] for a in sorted(binds) if a in bind_seen), None)
         if dup is not None:
@@ -357,21 +379,23 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
         for a in binds:
             bind_seen.setdefault(a, cf.name)
 
-    # 3. What a node cache's cluster zones forward to: the cluster DNS.
+
+def _mark_cluster_targets(running: Mapping[int, Corefile], roles: dict[int, RoleAssignment],
+                          service_ip: str | None) -> None:
+    """What a node cache's cluster zones forward to: the cluster DNS (its listen addresses,
+    the Service address given, and every target of a cluster zone's forward)."""
     cluster_listen: set[str] = set()
-    for i in out_idx:
+    for i, cf in running.items():
         if roles[i].role is CorefileRole.CLUSTER_DNS:
-            cf = effective.get(i, corefiles[i])
             cluster_listen |= {a for b in cf.blocks for a in b.bind}
     if service_ip:
         cluster_listen.add(service_ip)
-    tmp = Assembly(corefiles=tuple(out_cfs), roles=tuple(roles[i] for i in out_idx))
-    domain = tmp.cluster_domain()
-    for i in out_idx:
+    domain = Assembly(corefiles=tuple(running.values()),
+                      roles=tuple(roles[i] for i in running)).cluster_domain()
+    for i, cf in running.items():
         r = roles[i]
         if r.role not in (CorefileRole.NODE_CACHE, CorefileRole.NODE_CACHE_SECONDARY):
             continue
-        cf = effective.get(i, corefiles[i])
         targets: set[str] = set()
         for _label, zones, raw in _forward_targets(cf):
             zs = {z.lower() for z in zones}
@@ -379,20 +403,38 @@ def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, Co
                     or any(t.upper() in CLUSTER_DNS_PILLARS for t in raw)
                     or any(t in cluster_listen for t in raw)):
                 targets |= set(raw)
-        targets |= {t for t in cluster_listen}
+        targets |= cluster_listen
         roles[i] = replace(r, cluster_dns_targets=tuple(sorted(targets)))
 
-    all_roles = [roles[i] for i in out_idx]
+
+def _consumed_role(cf: Corefile, importer: str, flagged: bool) -> RoleAssignment:
+    return RoleAssignment(
+        corefile=cf.name, role=CorefileRole.CUSTOM_IMPORTS,
+        source=RoleSource.FLAG if flagged else RoleSource.CONTENT,
+        evidence=(f"its key {cf.key} is a file of {importer}'s `import`" if cf.key else
+                  f"empty ConfigMap {cf.configmap}: {importer}'s custom imports, none defined",),
+        imported_by=importer)
+
+
+def assemble(corefiles: Sequence[Corefile], *, overrides: Sequence[tuple[str, CorefileRole]] = (),
+             env: Mapping[str, str] | None = None,
+             service_ip: str | None = None) -> Assembly:
+    """Assign roles and splice custom import files into the Corefiles that import them."""
+    corefiles = list(corefiles)
+    notes: list[str] = []
+    forced = _forced(corefiles, overrides)
+    importers, consumed = _custom_imports(corefiles, forced)
+    effective = _splice(corefiles, importers, env, notes)
+    # The Corefiles that run (custom import files are part of their importer), in order.
+    running = {i: effective.get(i, cf) for i, cf in enumerate(corefiles) if i not in consumed}
+    roles = {i: _role(cf, forced.get(i)) for i, cf in running.items()}
+    _mark_secondaries(running, roles)
+    _mark_cluster_targets(running, roles, service_ip)
+    all_roles = list(roles.values())
     for j, i in consumed.items():
-        cf = corefiles[j]
-        imp = effective[i].name if i in effective else corefiles[i].name
-        all_roles.append(RoleAssignment(
-            corefile=cf.name, role=CorefileRole.CUSTOM_IMPORTS,
-            source=RoleSource.FLAG if j in forced else RoleSource.CONTENT,
-            evidence=(f"its key {cf.key} is a file of {imp}'s `import`" if cf.key else
-                      f"empty ConfigMap {cf.configmap}: {imp}'s custom imports, none defined",),
-            imported_by=imp))
-    return Assembly(corefiles=tuple(out_cfs), roles=tuple(all_roles), notes=tuple(notes))
+        importer = effective[i].name if i in effective else corefiles[i].name
+        all_roles.append(_consumed_role(corefiles[j], importer, j in forced))
+    return Assembly(corefiles=tuple(running.values()), roles=tuple(all_roles), notes=tuple(notes))
 
 
 def role_rows(assembly: Assembly) -> tuple[tuple[str, ...], ...]:
@@ -408,7 +450,8 @@ def role_rows(assembly: Assembly) -> tuple[tuple[str, ...], ...]:
     return tuple(rows)
 
 
-def role_json(assembly: Assembly) -> list[dict]:
+def role_json(assembly: Assembly) -> list[dict[str, object]]:
+    """The "corefiles" list of every corefile command's JSON: what each was taken for."""
     return [{"corefile": r.corefile, "role": r.role.value, "role_source": r.source.value,
              "evidence": list(r.evidence), "imported_by": r.imported_by,
              "managed_by": r.managed_by, "cluster_dns_targets": list(r.cluster_dns_targets)}

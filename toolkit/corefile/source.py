@@ -10,17 +10,26 @@ findings can name both lines; JSON strings and folded scalars have no such mappi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
-from toolkit.corefile.parser import Corefile, CorefileError, parse_corefile, parse_fragment
+if TYPE_CHECKING:
+    from yaml import CSafeLoader, SafeLoader
+    from yaml.nodes import Node
+
+from toolkit.corefile.document import Corefile, CorefileError
+from toolkit.corefile.parser import parse_corefile, parse_fragment
 from toolkit.errors import InputFileError
+
+# A YAML node of the document being read (its line numbers), None where there is none (JSON).
+_Node: TypeAlias = "Node | None"
+_Loader: TypeAlias = "type[SafeLoader] | type[CSafeLoader]"
 
 _K8S_HINT = ("give a Corefile, or the ConfigMap as `kubectl get cm -n kube-system coredns -o yaml` "
              "prints it")
 
 
-def read_text(path: str, stdin: TextIO | None = None) -> str:
+def read_text(path: str, stdin: IO[str] | IO[bytes] | None = None) -> str:
     """The text of PATH, or of stdin for ``-``, read through ``toolkit.inputs`` (size cap,
     FIFOs and pipes bounded by the deadline). Missing/unreadable/oversized -> InputFileError."""
     from toolkit import inputs
@@ -51,7 +60,7 @@ def _looks_like_k8s(text: str) -> bool:
 
 
 def load_corefiles(path: str, *, text: str | None = None, env: Mapping[str, str] | None = None,
-                   stdin: TextIO | None = None) -> list[Corefile]:
+                   stdin: IO[str] | IO[bytes] | None = None) -> list[Corefile]:
     """All Corefiles in PATH (or in TEXT, named PATH). Raises InputFileError/CorefileError."""
     source = "<stdin>" if path == "-" else path
     if text is None:
@@ -80,7 +89,42 @@ def load_corefiles(path: str, *, text: str | None = None, env: Mapping[str, str]
     return [parse_corefile(text, env=env, source=source, line_offset=0)]
 
 
-def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
+# Any below: parsed JSON/YAML values, of any type until checked with isinstance.
+def _configmap_corefiles(doc: dict[Any, Any], node: _Node, source: str,
+                         env: Mapping[str, str] | None, out: list[Corefile]) -> None:
+    """Append the Corefiles of one ConfigMap object (its ``Corefile*``, ``*.server`` and
+    ``*.override`` keys; an empty ConfigMap is an empty fragment) to OUT."""
+    data = doc.get("data")
+    if data is None:
+        data = {}  # an empty ConfigMap, e.g. AKS's coredns-custom as created
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    name = str(meta.get("name") or "?")
+    ns = meta.get("namespace")
+    cm = f"{ns}/{name}" if ns else name
+    data_node = _map_get(node, "data")
+    if not data:
+        out.append(Corefile(blocks=(), source=source, configmap=cm, key=None, line_offset=None,
+                            fragment=True))
+    for key, value in data.items():
+        if not isinstance(key, str) or not _is_corefile_key(key) or not isinstance(value, str):
+            continue
+        if len(out) >= MAX_COREFILES:
+            raise InputFileError(source, f"more than {MAX_COREFILES} Corefiles in one input",
+                                 hint="give the ConfigMaps you mean (kubectl get cm -n "
+                                      "kube-system coredns nodelocaldns -o yaml)")
+        offset = _literal_offset(_map_get(data_node, key))
+        parse = parse_fragment if key.lower().endswith(".override") else parse_corefile
+        try:
+            out.append(parse(value, env=env, source=source, configmap=cm, key=key,
+                             line_offset=offset))
+        except CorefileError as exc:
+            raise CorefileError(f"{exc.detail} (ConfigMap {cm}, key {key})", exc.line,
+                                exc.column, source=source, file_line=exc.file_line) from None
+
+
+def _from_objects(docs: list[Any], source: str, nodes: Sequence[_Node] | None,
                   env: Mapping[str, str] | None) -> list[Corefile] | None:
     """Corefiles of plain python ConfigMap objects (nodes: the matching YAML nodes for lines)."""
     out: list[Corefile] = []
@@ -105,36 +149,12 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
             pending.extend([(d, _seq_item(items_node, i)) for i, d in enumerate(items)][::-1])
             continue
         data = doc.get("data")
-        if data is None and doc.get("kind") == "ConfigMap":
-            data = {}  # an empty ConfigMap, e.g. AKS's coredns-custom as created
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) and not (data is None and doc.get("kind") == "ConfigMap"):
             if "kind" in doc or "apiVersion" in doc:
                 seen_k8s = True
             continue
         seen_k8s = True
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        name = str(meta.get("name") or "?")
-        ns = meta.get("namespace")
-        cm = f"{ns}/{name}" if ns else name
-        data_node = _map_get(node, "data")
-        if not data:
-            out.append(Corefile((), source=source, configmap=cm, key=None, line_offset=None,
-                                fragment=True))
-        for key, value in data.items():
-            if not isinstance(key, str) or not _is_corefile_key(key) or not isinstance(value, str):
-                continue
-            if len(out) >= MAX_COREFILES:
-                raise InputFileError(source, f"more than {MAX_COREFILES} Corefiles in one input",
-                                     hint="give the ConfigMaps you mean (kubectl get cm -n "
-                                          "kube-system coredns nodelocaldns -o yaml)")
-            offset = _literal_offset(_map_get(data_node, key))
-            parse = parse_fragment if key.lower().endswith(".override") else parse_corefile
-            try:
-                out.append(parse(value, env=env, source=source, configmap=cm, key=key,
-                                 line_offset=offset))
-            except CorefileError as exc:
-                raise CorefileError(f"{exc.detail} (ConfigMap {cm}, key {key})", exc.line,
-                                    exc.column, source=source, file_line=exc.file_line) from None
+        _configmap_corefiles(doc, node, source, env, out)
     if not seen_k8s:
         return None
     if not out:
@@ -143,22 +163,23 @@ def _from_objects(docs: list[Any], source: str, nodes: list[Any] | None,
     return out
 
 
-def _map_get(node: Any, key: str) -> Any:
+def _map_get(node: _Node, key: str) -> _Node:
     if node is None or getattr(node, "id", None) != "mapping":
         return None
     for k, v in node.value:
         if getattr(k, "value", None) == key:
-            return v
+            found: Node = v  # a mapping node's value is (key node, value node) pairs
+            return found
     return None
 
 
-def _seq_item(node: Any, i: int) -> Any:
+def _seq_item(node: _Node, i: int) -> _Node:
     if node is None or getattr(node, "id", None) != "sequence":
         return None
     return node.value[i] if i < len(node.value) else None
 
 
-def _literal_offset(node: Any) -> int | None:
+def _literal_offset(node: _Node) -> int | None:
     """For a literal block scalar (``|``), Corefile line N is file line N + offset."""
     if node is None or getattr(node, "style", None) != "|":
         return None
@@ -184,66 +205,91 @@ MAX_YAML_NODES = 200_000
 MAX_COREFILES = 256
 
 
-def check_yaml_budget(text: str, source: str, loader: Any = None) -> None:
+class _Budget:
+    """The YAML budgets counted over an event stream: open collections (expanded node count,
+    anchor), the size of every anchored node, aliases met, and the expanded total."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.stack: list[list[int]] = []        # expanded node count per open collection
+        self.stack_anchors: list[str | None] = []
+        self.anchors: dict[str, int] = {}
+        self.open_anchors: set[str] = set()
+        self.aliases = 0
+        self.total = 0
+
+    def fail(self, problem: str) -> InputFileError:
+        return InputFileError(self.source, f"YAML {problem}: not a ConfigMap", hint=_K8S_HINT)
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self.stack:
+            self.stack[-1][0] += n
+        if self.total > MAX_YAML_NODES:
+            raise self.fail(f"expands to more than {MAX_YAML_NODES:,} nodes through "
+                            f"{self.aliases} alias(es)" if self.aliases
+                            else f"has more than {MAX_YAML_NODES:,} nodes")
+
+    def scalar(self, anchor: str | None) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = 1
+        self.add(1)
+
+    def start(self, anchor: str | None) -> None:
+        self.stack.append([1])
+        self.stack_anchors.append(anchor)
+        if anchor is not None:
+            self.open_anchors.add(anchor)
+        if len(self.stack) > MAX_YAML_DEPTH:
+            raise self.fail(f"nested deeper than {MAX_YAML_DEPTH} levels")
+
+    def end(self) -> None:
+        n = self.stack.pop()[0]
+        anchor = self.stack_anchors.pop()
+        if anchor is not None:
+            self.anchors[anchor] = n
+            self.open_anchors.discard(anchor)
+        self.total -= n - 1  # its children were counted already as they came
+        self.add(n)
+
+    def alias(self, anchor: str | None) -> None:
+        self.aliases += 1
+        if self.aliases > MAX_YAML_ALIASES:
+            raise self.fail(f"has more than {MAX_YAML_ALIASES:,} aliases")
+        if anchor in self.open_anchors:
+            # A collection that contains itself: libyaml composes it, and every walk of
+            # the document then runs forever.
+            raise self.fail(f"alias *{anchor} inside its own anchor (a recursive document)")
+        # An unknown anchor: the composer rejects it.
+        self.add(self.anchors.get(anchor, 1) if anchor is not None else 1)
+
+
+def check_yaml_budget(text: str, source: str, loader: _Loader | None = None) -> None:
     """Raise InputFileError when TEXT nests deeper than MAX_YAML_DEPTH, has more than
     MAX_YAML_ALIASES aliases, or expands to more than MAX_YAML_NODES nodes. Reads events
     only (libyaml's parser keeps its own heap stack): nothing is composed yet."""
     import yaml
-    from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent,
-                             SequenceEndEvent, SequenceStartEvent)
+    from yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
 
     if loader is None:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    starts = (MappingStartEvent, SequenceStartEvent)
-    ends = (MappingEndEvent, SequenceEndEvent)
-    # One [expanded node count, anchor] per open collection.
-    stack: list[list[Any]] = []
-    anchors: dict[str, int] = {}
-    open_anchors: set[str] = set()
-    aliases = 0
-    total = 0
-
-    def fail(problem: str) -> InputFileError:
-        return InputFileError(source, f"YAML {problem}: not a ConfigMap", hint=_K8S_HINT)
-
-    def add(n: int) -> None:
-        nonlocal total
-        total += n
-        if stack:
-            stack[-1][0] += n
-        if total > MAX_YAML_NODES:
-            raise fail(f"expands to more than {MAX_YAML_NODES:,} nodes through {aliases} alias(es)"
-                       if aliases else f"has more than {MAX_YAML_NODES:,} nodes")
-
+    budget = _Budget(source)
     for ev in yaml.parse(text, Loader=loader):
-        kind = type(ev)
-        if kind is ScalarEvent:
-            if ev.anchor is not None:
-                anchors[ev.anchor] = 1
-            add(1)
-        elif kind in starts:
-            stack.append([1, ev.anchor])
-            if ev.anchor is not None:
-                open_anchors.add(ev.anchor)
-            if len(stack) > MAX_YAML_DEPTH:
-                raise fail(f"nested deeper than {MAX_YAML_DEPTH} levels")
-        elif kind in ends:
-            n, anchor = stack.pop()
-            if anchor is not None:
-                anchors[anchor] = n
-                open_anchors.discard(anchor)
-            total -= n - 1  # its children were counted already as they came
-            add(n)
-        elif kind is AliasEvent:
-            aliases += 1
-            if aliases > MAX_YAML_ALIASES:
-                raise fail(f"has more than {MAX_YAML_ALIASES:,} aliases")
-            if ev.anchor in open_anchors:
-                # A collection that contains itself: libyaml composes it, and every walk of
-                # the document then runs forever.
-                raise fail(f"alias *{ev.anchor} inside its own anchor (a recursive document)")
-            # An unknown anchor: the composer rejects it.
-            add(anchors.get(ev.anchor, 1))
+        if isinstance(ev, ScalarEvent):
+            budget.scalar(ev.anchor)
+        elif isinstance(ev, (MappingStartEvent, SequenceStartEvent)):
+            budget.start(ev.anchor)
+        elif isinstance(ev, (MappingEndEvent, SequenceEndEvent)):
+            budget.end()
+        elif isinstance(ev, AliasEvent):
+            budget.alias(ev.anchor)
 
 
 def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Corefile]:
@@ -272,7 +318,7 @@ def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Co
 
 
 def load_all(paths: list[str], *, env: Mapping[str, str] | None = None,
-             stdin: TextIO | None = None) -> list[Corefile]:
+             stdin: IO[str] | IO[bytes] | None = None) -> list[Corefile]:
     """Corefiles of several paths, in order (``-`` at most once)."""
     out: list[Corefile] = []
     for p in paths:

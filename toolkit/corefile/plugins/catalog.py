@@ -135,6 +135,7 @@ def order_index(name: str) -> int | None:
 
 
 def is_known(name: str) -> bool:
+    """A plugin some CoreDNS build has: built in, external, or a distribution's."""
     return name in _ORDER_INDEX or name in EXTERNAL or name in DISTRIBUTION
 
 

@@ -1,0 +1,470 @@
+"""The Corefile lint rules: each a small function of one subject (toolkit.corefile.
+lint_subjects) to a Finding or None, its texts written with it, collected by subject in the
+tables at the end with a priority (the order a reader sees the findings about one subject:
+higher first). toolkit.corefile.lint walks the Corefile and asks each table about each of
+its subjects. Codes are stable; the module docstring of toolkit.corefile.lint lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from toolkit.corefile.document import Directive
+from toolkit.corefile.lint_subjects import (
+    AddressFacts,
+    BlockFacts,
+    BlockPair,
+    CorefileFacts,
+    DirectiveFacts,
+    ForwardFacts,
+    ImportFacts,
+    ShadowFacts,
+    TargetFacts,
+    binds_overlap,
+    chaos_only,
+    from_file,
+    where,
+)
+from toolkit.corefile.names import in_zone
+from toolkit.corefile.plugins.catalog import (
+    ANSWERERS,
+    DISTRIBUTION,
+    EXTERNAL,
+    REMOVED,
+    REPEATABLE,
+    is_known,
+    nearest,
+    order_index,
+)
+from toolkit.corefile.plugins.forward import TargetKind, to_cluster_dns
+from toolkit.corefile.roles import PILLAR_RE, pillar_note
+from toolkit.model import Finding, Severity
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class LintRow(Generic[S]):
+    """A rule about one kind of subject, with its priority among the rules of that subject."""
+
+    priority: int
+    rule: Callable[[S], Finding | None]
+
+
+def table(*rows: LintRow[S]) -> tuple[LintRow[S], ...]:
+    """Rows in the order they are asked: highest priority first."""
+    return tuple(sorted(rows, key=lambda r: -r.priority))
+
+
+def ask(out: list[Finding], rows: tuple[LintRow[S], ...], subjects: Iterable[S]) -> None:
+    """Append the findings of ROWS about each of SUBJECTS in turn to OUT."""
+    for s in subjects:
+        for row in rows:
+            f = row.rule(s)
+            if f is not None:
+                out.append(f)
+
+
+# --- server block keys -----------------------------------------------------------------------
+
+
+def address_problem(x: AddressFacts) -> Finding | None:
+    """A key CoreDNS cannot read (bad port, unknown scheme)."""
+    a, b = x.address, x.block
+    if not a.problem:
+        return None
+    return x.file.finding("address-problem", Severity.WARNING,
+                          f"server block key {a.key!r}: {a.problem}", block=b, line=b.line,
+                          remedy="write the key as [dns://|tls://]ZONE[:PORT]")
+
+
+def duplicate_server_block(x: BlockPair) -> Finding | None:
+    """Two blocks for the same key on overlapping addresses (not views): CoreDNS refuses to
+    start."""
+    prev, b = x.first, x.second
+    if not binds_overlap(prev, b) or prev.has("view") or b.has("view"):
+        return None
+    return x.file.finding(
+        "duplicate-server-block", Severity.CRITICAL,
+        f"{x.label} is served by two blocks (lines {prev.line} and {b.line}): "
+        "CoreDNS refuses to start", block=b, line=b.line,
+        evidence=[f"first defined at line {prev.line}"],
+        remedy="merge the two blocks, or give them different ports or bind addresses",
+        other_line=prev.line)
+
+
+# --- directives ------------------------------------------------------------------------------
+
+
+def removed_plugin(x: DirectiveFacts) -> Finding | None:
+    """A plugin CoreDNS had once (proxy & co)."""
+    d = x.directive
+    if d.name not in REMOVED or is_known(d.name):
+        return None
+    return x.file.finding("removed-plugin", Severity.WARNING,
+                          f"'{d.name}' is no longer a CoreDNS plugin", block=x.block.block,
+                          line=d.line, remedy=f"use {REMOVED[d.name]}", plugin=d.name)
+
+
+def unknown_plugin(x: DirectiveFacts) -> Finding | None:
+    """Not a CoreDNS plugin: CoreDNS refuses to start; the nearest known name."""
+    d = x.directive
+    if is_known(d.name) or d.name in REMOVED:
+        return None
+    guess = nearest(d.name)
+    hint = f" (did you mean '{guess}'?)" if guess else ""
+    return x.file.finding("unknown-plugin", Severity.WARNING,
+                          f"unknown plugin '{d.name}' at {where(d)}{hint}", block=x.block.block,
+                          line=d.line,
+                          remedy=(f"rename it to '{guess}'" if guess else "remove it") +
+                          "; CoreDNS refuses to start on an unknown directive",
+                          plugin=d.name, nearest=guess)
+
+
+def external_plugin(x: DirectiveFacts) -> Finding | None:
+    """A widely used plugin that is not in the default build."""
+    d = x.directive
+    if d.name not in EXTERNAL or not is_known(d.name):
+        return None
+    return x.file.finding("external-plugin", Severity.INFO,
+                          f"'{d.name}' is an external plugin: it needs a custom CoreDNS build",
+                          block=x.block.block, line=d.line, plugin=d.name)
+
+
+def distribution_plugin(x: DirectiveFacts) -> Finding | None:
+    """A plugin of a distribution's build, outside a Corefile that distribution generates."""
+    d = x.directive
+    if d.name not in DISTRIBUTION or not is_known(d.name) or d.name in EXTERNAL \
+            or x.file.managed_by:
+        return None
+    return x.file.finding("distribution-plugin", Severity.INFO,
+                          f"'{d.name}' is a plugin of {DISTRIBUTION[d.name]}: upstream CoreDNS "
+                          "refuses it", block=x.block.block, line=d.line, plugin=d.name)
+
+
+def duplicate_fallthrough(x: DirectiveFacts) -> Finding | None:
+    """Two ``fallthrough`` lines in one plugin block: CoreDNS keeps only the last
+    (plugin/kubernetes/setup.go calls fall.F.SetZonesFromArgs per line)."""
+    d = x.directive
+    falls = d.sub("fallthrough")
+    if len(falls) <= 1:
+        return None
+    kept = " ".join(falls[-1].args) or "every zone"
+    return x.file.finding(
+        "duplicate-fallthrough", Severity.WARNING,
+        f"'{d.name}' at {where(d)} has {len(falls)} fallthrough lines (lines "
+        f"{', '.join(str(f.line) for f in falls)}): CoreDNS keeps only the last one "
+        f"(fallthrough {kept})",
+        block=x.block.block, line=falls[-1].line,
+        evidence=[f"line {f.line}: fallthrough {' '.join(f.args)}".rstrip() for f in falls],
+        remedy="merge them into one line listing every zone, e.g. 'fallthrough "
+               + " ".join(dict.fromkeys(z for f in falls for z in f.args)) + "'",
+        plugin=d.name, lines=[f.line for f in falls], kept=list(falls[-1].args))
+
+
+def duplicate_plugin(x: DirectiveFacts) -> Finding | None:
+    """A plugin given twice in one block (the seed's double loop)."""
+    d = x.directive
+    first = x.block.first_of[d.name]
+    if first is d or d.name in REPEATABLE:
+        return None
+    b = x.block.block
+    return x.file.finding(
+        "duplicate-plugin", Severity.WARNING,
+        f"'{d.name}' is given twice in block {b.label} ({where(first)} and {where(d)})",
+        block=b, line=d.line, evidence=[f"first at {where(first)}"],
+        remedy=f"delete the second '{d.name}' (line {d.line}); a plugin runs once per "
+               "block, a repeat is at best ignored and at worst refused",
+        plugin=d.name, first_line=first.line)
+
+
+# --- blocks ----------------------------------------------------------------------------------
+
+
+def missing_cache(x: BlockFacts) -> Finding | None:
+    """A block that forwards (warning) or answers (info) without ``cache``."""
+    b = x.block
+    if b.has("cache"):
+        return None
+    if x.forwards:
+        return x.file.finding("missing-cache", Severity.WARNING,
+                              f"block {b.label} forwards without 'cache': every query goes upstream",
+                              block=b, line=b.line, remedy="add 'cache 30' to the block")
+    if x.answers and not chaos_only(b):
+        return x.file.finding("missing-cache", Severity.INFO, f"block {b.label} has no 'cache'",
+                              block=b, line=b.line,
+                              remedy="add 'cache 30' unless the data must never be cached")
+    return None
+
+
+def missing_loop(x: BlockFacts) -> Finding | None:
+    """A block that forwards without loop detection."""
+    b = x.block
+    if not x.forwards or b.has("loop"):
+        return None
+    return x.file.finding(
+        "missing-loop", Severity.WARNING,
+        f"block {b.label} forwards without 'loop': a forwarding loop would go unnoticed "
+        "and burn CPU and memory", block=b, line=b.line, remedy="add 'loop' to the block")
+
+
+def missing_errors(x: BlockFacts) -> Finding | None:
+    """A block without ``errors``: failures go unlogged."""
+    b = x.block
+    if b.has("errors") or not b.directives or chaos_only(b):
+        return None
+    return x.file.finding(
+        "missing-errors", Severity.WARNING,
+        f"block {b.label} has no 'errors': SERVFAILs and upstream failures are not logged",
+        block=b, line=b.line, remedy="add 'errors' to the block")
+
+
+# Plugins whose effect on a query a reader may misjudge when they are written after an answering
+# plugin: they run before it whatever the file says.
+_QUERY_TOUCHING = frozenset({
+    "cache", "rewrite", "acl", "any", "dns64", "autopath", "template", "hosts", "kubernetes",
+    "file", "auto", "etcd", "k8s_external", "header", "minimal", "dnssec", "tsig", "local",
+    "chaos",
+})
+
+
+def _order_pairs(directives: tuple[Directive, ...]) -> list[tuple[Directive, Directive]]:
+    """(answering plugin, query-touching plugin written after it that runs before it)."""
+    pairs: list[tuple[Directive, Directive]] = []
+    for i, ans in enumerate(directives):
+        oi = order_index(ans.name)
+        if ans.name not in ANSWERERS or oi is None:
+            continue
+        for later in directives[i + 1:]:
+            if from_file(later) or from_file(ans):
+                continue  # spliced in from a custom file: its position is the import's
+            ol = order_index(later.name)
+            if later.name in _QUERY_TOUCHING and ol is not None and ol < oi:
+                pairs.append((ans, later))
+    return pairs
+
+
+def plugin_order(x: BlockFacts) -> Finding | None:
+    """File order that is not execution order (``cache`` after ``forward``): one finding per
+    block, listing every such pair (CoreDNS runs by plugin.cfg, not file order)."""
+    b = x.block
+    pairs = _order_pairs(b.directives)
+    if not pairs:
+        return None
+    ev = [f"'{late.name}' (line {late.line}) is written after '{ans.name}' (line {ans.line}) but "
+          f"runs before it" for ans, late in pairs]
+    return x.file.finding(
+        "plugin-order", Severity.INFO,
+        f"block {b.label}: file order is not execution order: "
+        + ", ".join(f"{late.name} runs before {ans.name}" for ans, late in pairs),
+        block=b, line=pairs[0][1].line, evidence=ev,
+        remedy="CoreDNS runs plugins in its plugin.cfg order whatever the Corefile says; "
+               "reorder the lines to match so the file reads the way queries flow",
+        pairs=[[ans.name, late.name] for ans, late in pairs])
+
+
+# --- forwards --------------------------------------------------------------------------------
+
+
+def forward_resolv_conf(x: ForwardFacts) -> Finding | None:
+    """``forward . /etc/resolv.conf``: the node's resolver may be a local stub (a loop).
+    Info when ``loop`` would stop CoreDNS on it."""
+    files = [t for t in x.spec.targets if t.kind is TargetKind.FILE]
+    if not files:
+        return None
+    b, d = x.block.block, x.directive
+    has_loop = b.has("loop")
+    return x.block.file.finding(
+        "forward-resolv-conf", Severity.INFO if has_loop else Severity.WARNING,
+        f"'forward {x.spec.from_zone} {files[0].raw}' at {where(d)} sends queries to the "
+        "resolver of the node: if that is a local stub (systemd-resolved 127.0.0.53, "
+        "dnsmasq, NodeLocal) the queries can loop back"
+        + ("; 'loop' in the block would stop CoreDNS on a loop" if has_loop else ""),
+        block=b, line=d.line,
+        remedy="forward to explicit upstream addresses, or point kubelet's resolvConf "
+               "at a file listing the real upstream (e.g. /run/systemd/resolve/resolv.conf)",
+        plugin="forward")
+
+
+def force_tcp_prefer_udp(x: ForwardFacts) -> Finding | None:
+    """Both ``force_tcp`` and ``prefer_udp`` in one forward."""
+    if not (x.spec.force_tcp and x.spec.prefer_udp):
+        return None
+    d = x.directive
+    return x.block.file.finding(
+        "force-tcp-prefer-udp", Severity.WARNING,
+        f"forward at {where(d)} sets both force_tcp and prefer_udp: they contradict "
+        "each other (CoreDNS may refuse the config)", block=x.block.block, line=d.line,
+        remedy="keep one: force_tcp (NodeLocal's choice, avoids UDP conntrack races) or "
+               "prefer_udp", plugin="forward")
+
+
+def forward_zone_unreachable(x: ForwardFacts) -> Finding | None:
+    """`forward FROM` only takes names under FROM (plugin/forward: anything else goes to the
+    next plugin); the block only gets names under its zones. No overlap: it never forwards."""
+    frm = x.spec.from_zone
+    if frm == "." or PILLAR_RE.search(frm):
+        return None
+    b, d = x.block.block, x.directive
+    zones = [z for z in b.zones if not PILLAR_RE.search(z)]
+    if not zones or any(in_zone(frm, z) or in_zone(z, frm) for z in zones):
+        return None
+    return x.block.file.finding(
+        "forward-zone-unreachable", Severity.WARNING,
+        f"'{d.name} {frm} ...' at {where(d)} only forwards names under {frm}, but block "
+        f"{b.label} only receives names under {', '.join(zones)}: it never forwards anything",
+        block=b, line=d.line,
+        remedy=f"write 'forward . ...' to forward the block's zone, or move the forward into a "
+               f"block for {frm}",
+        plugin=d.name, from_zone=frm, zones=zones)
+
+
+def forward_target_not_address(x: TargetFacts) -> Finding | None:
+    """An upstream that is not an address (a hostname, a masked value, an unknown
+    placeholder; NodeLocal's own placeholders are left to ``pillar-placeholder``)."""
+    t, fw = x.target, x.forward
+    if t.kind not in (TargetKind.NOT_AN_ADDRESS, TargetKind.PLACEHOLDER) or PILLAR_RE.fullmatch(t.raw):
+        return None
+    return fw.block.file.finding(
+        "forward-target-not-address", Severity.INFO,
+        f"forward target {t.raw!r} at {where(fw.directive)}: {t.note}", block=fw.block.block,
+        line=fw.directive.line, plugin="forward", target=t.raw)
+
+
+# --- narrower blocks -------------------------------------------------------------------------
+
+
+def stub_forward(x: ShadowFacts) -> Finding | None:
+    """A block whose only job is to forward a zone that a wider block also covers, to
+    upstreams other than that block's default: the more specific block wins, so that zone
+    never sees the default upstream (the seed's root cause). Not for a node cache sending a
+    cluster zone to the cluster DNS (NodeLocal DNSCache's design)."""
+    if not x.only_forwards:
+        return None
+    fwd = x.own_forwards[0]
+    spec, default = x.block_spec(), x.default
+    if default is not None and spec.raw_targets == default.raw_targets:
+        return None
+    if to_cluster_dns(x.file.role, spec):
+        return None
+    b, o, a = x.block, x.wider, x.address
+    shown = ", ".join(t.raw for t in spec.targets) or "(none)"
+    dflt = ", ".join(t.raw for t in default.targets) if default else "none"
+    return x.file.finding(
+        "stub-forward", Severity.WARNING,
+        f"block {b.label} (line {b.line}) sends every name under {a.zone} to "
+        f"{shown} instead of the default upstream ({dflt}) of block "
+        f"{o.label}: the more specific block always wins",
+        block=b, line=b.line,
+        evidence=[f"forward at line {fwd.line}: {shown}",
+                  f"default upstream: block {o.label} line {o.line}: {dflt}"],
+        remedy=f"if {shown} is not the authoritative or intended server for "
+               f"{a.zone}, re-point or delete this block, then flush the DNS "
+               "caches (restart NodeLocal/CoreDNS or wait out the cache TTL); "
+               "check it answers like the default upstream with "
+               "`podtriage corefile check`",
+        zone=a.zone, targets=[t.raw for t in spec.targets],
+        default_targets=[t.raw for t in default.targets] if default else [],
+        shadowed_block=list(o.zones), shadowed_line=o.line)
+
+
+def zone_shadow(x: ShadowFacts) -> Finding | None:
+    """A block that is more than a forward takes part of another block's zone: info, a
+    warning when it takes names from that block's ``kubernetes`` zone."""
+    if x.only_forwards:
+        return None
+    b, o, a, default = x.block, x.wider, x.address, x.default
+    k8s_zones = [z for d in o.get("kubernetes") for z in (list(d.args) or list(o.zones))]
+    steals = any(in_zone(a.zone, z) for z in k8s_zones) and not b.has("kubernetes")
+    other_upstream = bool(default and x.own_forwards
+                          and x.block_spec().raw_targets != default.raw_targets)
+    if not (steals or not x.own_forwards or other_upstream):
+        return None
+    return x.file.finding(
+        "zone-shadow", Severity.WARNING if steals else Severity.INFO,
+        f"block {b.label} (line {b.line}) takes {a.zone} from block {o.label} "
+        f"(line {o.line})" + (": those names never reach its kubernetes plugin"
+                              if steals else ""),
+        block=b, line=b.line, remedy="make sure the narrower block is meant to answer that zone",
+        zone=a.zone, shadowed_block=list(o.zones), shadowed_line=o.line)
+
+
+# --- the Corefile ----------------------------------------------------------------------------
+
+
+def unresolved_import(x: ImportFacts) -> Finding | None:
+    """An import of something that is not a snippet defined before it: a file glob this lint
+    cannot read."""
+    imp, cf = x.imp, x.file.cf
+    if imp.resolved:
+        return None
+    blk = next((b for b in cf.blocks if imp in b.imports), None)
+    return x.file.finding(
+        "unresolved-import", Severity.INFO,
+        f"import {imp.pattern} is not a snippet defined before it: CoreDNS reads it as "
+        "a file glob, which this lint cannot see", block=blk, line=imp.line,
+        remedy=("give the coredns-custom ConfigMap too (kubectl get cm -n kube-system "
+                "coredns-custom -o yaml): its keys are the files this import reads"
+                if imp.pattern.endswith((".server", ".override")) else
+                "lint the imported files too, or define the snippet before the import"))
+
+
+def pillar_placeholder(x: CorefileFacts) -> Finding | None:
+    """The __PILLAR__*__ placeholders of the NodeLocal DNSCache manifest, with what fills
+    them."""
+    pillars = sorted({m.group(0).upper() for m in PILLAR_RE.finditer(x.cf.text or "")})
+    if not pillars:
+        return None
+    return x.finding(
+        "pillar-placeholder", Severity.INFO,
+        "NodeLocal DNSCache manifest placeholders: "
+        + "; ".join(f"{p} ({(pillar_note(p) or '').split(': ', 1)[-1]})" for p in pillars),
+        block=None, line=None,
+        remedy="none needed for __PILLAR__CLUSTER__DNS__ and __PILLAR__UPSTREAM__SERVERS__ "
+               "(node-cache fills them at start); the others must be replaced when the "
+               "manifest is installed",
+        placeholders=pillars)
+
+
+def env_placeholder(x: CorefileFacts) -> Finding | None:
+    """{$VAR} placeholders no --env filled: CoreDNS fills them from its environment."""
+    if not x.cf.env_placeholders:
+        return None
+    return x.finding(
+        "env-placeholder", Severity.INFO,
+        f"environment placeholders left unresolved: {', '.join(x.cf.env_placeholders)}",
+        block=None, line=None,
+        remedy="CoreDNS replaces them from its environment at start; check the pod spec")
+
+
+# --- the tables, by subject ------------------------------------------------------------------
+
+ADDRESS_RULES = table(LintRow(10, address_problem))
+PAIR_RULES = table(LintRow(10, duplicate_server_block))
+# The plugin-name rules exclude each other: a directive gets at most one of them.
+DIRECTIVE_RULES = table(
+    LintRow(50, removed_plugin),
+    LintRow(49, unknown_plugin),
+    LintRow(48, external_plugin),
+    LintRow(47, distribution_plugin),
+    LintRow(40, duplicate_fallthrough),
+)
+REPEAT_RULES = table(LintRow(10, duplicate_plugin))
+BLOCK_RULES = table(
+    LintRow(30, missing_cache),
+    LintRow(20, missing_loop),
+    LintRow(10, missing_errors),
+)
+FORWARD_RULES = table(
+    LintRow(30, forward_resolv_conf),
+    LintRow(20, force_tcp_prefer_udp),
+    LintRow(10, forward_zone_unreachable),
+)
+TARGET_RULES = table(LintRow(10, forward_target_not_address))
+ORDER_RULES = table(LintRow(10, plugin_order))
+# stub_forward and zone_shadow exclude each other (only_forwards decides).
+SHADOW_RULES = table(LintRow(20, stub_forward), LintRow(10, zone_shadow))
+IMPORT_RULES = table(LintRow(10, unresolved_import))
+FILE_RULES = table(LintRow(20, pillar_placeholder), LintRow(10, env_placeholder))

@@ -1,0 +1,16 @@
+"""k8s_external: the external addresses of Services (LoadBalancer IPs, externalIPs)
+under its zones (coredns/coredns plugin/k8s_external)."""
+
+from __future__ import annotations
+
+from toolkit.corefile.document import Directive, ServerBlock
+from toolkit.corefile.plugins.base import Handler, each
+from toolkit.corefile.plugins.zones import authoritative, zones_of
+
+
+def zones(d: Directive, block: ServerBlock) -> list[str]:
+    """Its zone arguments, else the block's zones."""
+    return zones_of(d, block)
+
+
+handler: Handler = each(authoritative(zones))

@@ -13,10 +13,6 @@ if str(_ROOT) not in sys.path:
 
 from tests.lab import Lab  # noqa: E402
 
-# Transitional (issue 20): toolkit.errors.best_effort lets a bug reach exit 4 in production
-# too; PODTRIAGE_STRICT=1 only still matters to the reraise_bug calls not yet converted to it.
-# Delete this line with toolkit.errors.reraise_bug. Subprocesses (the CLI in lab pods) inherit it.
-os.environ.setdefault("PODTRIAGE_STRICT", "1")
 
 
 def pytest_configure(config):

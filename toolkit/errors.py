@@ -139,27 +139,6 @@ def translate(exc: BaseException) -> PodtriageError | None:
     return None
 
 
-# Transitional (issue 20): the old way, a bug re-raised only under PODTRIAGE_STRICT=1 (set by
-# tests/conftest.py). ``best_effort`` below replaces it; the core no longer calls
-# ``is_bug``/``reraise_bug``, the other areas convert theirs in parallel. Delete these three
-# names, and PODTRIAGE_STRICT in tests/conftest.py, once nothing calls them.
-PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
-    AttributeError, TypeError, KeyError, IndexError, NameError, AssertionError)
-
-
-def is_bug(exc: BaseException) -> bool:
-    """True when ``exc`` is a programming error and PODTRIAGE_STRICT=1 asks to surface it."""
-    import os
-
-    return isinstance(exc, PROGRAMMING_ERRORS) and os.environ.get("PODTRIAGE_STRICT") == "1"
-
-
-def reraise_bug(exc: BaseException) -> None:
-    """Call first in an ``except Exception`` block that keeps an observation best-effort."""
-    if is_bug(exc):
-        raise exc
-
-
 def failure_text(exc: BaseException) -> str:
     """What failed and why, for a note ("KeyError: 'x'" says more than "'x'")."""
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)

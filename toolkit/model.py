@@ -120,7 +120,7 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """What every command returns to the CLI: one verdict, findings, and its own data.
 

@@ -28,9 +28,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from types import FrameType
-from typing import Protocol
 
 # How often a waiting loop looks at the stop event: the latency between a signal and the
 # end of every wait. 0.2 s keeps "ends within about a second" with margin for rendering.
@@ -205,13 +204,3 @@ def alarm(seconds: float, expired: Callable[[], BaseException]) -> Iterator[None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-
-
-class _Enforceable(Protocol):
-    def enforce(self, what: str) -> AbstractContextManager[None]: ...
-
-
-def compute_deadline(deadline: _Enforceable, what: str) -> AbstractContextManager[None]:
-    """Transitional spelling of ``toolkit.deadline.Deadline.enforce(what)`` for the callers
-    not yet moved (cli/corefile.py, issue 20): delete once none is left."""
-    return deadline.enforce(what)

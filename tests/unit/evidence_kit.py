@@ -4,7 +4,7 @@ derived from probes (toolkit.probe.model.derive_state), never a state string set
 from __future__ import annotations
 
 from toolkit.probe.model import AddressReport, AddressState, ProbeKind, ProbeOutcome as O, ProbeResult
-from toolkit.sysinfo.routes import Route
+from toolkit.sysinfo.routes import Route, RouteKind
 from toolkit.triage.evidence import Evidence
 
 from tests.unit.test_resolve_findings import CANDS, failed, q, result, walked  # noqa: F401
@@ -35,7 +35,7 @@ def addr(address: str, state: str, *, port: int = 80, control: bool = True) -> A
     }[s]
     ctl = (_p(GW, "control-icmp", O.REPLY, frm=GW),) if control else ()
     rep = AddressReport(
-        address=address, route=Route(destination=address, interface="eth0", gateway=GW, source="10.244.1.10", on_link=False, kind="unicast"), probes=probes,
+        address=address, route=Route(destination=address, interface="eth0", gateway=GW, source="10.244.1.10", on_link=False, kind=RouteKind.UNICAST), probes=probes,
         control=ctl)
     assert rep.state is s, (rep.state, s)
     return rep

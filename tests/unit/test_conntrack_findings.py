@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.sysinfo.procs import Libc
 from toolkit.conntrack.entries import from_netlink_dict
 from toolkit.conntrack.findings import conntrack_findings, race_findings
 from toolkit.conntrack.kernel import assess
@@ -162,7 +163,7 @@ def test_controls_that_sent_nothing_prove_nothing():
 
 def test_musl_process_named():
     res = RaceResult(target="10.96.0.10", port=53, name="x.", count=100, timeout_s=1.0, modes=(mode("parallel", 100), mode("reopen", 0), mode("tcp", 0)),
-                     processes=(ProcInfo(7, "node", "node server.js", "musl"), ProcInfo(8, "java", "java", "glibc")))
+                     processes=(ProcInfo(7, "node", "node server.js", Libc.MUSL), ProcInfo(8, "java", "java", Libc.GLIBC)))
     f = codes(race_findings(res))["race-musl-process"]
     assert "node[7]" in f.summary and "java" not in f.summary and f.severity is Severity.WARNING
 

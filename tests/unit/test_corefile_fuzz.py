@@ -3,7 +3,6 @@ fits the default --deadline."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolkit import signals
 from toolkit.cli.common import DEFAULT_DEADLINE
 from toolkit.corefile.lint import lint
 from toolkit.corefile.parser import CorefileError, parse_corefile
@@ -74,7 +73,7 @@ def test_huge_file_parses_and_lints_within_the_default_deadline():
              "    forward . 10.0.{j}.1 10.0.{j}.2 {{\n        force_tcp\n    }}\n}}\n")
     text = "".join(block.format(i=i, j=i % 250) for i in range(50_000 // 8 + 1))
     assert text.count("\n") >= 50_000
-    with signals.compute_deadline(Deadline.for_command(DEFAULT_DEADLINE), "linting the Corefiles"):
+    with Deadline.for_command(DEFAULT_DEADLINE).enforce("linting the Corefiles"):
         cf = parse_corefile(text)
         lint([cf])
     assert len(cf.blocks) > 6000

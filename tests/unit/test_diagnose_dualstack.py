@@ -5,7 +5,7 @@ from dataclasses import replace
 from toolkit.dns.walk import AddrInfoResult
 from toolkit.model import Severity, Verdict
 from toolkit.probe.model import ProbeOutcome
-from toolkit.sysinfo.routes import Route
+from toolkit.sysinfo.routes import Route, RouteKind
 from toolkit.triage.classify import classify
 
 from tests.unit.evidence_kit import addr, evidence, result, walked
@@ -18,13 +18,13 @@ def no_v6_route(address):
     """What probe_addresses reports in a pod without an IPv6 route: RTM_GETROUTE says
     ENETUNREACH, nothing is sent."""
     rep = addr(address, "routing")
-    return replace(rep, route=Route(destination=address, interface=None, gateway=None, source=None, on_link=False, kind="unreachable", detail="no route: ENETUNREACH"),
+    return replace(rep, route=Route(destination=address, interface=None, gateway=None, source=None, on_link=False, kind=RouteKind.UNREACHABLE, detail="no route: ENETUNREACH"),
                    probes=tuple(replace(p, result=ProbeOutcome.NOT_RUN, reply_from=None) for p in rep.probes))
 
 
 def v6(address, state):
     rep = addr(address, state)
-    return replace(rep, route=Route(destination=address, interface="eth0", gateway="fd00:244:1::1", source="fd00:244:1::10", on_link=False, kind="unicast"))
+    return replace(rep, route=Route(destination=address, interface="eth0", gateway="fd00:244:1::1", source="fd00:244:1::10", on_link=False, kind=RouteKind.UNICAST))
 
 
 def paths(addrs):

@@ -9,12 +9,12 @@ from toolkit.probe import AddressReport, ProbeKind, ProbeOutcome, ProbeResult, R
 from toolkit.probe.model import ResolvedFrom
 from toolkit.probe.pacer import Pacer
 from toolkit.report.document import json_document
-from toolkit.sysinfo.routes import Route
+from toolkit.sysinfo.routes import Route, RouteKind
 
 A = "192.168.50.77"
 GW = "10.244.1.1"
-VIA = Route(destination=A, interface="eth0", gateway=GW, source="10.244.1.10", on_link=False, kind="unicast")
-ONLINK = Route(destination=A, interface="eth0", gateway=None, source="192.168.50.10", on_link=True, kind="unicast")
+VIA = Route(destination=A, interface="eth0", gateway=GW, source="10.244.1.10", on_link=False, kind=RouteKind.UNICAST)
+ONLINK = Route(destination=A, interface="eth0", gateway=None, source="192.168.50.10", on_link=True, kind=RouteKind.UNICAST)
 
 
 def p(kind, result, port=None, frm=None, t=None, c=None, address=A):
@@ -49,8 +49,8 @@ CTL_BAD = (p("control-icmp", "silence", address=GW),)
     ([p("arp", "silence"), p("tcp-syn", "silence", 80)], CTL_OK, ONLINK, "host-unreachable"),
     ([p("arp", "reply", frm=A), p("tcp-syn", "silence", 80)], CTL_OK, ONLINK, "filtered"),
     ([p("tcp-syn", "not-run", 80), p("icmp-echo", "error")], CTL_OK, VIA, "unknown"),
-    ([], (), Route(destination=A, interface=None, gateway=None, source=None, on_link=False, kind="unreachable", detail="no route"), "routing"),
-    ([], (), Route(destination=A, interface=None, gateway=None, source=None, on_link=False, kind="prohibit"), "filtered"),
+    ([], (), Route(destination=A, interface=None, gateway=None, source=None, on_link=False, kind=RouteKind.UNREACHABLE, detail="no route"), "routing"),
+    ([], (), Route(destination=A, interface=None, gateway=None, source=None, on_link=False, kind=RouteKind.PROHIBIT), "filtered"),
 ])
 def test_state(probes, control, route, state):
     rep = AddressReport(

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, fields
-from enum import IntEnum, StrEnum
+from enum import IntEnum
+
+from toolkit.dns.transport import Transport as Transport
 
 MAX_LABELS = 128
 MAX_POINTER_JUMPS = 16
@@ -22,13 +24,6 @@ MAX_POINTER_JUMPS = 16
 _inet_ntop = socket.inet_ntop
 _AF4 = socket.AF_INET
 _AF6 = socket.AF_INET6
-
-
-class Transport(StrEnum):
-    """How a DNS message travelled (RFC 1035 4.2: UDP datagrams or length-prefixed TCP)."""
-
-    UDP = "udp"
-    TCP = "tcp"
 
 
 class QType(IntEnum):

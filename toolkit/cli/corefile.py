@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toolkit.cli import validate
+from toolkit.cli.root import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, run
 from toolkit.report import OutputFormat
 
@@ -92,13 +93,12 @@ def lint_cmd(
     def build() -> Report:
         import os
 
-        from toolkit import signals
         from toolkit.corefile.lint import lint, lint_report
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
         subject = " ".join(os.path.basename(f) or f for f in files)
-        with signals.compute_deadline(Deadline.for_command(deadline), "linting the Corefiles"):
+        with Deadline.for_command(deadline).enforce("linting the Corefiles"):
             cfs = load_all(files, env=env_map)
             return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map)), subject=subject)
 
@@ -141,13 +141,12 @@ def trace_cmd(
     env_map = _env(env)
 
     def build() -> Report:
-        from toolkit import signals
         from toolkit.corefile.source import load_all
         from toolkit.corefile.trace import trace_name
         from toolkit.corefile.trace_report import trace_report
         from toolkit.deadline import Deadline
 
-        with signals.compute_deadline(Deadline.for_command(deadline), "tracing the Corefiles"):
+        with Deadline.for_command(deadline).enforce("tracing the Corefiles"):
             cfs = load_all(corefile, env=env_map)
             asm = _assemble(cfs, role, env_map, service_ip)
             return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
@@ -177,13 +176,12 @@ def check_cmd(
     """
 
     def build() -> Report:
-        from toolkit import signals
         from toolkit.corefile.check import check_corefiles, check_report
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
         dl = Deadline.for_command(deadline)
-        with signals.compute_deadline(dl, "reading the Corefiles"):
+        with dl.enforce("reading the Corefiles"):
             asm = _assemble(load_all(files), role, None)
         checks, notes = check_corefiles(asm.corefiles, names=name, deadline=dl, timeout=timeout,
                                         assembly=asm)
@@ -192,7 +190,6 @@ def check_cmd(
     run(build, output, deadline=deadline)
 
 
-from toolkit.cli import app  # noqa: E402
 
 app.add_typer(corefile_app, name="corefile",
               help="Read CoreDNS / NodeLocal Corefiles: lint, trace a name, check upstreams.")

@@ -18,6 +18,7 @@ from toolkit.conntrack.entries import FlowProto
 from toolkit.conntrack.race import RaceMode
 from toolkit.conntrack.stats import delta
 from toolkit.model import Finding, Severity, Verdict
+from toolkit.sysinfo.procs import Libc
 
 if TYPE_CHECKING:
     from toolkit.conntrack.race import ModeResult, RaceResult
@@ -415,7 +416,7 @@ def _race_none(x: RaceFacts) -> Finding | None:
 
 
 def _race_musl(x: RaceFacts) -> Finding | None:
-    musl = [p for p in x.res.processes if p.libc == "musl"]
+    musl = [p for p in x.res.processes if p.libc is Libc.MUSL]
     if not musl:
         return None
     return Finding(

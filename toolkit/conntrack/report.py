@@ -11,6 +11,7 @@ from toolkit.conntrack.snapshot import ConntrackSnapshot, Source
 from toolkit.conntrack.stats import COUNTERS, CounterSource, delta
 from toolkit.errors import CannotObserve, MissingCapability
 from toolkit.model import Finding, Report, Severity, Table, derive_verdict
+from toolkit.sysinfo.procs import Libc
 
 MAX_ROWS = 200
 TIMEOUT_SYSCTLS = (("nf_conntrack_udp_timeout", "UDP timeout (s)"),
@@ -175,7 +176,7 @@ def race_report(res: RaceResult, before: ConntrackSnapshot | None, after: Conntr
                           f"per mode, per-query timeout {res.timeout_s:g} s",
                     columns=("mode", "lookups", "queries", "lost", "loss %", "stalled", "p50 ms", "p99 ms", "max ms",
                              "errors", "conntrack moved", "not run"), rows=rows)]
-    musl_glibc = [p for p in res.processes if p.libc in ("musl", "glibc")]
+    musl_glibc = [p for p in res.processes if p.libc in (Libc.MUSL, Libc.GLIBC)]
     if musl_glibc:
         tables.append(Table(title="Visible processes and their libc resolver", columns=("pid", "name", "libc"),
                             rows=tuple((str(p.pid), p.name, p.libc) for p in musl_glibc[:40])))

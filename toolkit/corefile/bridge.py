@@ -14,7 +14,7 @@ from toolkit.corefile.plugins.forward import default_forward, parse_target
 from toolkit.corefile.roles import assemble, parse_role_overrides
 from toolkit.corefile.source import load_all
 from toolkit.corefile.trace import trace_name
-from toolkit.dns.walk import Server
+from toolkit.dns.walk import Server, ServerRole
 from toolkit.model import Finding, Severity
 
 # (findings, hop descriptions, extra references, servers behind the first cache)
@@ -39,7 +39,7 @@ def _behind(trace: TraceResult) -> list[Server]:
         for label in trace.hops[0].next.targets:
             t = parse_target(label)
             if t.address:
-                behind.append(Server(t.address, "server", t.port or 53))
+                behind.append(Server(t.address, ServerRole.SERVER, t.port or 53))
     return behind
 
 
@@ -85,7 +85,7 @@ def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
         for t in spec.targets:
             addr = t.address
             if addr and addr not in on_path and addr not in listen and addr not in {b.address for b in behind}:
-                refs.append(Server(addr, "reference", t.port or 53))
+                refs.append(Server(addr, ServerRole.REFERENCE, t.port or 53))
     findings = [_stub_finding(trace, h, hops) for h in trace.hops if h.stub_forward]
     for p in trace.problems:
         notes.append(f"corefile trace: {p}")

@@ -27,6 +27,7 @@ from toolkit.corefile.plugins.forward import Target, TargetKind, default_forward
 from toolkit.corefile.roles import Assembly, role_json, role_rows
 from toolkit.deadline import Deadline
 from toolkit.dns.query import QueryError, QueryResult, query
+from toolkit.dns.transport import Transport
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict
 
 SLOW_MS = 500.0
@@ -126,8 +127,8 @@ def upstreams(corefiles: Sequence[Corefile], assembly: Assembly | None = None
 
 def _ask(up: Upstream, names: Sequence[str], deadline: Deadline, timeout: float) -> TargetCheck:
     soa = tuple(query(up.target, up.zone, "SOA", tr, deadline.timeout(timeout), port=up.port)
-                for tr in ("udp", "tcp"))
-    asked = tuple(query(up.target, n, "A", "udp", deadline.timeout(timeout), port=up.port)
+                for tr in (Transport.UDP, Transport.TCP))
+    asked = tuple(query(up.target, n, "A", Transport.UDP, deadline.timeout(timeout), port=up.port)
                   for n in names if in_zone(n, up.zone))
     return TargetCheck(upstream=up, soa=soa, names=asked)
 

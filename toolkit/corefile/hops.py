@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from toolkit.corefile.plugins.forward import TargetKind, Transport
+from toolkit.corefile.plugins.forward import TargetKind, UpstreamTransport
 from toolkit.corefile.roles import Assembly, CorefileRole, RoleAssignment
 
 
@@ -15,7 +15,7 @@ class NextHop:
     forward (``targets``), how, and what the upstream is."""
 
     target: str
-    transport: Transport
+    transport: UpstreamTransport
     kind: TargetKind
     note: str = ""
     targets: tuple[str, ...] = ()

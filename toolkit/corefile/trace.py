@@ -26,7 +26,7 @@ from toolkit.corefile.plugins.forward import (
     ForwardSpec,
     Target,
     TargetKind,
-    Transport,
+    UpstreamTransport,
     forward_spec,
     is_stub,
 )
@@ -55,7 +55,7 @@ class _Arrival:
     name: str
     port: int
     address: str | None
-    transport: Transport
+    transport: UpstreamTransport
     via: str
 
 
@@ -265,7 +265,7 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
     cur = fqdn(name)
     end = walk.run(_Arrival(
         index=start, name=cur, port=53 if port is None else port, address=nameserver,
-        transport=Transport.UDP,
+        transport=UpstreamTransport.UDP,
         via=f"client query for {cur} ({qtype})" + (f" to {nameserver}" if nameserver else "")))
     return TraceResult(name=cur, qtype=qtype, hops=tuple(walk.hops), outcome=end.outcome,
                        final=end.final, notes=tuple(walk.notes), problems=tuple(walk.problems),

@@ -32,17 +32,11 @@ import dns.rdataclass
 import dns.rdatatype
 
 from toolkit import signals
+from toolkit.dns.transport import Transport as Transport
 from toolkit.sockerr import IcmpError, NetError, enable_recverr, errno_kind, read_errqueue
 
 # DNS Flag Day 2020: advertise 1232 bytes so answers never need IP fragmentation.
 EDNS_PAYLOAD = 1232
-
-
-class Transport(StrEnum):
-    """How a question travels: UDP datagrams, or TCP with RFC 1035 4.2.2 length framing."""
-
-    UDP = "udp"
-    TCP = "tcp"
 
 
 class Rcode(StrEnum):

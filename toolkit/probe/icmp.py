@@ -25,6 +25,7 @@ from toolkit.probe.model import (
 )
 from toolkit.probe.receive import Matcher, ms_since, receive, watch
 from toolkit.sockerr import enable_recverr, read_errqueue
+from toolkit.sockerr import IcmpOrigin
 
 
 def ping_socket_allowed(v6: bool = False) -> tuple[bool, str]:
@@ -160,7 +161,7 @@ def _local_error(sock: socket.socket, probe: ProbeSpec, err: int, t0: float) -> 
     """send()/recv() failed: the queued ICMP error says why, else the errno (local)."""
     for e in read_errqueue(sock):
         if e.origin in ("icmp", "icmp6"):
-            res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=e.origin == "icmp6")
+            res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=False, v6=e.origin is IcmpOrigin.ICMP6)
             return probe.result(res, reply_from=e.offender, icmp_type=e.icmp_type, icmp_code=e.icmp_code,
                                 rtt_ms=ms_since(t0), detail=e.describe())
     res = result_from_errno(err)

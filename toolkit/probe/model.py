@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from toolkit.sockerr import NetError
 from toolkit.sysinfo.routes import Route
+from toolkit.sysinfo.routes import RouteKind
 
 
 class ProbeKind(StrEnum):
@@ -315,9 +316,9 @@ def derive_state(route: Route | None, probes: Sequence[ProbeResult],
     silent        nothing answered (the control answered, or there was none)
     unknown       nothing could be observed (not run, errors only)
     """
-    if route is not None and route.kind in ("unreachable", "blackhole", "throw"):
+    if route is not None and route.kind in (RouteKind.UNREACHABLE, RouteKind.BLACKHOLE, RouteKind.THROW):
         return AddressState.ROUTING
-    if route is not None and route.kind == "prohibit":
+    if route is not None and route.kind is RouteKind.PROHIBIT:
         return AddressState.FILTERED
     results = [p.result for p in probes]
     tcp = [p for p in probes if p.kind in TCP_KINDS]
@@ -385,11 +386,11 @@ def summarize(rep: AddressReport) -> str:
                 else "administratively prohibited"
             return (f"{addr}: {what} (ICMP{'v6' if v6 else ''} {p.icmp_type}/{p.icmp_code}) "
                     f"from {p.reply_from or '?'}: a firewall rejects the traffic")
-        if route is not None and route.kind == "prohibit":
+        if route is not None and route.kind is RouteKind.PROHIBIT:
             return f"{addr}: the local routing table prohibits it ({route.detail or 'prohibit route'})"
         return f"{addr} answers ping/ARP but the TCP port stays silent: filtered"
     if state is AddressState.ROUTING:
-        if route is not None and route.kind != "unicast":
+        if route is not None and route.kind is not RouteKind.UNICAST:
             return f"{addr}: no usable route ({route.describe()})"
         p = next((p for p in rep.probes if p.result in ROUTING), None)
         if p is not None:

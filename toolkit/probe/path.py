@@ -8,6 +8,7 @@ import socket
 
 from toolkit.errors import best_effort
 from toolkit.sysinfo.routes import Route
+from toolkit.sysinfo.routes import RouteKind
 
 DISCARD_PORT = 9  # any port: connect() on a UDP socket only asks the kernel for a route
 
@@ -38,7 +39,7 @@ def source_of(address: str, route: Route | None) -> str | None:
 def control_address(address: str, route: Route | None) -> str | None:
     """The control probe's target: the route's gateway; for an on-link address, the
     default gateway when it is on the same link, else a live neighbour on that link."""
-    if route is None or route.kind != "unicast":
+    if route is None or route.kind is not RouteKind.UNICAST:
         return None
     if route.gateway:
         return route.gateway if route.gateway != address else None

@@ -43,6 +43,7 @@ from toolkit.probe.model import (
 )
 from toolkit.probe.path import control_address, route_of, source_of
 from toolkit.sysinfo.routes import Route
+from toolkit.sysinfo.routes import RouteKind
 
 Progress = Callable[[str], None] | None
 JOIN_GRACE_S = 0.5  # the probes' threads may end this long after the deadline
@@ -62,7 +63,7 @@ class _Target:
     @property
     def sendable(self) -> bool:
         """False when the route refuses at once (unreachable, blackhole...): it says it all."""
-        return self.route is None or self.route.kind in ("unicast", "local")
+        return self.route is None or self.route.kind in (RouteKind.UNICAST, RouteKind.LOCAL)
 
 
 class _Runner:

@@ -36,6 +36,7 @@ from toolkit.probe.model import (
 )
 from toolkit.probe.receive import Matcher, ms_since, receive, watch
 from toolkit.sockerr import IcmpError, enable_recverr, read_errqueue
+from toolkit.sockerr import IcmpOrigin
 
 CONNECT_POLLS = 2000  # bound on poll rounds; each returns at news or after a 0.2 s slice
 
@@ -207,6 +208,6 @@ def _connect_failed(sock: socket.socket, probe: ProbeSpec, err: int, t0: float, 
 
 
 def _icmp_result(probe: ProbeSpec, e: IcmpError, t0: float, what: str) -> ProbeResult:
-    res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=True, v6=e.origin == "icmp6")
+    res = result_from_icmp(e.icmp_type, e.icmp_code, tcp=True, v6=e.origin is IcmpOrigin.ICMP6)
     return probe.result(res, reply_from=e.offender, icmp_type=e.icmp_type, icmp_code=e.icmp_code,
                         rtt_ms=ms_since(t0), detail=f"{what}: {e.describe()}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from toolkit.model import Finding, Severity
 from toolkit.triage.evidence import DEAD, Evidence
+from toolkit.sysinfo.procs import Libc
 
 
 def app_findings(e: Evidence) -> list[Finding]:
@@ -27,7 +28,7 @@ def _syn_sent(e: Evidence) -> Finding | None:
 
 
 def _musl(e: Evidence) -> Finding | None:
-    musl = [p for p in e.processes if p.libc == "musl"]
+    musl = [p for p in e.processes if p.libc is Libc.MUSL]
     if not musl:
         return None
     return Finding(

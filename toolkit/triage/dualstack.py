@@ -23,6 +23,7 @@ from toolkit.model import Finding, Severity, Verdict
 from toolkit.probe.model import AddressState
 from toolkit.triage.evidence import DEAD, Facts
 from toolkit.triage.resolve_findings import fmt_addresses
+from toolkit.sysinfo.routes import RouteKind
 
 TEMPLATE_REMEDY = ("filter AAAA in CoreDNS with the `template` plugin (in the server block: "
                    "`template ANY AAAA { rcode NOERROR }` answers NODATA, so no client is handed an "
@@ -37,7 +38,7 @@ def _family(address: str) -> str:
 def no_route(f: Facts, address: str) -> bool:
     """The pod has no route for the address (RTM_GETROUTE: ENETUNREACH / unreachable)."""
     rep = f.reports.get(address)
-    return rep is not None and rep.route is not None and rep.route.kind == "unreachable"
+    return rep is not None and rep.route is not None and rep.route.kind is RouteKind.UNREACHABLE
 
 
 def client_order(f: Facts, addrs: Collection[str]) -> list[str]:

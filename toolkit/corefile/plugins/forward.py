@@ -30,7 +30,7 @@ class TargetKind(StrEnum):
     NONE = "none"                      # (a hop) no upstream given
 
 
-class Transport(StrEnum):
+class UpstreamTransport(StrEnum):
     """How a query travels to the next server."""
 
     UDP = "udp"
@@ -41,7 +41,7 @@ class Transport(StrEnum):
 
 
 # Schemes of an upstream that are a transport of their own.
-_SCHEME_TRANSPORTS = {"tls": Transport.TLS, "grpc": Transport.GRPC, "https": Transport.HTTPS}
+_SCHEME_TRANSPORTS = {"tls": UpstreamTransport.TLS, "grpc": UpstreamTransport.GRPC, "https": UpstreamTransport.HTTPS}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,14 +130,14 @@ class ForwardSpec:
     policy: str | None
     line: int
 
-    def transport(self, incoming: Transport, target: Target | None = None) -> Transport:
+    def transport(self, incoming: UpstreamTransport, target: Target | None = None) -> UpstreamTransport:
         """How a query that came in over INCOMING goes to TARGET."""
         if target is not None and target.scheme in _SCHEME_TRANSPORTS:
             return _SCHEME_TRANSPORTS[target.scheme]
         if self.force_tcp:
-            return Transport.TCP
+            return UpstreamTransport.TCP
         if self.prefer_udp:
-            return Transport.UDP
+            return UpstreamTransport.UDP
         return incoming
 
     @property

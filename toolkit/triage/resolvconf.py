@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from toolkit.model import Finding, Report, Severity, Table, derive_verdict
 from toolkit.sysinfo.hosts import HostsEntry, HostsFile, NssHosts, load_hosts, load_nsswitch
 from toolkit.sysinfo.resolvconf import (
-    ResolvConf, _finding, load_resolv_conf, queries_per_lookup, search_candidates,
+    ResolvConf, finding, load_resolv_conf, queries_per_lookup, search_candidates,
     timeout_candidates, worst_case_seconds,
 )
 
@@ -56,7 +56,7 @@ def _name_findings(name: str, conf: ResolvConf, hosts: HostsFile, nss: NssHosts,
         if conf.attempts <= 0:
             pass  # attempts-zero already says it
         else:
-            out.append(_finding(
+            out.append(finding(
                 "name-not-queried", Severity.WARNING,
                 f"glibc sends no DNS query for {name!r}: it is an address literal, or not a valid "
                 "host name (letters, digits, - and _ in each label, no empty label)",
@@ -68,7 +68,7 @@ def _name_findings(name: str, conf: ResolvConf, hosts: HostsFile, nss: NssHosts,
         and candidates[-1] == bare + "."
     if searched_first and dots > 0:
         wasted = len(candidates) - 1
-        out.append(_finding(
+        out.append(finding(
             "name-searched-first", Severity.INFO,
             f"{name} has {dots} dot(s) < ndots:{conf.ndots}: glibc tries {wasted} search "
             f"name(s) before the name itself; a wildcard record in a search domain would answer "
@@ -80,7 +80,7 @@ def _name_findings(name: str, conf: ResolvConf, hosts: HostsFile, nss: NssHosts,
             "only when DNS is unavailable" if not nss.files_before_dns and any(
                 s.name == "files" for s in nss.sources) else "but nsswitch does not consult files")
         consulted = any(s.name == "files" for s in nss.sources)
-        out.append(_finding(
+        out.append(finding(
             "hosts-override", Severity.WARNING if consulted else Severity.INFO,
             f"{hosts.path} maps {name} to {', '.join(e.address for e in overrides)} "
             f"({where}): DNS is bypassed for it",
@@ -88,12 +88,12 @@ def _name_findings(name: str, conf: ResolvConf, hosts: HostsFile, nss: NssHosts,
             evidence=[f"line {e.line}: {e.address} {' '.join(e.names)}" for e in overrides],
             addresses=[e.address for e in overrides], lines=[e.line for e in overrides]))
     if bare.lower().endswith(".local") and nss.mdns_minimal_return:
-        out.append(_finding(
+        out.append(finding(
             "mdns-local-name", Severity.WARNING,
             f"{name} ends in .local and nsswitch has mdns_minimal [NOTFOUND=return]: "
             "it never reaches DNS", "use a different zone than .local for unicast DNS"))
     if not nss.uses_dns and not nss.uses_resolved:
-        out.append(_finding(
+        out.append(finding(
             "name-dns-not-consulted", Severity.WARNING,
             f"getaddrinfo({name}) never asks DNS here (hosts: {nss.described()})",
             "add dns to the hosts: line of nsswitch.conf"))

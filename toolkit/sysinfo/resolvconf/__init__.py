@@ -50,16 +50,13 @@ from toolkit.sysinfo.resolvconf.search import (
 )
 from toolkit.sysinfo.resolvconf.timing import per_server_timeouts, queries_per_lookup, worst_case_seconds
 
-# The names the single module had: toolkit.triage.resolvconf imports ``_finding``.
-_finding = finding
-_show = show
 
 __all__ = [
     "HARD_READ_LIMIT", "KEYWORDS", "LINT_RULES", "MAXNS", "MAX_FINDINGS_PER_CODE",
     "MAX_IGNORED_KEPT", "MAX_READ_BYTES", "NODELOCAL_ADDRESSES", "OLD_MAXDNSRCH",
     "OLD_SEARCH_CHARS", "RES_DFLRETRY", "RES_MAXNDOTS", "RES_MAXRETRANS", "RES_MAXRETRY",
     "RES_TIMEOUT", "SYSTEMD_RESOLVED_STUB", "LintRow", "ResolvConf", "SearchOutcome",
-    "_finding", "_show", "decode_text", "environ_subset", "finding", "host_name_ok",
+    "decode_text", "environ_subset", "finding", "host_name_ok",
     "inet_aton_exact", "load_resolv_conf", "parse_resolv_conf", "per_server_timeouts",
     "queries_per_lookup", "read_input", "search_candidates", "show", "timeout_candidates",
     "walk_search", "worst_case_seconds",

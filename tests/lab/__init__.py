@@ -143,6 +143,15 @@ def coredns_key() -> str:
     return key
 
 
+def proxy_mode() -> str:
+    """kube-proxy's mode: iptables (the default, as kubeadm and kubespray deploy it) or, with
+    PT_LAB_PROXY_MODE=nftables, nftables (it runs on this kernel)."""
+    mode = os.environ.get("PT_LAB_PROXY_MODE") or "iptables"
+    if mode not in ("iptables", "nftables"):
+        raise LabError("PT_LAB_PROXY_MODE=%s: iptables or nftables" % mode)
+    return mode
+
+
 def notrack_rules(localip: str, port: str = "53", health_port: str = "9254") -> list[tuple[str, str, str]]:
     """node-cache's iptables rules for its address (k8s.io/dns cmd/node-cache/app/cache_app.go,
     initIptables): (table, chain, rule). It prepends each one; the lab does the same."""
@@ -279,9 +288,9 @@ class Lab:
             return False        # built for the other address family set: rebuild
         if self.ipv6 and not all(self.ns(n) in have for n in NAMESPACES6):
             return False
-        if (self.rundir / "coredns-key").exists() and \
-                (self.rundir / "coredns-key").read_text().strip() != coredns_key():
-            return False        # built with the other CoreDNS: rebuild
+        for f, want in (("coredns-key", coredns_key()), ("proxy-mode", proxy_mode())):
+            if (self.rundir / f).exists() and (self.rundir / f).read_text().strip() != want:
+                return False    # built with another CoreDNS or kube-proxy mode: rebuild
         if not all(self._pid(d) is not None for d in KUBE_DAEMONS):
             return False
         stopped = set(self._state().get("stopped", []))
@@ -315,6 +324,7 @@ class Lab:
             (self.rundir / d).mkdir(exist_ok=True)
         (self.rundir / "www" / "index.html").write_text("podtriage lab backend\n")
         (self.rundir / "coredns-key").write_text(coredns_key() + "\n")
+        (self.rundir / "proxy-mode").write_text(proxy_mode() + "\n")
         self._save(self._state())
         for n in NAMESPACES + (NAMESPACES6 if self.ipv6 else ()):
             _run(["ip", "netns", "add", self.ns(n)])
@@ -432,7 +442,7 @@ class Lab:
             "--marker", str(self.rundir) + "/"], cwd=ROOT, pidfile=rd / ("kubelet-%s.pid" % node))
 
     def kube_proxy_config(self, node: str, node_ip: str, mode: str | None = None) -> dict:
-        mode = mode or os.environ.get("PT_LAB_PROXY_MODE") or "iptables"
+        mode = mode or proxy_mode()
         return {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
                 "clientConnection": {"kubeconfig": str(self.cp.kubeconfig_path("kube-proxy"))},
                 "hostnameOverride": node, "bindAddress": node_ip, "mode": mode,

@@ -231,4 +231,17 @@ def test_second_lab_coexists_and_down_cleans(lab):
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [n for n in names.split() if n.startswith(other.prefix + "-")]
     assert not other.rundir.exists()
+    # no process of it is left (servers, CoreDNS, node-cache, the control plane, kube-proxy,
+    # the kubelet stand-in all name the run dir on their command lines), no file outside it
+    from pathlib import Path
+    mark = (str(other.rundir) + "/").encode()
+    left = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and mark in (d / "cmdline").read_bytes().replace(b"\0", b" "):
+                left.append(d.name)
+        except OSError:
+            pass
+    assert not left, left
+    assert not list(Path("/etc/netns").glob(other.prefix + "-*"))
     assert lab.is_up()

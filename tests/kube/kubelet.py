@@ -595,8 +595,17 @@ class NodeAgent:
                 with self._lock:
                     pods = dict(self.pods)
                 for key, pod in pods.items():
+                    md = pod["metadata"]
+                    if md.get("deletionTimestamp"):
+                        # what a kubelet does once a deleted pod's containers are gone: confirm
+                        # the deletion (the lab's processes are the lab's to stop)
+                        self.api.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (
+                            md["namespace"], md["name"]), {
+                                "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                                "preconditions": {"uid": md["uid"]}}, ok=(200, 202, 404, 409))
+                        continue
                     m = self.mapping.get("pods", {}).get(key)
-                    if m is not None and not pod["metadata"].get("deletionTimestamp"):
+                    if m is not None:
                         self.reconcile(key, pod, m)
             except Exception as e:  # noqa: BLE001 - keep serving; the next poll retries
                 print("kubelet %s: %s: %s" % (self.node, type(e).__name__, e), file=sys.stderr,

@@ -198,3 +198,18 @@ def test_second_node_registers_and_has_its_own_kube_proxy(lab):
     with lab.api() as c:
         assert c.get_or_none("/api/v1/nodes/node2") is None
         assert c.get_or_none("/api/v1/namespaces/wxwork/pods/pod2a") is None
+
+
+def test_force_tcp_reaches_the_upstream_through_coredns(clean_lab):
+    """CoreDNS's forward uses the transport its client used (no prefer_udp in the seed's
+    Corefile): NodeLocal's force_tcp makes CoreDNS ask the upstream over TCP too. A firewall
+    that drops only TCP to the upstream then fails every lookup that goes through NodeLocal,
+    while the upstream and CoreDNS still answer over UDP (the dnsmasq stand-in forwarded over UDP
+    and hid this)."""
+    lab = clean_lab
+    lab.block_tcp53("upstream")
+    name = "t%s.example.org" % secrets.token_hex(3)
+    assert "status: NXDOMAIN" in dig(lab, "pod", "192.168.60.53", name)
+    assert "status: NXDOMAIN" in dig(lab, "pod", KUBE_DNS, "c" + name)
+    out = lab.exec("pod", "dig", "+time=9", "+tries=1", "@" + NODELOCAL, "n" + name, timeout=20).stdout
+    assert "status: SERVFAIL" in out or "timed out" in out, out

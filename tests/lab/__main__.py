@@ -114,6 +114,9 @@ def main(argv=None) -> int:
             from .cluster import EXTRA, ClusterLab
 
             ns = ClusterLab(lab).ns(a.ns) if a.ns in EXTRA else lab.ns(a.ns)
+            # a kubectl run here keeps its discovery cache in the lab (removed with it), not
+            # in ~/.kube/cache where every lab would share the key 10.0.10.10_6443
+            os.environ.setdefault("KUBECACHEDIR", str(lab.rundir / "kube" / "cache"))
             os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
     except LabError as e:
         print("scripts/lab: %s" % e, file=sys.stderr)

@@ -17,16 +17,23 @@ from tests.lab import Lab  # noqa: E402
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "lab: needs root and builds network namespaces with real DNS servers")
+        "markers", "lab: needs root and builds network namespaces with the real stack (CoreDNS, "
+        "node-cache, etcd, kube-apiserver, kube-controller-manager, kube-proxy, DNS servers)")
 
 
 def _lab_unavailable():
     if os.geteuid() != 0:
         return "the lab needs root (ip netns, nft, DNS servers on port 53)"
-    missing = [b for b in ("ip", "nft", "unbound", "dnsmasq", "named", "dig", "curl")
+    missing = [b for b in ("ip", "nft", "iptables", "iptables-restore", "conntrack", "openssl",
+                           "unbound", "dnsmasq", "named", "dig", "curl")
                if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
     if missing:
         return "lab binaries missing: %s" % ", ".join(missing)
+    from tests.lab import components
+
+    unbuilt = [c.key for c in components.COMPONENTS if not components.binary_path(c).exists()]
+    if unbuilt:
+        return "real components not built (scripts/setup builds them): %s" % ", ".join(unbuilt)
     try:
         p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
     except Exception as e:  # noqa: BLE001

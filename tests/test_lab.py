@@ -74,8 +74,11 @@ def test_big_rrset_truncates_over_udp(lab):
 
 
 def test_nodelocal_uses_tcp_upstream(lab):
+    # NodeLocal's forward to the kube-dns Service arrives at the CoreDNS pod DNATed by
+    # kube-proxy and masqueraded (the node's address is outside the cluster CIDR) to the node's
+    # address on the pod's link.
     cap = subprocess.Popen(["ip", "netns", "exec", lab.ns("coredns"), "timeout", "5", "tcpdump",
-                            "-nli", "eth0", "-c", "1", "port", "53", "and", "src", "10.233.0.1"],
+                            "-nli", "eth0", "-c", "1", "port", "53", "and", "src", "10.244.0.1"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         time.sleep(1.0)
@@ -83,7 +86,7 @@ def test_nodelocal_uses_tcp_upstream(lab):
         out, _ = cap.communicate(timeout=10)
     finally:
         cap.kill()
-    assert "10.233.0.3.53: Flags" in out   # a TCP segment, not UDP
+    assert "10.244.0.3.53: Flags" in out   # a TCP segment, not UDP
 
 
 # ---------------------------------------------------------------- fault switches
@@ -163,7 +166,7 @@ def test_drop_aaaa(clean_lab):
     ("legacy", "NXDOMAIN"), ("legacy", "REFUSED"), ("legacy", "SERVFAIL"),
     ("upstream", "NXDOMAIN"), ("upstream", "REFUSED"), ("upstream", "SERVFAIL"),
     ("nodelocal", "NXDOMAIN"), ("nodelocal", "REFUSED"), ("nodelocal", "SERVFAIL"),
-    ("coredns", "NXDOMAIN"),
+    ("coredns", "NXDOMAIN"), ("coredns", "REFUSED"), ("coredns", "SERVFAIL"),
 ])
 def test_force_rcode(clean_lab, server, rcode):
     from tests.lab import SERVERS
@@ -175,10 +178,12 @@ def test_force_rcode(clean_lab, server, rcode):
         assert short(lab, "pod", addr, "www.corp.example") == ["192.168.50.77"]
 
 
-def test_force_rcode_coredns_only_nxdomain(clean_lab):
+def test_force_rcode_refuses_what_it_cannot_make(clean_lab):
     from tests.lab import LabError
     with pytest.raises(LabError):
-        clean_lab.force_rcode("api.corp.example", "SERVFAIL", server="coredns")
+        clean_lab.force_rcode("api.corp.example", "NOTIMP", server="coredns")
+    with pytest.raises(LabError):
+        clean_lab.force_rcode("api.corp.example", "NXDOMAIN", server="app")
 
 
 def test_app_down(clean_lab):
@@ -226,4 +231,17 @@ def test_second_lab_coexists_and_down_cleans(lab):
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [n for n in names.split() if n.startswith(other.prefix + "-")]
     assert not other.rundir.exists()
+    # no process of it is left (servers, CoreDNS, node-cache, the control plane, kube-proxy,
+    # the kubelet stand-in all name the run dir on their command lines), no file outside it
+    from pathlib import Path
+    mark = (str(other.rundir) + "/").encode()
+    left = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and mark in (d / "cmdline").read_bytes().replace(b"\0", b" "):
+                left.append(d.name)
+        except OSError:
+            pass
+    assert not left, left
+    assert not list(Path("/etc/netns").glob(other.prefix + "-*"))
     assert lab.is_up()

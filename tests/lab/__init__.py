@@ -1,4 +1,4 @@
-"""podtriage test lab: the seed incident of DESIGN.md, built in network namespaces.
+"""podtriage test lab: the seed incident of DESIGN.md on the real stack, in network namespaces.
 
 Stdlib only. Everything lives in namespaces named ``<prefix>-<name>`` and in the run
 directory ``/run/podtriage-lab/<prefix>/``; nothing outside the lab is touched.
@@ -7,11 +7,28 @@ directory ``/run/podtriage-lab/<prefix>/``; nothing outside the lab is touched.
     lab.up()                    # idempotent
     lab.exec("pod", "dig", "api.corp.example", "+short")
     lab.block_tcp53("nodelocal"); ...; lab.clear_faults()
+    lab.kubectl("get", "pods", "-A")        # the real API server (admin kubeconfig)
     lab.down()
 
     Lab(prefix="pt6", ipv6=True)   # or env PT_LAB_IPV6=1: the same lab, dual-stack (see
                                 # "IPv6" below: ULA beside every IPv4 address, an IPv6
                                 # NodeLocal, IPv6 listeners, an IPv6-only host)
+
+Topology (IPv4; the node namespace is the router between all the others)::
+
+    cp        10.0.10.10    etcd, kube-apiserver :6443, kube-controller-manager (controlplane.py)
+    node      192.168.50.1 (br0, the node subnet; its InternalIP), 169.254.25.10 on lo:
+              node-cache (NodeLocal DNSCache) with its NOTRACK rules, kube-proxy (iptables),
+              the kubelet stand-in (tests/kube/kubelet.py: Node "node", pod status)
+    coredns   10.244.0.3    pod kube-system/coredns: the real CoreDNS behind the kube-dns
+                            Service 10.233.0.3 (kube-proxy's DNAT in node)
+    pod       10.244.1.10   pod wxwork/pod: resolv.conf -> 169.254.25.10, ndots:5
+    app       192.168.50.20 pod wxwork/backend (headless Service backend), HTTP on :80
+    legacy    192.168.50.53 the retired DNS server (unbound): the stale 192.168.50.77
+    upstream  192.168.60.53 the correct upstream (bind9)
+
+cluster.py adds node2 (its own node-cache, kube-proxy and kubelet stand-in) and pods pod1b,
+pod2a, pod2b.
 """
 from __future__ import annotations
 
@@ -25,62 +42,81 @@ import sys
 import time
 from pathlib import Path
 
-from . import configs
+from . import components, configs, kubeobjects
+from .controlplane import CP_ADDR, CP_GW, ControlPlane
 
 __all__ = ["Lab", "LabError", "SERVERS", "NAMESPACES", "RUN_ROOT"]
 
+ROOT = Path(__file__).resolve().parents[2]
 RUN_ROOT = Path("/run/podtriage-lab")
-NAMESPACES = ("pod", "node", "coredns", "legacy", "upstream", "app")
+NAMESPACES = ("pod", "node", "coredns", "legacy", "upstream", "app", "cp")
+CLUSTER_EXTRA = ("node2", "pod1b", "pod2a", "pod2b")    # tests/lab/cluster.py's namespaces
 TABLE = "ptlab"          # nft table (family ip) owned by the lab, one per lab namespace
+
+NODELOCAL = "169.254.25.10"
+KUBE_DNS = "10.233.0.3"              # the kube-dns Service (ClusterIP): kube-proxy DNATs it
+COREDNS_POD = "10.244.0.3"           # ... to the CoreDNS pod
+NODE_IP = "192.168.50.1"             # the node's InternalIP (its address on the node subnet)
 
 # server -> (namespace, address, probe name for wait_ready, namespace to probe from)
 SERVERS = {
     "upstream": ("upstream", "192.168.60.53", "ns1.corp.example", "node"),
     "legacy": ("legacy", "192.168.50.53", "ns1.corp.example", "node"),
-    "coredns": ("coredns", "10.233.0.3", "kubernetes.default.svc.alpha.pm.k8s", "node"),
-    "nodelocal": ("node", "169.254.25.10", "kubernetes.default.svc.alpha.pm.k8s", "pod"),
+    "coredns": ("coredns", KUBE_DNS, "kubernetes.default.svc.alpha.pm.k8s", "node"),
+    "nodelocal": ("node", NODELOCAL, "kubernetes.default.svc.alpha.pm.k8s", "pod"),
     "app": ("app", "192.168.50.20", None, "node"),
 }
+# where a server's packets arrive when that differs from the address clients use
+LISTEN = {"coredns": COREDNS_POD}
 DNS_SERVERS = ("upstream", "legacy", "coredns", "nodelocal")
 RCODES = ("NXDOMAIN", "REFUSED", "SERVFAIL")
+# the Kubernetes processes of the base lab: name -> namespace
+KUBE_DAEMONS = {"etcd": "cp", "kube-apiserver": "cp", "kube-controller-manager": "cp",
+                "kubelet-node": "node", "kube-proxy-node": "node"}
 
 # veth links: (ns_a, if_a, addr_a, ns_b, if_b, addr_b or None (bridge port))
 LINKS = [
     ("pod", "eth0", "10.244.1.10/24", "node", "vpod", "10.244.1.1/24"),
-    ("coredns", "eth0", "10.233.0.3/24", "node", "vsvc", "10.233.0.1/24"),
+    ("coredns", "eth0", COREDNS_POD + "/24", "node", "vcd", "10.244.0.1/24"),
     ("upstream", "eth0", "192.168.60.53/24", "node", "vup", "192.168.60.1/24"),
     ("legacy", "eth0", "192.168.50.53/24", "node", "vleg", None),
     ("app", "eth0", "192.168.50.20/24", "node", "vapp", None),
 ]
+CP_LINK = ("cp", "eth0", CP_ADDR + "/24", "node", "vcp", CP_GW + "/24")
 # The seed's stale answer: the retired server (legacy) answers it for *.corp.example.
 STALE_ADDRESS = "192.168.50.77"
-GATEWAYS = {"pod": "10.244.1.1", "coredns": "10.233.0.1", "upstream": "192.168.60.1",
-            "legacy": "192.168.50.1", "app": "192.168.50.1"}
+GATEWAYS = {"pod": "10.244.1.1", "coredns": "10.244.0.1", "upstream": "192.168.60.1",
+            "legacy": "192.168.50.1", "app": "192.168.50.1", "cp": CP_GW}
 
 # ---- IPv6 (Lab(ipv6=True)): ULA (fd00::/8, RFC 4193) beside every IPv4 address.
 NAMESPACES6 = ("host6",)   # the IPv6-only host (no IPv4 at all)
 # (namespace, interface) -> address; br0 is the node subnet's bridge
 ADDRS6 = {
     ("pod", "eth0"): "fd00:244:1::10/64", ("node", "vpod"): "fd00:244:1::1/64",
-    ("coredns", "eth0"): "fd00:233::3/64", ("node", "vsvc"): "fd00:233::1/64",
+    ("coredns", "eth0"): "fd00:244::3/64", ("node", "vcd"): "fd00:244::1/64",
     ("upstream", "eth0"): "fd00:60::53/64", ("node", "vup"): "fd00:60::1/64",
     ("legacy", "eth0"): "fd00:50::53/64", ("app", "eth0"): "fd00:50::20/64",
     ("node", "br0"): "fd00:50::1/64",
 }
-GATEWAYS6 = {"pod": "fd00:244:1::1", "coredns": "fd00:233::1", "upstream": "fd00:60::1",
+GATEWAYS6 = {"pod": "fd00:244:1::1", "coredns": "fd00:244::1", "upstream": "fd00:60::1",
              "legacy": "fd00:50::1", "app": "fd00:50::1", "host6": "fd00:70::1"}
 NODELOCAL6 = "fd00:25::10"          # the IPv6 NodeLocal DNSCache address (on the node's lo)
 NODELOCAL6_LL = "fe80::25:10"       # ... and a link-local one on the pod's link (node side: vpod)
-SERVERS6 = {"nodelocal": NODELOCAL6, "coredns": "fd00:233::3", "upstream": "fd00:60::53",
+KUBE_DNS6 = "fd00:233::3"           # kube-dns' IPv6 ClusterIP (dual-stack Service)
+COREDNS_POD6 = "fd00:244::3"
+SERVERS6 = {"nodelocal": NODELOCAL6, "coredns": KUBE_DNS6, "upstream": "fd00:60::53",
             "legacy": "fd00:50::53"}
+LISTEN6 = {"coredns": COREDNS_POD6}
 APP6 = "fd00:50::20"                # the dual-stack app host's IPv6 address
 HOST6 = "fd00:70::30"               # the IPv6-only host, on its own link fd00:70::/64
 STALE6 = "fd00:50::77"              # nobody holds it: the node's ND fails (ICMPv6 1/3)
 EMPTY6_SUBNET = "fd00:99::/64"      # an IPv6 subnet on the node where nobody lives at all
 WEB6 = {"app6": ("app", APP6), "host6": ("host6", HOST6)}   # HTTP on port 80, IPv6 only
-TABLE6 = "ptlab6"                   # nft table (family ip6) owned by the lab
+TABLE6 = "ptlab6"                   # nft table (family ip6) owned by the lab's faults
+TABLE_LL6 = "ptlabll6"              # the link-local NodeLocal's DNAT (permanent, see _build_v6)
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,19}$")
+_CHILDREN: list[subprocess.Popen] = []     # daemons this process spawned (reaped when they exit)
 
 
 class LabError(RuntimeError):
@@ -97,6 +133,56 @@ def _run(cmd, check=True, timeout=30, **kw):
     return p
 
 
+def coredns_key() -> str:
+    """Which pinned CoreDNS the lab runs: coredns-1.12 (kubeadm 1.34's) unless
+    PT_LAB_COREDNS names another (coredns-1.14)."""
+    key = os.environ.get("PT_LAB_COREDNS") or "coredns-1.12"
+    if key not in components.BY_KEY or not key.startswith("coredns-"):
+        raise LabError("PT_LAB_COREDNS=%s: one of %s" % (key, ", ".join(
+            k for k in components.BY_KEY if k.startswith("coredns-"))))
+    return key
+
+
+def proxy_mode() -> str:
+    """kube-proxy's mode: iptables (the default, as kubeadm and kubespray deploy it) or, with
+    PT_LAB_PROXY_MODE=nftables, nftables (it runs on this kernel)."""
+    mode = os.environ.get("PT_LAB_PROXY_MODE") or "iptables"
+    if mode not in ("iptables", "nftables"):
+        raise LabError("PT_LAB_PROXY_MODE=%s: iptables or nftables" % mode)
+    return mode
+
+
+def notrack_rules(localip: str, port: str = "53", health_port: str = "9254") -> list[tuple[str, str, str]]:
+    """node-cache's iptables rules for its address (k8s.io/dns cmd/node-cache/app/cache_app.go,
+    initIptables): (table, chain, rule). It prepends each one; the lab does the same."""
+    rules = []
+    for proto in ("tcp", "udp"):
+        rules.append(("raw", "PREROUTING", "-p %s -d %s --dport %s -j NOTRACK" % (proto, localip, port)))
+    for proto in ("tcp", "udp"):
+        rules.append(("filter", "INPUT", "-p %s -d %s --dport %s -j ACCEPT" % (proto, localip, port)))
+    for proto in ("tcp", "udp"):
+        rules.append(("raw", "OUTPUT", "-p %s -s %s --sport %s -j NOTRACK" % (proto, localip, port)))
+    for proto in ("tcp", "udp"):
+        rules.append(("filter", "OUTPUT", "-p %s -s %s --sport %s -j ACCEPT" % (proto, localip, port)))
+    for proto in ("tcp", "udp"):
+        rules.append(("raw", "OUTPUT", "-p %s -d %s --dport %s -j NOTRACK" % (proto, localip, port)))
+    rules.append(("raw", "OUTPUT", "-p tcp -d %s --dport %s -j NOTRACK" % (localip, health_port)))
+    rules.append(("raw", "OUTPUT", "-p tcp -s %s --sport %s -j NOTRACK" % (localip, health_port)))
+    return rules
+
+
+def iptables_script(rules, op: str) -> str:
+    """An iptables-restore --noflush script that inserts (-I) or deletes (-D) rules."""
+    out = []
+    for table in ("raw", "filter"):
+        mine = [r for r in rules if r[0] == table]
+        if mine:
+            out.append("*%s" % table)
+            out += ["%s %s %s" % (op, chain, rule) for _t, chain, rule in mine]
+            out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
 class Lab:
     def __init__(self, prefix: str | None = None, run_root: Path | str = RUN_ROOT,
                  ipv6: bool | None = None):
@@ -107,13 +193,16 @@ class Lab:
         self.prefix = prefix
         self.rundir = Path(run_root) / prefix
         self.ipv6 = (os.environ.get("PT_LAB_IPV6") == "1") if ipv6 is None else bool(ipv6)
+        self.cp = ControlPlane(self)
+        self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ names
     def ns(self, name: str) -> str:
         """Full namespace name for a short name ('pod' -> 'pt-pod'); full names pass through."""
-        if name.startswith(self.prefix + "-") and name[len(self.prefix) + 1:] in NAMESPACES + NAMESPACES6:
+        known = NAMESPACES + NAMESPACES6 + CLUSTER_EXTRA
+        if name.startswith(self.prefix + "-") and name[len(self.prefix) + 1:] in known:
             return name
-        if name not in NAMESPACES + NAMESPACES6:
+        if name not in known:
             raise LabError("unknown lab namespace %r (one of %s)" % (name, ", ".join(NAMESPACES)))
         return "%s-%s" % (self.prefix, name)
 
@@ -129,6 +218,48 @@ class Lab:
 
     def _etc(self, short: str) -> Path:
         return Path("/etc/netns") / self.ns(short)
+
+    # ------------------------------------------------------------------ Kubernetes
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig (system:masters). Its server, https://10.0.10.10:6443, exists
+        only inside the lab: use it from a lab namespace (``kubectl``) or ``api()``."""
+        return self.cp.kubeconfig_path("admin")
+
+    def api(self, user: str = "admin"):
+        """A tests.kube.rest.Client of the lab's API server (requests run inside the node's
+        network namespace). Close it (or use ``with``)."""
+        return self.cp.client(user, netns="node")
+
+    def kubectl(self, *args, check=False, timeout=60, ns: str = "node", **kw):
+        """Run the real kubectl v1.34 (tests/kube/kubectl.py) inside a lab namespace with the
+        admin kubeconfig; its discovery cache stays in the run dir."""
+        from tests.kube.kubectl import ensure_kubectl
+
+        env = dict(kw.pop("env", None) or os.environ)
+        env["KUBECACHEDIR"] = str(self.rundir / "kube" / "cache")
+        return self.exec(ns, ensure_kubectl(), "--kubeconfig", self.kubeconfig(), *args,
+                         check=check, timeout=timeout, env=env, **kw)
+
+    def running_versions(self) -> dict[str, str]:
+        """What the running lab's programs say they are: each binary's own --version, and
+        the API server's /version."""
+        out = {}
+        for name, key, flag in (("coredns", coredns_key(), "-version"),
+                                ("node-cache (engine)", "node-cache", "-version"),
+                                ("etcd", "etcd", "--version"),
+                                ("kube-apiserver", "kube-apiserver", "--version"),
+                                ("kube-controller-manager", "kube-controller-manager", "--version"),
+                                ("kube-proxy", "kube-proxy", "--version")):
+            p = _run([str(components.path(key)), flag], check=False, timeout=20)
+            out[name] = (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr) else "?"
+        try:
+            with self.api() as c:
+                v = c.get("/version")
+            out["API server /version"] = "%s (%s)" % (v["gitVersion"], v["goVersion"])
+        except Exception as e:  # noqa: BLE001 - a report line, not a failure
+            out["API server /version"] = "unavailable: %s" % e
+        out["kubelet"] = "stand-in (tests/kube/kubelet.py), reports %s" % "v1.34.4"
+        return out
 
     # ------------------------------------------------------------------ state
     @property
@@ -146,7 +277,8 @@ class Lab:
 
     # ------------------------------------------------------------------ lifecycle
     def is_up(self) -> bool:
-        """All namespaces exist and every server process is alive (not probing DNS)."""
+        """All namespaces exist and every server and Kubernetes process is alive (not
+        probing DNS)."""
         if not self.rundir.is_dir():
             return False
         have = self._existing_ns()
@@ -155,6 +287,11 @@ class Lab:
         if self.ipv6 != (self.rundir / "ipv6").exists():
             return False        # built for the other address family set: rebuild
         if self.ipv6 and not all(self.ns(n) in have for n in NAMESPACES6):
+            return False
+        for f, want in (("coredns-key", coredns_key()), ("proxy-mode", proxy_mode())):
+            if (self.rundir / f).exists() and (self.rundir / f).read_text().strip() != want:
+                return False    # built with another CoreDNS or kube-proxy mode: rebuild
+        if not all(self._pid(d) is not None for d in KUBE_DAEMONS):
             return False
         stopped = set(self._state().get("stopped", []))
         return all(self._pid(s) is not None for s in SERVERS if s not in stopped)
@@ -169,87 +306,198 @@ class Lab:
                 pass
         self.down()
         try:
+            t0 = time.monotonic()
             self._build()
             if wait:
-                self.wait_ready()
+                self.wait_ready(timeout=120)
+            self.timings["lab"] = time.monotonic() - t0
+            (self.rundir / "timings.json").write_text(json.dumps(self.timings, indent=1))
         except BaseException:
             self.down()
             raise
         return self
 
     def _build(self) -> None:
+        t0 = time.monotonic()
         self.rundir.mkdir(parents=True, exist_ok=True)
-        (self.rundir / "named").mkdir(exist_ok=True)
-        (self.rundir / "www").mkdir(exist_ok=True)
+        for d in ("named", "www", "coredns", "nodelocal", "kube"):
+            (self.rundir / d).mkdir(exist_ok=True)
         (self.rundir / "www" / "index.html").write_text("podtriage lab backend\n")
+        (self.rundir / "coredns-key").write_text(coredns_key() + "\n")
+        (self.rundir / "proxy-mode").write_text(proxy_mode() + "\n")
         self._save(self._state())
         for n in NAMESPACES + (NAMESPACES6 if self.ipv6 else ()):
             _run(["ip", "netns", "add", self.ns(n)])
             self.exec(n, "ip", "link", "set", "lo", "up", check=True)
             if self.ipv6:
                 self._v6_sysctls(n)
+        # The control plane first: the API server takes the longest to come up, and starts
+        # while the rest of the lab is built.
+        self._link(*CP_LINK)
+        self.cp.make_pki()
+        self.cp.start("etcd")
+        self.cp.start("kube-apiserver")
         etc = self._etc("pod")
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(configs.RESOLV_CONF)
         (etc / "hosts").write_text(configs.HOSTS)
-        node = self.ns("node")
         self.exec("node", "sysctl", "-qw", "net.ipv4.ip_forward=1", check=True)
-        self.exec("node", "ip", "addr", "add", "169.254.25.10/32", "dev", "lo", check=True)
+        self.exec("node", "ip", "addr", "add", NODELOCAL + "/32", "dev", "lo", check=True)
         self.exec("node", "ip", "link", "add", "br0", "type", "bridge", check=True)
-        self.exec("node", "ip", "addr", "add", "192.168.50.1/24", "dev", "br0", check=True)
+        self.exec("node", "ip", "addr", "add", NODE_IP + "/24", "dev", "br0", check=True)
         self.exec("node", "ip", "link", "set", "br0", "up", check=True)
-        for a, ifa, addra, b, ifb, addrb in LINKS:
-            _run(["ip", "link", "add", "name", ifa, "netns", self.ns(a), "type", "veth",
-                  "peer", "name", ifb, "netns", self.ns(b)])
-            self.exec(a, "ip", "addr", "add", addra, "dev", ifa, check=True)
-            self.exec(a, "ip", "link", "set", ifa, "up", check=True)
-            if addrb:
-                self.exec(b, "ip", "addr", "add", addrb, "dev", ifb, check=True)
-            else:
-                self.exec(b, "ip", "link", "set", ifb, "master", "br0", check=True)
-            self.exec(b, "ip", "link", "set", ifb, "up", check=True)
-            self.exec(a, "ip", "route", "add", "default", "via", GATEWAYS[a], check=True)
-        assert node
+        for link in LINKS:
+            self._link(*link)
+        # The Service range: only kube-proxy's DNAT gives it a destination; this route lets the
+        # node's own sockets (node-cache's forward to 10.233.0.3) leave with the node's address.
+        self.exec("node", "ip", "route", "add", "10.233.0.0/18", "dev", "vcd", "src", NODE_IP,
+                  check=True)
         if self.ipv6:
             self._build_v6()
-        for s in SERVERS:
+        for s in ("upstream", "legacy", "app"):
             self.start(s, wait=False)
+        self.timings["network"] = time.monotonic() - t0
+        self.timings["apiserver_ready"] = self.cp.wait_ready() + self.timings["network"]
+        self._bootstrap()
+        self.cp.start("kube-controller-manager")
+        self._start_kubelet("node", [NODE_IP] + (["fd00:50::1"] if self.ipv6 else []))
+        self._start_kube_proxy("node", NODE_IP)
+        self.timings["control_plane"] = time.monotonic() - t0
+        self.start("coredns", wait=False)
+        self.start("nodelocal", wait=False)
         if self.ipv6:
             for w in WEB6:
                 self._start_web6(w)
             self.web6_ready()
 
+    def _link(self, a, ifa, addra, b, ifb, addrb) -> None:
+        _run(["ip", "link", "add", "name", ifa, "netns", self.ns(a), "type", "veth",
+              "peer", "name", ifb, "netns", self.ns(b)])
+        self.exec(a, "ip", "addr", "add", addra, "dev", ifa, check=True)
+        self.exec(a, "ip", "link", "set", ifa, "up", check=True)
+        if addrb:
+            self.exec(b, "ip", "addr", "add", addrb, "dev", ifb, check=True)
+        else:
+            self.exec(b, "ip", "link", "set", ifb, "master", "br0", check=True)
+        self.exec(b, "ip", "link", "set", ifb, "up", check=True)
+        self.exec(a, "ip", "route", "add", "default", "via", GATEWAYS[a], check=True)
+
+    # ------------------------------------------------------------------ Kubernetes objects
+    def _bootstrap(self) -> None:
+        """What kubeadm and the addons would have created, and the lab's pods; then a
+        service-account token for CoreDNS (TokenRequest bound to its pod)."""
+        corefiles = {"coredns": configs.corefile_of(configs.COREFILES / "coredns-configmap.yaml"),
+                     "nodelocal": configs.corefile_of(configs.COREFILES / "nodelocaldns-configmap.yaml")}
+        with self.api() as c:
+            for obj in kubeobjects.base(self.ipv6, coredns_key(), corefiles):
+                c.apply(obj)
+            pod = c.get("/api/v1/namespaces/kube-system/pods/coredns")
+            tr = c.request("POST", "/api/v1/namespaces/kube-system/serviceaccounts/coredns/token", {
+                "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"expirationSeconds": 30 * 86400,
+                         "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "coredns",
+                                            "uid": pod["metadata"]["uid"]}}})
+        # In a cluster CoreDNS reaches the API through the kubernetes Service (in-cluster
+        # config: KUBERNETES_SERVICE_HOST): here too, through kube-proxy's DNAT on the node.
+        self.cp.write_kubeconfig("coredns", token=tr["status"]["token"],
+                                 server="https://10.233.0.1:443")
+        self._kubelet_mapping("node", {
+            "kube-system/coredns": {"ips": [COREDNS_POD] + ([COREDNS_POD6] if self.ipv6 else []),
+                                    "netns": self.ns("coredns"),
+                                    "pidfile": str(self._pidfile("coredns"))},
+            "kube-system/nodelocaldns-node": {"netns": self.ns("node"),
+                                              "pidfile": str(self._pidfile("nodelocal"))},
+            "kube-system/kube-proxy-node": {"netns": self.ns("node"),
+                                            "pidfile": str(self._pidfile("kube-proxy-node"))},
+            "wxwork/backend": {"ips": ["192.168.50.20"] + ([APP6] if self.ipv6 else []),
+                               "netns": self.ns("app"), "pidfile": str(self._pidfile("app"))},
+            "wxwork/pod": {"ips": ["10.244.1.10"] + (["fd00:244:1::10"] if self.ipv6 else []),
+                           "netns": self.ns("pod")},
+        }, addresses=[NODE_IP] + (["fd00:50::1"] if self.ipv6 else []))
+
+    def _kubelet_mapping(self, node: str, pods: dict, addresses: list[str] | None = None,
+                         remove: tuple = ()) -> None:
+        path = self.rundir / ("kubelet-%s.json" % node)
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, ValueError):
+            m = {"addresses": [], "pods": {}}
+        if addresses is not None:
+            m["addresses"] = addresses
+        m["pods"].update(pods)
+        for k in remove:
+            m["pods"].pop(k, None)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(m, indent=1, sort_keys=True))
+        tmp.replace(path)
+
+    def _start_kubelet(self, node: str, addresses: list[str], rundir: Path | None = None) -> None:
+        rd = rundir or self.rundir
+        if not (self.rundir / ("kubelet-%s.json" % node)).exists():
+            self._kubelet_mapping(node, {}, addresses=addresses)
+        self._spawn("kubelet-%s" % node, node, [
+            sys.executable, "-m", "tests.kube.kubelet",
+            "--kubeconfig", str(self.cp.kubeconfig_path("node-%s" % node)), "--node", node,
+            "--mapping", str(self.rundir / ("kubelet-%s.json" % node)),
+            "--marker", str(self.rundir) + "/"], cwd=ROOT, pidfile=rd / ("kubelet-%s.pid" % node))
+
+    def kube_proxy_config(self, node: str, node_ip: str, mode: str | None = None) -> dict:
+        mode = mode or proxy_mode()
+        return {"apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+                "clientConnection": {"kubeconfig": str(self.cp.kubeconfig_path("kube-proxy"))},
+                "hostnameOverride": node, "bindAddress": node_ip, "mode": mode,
+                "clusterCIDR": "10.244.0.0/16,fd00:244::/48", "detectLocalMode": "ClusterCIDR",
+                "healthzBindAddress": "127.0.0.1:10256", "metricsBindAddress": "127.0.0.1:10249",
+                # a network namespace cannot set the global nf_conntrack_max: leave the
+                # kernel's conntrack settings alone
+                "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
+                              "tcpCloseWaitTimeout": "0s"},
+                "nodePortAddresses": ["primary"]}
+
+    def _start_kube_proxy(self, node: str, node_ip: str, rundir: Path | None = None) -> None:
+        rd = rundir or self.rundir
+        conf = rd / ("kube-proxy-%s.json" % node)
+        conf.write_text(json.dumps(self.kube_proxy_config(node, node_ip), indent=1))
+        self._spawn("kube-proxy-%s" % node, node, [
+            str(components.path("kube-proxy")), "--config=%s" % conf,
+            "--hostname-override=%s" % node], pidfile=rd / ("kube-proxy-%s.pid" % node))
+
     def down(self) -> None:
         """Remove everything this lab created. Never raises for missing parts."""
-        for s in SERVERS:
+        st = self._state() if self.rundir.is_dir() else {}
+        have = self._existing_ns()
+        mine = [n for n in ("%s-%s" % (self.prefix, s) for s in NAMESPACES + NAMESPACES6 + CLUSTER_EXTRA)
+                if n in have]
+        # every process still inside a lab namespace belongs to the lab (servers, CoreDNS,
+        # node-cache, kube-proxy, the kubelet stand-ins, the control plane, tests' leftovers)
+        pids = set()
+        for full in mine:
             try:
-                self._kill(s)
+                pids |= {int(x) for x in _run(["ip", "netns", "pids", full], check=False,
+                                              timeout=10).stdout.split()}
             except Exception:
                 pass
-        have = self._existing_ns()
-        for n in NAMESPACES + NAMESPACES6:
-            full = "%s-%s" % (self.prefix, n)
-            if full not in have:
-                continue
-            # any leftover process still inside a lab namespace belongs to the lab
-            try:
-                pids = [int(x) for x in _run(["ip", "netns", "pids", full], check=False,
-                                             timeout=10).stdout.split()]
-            except Exception:
-                pids = []
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                for pid in pids:
-                    try:
-                        os.kill(pid, sig)
-                    except OSError:
-                        pass
-                if pids and sig == signal.SIGTERM:
-                    for _ in range(20):
-                        if not any(_alive(p) for p in pids):
-                            break
-                        time.sleep(0.1)
+        for s in list(SERVERS) + list(KUBE_DAEMONS):
+            pid = self._pid(s)
+            if pid:
+                pids.add(pid)
+        for sig, wait in ((signal.SIGTERM, 1.5), (signal.SIGKILL, 3.0)):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and any(_alive(p) for p in pids):
+                time.sleep(0.05)
+            pids = {p for p in pids if _alive(p)}
+            if not pids:
+                break
+        _reap()
+        del st
+        for full in mine:
             _run(["ip", "netns", "del", full], check=False, timeout=15)
-        for n in NAMESPACES + NAMESPACES6:
+        for n in NAMESPACES + NAMESPACES6 + CLUSTER_EXTRA:
             shutil.rmtree(Path("/etc/netns") / ("%s-%s" % (self.prefix, n)), ignore_errors=True)
         shutil.rmtree(self.rundir, ignore_errors=True)
         try:
@@ -262,14 +510,20 @@ class Lab:
         stopped = set(self._state().get("stopped", []))
         todo = [s for s in (servers or SERVERS) if s not in stopped]
         deadline = time.monotonic() + timeout
-        for attempt in range(200):
+        t0 = time.monotonic()
+        while True:
             todo = [s for s in todo if not self.answers(s)]
             if not todo:
                 return
             if time.monotonic() >= deadline:
                 break
+            for s in todo:
+                if s in SERVERS and self._pid(s) is None:
+                    raise LabError("lab %s: %s is not running (see %s)" % (
+                        self.prefix, s, self.rundir / ("%s.log" % s)))
             time.sleep(0.2)
-        raise LabError("lab %s: servers not ready after %.0fs: %s" % (self.prefix, timeout, todo))
+        raise LabError("lab %s: servers not ready after %.0fs: %s (see %s)"
+                       % (self.prefix, time.monotonic() - t0, todo, self.rundir))
 
     def answers(self, server: str) -> bool:
         """One quick probe: does the server answer (any DNS rcode counts; app: HTTP 200)?"""
@@ -280,6 +534,9 @@ class Lab:
                               "http://%s/" % addr, timeout=5)
                 return p.stdout.strip() == "200"
             p = self.exec(src, "dig", "+time=1", "+tries=1", "@" + addr, qname, timeout=5)
+            if server in ("coredns", "nodelocal"):
+                # the kubernetes plugin answers this name once it has synced with the API
+                return p.returncode == 0 and "status: NOERROR" in p.stdout and "10.233.0.1" in p.stdout
             return p.returncode == 0 and "status:" in p.stdout
         except (subprocess.TimeoutExpired, LabError):
             return False
@@ -289,10 +546,12 @@ class Lab:
         return {
             "prefix": self.prefix,
             "rundir": str(self.rundir),
+            "kubeconfig": str(self.kubeconfig()),
             "namespaces": {self.ns(n): self.ns(n) in have for n in NAMESPACES},
             "servers": {s: {"pid": self._pid(s),
                             "answers": self.ns(SERVERS[s][3]) in have and self.answers(s)}
                         for s in SERVERS},
+            "kubernetes": {d: {"pid": self._pid(d)} for d in KUBE_DAEMONS},
             "faults": self._state() if self.rundir.is_dir() else None,
         }
 
@@ -300,38 +559,71 @@ class Lab:
     def _pidfile(self, server: str) -> Path:
         return self.rundir / ("%s.pid" % server)
 
-    def _pid(self, server: str):
+    def _pid(self, server: str, pidfile: Path | None = None):
         """pid from the pidfile if that process is alive and is ours (cmdline names rundir)."""
         try:
-            pid = int(self._pidfile(server).read_text().split()[0])
+            pid = int((pidfile or self._pidfile(server)).read_text().split()[0])
             cmdline = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError, IndexError):
             return None
-        return pid if str(self.rundir) + "/" in cmdline else None
+        return pid if str(self.rundir) + "/" in cmdline and _alive(pid) else None
 
-    def _kill(self, server: str) -> None:
-        pid = self._pid(server)
+    def _spawn(self, name: str, ns: str, cmd: list[str], cwd=None, pidfile: Path | None = None) -> int:
+        """Start a (non-daemonizing) program inside a lab namespace; its log is NAME.log."""
+        pidfile = pidfile or self._pidfile(name)
+        log = open(pidfile.with_suffix(".log"), "ab")
+        try:
+            p = subprocess.Popen(["ip", "netns", "exec", self.ns(ns), *map(str, cmd)],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=cwd,
+                                 start_new_session=True)
+        finally:
+            log.close()
+        _CHILDREN.append(p)
+        pidfile.write_text("%d\n" % p.pid)
+        return p.pid
+
+    def _kill(self, server: str, pidfile: Path | None = None, term_wait: float = 3.0) -> None:
+        pid = self._pid(server, pidfile)
         if pid is not None:
-            for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 20)):
+            for sig, wait in ((signal.SIGTERM, term_wait), (signal.SIGKILL, 2.0)):
                 try:
                     os.kill(pid, sig)
                 except OSError:
                     break
-                for _ in range(wait):
-                    if not _alive(pid):
-                        break
-                    time.sleep(0.1)
+                deadline = time.monotonic() + wait
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 if not _alive(pid):
                     break
+        _reap()
         try:
-            self._pidfile(server).unlink()
+            (pidfile or self._pidfile(server)).unlink()
         except OSError:
             pass
+        if server == "nodelocal" and pidfile is None:
+            # node-cache tears its iptables rules down when it exits (caddy.OnProcessExit)
+            self._notrack("node", NODELOCAL, add=False)
+
+    def _notrack(self, ns: str, localip: str, add: bool) -> None:
+        rules = notrack_rules(localip)
+        if add:
+            self.exec(ns, "iptables-restore", "-w", "--noflush",
+                      input=iptables_script(rules, "-I"), check=True)
+            return
+        p = self.exec(ns, "iptables-restore", "-w", "--noflush", input=iptables_script(rules, "-D"))
+        if p.returncode != 0:      # some were gone already: delete one by one
+            for table, chain, rule in rules:
+                self.exec(ns, "iptables", "-w", "-t", table, "-D", chain, *rule.split())
 
     def _write_config(self, server: str) -> Path:
+        path, text = self._render_config(server)
+        path.write_text(text)
+        return path
+
+    def _render_config(self, server: str) -> tuple[Path, str]:
         rd = str(self.rundir)
         forced = self._state().get("rcode", {}).get(server, {})
-        if server in ("nodelocal", "legacy"):
+        if server == "legacy":
             extra_server, extra_forward = [], []
             for name, rc in sorted(forced.items()):
                 if rc == "SERVFAIL":
@@ -345,19 +637,17 @@ class Lab:
                     extra_server.append('    local-zone: "%s." %s' % (name, kind))
             kw = dict(rundir=rd, extra_server="\n".join(extra_server),
                       extra_forward="\n".join(extra_forward))
-            if server == "nodelocal":
-                text = configs.NODELOCAL_UNBOUND.format(**kw)
-            else:
-                data = ['    local-data: "%s 86400 IN %s %s"' % r for r in configs.LEGACY_RECORDS
-                        if not _under(r[0], forced)]
-                text = configs.LEGACY_UNBOUND.format(legacy_data="\n".join(data), **kw)
-            path = self.rundir / ("%s.conf" % server)
+            data = ['    local-data: "%s 86400 IN %s %s"' % r for r in configs.LEGACY_RECORDS
+                    if not _under(r[0], forced)]
+            text = configs.LEGACY_UNBOUND.format(legacy_data="\n".join(data), **kw)
+            path = self.rundir / "legacy.conf"
         elif server == "coredns":
-            extra = []
-            for name, rc in sorted(forced.items()):
-                extra.append("address=/%s/" % name)     # NXDOMAIN (the only one supported)
-            text = configs.COREDNS_DNSMASQ.format(rundir=rd, extra="\n".join(extra))
-            path = self.rundir / "coredns.conf"
+            text = configs.coredns_run_corefile(str(self.cp.kubeconfig_path("coredns")), forced)
+            path = self.rundir / "coredns" / "Corefile"
+        elif server == "nodelocal":
+            binds = [NODELOCAL] + ([NODELOCAL6] if self.ipv6 else [])
+            text = configs.nodelocal_run_corefile(binds, forced)
+            path = self.rundir / "nodelocal" / "Corefile"
         elif server == "upstream":
             zd = self.rundir / "named"
             zd.mkdir(exist_ok=True)
@@ -380,8 +670,7 @@ class Lab:
             raise LabError("no config for %s" % server)
         if self.ipv6:
             text = _v6_listen(server, text)
-        path.write_text(text)
-        return path
+        return path, text
 
     def start(self, server: str, wait: bool = True) -> None:
         """Start a server (no-op if running) and, with wait, wait until it answers."""
@@ -394,20 +683,23 @@ class Lab:
         if self._pid(server) is None:
             ns = SERVERS[server][0]
             if server == "app":
-                log = open(self.rundir / "app.log", "ab")
-                p = subprocess.Popen(
-                    ["ip", "netns", "exec", self.ns(ns), sys.executable, "-m", "http.server", "80",
-                     "--bind", "192.168.50.20", "--directory", str(self.rundir / "www")],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-                log.close()
-                self._pidfile("app").write_text("%d\n" % p.pid)
+                self._spawn("app", ns, [sys.executable, "-m", "http.server", "80", "--bind",
+                                        "192.168.50.20", "--directory", str(self.rundir / "www")])
+            elif server == "coredns":
+                conf = self._write_config(server)
+                self._spawn("coredns", ns, [components.path(coredns_key()), "-conf", conf],
+                            cwd=conf.parent)
+            elif server == "nodelocal":
+                conf = self._write_config(server)
+                self._spawn("nodelocal", ns, [components.path("node-cache"), "-conf", conf],
+                            cwd=conf.parent)
+                # node-cache sets its rules up as soon as its CoreDNS runs (runPeriodic)
+                self._notrack("node", NODELOCAL, add=True)
             else:
                 conf = self._write_config(server)
                 self._pidfile(server).unlink(missing_ok=True)
-                if server in ("nodelocal", "legacy"):
+                if server == "legacy":
                     cmd = ["unbound", "-c", str(conf)]
-                elif server == "coredns":
-                    cmd = ["dnsmasq", "--conf-file=%s" % conf]
                 else:
                     cmd = ["named", "-c", str(conf)] if self.ipv6 else ["named", "-4", "-c", str(conf)]
                 self.exec(ns, *cmd, check=True, timeout=20)
@@ -418,27 +710,88 @@ class Lab:
             else:
                 raise LabError("%s did not start (see %s)" % (server, self.rundir))
         if wait:
-            self.wait_ready(servers=[server])
+            self.wait_ready(servers=[server], timeout=30 if server in ("coredns", "nodelocal") else 10)
+            if server == "coredns":
+                self._wait_coredns_pod()
+
+    def _wait_coredns_pod(self, timeout: float = 30.0) -> None:
+        """After CoreDNS (re)starts: until the kubelet stand-in reports the new container
+        Ready, then until kube-proxy has applied what followed. A restarted container is not
+        ready until its readiness probe passes: the kube-dns EndpointSlice drops the endpoint
+        and takes it back, and kube-proxy (minSyncPeriod 1 s) applies each change, the first as
+        a REJECT rule ("has no endpoints"). Two sync periods after Ready, the rules are final."""
+        pid = self._pid("coredns")
+        want = "lab://%s" % pid
+        with self.api() as c:
+            try:
+                c.wait_for("/api/v1/namespaces/kube-system/pods/coredns", lambda p: any(
+                    s.get("containerID") == want and s.get("ready")
+                    for s in (p.get("status") or {}).get("containerStatuses") or []), timeout=timeout)
+            except TimeoutError as e:
+                raise LabError(str(e)) from None
+        time.sleep(2.2)
+        self.wait_ready(servers=["coredns"], timeout=timeout)
 
     def stop(self, server: str) -> None:
-        """Stop a server (kill by pidfile). clear_faults() starts it again."""
+        """Stop a server (SIGTERM, as a kubelet stops a container). clear_faults() starts it
+        again. CoreDNS takes its ``lameduck 5s`` (it answers meanwhile, health says 503)."""
         if server not in SERVERS:
             raise LabError("unknown server %r (one of %s)" % (server, ", ".join(SERVERS)))
         st = self._state()
         if server not in st["stopped"]:
             st["stopped"].append(server)
             self._save(st)
-        self._kill(server)
+        self._kill(server, term_wait=8.0 if server == "coredns" else 3.0)
 
     def restart(self, server: str, wait: bool = True) -> None:
         self._kill(server)
         self.start(server, wait=wait)
 
+    def reload(self, server: str) -> None:
+        """CoreDNS and node-cache with an unchanged Corefile: reload it in place (SIGUSR1):
+        fresh caches and forwarders (health state), same process. With a changed Corefile
+        (forced rcodes): restart the process. CoreDNS's own ``reload`` plugin notices a changed
+        Corefile within its interval and restarts the server itself; a SIGUSR1 at the same
+        moment makes two restarts run at once, and the losing one fails ("Restart failed:
+        getting old listener file: ... use of closed network connection") and leaves the
+        listeners broken. The other servers restart."""
+        if server not in ("coredns", "nodelocal"):
+            self.restart(server)
+            return
+        pid = self._pid(server)
+        path, text = self._render_config(server)
+        try:
+            same = path.read_text() == text
+        except OSError:
+            same = False
+        if pid is None or not same:
+            if pid is not None:
+                self._kill(server, term_wait=0.0 if server == "coredns" else 3.0)
+            self.start(server, wait=not self._state()["fw"])
+            return
+        log = self.rundir / ("%s.log" % server)
+        before = log.read_text(errors="replace").count("Reloading complete")
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if text.count("Reloading complete") > before:
+                break
+            if "Restart failed" in text[-2000:] or self._pid(server) is None:
+                raise LabError("%s did not reload: %s" % (server, text[-1500:]))
+            time.sleep(0.05)
+        else:
+            raise LabError("%s: no 'Reloading complete' after SIGUSR1 (see %s):\n%s"
+                           % (server, log, log.read_text(errors="replace")[-3000:]))
+        if not self._state()["fw"]:      # a firewall fault may be what keeps it from answering
+            self.wait_ready(servers=[server], timeout=30)
+
     # ------------------------------------------------------------------ faults
     def _where(self, where: str):
         """server name -> (namespace, address); namespace short name -> (namespace, None)."""
         if where in SERVERS:
-            return SERVERS[where][0], SERVERS[where][1]
+            # a Service's packets arrive at its pod with the pod's address (after the DNAT)
+            return SERVERS[where][0], LISTEN.get(where, SERVERS[where][1])
         if where in NAMESPACES:
             return where, None
         raise LabError("unknown server/namespace %r" % where)
@@ -542,18 +895,20 @@ class Lab:
         self._nft_rule("node", "forward", "ip daddr %s drop" % addr)
 
     def tcp53_to_legacy(self) -> None:
-        """In the node: the pod's TCP queries to NodeLocal (169.254.25.10:53) are DNATed to the
+        """In the pod: its TCP queries to NodeLocal (169.254.25.10:53) are DNATed to the
         retired server (legacy), so only TCP answers are stale (e.g. a force_tcp forwarder
-        that still points at the old server). UDP keeps the right path."""
+        that still points at the old server, or a mesh's DNS capture in the pod). UDP keeps the
+        right path. The lab's own DNAT: on the node it cannot be done, node-cache's NOTRACK
+        rules exempt 169.254.25.10:53 from conntrack and so from NAT."""
         nl = SERVERS["nodelocal"][1]
         script = ("add table ip %s\n"
-                  "add chain ip %s prerouting { type nat hook prerouting priority -100; policy accept; }\n"
-                  "add rule ip %s prerouting ip saddr 10.244.1.0/24 ip daddr %s tcp dport 53 "
-                  "dnat to %s\n") % (TABLE, TABLE, TABLE, nl, SERVERS["legacy"][1])
-        self.exec("node", "nft", "-f", "-", input=script, check=True)
-        self.exec("node", "conntrack", "-F", check=False)
+                  "add chain ip %s output { type nat hook output priority -100; policy accept; }\n"
+                  "add rule ip %s output ip daddr %s tcp dport 53 dnat to %s\n"
+                  ) % (TABLE, TABLE, TABLE, nl, SERVERS["legacy"][1])
+        self.exec("pod", "nft", "-f", "-", input=script, check=True)
+        self.exec("pod", "conntrack", "-F", check=False)
         st = self._state()
-        st["fw"].append(["node", "prerouting", "tcp53 to legacy"])
+        st["fw"].append(["pod", "output", "tcp53 to legacy"])
         self._save(st)
 
     def _clear_stale_alive(self) -> None:
@@ -580,23 +935,35 @@ class Lab:
     def force_rcode(self, name: str, rcode: str, server: str = "legacy") -> None:
         """Make `server` answer `rcode` for `name` and everything below it.
 
-        Servers: legacy/nodelocal (unbound local-zone always_nxdomain / always_refuse;
-        SERVFAIL via a forward to a closed port), upstream (bind9: NXDOMAIN by removing the
-        records, REFUSED by allow-query none, SERVFAIL by an unloadable zone), coredns
-        (dnsmasq: NXDOMAIN only, by address=/name/). Restarts that server."""
+        Servers: legacy (unbound local-zone always_nxdomain / always_refuse; SERVFAIL via a
+        forward to a closed port), upstream (bind9: NXDOMAIN by removing the records, REFUSED
+        by allow-query none, SERVFAIL by an unloadable zone), coredns and nodelocal (a server
+        block for the name with the template plugin's ``rcode``, reloaded). legacy and upstream
+        restart; the caches in front of the changed server (CoreDNS, NodeLocal) reload so that
+        no earlier answer is served from them."""
         rcode = rcode.upper()
         if rcode not in RCODES:
             raise LabError("rcode must be one of %s" % ", ".join(RCODES))
         if server not in DNS_SERVERS:
             raise LabError("force_rcode: server must be one of %s" % ", ".join(DNS_SERVERS))
-        if server == "coredns" and rcode != "NXDOMAIN":
-            raise LabError("force_rcode: dnsmasq (coredns) can only be forced to NXDOMAIN; "
-                           "use nodelocal, legacy or upstream for %s" % rcode)
         name = name.rstrip(".").lower()
+        if not re.match(r"^[a-z0-9_.-]{1,253}$", name):
+            raise LabError("bad name %r" % name)
         st = self._state()
         st["rcode"].setdefault(server, {})[name] = rcode
         self._save(st)
-        self.restart(server)
+        self.flush(server)
+
+    def flush(self, server: str = "upstream") -> None:
+        """Reload (or restart) ``server`` and every cache in front of it: what an operator does
+        after changing a DNS server's data (the NodeLocal remedies say as much)."""
+        order = {"upstream": ["upstream", "coredns", "nodelocal"],
+                 "legacy": ["legacy", "coredns", "nodelocal"],
+                 "coredns": ["coredns", "nodelocal"], "nodelocal": ["nodelocal"]}[server]
+        stopped = set(self._state().get("stopped", []))
+        for s in order:
+            if s not in stopped:
+                self.reload(s)
 
     def resolv_options(self, *options: str) -> None:
         """Add an ``options`` line to the pod's resolv.conf (``single-request-reopen``,
@@ -613,9 +980,11 @@ class Lab:
 
     def clear_faults(self) -> None:
         """Undo every fault switch: firewall tables, forced rcodes, stopped servers, app link.
-        Restarts NodeLocal if any fault was active (flushes its caches and infra state)."""
+        If any fault was active, CoreDNS and NodeLocal reload (fresh caches and forward
+        health state), as after any fix in a cluster."""
         st = self._state()
-        dirty = bool(st["fw"] or st["rcode"] or st["stopped"] or st["app_down"])
+        dirty = bool(st["fw"] or st["rcode"] or st["stopped"] or st["app_down"]
+                     or st.get("stale_alive") or st.get("resolv") or st.get("pod_v4_only"))
         if st.get("stale_alive"):
             self._clear_stale_alive()
         have = self._existing_ns()
@@ -636,20 +1005,20 @@ class Lab:
                           check=False)
         if st.get("resolv") and self._etc("pod").is_dir():
             (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF)
-        forced = list(st["rcode"])
+        forced = [s for s in st["rcode"] if st["rcode"][s]]
         self._save({"rcode": {}, "fw": [], "stopped": [], "app_down": False})
         for s in forced:
-            self._kill(s)
-        if dirty:
-            self._kill("nodelocal")
+            if s in ("legacy", "upstream"):
+                self._kill(s)
         for s in SERVERS:
             if self._pid(s) is None:
                 self.start(s, wait=False)
         if dirty:
+            for s in ("coredns", "nodelocal"):
+                self.reload(s)
             self.wait_ready()
-
-    def faults(self) -> dict:
-        return self._state()
+            if "coredns" in st["stopped"]:
+                self._wait_coredns_pod()
 
     # ------------------------------------------------------------------ IPv6
     def _v6_sysctls(self, n: str) -> None:
@@ -693,6 +1062,18 @@ class Lab:
         (self.rundir / "resolv-v4.conf").write_text(configs.RESOLV_CONF)
         (self.rundir / "resolv-v6.conf").write_text(configs.RESOLV_CONF_V6)
         (self.rundir / "resolv-v6ll.conf").write_text(configs.RESOLV_CONF_V6_LL)
+        # NodeLocal on a link-local address: node-cache cannot listen there (CoreDNS 1.11.3's
+        # bind plugin rejects "fe80::25:10%vpod" and skips an interface's link-local
+        # addresses; 1.12 learned it), so the lab DNATs DNS to fe80::25:10 on the pod's link
+        # to NodeLocal's fd00:25::10. The lab's own NAT rule (kube-proxy makes none like it).
+        self.exec("node", "nft", "-f", "-", check=True, input=(
+            "add table ip6 {t}\n"
+            "add chain ip6 {t} pre {{ type nat hook prerouting priority -100; policy accept; }}\n"
+            "add rule ip6 {t} pre iifname vpod ip6 daddr {ll} udp dport 53 dnat to {nl}\n"
+            "add rule ip6 {t} pre iifname vpod ip6 daddr {ll} tcp dport 53 dnat to {nl}\n"
+        ).format(t=TABLE_LL6, ll=NODELOCAL6_LL, nl=NODELOCAL6))
+        # the Service range (kube-proxy DNATs kube-dns' fd00:233::3 to the CoreDNS pod)
+        self.exec("node", "ip", "-6", "route", "add", "fd00:233::/112", "dev", "vcd", check=True)
 
     def _start_web6(self, name: str) -> None:
         ns, addr = WEB6[name]
@@ -755,7 +1136,7 @@ class Lab:
         """Drop UDP DNS queries of type AAAA sent to a server's IPv6 address (drop_aaaa's
         raw-payload rules, family ip6: @th offsets count from the transport header alike)."""
         ns, _addr = self._where(where)
-        addr = SERVERS6.get(where)
+        addr = LISTEN6.get(where, SERVERS6.get(where))
         daddr = "ip6 daddr %s " % addr if addr else ""
         rules = ["add rule ip6 %s input %sudp dport 53 @th,%d,40 0x00001c0001 drop"
                  % (TABLE6, daddr, (8 + 12 + qlen - 1) * 8) for qlen in range(2, 256)]
@@ -779,23 +1160,15 @@ class Lab:
 
 
 def _v6_listen(server: str, text: str) -> str:
-    """A server's config with its IPv6 listener added beside the IPv4 one."""
+    """A server's config with its IPv6 listener added beside the IPv4 one (CoreDNS listens on
+    every address of its pod, node-cache binds fd00:25::10 through its Corefile)."""
     addr = SERVERS6.get(server)
-    if addr is None:
+    if addr is None or server in ("coredns", "nodelocal"):
         return text
-    if server in ("nodelocal", "legacy"):     # unbound
-        allow = "fd00:244::/32" if server == "nodelocal" else "::/0"
+    if server == "legacy":                    # unbound
         text = text.replace("    do-ip6: no\n", "    do-ip6: yes\n", 1)
-        if server == "nodelocal":   # the link-local listener: scope = the node's side of the pod link
-            text = text.replace("    port: 53\n", "    interface: %s%%vpod\n    port: 53\n"
-                                "    access-control: fe80::/10 allow\n" % NODELOCAL6_LL, 1)
-        if server == "nodelocal":   # the IPv6-only host is a client too
-            allow += " allow\n    access-control: fd00:70::/64"
         return text.replace("    port: 53\n", "    interface: %s\n    port: 53\n"
-                            "    access-control: %s allow\n" % (addr, allow), 1)
-    if server == "coredns":                   # dnsmasq
-        return text.replace("listen-address=10.233.0.3\n",
-                            "listen-address=10.233.0.3\nlisten-address=%s\n" % addr, 1)
+                            "    access-control: ::/0 allow\n" % addr, 1)
     return text.replace("listen-on-v6 {{ none; }};".replace("{{", "{").replace("}}", "}"),
                         "listen-on-v6 port 53 { %s; };" % addr, 1)
 
@@ -803,6 +1176,13 @@ def _v6_listen(server: str, text: str) -> str:
 def _under(owner: str, forced: dict) -> bool:
     o = owner.rstrip(".").lower()
     return any(o == n or o.endswith("." + n) for n in forced)
+
+
+def _reap() -> None:
+    """Collect the exit status of daemons this process spawned that have ended."""
+    for p in list(_CHILDREN):
+        if p.poll() is not None:
+            _CHILDREN.remove(p)
 
 
 def _alive(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""CLI: python3 -m tests.lab [--prefix P] up|down|status|versions|exec NS CMD..."""
+"""CLI: python3 -m tests.lab [--prefix P] up|down|status|versions|kubeconfig|kubectl ARGS|exec NS CMD..."""
 import argparse
 import json
 import os
@@ -23,7 +23,13 @@ def main(argv=None) -> int:
                     help="node2's cache serves ADDRESS for NAME (a stale answer)")
     sub.add_parser("cluster-down", help="remove the second node, then the lab")
     sub.add_parser("versions", help="the real components the lab runs, with their versions "
-                                    "(tests/lab/components.py; built by scripts/setup)")
+                                    "(tests/lab/components.py; built by scripts/setup), and what "
+                                    "the running lab's binaries and API server report")
+    sub.add_parser("kubeconfig", help="print the path of the lab's admin kubeconfig (its server "
+                                      "exists only inside the lab: run kubectl in a lab namespace)")
+    kc = sub.add_parser("kubectl", help="run kubectl v1.34 in the node namespace with the admin "
+                                        "kubeconfig (discovery cache in the run dir)")
+    kc.add_argument("args", nargs=argparse.REMAINDER)
     ex = sub.add_parser("exec", help="run a command in a lab namespace")
     ex.add_argument("ns", help="one of: %s" % ", ".join(NAMESPACES))
     ex.add_argument("command", nargs=argparse.REMAINDER)
@@ -31,7 +37,21 @@ def main(argv=None) -> int:
     if a.cmd == "versions":
         from . import components
 
-        return components.main(["versions"])
+        rc = components.main(["versions"])
+        if os.geteuid() == 0:
+            lab = Lab(a.prefix)
+            if lab.is_up():
+                print("\nrunning in lab %s:" % lab.prefix)
+                for name, version in lab.running_versions().items():
+                    print("  %-24s %s" % (name, version))
+        return rc
+    if a.cmd == "kubeconfig":
+        lab = Lab(a.prefix)
+        if not lab.kubeconfig().exists():
+            print("scripts/lab: lab %s is not up (scripts/lab up)" % lab.prefix, file=sys.stderr)
+            return 1
+        print(lab.kubeconfig())
+        return 0
     if os.geteuid() != 0:
         print("scripts/lab: must run as root (ip netns)", file=sys.stderr)
         return 3
@@ -39,7 +59,11 @@ def main(argv=None) -> int:
         lab = Lab(a.prefix)
         if a.cmd == "up":
             lab.up()
-            print("lab %s up (run dir %s)" % (lab.prefix, lab.rundir))
+            print("lab %s up (run dir %s; kubeconfig %s)" % (lab.prefix, lab.rundir, lab.kubeconfig()))
+            if lab.timings:
+                print("  started in %.1f s (API server ready after %.1f s, control plane and "
+                      "node %.1f s)" % (lab.timings["lab"], lab.timings["apiserver_ready"],
+                                       lab.timings["control_plane"]))
         elif a.cmd == "down":
             lab.down()
             print("lab %s down" % lab.prefix)
@@ -56,6 +80,9 @@ def main(argv=None) -> int:
                 for n, v in s["servers"].items():
                     print("  server %-22s pid=%-8s %s" % (n, v["pid"] or "-",
                                                            "answers" if v["answers"] else "NOT answering"))
+                for n, v in s["kubernetes"].items():
+                    print("  kube   %-22s pid=%-8s %s" % (n, v["pid"] or "-",
+                                                           "running" if v["pid"] else "NOT running"))
                 f = s["faults"]
                 if f and (f["fw"] or f["rcode"] or f["stopped"] or f["app_down"]):
                     print("  faults %s" % json.dumps(f, sort_keys=True))
@@ -76,6 +103,10 @@ def main(argv=None) -> int:
             ClusterLab(lab).down()
             lab.down()
             print("lab %s down" % lab.prefix)
+        elif a.cmd == "kubectl":
+            args = a.args[1:] if a.args[:1] == ["--"] else a.args
+            p = lab.kubectl(*args, capture_output=False, timeout=3600)
+            return p.returncode
         elif a.cmd == "exec":
             if not a.command:
                 ap.error("exec needs a command")
@@ -83,6 +114,9 @@ def main(argv=None) -> int:
             from .cluster import EXTRA, ClusterLab
 
             ns = ClusterLab(lab).ns(a.ns) if a.ns in EXTRA else lab.ns(a.ns)
+            # a kubectl run here keeps its discovery cache in the lab (removed with it), not
+            # in ~/.kube/cache where every lab would share the key 10.0.10.10_6443
+            os.environ.setdefault("KUBECACHEDIR", str(lab.rundir / "kube" / "cache"))
             os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
     except LabError as e:
         print("scripts/lab: %s" % e, file=sys.stderr)

@@ -1,56 +1,69 @@
-"""Config file templates for the podtriage test lab servers (stdlib only)."""
+"""Config files of the podtriage test lab's servers (stdlib only): templates for the retired
+server (unbound) and the upstream (bind9), and the run copies of the lab's Corefiles (the real
+CoreDNS and node-cache read tests/lab/corefiles/*.yaml, with what the lab adds)."""
+import re
+from pathlib import Path
 
-# --- NodeLocal DNSCache stand-in: unbound in <p>-node -----------------------
-# Small caches with short TTL caps so tests can flip faults quickly.
-NODELOCAL_UNBOUND = """\
-server:
-    verbosity: 1
-    username: ""
-    chroot: ""
-    directory: "{rundir}"
-    pidfile: "{rundir}/nodelocal.pid"
-    logfile: "{rundir}/nodelocal.log"
-    use-syslog: no
-    do-daemonize: yes
-    interface: 169.254.25.10
-    port: 53
-    do-ip4: yes
-    do-ip6: no
-    do-udp: yes
-    do-tcp: yes
-    # like CoreDNS/NodeLocal force_tcp: every upstream query goes over TCP
-    tcp-upstream: yes
-    access-control: 0.0.0.0/0 refuse
-    access-control: 10.244.0.0/16 allow
-    module-config: "iterator"
-    do-not-query-localhost: no
-    qname-minimisation: no
-    harden-referral-path: no
-    cache-max-ttl: 5
-    cache-min-ttl: 0
-    cache-max-negative-ttl: 1
-    infra-host-ttl: 1
-    infra-keep-probing: yes
-    msg-cache-size: 1m
-    rrset-cache-size: 1m
-    num-threads: 1
-    outgoing-range: 64
-    num-queries-per-thread: 32
-    serve-expired: no
-{extra_server}
-remote-control:
-    control-enable: no
+COREFILES = Path(__file__).resolve().parent / "corefiles"
+NODELOCAL_IP = "169.254.25.10"
 
-forward-zone:
-    name: "alpha.pm.k8s."
-    forward-addr: 10.233.0.3
-    forward-tcp-upstream: yes
 
-forward-zone:
-    name: "."
-    forward-addr: 10.233.0.3
-    forward-tcp-upstream: yes
-{extra_forward}"""
+def corefile_of(path) -> str:
+    """The Corefile of a ConfigMap YAML file (its ``Corefile: |`` block, dedented)."""
+    lines = Path(path).read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "Corefile: |":
+            out, indent = [], None
+            for raw in lines[i + 1:]:
+                if not raw.strip():
+                    out.append("")
+                    continue
+                ind = len(raw) - len(raw.lstrip())
+                if indent is None:
+                    indent = ind
+                if ind < indent:
+                    break
+                out.append(raw[indent:])
+            return "\n".join(out).rstrip() + "\n"
+    raise ValueError("%s: no `Corefile: |` block" % path)
+
+
+def _rcode_blocks(forced: dict, bind: str | None) -> str:
+    """One server block per forced name: CoreDNS's template plugin answers the rcode for the
+    name and everything below it (a more specific zone wins over the rest of the Corefile)."""
+    out = []
+    for name, rc in sorted(forced.items()):
+        out.append("%s:53 {\n    errors\n%s    template ANY ANY {\n        rcode %s\n    }\n}\n"
+                   % (name, "    bind %s\n" % bind if bind else "", rc))
+    return "".join(out)
+
+
+def coredns_run_corefile(kubeconfig: str, forced: dict) -> str:
+    """The CoreDNS ConfigMap's Corefile as the lab runs it: plus ``kubeconfig`` in the
+    kubernetes block (in a cluster CoreDNS takes its in-cluster service-account token; here the
+    token is in a kubeconfig), plus a template block per forced rcode."""
+    text = corefile_of(COREFILES / "coredns-configmap.yaml")
+    text, n = re.subn(r"(?m)^(\s*)(kubernetes [^\n]*\{)$",
+                      lambda m: "%s%s\n%s    kubeconfig %s" % (m.group(1), m.group(2), m.group(1),
+                                                            kubeconfig), text, count=1)
+    if n != 1:
+        raise ValueError("coredns-configmap.yaml: no kubernetes block")
+    return _rcode_blocks(forced, None) + text
+
+
+def nodelocal_run_corefile(binds: list[str], forced: dict | None = None,
+                           stale: dict | None = None) -> str:
+    """The NodeLocal ConfigMap's Corefile as node-cache runs it: ``bind`` on every address of
+    ``binds`` (the IPv6 lab adds fd00:25::10), a template block per forced rcode, and for a
+    stale cache (ClusterLab.stale_cache) a hosts block that answers an old address."""
+    text = corefile_of(COREFILES / "nodelocaldns-configmap.yaml")
+    bind = " ".join(binds)
+    text = text.replace("bind %s\n" % NODELOCAL_IP, "bind %s\n" % bind)
+    extra = _rcode_blocks(forced or {}, bind)
+    for name, addr in sorted((stale or {}).items()):
+        extra += ("%s:53 {\n    errors\n    bind %s\n    hosts {\n        %s %s\n    }\n}\n"
+                  % (name, bind, addr, name))
+    return extra + text
 
 # --- the long-retired server: unbound in <p>-legacy -------------------------
 LEGACY_UNBOUND = """\
@@ -94,32 +107,6 @@ LEGACY_RECORDS = [
     # the seed's stale answer over IPv6: an address on the node subnet where nobody lives
     ("api6.corp.example.", "AAAA", "fd00:50::77"),
 ]
-
-# --- CoreDNS stand-in: dnsmasq in <p>-coredns --------------------------------
-COREDNS_DNSMASQ = """\
-no-resolv
-no-hosts
-no-poll
-bind-interfaces
-listen-address=10.233.0.3
-port=53
-user=root
-group=root
-pid-file={rundir}/coredns.pid
-log-queries
-log-facility={rundir}/coredns.log
-cache-size=0
-local-ttl=5
-local=/alpha.pm.k8s/
-host-record=kubernetes.default.svc.alpha.pm.k8s,10.233.0.1
-host-record=kube-dns.kube-system.svc.alpha.pm.k8s,10.233.0.3
-host-record=backend.wxwork.svc.alpha.pm.k8s,192.168.50.20
-# the forgotten stub block: corp.example goes to the retired server
-server=/corp.example/192.168.50.53
-# everything else: the correct upstream
-server=192.168.60.53
-{extra}
-"""
 
 # --- the correct upstream: bind9 in <p>-upstream -----------------------------
 UPSTREAM_NAMED = """\

@@ -52,6 +52,7 @@ class Case:
     domain: str = "cluster.local"
     stock: bool = True
     info: tuple[str, ...] = field(default=())  # info codes that must be there
+    critical: bool = False  # CoreDNS refuses it (lint exits 1)
 
 
 CASES: dict[str, Case] = {
@@ -71,7 +72,7 @@ CASES: dict[str, Case] = {
     "k8s-addon-coredns-2017": Case(
         ("k8s-addons/coredns-2017.yaml",), (CD,), ("removed-plugin",),
         (K8S, None, 0), ([(CD, ".:53", "proxy")], RESOLV, 0),
-        ([(CD, ".:53", "proxy")], RESOLV, 0), stock=False),
+        ([(CD, ".:53", "proxy")], RESOLV, 0), stock=False, critical=True),
     # As shipped, every __PILLAR__ placeholder in: named, never "masked or a hostname".
     "k8s-addon-nodelocaldns": Case(
         ("k8s-addons/nodelocaldns.yaml",), (NC,), (),
@@ -187,7 +188,8 @@ def test_roles_and_lint(key):
 def test_lint_exit_code_and_roles_in_json(key):
     case = CASES[key]
     res = runner.invoke(app, ["corefile", "lint", *_paths(case), "-o", "json"])
-    assert res.exit_code == (1 if case.warnings else 0), res.output
+    # Only a critical finding (CoreDNS refuses the config) fails the lint; warnings are advice.
+    assert res.exit_code == (1 if case.critical else 0), res.output
     doc = json.loads(res.stdout)
     assert [c["role"] for c in doc["corefiles"]] == list(case.roles)
     assert all(c["evidence"] for c in doc["corefiles"])

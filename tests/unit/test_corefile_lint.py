@@ -65,13 +65,17 @@ def test_seed_lint_finds_double_loop_at_its_lines():
     dup = [f for f in res.findings if f.code == "duplicate-plugin"]
     assert len(dup) == 1
     f = dup[0]
-    assert f.severity is Severity.WARNING and f.verdict is None
+    # loop's setup returns plugin.ErrOnce: CoreDNS refuses the seed's NodeLocal Corefile.
+    assert f.severity is Severity.CRITICAL and f.verdict is None
+    assert "only be used once per Server Block" in f.data["coredns_error"]
     assert f.data["line"] == 32 and f.data["file_line"] == 41
     assert f.data["block"] == ["ip6.arpa."] and f.data["plugin"] == "loop"
     assert "line 32" in f.evidence[0] and "file line 41" in f.evidence[0]
     lines = (shared_dir() / SEED_NODELOCAL).read_text().splitlines()
     assert lines[40].strip() == "loop" and lines[39].strip() == "loop"
-    assert codes(res.findings, Severity.WARNING) == ["duplicate-plugin"]
+    assert codes(res.findings, Severity.CRITICAL) == ["duplicate-plugin"]
+    assert codes(res.findings, Severity.WARNING) == []
+    assert lint_report(res).verdict is Verdict.DNS_ERROR
 
 
 def test_seed_coredns_stub_forward():
@@ -87,8 +91,9 @@ def test_seed_coredns_stub_forward():
     info = codes(res.findings, Severity.INFO)
     assert "forward-resolv-conf" in info and "forward-target-not-address" in info
     assert "plugin-order" in info
+    # It loads: warnings are advice, the verdict stays ok (exit 0).
     report = lint_report(res)
-    assert report.verdict is Verdict.DNS_ERROR and report.command == "corefile lint"
+    assert report.verdict is Verdict.OK and report.command == "corefile lint"
 
 
 def test_defaults_lint_clean_of_warnings():
@@ -126,6 +131,8 @@ corp.example:53 {
     assert "force-tcp-prefer-udp" in c
     unk = [f for f in res.findings if f.code == "unknown-plugin"][0]
     assert unk.data["nearest"] == "kubernetes" and unk.data["line"] == 10
+    assert unk.severity is Severity.CRITICAL
+    assert unk.data["coredns_error"] == "Corefile:10 - Error during parsing: Unknown directive 'kubernets'"
     order = [f for f in res.findings if f.code == "plugin-order"][0]
     assert ["forward", "rewrite"] in order.data["pairs"] and ["forward", "cache"] in order.data["pairs"]
     assert "missing-errors" in c  # the whoami block

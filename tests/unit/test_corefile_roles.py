@@ -113,7 +113,8 @@ def test_cli_role_flag_and_errors():
     doc = json.loads(res.stdout)
     assert doc["corefiles"][0]["role"] == "server" and doc["corefiles"][0]["role_source"] == "flag"
     # Taken for a plain server, its cluster-zone blocks are stub forwards again.
-    assert res.exit_code == 1 and "stub-forward" in {f["code"] for f in doc["findings"]}
+    # (a warning: the config loads, the exit stays 0)
+    assert res.exit_code == 0 and "stub-forward" in {f["code"] for f in doc["findings"]}
     res = runner.invoke(app, ["corefile", "trace", "example.com", "-c", nl, "--role",
                               "nodelocaldns=bogus"])
     assert res.exit_code == 2 and "unknown role" in res.output

@@ -17,6 +17,7 @@ from toolkit.report import OutputFormat
 
 if TYPE_CHECKING:
     from toolkit.corefile.document import Corefile
+    from toolkit.corefile.plugins.base import Semantics
     from toolkit.corefile.roles import Assembly
     from toolkit.model import Report
 
@@ -50,6 +51,24 @@ def _env(pairs: list[str]) -> dict[str, str] | None:
 
 EnvOpt = Annotated[list[str], typer.Option("--env", metavar="NAME=VALUE",
                                            help="Value for a {$NAME} placeholder (repeatable).")]
+def _version(text: str) -> str:
+    """--coredns-version: a version such as 1.12.1 or v1.14 (exit 2 otherwise)."""
+    from toolkit.corefile.plugins.versions import parse_version
+
+    if parse_version(text) is None:
+        raise typer.BadParameter(f"{text[:40]!r} is not a CoreDNS version (e.g. 1.12.1)")
+    return text
+
+
+VersionOpt = Annotated[str | None, typer.Option(
+    "--coredns-version", metavar="VERSION", parser=_version,
+    help="The CoreDNS that runs the Corefiles (its plugin order, plugins and behaviour). "
+         "Default: the version of a coredns image in the input (a Deployment given with the "
+         "ConfigMaps), else the newest pinned (1.14.7). Node caches are read as node-cache.")]
+RootOpt = Annotated[str | None, typer.Option(
+    "--root", metavar="DIR",
+    help="Read the hosts and zone files the Corefiles name from DIR (a copy of the CoreDNS "
+         "pod's files: /etc/hosts is DIR/etc/hosts, a relative path DIR/PATH).")]
 
 # List options default to [] (Typer's way to say "none given"); Typer never mutates them.
 RoleOpt = Annotated[list[str], typer.Option(
@@ -57,6 +76,15 @@ RoleOpt = Annotated[list[str], typer.Option(
     help="Say what a Corefile is instead of letting podtriage work it out (repeatable). "
          "SELECTOR: a file, a ConfigMap ([ns/]name) or name:key (e.g. nodelocaldns:Corefile-second); "
          "ROLE: node-cache, node-cache-secondary, cluster-dns, custom-imports, server.")]
+
+
+def _semantics(version: str | None, images: list[str]) -> tuple[Semantics, Semantics]:
+    """(the CoreDNS semantics, the node cache's) for --coredns-version and the input's images."""
+    from toolkit.corefile.plugins.base import Semantics
+    from toolkit.corefile.plugins.versions import choose
+
+    core, cache = choose(version, images)  # the version was checked by _version
+    return Semantics(core), Semantics(cache)
 
 
 def _assemble(corefiles: Sequence[Corefile], roles: list[str], env: dict[str, str] | None,
@@ -73,6 +101,7 @@ def lint_cmd(
     files: FilesArg,
     env: EnvOpt = [],  # noqa: B006 - Typer's default, never mutated
     role: RoleOpt = [],  # noqa: B006 - Typer's default, never mutated
+    coredns_version: VersionOpt = None,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -84,7 +113,9 @@ def lint_cmd(
     spliced in where `import custom/*.server|*.override` asks for them, and each file's role
     (node cache, cluster DNS, custom imports) is shown with the evidence it was taken from.
 
-    Exit 0: no warning; 1: warnings or critical findings; 3: a file is missing or unparsable.
+    Exit 0: CoreDNS loads it (warnings and info are advice); 1: a critical finding (CoreDNS
+    refuses to load it, or it fails names it must answer: verdict dns-error); 3: a file is
+    missing or cannot be parsed (the message names the line CoreDNS would name).
 
     Example: kubectl get cm -n kube-system coredns -o yaml | podtriage corefile lint -
     """
@@ -99,8 +130,11 @@ def lint_cmd(
 
         subject = " ".join(os.path.basename(f) or f for f in files)
         with Deadline.for_command(deadline).enforce("linting the Corefiles"):
-            cfs = load_all(files, env=env_map)
-            return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map)), subject=subject)
+            images: list[str] = []
+            cfs = load_all(files, env=env_map, images=images)
+            core, cache = _semantics(coredns_version, images)
+            return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map), semantics=core,
+                                    node_cache=cache), subject=subject)
 
     run(build, output, deadline=deadline)
 
@@ -128,6 +162,8 @@ def trace_cmd(
              "only listen port such as OpenShift's 5353).")] = None,
     env: EnvOpt = [],  # noqa: B006 - Typer's default, never mutated
     role: RoleOpt = [],  # noqa: B006 - Typer's default, never mutated
+    coredns_version: VersionOpt = None,
+    root: RootOpt = None,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -141,16 +177,19 @@ def trace_cmd(
     env_map = _env(env)
 
     def build() -> Report:
-        from toolkit.corefile.source import load_all
+        from toolkit.corefile.source import load_all, root_reader
         from toolkit.corefile.trace import trace_name
         from toolkit.corefile.trace_report import trace_report
         from toolkit.deadline import Deadline
 
         with Deadline.for_command(deadline).enforce("tracing the Corefiles"):
-            cfs = load_all(corefile, env=env_map)
+            images: list[str] = []
+            cfs = load_all(corefile, env=env_map, images=images)
+            core, cache = _semantics(coredns_version, images)
             asm = _assemble(cfs, role, env_map, service_ip)
             return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
-                                           nameserver=nameserver, assembly=asm))
+                                           nameserver=nameserver, assembly=asm, semantics=core,
+                                           node_cache=cache, files=root_reader(root)))
 
     run(build, output, deadline=deadline)
 

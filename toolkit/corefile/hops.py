@@ -42,6 +42,8 @@ class Hop:
     role: CorefileRole | None = None
     # Plugins that answer first when they know the name (kubernetes, hosts with fallthrough).
     conditional: tuple[str, ...] = ()
+    rcode: str | None = None  # the rcode of an answer given here (None: not known here)
+    qtype: str = "A"          # the query type here (a rewrite may change it)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,3 +59,7 @@ class TraceResult:
     problems: tuple[str, ...] = field(default=())
     roles: tuple[RoleAssignment, ...] = ()
     assembly: Assembly | None = field(default=None, repr=False, compare=False)
+    # The rcode CoreDNS gives when the walk ends in a plugin of the Corefiles (None: an
+    # upstream, the API server or a file not given decides).
+    rcode: str | None = None
+    versions: tuple[str, ...] = ()  # the CoreDNS builds the Corefiles were read as

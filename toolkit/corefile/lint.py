@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from toolkit.corefile.document import Corefile, ServerBlock
+from toolkit.corefile.plugins.base import CURRENT, Semantics
 from toolkit.corefile.lint_rules import (
     ADDRESS_RULES,
     BLOCK_RULES,
@@ -129,6 +130,12 @@ class LintResult:
         """Whether anything above info was found."""
         return any(f.severity is not Severity.INFO for f in self.findings)
 
+    @property
+    def refused(self) -> bool:
+        """Whether a critical finding was made: CoreDNS refuses the config, or it fails
+        names it must answer."""
+        return any(f.severity is Severity.CRITICAL for f in self.findings)
+
 
 def _lint_block(f: CorefileFacts, b: ServerBlock) -> list[Finding]:
     """A block's findings: its directives' (each in turn), then repeated plugins, the
@@ -146,10 +153,11 @@ def _lint_block(f: CorefileFacts, b: ServerBlock) -> list[Finding]:
     return out
 
 
-def lint_corefile(cf: Corefile, role: RoleAssignment | None = None) -> list[Finding]:
+def lint_corefile(cf: Corefile, role: RoleAssignment | None = None,
+                  semantics: Semantics = CURRENT) -> list[Finding]:
     """The findings of one Corefile, in document order: its keys, blocks that share a key,
     each block, narrower blocks, imports, then the whole file's placeholders."""
-    f = CorefileFacts(cf, role)
+    f = CorefileFacts(cf, role, semantics)
     if cf.fragment:
         # A *.override file nobody imports here: only its directives can be checked.
         fragment: list[Finding] = []
@@ -194,8 +202,10 @@ def _block_summary(cf: Corefile, b: ServerBlock) -> BlockSummary:
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
-def lint(corefiles: Sequence[Corefile], *, assembly: Assembly | None = None) -> LintResult:
-    """Lint the Corefiles as CoreDNS runs them (see roles.assemble)."""
+def lint(corefiles: Sequence[Corefile], *, assembly: Assembly | None = None,
+         semantics: Semantics = CURRENT, node_cache: Semantics | None = None) -> LintResult:
+    """Lint the Corefiles as CoreDNS runs them (see roles.assemble): SEMANTICS is the CoreDNS
+    that runs them, NODE_CACHE the build that runs the node caches (default: SEMANTICS)."""
     if assembly is None:
         assembly = assemble(corefiles)
     findings: list[Finding] = []
@@ -206,7 +216,10 @@ def lint(corefiles: Sequence[Corefile], *, assembly: Assembly | None = None) -> 
         files.append(_file_summary(cf, r))
         if not cf.fragment:
             blocks.extend(_block_summary(cf, b) for b in cf.blocks)
-        findings.extend(lint_corefile(cf, r))
+        cache = r is not None and r.role in (CorefileRole.NODE_CACHE,
+                                             CorefileRole.NODE_CACHE_SECONDARY)
+        sem = node_cache if cache and node_cache is not None else semantics
+        findings.extend(lint_corefile(cf, r, sem))
     given = {f.corefile for f in files}
     orig = {c.name: c for c in corefiles}
     files.extend(_consumed_summary(r, orig.get(r.corefile)) for r in assembly.roles
@@ -216,8 +229,10 @@ def lint(corefiles: Sequence[Corefile], *, assembly: Assembly | None = None) -> 
 
 
 def lint_report(result: LintResult, subject: str = "") -> Report:
-    """The Report of ``corefile lint``: ``dns-error`` when anything above info was found."""
-    verdict = Verdict.DNS_ERROR if result.problem else Verdict.OK
+    """The Report of ``corefile lint``: ``dns-error`` when a finding is critical (CoreDNS
+    refuses the config, or it fails names it must answer); warnings and info leave it ``ok``
+    (a config that loads and answers is never an error because of advice)."""
+    verdict = Verdict.DNS_ERROR if result.refused else Verdict.OK
     rows = tuple((b.corefile, " ".join(b.keys), str(b.line) + (f" ({b.file_line})" if b.file_line
                                                                  and b.file_line != b.line else ""),
                   " ".join(b.plugins)) for b in result.blocks)

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from toolkit.corefile.document import Directive
+from toolkit.corefile.document import Directive, ServerBlock
+from toolkit.corefile.plugins.zones import zones_of
 from toolkit.corefile.lint_subjects import (
     AddressFacts,
     BlockFacts,
@@ -28,15 +29,16 @@ from toolkit.corefile.lint_subjects import (
     where,
 )
 from toolkit.corefile.names import in_zone
+from toolkit.corefile.loadcheck import coredns_refuses
 from toolkit.corefile.plugins.catalog import (
     ANSWERERS,
     DISTRIBUTION,
     EXTERNAL,
+    ONCE,
     REMOVED,
     REPEATABLE,
     is_known,
     nearest,
-    order_index,
 )
 from toolkit.corefile.plugins.forward import TargetKind, to_cluster_dns
 from toolkit.corefile.roles import PILLAR_RE, pillar_note
@@ -98,29 +100,50 @@ def duplicate_server_block(x: BlockPair) -> Finding | None:
 # --- directives ------------------------------------------------------------------------------
 
 
+def _not_in_build(x: DirectiveFacts) -> bool:
+    """Whether the directive's plugin is missing from the CoreDNS build that runs it."""
+    return x.directive.name not in x.file.semantics.build.compiled
+
+
+def _refused(x: DirectiveFacts) -> str:
+    """What CoreDNS says about a plugin its build lacks (caddy: a name outside plugin.cfg is
+    an unknown directive; a listed one not compiled in has no setup action)."""
+    d, b = x.directive, x.file.semantics.build
+    if b.index(d.name) is None:
+        return f"Corefile:{d.line} - Error during parsing: Unknown directive '{d.name}'"
+    return f"No action found for directive '{d.name}' with server type 'dns' (missing a plugin?)"
+
+
 def removed_plugin(x: DirectiveFacts) -> Finding | None:
-    """A plugin CoreDNS had once (proxy & co)."""
+    """A plugin CoreDNS had once (proxy & co): the CoreDNS that runs it refuses to start."""
     d = x.directive
-    if d.name not in REMOVED or is_known(d.name):
+    if d.name not in REMOVED or is_known(d.name) or not _not_in_build(x):
         return None
-    return x.file.finding("removed-plugin", Severity.WARNING,
-                          f"'{d.name}' is no longer a CoreDNS plugin", block=x.block.block,
-                          line=d.line, remedy=f"use {REMOVED[d.name]}", plugin=d.name)
+    label = x.file.semantics.build.label
+    return x.file.finding("removed-plugin", Severity.CRITICAL,
+                          f"'{d.name}' is no longer a CoreDNS plugin: {label} refuses to start",
+                          block=x.block.block, line=d.line, remedy=f"use {REMOVED[d.name]}",
+                          plugin=d.name, evidence=[f"CoreDNS says: {_refused(x)}"],
+                          coredns_error=_refused(x))
 
 
 def unknown_plugin(x: DirectiveFacts) -> Finding | None:
-    """Not a CoreDNS plugin: CoreDNS refuses to start; the nearest known name."""
+    """A plugin the CoreDNS build that runs the Corefile does not have (not external, not a
+    distribution's, not removed): CoreDNS refuses to start; the nearest known name."""
     d = x.directive
-    if is_known(d.name) or d.name in REMOVED:
+    if not _not_in_build(x) or d.name in REMOVED or d.name in EXTERNAL or d.name in DISTRIBUTION:
         return None
-    guess = nearest(d.name)
-    hint = f" (did you mean '{guess}'?)" if guess else ""
-    return x.file.finding("unknown-plugin", Severity.WARNING,
-                          f"unknown plugin '{d.name}' at {where(d)}{hint}", block=x.block.block,
-                          line=d.line,
-                          remedy=(f"rename it to '{guess}'" if guess else "remove it") +
-                          "; CoreDNS refuses to start on an unknown directive",
-                          plugin=d.name, nearest=guess)
+    label = x.file.semantics.build.label
+    guess = None if is_known(d.name) else nearest(d.name)
+    if is_known(d.name):
+        what = f"'{d.name}' is not in {label}"
+    else:
+        what = f"unknown plugin '{d.name}'" + (f" (did you mean '{guess}'?)" if guess else "")
+    return x.file.finding("unknown-plugin", Severity.CRITICAL,
+                          f"{what} at {where(d)}: {label} refuses to start", block=x.block.block,
+                          line=d.line, evidence=[f"CoreDNS says: {_refused(x)}"],
+                          remedy="fix the plugin name, or run a CoreDNS build that has it",
+                          plugin=d.name, nearest=guess, coredns_error=_refused(x))
 
 
 def external_plugin(x: DirectiveFacts) -> Finding | None:
@@ -165,19 +188,25 @@ def duplicate_fallthrough(x: DirectiveFacts) -> Finding | None:
 
 
 def duplicate_plugin(x: DirectiveFacts) -> Finding | None:
-    """A plugin given twice in one block (the seed's double loop)."""
+    """A plugin given twice in one block: critical for the plugins whose setup returns
+    plugin.ErrOnce (CoreDNS refuses to start: the seed's double loop), a warning for the
+    others that are not meant to repeat."""
     d = x.directive
     first = x.block.first_of[d.name]
     if first is d or d.name in REPEATABLE:
         return None
     b = x.block.block
+    once = d.name in ONCE
+    said = f"plugin/{d.name}: this plugin can only be used once per Server Block"
     return x.file.finding(
-        "duplicate-plugin", Severity.WARNING,
-        f"'{d.name}' is given twice in block {b.label} ({where(first)} and {where(d)})",
-        block=b, line=d.line, evidence=[f"first at {where(first)}"],
-        remedy=f"delete the second '{d.name}' (line {d.line}); a plugin runs once per "
-               "block, a repeat is at best ignored and at worst refused",
-        plugin=d.name, first_line=first.line)
+        "duplicate-plugin", Severity.CRITICAL if once else Severity.WARNING,
+        f"'{d.name}' is given twice in block {b.label} ({where(first)} and {where(d)})"
+        + (f": {x.file.semantics.build.label} refuses to start" if once else ""),
+        block=b, line=d.line,
+        evidence=[f"first at {where(first)}"] + ([f"CoreDNS says: {said}"] if once else []),
+        remedy=f"delete the second '{d.name}' (line {d.line})"
+               + ("" if once else "; a plugin runs once per block, a repeat is at best ignored"),
+        plugin=d.name, first_line=first.line, **({"coredns_error": said} if once else {}))
 
 
 # --- blocks ----------------------------------------------------------------------------------
@@ -221,6 +250,43 @@ def missing_errors(x: BlockFacts) -> Finding | None:
         block=b, line=b.line, remedy="add 'errors' to the block")
 
 
+def hosts_without_fallthrough(x: BlockFacts) -> Finding | None:
+    """``hosts`` without ``fallthrough`` ahead of a plugin that answers the same zones: every
+    A/AAAA name the hosts file does not list gets SERVFAIL (plugin/hosts/hosts.go: no SOA, so
+    no NXDOMAIN), and the later plugins never see it (coredns/coredns#3276)."""
+    b = x.block
+    hosts = b.get("hosts")
+    if not hosts or hosts[0].has("fallthrough"):
+        return None
+    h = hosts[0]
+    zones = zones_of(h, b, 1)
+    sem = x.file.semantics
+    oh = sem.order("hosts")
+    later = [d for d in b.directives if d.name in ANSWERERS and d.name != "hosts"
+             and (sem.order(d.name) or 0) > (oh or 0)]
+    hit = [d for d in later if any(in_zone(zz, z) or in_zone(z, zz)
+                                   for z in zones for zz in _answer_zones(d, b))]
+    if not hit:
+        return None
+    names = ", ".join(dict.fromkeys(f"{d.name} ({where(d)})" for d in hit))
+    return x.file.finding(
+        "hosts-without-fallthrough", Severity.CRITICAL,
+        f"'hosts' at {where(h)} has no 'fallthrough': every name of {' '.join(zones)} its "
+        f"file does not list gets SERVFAIL, and {names} never sees it",
+        block=b, line=h.line,
+        evidence=["plugin/hosts/hosts.go: no answer and no fallthrough returns SERVFAIL "
+                  "(there is no SOA to say NXDOMAIN); only unknown PTRs pass on"],
+        remedy=f"add 'fallthrough' to the hosts block at line {h.line}", plugin="hosts",
+        shadowed=[d.name for d in hit])
+
+
+def _answer_zones(d: Directive, b: ServerBlock) -> list[str]:
+    """The zones an answering plugin serves (forward: its FROM zone)."""
+    if d.name in ("forward", "grpc", "proxy"):
+        return [d.args[0].lower().rstrip(".") + "." if d.args and d.args[0] != "." else "."]
+    return zones_of(d, b, 1 if d.name in ("file", "hosts") else 2 if d.name == "template" else 0)
+
+
 # Plugins whose effect on a query a reader may misjudge when they are written after an answering
 # plugin: they run before it whatever the file says.
 _QUERY_TOUCHING = frozenset({
@@ -230,7 +296,8 @@ _QUERY_TOUCHING = frozenset({
 })
 
 
-def _order_pairs(directives: tuple[Directive, ...]) -> list[tuple[Directive, Directive]]:
+def _order_pairs(directives: tuple[Directive, ...], order_index: Callable[[str], int | None]
+                 ) -> list[tuple[Directive, Directive]]:
     """(answering plugin, query-touching plugin written after it that runs before it)."""
     pairs: list[tuple[Directive, Directive]] = []
     for i, ans in enumerate(directives):
@@ -250,7 +317,7 @@ def plugin_order(x: BlockFacts) -> Finding | None:
     """File order that is not execution order (``cache`` after ``forward``): one finding per
     block, listing every such pair (CoreDNS runs by plugin.cfg, not file order)."""
     b = x.block
-    pairs = _order_pairs(b.directives)
+    pairs = _order_pairs(b.directives, x.file.semantics.order)
     if not pairs:
         return None
     ev = [f"'{late.name}' (line {late.line}) is written after '{ans.name}' (line {ans.line}) but "
@@ -449,10 +516,12 @@ DIRECTIVE_RULES = table(
     LintRow(49, unknown_plugin),
     LintRow(48, external_plugin),
     LintRow(47, distribution_plugin),
+    LintRow(45, coredns_refuses),
     LintRow(40, duplicate_fallthrough),
 )
 REPEAT_RULES = table(LintRow(10, duplicate_plugin))
 BLOCK_RULES = table(
+    LintRow(40, hosts_without_fallthrough),
     LintRow(30, missing_cache),
     LintRow(20, missing_loop),
     LintRow(10, missing_errors),

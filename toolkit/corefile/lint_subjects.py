@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from toolkit.corefile.addresses import ZoneAddress
 from toolkit.corefile.document import Corefile, Directive, Import, ServerBlock
+from toolkit.corefile.plugins.base import CURRENT, Semantics
 from toolkit.corefile.plugins.catalog import ANSWERERS, FORWARDERS
 from toolkit.corefile.plugins.forward import ForwardSpec, Target, default_forward, forward_spec
 from toolkit.corefile.roles import RoleAssignment
@@ -25,10 +26,12 @@ _CHAOS_NAMES = frozenset({"hostname.bind.", "id.server.", "version.bind.", "vers
 
 @dataclass(frozen=True, slots=True)
 class CorefileFacts:
-    """The Corefile being linted and what it was taken for (roles.assemble)."""
+    """The Corefile being linted, what it was taken for (roles.assemble) and the CoreDNS
+    build that runs it."""
 
     cf: Corefile
     role: RoleAssignment | None = None
+    semantics: Semantics = CURRENT
 
     @property
     def managed_by(self) -> str | None:

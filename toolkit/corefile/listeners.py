@@ -8,6 +8,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 
 from toolkit.corefile.document import Corefile
+from toolkit.corefile.names import same_ip
 from toolkit.corefile.plugins.forward import TargetKind, forward_spec
 from toolkit.corefile.roles import Assembly, CorefileRole
 
@@ -42,10 +43,21 @@ def downstream(corefiles: Sequence[Corefile], listen: Mapping[str, int]) -> set[
     return targets
 
 
+def _accepts(cf: Corefile, address: str) -> bool:
+    """Whether some block of CF listens on ADDRESS (no ``bind``: every address)."""
+    for b in cf.blocks:
+        binds = [x for x in b.bind if not x.upper().startswith("__PILLAR__")]
+        if not binds or any(same_ip(address, x) for x in binds):
+            return True
+    return False
+
+
 def start_index(corefiles: Sequence[Corefile], assembly: Assembly, listen: Mapping[str, int],
                 nameserver: str | None) -> int:
-    """The Corefile a pod asks first: the one that listens on --nameserver; else the node
-    cache (NodeLocal sits in front of the cluster DNS); else the one no other forwards to."""
+    """The Corefile a pod asks first: the one that listens on --nameserver (by ``bind``, else
+    one that can receive it: the cluster DNS behind its Service address rather than a node
+    cache bound elsewhere); else the node cache (NodeLocal sits in front of the cluster DNS);
+    else the one no other forwards to."""
     if nameserver:
         try:
             j = listen.get(str(ipaddress.ip_address(nameserver)))
@@ -53,6 +65,12 @@ def start_index(corefiles: Sequence[Corefile], assembly: Assembly, listen: Mappi
             j = None
         if j is not None:
             return j
+        can = [i for i, cf in enumerate(corefiles) if _accepts(cf, nameserver)]
+        cd = assembly.first(CorefileRole.CLUSTER_DNS)
+        if cd is not None and cd in can:
+            return cd
+        if can:
+            return can[0]
     nc = assembly.first(CorefileRole.NODE_CACHE)
     if nc is not None:
         return nc

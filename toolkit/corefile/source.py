@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from toolkit.corefile.document import Corefile, CorefileError
 from toolkit.corefile.parser import parse_corefile, parse_fragment
+from toolkit.corefile.plugins.base import FileReader, no_files
 from toolkit.errors import InputFileError
 
 # A YAML node of the document being read (its line numbers), None where there is none (JSON).
@@ -60,8 +61,12 @@ def _looks_like_k8s(text: str) -> bool:
 
 
 def load_corefiles(path: str, *, text: str | None = None, env: Mapping[str, str] | None = None,
-                   stdin: IO[str] | IO[bytes] | None = None) -> list[Corefile]:
-    """All Corefiles in PATH (or in TEXT, named PATH). Raises InputFileError/CorefileError."""
+                   stdin: IO[str] | IO[bytes] | None = None,
+                   images: list[str] | None = None) -> list[Corefile]:
+    """All Corefiles in PATH (or in TEXT, named PATH). Raises InputFileError/CorefileError.
+
+    IMAGES, when given, gets the container images of the workloads in the input (a
+    Deployment or DaemonSet beside the ConfigMaps: which CoreDNS runs them)."""
     source = "<stdin>" if path == "-" else path
     if text is None:
         text = read_text(path, stdin)
@@ -79,13 +84,13 @@ def load_corefiles(path: str, *, text: str | None = None, env: Mapping[str, str]
             raise InputFileError(source, "JSON nested too deeply to be a ConfigMap",
                                  hint=_K8S_HINT) from None
         if isinstance(doc, (dict, list)):
-            found = _from_objects([doc], source, None, env)
+            found = _from_objects([doc], source, None, env, images)
             if found is None:
                 raise InputFileError(source, "JSON that is not a ConfigMap or a List of them",
                                      hint=_K8S_HINT)
             return found
     if _looks_like_k8s(text):
-        return _from_yaml(text, source, env)
+        return _from_yaml(text, source, env, images)
     return [parse_corefile(text, env=env, source=source, line_offset=0)]
 
 
@@ -124,8 +129,31 @@ def _configmap_corefiles(doc: dict[Any, Any], node: _Node, source: str,
                                 exc.column, source=source, file_line=exc.file_line) from None
 
 
+_WORKLOADS = frozenset({"Deployment", "DaemonSet", "Pod", "ReplicaSet", "StatefulSet"})
+MAX_IMAGES = 64
+
+
+def _pod_images(doc: dict[Any, Any]) -> list[str]:
+    """The container images of a workload object (its pod template, or a Pod's spec)."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    tmpl = spec.get("template")
+    pod = tmpl.get("spec") if isinstance(tmpl, dict) else spec
+    if not isinstance(pod, dict):
+        return []
+    out: list[str] = []
+    for key in ("containers", "initContainers"):
+        cs = pod.get(key)
+        for c in cs if isinstance(cs, list) else []:
+            if isinstance(c, dict) and isinstance(c.get("image"), str):
+                out.append(c["image"][:512])
+    return out
+
+
 def _from_objects(docs: list[Any], source: str, nodes: Sequence[_Node] | None,
-                  env: Mapping[str, str] | None) -> list[Corefile] | None:
+                  env: Mapping[str, str] | None,
+                  images: list[str] | None = None) -> list[Corefile] | None:
     """Corefiles of plain python ConfigMap objects (nodes: the matching YAML nodes for lines)."""
     out: list[Corefile] = []
     seen_k8s = False
@@ -152,11 +180,15 @@ def _from_objects(docs: list[Any], source: str, nodes: Sequence[_Node] | None,
         if not isinstance(data, dict) and not (data is None and doc.get("kind") == "ConfigMap"):
             if "kind" in doc or "apiVersion" in doc:
                 seen_k8s = True
+            if images is not None and doc.get("kind") in _WORKLOADS and len(images) < MAX_IMAGES:
+                images.extend(_pod_images(doc))
             continue
         seen_k8s = True
         _configmap_corefiles(doc, node, source, env, out)
     if not seen_k8s:
         return None
+    if not out and images:
+        return out  # workloads only: the caller has their images, the Corefiles come elsewhere
     if not out:
         raise InputFileError(source, "no Corefile in it (no ConfigMap data key named Corefile "
                                      "or *.server)", hint=_K8S_HINT)
@@ -292,7 +324,8 @@ def check_yaml_budget(text: str, source: str, loader: _Loader | None = None) -> 
             budget.alias(ev.anchor)
 
 
-def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Corefile]:
+def _from_yaml(text: str, source: str, env: Mapping[str, str] | None,
+               images: list[str] | None = None) -> list[Corefile]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -310,7 +343,7 @@ def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Co
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputFileError(source, f"not valid YAML{where}: {problem}", hint=_K8S_HINT) from None
-    found = _from_objects(docs, source, nodes, env)
+    found = _from_objects(docs, source, nodes, env, images)
     if found is None:
         raise InputFileError(source, "YAML that is not a ConfigMap or a List of them",
                              hint=_K8S_HINT)
@@ -318,16 +351,51 @@ def _from_yaml(text: str, source: str, env: Mapping[str, str] | None) -> list[Co
 
 
 def load_all(paths: list[str], *, env: Mapping[str, str] | None = None,
-             stdin: IO[str] | IO[bytes] | None = None) -> list[Corefile]:
-    """Corefiles of several paths, in order (``-`` at most once)."""
+             stdin: IO[str] | IO[bytes] | None = None,
+             images: list[str] | None = None) -> list[Corefile]:
+    """Corefiles of several paths, in order (``-`` at most once); IMAGES gets the images of
+    the workloads given with them (see load_corefiles)."""
     out: list[Corefile] = []
     for p in paths:
-        out.extend(load_corefiles(p, env=env, stdin=stdin))
+        out.extend(load_corefiles(p, env=env, stdin=stdin, images=images))
         if len(out) > MAX_COREFILES:  # the same cap over all inputs: `FILE` 1000 times
             raise InputFileError(p, f"more than {MAX_COREFILES} Corefiles in all the inputs",
                                  hint="give the Corefiles you mean")
+    if not out and paths:
+        raise InputFileError(paths[0] if paths else "-", "no Corefile in it (no ConfigMap data "
+                             "key named Corefile, *.server or *.override)", hint=_K8S_HINT)
     if out and all(cf.fragment and cf.key is None for cf in out):
         # Only empty ConfigMaps: nothing to read at all.
         raise InputFileError(out[0].source, "no Corefile in it (no ConfigMap data key named "
                              "Corefile, *.server or *.override)", hint=_K8S_HINT)
     return out
+
+
+# A hosts or zone file is a few MB at most; anything larger is not read.
+MAX_DATA_FILE = 8 << 20
+
+
+def root_reader(root: str | None) -> FileReader:
+    """A FileReader over DIR (``--root``): an absolute path is read under DIR, a relative one
+    relative to DIR (CoreDNS's working directory); what cannot be read (missing, too large,
+    not UTF-8, outside DIR through ``..``) is None: the trace then says it could not see it."""
+    if root is None:
+        return no_files
+    import os
+
+    base = os.path.realpath(root)
+
+    def read(path: str) -> str | None:
+        full = os.path.realpath(os.path.join(base, path.lstrip("/")))
+        if not full.startswith(base + os.sep):
+            return None
+        try:
+            with open(full, "rb") as f:
+                data = f.read(MAX_DATA_FILE + 1)
+        except OSError:
+            return None
+        if len(data) > MAX_DATA_FILE:
+            return None
+        return data.decode("utf-8", "replace")
+
+    return read

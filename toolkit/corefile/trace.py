@@ -20,7 +20,15 @@ from toolkit.corefile.document import Corefile, ServerBlock
 from toolkit.corefile.hops import Hop, NextHop, TraceResult
 from toolkit.corefile.listeners import listen_map, service_port, start_index
 from toolkit.corefile.names import fqdn, is_private
-from toolkit.corefile.plugins.base import CURRENT, Action, Query, Semantics, Step
+from toolkit.corefile.plugins.base import (
+    CURRENT,
+    Action,
+    FileReader,
+    Query,
+    Semantics,
+    Step,
+    no_files,
+)
 from toolkit.corefile.plugins.chain import walk_block
 from toolkit.corefile.plugins.forward import (
     ForwardSpec,
@@ -57,6 +65,7 @@ class _Arrival:
     address: str | None
     transport: UpstreamTransport
     via: str
+    qtype: str
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,16 @@ class _End:
 
     outcome: str
     final: NextHop | None = None
+    rcode: str | None = None
 
 
 class _Walk:
     """One trace in progress: the Corefiles with their roles and listen addresses, and the
     hops, notes and problems found so far."""
 
-    def __init__(self, assembly: Assembly, *, service_ip: str | None, mapped: bool, qtype: str,
-                 semantics: Semantics) -> None:
+    def __init__(self, assembly: Assembly, *, service_ip: str | None, mapped: bool,
+                 semantics: Semantics, node_cache: Semantics | None = None,
+                 files: FileReader = no_files) -> None:
         self.corefiles = list(assembly.corefiles)
         self.roles = [assembly.role_of(cf) for cf in self.corefiles]
         self.cluster_idx = assembly.first(CorefileRole.CLUSTER_DNS)
@@ -92,12 +103,14 @@ class _Walk:
         # NodeLocal's cluster-domain block is written __PILLAR__DNS__DOMAIN__ until installed.
         self.aliases = {DOMAIN_PILLAR.lower() + ".": self.domain}
         self.mapped = mapped
-        self.qtype = qtype
-        self.semantics = semantics
+        # A node cache runs node-cache's CoreDNS, the others the CoreDNS given.
+        self.semantics = [node_cache if node_cache is not None and r is not None
+                          and r.role in _CACHE_ROLES else semantics for r in self.roles]
+        self.files = files
         self.notes: list[str] = list(assembly.notes)
         self.problems: list[str] = []
         self.hops: list[Hop] = []
-        self.visited: set[tuple[int, int]] = set()
+        self.visited: set[tuple[int, int, str, str]] = set()
 
     def _service(self, service_ip: str | None) -> dict[str, int]:
         """--service-ip: the cluster DNS listens there (else the first Corefile that is no
@@ -118,9 +131,9 @@ class _Walk:
             arrival = step
         return self._problem(f"gave up after {MAX_HOPS} hops")
 
-    def _problem(self, outcome: str) -> _End:
+    def _problem(self, outcome: str, rcode: str | None = None) -> _End:
         self.problems.append(outcome)
-        return _End(outcome)
+        return _End(outcome, rcode=rcode)
 
     def _port(self, cf: Corefile, port: int) -> int:
         """The port the query reaches in CF (a Service's port 53 mapped to CF's only port)."""
@@ -140,22 +153,27 @@ class _Walk:
         if sel is None:
             return self._problem(
                 f"{cf.name}: no server block serves {arrival.name} on port {port}"
-                + (f" at {arrival.address}" if arrival.address else "") + ": CoreDNS answers REFUSED")
+                + (f" at {arrival.address}" if arrival.address else "") + ": CoreDNS answers REFUSED",
+                "REFUSED")
         block, zone = sel
         if zone in self.aliases.values() and any(a.zone in self.aliases for a in block.addresses):
             self.notes.append(f"{cf.name}: zone {DOMAIN_PILLAR} taken to be {self.domain} (the "
                               "install step fills it with the cluster domain)")
-        bi = cf.blocks.index(block)
-        if (arrival.index, bi) in self.visited:
-            return self._problem(f"forwarding loop: back at {cf.name} block {block.label}")
-        self.visited.add((arrival.index, bi))
-        step = walk_block(block, Query(arrival.name, self.qtype), self.semantics)
+        # By identity: two blocks spliced from one snippet are equal but distinct blocks.
+        bi = next(i for i, b in enumerate(cf.blocks) if b is block)
+        key = (arrival.index, bi, arrival.name, arrival.qtype)
+        if key in self.visited:
+            return self._problem(f"forwarding loop: back at {cf.name} block {block.label}",
+                                 "SERVFAIL")
+        self.visited.add(key)
+        step = walk_block(block, Query(arrival.name, arrival.qtype),
+                          self.semantics[arrival.index], self.files)
         if step.action is Action.FORWARD and step.directive is not None:
             return self._forward(arrival, cf, block, zone, port, step)
         self._record(arrival, cf, block, port, step, step.outcome, (), None)
-        if step.action is Action.DEAD_END:
+        if step.action is Action.DEAD_END or step.rcode in ("SERVFAIL", "REFUSED") or step.may_fail:
             self.problems.append(f"{cf.name} block {block.label}: {step.outcome}")
-        return _End(step.outcome)
+        return _End(step.outcome, rcode=step.rcode)
 
     def _forward(self, arrival: _Arrival, cf: Corefile, block: ServerBlock, zone: str,
                  port: int, step: Step) -> _Arrival | _End:
@@ -184,7 +202,7 @@ class _Walk:
         t = route.target
         return _Arrival(index=route.index, name=step.name, port=t.port if t.port else 53,
                         address=t.host if t.kind is TargetKind.IP else None,
-                        transport=nxt.transport,
+                        transport=nxt.transport, qtype=step.qtype or arrival.qtype,
                         via=f"{d.name} {nxt.target} over {nxt.transport} from {cf.name} line {d.line}")
 
     def _route(self, spec: ForwardSpec, arrival: _Arrival, block: ServerBlock,
@@ -233,14 +251,16 @@ class _Walk:
             file_line=block_file_line(cf, block), zones=block.zones, port=port, name=step.name,
             plugin=d.name if d else None, plugin_line=d.line if d else None, next=nxt,
             via=arrival.via, outcome=outcome, notes=step.notes + notes, stub_forward=stub,
-            role=role.role if role else None, conditional=step.conditional))
+            role=role.role if role else None, conditional=step.conditional, rcode=step.rcode,
+            qtype=step.qtype or arrival.qtype))
 
 
 def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
                port: int | None = None,
                service_ip: str | None = None, start: int | None = None,
                nameserver: str | None = None, assembly: Assembly | None = None,
-               semantics: Semantics = CURRENT) -> TraceResult:
+               semantics: Semantics = CURRENT, node_cache: Semantics | None = None,
+               files: FileReader = no_files) -> TraceResult:
     """Follow NAME through the Corefiles (a node cache and the cluster DNS given together are
     chained; custom import files are spliced into the Corefile that imports them).
 
@@ -250,7 +270,8 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
     ``bind``); ``assembly``: roles and spliced Corefiles from roles.assemble (computed when
     None); ``port``: the port the client asks (default: 53, the Service port, mapped to a
     Corefile's only listen port when it listens elsewhere, e.g. OpenShift's 5353);
-    ``semantics``: which CoreDNS runs them.
+    ``semantics``: which CoreDNS runs them (``node_cache``: which runs the node caches, default
+    the same); ``files``: reads the hosts and zone files the plugins name.
     """
     qtype = qtype.upper()
     if assembly is None:
@@ -258,15 +279,16 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
     if not assembly.corefiles:
         return TraceResult(name=fqdn(name), qtype=qtype, hops=(), outcome="no Corefile given",
                            final=None, roles=assembly.roles, assembly=assembly)
-    walk = _Walk(assembly, service_ip=service_ip, mapped=port is None, qtype=qtype,
-                 semantics=semantics)
+    walk = _Walk(assembly, service_ip=service_ip, mapped=port is None, semantics=semantics,
+                 node_cache=node_cache, files=files)
     if start is None:
         start = start_index(walk.corefiles, assembly, walk.listen, nameserver)
     cur = fqdn(name)
     end = walk.run(_Arrival(
         index=start, name=cur, port=53 if port is None else port, address=nameserver,
-        transport=UpstreamTransport.UDP,
+        transport=UpstreamTransport.UDP, qtype=qtype,
         via=f"client query for {cur} ({qtype})" + (f" to {nameserver}" if nameserver else "")))
     return TraceResult(name=cur, qtype=qtype, hops=tuple(walk.hops), outcome=end.outcome,
                        final=end.final, notes=tuple(walk.notes), problems=tuple(walk.problems),
-                       roles=assembly.roles, assembly=assembly)
+                       roles=assembly.roles, assembly=assembly, rcode=end.rcode,
+                       versions=tuple(dict.fromkeys(s.build.label for s in walk.semantics)))

@@ -50,7 +50,8 @@ def _hop_json(h: Hop) -> dict[str, object]:
             "zones": h.zones, "port": h.port, "name": h.name, "plugin": h.plugin,
             "plugin_line": h.plugin_line, "next": _next_json(h.next), "via": h.via,
             "outcome": h.outcome, "notes": h.notes, "stub_forward": h.stub_forward,
-            "role": h.role, "conditional_answerers": h.conditional}
+            "role": h.role, "conditional_answerers": h.conditional, "rcode": h.rcode,
+            "qtype": h.qtype}
 
 
 def _hop_row(i: int, h: Hop) -> tuple[str, ...]:
@@ -76,6 +77,8 @@ def trace_report(result: TraceResult) -> Report:
                   data={"name": result.name, "qtype": result.qtype,
                         "hops": [_hop_json(h) for h in result.hops],
                         "corefiles": role_json(result.assembly) if result.assembly else [],
-                        "outcome": result.outcome, "final": _next_json(result.final)},
+                        "outcome": result.outcome, "final": _next_json(result.final),
+                        "rcode": result.rcode, "coredns": list(result.versions),
+                        "answered_by": result.hops[-1].plugin if result.hops else None},
                   tables=(table, roles_table), subject=result.name,
                   notes=(result.outcome,) + notes)

@@ -6,20 +6,20 @@ passes (not its zone, or it only notes or rewrites the name) lets the next one r
 answers, fails or forwards ends the block (CoreDNS's ``plugin.Handler.ServeDNS`` either
 writes a response or calls ``NextOrFailure``).
 
-``Semantics`` says which CoreDNS the block runs on. There is one today (no version: the
-execution order of ``catalog`` and the behaviour each plugin module describes); a version
-passed in later selects per-version orders and plugin behaviour without changing this
-interface.
+``Semantics`` says which CoreDNS build the block runs on (plugins.versions: the plugin order
+of its plugin.cfg, the plugins compiled in, behaviour that changed between releases).
+``Context.files`` reads the files a plugin names (hosts files, zone files) when the caller
+has them; a plugin whose file cannot be read says what it would do with each outcome.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from toolkit.corefile.document import Directive, ServerBlock
-from toolkit.corefile.plugins.catalog import order_index
+from toolkit.corefile.plugins.versions import Build, coredns_build, parse_version
 
 
 class Action(StrEnum):
@@ -58,7 +58,9 @@ class Step:
     ``name``: the name after it (rewrites change it); ``directive``: the directive that
     decided (for a final action); ``outcome``: the words for a final action; ``notes``: what
     the reader should know on the way; ``conditional``: plugins that answer first when they
-    know the name (``hosts`` and ``kubernetes`` with ``fallthrough``)."""
+    know the name (``hosts`` and ``kubernetes`` with ``fallthrough``); ``rcode``: the rcode
+    of an answer decided here (None: it depends on data the trace cannot see: an upstream,
+    the API server, a file not given)."""
 
     action: Action
     name: str
@@ -66,29 +68,54 @@ class Step:
     outcome: str = ""
     notes: tuple[str, ...] = ()
     conditional: tuple[str, ...] = ()
+    rcode: str | None = None
+    qtype: str | None = None  # the query type after this step (a type rewrite), None: unchanged
+    # An answer that is SERVFAIL unless a file the trace could not read lists the name.
+    may_fail: bool = False
 
 
 @dataclass(frozen=True)
 class Semantics:
-    """Which CoreDNS runs the Corefile. ``version`` None: the behaviour the plugin modules
-    describe and the execution order of ``catalog`` (a later issue adds per-version ones)."""
+    """Which CoreDNS build runs the Corefile (default: the newest pinned CoreDNS)."""
 
-    version: str | None = None
+    build: Build = field(default_factory=coredns_build)
+
+    @property
+    def version(self) -> str:
+        """The CoreDNS version (for node-cache: the CoreDNS it is built on)."""
+        return self.build.version
 
     def order(self, plugin: str) -> int | None:
-        """Position of PLUGIN in this CoreDNS's plugin.cfg (None: not compiled in)."""
-        return order_index(plugin)
+        """Position of PLUGIN in this CoreDNS's plugin.cfg (None: not listed)."""
+        return self.build.index(plugin)
+
+    def at_least(self, version: str) -> bool:
+        """Whether this CoreDNS is VERSION or newer."""
+        mine, other = parse_version(self.build.version), parse_version(version)
+        return mine is not None and other is not None and mine >= other
 
 
 CURRENT = Semantics()
 
+# Reads a file a plugin names (a hosts file, a zone file): its text, or None when the trace
+# was not given it.
+FileReader = Callable[[str], "str | None"]
+
+
+def no_files(path: str) -> str | None:  # noqa: ARG001 - the FileReader signature
+    """The FileReader of a trace given no files."""
+    return None
+
 
 @dataclass(frozen=True)
 class Context:
-    """Where a plugin is asked: the server block it is in, on which CoreDNS."""
+    """Where a plugin is asked: the server block it is in, on which CoreDNS, and the files
+    the trace can read."""
 
     block: ServerBlock
     semantics: Semantics = CURRENT
+    files: FileReader = no_files
+    last_handler: str = ""  # the block's last plugin that handles queries (its Next is nil)
 
 
 # A plugin: all its directives of one block (in line order), the query, where it runs.
@@ -113,7 +140,8 @@ def each(step: DirectiveStep) -> Handler:
             name = s.name
             if s.action.final:
                 return Step(action=s.action, name=name, directive=s.directive, outcome=s.outcome,
-                            notes=tuple(notes), conditional=tuple(conditional))
+                            notes=tuple(notes), conditional=tuple(conditional), rcode=s.rcode,
+                            may_fail=s.may_fail)
             if s.action is not Action.PASS:
                 acted = s.action
         return Step(action=acted, name=name, notes=tuple(notes), conditional=tuple(conditional))

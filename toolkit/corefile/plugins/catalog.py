@@ -112,10 +112,19 @@ EXTERNAL: frozenset[str] = frozenset({
 
 KNOWN: frozenset[str] = frozenset(EXECUTION_ORDER)
 
-# Plugins that may legitimately be given more than once in one server block.
+# Plugins that may legitimately be given more than once in one server block (forward: several
+# stanzas, each for its own FROM zone, since CoreDNS 1.9.4; forward/setup.go chains them).
 REPEATABLE: frozenset[str] = frozenset({
     "template", "rewrite", "log", "acl", "header", "bind", "dnstap", "on", "sign", "file",
-    "hosts", "import", "view", "metadata", "tsig",
+    "import", "metadata", "forward",
+})
+
+# Plugins whose setup returns plugin.ErrOnce when given twice in a block: CoreDNS refuses to
+# start ("this plugin can only be used once per Server Block"; grep plugin.ErrOnce in
+# coredns@v1.12.1 and v1.14.7 plugin/*/setup.go; metrics is the prometheus directive).
+ONCE: frozenset[str] = frozenset({
+    "cache", "dnssec", "errors", "grpc", "hosts", "kubernetes", "loop", "prometheus", "nsid",
+    "pprof", "ready", "shed", "tsig", "view",
 })
 
 # Plugins that send queries elsewhere (their arguments are upstreams).

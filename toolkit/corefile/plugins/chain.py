@@ -5,13 +5,31 @@ answers, fails or forwards (core/dnsserver: the chain of plugin.Handler)."""
 from __future__ import annotations
 
 from toolkit.corefile.document import Directive, ServerBlock
-from toolkit.corefile.plugins.base import CURRENT, Action, Context, Query, Semantics, Step
+from toolkit.corefile.plugins.base import (
+    CURRENT,
+    Action,
+    Context,
+    FileReader,
+    Query,
+    Semantics,
+    Step,
+    no_files,
+)
 from toolkit.corefile.plugins.registry import HANDLERS
 
 # Plugins the build does not know run after all the others (they do nothing to a query here).
 _UNORDERED = 10_000
 
 NO_ANSWER = "no plugin answers: CoreDNS returns SERVFAIL"
+NO_HANDLER = ("the block has no plugin that handles queries: CoreDNS answers REFUSED "
+              "(core/dnsserver/server.go: zone defined, but has not got any plugins)")
+
+# Plugins that only configure the server and add no handler to the chain: a block of only
+# these has a nil plugin chain (each plugin's setup.go never calls AddPlugin).
+SETUP_ONLY = frozenset({
+    "root", "bind", "debug", "health", "ready", "reload", "pprof", "tls", "timeouts",
+    "multisocket", "proxyproto", "quic", "grpc_server", "https", "https3", "on", "view",
+})
 
 
 def chain(block: ServerBlock, semantics: Semantics = CURRENT
@@ -27,23 +45,30 @@ def chain(block: ServerBlock, semantics: Semantics = CURRENT
     return [(name, tuple(ds)) for name, ds in groups.items()]
 
 
-def walk_block(block: ServerBlock, query: Query, semantics: Semantics = CURRENT) -> Step:
+def walk_block(block: ServerBlock, query: Query, semantics: Semantics = CURRENT,
+               files: FileReader = no_files) -> Step:
     """What BLOCK does with QUERY: the step of the plugin that decides (with the notes and
-    conditional answerers of the plugins before it), or DEAD_END when none does."""
-    ctx = Context(block, semantics)
-    name = query.name
+    conditional answerers of the plugins before it), REFUSED for a block without handlers,
+    or DEAD_END (SERVFAIL) when no plugin answers."""
+    if all(d.name in SETUP_ONLY for d in block.directives):
+        return Step(action=Action.ERROR, name=query.name, outcome=NO_HANDLER, rcode="REFUSED")
+    plugins = chain(block, semantics)
+    last = next((p for p, _ in reversed(plugins) if p not in SETUP_ONLY), "")
+    ctx = Context(block, semantics, files, last)
+    name, qtype = query.name, query.qtype
     notes: list[str] = []
     conditional: list[str] = []
-    for plugin, directives in chain(block, semantics):
+    for plugin, directives in plugins:
         handler = HANDLERS.get(plugin)
         if handler is None:
             continue
-        step = handler(directives, Query(name, query.qtype), ctx)
-        name = step.name
+        step = handler(directives, Query(name, qtype), ctx)
+        name, qtype = step.name, step.qtype or qtype
         notes.extend(step.notes)
         conditional.extend(step.conditional)
         if step.action.final:
             return Step(action=step.action, name=name, directive=step.directive,
-                        outcome=step.outcome, notes=tuple(notes), conditional=tuple(conditional))
+                        outcome=step.outcome, notes=tuple(notes), conditional=tuple(conditional),
+                        rcode=step.rcode, qtype=qtype, may_fail=step.may_fail)
     return Step(action=Action.DEAD_END, name=name, outcome=NO_ANSWER, notes=tuple(notes),
-                conditional=tuple(conditional))
+                conditional=tuple(conditional), rcode="SERVFAIL", qtype=qtype)

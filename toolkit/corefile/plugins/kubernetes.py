@@ -1,6 +1,8 @@
 """kubernetes: the cluster zones from the API server (Services, Pods, Endpoints) and the
 reverse zones of its CIDR arguments; with ``fallthrough`` the names it does not know go on
-(coredns/coredns plugin/kubernetes)."""
+(coredns/coredns plugin/kubernetes). Whether a name exists is the API server's to say: the
+trace gives no rcode for it (NOERROR for a Service or Pod it has, NXDOMAIN otherwise; SERVFAIL
+while it has not synced with the API: handler.go)."""
 
 from __future__ import annotations
 

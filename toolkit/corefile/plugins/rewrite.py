@@ -1,120 +1,137 @@
-"""rewrite: changes the question's name before the later plugins see it (coredns/coredns
-plugin/rewrite). Evaluated here: ``rewrite [continue|stop] name [exact|prefix|suffix|
-substring|regex] FROM TO`` and the block form ``rewrite [stop] { name ... ; answer ... }`` (its
-``name`` line rewrites the question, ``answer`` lines only the response). Other rewrites
-(type, class, edns0...) leave the name as it is.
+"""rewrite: changes the question before the later plugins see it (coredns/coredns
+plugin/rewrite). All ``rewrite`` lines of a block are one plugin with a list of rules, tried
+in line order (rewrite.go ServeDNS): a rule that does not match is skipped; one that matches
+applies and, in its mode, ends the rewriting (``stop``, the default) or lets the next rule see
+the new question (``continue``).
+
+Evaluated here: ``rewrite [continue|stop] name [exact|prefix|suffix|substring|regex] FROM TO
+[answer ...]``, its block form ``rewrite [stop|continue] { name ...; answer ... }`` (the block's
+tokens are the rule's arguments, setup.go rewriteParse), and ``type FROM TO`` (the query type
+seen by later plugins). Every other rule type (class, edns0, ttl, cname, rcode...) is not
+evaluated: it is taken not to match, with a note.
+
+As name.go does: FROM and TO of exact/prefix/suffix/substring are lower-cased FQDNs
+(plugin.Name.Normalize adds the trailing dot, so ``prefix foo`` matches ``foo.`` only),
+substring replaces every occurrence, a regex is matched against the lower-cased FQDN and its
+replacement is normalized after ``{N}`` are filled (an unknown ``{N}`` stays as written).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from toolkit.corefile import regex
 from toolkit.corefile.document import Directive
-from toolkit.corefile.names import fqdn
-from toolkit.corefile.plugins.base import Action, Context, Handler, Query, Step, each
+from toolkit.corefile.plugins.base import Action, Context, Query, Step, at
+
+_MATCH_TYPES = ("exact", "prefix", "suffix", "substring", "regex")
+_MODES = ("continue", "stop")
 
 
-class MatchType(StrEnum):
-    """How a ``name`` rule's FROM matches the name."""
+@dataclass(frozen=True)
+class Rule:
+    """One rewrite rule: its mode, its type and its arguments after the type."""
 
-    EXACT = "exact"
-    PREFIX = "prefix"
-    SUFFIX = "suffix"
-    SUBSTRING = "substring"
-    REGEX = "regex"
-
-
-_MATCH_TYPES = frozenset(m.value for m in MatchType)
+    mode: str
+    kind: str
+    args: tuple[str, ...]
+    line: int
 
 
-class _NotEvaluated(Exception):
-    """A regex FROM that Python cannot compile: the rule is not evaluated."""
-
-
-def name_rule(d: Directive) -> tuple[tuple[str, ...], int] | None:
-    """The arguments after ``name`` of D's name rule and the line they are on; None when D
-    does not rewrite the name."""
-    args = d.args
-    if args and args[0] in ("continue", "stop"):
-        args = args[1:]
-    if not args and d.has_block:
-        for sub in d.block:
-            if sub.name == "name":
-                return sub.args, sub.line
-        return None
-    if not args or args[0] != "name":
-        return None
-    return args[1:], d.line
-
-
-def _exact(n: str, frm: str, to: str) -> str | None:
-    return fqdn(to) if n == fqdn(frm) else None
-
-
-def _prefix(n: str, frm: str, to: str) -> str | None:
-    return to + n[len(frm):] if n.startswith(frm) else None
-
-
-def _suffix(n: str, frm: str, to: str) -> str | None:
-    f2 = frm if frm.endswith(".") else frm + "."
-    t2 = to if to.endswith(".") else to + "."
-    return n[: -len(f2)] + t2 if n.endswith(f2) else None
-
-
-def _substring(n: str, frm: str, to: str) -> str | None:
-    return n.replace(frm, to, 1) if frm in n else None
-
-
-def _regex(n: str, frm: str, to: str) -> str | None:
-    try:
-        m = re.search(frm, n)
-    except re.error:
-        raise _NotEvaluated from None
-    if not m:
-        return None
-    groups = m.re.groups or 0
-    # {N} in TO is the Nth group of the match ({0} the whole match, unknown groups empty).
-    return re.sub(r"\{(\d+)\}", lambda g: (m.group(int(g.group(1))) or "")
-                  if int(g.group(1)) <= groups else "", to)
-
-
-_MATCHERS: dict[MatchType, Callable[[str, str, str], str | None]] = {
-    MatchType.EXACT: _exact, MatchType.PREFIX: _prefix, MatchType.SUFFIX: _suffix,
-    MatchType.SUBSTRING: _substring, MatchType.REGEX: _regex,
-}
-
-
-def apply_rewrite(d: Directive, name: str) -> tuple[str, str | None]:
-    """(new name, note) for one rewrite directive; forms not understood leave the name as it
-    is, with a note when the rule could not be evaluated."""
-    rule = name_rule(d)
-    if rule is None:
-        return name, None
-    args, line = rule
-    mtype = MatchType.EXACT
-    if args and args[0] in _MATCH_TYPES:
-        mtype, args = MatchType(args[0]), args[1:]
+def rule_of(d: Directive) -> Rule:
+    """The rule one ``rewrite`` directive gives (setup.go rewriteParse, rewrite.go newRule)."""
+    args = list(d.args)
     if len(args) < 2:
-        return name, f"rewrite at line {line} not evaluated (unexpected arguments)"
-    n = fqdn(name)
-    try:
-        new = _MATCHERS[mtype](n, args[0].lower(), args[1].lower())
-    except _NotEvaluated:
-        return name, f"rewrite regex at line {line} not evaluated"
-    if new is None or fqdn(new) == n:
-        return name, None
-    return fqdn(new), f"rewrite at line {line}: {n} -> {fqdn(new)}"
+        for sub in d.block:
+            args.extend((sub.name, *sub.args))
+    mode = "stop"
+    if args and args[0].lower() in _MODES:
+        mode, args = args[0].lower(), args[1:]
+    kind = args[0].lower() if args else ""
+    return Rule(mode=mode, kind=kind, args=tuple(args[1:]), line=d.line)
 
 
-def step(d: Directive, query: Query, ctx: Context) -> Step:  # noqa: ARG001 - the Handler signature
-    """The name after this rule; every rule is applied in turn (``continue`` semantics).
-    CoreDNS's default is ``stop`` (the first rule that matches ends the rewriting): a known
-    difference, left for the per-version semantics (``Semantics``)."""
-    name, note = apply_rewrite(d, query.name)
-    return Step(action=Action.REWRITE if name != query.name else Action.PASS, name=name,
-                notes=(note,) if note else ())
+def _normalize(s: str) -> str:
+    """plugin.Name.Normalize: lower case, with the trailing dot."""
+    s = s.lower()
+    return s if s.endswith(".") else s + "."
 
 
-handler: Handler = each(step)
+def valid_name(name: str) -> bool:
+    """miekg/dns IsDomainName, as rewrite.go checks the new name: no empty label but the
+    root's, labels of at most 63 octets, at most 255 octets in all."""
+    if name == ".":
+        return True
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    return (all(0 < len(x.encode()) <= 63 for x in labels)
+            and len(name.encode()) + (0 if name.endswith(".") else 1) <= 255)
+
+
+def _name_rewrite(rule: Rule, name: str) -> str | None:
+    """The question name after RULE, None when it does not match (name.go)."""
+    args = rule.args
+    if len(args) < 2:
+        return None
+    if len(args) == 2 or args[0].lower() not in _MATCH_TYPES:
+        mtype, frm, to = "exact", args[0], args[1]
+    else:
+        mtype, frm, to = args[0].lower(), args[1], args[2]
+    if mtype == "regex":
+        m = regex.search(frm, name)
+        if m is None:
+            return None
+        out = _normalize(to)
+        for i, g in enumerate(m.groups):
+            out = out.replace("{" + str(i) + "}", g)
+        return out
+    frm, to = _normalize(frm), _normalize(to)
+    if mtype == "exact":
+        return to if name == frm else None
+    if mtype == "prefix":
+        return to + name[len(frm):] if name.startswith(frm) else None
+    if mtype == "suffix":
+        return name[: -len(frm)] + to if name.endswith(frm) else None
+    return name.replace(frm, to) if frm in name else None
+
+
+def apply_rule(rule: Rule, query: Query) -> tuple[Query | None, str | None]:
+    """(the query after RULE, None when it does not match; a note for a rule not evaluated)."""
+    if rule.kind == "name":
+        try:
+            new = _name_rewrite(rule, query.name)
+        except regex.RegexError as exc:
+            return None, f"rewrite at line {rule.line} not evaluated ({exc})"
+        return (None if new is None else Query(new, query.qtype)), None
+    if rule.kind == "type" and len(rule.args) == 2:
+        if query.qtype == rule.args[0].upper():
+            return Query(query.name, rule.args[1].upper()), None
+        return None, None
+    return None, f"rewrite {rule.kind or '(empty)'} at line {rule.line} not evaluated"
+
+
+def handler(directives: Sequence[Directive], query: Query, ctx: Context) -> Step:  # noqa: ARG001
+    """Apply the block's rules in line order until a matching ``stop`` rule."""
+    notes: list[str] = []
+    cur = query
+    for d in directives:
+        rule = rule_of(d)
+        new, note = apply_rule(rule, cur)
+        if note:
+            notes.append(note)
+        if new is None:
+            continue
+        if not valid_name(new.name):
+            return Step(action=Action.ERROR, name=cur.name, directive=d, rcode="SERVFAIL",
+                        notes=tuple(notes),
+                        outcome=f"rewrite ({at(d)}) makes {new.name!r}, not a domain name: "
+                                "SERVFAIL (rewrite.go: invalid name after rewrite)")
+        if new != cur:
+            change = f"{cur.name} -> {new.name}" if new.name != cur.name else \
+                f"type {cur.qtype} -> {new.qtype}"
+            notes.append(f"rewrite ({at(d)}, {rule.mode}): {change}")
+        cur = new
+        if rule.mode == "stop":
+            break
+    action = Action.REWRITE if cur != query else Action.PASS
+    return Step(action=action, name=cur.name, notes=tuple(notes), qtype=cur.qtype)

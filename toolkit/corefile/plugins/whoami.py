@@ -9,7 +9,7 @@ from toolkit.corefile.plugins.base import Action, Context, Handler, Query, Step,
 
 def step(d: Directive, query: Query, ctx: Context) -> Step:  # noqa: ARG001 - the Handler signature
     """It answers whatever it is asked."""
-    return Step(action=Action.ANSWER, name=query.name, directive=d,
+    return Step(action=Action.ANSWER, name=query.name, directive=d, rcode="NOERROR",
                 outcome=f"answered by {d.name} ({at(d)})")
 
 

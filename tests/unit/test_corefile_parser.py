@@ -116,7 +116,7 @@ def test_syntax_zones_snippets_env_quotes_comments():
     log {args[0]}
 }
 dns://.:1053 tls://example.org:853, alpha.pm.k8s:53 {
-    import common "class denial"
+    import common
     forward . tls://9.9.9.9 1.1.1.1:5353 {$UPSTREAM} { # inline comment
         tls_servername dns.quad9.net
         health_check 5s
@@ -136,7 +136,8 @@ dns://.:1053 tls://example.org:853, alpha.pm.k8s:53 {
         ("dns", ".", 1053), ("tls", "example.org.", 853), ("dns", "alpha.pm.k8s.", 53)]
     assert b0.plugins == ("errors", "log", "forward", "template")
     log = b0.get("log")[0]
-    assert log.args == ("class denial",) and log.imported_from == "common" and log.import_line == 7
+    # CoreDNS's caddy has no snippet arguments: {args[0]} stays as written.
+    assert log.args == ("{args[0]}",) and log.imported_from == "common" and log.import_line == 7
     assert log.line == 4
     fwd = b0.get("forward")[0]
     assert fwd.args == (".", "tls://9.9.9.9", "1.1.1.1:5353", "{$UPSTREAM}")
@@ -252,3 +253,13 @@ def test_non_ascii_digits_are_no_port():
     assert cf.blocks[0].addresses[0].problem == "invalid port '53\u00b9'"
     from toolkit.corefile.plugins.forward import parse_target
     assert parse_target("192.0.2.1:5\u00b3").kind == "not-an-address"
+
+
+def test_import_takes_one_argument_as_coredns_caddy():
+    import pytest
+
+    from toolkit.corefile.document import CorefileError
+
+    with pytest.raises(CorefileError) as e:
+        parse_corefile("(s) {\n  whoami\n}\n.:53 {\n  import s 1.2.3.4\n}\n")
+    assert e.value.line == 5 and "Import takes only one argument" in str(e.value)

@@ -60,3 +60,15 @@ def select_block(cf: Corefile, name: str, port: int | None = 53, address: str | 
 def block_file_line(cf: Corefile, block: ServerBlock) -> int | None:
     """File line of BLOCK; None for a block spliced in from another file (custom imports)."""
     return None if block.imported_from else cf.file_line(block.line)
+
+
+def listens(cf: Corefile, port: int | None, address: str | None) -> bool:
+    """Whether some block of CF listens on PORT (and ADDRESS, by ``bind``): when none does,
+    nothing answers there at all (no REFUSED: no socket)."""
+    for b in cf.blocks:
+        bind = tuple(x for x in b.bind if not PILLAR_RE.fullmatch(x))
+        if address and bind and not any(same_ip(address, x) for x in bind):
+            continue
+        if any(port is None or a.port is None or a.port == port for a in b.addresses):
+            return True
+    return False

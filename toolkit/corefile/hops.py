@@ -63,3 +63,6 @@ class TraceResult:
     # upstream, the API server or a file not given decides).
     rcode: str | None = None
     versions: tuple[str, ...] = ()  # the CoreDNS builds the Corefiles were read as
+    # A continue-only rewrite on the path: the answer keeps the rewritten question and
+    # clients drop it.
+    unreverted: bool = False

@@ -7,8 +7,8 @@ Follows the Caddyfile grammar CoreDNS uses (coredns/caddy):
 - a server block is one or more addresses (separated by whitespace or commas, a trailing comma
   continues on the next line) followed by ``{`` ... ``}``; a Corefile with a single block may
   omit the braces;
-- ``(name) { ... }`` defines a snippet, ``import name [args]`` splices it in (``{args[N]}`` are
-  replaced); an import of something that is not a snippet defined before it is a file glob,
+- ``(name) { ... }`` defines a snippet, ``import name`` splices it in (one argument only: CoreDNS's
+  caddy has no snippet arguments, ``{args[N]}`` stays as written); an import of something that is not a snippet defined before it is a file glob,
   which a pure parser cannot read: it is recorded as unresolved, unless the caller hands the
   files in (``files``: pattern -> [(name, text)], e.g. the keys of AKS's or k3s's
   ``coredns-custom`` ConfigMap for ``import custom/*.server``); their tokens are spliced in at the
@@ -36,9 +36,9 @@ __all__ = ["FRAGMENT_PREFIX", "MAX_DEPTH", "MAX_IMPORTED_TOKENS", "Corefile", "C
 
 MAX_DEPTH = 64
 MAX_IMPORTED_TOKENS = 200_000
+MAX_SNIPPET_EXPANSIONS = 10_000  # coredns/caddy caddyfile/parse.go maxSnippetExpansions
 
 _ENV_RE = re.compile(r'\{\$([^{}$%\s]+)\}|\{%([^{}$%\s]+)%\}')
-_ARGS_RE = re.compile(r'\{args\[(\d+)\]\}')
 
 
 @dataclass(slots=True)
@@ -110,6 +110,7 @@ class _Parser:
         self.placeholders: dict[str, None] = {}
         self.stream = _Stream(tokenize(text, source=source, line_offset=line_offset))
         self.snippets: dict[str, list[Token]] = {}
+        self.expansions = 0
 
     def error(self, message: str, tok: Token | None) -> CorefileError:
         line = tok.line if tok else 1
@@ -143,33 +144,37 @@ class _Parser:
             out.append(t)
 
     def do_import(self, tok: Token) -> Import:
+        """``import PATTERN``: a snippet defined before it, else a file glob. coredns/caddy's
+        doImport takes exactly one argument ("Import takes only one argument (glob pattern
+        or file)": CoreDNS has no snippet arguments; ``{args[N]}`` in a snippet stays as
+        written) and caps snippet expansions at 10,000 (caddyfile/parse.go)."""
         args = self.line_args()
         if not args:
-            raise self.error("import needs a snippet name or a file pattern", tok)
+            raise self.error("Wrong argument count or unexpected line ending after 'import'", tok)
         pattern = self.subst(args[0].text)
-        rest = tuple(self.subst(a.text) for a in args[1:])
+        if not pattern:
+            raise self.error("Import requires a non-empty filepath", tok)
+        if len(args) > 1:
+            raise self.error("Import takes only one argument (glob pattern or file)", args[1])
         body = self.snippets.get(pattern)
         if body is None and pattern in self.files:
-            return self.import_files(tok, pattern, rest)
+            return self.import_files(tok, pattern, ())
         if body is None:
-            return Import(pattern=pattern, args=rest, line=tok.line, resolved=False)
+            return Import(pattern=pattern, args=(), line=tok.line, resolved=False)
         if pattern in tok.chain:
             raise self.error(f"import cycle: snippet {pattern!r} imports itself", tok)
+        self.expansions += 1
+        if self.expansions > MAX_SNIPPET_EXPANSIONS:
+            raise self.error(f"maximum snippet import depth ({MAX_SNIPPET_EXPANSIONS}) exceeded", tok)
         if self.stream.imported + len(body) > MAX_IMPORTED_TOKENS:
             raise self.error(f"imports expand to more than {MAX_IMPORTED_TOKENS} tokens", tok)
         chain = tok.chain + (pattern,)
         import_line = tok.import_line if tok.chain else tok.line
-        spliced = []
-        for t in body:
-            text = t.text
-            if rest and "{args[" in text:
-                text = _ARGS_RE.sub(lambda m: rest[int(m.group(1))] if int(m.group(1)) < len(rest)
-                                    else "", text)
-            spliced.append(Token(text=text, line=t.line, column=t.column, quoted=t.quoted,
-                                 first_on_line=t.first_on_line, chain=chain,
-                                 import_line=import_line))
+        spliced = [Token(text=t.text, line=t.line, column=t.column, quoted=t.quoted,
+                         first_on_line=t.first_on_line, chain=chain, import_line=import_line)
+                   for t in body]
         self.stream.push(spliced)
-        return Import(pattern=pattern, args=rest, line=tok.line, resolved=True)
+        return Import(pattern=pattern, args=(), line=tok.line, resolved=True)
 
     def import_files(self, tok: Token, pattern: str, rest: tuple[str, ...]) -> Import:
         """Splice the files a glob import matches, in sorted order (caddy's doImport uses

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from toolkit.corefile.block_match import block_file_line, select_block
+from toolkit.corefile.block_match import block_file_line, listens, select_block
 from toolkit.corefile.document import Corefile, ServerBlock
 from toolkit.corefile.hops import Hop, NextHop, TraceResult
 from toolkit.corefile.listeners import listen_map, service_port, start_index
@@ -86,6 +86,7 @@ class _End:
     outcome: str
     final: NextHop | None = None
     rcode: str | None = None
+    unreverted: bool = False
 
 
 class _Walk:
@@ -111,6 +112,7 @@ class _Walk:
         self.problems: list[str] = []
         self.hops: list[Hop] = []
         self.visited: set[tuple[int, int, str, str]] = set()
+        self.unreverted = False
 
     def _service(self, service_ip: str | None) -> dict[str, int]:
         """--service-ip: the cluster DNS listens there (else the first Corefile that is no
@@ -150,6 +152,11 @@ class _Walk:
         cf = self.corefiles[arrival.index]
         port = self._port(cf, arrival.port)
         sel = select_block(cf, arrival.name, port, arrival.address, aliases=self.aliases)
+        if sel is None and not listens(cf, port, arrival.address):
+            return self._problem(
+                f"{cf.name}: no server block listens on port {port}"
+                + (f" at {arrival.address}" if arrival.address else "")
+                + ": no DNS answer (ICMP port unreachable, or a timeout)")
         if sel is None:
             return self._problem(
                 f"{cf.name}: no server block serves {arrival.name} on port {port}"
@@ -168,6 +175,10 @@ class _Walk:
         self.visited.add(key)
         step = walk_block(block, Query(arrival.name, arrival.qtype),
                           self.semantics[arrival.index], self.files)
+        if step.unreverted:
+            self.unreverted = True
+            self.problems.append(f"{cf.name} block {block.label}: a continue-only rewrite leaves "
+                                 f"the rewritten question {step.name} in the answer: clients drop it")
         if step.action is Action.FORWARD and step.directive is not None:
             return self._forward(arrival, cf, block, zone, port, step)
         self._record(arrival, cf, block, port, step, step.outcome, (), None)
@@ -291,4 +302,5 @@ def trace_name(name: str, corefiles: Sequence[Corefile], *, qtype: str = "A",
     return TraceResult(name=cur, qtype=qtype, hops=tuple(walk.hops), outcome=end.outcome,
                        final=end.final, notes=tuple(walk.notes), problems=tuple(walk.problems),
                        roles=assembly.roles, assembly=assembly, rcode=end.rcode,
+                       unreverted=walk.unreverted,
                        versions=tuple(dict.fromkeys(s.build.label for s in walk.semantics)))

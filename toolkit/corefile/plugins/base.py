@@ -72,6 +72,8 @@ class Step:
     qtype: str | None = None  # the query type after this step (a type rewrite), None: unchanged
     # An answer that is SERVFAIL unless a file the trace could not read lists the name.
     may_fail: bool = False
+    # A rewrite whose answer keeps the rewritten question: clients drop it (see rewrite).
+    unreverted: bool = False
 
 
 @dataclass(frozen=True)

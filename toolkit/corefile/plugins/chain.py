@@ -58,17 +58,21 @@ def walk_block(block: ServerBlock, query: Query, semantics: Semantics = CURRENT,
     name, qtype = query.name, query.qtype
     notes: list[str] = []
     conditional: list[str] = []
+    unreverted = False
     for plugin, directives in plugins:
         handler = HANDLERS.get(plugin)
         if handler is None:
             continue
         step = handler(directives, Query(name, qtype), ctx)
         name, qtype = step.name, step.qtype or qtype
+        unreverted = unreverted or step.unreverted
         notes.extend(step.notes)
         conditional.extend(step.conditional)
         if step.action.final:
             return Step(action=step.action, name=name, directive=step.directive,
                         outcome=step.outcome, notes=tuple(notes), conditional=tuple(conditional),
-                        rcode=step.rcode, qtype=qtype, may_fail=step.may_fail)
+                        rcode=step.rcode, qtype=qtype, may_fail=step.may_fail,
+                        unreverted=unreverted)
     return Step(action=Action.DEAD_END, name=name, outcome=NO_ANSWER, notes=tuple(notes),
-                conditional=tuple(conditional), rcode="SERVFAIL", qtype=qtype)
+                conditional=tuple(conditional), rcode="SERVFAIL", qtype=qtype,
+                unreverted=unreverted)

@@ -110,10 +110,26 @@ def apply_rule(rule: Rule, query: Query) -> tuple[Query | None, str | None]:
     return None, f"rewrite {rule.kind or '(empty)'} at line {rule.line} not evaluated"
 
 
+def _responds(rule: Rule) -> bool:
+    """Whether a matching RULE adds response rules (name.go: an exact rule always rewrites
+    the answer back, the others with ``answer ...`` arguments; type rules never)."""
+    if rule.kind != "name":
+        return False
+    typed = len(rule.args) >= 3 and rule.args[0].lower() in _MATCH_TYPES
+    return (not typed and len(rule.args) == 2) or (typed and rule.args[0].lower() == "exact") \
+        or len(rule.args) > 3
+
+
 def handler(directives: Sequence[Directive], query: Query, ctx: Context) -> Step:  # noqa: ARG001
-    """Apply the block's rules in line order until a matching ``stop`` rule."""
+    """Apply the block's rules in line order until a matching ``stop`` rule.
+
+    rewrite.go ServeDNS restores the client's question in the answer only when a ``stop``
+    rule ended the rewriting or a matching rule added response rules; rules that matched in
+    ``continue`` mode alone (no ``answer``) leave the rewritten question in the answer, and
+    clients that check it (glibc, musl, Go, dig, dnspython) drop the answer: a timeout."""
     notes: list[str] = []
     cur = query
+    matched = responds = stopped = False
     for d in directives:
         rule = rule_of(d)
         new, note = apply_rule(rule, cur)
@@ -131,7 +147,16 @@ def handler(directives: Sequence[Directive], query: Query, ctx: Context) -> Step
                 f"type {cur.qtype} -> {new.qtype}"
             notes.append(f"rewrite ({at(d)}, {rule.mode}): {change}")
         cur = new
+        matched = True
+        responds = responds or _responds(rule)
         if rule.mode == "stop":
+            stopped = True
             break
+    unreverted = matched and not stopped and not responds and cur != query
+    if unreverted:
+        notes.append(f"rewrite: the rules matched in 'continue' mode only, without 'answer': "
+                     f"the answer keeps the question {cur.name} ({cur.qtype}), so clients "
+                     "drop it as an answer to another question (rewrite.go): a timeout")
     action = Action.REWRITE if cur != query else Action.PASS
-    return Step(action=action, name=cur.name, notes=tuple(notes), qtype=cur.qtype)
+    return Step(action=action, name=cur.name, notes=tuple(notes), qtype=cur.qtype,
+                unreverted=unreverted)

@@ -9,7 +9,8 @@ Follows the Caddyfile grammar CoreDNS uses (coredns/caddy):
   omit the braces;
 - ``(name) { ... }`` defines a snippet, ``import name`` splices it in (one argument only: CoreDNS's
   caddy has no snippet arguments, ``{args[N]}`` stays as written); an import of something
-  that is not a snippet defined before it is a file glob, which a pure parser cannot read: it is recorded as unresolved, unless the caller hands the
+  that is not a snippet defined before it is a file glob, which a pure parser cannot read:
+  it is recorded as unresolved, unless the caller hands the
   files in (``files``: pattern -> [(name, text)], e.g. the keys of AKS's or k3s's
   ``coredns-custom`` ConfigMap for ``import custom/*.server``); their tokens are spliced in at the
   import, as caddy's ``doImport`` does with the files a glob matches (in sorted order);

@@ -44,6 +44,8 @@ DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_S
                 "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT")
 DEFAULT_IMAGES = {"ghcr.io/podtriage/podtriage:0.1": "venv",
                   "localhost/podtriage:dev": "podman"}
+# where the image keeps what the venv runner takes from the checkout (image/Containerfile)
+IMAGE_PATHS = {"/opt/podtriage/runbooks/": str(ROOT / "scripts" / "runbooks") + "/"}
 FIELD_REFS = {"metadata.name": ("metadata", "name"), "metadata.namespace": ("metadata", "namespace"),
               "metadata.uid": ("metadata", "uid"), "spec.nodeName": ("spec", "nodeName"),
               "spec.serviceAccountName": ("spec", "serviceAccountName")}
@@ -220,7 +222,13 @@ class Runtime:
             wrap = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
                     "--inh-caps=-all" + spec_caps, "--ambient-caps=-all" + spec_caps,
                     "--bounding-set=-all%s" % "".join(",+" + x.lower() for x in sorted(bounding))]
-        return ["ip", "netns", "exec", netns, *wrap, "--", *argv_of(spec)]
+        argv = []
+        for a in argv_of(spec):
+            for image_path, here in IMAGE_PATHS.items():
+                if a.startswith(image_path):
+                    a = here + a[len(image_path):]
+            argv.append(a)
+        return ["ip", "netns", "exec", netns, *wrap, "--", *argv]
 
     def _podman(self, c: Container, pod: dict, spec: dict, netns: str, seq: int) -> list[str]:
         term = self.logdir / ("%s_%s_%s_%d.termination" % (c.namespace, c.pod, c.name, seq))

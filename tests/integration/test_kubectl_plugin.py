@@ -11,6 +11,7 @@ The fleet over two nodes is tests/integration/test_fleet_lab.py.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -163,8 +164,11 @@ def test_corefiles_travel_as_env_and_reach_diagnose(kube):
     doc = json.loads(p.stdout)
     assert doc["verdict"] == "bad-answer"
     # podtriage read both Corefiles through the /dev/fd pipes and traced the stub block
-    assert {c.get("role") for c in doc.get("corefiles") or []} >= {"cluster-dns", "node-cache"}, doc.get("corefiles")
     assert "corefile" in doc["support"]
+    assert "corefile-stub-forward" in {f["code"] for f in doc["findings"]}
+    evidence = json.dumps([f["evidence"] for f in doc["findings"]])
+    assert "/dev/fd/" in evidence and "kube-system/nodelocaldns:Corefile" in evidence
+    assert "kube-system/coredns:Corefile" in evidence
 
 
 def test_pod_not_found_is_could_not_observe(kube):
@@ -203,11 +207,17 @@ def test_namespace_spellings(kube, ns, spelling):
 def test_custom_profile_is_kubectl_debugs(kube, ns, tmp_path):
     kube.w.pod("web", ns)
     custom = tmp_path / "custom.yaml"
-    custom.write_text("env:\n- {name: EXTRA, value: '1'}\nresources:\n  limits: {memory: 128Mi}\n")
+    custom.write_text("env:\n- {name: EXTRA, value: '1'}\nsecurityContext:\n  readOnlyRootFilesystem: true\n")
     p = kube.run("web", "-n", ns, "--custom", str(custom), "--", "resolvconf")
     assert p.returncode == 0, p.stderr
     spec = kube.w.ephemeral(ns, "web")[0]
-    assert _env(spec)["EXTRA"] == "1" and spec["resources"]["limits"]["memory"] == "128Mi"
+    assert _env(spec)["EXTRA"] == "1" and spec["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["capabilities"] == NETADMIN["capabilities"]    # merged
+    # what a real server refuses in an ephemeral container is refused, and nothing is added
+    custom.write_text("resources:\n  limits: {memory: 128Mi}\n")
+    p = kube.run("web", "-n", ns, "--custom", str(custom), "--", "resolvconf")
+    assert p.returncode == 3 and "cannot be set for an Ephemeral Container" in p.stderr
+    assert len(kube.w.ephemeral(ns, "web")) == 1
     p = kube.run("web", "-n", ns, "--custom", str(tmp_path / "missing.yaml"), "--", "resolvconf")
     assert p.returncode == 3 and not _changes(p)
 
@@ -493,7 +503,7 @@ def test_nodes_job_pods_come_from_the_job_controller_and_ttl_cleans_up(kube, ns)
     try:
         pods = api.wait_for("/api/v1/namespaces/%s/pods" % ns, lambda x: x["items"], timeout=30)
     finally:
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)        # the plugin and its kubectl calls
         proc.communicate(timeout=30)
     pod = pods["items"][0]
     owner = pod["metadata"]["ownerReferences"][0]
@@ -589,8 +599,10 @@ MODES = {
             ["web", "--corefiles", "--", "diagnose", "www.example.org", "-o", "json"]),
     "pods": (["podtriage-pods", "podtriage-read-namespaces"],
              ["pods", "-l", "app=web", "-o", "json", "--", "resolvconf"]),
-    "node": (["podtriage-nodes", "podtriage-node-debug"], ["--node", "node", "--", "resolvconf"]),
-    "nodes": (["podtriage-nodes", "podtriage-jobs"], ["nodes", "--all", "-o", "json", "--", "resolvconf"]),
+    "node": (["podtriage-nodes", "podtriage-node-debug", "podtriage-read-namespaces"],
+             ["--node", "node", "--", "resolvconf"]),
+    "nodes": (["podtriage-nodes", "podtriage-jobs", "podtriage-read-namespaces"],
+              ["nodes", "--all", "-o", "json", "--", "resolvconf"]),
 }
 
 
@@ -627,7 +639,7 @@ def test_readme_rbac_is_enough_for_each_mode(kube, mode):
     kube.w.grant(ns, *roles)
     try:
         _settled(kube, roles, ns)
-        p = kube.run(*args, "-n", ns, user="triager")
+        p = kube.run("-n", ns, *args, user="triager")
         assert p.returncode in (0, 1), p.stderr
         assert "could not read ConfigMap" not in p.stderr
         refused = {(r.verb, r.path) for r in p.requests if r.code == 403}
@@ -651,7 +663,7 @@ def test_readme_rbac_has_no_spare_rule(kube, mode):
             kube.w.grant(tag, *roles)
             try:
                 _settled(kube, [x for x in roles if x["rules"]], ns)
-                p = kube.run(*args, "-n", ns, user="triager")
+                p = kube.run("-n", ns, *args, user="triager")
             finally:
                 kube.w.revoke(tag)
             said = p.stderr.lower()

@@ -136,8 +136,10 @@ class PluginRunner:
     def popen(self, *args, user: str = "admin", **extra) -> tuple[subprocess.Popen, int]:
         env = self.env(user, **extra)
         mark = self.audit.mark()
+        # its own session: killing the group kills its kubectl children too, as closing a
+        # terminal does
         proc = subprocess.Popen(self.argv(PLUGIN, *args, env=env), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         return proc, mark
 
     def kubectl_run(self, *args, user: str = "admin", timeout: float = 60, **extra):

@@ -8,10 +8,11 @@ come and go: ephemeral containers added to a lab pod, the pods of Jobs, the pods
 
 - ``venv``: ``ip netns exec NETNS setpriv ...`` with the checkout's venv first on PATH: the
   command line of the spec (``command`` + ``args``, else the image's entrypoint ``podtriage``
-  + ``args``), as the image's user (65532, or ``runAsUser``), with the capabilities the
-  image's interpreter would get from its file capabilities (NET_ADMIN, NET_RAW) inside the
-  container's bounding set (the runtime's defaults, plus ``add``, minus ``drop``:
-  ``--profile=restricted`` drops ALL and podtriage runs degraded). Fast: no image.
+  + ``args``) with exactly the capabilities the image's user (65532) would have: those its
+  interpreter's file capabilities grant (NET_ADMIN, NET_RAW) inside the container's bounding
+  set (the runtime's defaults, plus ``add``, minus ``drop``: ``--profile=restricted`` drops
+  ALL and podtriage runs degraded). It runs as uid 0 (with only those capabilities): the
+  venv's interpreter may be a pyenv build only root can read. Fast: no image.
 - ``podman``: the image itself, ``podman run --network ns:/run/netns/NETNS`` with the spec's
   capabilities, user, environment and a /dev/termination-log, as a container runtime would.
 
@@ -211,17 +212,16 @@ class Runtime:
                 "LANG": "C.UTF-8", "HOSTNAME": pod["metadata"]["name"], **env_of(spec, pod)}
 
     def _venv(self, c: Container, pod: dict, spec: dict, netns: str, seq: int) -> list[str]:
-        uid, gid, privileged, bounding = security(spec, pod["spec"])
-        if privileged or uid == 0:
-            wrap = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups"]
-            if not privileged:
-                wrap.append("--bounding-set=-all%s" % "".join(",+" + x.lower() for x in sorted(bounding)))
-        else:
-            caps = sorted(set(FILE_CAPS) & bounding)
-            spec_caps = "".join(",+" + x.lower() for x in caps)
-            wrap = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups",
-                    "--inh-caps=-all" + spec_caps, "--ambient-caps=-all" + spec_caps,
-                    "--bounding-set=-all%s" % "".join(",+" + x.lower() for x in sorted(bounding))]
+        # uid 0 with exactly the capabilities the image's user would have: the venv's
+        # interpreter may live where only root can read it (a pyenv build under /root), and
+        # podtriage judges what it may do by CapEff, not by its uid
+        uid, _gid, privileged, bounding = security(spec, pod["spec"])
+        wrap = ["setpriv"]
+        if not privileged:
+            caps = bounding if uid == 0 else set(FILE_CAPS) & bounding
+            spec_caps = "".join(",+" + x.lower() for x in sorted(caps))
+            wrap += ["--inh-caps=-all" + spec_caps, "--ambient-caps=-all" + spec_caps,
+                     "--bounding-set=-all" + spec_caps]
         argv = []
         for a in argv_of(spec):
             for image_path, here in IMAGE_PATHS.items():

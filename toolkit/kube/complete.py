@@ -68,15 +68,16 @@ def candidates(words: Sequence[str]) -> tuple[list[str], int]:
     done, current = list(words[:-1]), (words[-1] if words else "")
     if "--" in done:
         return _podtriage(done[done.index("--") + 1:], current), NO_FILES
+    prev = done[-1] if done else ""
+    valued = prev in VALUED or prev in KUBECTL_VALUED or prev in ("-s", "-v")
     try:
-        p = parse(done)
+        p = parse(done[:-1] if valued else done)
     except Usage:
         return [], NO_FILES
     k = Kubectl(flags=p.kflags)
     namespace = ["-n", p.values["namespace"]] if "namespace" in p.values else []
     pod = p.positional[0] if p.positional and p.positional[0] not in ("pods", "nodes") else None
-    prev = done[-1] if done else ""
-    if prev in VALUED or prev in KUBECTL_VALUED or prev in ("-s", "-v"):
+    if valued:
         return _value(prev, k, namespace, pod)
     if current.startswith("-"):
         return sorted(f for f in [*VALUED, *FLAGS, *KUBECTL_VALUED] if f.startswith(current)), NO_FILES

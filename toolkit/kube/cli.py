@@ -347,7 +347,7 @@ def _fail(e: BaseException) -> int:
     if isinstance(e, OutputClosed):
         return e.exit_code              # the reader went away: the shell's 141, quietly
     say(e.message)
-    if e.hint:
+    if e.hint and not isinstance(e, OutputError):      # a write error is one line
         say("hint: %s" % e.hint)
     return e.exit_code
 

@@ -165,7 +165,7 @@ def nodes_mode(k: Kubectl, req: NodesRequest) -> int:
     nodes = job_nodes(k, req, plan)
     deadline = Deadline(req.timeout_s + 30)
     with deleting("this run's Jobs", lambda: delete_jobs(k, plan.namespace, plan.run_id)):
-        progress("running podtriage %s on %d node(s) as Jobs in namespace %s (run %s), %d at "
+        say("running podtriage %s on %d node(s) as Jobs in namespace %s (run %s), %d at "
                  "a time" % (" ".join(args), len(nodes), plan.namespace, plan.run_id,
                              max(1, req.parallel)))
         results = fan_out(nodes, lambda n: run_job(k, plan.manifest(n), deadline, None),

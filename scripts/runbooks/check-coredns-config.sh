@@ -13,10 +13,31 @@
 # Exit code: the worst of lint and check (0 clean, 1 findings, 3 could not observe).
 set -uo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 PODTRIAGE=${PODTRIAGE:-podtriage}
 KUBECTL=${KUBECTL:-kubectl}
-case "${1:-}" in -h|--help) usage; exit 0 ;; -*) echo "check-coredns-config: unknown option $1" >&2; usage >&2; exit 2 ;; esac
+# The Python that runs podtriage (its console script's interpreter, $PODTRIAGE_PYTHON, or
+# python3): every line printed from a report or an argument goes through podtriage's own
+# sanitiser (toolkit.kube.runbook -> toolkit.report.sanitize), never raw to the terminal.
+pt_python() {
+  local exe first py
+  exe=$(command -v "$PODTRIAGE" 2>/dev/null) || exe=""
+  first=""
+  if [ -n "$exe" ] && [ -r "$exe" ]; then
+    IFS= read -r first < "$exe" || true
+    first=${first#\#!}
+    case "$first" in */env\ *) first=${first#*/env }; first=${first%% *} ;; *) first=${first%% *} ;; esac
+  fi
+  for py in "${PODTRIAGE_PYTHON:-}" "$first" python3; do
+    if [ -n "$py" ] && "$py" -c 'import toolkit.kube.runbook' 2>/dev/null; then
+      printf '%s\n' "$py"; return 0
+    fi
+  done
+  return 1
+}
+PY=$(pt_python) || { echo "check-coredns-config: cannot find the Python that runs podtriage (set PODTRIAGE_PYTHON)" >&2; exit 3; }
+line() { "$PY" -m toolkit.kube.runbook line "$@"; }
+case "${1:-}" in -h|--help) usage; exit 0 ;; -*) line "check-coredns-config: unknown option $1" >&2; usage >&2; exit 2 ;; esac
 
 files=("$@")
 tmp=""
@@ -37,16 +58,23 @@ if [ ${#files[@]} -eq 0 ]; then
   [ ${#files[@]} -gt 0 ] || { echo "check-coredns-config: nothing to check" >&2; exit 3; }
 fi
 for f in "${files[@]}"; do
-  [ -r "$f" ] || { echo "check-coredns-config: cannot read $f" >&2; exit 3; }
+  [ -r "$f" ] || { line "check-coredns-config: cannot read $f" >&2; exit 3; }
 done
 
+# each step's report: its JSON line and its summary, both from podtriage's JSON document
+# (the table renderer's lines are podtriage's own, sanitised; the JSON line is for the plugin)
 worst=0
+step() {  # step NAME: podtriage corefile NAME FILE...
+  local json rc
+  json=$("$PODTRIAGE" corefile "$1" "${files[@]}" -o json); rc=$?
+  printf '%s' "$json" | "$PY" -m toolkit.kube.runbook report "corefile $1" "$rc" -
+  [ "$rc" -gt "$worst" ] && worst=$rc
+  return 0
+}
 echo "== podtriage corefile lint"
-"$PODTRIAGE" corefile lint "${files[@]}"; rc=$?
-[ "$rc" -gt "$worst" ] && worst=$rc
+step lint
 echo "== podtriage corefile check"
-"$PODTRIAGE" corefile check "${files[@]}"; rc=$?
-[ "$rc" -gt "$worst" ] && worst=$rc
+step check
 case "$worst" in
   0) echo "check-coredns-config: clean" ;;
   1) echo "check-coredns-config: findings above: fix the Corefile (kubectl edit cm -n kube-system NAME) and let CoreDNS reload" ;;

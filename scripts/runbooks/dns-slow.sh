@@ -1,22 +1,43 @@
 #!/usr/bin/env bash
 # Runbook "DNS is slow": capture DNS for N seconds and summarise it (unanswered queries,
 # retransmissions, the 5-second signature), then run the conntrack A/AAAA race test against
-# the pod's first nameserver. Both JSON documents are saved.
+# the pod's first nameserver. Both JSON documents are saved, and printed as JSON lines.
 #
 # Usage: dns-slow.sh [-d SECONDS] [-i INTERFACE] [-t TARGET] [-n COUNT]
 #   -d SECONDS    capture duration (default 30)
 #   -i INTERFACE  interface to capture on (default: podtriage's choice)
 #   -t TARGET     nameserver for the race test (default: first nameserver of /etc/resolv.conf)
 #   -n COUNT      lookups per mode in the race test (default 200)
-# Env: PODTRIAGE_OUT (directory for the JSON; default /tmp, else the current directory),
+# Env: PODTRIAGE_OUT (directory for the JSON; default /tmp, else a new temporary directory),
 #      PODTRIAGE (the podtriage command; default: podtriage)
 # Needs NET_RAW for the capture (kubectl debug --profile=netadmin); without it the capture
 # step reports the missing capability and the race test still runs.
 # Exit code: the worst of the two steps (0 ok, 1 problem found, 3 could not observe, 4 bug).
 set -uo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 PODTRIAGE=${PODTRIAGE:-podtriage}
+# The Python that runs podtriage (its console script's interpreter, $PODTRIAGE_PYTHON, or
+# python3): every line printed from a report or an argument goes through podtriage's own
+# sanitiser (toolkit.kube.runbook -> toolkit.report.sanitize), never raw to the terminal.
+pt_python() {
+  local exe first py
+  exe=$(command -v "$PODTRIAGE" 2>/dev/null) || exe=""
+  first=""
+  if [ -n "$exe" ] && [ -r "$exe" ]; then
+    IFS= read -r first < "$exe" || true
+    first=${first#\#!}
+    case "$first" in */env\ *) first=${first#*/env }; first=${first%% *} ;; *) first=${first%% *} ;; esac
+  fi
+  for py in "${PODTRIAGE_PYTHON:-}" "$first" python3; do
+    if [ -n "$py" ] && "$py" -c 'import toolkit.kube.runbook' 2>/dev/null; then
+      printf '%s\n' "$py"; return 0
+    fi
+  done
+  return 1
+}
+PY=$(pt_python) || { echo "dns-slow: cannot find the Python that runs podtriage (set PODTRIAGE_PYTHON)" >&2; exit 3; }
+line() { "$PY" -m toolkit.kube.runbook line "$@"; }
 duration=30 iface="" target="" count=200
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,10 +46,10 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "dns-slow: $1 needs a value" >&2; exit 2; }
       case "$1" in -d) duration=$2 ;; -i) iface=$2 ;; -t) target=$2 ;; -n) count=$2 ;; esac
       shift 2 ;;
-    *) echo "dns-slow: unknown argument $1" >&2; usage >&2; exit 2 ;;
+    *) line "dns-slow: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-case "$duration$count" in *[!0-9]*) echo "dns-slow: -d and -n take whole numbers" >&2; exit 2 ;; esac
+case "$duration$count" in *[!0-9]*|'') echo "dns-slow: -d and -n take whole numbers" >&2; exit 2 ;; esac
 if [ -z "$target" ]; then
   target=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null)
   [ -n "$target" ] || { echo "dns-slow: no nameserver in /etc/resolv.conf; give -t TARGET" >&2; exit 3; }
@@ -36,39 +57,22 @@ fi
 out=${PODTRIAGE_OUT:-/tmp}
 stamp=$(date +%Y%m%dT%H%M%S)
 
-summary() {  # summary STEP FILE RC
-  python3 - "$@" <<'PY'
-import json, sys
-step, path, rc = sys.argv[1:4]
-try:
-    doc = json.load(open(path))
-except (OSError, ValueError):
-    print(f"{step}: no report (exit {rc})")
-    sys.exit(0)
-print(f"{step}: verdict {doc.get('verdict')} (exit {rc}), JSON in {path}")
-for f in doc.get("findings", []):
-    print(f"  [{f.get('severity', '?')}] {f.get('code', '?')}: {f.get('summary', '')}")
-for n in doc.get("notes", []):
-    print(f"  note: {n}")
-PY
-}
-
 worst=0
 rank() { case "$1" in 0) echo 0 ;; 1) echo 1 ;; 3) echo 2 ;; *) echo 3 ;; esac; }
 note_rc() { if [ "$(rank "$1")" -gt "$(rank "$worst")" ]; then worst=$1; fi; }
 [ -w "$out" ] && [ -d "$out" ] || out=$(mktemp -d 2>/dev/null) || { echo "dns-slow: no writable directory for the JSON (set PODTRIAGE_OUT)" >&2; exit 3; }
 
-echo "dns-slow: capturing DNS for ${duration}s${iface:+ on $iface}..."
+line "dns-slow: capturing DNS for ${duration}s${iface:+ on $iface}..."
 cap="$out/podtriage-capture-$stamp.json"
 args=(capture --duration "$duration" -o json --deadline $((duration + 15)))
 [ -n "$iface" ] && args+=(--interface "$iface")
 "$PODTRIAGE" "${args[@]}" > "$cap"; rc=$?
-summary capture "$cap" "$rc"; note_rc "$rc"
+"$PY" -m toolkit.kube.runbook report capture "$rc" "$cap" "$cap"; note_rc "$rc"
 
-echo "dns-slow: conntrack race test against $target ($count lookups per mode)..."
+line "dns-slow: conntrack race test against $target ($count lookups per mode)..."
 race="$out/podtriage-race-$stamp.json"
 "$PODTRIAGE" conntrack race-test "$target" --count "$count" -o json > "$race"; rc=$?
-summary race-test "$race" "$rc"; note_rc "$rc"
+"$PY" -m toolkit.kube.runbook report race-test "$rc" "$race" "$race"; note_rc "$rc"
 
 case "$worst" in
   0) echo "dns-slow: no DNS slowness seen in ${duration}s and no race reproduced" ;;

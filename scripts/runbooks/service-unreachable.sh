@@ -11,22 +11,44 @@
 # Env: PODTRIAGE_OUT (directory for the JSON; default /tmp, else the current directory;
 #      when neither is writable the JSON is not saved),
 #      PODTRIAGE (the podtriage command; default: podtriage)
+# Prints the report as one JSON line (NDJSON) on stdout, then a summary and the next step.
 # Runs where podtriage runs: in the podtriage image attached to the pod
 #   kubectl podtriage POD --runbook service-unreachable -- NAME PORT
 # or anywhere podtriage is installed. Exit code: podtriage's (0 ok, 1 problem, 2 usage,
 # 3 could not observe, 4 internal error).
 set -uo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 PODTRIAGE=${PODTRIAGE:-podtriage}
+# The Python that runs podtriage (its console script's interpreter, $PODTRIAGE_PYTHON, or
+# python3): every line printed from a report or an argument goes through podtriage's own
+# sanitiser (toolkit.kube.runbook -> toolkit.report.sanitize), never raw to the terminal.
+pt_python() {
+  local exe first py
+  exe=$(command -v "$PODTRIAGE" 2>/dev/null) || exe=""
+  first=""
+  if [ -n "$exe" ] && [ -r "$exe" ]; then
+    IFS= read -r first < "$exe" || true
+    first=${first#\#!}
+    case "$first" in */env\ *) first=${first#*/env }; first=${first%% *} ;; *) first=${first%% *} ;; esac
+  fi
+  for py in "${PODTRIAGE_PYTHON:-}" "$first" python3; do
+    if [ -n "$py" ] && "$py" -c 'import toolkit.kube.runbook' 2>/dev/null; then
+      printf '%s\n' "$py"; return 0
+    fi
+  done
+  return 1
+}
+PY=$(pt_python) || { echo "service-unreachable: cannot find the Python that runs podtriage (set PODTRIAGE_PYTHON)" >&2; exit 3; }
+line() { "$PY" -m toolkit.kube.runbook line "$@"; }
 name="" port="" extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --reference|--corefile|--server)
-      [ $# -ge 2 ] || { echo "service-unreachable: $1 needs a value" >&2; exit 2; }
+      [ $# -ge 2 ] || { line "service-unreachable: $1 needs a value" >&2; exit 2; }
       extra+=("$1" "$2"); shift 2 ;;
-    -*) echo "service-unreachable: unknown option $1" >&2; usage >&2; exit 2 ;;
+    -*) line "service-unreachable: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) if [ -z "$name" ]; then name=$1
        elif [ -z "$port" ]; then port=$1
        else echo "service-unreachable: too many arguments" >&2; usage >&2; exit 2; fi
@@ -46,29 +68,12 @@ for dir in "${PODTRIAGE_OUT:-/tmp}" .; do
   f="$dir/podtriage-diagnose-${name//[^A-Za-z0-9.-]/_}-$(date +%Y%m%dT%H%M%S).json"
   if [ -n "$json" ] && printf '%s\n' "$json" 2>/dev/null > "$f"; then report=$f; break; fi
 done
+saved=$report
+if [ -z "$report" ] && [ -n "$json" ]; then saved="(not saved: no writable directory)"; fi
 
-parsed=$(printf '%s' "$json" | python3 -c '
-import json, sys
-try:
-    doc = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-print(doc.get("verdict", ""))
-for f in doc.get("findings", []):
-    print(f"  [{f.get('"'"'severity'"'"', '"'"'?'"'"')}] {f.get('"'"'code'"'"', '"'"'?'"'"')}: {f.get('"'"'summary'"'"', '"'"''"'"')}")
-    if f.get("remedy"):
-        print(f"      remedy: {f['"'"'remedy'"'"']}")
-for n in doc.get("notes", []):
-    print(f"  note: {n}")
-')
-
-verdict=${parsed%%$'\n'*}
-details=${parsed#"$verdict"}
-saved=""
-if [ -n "$report" ]; then saved=", JSON in $report"
-elif [ -n "$json" ]; then saved=" (JSON not saved: no writable directory)"; fi
-echo "service-unreachable: $name${port:+ port $port}: verdict ${verdict:-none} (exit $rc)$saved"
-[ -n "${details#$'\n'}" ] && printf '%s\n' "${details#$'\n'}"
+verdict=$(printf '%s' "$json" | "$PY" -m toolkit.kube.runbook verdict -)
+printf '%s' "$json" | "$PY" -m toolkit.kube.runbook report \
+  "service-unreachable: $name${port:+ port $port}" "$rc" - "$saved"
 case "$rc:$verdict" in
   0:ok) echo "next: DNS and the path are healthy from this pod; look at the application (TLS, credentials, its own timeouts)" ;;
   1:bad-answer) echo "next: DNS returns a wrong address. Find the resolver or Corefile block that answers it (check-coredns-config.sh) and fix or remove the stale upstream/hosts entry; do not debug the network" ;;

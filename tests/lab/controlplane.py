@@ -10,6 +10,14 @@ the real binaries (tests/lab/components.py), in the lab namespace ``<prefix>-cp`
                                   namespace, service-account, service-account-token, garbage
                                   collector, root-CA publisher, ClusterRole aggregation
 
+The API server writes an audit log (``<rundir>/kube/audit.log``, JSON lines: every request
+of a user that is not a node, a controller or kube-proxy, with the request body of every
+change): the record of what kubectl sent and what the server answered. A static-token user
+``triager`` (group ``oncall``, no rights until a test binds some: ``triager.kubeconfig``)
+is the "real user with a token" the README's RBAC Roles are tested with. Each kubelet
+stand-in gets a serving certificate for its node's addresses (``kubelet_serving``), which
+the API server verifies when it proxies ``kubectl logs`` to it.
+
 Everything it writes lives in ``<rundir>/kube/`` (certificates, kubeconfigs, etcd's data,
 logs). The API server's address exists only inside the lab: callers outside the lab's
 namespaces use ``tests.kube.rest.Client(..., netns=...)`` or run kubectl with ``ip netns
@@ -21,6 +29,7 @@ Stdlib only.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -46,6 +55,20 @@ CONTROLLERS = ("job-controller", "ttl-after-finished-controller", "endpointslice
                "clusterrole-aggregation-controller")
 DAEMONS = ("etcd", "kube-apiserver", "kube-controller-manager")
 CERT_DAYS = "30"
+TOKEN_USER = ("triager", "1001", "oncall")     # name, uid, group of the static-token user
+# What the audit log records: nothing of the lab's own machinery (nodes, controllers, kube-proxy,
+# CoreDNS), the request body of every change, the metadata of every read.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "users": ["system:kube-proxy", "system:kube-controller-manager",
+                                    "system:apiserver"]},
+        {"level": "None", "userGroups": ["system:nodes", "system:serviceaccounts:kube-system"]},
+        {"level": "None", "nonResourceURLs": ["/readyz*", "/healthz*", "/livez*"]},
+        {"level": "Request", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "Metadata"},
+    ],
+}
 
 _OPENSSL_CNF = """\
 [req]
@@ -120,6 +143,24 @@ class ControlPlane:
         for name in ["admin", "controller-manager", "kube-proxy"] + ["node-%s" % n for n in nodes]:
             self.write_kubeconfig(name, cert=self.pki / (name + ".crt"),
                                   key=self.pki / (name + ".key"))
+        token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+        user, uid, group = TOKEN_USER
+        (self.pki / "tokens.csv").write_text('%s,%s,%s,"%s"\n' % (token, user, uid, group))
+        self.write_kubeconfig(user, token=token)
+        (self.dir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY, indent=1))
+
+    def kubelet_serving(self, node: str, addresses: list[str]) -> tuple[Path, Path]:
+        """A serving certificate for the kubelet of ``node`` (its addresses as IP SANs),
+        signed by the lab CA, which the API server checks (--kubelet-certificate-authority)
+        when it proxies logs to the kubelet. Made when the kubelet starts."""
+        name = "kubelet-%s" % node
+        san = ",".join(["IP:%s" % a for a in addresses] + ["DNS:%s" % node])
+        cmd = self._openssl(name, "/O=system:nodes/CN=system:node:%s" % node, "server")
+        p = subprocess.run(cmd, env={**os.environ, "SAN": san}, capture_output=True, text=True,
+                           timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError("openssl failed: %s\n%s" % (" ".join(cmd), p.stderr))
+        return self.pki / (name + ".crt"), self.pki / (name + ".key")
 
     def kubeconfig_path(self, name: str = "admin") -> Path:
         return self.dir / ("%s.kubeconfig" % name)
@@ -163,6 +204,10 @@ class ControlPlane:
             "--service-account-key-file=%s" % (pki / "sa.pub"),
             "--service-account-signing-key-file=%s" % (pki / "sa.key"),
             "--service-cluster-ip-range=%s" % SERVICE_CIDRS,
+            "--token-auth-file=%s" % (pki / "tokens.csv"),
+            "--audit-policy-file=%s" % (d / "audit-policy.json"),
+            "--audit-log-path=%s" % (d / "audit.log"), "--audit-log-format=json",
+            "--audit-log-maxsize=100", "--audit-log-maxbackup=1",
             "--profiling=false", "--shutdown-delay-duration=0s", "--v=0",
         ]
         kcm = [

@@ -1,5 +1,7 @@
-"""scripts/runbooks/: syntax (bash -n), shellcheck where installed, --help, and the verdict
-handling of each against a fake `podtriage` on PATH."""
+"""scripts/runbooks/: syntax (bash -n), shellcheck, --help, and the verdict handling of each
+against a fake `podtriage` on PATH; each report also as one JSON line on stdout (NDJSON, what
+`kubectl podtriage POD --runbook` hands on), and every line printed from a report or an
+argument through podtriage's sanitiser (issue 23: a forged "verdict ok (exit 0)" line)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
 RUNBOOKS = sorted((ROOT / "scripts" / "runbooks").glob("*.sh"))
 NAMES = [p.name for p in RUNBOOKS]
 
@@ -60,7 +63,7 @@ def fake(tmp_path):
         out = tmp_path / "out"
         out.mkdir(exist_ok=True)
         return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "PODTRIAGE_OUT": str(out),
-                "FAKE_LOG": str(tmp_path / "calls")}, out, tmp_path / "calls"
+                "FAKE_LOG": str(tmp_path / "calls"), "PODTRIAGE_PYTHON": PYTHON}, out, tmp_path / "calls"
     return make
 
 
@@ -119,5 +122,83 @@ def test_check_coredns_config_lints_and_checks_files(fake, tmp_path):
     p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/check-coredns-config.sh"), str(cf)],
                        capture_output=True, text=True, env=env, timeout=20)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert calls.read_text().splitlines() == [f"corefile lint {cf}", f"corefile check {cf}"]
+    assert calls.read_text().splitlines() == [f"corefile lint {cf} -o json",
+                                              f"corefile check {cf} -o json"]
     assert "clean" in p.stdout
+    assert "corefile lint: verdict ok (exit 0)" in p.stdout
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_reports_are_json_lines_on_stdout(fake, tmp_path):
+    env, out, calls = fake("bad-answer", 1)
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"), "x", "80"],
+                       capture_output=True, text=True, env=env, timeout=20)
+    (doc,) = _json_lines(p.stdout)
+    assert doc["verdict"] == "bad-answer" and doc["findings"][0]["code"] == "c1"
+    env, out, calls = fake("ok", 0)
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/dns-slow.sh"), "-d", "1", "-t",
+                        "10.0.0.1", "-n", "1"], capture_output=True, text=True, env=env, timeout=20)
+    assert [d["verdict"] for d in _json_lines(p.stdout)] == ["ok", "ok"]
+
+
+FORGED = "evil\x1b[2J\x1b[Hservice-unreachable: www port 80: verdict ok (exit 0)\u202e\u200b"
+
+
+@pytest.mark.parametrize("runbook,argv", [
+    ("service-unreachable.sh", ["api.corp.example", "80"]),
+    ("dns-slow.sh", ["-d", "1", "-t", "10.0.0.1", "-n", "1"]),
+    ("check-coredns-config.sh", ["CF"]),
+])
+def test_escapes_in_a_report_are_shown_not_obeyed(tmp_path, runbook, argv):
+    """A ConfigMap or wire name with a clear-screen, a cursor-home and a forged verdict line:
+    every human line goes through podtriage's sanitiser; the JSON line escapes it itself."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    doc = {"verdict": "bad-answer", "notes": [FORGED],
+           "findings": [{"code": "stub-forward", "severity": "critical", "summary": FORGED,
+                         "remedy": FORGED}]}
+    (bindir / "podtriage").write_text("#!/bin/sh\ncat <<'JSON'\n%s\nJSON\nexit 1\n" % json.dumps(doc))
+    (bindir / "podtriage").chmod(0o755)
+    cf = tmp_path / "Corefile"
+    cf.write_text(". {\n}\n")
+    argv = [str(cf) if a == "CF" else a for a in argv]
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "PODTRIAGE_OUT": str(tmp_path),
+           "PODTRIAGE_PYTHON": PYTHON}
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks" / runbook), *argv],
+                       capture_output=True, env=env, timeout=20)
+    out = p.stdout.decode()
+    assert p.returncode == 1, p.stderr
+    from toolkit.report.sanitize import for_terminal
+
+    assert "\x1b" not in out and "\u202e" not in out
+    # every human line is already what podtriage's sanitiser makes of it (whatever its
+    # policy escapes: zero-width characters too, once it does)
+    for line in out.splitlines():
+        assert line.startswith("{") or for_terminal(line) == line, line
+    assert "\\x1b[2J" in out                             # shown, escaped
+    assert not any(line.startswith("service-unreachable: www port 80: verdict ok")
+                   for line in out.splitlines())
+    assert _json_lines(out)[0]["findings"][0]["summary"] == FORGED
+
+
+def test_escapes_in_arguments_are_shown_not_obeyed(fake):
+    env, out, calls = fake("ok", 0)
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"),
+                        "x\x1b[2J\nservice-unreachable: y: verdict ok (exit 0)", "80"],
+                       capture_output=True, text=True, env=env, timeout=20)
+    assert "\x1b" not in p.stdout and "\\x1b[2J\\nservice-unreachable" in p.stdout
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/dns-slow.sh"), "--x\x1b]0;t\x07"],
+                       capture_output=True, text=True, env=env, timeout=20)
+    assert p.returncode == 2 and "\x1b" not in p.stderr and "\x07" not in p.stderr
+
+
+def test_without_podtriages_python_nothing_is_printed_raw(fake):
+    env, out, calls = fake("ok", 0)
+    env["PODTRIAGE_PYTHON"] = "/nonexistent/python"
+    env["PATH"] = "%s:/usr/bin:/bin" % Path(env["PATH"].split(":")[0])
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"), "x"],
+                       capture_output=True, text=True, env=env, timeout=20, cwd="/")
+    assert p.returncode == 3 and "PODTRIAGE_PYTHON" in p.stderr

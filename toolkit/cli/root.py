@@ -12,7 +12,7 @@ from toolkit import __version__
 app = typer.Typer(
     name="podtriage",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,    # Typer's completion: --install-completion, --show-completion
     # Plain click help: rich-formatted help costs ~100 ms more at every start (measured
     # with scripts/bench startup), which matters in a debug container started per run.
     rich_markup_mode=None,

@@ -1,25 +1,30 @@
 """The fleet: podtriage in every pod a selector matches (``pods -l``: one ephemeral
 container each) or on every node (``nodes``: one Job each), at most ``--parallel`` at a
 time under one deadline, and their JSON documents merged into one report
-(``toolkit.kube.merge``).
+(``toolkit.kube.merge``). Each pod or node that ends is a progress line with the counts
+(done, running, queued) and the time it took.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from toolkit.deadline import Deadline
 from toolkit.errors import EXIT_OK, CannotObserve, UsageError
+from toolkit.kube.cleanup import deleting
 from toolkit.kube.container import Outcome
 from toolkit.kube.ephemeral import (
-    ProfileCache, container_command, corefile_env, debug_env, pod_target, run_ephemeral,
+    Ephemeral, ProfileCache, Retry, container_command, corefile_env, debug_env, pod_target,
+    run_ephemeral,
 )
-from toolkit.kube.jobs import NodesRequest, job_nodes, jobs_cleanup, plan_jobs, print_jobs, run_job
-from toolkit.kube.kubectl import JsonObject, Kubectl
+from toolkit.kube.jobs import NodesRequest, delete_jobs, job_nodes, plan_jobs, print_jobs, run_job
+from toolkit.kube.kubectl import JsonObject, Kubectl, KubectlError
 from toolkit.kube.merge import Missing, Source, documents_in, merge
-from toolkit.kube.output import print_yaml, render_merged, say
+from toolkit.kube.output import print_yaml, progress, render_merged, say
 from toolkit.kube.specs import Profile, ephemeral_container
 from toolkit.report import OutputFormat
 
@@ -39,6 +44,8 @@ class PodsRequest:
     yes: bool = False
     corefiles: bool = False
     profile: Profile | None = None
+    custom: str | None = None
+    retry: Retry = field(default_factory=Retry)
     timeout_s: float = 300.0
     output: OutputFormat = OutputFormat.table
     dry_run: bool = False
@@ -62,20 +69,61 @@ def with_json(args: Sequence[str]) -> list[str]:
     return [*args, "-o", "json"]
 
 
-def fan_out(keys: Sequence[str], work: Callable[[str], Outcome], parallel: int) -> dict[str, Outcome]:
+def _verdict_of(out: Outcome) -> str:
+    docs = documents_in(out.log)
+    verdict = docs[-1].get("verdict") if docs else None
+    if out.exit_code is None:
+        return "no exit code: %s" % out.error
+    return "exit %d%s" % (out.exit_code, " (%s)" % verdict if isinstance(verdict, str) else "")
+
+
+class _Tally:
+    """Counts for the progress lines: how many are done, running and queued."""
+
+    def __init__(self, total: int, kind: str) -> None:
+        self.total, self.kind = total, kind
+        self.done = self.running = 0
+        self.lock = threading.Lock()
+
+    def start(self, key: str) -> float:
+        with self.lock:
+            self.running += 1
+            queued = self.total - self.done - self.running
+        progress("%s %s: started (%d running, %d queued)" % (self.kind, key, self.running, queued))
+        return time.monotonic()
+
+    def end(self, key: str, t0: float, out: Outcome) -> None:
+        with self.lock:
+            self.running -= 1
+            self.done += 1
+            done, running = self.done, self.running
+        progress("%s %s: %s in %.1f s [%d/%d done, %d running]" % (
+            self.kind, key, _verdict_of(out), time.monotonic() - t0, done, self.total, running))
+
+
+def fan_out(keys: Sequence[str], work: Callable[[str], Outcome], parallel: int,
+            kind: str) -> dict[str, Outcome]:
     """Bounded parallelism: at most ``parallel`` kubectl conversations at once. The
     workers stop on their own at the global deadline (every wait in them is bounded by it).
     On Ctrl-C the queued work is cancelled and nothing waits for the running workers: the
     caller deletes what they started, which also ends their log streams."""
     results: dict[str, Outcome] = {}
+    tally = _Tally(len(keys), kind)
+
+    def timed(key: str) -> Outcome:
+        t0 = tally.start(key)
+        try:
+            out = work(key)
+        except (CannotObserve, KubectlError) as e:
+            out = Outcome.failed(e.message)
+        tally.end(key, t0, out)
+        return out
+
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="pt")
     try:
-        futs = {key: pool.submit(work, key) for key in keys}
+        futs = {key: pool.submit(timed, key) for key in keys}
         for key, fut in futs.items():
-            try:
-                results[key] = fut.result()
-            except CannotObserve as e:
-                results[key] = Outcome.failed(e.message)
+            results[key] = fut.result()
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -116,11 +164,12 @@ def nodes_mode(k: Kubectl, req: NodesRequest) -> int:
         return print_jobs(plan, req.nodes)
     nodes = job_nodes(k, req, plan)
     deadline = Deadline(req.timeout_s + 30)
-    with jobs_cleanup(k, plan):
-        say("running podtriage %s on %d node(s) as Jobs in namespace %s (run %s)"
-            % (" ".join(args), len(nodes), plan.namespace, plan.run_id))
+    with deleting("this run's Jobs", lambda: delete_jobs(k, plan.namespace, plan.run_id)):
+        say("running podtriage %s on %d node(s) as Jobs in namespace %s (run %s), %d at "
+                 "a time" % (" ".join(args), len(nodes), plan.namespace, plan.run_id,
+                             max(1, req.parallel)))
         results = fan_out(nodes, lambda n: run_job(k, plan.manifest(n), deadline, None),
-                          req.parallel)
+                          req.parallel, "node")
     not_run = Outcome.failed("not run (deadline)")
     sources, missing = collect([(Place(origin="node %s" % n, node=n), results.get(n) or not_run)
                                 for n in nodes])
@@ -136,7 +185,10 @@ def _pods(k: Kubectl, req: PodsRequest) -> list[JsonObject]:
         argv.append("-A")
     elif req.namespace:
         argv += ["-n", req.namespace]
-    pods: list[JsonObject] = k.json(argv).get("items") or []
+    try:
+        pods: list[JsonObject] = k.json(argv).get("items") or []
+    except KubectlError as e:
+        raise CannotObserve("cannot list pods -l %s: %s" % (req.selector, e.message)) from None
     if not pods:
         raise CannotObserve("no running pod matches -l %s" % req.selector)
     if len(pods) > req.max_pods and not req.yes:
@@ -148,20 +200,21 @@ def _pods(k: Kubectl, req: PodsRequest) -> list[JsonObject]:
     return pods
 
 
-def _pods_dry_run(req: PodsRequest, args: list[str]) -> int:
+def _pods_dry_run(req: PodsRequest, args: list[str], custom: JsonObject | None) -> int:
     env = debug_env("POD", req.namespace or "NAMESPACE", "NODE")
     spec = ephemeral_container(name="podtriage-TIME-XXXX", image=req.image,
                                command=container_command(args, runbook=None, corefile_args=[]),
-                               env=env, target="CONTAINER", profile=req.profile or Profile.NETADMIN)
+                               env=env, target="CONTAINER", profile=req.profile or Profile.NETADMIN,
+                               custom=custom)
     print_yaml([{"ephemeralContainers": [spec]}])
     return EXIT_OK
 
 
-def pods_mode(k: Kubectl, req: PodsRequest) -> int:
+def pods_mode(k: Kubectl, req: PodsRequest, custom: JsonObject | None = None) -> int:
     """podtriage in every running pod -l matches (one ephemeral container each); merged report."""
     args = with_json(req.args)
     if req.dry_run:
-        return _pods_dry_run(req, args)
+        return _pods_dry_run(req, args, custom)
     pods = _pods(k, req)
     deadline = Deadline(req.timeout_s)
     profiles = ProfileCache(k, req.profile)
@@ -179,14 +232,16 @@ def pods_mode(k: Kubectl, req: PodsRequest) -> int:
             target = pod_target(pod, req.container)
         except CannotObserve as e:
             return Outcome.failed(e.message)
-        choice = profiles.get(md["namespace"])
         env = {**debug_env(md["name"], md["namespace"], pod["spec"].get("nodeName")), **cm_env}
-        return run_ephemeral(k, pod=pod, target=target, image=req.image, command=cmd, env=env,
-                             profile=choice.profile, deadline=deadline, stream=None)
+        return run_ephemeral(k, pod=pod, target=target, deadline=deadline, sink=None,
+                             profiles=profiles,
+                             e=Ephemeral(image=req.image, command=cmd, env=env,
+                                         profile=profiles.get(md["namespace"]).profile,
+                                         custom=req.custom, retry=req.retry))
 
     say("running podtriage %s in %d pod(s), %d at a time" % (" ".join(args), len(pods),
                                                             max(1, req.parallel)))
-    results = fan_out(list(by_key), one, req.parallel)
+    results = fan_out(list(by_key), one, req.parallel, "pod")
     not_run = Outcome.failed("not run")
     sources, missing = collect([
         (Place(origin="pod %s" % key, pod=pod["metadata"]["name"],

@@ -1,28 +1,23 @@
-"""Node Jobs: podtriage once on a node, as a Job in the node's network namespace
-(``--node NODE``), and the Job machinery the fleet over nodes uses (``toolkit.kube.fleet``):
-planning the run, creating a Job and following its pod, deleting the run's Jobs on the way
-out (Ctrl-C and SIGTERM included).
+"""Node Jobs, for the fleet over nodes (``toolkit.kube.fleet``): planning the run, creating a
+Job and following the pod the Job controller makes, deleting the run's Jobs on the way out
+(Ctrl-C and SIGTERM included). A single ``--node`` runs ``kubectl debug node/NAME`` instead
+(``toolkit.kube.nodedebug``), as kubectl users expect; a fleet uses Jobs because their
+``ttlSecondsAfterFinished`` and ``activeDeadlineSeconds`` clean up after a plugin that was
+killed, on every node at once.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import signal
-import sys
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
-from typing import TextIO
 
 from toolkit.deadline import Deadline
 from toolkit.errors import EXIT_OK, CannotObserve
-from toolkit.kube.container import Outcome, call_timeout, exit_code_of, poll_interval, run_to_end
+from toolkit.kube.container import Outcome, Target, call_timeout, poll_interval, run_to_end
 from toolkit.kube.kubectl import JsonObject, Kubectl, KubectlError, last_error
-from toolkit.kube.output import print_yaml, say
+from toolkit.kube.output import Sink, print_yaml, progress, say
 from toolkit.kube.specs import RUN_LABEL, Enforce, choose_profile, node_job
 from toolkit.report import OutputFormat
 
@@ -31,7 +26,7 @@ JOB_CONTAINER = "podtriage"     # the container of node_job's pod template
 
 @dataclass(frozen=True, kw_only=True)
 class NodesRequest:
-    """``--node NODE`` or ``nodes ...``: which nodes, and what to run there."""
+    """``nodes ...`` (or ``--node NODE``): which nodes, and what to run there."""
 
     nodes: tuple[str, ...] = ()
     selector: str | None = None
@@ -41,6 +36,7 @@ class NodesRequest:
     args: tuple[str, ...] = ("conntrack",)
     parallel: int = 10
     timeout_s: float = 300.0
+    job_ttl_s: int = 600
     output: OutputFormat = OutputFormat.table
     dry_run: bool = False
 
@@ -54,11 +50,12 @@ class JobPlan:
     image: str
     args: tuple[str, ...]
     deadline_s: int             # the Jobs' activeDeadlineSeconds
+    ttl_s: int = 600
 
     def manifest(self, node: str) -> JsonObject:
         """The Job for ``node``."""
         return node_job(node=node, image=self.image, args=list(self.args), namespace=self.namespace,
-                        run_id=self.run_id, deadline_s=self.deadline_s)
+                        run_id=self.run_id, deadline_s=self.deadline_s, ttl_s=self.ttl_s)
 
 
 def namespace_of_context(k: Kubectl) -> str:
@@ -73,7 +70,7 @@ def plan_jobs(k: Kubectl, req: NodesRequest, args: Sequence[str]) -> JobPlan:
     run_id = secrets.token_hex(3)
     namespace = req.namespace or ("default" if req.dry_run else namespace_of_context(k))
     return JobPlan(run_id=run_id, namespace=namespace, image=req.image, args=tuple(args),
-                   deadline_s=int(max(30, req.timeout_s)))
+                   deadline_s=int(max(30, req.timeout_s)), ttl_s=req.job_ttl_s)
 
 
 def print_jobs(plan: JobPlan, nodes: Sequence[str]) -> int:
@@ -92,12 +89,16 @@ def node_names(k: Kubectl, req: NodesRequest) -> list[str]:
                 raise CannotObserve("cannot read node %s: %s" % (n, e.message)) from None
         return list(dict.fromkeys(req.nodes))
     argv = ["get", "nodes"] + (["-l", req.selector] if req.selector else [])
-    items = k.json(argv).get("items") or []
+    try:
+        items = k.json(argv).get("items") or []
+    except KubectlError as e:
+        raise CannotObserve("cannot list nodes: %s" % e.message) from None
     return [i["metadata"]["name"] for i in items]
 
 
 def check_node_namespace(k: Kubectl, namespace: str) -> None:
-    """CannotObserve when the namespace's PodSecurity level refuses what a node Job needs."""
+    """CannotObserve when the namespace's PodSecurity level refuses what a node pod needs
+    (host namespaces, NET_ADMIN); nothing is created then."""
     try:
         labels = k.json(["get", "namespace", namespace]).get("metadata", {}).get("labels") or {}
     except KubectlError as e:
@@ -107,7 +108,7 @@ def check_node_namespace(k: Kubectl, namespace: str) -> None:
     if choice.enforce in (Enforce.BASELINE, Enforce.RESTRICTED):
         raise CannotObserve(
             "namespace %s enforces PodSecurity %s, which refuses hostNetwork and NET_ADMIN: "
-            "node Jobs cannot run there" % (namespace, choice.enforce.value),
+            "node pods cannot run there" % (namespace, choice.enforce.value),
             hint="pass -n with a namespace whose pod-security.kubernetes.io/enforce is "
                  "privileged (or unset), e.g. one made for podtriage")
 
@@ -123,7 +124,10 @@ def job_nodes(k: Kubectl, req: NodesRequest, plan: JobPlan) -> list[str]:
 
 def _job_pod(k: Kubectl, namespace: str, job: str, deadline: Deadline) -> str:
     """The name of the pod the Job made (polled until there is one, within the deadline)."""
+    import time
+
     step = poll_interval()
+    t0 = time.monotonic()
     for _ in range(100_000):                  # bounded by the deadline
         pods = k.json(["get", "pods", "-n", namespace, "-l", "job-name=%s" % job],
                       timeout=call_timeout(deadline, 30.0))
@@ -132,12 +136,14 @@ def _job_pod(k: Kubectl, namespace: str, job: str, deadline: Deadline) -> str:
             return str(items[0]["metadata"]["name"])
         if deadline.expired:
             break
+        if time.monotonic() - t0 >= 1.0:
+            progress("Job %s/%s: waiting for the Job controller's pod, %.0f s"
+                     % (namespace, job, time.monotonic() - t0))
         time.sleep(min(step, deadline.remaining()))
     raise CannotObserve("Job %s made no pod in time" % job)
 
 
-def run_job(k: Kubectl, manifest: JsonObject, deadline: Deadline,
-            stream: TextIO | None) -> Outcome:
+def run_job(k: Kubectl, manifest: JsonObject, deadline: Deadline, sink: Sink | None) -> Outcome:
     """Create the Job and see its pod through to podtriage's exit code."""
     ns, job = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
     p = k.run(["create", "-f", "-", "-o", "name"], input=json.dumps(manifest),
@@ -146,10 +152,10 @@ def run_job(k: Kubectl, manifest: JsonObject, deadline: Deadline,
         return Outcome.failed(last_error(p.stderr) or "kubectl create failed")
     try:
         pod_name = _job_pod(k, ns, job, deadline)
-    except CannotObserve as e:
+    except (CannotObserve, KubectlError) as e:
         return Outcome.failed(e.message)
-    return run_to_end(k, ns, pod_name, JOB_CONTAINER, ephemeral=False, deadline=deadline,
-                      stream=stream)
+    return run_to_end(k, Target(namespace=ns, pod=pod_name, name=JOB_CONTAINER, ephemeral=False),
+                      deadline=deadline, sink=sink)
 
 
 def delete_jobs(k: Kubectl, namespace: str, run_id: str) -> None:
@@ -159,38 +165,3 @@ def delete_jobs(k: Kubectl, namespace: str, run_id: str) -> None:
     if p.returncode != 0:
         say("could not delete Jobs -l %s=%s in %s: %s (ttlSecondsAfterFinished removes them)"
             % (RUN_LABEL, run_id, namespace, last_error(p.stderr)))
-
-
-def _sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def jobs_cleanup(k: Kubectl, plan: JobPlan) -> Iterator[None]:
-    """Delete the run's Jobs on the way out, Ctrl-C and SIGTERM included (SIGTERM becomes a
-    KeyboardInterrupt while the Jobs run, in the main thread where handlers can be set)."""
-    old = None
-    if threading.current_thread() is threading.main_thread():
-        old = signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        yield
-    except KeyboardInterrupt:
-        say("interrupted: deleting this run's Jobs")
-        raise
-    finally:
-        delete_jobs(k, plan.namespace, plan.run_id)
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-
-
-def node_mode(k: Kubectl, req: NodesRequest) -> int:
-    """``--node NODE``: one Job, podtriage's own output and exit code (3 when it has none);
-    the Job is deleted afterwards."""
-    plan = plan_jobs(k, req, req.args)
-    if req.dry_run:
-        return print_jobs(plan, req.nodes)
-    node = job_nodes(k, req, plan)[0]
-    deadline = Deadline(req.timeout_s + 30)
-    with jobs_cleanup(k, plan):
-        out = run_job(k, plan.manifest(node), deadline, sys.stdout)
-        return exit_code_of(out, " on node %s" % node)

@@ -21,12 +21,14 @@ ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 
 
 class Profile(StrEnum):
-    """``kubectl debug --profile`` values podtriage uses (kubectl >= 1.27)."""
+    """Every ``kubectl debug --profile`` (kubectl >= 1.27; sysadmin since 1.30)."""
 
     NETADMIN = "netadmin"
     GENERAL = "general"
     BASELINE = "baseline"
     RESTRICTED = "restricted"
+    SYSADMIN = "sysadmin"
+    LEGACY = "legacy"
 
 
 class Enforce(StrEnum):
@@ -38,14 +40,19 @@ class Enforce(StrEnum):
 
 
 # The securityContext each kubectl debug profile gives an ephemeral container (kubectl
-# pkg/cmd/debug/profiles.go; seen on the wire from kubectl v1.34.5 against the stand-in).
+# pkg/cmd/debug/profiles.go; read back from the pods kubectl v1.34.5 made in the lab's
+# kube-apiserver 1.34.4). Only --dry-run shows these: kubectl builds the real one.
 PROFILE_SECURITY: dict[Profile, JsonObject] = {
     Profile.NETADMIN: {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}},
     Profile.GENERAL: {"capabilities": {"add": ["SYS_PTRACE"]}},
     Profile.BASELINE: {},
     Profile.RESTRICTED: {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                          "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    Profile.SYSADMIN: {"privileged": True},
+    Profile.LEGACY: {},
 }
+# The profile a PodSecurity level admits, when a refusal names the level.
+FOR_LEVEL = {"baseline": Profile.BASELINE, "restricted": Profile.RESTRICTED}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,9 +92,9 @@ def choose_profile(labels: dict[str, str] | None, forced: Profile | None = None)
 
 
 def ephemeral_container(*, name: str, image: str, command: list[str], env: dict[str, str],
-                        target: str, profile: Profile) -> JsonObject:
-    """The ephemeral container ``kubectl debug --target --profile --env`` adds (for
-    ``--dry-run`` and the schema tests; kubectl itself builds the real one)."""
+                        target: str, profile: Profile, custom: JsonObject | None = None) -> JsonObject:
+    """The ephemeral container ``kubectl debug --target --profile --env [--custom]`` adds
+    (for ``--dry-run``; kubectl itself builds the real one)."""
     spec: JsonObject = {
         "name": name, "image": image, "command": list(command),
         "env": [{"name": k, "value": v} for k, v in env.items()],
@@ -96,7 +103,23 @@ def ephemeral_container(*, name: str, image: str, command: list[str], env: dict[
     sc = PROFILE_SECURITY[profile]
     if sc:
         spec["securityContext"] = sc
-    return spec
+    return merge_custom(spec, custom) if custom else spec
+
+
+def merge_custom(spec: JsonObject, custom: JsonObject) -> JsonObject:
+    """``kubectl debug --custom``: a partial container spec merged into the debug container
+    (maps merged key by key, anything else replaced, as kubectl's strategic merge does for
+    the fields a custom profile sets: securityContext, env, resources...)."""
+    out = dict(spec)
+    for key, val in custom.items():
+        if isinstance(val, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_custom(out[key], val)
+        elif key == "env" and isinstance(val, list) and isinstance(out.get(key), list):
+            names = {e.get("name") for e in val if isinstance(e, dict)}
+            out[key] = [e for e in out[key] if e.get("name") not in names] + val
+        else:
+            out[key] = val
+    return out
 
 
 _DNS1123 = re.compile(r"[^a-z0-9-]+")

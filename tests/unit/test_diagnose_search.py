@@ -10,7 +10,8 @@ from toolkit.dns.query import Soa
 from toolkit.dns.walk import PathResult, Server, path_outcome
 from toolkit.dns.wildcard import PROBE_LABEL, WildcardProbe
 from toolkit.model import Severity, Verdict
-from toolkit.triage.another_name import AnswerKind, analyze, cluster_domain
+from toolkit.sysinfo.resolvconf.wildcards import cluster_domain
+from toolkit.triage.another_name import AnswerKind, analyze
 from toolkit.triage.classify import Support, classify, grade
 from toolkit.triage.resolve import ResolveResult
 from toolkit.triage.resolve_findings import resolve_findings
@@ -163,7 +164,7 @@ def test_the_name_as_written_gathers_nothing():
     assert search_domain("api.corp.example.svc.alpha.pm.k8s.", "api.corp.example", CLUSTER) == "svc.alpha.pm.k8s."
     # x.svc + alpha.pm.k8s is not x + svc.alpha.pm.k8s
     assert search_domain("x.svc.alpha.pm.k8s.", "x.svc", CLUSTER) == "alpha.pm.k8s."
-    assert cluster_domain(CLUSTER + (NODE,)) == "alpha.pm.k8s."
+    assert cluster_domain(CLUSTER + (NODE,)) == "alpha.pm.k8s"
     assert cluster_domain(("corp.example",)) is None
 
 
@@ -284,3 +285,20 @@ def test_soa_evidence_is_the_answered_name_s_zone_not_the_cluster_s():
     soa = [e for e in f.evidence if e.startswith("SOA")]
     assert soa == [f"SOA seen via {NL}: zone corp.example. serial 2017010101 mname ns1.corp.example.",
                    f"SOA seen via {REFS}: zone corp.example. serial 2026110101 mname ns1.corp.example."]
+
+
+def test_tcp_block_after_the_caches_kept_the_servfail():
+    # A few seconds later the caches answer the SERVFAIL they kept (CoreDNS's cache plugin):
+    # the pod's paths end in SERVFAIL at once, the server behind too over TCP.
+    def servfail(server, role, transport):
+        return walk(server, role, transport, CS, [], 3, "SERVFAIL")
+
+    ref_udp = walk(REFS, "reference", "udp", ("www.example.org.",), [RIGHT], 0)
+    res = res_of(servfail(NL, "resolv.conf", "udp"), servfail(NL, "resolv.conf", "tcp"), ref_udp,
+                 failed(REFS, "reference", "tcp", "timeout"))
+    c = classify(evidence(res, addr(RIGHT, "up"), name="www.example.org"))
+    assert (c.verdict, c.rule) == (Verdict.DNS_UNAVAILABLE, "tcp_forward_blocked")
+    # an NXDOMAIN from the pod's path is no TCP block
+    res = res_of(walk(NL, "resolv.conf", "udp", CS, [], 3, "NXDOMAIN"), ref_udp,
+                 failed(REFS, "reference", "tcp", "timeout"))
+    assert classify(evidence(res, addr(RIGHT, "up"), name="www.example.org")).rule != "tcp_forward_blocked"

@@ -29,6 +29,7 @@ from toolkit.dns.query import Rcode
 from toolkit.dns.walk import PathResult, ServerRole
 from toolkit.dns.wildcard import ROOT, WildcardProbe
 from toolkit.model import Finding, Severity, Verdict
+from toolkit.sysinfo.resolvconf.wildcards import cluster_domain
 from toolkit.triage.searchhits import SearchEvidence, SearchHit
 
 CODE_CANDIDATE = "answered-by-search-candidate"
@@ -158,16 +159,6 @@ class AnotherName:
                 "reference_itself": list(self.itself_refs), "reference_denies": list(self.ref_denies),
                 "wildcard_probe": self.probe, "root_probe": self.root_probe,
                 "confirmed_by": [str(c) for c in self.confirmed_by]}
-
-
-def cluster_domain(search: Sequence[str]) -> str | None:
-    """The cluster domain of a kubelet-written search list (``NS.svc.CLUSTER svc.CLUSTER
-    CLUSTER``, then the node's own domains), or None."""
-    for d in search:
-        labels = d.strip(".").lower().split(".")
-        if "svc" in labels[:2] and labels.index("svc") + 1 < len(labels):
-            return ".".join(labels[labels.index("svc") + 1:]) + "."
-    return None
 
 
 def _under(name: str, zone: str | None) -> bool:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from toolkit.dns.query import QueryError, QueryResult, Transport
-from toolkit.dns.walk import PathResult, ServerRole
+from toolkit.dns.walk import PathOutcome, PathResult, ServerRole
 from toolkit.model import Finding, Severity, Verdict
 from toolkit.triage.evidence import Facts
 
@@ -25,6 +25,12 @@ def _no_dns_answer(p: PathResult) -> bool:
     """The walk ended without a DNS answer for its last question (silence, refusal...), at
     once or after answering earlier candidates; the deadline cutting it is nobody's fault."""
     return p.no_dns_answer and p.outcome is not QueryError.DEADLINE
+
+
+def _fails(p: PathResult) -> bool:
+    """No answer for the name: silence (or a refusal), or SERVFAIL (a forwarder gave up; the
+    caches keep that SERVFAIL a few seconds: CoreDNS's cache plugin, ``servfail`` 5 s)."""
+    return _no_dns_answer(p) or p.outcome is PathOutcome.SERVFAIL
 
 
 def _unanswered(f: Facts) -> list[PathResult]:
@@ -59,14 +65,14 @@ def tcp_forward_blocked(f: Facts) -> Finding | None:
     beyond them (a reference, --server, a server behind the cache) answers over UDP and not
     over TCP: the forwarders between them carry the query over TCP."""
     pod = _unanswered(f)
-    if not any(p.transport == Transport.UDP for p in pod):
+    if not any(p.transport == Transport.UDP for p in pod) or not all(_fails(p) for p in pod):
         return None
     per: dict[str, dict[Transport, PathResult]] = defaultdict(dict)
     for p in (*f.e.resolve.paths, *f.e.behind):
         if p.role != ServerRole.RESOLV_CONF:
             per[p.server][p.transport] = p
     blocked = sorted(s for s, t in per.items() if Transport.UDP in t and Transport.TCP in t
-                     and not t[Transport.UDP].no_dns_answer and _no_dns_answer(t[Transport.TCP]))
+                     and t[Transport.UDP].answered and _fails(t[Transport.TCP]))
     if not blocked:
         return None
     cache = ", ".join(sorted({p.server for p in pod}))

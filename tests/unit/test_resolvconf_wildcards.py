@@ -66,3 +66,17 @@ def test_resolvconf_name_points_the_shape_out_without_a_packet(tmp_path):
     assert f.data["node_domains"] == ["dc1.example.net"] and "wildcard" in f.summary
     assert "--probe-wildcards" in f.remedy
     assert "wildcard_probes" not in r.data and "no query was sent" in r.notes[0]
+
+
+def test_probe_names_are_labelled_random_and_never_unencodable():
+    from toolkit.dns.wildcard import PROBE_LABEL, probe_name
+
+    a, b = probe_name("dc1.example.net."), probe_name("dc1.example.net.")
+    assert a != b and a.startswith(PROBE_LABEL + "-") and a.endswith(".dc1.example.net.")
+    assert probe_name(".") .startswith(PROBE_LABEL + "-") and probe_name(".").count(".") == 1
+    # a label over 63 octets, or a surrogate from a hostile file: no name, no query, no crash
+    assert probe_name("x" * 64 + ".net.") is None and probe_name("\udcff.net.") is None
+    # a long domain still gets a (shorter) random label that fits 255 octets
+    long = ("a" * 60 + ".") * 4
+    name = probe_name(long)
+    assert name is not None and not name.startswith(PROBE_LABEL) and len(name) <= 254

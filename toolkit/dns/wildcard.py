@@ -21,11 +21,22 @@ PROBE_LABEL = "podtriage-wildcard-probe"
 ROOT = "."
 
 
-def probe_name(domain: str) -> str:
-    """A random absolute name directly under ``domain`` ("." for the root)."""
+def probe_name(domain: str) -> str | None:
+    """A random absolute name directly under ``domain`` ("." for the root); None when no name
+    can be made under it (a search domain read from a file may be anything)."""
+    import dns.exception
+    import dns.name
+
     label = f"{PROBE_LABEL}-{secrets.token_hex(4)}"
     base = domain.strip(".")
-    return f"{label}.{base}." if base else f"{label}."
+    for first in (label, secrets.token_hex(4)):  # the short label when the long one does not fit
+        name = f"{first}.{base}." if base else f"{first}."
+        try:
+            dns.name.from_text(name).to_wire()  # labels <= 63 octets, the name <= 255 (RFC 1035 2.3.4)
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            continue
+        return name
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,8 +72,12 @@ class WildcardProbe:
 
 
 def probe_domain(server: str, domain: str, deadline: Deadline, timeout: float, *, port: int = 53,
-                 transport: Transport = Transport.UDP, qtype: str = "A") -> WildcardProbe:
-    """One query for a random name under ``domain`` (absolute, "." for the root)."""
+                 transport: Transport = Transport.UDP, qtype: str = "A") -> WildcardProbe | None:
+    """One query for a random name under ``domain`` (absolute, "." for the root); None when
+    no name can be made under that domain."""
     absolute = domain if domain.endswith(".") else domain + "."
-    res = query(server, probe_name(absolute), qtype, transport, deadline.timeout(timeout), port=port)
+    qname = probe_name(absolute)
+    if qname is None:
+        return None
+    res = query(server, qname, qtype, transport, deadline.timeout(timeout), port=port)
     return WildcardProbe(domain=absolute, result=res)

@@ -136,14 +136,17 @@ def probe_wildcards(conf: ResolvConf, deadline: Deadline) -> list[DomainProbe]:
     server = conf.nameservers[0]
     server = server if "%" in server and server.lower().startswith("fe80") else server.split("%")[0]
 
-    def plain(p: WildcardProbe) -> DomainProbe:
-        return DomainProbe(domain=p.domain.rstrip(".") or ".", qname=p.qname, server=server,
-                           outcome=p.result.outcome(), addresses=p.addresses)
+    def plain(p: WildcardProbe | None) -> list[DomainProbe]:
+        if p is None:  # no name can be made under it (the lint says why: search-domain-invalid)
+            return []
+        return [DomainProbe(domain=p.domain.rstrip(".") or ".", qname=p.qname, server=server,
+                            outcome=p.result.outcome(), addresses=p.addresses)]
 
     with ThreadPoolExecutor(max_workers=len(domains), thread_name_prefix="wildcard") as pool:
-        got = list(pool.map(lambda d: plain(probe_domain(server, d, deadline, PROBE_TIMEOUT_S)), domains))
+        got = [x for found in pool.map(lambda d: plain(probe_domain(server, d, deadline, PROBE_TIMEOUT_S)), domains)
+               for x in found]
     if any(p.addresses for p in got):
-        got.append(plain(probe_domain(server, ROOT, deadline, PROBE_TIMEOUT_S)))
+        got += plain(probe_domain(server, ROOT, deadline, PROBE_TIMEOUT_S))
     return got
 
 

@@ -137,6 +137,7 @@ def _probe_pair(server: str, port: int, domain: str, how: SearchWalk) -> tuple[W
     """A random name under ``domain``; when it resolves, a random name under the root too,
     which tells a wildcard of that domain from a resolver that rewrites every NXDOMAIN."""
     first = probe_domain(server, domain, how.deadline, how.query_timeout, port=port)
-    if not first.resolves:
-        return (first,)
-    return first, probe_domain(server, ROOT, how.deadline, how.query_timeout, port=port)
+    if first is None or not first.resolves:
+        return (first,) if first is not None else ()
+    root = probe_domain(server, ROOT, how.deadline, how.query_timeout, port=port)
+    return (first, root) if root is not None else (first,)

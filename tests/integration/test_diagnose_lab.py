@@ -238,6 +238,15 @@ def test_upstream_silent_cache_alive_is_not_a_dead_cache(clean_lab):
         assert took <= H.deadline_limit(10), took
     assert top["data"]["silent_references"] == ["192.168.60.53"]
     assert not any(f["code"] == "server-timeout" for f in doc["findings"])
+    # the name as written: the cache answers nothing in time; asked once more, patiently, it
+    # answers SERVFAIL when its forwarders give up: alive
+    clean_lab.flush("coredns")
+    doc, took = diagnose(clean_lab, "www.example.org.", "--port", "80")
+    assert doc["verdict"] == "dns-unavailable", codes(doc)
+    top = doc["findings"][0]
+    assert top["code"] == "upstream-silent" and top["data"]["alive_answers"] == 0, codes(doc)
+    assert top["data"]["patient"]["outcome"] == "SERVFAIL" and doc["patient_query"]["rcode"] == "SERVFAIL"
+    assert took <= H.deadline_limit(10), took
 
 
 def test_tcp_blocked_at_the_upstream_names_the_tcp_propagation(clean_lab):

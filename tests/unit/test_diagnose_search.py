@@ -302,3 +302,11 @@ def test_tcp_block_after_the_caches_kept_the_servfail():
     res = res_of(walk(NL, "resolv.conf", "udp", CS, [], 3, "NXDOMAIN"), ref_udp,
                  failed(REFS, "reference", "tcp", "timeout"))
     assert classify(evidence(res, addr(RIGHT, "up"), name="www.example.org")).rule != "tcp_forward_blocked"
+
+
+def test_a_cache_that_answered_nothing_but_servfail_when_asked_patiently_is_alive():
+    res = res_of(failed(NL, "resolv.conf", "udp", "timeout"), failed(NL, "resolv.conf", "tcp", "timeout"))
+    patient = q(NL, "udp", CS[0], "A", "SERVFAIL", latency=4000.0)
+    c = classify(evidence(res, name="www.example.org", patient=patient))
+    assert (c.verdict, c.rule) == (Verdict.DNS_UNAVAILABLE, "cache_upstream_silent")
+    assert c.findings[0].data["alive_answers"] == 0 and "SERVFAIL after 4.0 s" in c.findings[0].summary

@@ -42,18 +42,22 @@ def pod_unanswered(res: ResolveResult) -> bool:
 def ask_behind(res: ResolveResult, behind_servers: Sequence[Server], deadline: Deadline, qt: float,
                say: Callable[[str], None]) -> tuple[tuple[PathResult, ...], QueryResult | None]:
     """(the walks of the servers behind the pod's nameservers, the patient query) when the pod's
-    nameservers gave no answer. The patient query only when nobody behind is known: a server
-    behind says more, and its UDP answer fills CoreDNS's cache, which would answer the patient
-    query's retry (node-cache's forward asks again) and hide what failed."""
+    nameservers gave no answer. The patient query only where it settles something: when the
+    pod's nameservers answered nothing at all (alive or dead is the question; a cache that
+    answered the cluster's candidates is alive already), and when nobody behind is known (a
+    server behind says more, and its UDP answer fills CoreDNS's cache, which would answer the
+    patient query's retry, node-cache's forward asking again, and hide what failed)."""
     if not pod_unanswered(res):
         return (), None
     cands = [s for s in behind_servers if s.address not in {p.server for p in res.paths}]
     env_ip = _kube_dns_env()
     if env_ip and env_ip not in {s.address for s in cands} | {p.server for p in res.paths}:
         cands.append(Server(env_ip, ServerRole.SERVER))
-    if not cands:
-        return (), _ask_patiently(res, deadline, qt, say)
-    return _walk_behind(res, cands, deadline, qt, say), None
+    if cands:
+        return _walk_behind(res, cands, deadline, qt, say), None
+    if any(q.answered for p in _pod_paths(res) for q in p.queries):
+        return (), None
+    return (), _ask_patiently(res, deadline, qt, say)
 
 
 def _walk_behind(res: ResolveResult, cands: Sequence[Server], deadline: Deadline, qt: float,

@@ -310,3 +310,9 @@ def test_a_cache_that_answered_nothing_but_servfail_when_asked_patiently_is_aliv
     c = classify(evidence(res, name="www.example.org", patient=patient))
     assert (c.verdict, c.rule) == (Verdict.DNS_UNAVAILABLE, "cache_upstream_silent")
     assert c.findings[0].data["alive_answers"] == 0 and "SERVFAIL after 4.0 s" in c.findings[0].summary
+
+
+def test_what_confirms_an_answer_is_a_kind_of_support():
+    from toolkit.triage.another_name import ConfirmedBy
+
+    assert {c.value for c in ConfirmedBy} <= {s.value for s in Support}

@@ -50,6 +50,12 @@ def test_seed_with_reference_is_bad_answer(lab):
         assert key in doc
     assert {"server", "transport", "addresses"} <= set(doc["answers"][0])
     assert {"address", "kind", "result", "from"} <= set(doc["probes"][0])
+    # The SOA of the answered name's zone, not the cluster zone's that the real kubernetes
+    # plugin puts into the search walk's NXDOMAINs (issue 21 item 5a)
+    differs = next(f for f in doc["findings"] if f["code"] == "answer-differs-from-reference")
+    soa = [e for e in differs["evidence"] if e.startswith("SOA seen via")]
+    assert soa == ["SOA seen via 169.254.25.10: zone corp.example. serial 2017010101 mname ns1.corp.example.",
+                   "SOA seen via 192.168.60.53: zone corp.example. serial 2026110101 mname ns1.corp.example."], soa
 
 
 def test_seed_without_reference_is_not_confidently_wrong(lab):
@@ -212,3 +218,56 @@ def test_corefiles_through_pipes_as_the_kubectl_plugin_passes_them(lab):
     doc = json.loads(p.stdout)
     assert doc["verdict"] == "bad-answer"
     assert "192.168.50.53" in json.dumps(doc["findings"][0])
+
+
+# --- the real stack's own failure modes (issue 21 item 5) ---------------------------------
+
+def test_upstream_silent_cache_alive_is_not_a_dead_cache(clean_lab):
+    """The upstream drops everything: NodeLocal answers the cluster's candidates (CoreDNS's
+    kubernetes plugin) and SERVFAIL for the name only after its forwarders give up (4-6 s)."""
+    clean_lab.drop_udp53("upstream")
+    clean_lab.block_tcp53("upstream")
+    for extra in ((), REF):
+        clean_lab.flush("coredns")          # no SERVFAIL kept from the last run
+        doc, took = diagnose(clean_lab, "www.example.org", "--port", "80", *extra)
+        assert doc["verdict"] == "dns-unavailable" and doc["confidence"] == "high", codes(doc)
+        top = doc["findings"][0]
+        assert top["code"] == "upstream-silent", codes(doc)
+        assert top["data"]["servers"] == ["169.254.25.10"] and top["data"]["alive_answers"] >= 6
+        assert "not the cache" in top["summary"]
+        assert took <= H.deadline_limit(10), took
+    assert top["data"]["silent_references"] == ["192.168.60.53"]
+    assert not any(f["code"] == "server-timeout" for f in doc["findings"])
+    # the name as written: the cache answers nothing in time; asked once more, patiently, it
+    # answers SERVFAIL when its forwarders give up: alive
+    clean_lab.flush("coredns")
+    doc, took = diagnose(clean_lab, "www.example.org.", "--port", "80")
+    assert doc["verdict"] == "dns-unavailable", codes(doc)
+    top = doc["findings"][0]
+    assert top["code"] == "upstream-silent" and top["data"]["alive_answers"] == 0, codes(doc)
+    assert top["data"]["patient"]["outcome"] == "SERVFAIL" and doc["patient_query"]["rcode"] == "SERVFAIL"
+    assert took <= H.deadline_limit(10), took
+
+
+def test_tcp_blocked_at_the_upstream_names_the_tcp_propagation(clean_lab):
+    """NodeLocal forwards with force_tcp, CoreDNS with the transport it was asked on: a TCP
+    block at the upstream fails every lookup through the cache while UDP to it works."""
+    clean_lab.block_tcp53("upstream")
+    doc, _ = diagnose(clean_lab, "www.example.org", "--port", "80", *REF)
+    assert doc["verdict"] == "dns-unavailable" and doc["confidence"] == "high", codes(doc)
+    top = doc["findings"][0]
+    assert top["code"] == "forward-tcp-blocked" and top["data"]["tcp_blocked"] == ["192.168.60.53"], codes(doc)
+    # the reference answers over UDP: it vouches, it is not "unavailable"
+    assert not any(f["code"] == "reference-unavailable" for f in doc["findings"])
+    ref = next(f for f in doc["findings"] if f["code"] == "tcp-fails-udp-works")
+    assert ref["verdict"] is None and "[reference]" in ref["summary"]
+    # with the Corefiles: the server behind the cache (CoreDNS) fails over TCP only, and the
+    # last hop, CoreDNS's forward, is named; the cache is not blamed
+    clean_lab.flush("coredns")
+    doc, _ = diagnose(clean_lab, "www.example.org", "--port", "80",
+                      "--corefile", str(COREFILES / "nodelocaldns-configmap.yaml"),
+                      "--corefile", str(COREFILES / "coredns-configmap.yaml"))
+    top = doc["findings"][0]
+    assert top["code"] == "forward-tcp-blocked", codes(doc)
+    assert top["data"]["tcp_blocked"] == ["10.233.0.3"] and top["data"]["last_tcp_hop"] == "192.168.60.53:53"
+    assert not any(f["code"] == "cache-broken-hop" for f in doc["findings"])

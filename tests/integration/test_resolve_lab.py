@@ -122,7 +122,8 @@ def test_blocked_tcp(clean_lab):
     lab.block_tcp53("nodelocal")
     code, doc = pt_json(lab, "resolve", "www.example.org", "--timeout", "1")
     f = next(f for f in doc["findings"] if f["code"] == "tcp-fails-udp-works")
-    assert f["data"] == {"server": "169.254.25.10", "failed": ["tcp"], "working": ["udp"]}
+    assert f["data"] == {"server": "169.254.25.10", "role": "resolv.conf", "failed": ["tcp"], "working": ["udp"]}
+    assert f["verdict"] == "dns-unavailable"
 
 
 def test_deadline_is_honoured_with_everything_silent(clean_lab):

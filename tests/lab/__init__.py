@@ -42,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import components, configs, kubeobjects
+from . import components, configs, kubeobjects, wildcard
 from .controlplane import CP_ADDR, CP_GW, ControlPlane
 
 __all__ = ["Lab", "LabError", "SERVERS", "NAMESPACES", "RUN_ROOT"]
@@ -671,6 +671,7 @@ class Lab:
             path = self.rundir / "upstream.conf"
         else:
             raise LabError("no config for %s" % server)
+        text = wildcard.render(self, server, text)
         if self.ipv6:
             text = _v6_listen(server, text)
         return path, text
@@ -987,7 +988,8 @@ class Lab:
         health state), as after any fix in a cluster."""
         st = self._state()
         dirty = bool(st["fw"] or st["rcode"] or st["stopped"] or st["app_down"]
-                     or st.get("stale_alive") or st.get("resolv") or st.get("pod_v4_only"))
+                     or st.get("stale_alive") or st.get("resolv") or st.get("pod_v4_only")
+                     or st.get(wildcard.KEY))
         if st.get("stale_alive"):
             self._clear_stale_alive()
         have = self._existing_ns()
@@ -1010,6 +1012,7 @@ class Lab:
             (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF)
         forced = [s for s in st["rcode"] if st["rcode"][s]]
         self._save({"rcode": {}, "fw": [], "stopped": [], "app_down": False})
+        wildcard.cleared(self, st)
         for s in forced:
             if s in ("legacy", "upstream"):
                 self._kill(s)

@@ -124,6 +124,12 @@ class PathResult:
         """The server gave no DNS answer at all on this path (silence, ICMP, RST)."""
         return not any(q.answered for q in self.queries)
 
+    @property
+    def no_dns_answer(self) -> bool:
+        """The walk ended without a DNS answer to its last question (silence, ICMP, RST), at
+        once or after answering earlier candidates (a server gone silent part-way)."""
+        return self.failed or isinstance(self.outcome, QueryError)
+
     def last_error(self) -> QueryResult | None:
         """The last query that got no DNS answer, if any."""
         for q in reversed(self.queries):

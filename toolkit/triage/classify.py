@@ -9,6 +9,8 @@ about it) and healthy control probes (``Support``).
 - a verdict about an address (unreachable-host, port-closed, filtered) without an
   independent resolver (reference, Corefile): the answer itself could be stale -> medium
 - two kinds of support or more                                          -> high, else medium
+- a row that needs confirmation (an answer from a search-suffixed candidate): high when a
+  reference or a wildcard probe confirms it, else medium
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ class Support(StrEnum):
     QUERIES = "queries"  # our own queries saw the servers fail
     PROBES = "probes"  # the addresses answered directly (or a router's ICMP error about them)
     CONTROL = "control"  # the control probes beside them were healthy
+    WILDCARD_PROBE = "wildcard-probe"  # a random name under the search domain resolves to the same address
 
 
 # Support that does not come through the resolver path under suspicion.
 INDEPENDENT = frozenset({Support.REFERENCE, Support.COREFILE})
+# What confirms a row whose verdict needs confirmation (RuleRow.needs_confirmation).
+CONFIRMING = INDEPENDENT | {Support.WILDCARD_PROBE}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +72,7 @@ def classify(e: Evidence) -> Classification:
     decisive = next(((row, x) for row, x in fired if x.verdict is not None), None)
     verdict = decisive[1].verdict if decisive is not None and decisive[1].verdict is not None else Verdict.OK
     support = support_of(f, verdict, decisive[1] if decisive else None)
-    confidence = grade(verdict, support)
+    confidence = grade(verdict, support, needs_confirmation=decisive is not None and decisive[0].needs_confirmation)
     settle = _settle(f, decisive[0] if decisive else None)
     if settle is None and confidence is not Confidence.HIGH and verdict in ADDRESS_VERDICTS:
         settle = f"{SETTLE_REFERENCE}, to rule out a stale answer"
@@ -80,7 +85,10 @@ def classify(e: Evidence) -> Classification:
 def support_of(f: Facts, verdict: Verdict, decisive: Finding | None) -> tuple[Support, ...]:
     """The kinds of evidence that back ``verdict`` (and the deciding finding's addresses)."""
     out = []
-    if f.refs_answering:
+    confirmed = decisive.data.get("confirmed_by") if decisive is not None else None
+    if confirmed is not None:  # the finding says which independent evidence confirms it
+        out += [Support(c) for c in confirmed]
+    elif f.refs_answering:
         out.append(Support.REFERENCE)
     if f.corefile_traced:
         out.append(Support.COREFILE)
@@ -98,10 +106,12 @@ def support_of(f: Facts, verdict: Verdict, decisive: Finding | None) -> tuple[Su
     return tuple(out)
 
 
-def grade(verdict: Verdict, support: Sequence[Support]) -> Confidence:
+def grade(verdict: Verdict, support: Sequence[Support], *, needs_confirmation: bool = False) -> Confidence:
     """The confidence of ``verdict`` given its support (see the module docstring)."""
     if verdict is Verdict.INDETERMINATE or not support:
         return Confidence.LOW
+    if needs_confirmation:
+        return Confidence.HIGH if CONFIRMING & set(support) else Confidence.MEDIUM
     if verdict in ADDRESS_VERDICTS and not INDEPENDENT & set(support):
         return Confidence.MEDIUM
     return Confidence.HIGH if len(support) >= 2 else Confidence.MEDIUM

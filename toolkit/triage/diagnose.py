@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from toolkit.deadline import Deadline
-from toolkit.dns.query import Transport
 from toolkit.dns.walk import PathResult, Server, ServerRole
 from toolkit.errors import best_effort
 from toolkit.model import Finding, Report, Severity, Table, to_jsonable
 from toolkit.probe.model import AddressReport, AddressState, ProbeResult
+from toolkit.triage.behind import ask_behind
 from toolkit.triage.classify import Classification, classify
 from toolkit.triage.evidence import Evidence
 from toolkit.triage.resolve import ResolveResult
@@ -61,35 +61,16 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     if unprobed:
         notes.append(f"{len(addresses) + len(unprobed)} addresses answered; probed {MAX_PROBED_ADDRESSES} "
                      f"of them: {fmt_addresses(list(unprobed))} not probed (no evidence either way)")
-    behind = _ask_behind(res, behind_servers, deadline, qt, say)
+    behind, patient = ask_behind(res, behind_servers, deadline, qt, say)
     app_sockets = _app_sockets(addresses, notes)
     probes = _probe(addresses, tuple(ports) or DEFAULT_PORTS, deadline, notes, on_progress)
     race = _race(res, race_count, deadline, notes, say) if race_count > 0 else []
     ct_findings, processes = side.finish(notes)
     return Evidence(name=name, resolve=res, probes=probes, ports=tuple(ports) or DEFAULT_PORTS,
-                    ports_given=bool(ports), unprobed=unprobed, behind=behind,
+                    ports_given=bool(ports), unprobed=unprobed, behind=behind, patient=patient,
                     conntrack_findings=tuple(ct_findings + race), corefile_findings=tuple(cf_findings),
                     corefile_hops=tuple(cf_hops), processes=processes,
                     app_sockets=app_sockets, notes=tuple(notes))
-
-
-def _ask_behind(res: ResolveResult, behind_servers: Sequence[Server], deadline: Deadline, qt: float,
-                say: Callable[[str], None]) -> tuple[PathResult, ...]:
-    """When every pod nameserver fails, ask the servers behind them (Corefile, kube-dns env)."""
-    pod_paths = [p for p in res.paths if p.role == ServerRole.RESOLV_CONF]
-    if not pod_paths or not all(p.failed for p in pod_paths):
-        return ()
-    cands = [s for s in behind_servers if s.address not in {p.server for p in res.paths}]
-    env_ip = _kube_dns_env()
-    if env_ip and env_ip not in {s.address for s in cands} | {p.server for p in res.paths}:
-        cands.append(Server(env_ip, ServerRole.SERVER))
-    if not cands:
-        return ()
-    from toolkit.dns.walk import walk_all
-
-    say(f"the pod's nameservers do not answer; asking the server(s) behind them: "
-        f"{', '.join(s.address for s in cands)}")
-    return walk_all(cands, (Transport.UDP, Transport.TCP), res.candidates, ("A",), deadline, qt)
 
 
 def _app_sockets(addresses: Sequence[str], notes: list[str]) -> tuple[SockInfo, ...]:
@@ -128,7 +109,8 @@ def probe_order(res: ResolveResult) -> tuple[list[str], tuple[str, ...]]:
 
     path_sets = [set(p.addresses) for p in res.paths if p.role != ServerRole.REFERENCE and p.answered]
     ref = {a for p in res.paths if p.role == ServerRole.REFERENCE and p.answered for a in p.addresses}
-    every = {a for p in res.paths for a in p.addresses}
+    # what the name itself resolves to, when a search-suffixed candidate answered for it
+    every = {a for p in (*res.paths, *(res.search.walks if res.search else ())) for a in p.addresses}
 
     def key(a: str) -> tuple[bool, bool, int, int]:
         contested = any(a not in s for s in path_sets) or bool(ref and a not in ref)
@@ -155,14 +137,6 @@ def _race(res: ResolveResult, count: int, deadline: Deadline, notes: list[str],
         result = race_test(target, count=count, deadline=deadline.child(deadline.remaining() * 0.6))
         found = [f for f in race_findings(result) if f.severity is not Severity.INFO]
     return found
-
-
-def _kube_dns_env() -> str | None:
-    import os
-
-    # Kubernetes injects *_SERVICE_HOST for Services of the pod's own namespace only, so
-    # this is set for pods in kube-system; elsewhere --server or --corefile tell it.
-    return os.environ.get("KUBE_DNS_SERVICE_HOST") or None
 
 
 _CorefileEvidence = tuple[list[Finding], list[str], list[Server], list[Server]]
@@ -215,6 +189,10 @@ def diagnose_report(e: Evidence) -> Report:
         "results": [dict(to_jsonable(q), role=p.role) for p in res.paths for q in p.queries],
         "processes": list(e.processes),
         "app_sockets": list(e.app_sockets),
+        # when a search-suffixed candidate answered: the rest of the walk, the wildcard probes
+        "search_hits": res.search,
+        # the pod's nameserver asked once more, patiently, when it answered nothing in time
+        "patient_query": e.patient,
     }
     events = tuple([{"event": "answer", **a} for a in answers] + [{"event": "probe", **p} for p in probes])
     notes = tuple(e.notes) + c.notes + ((f"to be sure: {c.settle}",) if c.settle else ())
@@ -249,7 +227,7 @@ def _tables(answers: Sequence[_AnswerRow], probes: Sequence[_ProbeRow]) -> tuple
 def _address_rows(e: Evidence) -> list[dict[str, Any]]:  # Any: JSON rows (state, route objects)
     """One row per answered address; those beyond the probe limit are 'not-probed'."""
     givers: dict[str, set[str]] = {}
-    for p in e.resolve.paths:
+    for p in (*e.resolve.paths, *(e.resolve.search.walks if e.resolve.search else ())):
         for a in p.addresses:
             givers.setdefault(a, set()).add(p.server)
     rows: list[dict[str, Any]] = [

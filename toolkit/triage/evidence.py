@@ -20,9 +20,11 @@ from toolkit.model import Finding
 from toolkit.probe.model import AddressState
 
 if TYPE_CHECKING:
+    from toolkit.dns.query import QueryResult
     from toolkit.dns.walk import PathResult
     from toolkit.probe.model import AddressReport
     from toolkit.sysinfo.procs import ProcInfo, SockInfo
+    from toolkit.triage.another_name import AnotherName
     from toolkit.triage.resolve import ResolveResult
 
 # Nothing answered for the address itself: the last router's ARP failed, a routing error,
@@ -45,6 +47,9 @@ class Evidence:
     ports_given: bool
     unprobed: tuple[str, ...] = ()  # answered addresses beyond the probe limit
     behind: tuple[PathResult, ...] = ()  # paths of servers behind a failing cache
+    # the pod's nameserver asked once more, with a longer timeout, for a name it did not answer
+    # in time: a cache whose upstream is silent answers SERVFAIL only after its forward gives up
+    patient: QueryResult | None = None
     conntrack_findings: tuple[Finding, ...] = ()
     corefile_findings: tuple[Finding, ...] = ()
     corefile_hops: tuple[str, ...] = ()  # the Corefile trace's hops, described
@@ -150,6 +155,14 @@ class Facts:
     def in_states(self, addrs: Iterable[str], states: Collection[AddressState]) -> list[str]:
         """Those of ``addrs`` whose state is one of ``states``."""
         return [a for a in addrs if self.state(a) in states]
+
+    @cached_property
+    def another_name(self) -> AnotherName | None:
+        """The first search-suffixed candidate whose answer belongs to another name
+        (toolkit.triage.another_name), the pod's own nameservers' first."""
+        from toolkit.triage.another_name import analyze
+
+        return next((a for a in analyze(self.e.resolve.search, self.e.resolve.paths) if a.fires), None)
 
     @cached_property
     def corefile_traced(self) -> bool:

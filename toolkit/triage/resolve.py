@@ -17,6 +17,7 @@ from toolkit.deadline import Deadline
 from toolkit.dns.query import QueryResult, Transport
 from toolkit.dns.walk import AddrInfoResult, PathResult, Server, ServerRole
 from toolkit.errors import UsageError
+from toolkit.triage.searchhits import SearchEvidence, SearchWalk, gather_search
 
 QTYPES = ("A", "AAAA")
 TRANSPORTS = (Transport.UDP, Transport.TCP)
@@ -34,6 +35,9 @@ class ResolveResult:
     resolv_conf_path: str
     qtypes: tuple[str, ...] = QTYPES
     transports: tuple[Transport, ...] = TRANSPORTS
+    # When a search-suffixed candidate answered: what the name itself is, the wildcard
+    # probes of its domain (toolkit.triage.searchhits); None when none did.
+    search: SearchEvidence | None = None
 
     @property
     def queries(self) -> tuple[QueryResult, ...]:
@@ -128,11 +132,18 @@ def resolve_name(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: S
     getaddrinfo = _SystemLookup(name, deadline) if system else None
     walk = _Walk(transports=tuple(transports), qtypes=tuple(qtypes), deadline=deadline,
                  query_timeout=query_timeout, on_progress=on_progress)
-    paths = walk.paths_and_references(all_servers, candidates, name)
+    paths, meant_refs = walk.paths_and_references(all_servers, candidates, name)
+    found = gather_search(name, candidates, conf.search, paths, meant_refs, SearchWalk(
+        qtypes=tuple(qtypes), deadline=deadline, query_timeout=query_timeout,
+        servers=tuple(all_servers))) if search else None
+    # When no path answered, getaddrinfo() is retrying as the walks timed out (glibc's own
+    # timeout is 5 s): one more query timeout rarely ends it, and the time is the caller's.
+    answered = any(p.answered for p in paths if p.role != ServerRole.REFERENCE)
+    system_wait = deadline.timeout(query_timeout if answered else min(query_timeout, 0.5))
     return ResolveResult(
         name=name, candidates=tuple(candidates), servers=tuple(all_servers), paths=paths,
-        system=getaddrinfo.result(deadline.timeout(query_timeout)) if getaddrinfo else None,
-        resolv_conf_path=conf.path, qtypes=tuple(qtypes), transports=tuple(transports))
+        system=getaddrinfo.result(system_wait) if getaddrinfo else None,
+        resolv_conf_path=conf.path, qtypes=tuple(qtypes), transports=tuple(transports), search=found)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,13 +164,14 @@ class _Walk:
                         self.query_timeout, self.on_progress)
 
     def paths_and_references(self, servers: Sequence[Server], candidates: Sequence[str],
-                             name: str) -> tuple[PathResult, ...]:
+                             name: str) -> tuple[tuple[PathResult, ...], tuple[PathResult, ...]]:
         """The path's servers walk the search list as glibc would. A reference is an
         independent resolver (often an authoritative server that REFUSEs names outside its
         zones), so it is asked for the very FQDN the path resolved, not walked through the
         search list. Most often the path resolves the name as written (the last candidate
         with ndots:5), so the references are asked that at once, beside the path's walk;
-        only when the path answered for another candidate are they asked again, for that one."""
+        only when the path answered for another candidate are they asked again, for that one,
+        and their answers for the name itself are returned apart (second): the name meant."""
         path_servers = [s for s in servers if s.role != ServerRole.REFERENCE]
         ref_servers = [s for s in servers if s.role == ServerRole.REFERENCE]
         as_is = name.rstrip(".") + "."
@@ -171,8 +183,8 @@ class _Walk:
                 ref_paths = early.result()
         hits = list(dict.fromkeys(p.hit for p in paths if p.hit))
         if ref_servers and hits and hits != [as_is]:
-            ref_paths = self.walk_all(ref_servers, hits)
-        return paths + ref_paths
+            return paths + self.walk_all(ref_servers, hits), ref_paths
+        return paths + ref_paths, ()
 
 
 class _SystemLookup:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from toolkit.dns.query import QueryError, QueryResult, Rcode, Transport
+from toolkit.dns.query import QueryError, QueryResult, Rcode, Soa, Transport
 from toolkit.dns.ranges import reserved_reason
 from toolkit.dns.walk import PathOutcome, PathResult, ServerRole
 from toolkit.model import Finding, Report, Severity, Table, Verdict, derive_verdict, to_jsonable
+from toolkit.triage.another_name import analyze, search_findings
 from toolkit.triage.resolve import ResolveResult
 
 # The path outcomes that are a DNS answer without an address, as people write them. Keyed
@@ -51,10 +52,10 @@ def _server_failures(res: ResolveResult) -> list[Finding]:
         if not failed:
             continue
         evidence = tuple(_failure_line(server, p) for p in failed)
-        if role == ServerRole.REFERENCE:
+        if working:
+            out.append(_transport_fails(server, role, failed, working, evidence))
+        elif role == ServerRole.REFERENCE:
             out.append(_reference_unavailable(server, failed, evidence))
-        elif working:
-            out.append(_transport_fails(server, failed, working, evidence))
         else:
             out.append(_server_down(server, role, failed, evidence))
     return out
@@ -75,22 +76,27 @@ def _reference_unavailable(server: str, failed: Sequence[PathResult], evidence: 
         verdict=None, data={"server": server, "transports": [p.transport for p in failed]})
 
 
-def _transport_fails(server: str, failed: Sequence[PathResult], working: Sequence[PathResult],
+def _transport_fails(server: str, role: ServerRole, failed: Sequence[PathResult], working: Sequence[PathResult],
                      evidence: tuple[str, ...]) -> Finding:
-    """One transport fails where another works (udp-fails-tcp-works, tcp-fails-udp-works)."""
+    """One transport fails where another works (udp-fails-tcp-works, tcp-fails-udp-works). A
+    reference that answers over one transport still vouches for the answers: no verdict of
+    its own (it is not the pod's path), but evidence that the transport is blocked on the way
+    (toolkit.triage.pathrules reads it)."""
     kinds = {p.outcome for p in failed}
     ok_t = ", ".join(p.transport for p in working)
     transports = ", ".join(p.transport for p in failed)
     return Finding(
         code=f"{failed[0].transport}-fails-{working[0].transport}-works", severity=Severity.WARNING,
-        summary=f"{server} answers over {ok_t} but not over {transports} ({', '.join(sorted(kinds))})",
+        summary=f"{_label(server, role)} answers over {ok_t} but not over {transports} "
+        f"({', '.join(sorted(kinds))})",
         evidence=evidence,
         remedy="allow TCP 53 end to end (NetworkPolicy, firewalls): truncated answers and "
         "force_tcp forwarders need it" if failed[0].transport == Transport.TCP else
         "UDP 53 is blocked or dropped on the way while TCP works: check NetworkPolicies, "
         "NOTRACK/conntrack rules and the DNS server's UDP listener",
-        verdict=Verdict.DNS_UNAVAILABLE, data={"server": server, "failed": [p.transport for p in failed],
-                                               "working": [p.transport for p in working]})
+        verdict=None if role == ServerRole.REFERENCE else Verdict.DNS_UNAVAILABLE,
+        data={"server": server, "role": role, "failed": [p.transport for p in failed],
+              "working": [p.transport for p in working]})
 
 
 def _server_down(server: str, role: ServerRole, failed: Sequence[PathResult], evidence: tuple[str, ...]) -> Finding:
@@ -200,12 +206,27 @@ def _transports_differ(res: ResolveResult) -> list[Finding]:
     return out
 
 
+def _encloses(zone: str, name: str) -> bool:
+    z, n = zone.rstrip(".").lower(), name.rstrip(".").lower()
+    return not z or n == z or n.endswith("." + z)
+
+
 def _negative_soas(res: ResolveResult) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for q in res.queries:
-        if q.soa and q.server not in out:
-            out[q.server] = f"zone {q.soa.owner} serial {q.soa.serial} mname {q.soa.mname}"
-    return out
+    """server -> the SOA of the zone of the name it answered: of the SOAs its negative answers
+    carried, the closest enclosing zone of its answered candidate. CoreDNS's kubernetes plugin
+    puts the cluster zone's SOA into the search walk's NXDOMAINs (plugin/kubernetes: every
+    negative answer under its zones), which says nothing about the zone the name came from;
+    the answered name's own NODATA (its AAAA) carries that zone's SOA."""
+    best: dict[str, Soa] = {}
+    for p in res.paths:
+        target = p.hit or res.name.rstrip(".") + "."
+        for q in p.queries:
+            if q.soa is None or not _encloses(q.soa.owner, target):
+                continue
+            have = best.get(p.server)
+            if have is None or len(have.owner.rstrip(".")) < len(q.soa.owner.rstrip(".")):
+                best[p.server] = q.soa
+    return {server: f"zone {soa.owner} serial {soa.serial} mname {soa.mname}" for server, soa in best.items()}
 
 
 def _partial_failures(res: ResolveResult) -> list[Finding]:
@@ -269,6 +290,8 @@ def _rcode_findings(res: ResolveResult) -> list[Finding]:
     if PathOutcome.ANSWER in by_outcome:
         ev.append(f"answer: {', '.join(_who(by_outcome[PathOutcome.ANSWER]))}")
         only_ref = all(p.role == ServerRole.REFERENCE for ps in negatives.values() for p in ps)
+        if only_ref and _denied_candidates_only(res, [p for ps in negatives.values() for p in ps]):
+            return []  # the references deny a candidate that answered for another name: said there
         return [Finding(
             code="rcode-disagreement", severity=Severity.WARNING if only_ref else Severity.CRITICAL,
             summary=f"some servers answer {res.name}, others say {'/'.join(_negative_word(o) for o in negatives)}",
@@ -289,6 +312,13 @@ def _rcode_findings(res: ResolveResult) -> list[Finding]:
                     remedy="check the spelling and the search domains; NXDOMAIN everywhere means the record "
                     "does not exist for these servers, SERVFAIL means their upstream fails",
                     verdict=Verdict.DNS_ERROR, data={"outcomes": outcomes})]
+
+
+def _denied_candidates_only(res: ResolveResult, refs: Sequence[PathResult]) -> bool:
+    """The references' negative answers are all about search candidates whose answer belongs
+    to another name (toolkit.triage.another_name reports them, as its evidence)."""
+    firing = {a.candidate.lower() for a in analyze(res.search, res.paths) if a.fires}
+    return bool(firing) and all(q.qname.lower() in firing for p in refs for q in p.queries)
 
 
 def _reserved(res: ResolveResult) -> list[Finding]:
@@ -374,7 +404,8 @@ def _system(res: ResolveResult) -> list[Finding]:
 
 def resolve_findings(res: ResolveResult) -> list[Finding]:
     """Every rule, in the order a reader should see them. Pure."""
-    findings = [*_server_failures(res), *_partial_failures(res), *_disagreements(res), *_reserved(res),
+    findings = [*_server_failures(res), *_partial_failures(res), *_disagreements(res),
+                *search_findings(res.search, res.paths), *_reserved(res),
                 *_rcode_findings(res), *_truncation(res), *_slow(res), *_chain(res), *_system(res)]
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(findings, key=lambda f: order[f.severity])
@@ -415,6 +446,8 @@ def resolve_report(res: ResolveResult) -> Report:
         "paths": [{"server": p.server, "role": p.role, "transport": p.transport, "outcome": p.outcome,
                    "hit": p.hit, "addresses": list(p.addresses)} for p in res.paths],
         "getaddrinfo": res.system,
+        # when a search-suffixed candidate answered: the rest of the walk, the wildcard probes
+        "search_hits": res.search,
     }
     events = tuple({"event": "query", **_result_row(q, p)} for p in res.paths for q in p.queries)
     return Report(command="resolve", verdict=verdict, findings=tuple(findings),

@@ -53,9 +53,14 @@ def dns_not_asked(f: Facts) -> Finding | None:
 
 
 def cache_broken_hop(f: Facts) -> Finding | None:
-    """The pod's nameservers give no answer, a server behind them does."""
-    if not f.pod_paths or not all(p.failed for p in f.pod_paths):
+    """The pod's nameservers give no answer for the name (at once, or part-way through the
+    search list), a server behind them does."""
+    if not f.pod_paths or not all(p.no_dns_answer for p in f.pod_paths):
         return None
+    from toolkit.triage.pathrules import tcp_forward_blocked
+
+    if tcp_forward_blocked(f) is not None:
+        return None  # the server behind fails over TCP too: a TCP block behind it, not the cache
     behind = [p for p in f.paths if p.role != ServerRole.RESOLV_CONF] + list(f.e.behind)
     ok = [p for p in behind if p.answered]
     if not ok:

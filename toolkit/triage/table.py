@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from toolkit.model import Finding, Severity, Verdict
-from toolkit.triage import dualstack, rules
+from toolkit.triage import dualstack, pathrules, rules, searchrule
+from toolkit.triage.another_name import CODES as SEARCH_CODES
 from toolkit.triage.evidence import Facts
 from toolkit.triage.rules import SETTLE_REFERENCE
 
@@ -41,11 +42,22 @@ class RuleRow:
     priority: int
     rule: Rule
     settle: Settle | None = None
+    # Its verdict is high only when its finding names independent evidence that confirms it
+    # (``data["confirmed_by"]``: a reference, a wildcard probe); medium otherwise.
+    needs_confirmation: bool = False
 
 
 def always(text: str) -> Settle:
     """A settle that is the same whatever the facts."""
     return lambda _f: text
+
+
+def _settle_search(f: Facts) -> str | None:
+    # The wildcard probe always runs: without it matching, only a reference can confirm.
+    a = f.another_name
+    if a is None or a.confirmed_by:
+        return None
+    return "rerun with --reference IP (an independent resolver: what the name itself is, and the candidate is not)"
 
 
 def _settle_pod_dns_silent(f: Facts) -> str | None:
@@ -60,11 +72,16 @@ def _settle_pod_dns_silent(f: Facts) -> str | None:
 RULES: tuple[RuleRow, ...] = (
     RuleRow(name="dns_not_asked", priority=110, rule=rules.dns_not_asked,
             settle=always("rerun with a larger --deadline")),
+    RuleRow(name="tcp_forward_blocked", priority=102, rule=pathrules.tcp_forward_blocked),
     RuleRow(name="cache_broken_hop", priority=100, rule=rules.cache_broken_hop),
+    RuleRow(name="cache_upstream_silent", priority=97, rule=pathrules.cache_upstream_silent),
     RuleRow(name="pod_dns_silent", priority=95, rule=rules.pod_dns_silent, settle=_settle_pod_dns_silent),
     RuleRow(name="path_silent_part_way", priority=90, rule=rules.path_silent_part_way),
     RuleRow(name="error_only_on_path", priority=85, rule=rules.error_only_on_path),
     RuleRow(name="dns_error", priority=80, rule=rules.dns_error),
+    RuleRow(name="answered_by_search_candidate", priority=72, rule=searchrule.answered_by_search_candidate,
+            settle=_settle_search,
+            needs_confirmation=True),
     RuleRow(name="stale_answer", priority=70, rule=rules.stale_answer),
     RuleRow(name="dead_answer_from_some_servers", priority=65, rule=rules.dead_answer_from_some_servers),
     RuleRow(name="aaaa_unroutable", priority=62, rule=dualstack.aaaa_unroutable),
@@ -86,6 +103,9 @@ RULES: tuple[RuleRow, ...] = (
 
 def demote_disagreements(findings: Sequence[Finding]) -> list[Finding]:
     """Differing answers are judged by the address rules: keep the resolve findings that
-    report them as warnings without a verdict of their own."""
+    report them as warnings without a verdict of their own. resolve's answers-for-another-name
+    findings are left out: the answered_by_search_candidate row makes them again, with what
+    the addresses do."""
     return [replace(x, severity=Severity.WARNING, verdict=None)
-            if x.code in DISAGREEMENT_CODES and x.verdict is Verdict.BAD_ANSWER else x for x in findings]
+            if x.code in DISAGREEMENT_CODES and x.verdict is Verdict.BAD_ANSWER else x for x in findings
+            if x.code not in SEARCH_CODES]

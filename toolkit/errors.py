@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable, Mapping, MutableSequence
 from types import TracebackType
 from dataclasses import dataclass
 
@@ -20,17 +20,24 @@ EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_OBSERVE = 3
 EXIT_INTERNAL = 4
+# The run completed but its evidence does not settle a verdict (`indeterminate`): "could not
+# tell", told apart from 1 "problem found" so that a runbook can rerun with what the report's
+# `settle` asks for instead of paging someone (README "Verdicts and exit codes").
+EXIT_INDETERMINATE = 5
 
 
 class PodtriageError(Exception):
-    """Base class. ``hint`` tells the user what to do about it."""
+    """Base class. ``hint`` tells the user what to do about it; ``data`` goes into the error
+    document that ``-o json``/``ndjson`` still print (e.g. merge's unusable inputs)."""
 
     exit_code = EXIT_INTERNAL
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None,
+                 data: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.data: Mapping[str, object] = data or {}
 
 
 class UsageError(PodtriageError):
@@ -48,8 +55,9 @@ class CannotObserve(PodtriageError):
 class InputFileError(CannotObserve):
     """An input file is missing, unreadable, or not in a form that can be parsed at all."""
 
-    def __init__(self, path: str, problem: str, *, hint: str | None = None) -> None:
-        super().__init__(f"{path}: {problem}", hint=hint)
+    def __init__(self, path: str, problem: str, *, hint: str | None = None,
+                 data: Mapping[str, object] | None = None) -> None:
+        super().__init__(f"{path}: {problem}", hint=hint, data=data)
         self.path = path
         self.problem = problem
 

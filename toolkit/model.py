@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
+from toolkit.errors import EXIT_INDETERMINATE, EXIT_OK, EXIT_PROBLEM
+
 
 class Verdict(str, enum.Enum):
     """The stable verdict strings of DESIGN.md. Runbooks match on these: never rename."""
@@ -144,6 +146,14 @@ class Report:
     def problem(self) -> bool:
         """Any verdict but ``ok``."""
         return self.verdict is not Verdict.OK
+
+
+def verdict_exit_code(verdict: Verdict) -> int:
+    """The exit code of a completed run (README "Verdicts and exit codes"): 0 for ``ok``, 5
+    for ``indeterminate`` (could not tell), 1 for every verdict that names a problem."""
+    if verdict is Verdict.OK:
+        return EXIT_OK
+    return EXIT_INDETERMINATE if verdict is Verdict.INDETERMINATE else EXIT_PROBLEM
 
 
 def derive_verdict(findings: Iterable[Finding], default: Verdict = Verdict.OK) -> Verdict:

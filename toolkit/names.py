@@ -24,6 +24,13 @@ class NameProblem(ValueError):
     """Why a text cannot be a DNS name or an address (the message is for the user)."""
 
 
+def quoted(text: str, limit: int = 80) -> str:
+    """TEXT quoted for a message, clipped: a 5,000-character argument is named, not echoed."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def _show(ch: str) -> str:
     if ch == " ":
         return "a space"
@@ -53,11 +60,11 @@ def check_name(text: str, *, what: str = "name") -> str:
         if ch in _ASCII_OK:
             continue
         if ord(ch) < 128 or unicodedata.category(ch)[0] in "CZ" or "\ud800" <= ch <= "\udfff":
-            raise NameProblem(f"{text!r} is not a host name: it contains {_show(ch)}")
+            raise NameProblem(f"{quoted(text)} is not a host name: it contains {_show(ch)}")
     body = text[:-1] if text.endswith(".") else text
     labels = body.split(".")
     if any(not label for label in labels):
-        raise NameProblem(f"{text!r} is not a host name: it has an empty label (two dots in a row, "
+        raise NameProblem(f"{quoted(text)} is not a host name: it has an empty label (two dots in a row, "
                           f"or a leading dot)")
     wire_len = 0
     for label in labels:
@@ -67,10 +74,10 @@ def check_name(text: str, *, what: str = "name") -> str:
             try:
                 encoded = label.encode("idna").decode("ascii")
             except UnicodeError:
-                raise NameProblem(f"{text!r} is not a host name: label {label!r} is not a valid "
+                raise NameProblem(f"{quoted(text)} is not a host name: label {quoted(label)} is not a valid "
                                   f"internationalized label (IDNA)") from None
         if len(encoded) > MAX_LABEL:
-            raise NameProblem(f"{text!r} is not a host name: a label is {len(encoded)} characters "
+            raise NameProblem(f"{quoted(text)} is not a host name: a label is {len(encoded)} characters "
                               f"long, DNS allows {MAX_LABEL} (RFC 1035)")
         wire_len += len(encoded) + 1
     if wire_len - 1 > MAX_NAME:
@@ -83,20 +90,20 @@ def check_address(text: str) -> str:
     """An IP address, optionally with a ``%IF`` scope (IPv6 link-local only, an interface
     that exists here). Returns it as given."""
     if not text or not text.isascii() or not text.isprintable() or " " in text:
-        raise NameProblem(f"{text!r} is not an IP address")
+        raise NameProblem(f"{quoted(text)} is not an IP address")
     host, sep, scope = text.partition("%")
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        raise NameProblem(f"{text!r} is not an IP address") from None
+        raise NameProblem(f"{quoted(text)} is not an IP address") from None
     if sep:
         if not (ip.version == 6 and ip.is_link_local):
-            raise NameProblem(f"{text!r}: a %INTERFACE scope applies only to IPv6 link-local "
+            raise NameProblem(f"{quoted(text)}: a %INTERFACE scope applies only to IPv6 link-local "
                               f"addresses (fe80::/10)")
         try:
             socket.if_nametoindex(scope)
         except (OSError, ValueError):
-            raise NameProblem(f"{text!r}: no network interface {scope!r} here") from None
+            raise NameProblem(f"{quoted(text)}: no network interface {quoted(scope)} here") from None
     return text
 
 
@@ -108,19 +115,21 @@ def parse_endpoint(text: str, default_port: int = 53) -> tuple[str, int]:
     if item.startswith("["):
         end = item.find("]")
         if end == -1:
-            raise NameProblem(f"{text!r}: '[' without ']' (write [ADDRESS]:PORT)")
+            raise NameProblem(f"{quoted(text)}: '[' without ']' (write [ADDRESS]:PORT)")
         host, rest = item[1:end], item[end + 1:]
         if rest:
             if not rest.startswith(":"):
-                raise NameProblem(f"{text!r}: expected ':PORT' after ']'")
+                raise NameProblem(f"{quoted(text)}: expected ':PORT' after ']'")
             port_s = rest[1:]
     elif item.count(":") == 1:
         host, _, port_s = item.partition(":")
     if item.startswith("[") and ":" not in host:  # RFC 3986 3.2.2: brackets hold IPv6 literals
-        raise NameProblem(f"{text!r}: brackets are for IPv6 addresses (write ADDRESS:PORT)")
+        raise NameProblem(f"{quoted(text)}: brackets are for IPv6 addresses (write ADDRESS:PORT)")
     port = default_port
     if port_s is not None:
-        if not (port_s.isascii() and port_s.isdigit()) or not 0 < int(port_s) < 65536:
-            raise NameProblem(f"{text!r}: the port must be a number from 1 to 65535")
+        # At most 5 digits before int(): Python refuses int() of over 4,300 digits.
+        if not (port_s.isascii() and port_s.isdigit() and len(port_s) <= 5) \
+                or not 0 < int(port_s) < 65536:
+            raise NameProblem(f"{quoted(text)}: the port must be a number from 1 to 65535")
         port = int(port_s)
     return check_address(host), port

@@ -20,9 +20,9 @@ import pytest
 
 from tests import hostile as H
 
-OK_OR_PROBLEM = frozenset({0, 1})
+OK_OR_PROBLEM = frozenset({0, 1, 5})   # a completed run: ok, a problem, or indeterminate
 CANNOT = frozenset({3})
-ANY_CLEAN = frozenset({0, 1, 3})
+ANY_CLEAN = frozenset({0, 1, 3, 5})
 
 KUBEADM = """.:53 {
     errors
@@ -282,4 +282,4 @@ def test_fifo_pcap_stalled_after_the_header_is_bounded(tmp_path):
     finally:
         done.set()
         t.join(timeout=5)
-    H.check(out, codes={0, 1, 3}, deadline=1.5)
+    H.check(out, codes={0, 1, 3, 5}, deadline=1.5)

@@ -11,15 +11,17 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from toolkit.cli import validate
-from toolkit.errors import (EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, OutputClosed, OutputError,
-                            PodtriageError, translate)
-from toolkit.model import Report, Verdict
+from toolkit.errors import EXIT_INTERNAL, EXIT_USAGE, OutputClosed, OutputError, PodtriageError, translate
+from toolkit.model import Report, verdict_exit_code
 from toolkit.report import OutputFormat
+
+if TYPE_CHECKING:
+    from toolkit.report.document import RunError
 
 OutputOpt = Annotated[
     OutputFormat,
@@ -69,8 +71,10 @@ def progress(message: str) -> None:
         say(f"podtriage: {for_terminal(message)}")
 
 
-def fail(exc: PodtriageError) -> NoReturn:
-    """Say what went wrong (and the hint) on stderr, then exit with the error's code."""
+def fail(exc: PodtriageError, output: OutputFormat | None = None) -> NoReturn:
+    """Say what went wrong (and the hint) on stderr, then exit with the error's code; with
+    ``-o json``/``ndjson`` the error document goes to stdout too (README "Exit codes")."""
+    from toolkit.report.document import ErrorKind, RunError
     from toolkit.report.sanitize import for_terminal
     from toolkit.report.stream import say
 
@@ -78,13 +82,53 @@ def fail(exc: PodtriageError) -> NoReturn:
     say(f"podtriage: error: {for_terminal(exc.message)}")
     if exc.hint:
         say(f"podtriage: hint: {for_terminal(exc.hint)}")
+    kind = {EXIT_USAGE: ErrorKind.USAGE, EXIT_INTERNAL: ErrorKind.INTERNAL}.get(exc.exit_code,
+                                                                                ErrorKind.CANNOT_OBSERVE)
+    error_to_stdout(output, RunError(kind=kind, message=exc.message, hint=exc.hint,
+                                     exit_code=exc.exit_code, data=exc.data))
     raise typer.Exit(exc.exit_code)
 
 
-def _output_failed(exc: PodtriageError) -> NoReturn:
-    """stdout is gone (EPIPE: quiet, 141) or failing (ENOSPC...: one line, exit 3)."""
-    from toolkit.report.stream import silence_stdout
+def error_to_stdout(output: OutputFormat | None, error: RunError, command: str | None = None) -> None:
+    """The error document on stdout when the chosen format is json or ndjson (one document,
+    whatever failed: a runbook's `jq -r .verdict` always has something to read). Nothing
+    when stdout itself is what failed."""
+    from toolkit.report import OutputFormat as Fmt
 
+    if output not in (Fmt.json, Fmt.ndjson):
+        return
+    from toolkit.deadline import Deadline
+    from toolkit.kube.context import run_context
+    from toolkit.report.document import error_document
+    from toolkit.report.jsondoc import render_error
+
+    doc = error_document(command if command is not None else current_command(), error,
+                         Deadline.for_command(0.0).elapsed(), run_context())
+    try:
+        render_error(doc, output is Fmt.ndjson, sys.stdout)
+        sys.stdout.flush()
+    except (OSError, ValueError, OutputClosed, OutputError):
+        pass
+
+
+def current_command() -> str | None:
+    """The subcommand being run ("corefile lint"), from the click context; None outside one."""
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return None
+    words = ctx.command_path.split()[1:]
+    return " ".join(words) or None
+
+
+def _output_failed(exc: PodtriageError, output: OutputFormat) -> NoReturn:
+    """stdout is gone (EPIPE: quiet, 141) or failing (ENOSPC...: one line, exit 3). A file
+    other than stdout that cannot be written (capture --write) is an ordinary failure."""
+    from toolkit.report.stream import STDOUT_NAME, silence_stdout
+
+    if isinstance(exc, OutputError) and exc.path != STDOUT_NAME:
+        fail(exc, output)
     silence_stdout()
     if isinstance(exc, OutputClosed):
         raise typer.Exit(exc.exit_code)
@@ -93,12 +137,13 @@ def _output_failed(exc: PodtriageError) -> NoReturn:
 
 def run(build: Callable[[], Report], output: OutputFormat, *,
         termination_log: bool = False, deadline: float | None = None) -> NoReturn:
-    """Build the report, render it, exit 0 for ``ok`` and 1 for any other verdict.
+    """Build the report, render it, exit with its verdict's code (0 ok, 1 problem, 5
+    indeterminate; toolkit.model.verdict_exit_code).
 
     Exceptions are mapped here and only here: ours carry their exit code, foreign ones go
     through ``toolkit.errors.translate``, anything else is an internal error (exit 4)
     with the traceback shown only when PODTRIAGE_DEBUG is set. ``deadline`` bounds the
-    reading of input files (FIFOs, pipes: ``toolkit.inputs``).
+    reading of input files (FIFOs, pipes: ``toolkit.inputs``) and the rendering.
     """
     from toolkit.report.stream import guard_stdout, restore
 
@@ -114,23 +159,22 @@ def _run(build: Callable[[], Report], output: OutputFormat, termination_log: boo
     from toolkit import signals
 
     t0 = time.monotonic()
-    report = _build(build, deadline)
+    report = _build(build, deadline, output)
     if not report.duration_ms:
         report = replace(report, duration_ms=(time.monotonic() - t0) * 1000.0)
-    interrupted = signals.stopped()
-    if interrupted:
+    if signals.stopped():
         from toolkit.report.interrupted import mark_interrupted
 
         report = mark_interrupted(report)
-    _render(report, output)
+    report = _render(report, output, deadline)
     if termination_log:
         write_termination_log(report)
-    if interrupted:
+    if signals.stopped():
         raise typer.Exit(signals.exit_code())
-    raise typer.Exit(EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM)
+    raise typer.Exit(verdict_exit_code(report.verdict))
 
 
-def _build(build: Callable[[], Report], deadline: float | None = None) -> Report:
+def _build(build: Callable[[], Report], deadline: float | None, output: OutputFormat) -> Report:
     """The report, or the exit its exception maps to: the one exception boundary."""
     from toolkit import signals
     from toolkit.deadline import Deadline
@@ -148,40 +192,63 @@ def _build(build: Callable[[], Report], deadline: float | None = None) -> Report
     except typer.Exit:
         raise
     except (OutputClosed, OutputError) as exc:
-        _output_failed(exc)
+        _output_failed(exc, output)
     except KeyboardInterrupt:
-        print("podtriage: interrupted", file=sys.stderr)
-        raise typer.Exit(signals.exit_code()) from None
+        _interrupted(output)
     except Exception as exc:  # noqa: BLE001 - this is the one mapping point
         mapped = translate(exc)
         if mapped is None:
-            _internal_error(exc)
-        fail(mapped)
+            _internal_error(exc, output)
+        fail(mapped, output)
 
 
-def _internal_error(exc: Exception) -> NoReturn:
+def _interrupted(output: OutputFormat) -> NoReturn:
+    """A second SIGINT/SIGTERM: the user insists. One line, the error document, 130/143."""
+    from toolkit import signals
+    from toolkit.report.document import ErrorKind, RunError
+    from toolkit.report.stream import say
+
+    say("podtriage: interrupted")
+    code = signals.exit_code()
+    error_to_stdout(output, RunError(kind=ErrorKind.INTERRUPTED, exit_code=code,
+                                     message=f"interrupted by {signals.describe()} twice: no partial report",
+                                     hint="send one signal and wait up to a second for the partial report"))
+    raise typer.Exit(code) from None
+
+
+def _internal_error(exc: BaseException, output: OutputFormat | None = None) -> NoReturn:
     """A bug: one line (the traceback only with PODTRIAGE_DEBUG), exit 4."""
+    from toolkit.report.document import ErrorKind, RunError
     from toolkit.report.sanitize import for_terminal
     from toolkit.report.stream import say
 
     if os.environ.get("PODTRIAGE_DEBUG") and sys.stderr is not None:
-        traceback.print_exc()
+        traceback.print_exception(exc)
     say(f"podtriage: internal error: {type(exc).__name__}: {for_terminal(exc)}")
-    say("podtriage: hint: this is a bug; rerun with PODTRIAGE_DEBUG=1 and report the traceback")
+    hint = "this is a bug; rerun with PODTRIAGE_DEBUG=1 and report the traceback"
+    say(f"podtriage: hint: {hint}")
+    error_to_stdout(output, RunError(kind=ErrorKind.INTERNAL, exit_code=EXIT_INTERNAL, hint=hint,
+                                     message=f"internal error: {type(exc).__name__}: {exc}"))
     raise typer.Exit(EXIT_INTERNAL) from None
 
 
-def _render(report: Report, output: OutputFormat) -> None:
+def _render(report: Report, output: OutputFormat, deadline: float | None) -> Report:
     """The report on stdout, with the run's context (the kubectl plugin's pod, namespace
-    and node, read from the environment it sets) in the JSON document."""
+    and node, read from the environment it sets) in the JSON document; rendered under the
+    deadline and the stop signals (toolkit.report.budget). Returns the report as rendered."""
+    from toolkit.deadline import Deadline
     from toolkit.kube.context import run_context
-    from toolkit.report import render
+    from toolkit.report.budget import RENDER_GRACE_S, render_bounded
 
+    until = None if deadline is None else Deadline.for_command(deadline).expires_at + RENDER_GRACE_S
     try:
-        render(report, output, sys.stdout, run_context())
+        rendered = render_bounded(report, output, sys.stdout, run_context(), until)
         sys.stdout.flush()
     except (OutputClosed, OutputError) as exc:
-        _output_failed(exc)
+        _output_failed(exc, output)
+    except Exception as exc:  # noqa: BLE001 - a renderer bug is exit 4, never a traceback
+        _internal_error(exc, output)
+    return rendered
 
 
 def write_termination_log(report: Report) -> None:

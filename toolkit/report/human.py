@@ -1,10 +1,19 @@
-"""The human renderer: a verdict line first, then findings, then evidence tables (rich)."""
+"""The human renderer: a verdict line first, then findings, then evidence tables (rich).
+
+Data reaches rich only as ``Text`` objects (never parsed as console markup) through the
+sanitiser (toolkit.report.sanitize), on a console with emoji codes off: a name from the wire
+such as ``[blink]x`` or ``:white_check_mark:`` is shown as written.
+"""
 
 from __future__ import annotations
 
-from typing import TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
 
-from toolkit.model import Report, Severity, Verdict
+from toolkit.model import Finding, Report, Severity, Verdict
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 _VERDICT_STYLE = {Verdict.OK: "bold green", Verdict.INDETERMINATE: "bold yellow"}
 # rich lays a table out at about 1 ms per row (measured: 20k rows in 19 s), so a hostile
@@ -16,50 +25,66 @@ MAX_HUMAN_EVIDENCE = 50
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
-def render_human(report: Report, stream: TextIO) -> None:
-    """The report for a terminal: verdict line, findings, evidence tables, notes."""
+def render_human(report: Report, stream: TextIO, check: Callable[[], None] | None = None) -> None:
+    """The report for a terminal: verdict line, findings, evidence tables, notes.
+    ``check`` is called between pieces (toolkit.report.budget: the deadline, a signal)."""
     from rich.console import Console
-    from rich.markup import escape as _markup
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     from toolkit.report.sanitize import for_terminal
 
-    def escape(text: object) -> str:
-        # Untrusted text (names from the wire, config files, argv): no terminal controls,
-        # no rich markup.
-        return _markup(for_terminal(text))
+    tick = check or (lambda: None)
 
-    console = Console(file=stream, highlight=False, soft_wrap=False,
+    def data(text: object, style: str = "") -> Text:
+        # Untrusted text (names from the wire, config files, argv): no terminal controls,
+        # no invisible characters, never console markup nor an emoji code.
+        return Text(for_terminal(text), style=style)
+
+    console = Console(file=stream, highlight=False, soft_wrap=False, emoji=False, markup=False,
                       width=None if stream.isatty() else 120)
-    style = _VERDICT_STYLE.get(report.verdict, "bold red")
-    head = f"[{style}]{report.verdict.value}[/]"
+    head = Text.assemble(f"podtriage {report.command}", *((" ", data(report.subject)) if report.subject else ()),
+                         ": ", (report.verdict.value, _VERDICT_STYLE.get(report.verdict, "bold red")))
     if report.confidence:
-        head += f" (confidence: {report.confidence})"
-    subject = f" {escape(report.subject)}" if report.subject else ""
-    console.print(f"podtriage {report.command}{subject}: {head}")
+        head.append(f" (confidence: {report.confidence})")
+    console.print(head)
     for f in report.findings[:MAX_HUMAN_FINDINGS]:
-        sev = _SEVERITY_STYLE[f.severity]
-        console.print(f"  [{sev}]{f.severity.value:<8}[/] [bold]{escape(f.code)}[/]: {escape(f.summary)}")
-        for line in f.evidence[:MAX_HUMAN_EVIDENCE]:
-            console.print(f"           - {escape(line)}")
-        if len(f.evidence) > MAX_HUMAN_EVIDENCE:
-            console.print(f"           - ... {len(f.evidence) - MAX_HUMAN_EVIDENCE} more")
-        if f.remedy:
-            console.print(f"           [green]fix:[/] {escape(f.remedy)}")
+        tick()
+        console.print(_finding(f, data))
     if len(report.findings) > MAX_HUMAN_FINDINGS:
-        console.print(f"  [dim]... {len(report.findings) - MAX_HUMAN_FINDINGS} more finding(s) not "
-                      f"shown: -o json, ndjson or markdown list them all[/]")
+        console.print(Text(f"  ... {len(report.findings) - MAX_HUMAN_FINDINGS} more finding(s) not shown: "
+                           f"-o json, ndjson or markdown list them all", style="dim"))
     for table in report.tables:
         if not table.rows:
             continue
-        rt = RichTable(title=escape(table.title), title_justify="left", show_lines=False)
+        rt = RichTable(title=data(table.title), title_justify="left", show_lines=False)
         for col in table.columns:
-            rt.add_column(escape(col), overflow="fold")
+            rt.add_column(data(col), overflow="fold")
         for row in table.rows[:MAX_HUMAN_ROWS]:
-            rt.add_row(*(escape(str(c)) for c in row))
+            rt.add_row(*(data(c) for c in row))
+        tick()
         console.print(rt)
         if len(table.rows) > MAX_HUMAN_ROWS:
-            console.print(f"[dim]... {len(table.rows) - MAX_HUMAN_ROWS} more row(s) not shown: "
-                          f"-o json, ndjson or markdown list them all[/]")
+            console.print(Text(f"... {len(table.rows) - MAX_HUMAN_ROWS} more row(s) not shown: "
+                               f"-o json, ndjson or markdown list them all", style="dim"))
     for note in report.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
+        console.print(Text.assemble(("note: ", "dim"), data(note, "dim")))
+
+
+def _finding(f: Finding, data: Callable[..., Text]) -> Text:
+    """One finding's lines: severity, code and summary, evidence, remedy."""
+    from rich.text import Text
+
+    out = Text.assemble("  ", (f"{f.severity.value:<8}", _SEVERITY_STYLE[f.severity]), " ",
+                        data(f.code, "bold"), ": ", data(f.summary))
+    for line in f.evidence[:MAX_HUMAN_EVIDENCE]:
+        out.append("\n           - ")
+        out.append_text(data(line))
+    if len(f.evidence) > MAX_HUMAN_EVIDENCE:
+        out.append(f"\n           - ... {len(f.evidence) - MAX_HUMAN_EVIDENCE} more")
+    if f.remedy:
+        out.append("\n           ")
+        out.append("fix:", style="green")
+        out.append(" ")
+        out.append_text(data(f.remedy))
+    return out

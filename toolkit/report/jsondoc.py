@@ -34,3 +34,13 @@ def render_ndjson(report: Report, stream: TextIO, context: RunContext | None = N
     for finding in report.findings:
         stream.write(ndjson_line("finding", to_jsonable(finding)))
     stream.write(ndjson_line("summary", json_document(report, context)))
+
+
+def render_error(doc: Mapping[str, Any], ndjson: bool, stream: TextIO) -> None:
+    """An error document (toolkit.report.document.error_document): indented for json, one
+    ``summary`` line for ndjson (the last line of an NDJSON stream is always the document)."""
+    if ndjson:
+        stream.write(ndjson_line("summary", doc))
+    else:
+        json.dump(doc, stream, indent=2)
+        stream.write("\n")

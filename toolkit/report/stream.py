@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from toolkit.errors import OutputClosed, OutputError
 
 EXIT_SIGPIPE = 128 + 13
+STDOUT_NAME = "stdout"     # the name write errors of stdout carry (OutputError.path)
 
 
 class TextSink(Protocol):
@@ -42,7 +43,7 @@ class TextSink(Protocol):
 class GuardedStream:
     """A text stream whose write errors become OutputClosed / OutputError."""
 
-    def __init__(self, stream: TextSink, name: str = "stdout") -> None:
+    def __init__(self, stream: TextSink, name: str = STDOUT_NAME) -> None:
         self._stream = stream
         self._name = name
 
@@ -83,7 +84,7 @@ class ClosedStream:
 
     def write(self, _text: str) -> int:
         """Always fails: there is no stdout to write to."""
-        raise OutputError("stdout", "it is closed (no file descriptor 1)")
+        raise OutputError(STDOUT_NAME, "it is closed (no file descriptor 1)")
 
     def flush(self) -> None:
         """Nothing to flush."""

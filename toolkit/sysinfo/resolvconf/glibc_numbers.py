@@ -65,6 +65,23 @@ def numeric_value(option: NumericOption, n: int) -> int:
     return value
 
 
+# strtoul's result does not fit an unsigned long: glibc's inet_aton then rejects the
+# address (``ul == ULONG_MAX && errno == ERANGE``, inet/inet_addr.c). Kept as a value above
+# every limit, never converted: Python refuses int() of more than 4,300 digits (a ValueError
+# that once ended a run with exit 4 on `nameserver 999...9`).
+ULONG_OVERFLOW = 1 << 64
+_DIGITS_MAX = {16: 16, 8: 22, 10: 20}   # digits of ULONG_MAX (64-bit) in each base
+
+
+def _number(digits: str, base: int) -> int:
+    """strtoul's value of DIGITS (all valid in BASE), saturated at ULONG_OVERFLOW."""
+    significant = digits.lstrip("0")
+    if len(significant) > _DIGITS_MAX[base]:
+        return ULONG_OVERFLOW
+    value = int(significant, base) if significant else 0
+    return min(value, ULONG_OVERFLOW)
+
+
 def _strtoul0(text: str, i: int) -> tuple[int, int]:
     """C ``strtoul(text + i, &end, 0)`` for a string known to start with a digit."""
     n = len(text)
@@ -72,16 +89,16 @@ def _strtoul0(text: str, i: int) -> tuple[int, int]:
         j = i + 2
         while j < n and text[j] in "0123456789abcdefABCDEF":
             j += 1
-        return int(text[i + 2:j], 16), j
+        return _number(text[i + 2:j], 16), j
     if text[i] == "0":
         j = i + 1
         while j < n and "0" <= text[j] <= "7":
             j += 1
-        return (int(text[i:j], 8) if j > i + 1 else 0), j
+        return _number(text[i:j], 8), j
     j = i
     while j < n and "0" <= text[j] <= "9":
         j += 1
-    return int(text[i:j]), j
+    return _number(text[i:j], 10), j
 
 
 def inet_aton_exact(text: str) -> str | None:

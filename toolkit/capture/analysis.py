@@ -37,6 +37,22 @@ Result = Pair | Unanswered | Retransmission | Lookup | IcmpSeen | Malformed
 Sink = Callable[[Result], None]
 
 
+def _lookup_tally(n: Counters, evidence: Evidence, sink: Sink | None) -> Callable[[Lookup], None]:
+    """What happens to each completed lookup: counted, kept as evidence, streamed."""
+    def done(lk: Lookup) -> None:
+        n.lookups_total += 1
+        if lk.process is not None:
+            n.lookups_attributed += 1
+        if len(lk.candidates) > 1:
+            n.lookups_with_search += 1
+            n.search_queries += lk.queries
+            n.search_nx += lk.nxdomain
+        evidence.lookups.append(lk)
+        if sink:
+            sink(lk)
+    return done
+
+
 class Analyzer:
     """Feed it events in capture order; ``finish()`` at the end; ``summary()`` for results."""
 
@@ -49,7 +65,11 @@ class Analyzer:
         self._other_server = ServerTally(cfg.exact_latency_samples)
         self.counts = Counters()
         self.evidence = Evidence(keep=cfg.keep_evidence, lookups=deque(maxlen=cfg.keep_lookups))
-        self.chains = ChainTracker(cfg, self.pending, self._lookup_done, who)
+        # The tracker's callback must not hold the analyzer: a cycle (analyzer -> tracker ->
+        # bound method -> analyzer) keeps the whole state (65k pending queries, their chains)
+        # alive after the run until a full GC pass, which then takes ~0.35 s wherever it
+        # happens to run (after a --deadline cut: past the deadline).
+        self.chains = ChainTracker(cfg, self.pending, _lookup_tally(self.counts, self.evidence, sink), who)
         self.twins = Twins(cfg, self.pending)
         self.tc = TruncationWatch(cfg)
         self.first_ts: float | None = None
@@ -320,20 +340,6 @@ class Analyzer:
             self.evidence.icmp.append(seen)
         if self.sink:
             self.sink(seen)
-
-    # ------------------------------------------------------------------ lookups
-    def _lookup_done(self, lk: Lookup) -> None:
-        n = self.counts
-        n.lookups_total += 1
-        if lk.process is not None:
-            n.lookups_attributed += 1
-        if len(lk.candidates) > 1:
-            n.lookups_with_search += 1
-            n.search_queries += lk.queries
-            n.search_nx += lk.nxdomain
-        self.evidence.lookups.append(lk)
-        if self.sink:
-            self.sink(lk)
 
     # ------------------------------------------------------------------ results
     def server_stats(self) -> tuple[ServerStats, ...]:

@@ -41,7 +41,9 @@ def test_capture_read_into_head_ends_quietly(big_pcap, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_corefile_lint_into_head_ends_quietly(corefile, fmt):
     code, lines, err, _ = H.run_cli_head(["corefile", "lint", str(corefile), "-o", fmt])
-    assert code in (1, 141), (code, err)
+    # The huge Corefile holds warnings only: lint exits 0 (warnings are advice), or 141 when
+    # head closed the pipe before the end.
+    assert code in (0, 141), (code, err)
     assert err == "", err
 
 

@@ -22,6 +22,15 @@ class AnalyzerConfig:
     # Go's resolv.conf timeout, musl timeout/attempts = 2.5 s): the same question from the
     # same client sooner than this, with a new ID, is a concurrent lookup, not a retry.
     retry_after: float = 0.9
+    # How many times a resolver sends one question to each server (glibc RES_DFLRETRY,
+    # resolv.conf `attempts`, default 2; Go the same; musl 2): with the timeout and the
+    # servers, the longest a resolver keeps asking one question (glibc: timeout x attempts
+    # x servers, at most 3 servers). A query later than that is a new lookup, not a retry.
+    attempts: int = 2
+    # A resolver that asks one type through the whole search list, then the other (AAAA
+    # first: older glibc, Windows; A first) sends the other type's first candidate within
+    # microseconds of the last answer of the first walk.
+    restart_window: float = 0.1
     search: tuple[str, ...] = ()  # the search list, when known (live in the pod)
     max_pending: int = 65_536
     max_open_chains: int = 8_192
@@ -32,8 +41,7 @@ class AnalyzerConfig:
     max_tc_waiting: int = 4_096
     exact_latency_samples: int = 2_048
 
-    @property
-    def expire_after(self) -> float:
-        """A pending query is given up this long after its last send: long enough that the
-        resolver's own retransmission after ``timeout`` still pairs with it."""
-        return max(2.0 * self.timeout, self.timeout + 1.0)
+    def retry_bound(self, servers: int) -> float:
+        """The longest one question is asked again by one resolver call (glibc: timeout x
+        attempts x servers, MAXNS = 3)."""
+        return self.timeout * max(1, self.attempts) * min(3, max(1, servers))

@@ -36,6 +36,7 @@ from toolkit.capture.counters import NEVER, Counters, Evidence, ServerTally, his
 from toolkit.capture.decode import DNS_PORT, Event, IcmpEvent, Malformed
 from toolkit.capture.dnswire import (FLAG_AA, FLAG_QR, FLAG_TC, QTYPE_A, QTYPE_AAAA, TCP, UDP, DnsEvent, ResponseInfo,
                                      qtype_name, rcode_name)
+from toolkit.capture.othername import SearchAnswers
 from toolkit.capture.pairing import Pending, TruncationWatch, Twins, quoted_query, signature, unlink
 from toolkit.capture.records import (CaptureSummary, Explanation, IcmpAbout, IcmpSeen, Lookup, LookupOutcome,
                                      Mismatch, Pair, Retransmission, ServerStats, Unanswered, UnansweredReason,
@@ -48,10 +49,12 @@ Result = Pair | Unanswered | Retransmission | Lookup | IcmpSeen | Mismatch | Mal
 Sink = Callable[[Result], None]
 
 
-def _lookup_tally(n: Counters, evidence: Evidence, sink: Sink | None) -> Callable[[Lookup], None]:
+def _lookup_tally(n: Counters, evidence: Evidence, sink: Sink | None,
+                  answers: SearchAnswers) -> Callable[[Lookup], None]:
     """What happens to each completed lookup: counted, kept as evidence, streamed."""
     def done(lk: Lookup) -> None:
         n.lookups_total += 1
+        answers.seen(lk)
         n.outcomes[str(lk.outcome)] += 1
         if lk.process is not None:
             n.lookups_attributed += 1
@@ -107,7 +110,9 @@ class Analyzer:
         # bound method -> analyzer) keeps the whole state (65k pending queries, their chains)
         # alive after the run until a full GC pass, which then takes ~0.35 s wherever it
         # happens to run (after a --deadline cut: past the deadline).
-        self.chains = ChainTracker(cfg, self.pending, _lookup_tally(self.counts, self.evidence, sink), who)
+        self.search_answers = SearchAnswers()
+        self.chains = ChainTracker(cfg, self.pending,
+                                   _lookup_tally(self.counts, self.evidence, sink, self.search_answers), who)
         self.twins = Twins(cfg, self.pending)
         self.tc = TruncationWatch(cfg)
         self.first_ts: float | None = None
@@ -540,4 +545,4 @@ class Analyzer:
             late_min_ms=n.late_min_ms if n.late_rcodes else None, late_signature=n.late_signature,
             late_rcodes={rcode_name(k): v for k, v in n.late_rcodes.items()},
             latency_histogram=histogram(total), lookup_outcomes=dict(n.outcomes),
-            failed_lookup_examples=tuple(ev.failed_lookups))
+            failed_lookup_examples=tuple(ev.failed_lookups), search_answers=self.search_answers.answers())

@@ -249,12 +249,46 @@ class Lookup:
     client_ports: tuple[int, ...]
     process: ProcessInfo | None = None
 
-    __json_properties__ = ("amplification",)
+    __json_properties__ = ("amplification", "search_suffix")
 
     @property
     def amplification(self) -> int:
         """Queries one application lookup cost (the search list's multiplier)."""
         return self.queries
+
+    @property
+    def search_suffix(self) -> str | None:
+        """The search domain the answering candidate added to the base name (``answered_name``
+        is ``base.search_suffix``), or None: answered as the name itself, or not answered."""
+        name = (self.answered_name or "").rstrip(".").lower()
+        base = self.base.rstrip(".").lower()
+        if not name or not base or not name.startswith(base + "."):
+            return None
+        return name[len(base) + 1:]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchAnswer:
+    """Lookups of one name meant absolute (it has dots) answered by a search-suffixed candidate:
+    ``name`` asked, ``candidate`` (``name.suffix``) answered first, so the application got
+    ``addresses``, perhaps another name's (a wildcard under the search domain)."""
+
+    name: str  # the base name the application asked for
+    candidate: str  # the candidate that answered
+    suffix: str  # the search domain that made it
+    addresses: tuple[str, ...]
+    lookups: int
+    clients: tuple[str, ...]
+    first_ts: float
+    # What the capture saw of the name itself (asked as is, in any lookup of any client):
+    itself: tuple[str, ...] = ()  # the addresses it resolved to
+    itself_nxdomain: int = 0  # lookups that ended NXDOMAIN on it
+    cluster_shaped: bool = False  # the candidate is a Kubernetes service or pod name (svc.ns.svc.zone)
+
+    @property
+    def differs(self) -> bool:
+        """The name itself resolved, and to none of the candidate's addresses."""
+        return bool(self.itself) and set(self.itself).isdisjoint(self.addresses)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,6 +382,7 @@ class CaptureSummary:
     latency_histogram: dict[str, int] = field(default_factory=dict)  # LatencyBucket -> questions, all servers
     lookup_outcomes: dict[str, int] = field(default_factory=dict)  # outcome -> lookups
     failed_lookup_examples: tuple[Lookup, ...] = ()  # lookups that ended in an error rcode
+    search_answers: tuple[SearchAnswer, ...] = ()  # names meant absolute answered by a search candidate
 
 
 @dataclass(frozen=True, kw_only=True)

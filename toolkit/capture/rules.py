@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from toolkit.capture import coverage
+from toolkit.capture import coverage, othername
 from toolkit.capture.dnswire import Rcode
 from toolkit.capture.records import CaptureMode, CaptureResult, LookupOutcome, ServerStats, UnansweredReason
 from toolkit.capture.text import hostport, iso, lookup_line, mismatch_line, pair_line
@@ -285,6 +285,7 @@ RULES: tuple[RuleRow[CaptureResult], ...] = (
     RuleRow(priority=110, rule=five_second_signature),
     RuleRow(priority=100, rule=late_answers),
     RuleRow(priority=90, rule=error_rcodes),
+    RuleRow(priority=85, rule=othername.answered_by_search_candidate),
     RuleRow(priority=80, rule=search_amplification),
     RuleRow(priority=70, rule=tc_not_followed),
     RuleRow(priority=65, rule=coverage.no_responses),

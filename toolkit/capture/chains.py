@@ -256,8 +256,10 @@ class ChainTracker:
             prev = c.asked.get((qn, qt))
             if prev is not None:
                 # a retry: bounded by the resolver's patience with one question, not by quiet
-                if ts - prev.origin > self._bound(c, p):
-                    continue  # the resolver would have given up on it: a new call asks again
+                if ts - prev.origin > self._bound(c, p) or ts - prev.last > cfg.try_bound:
+                    # the resolver would have given up on it, or sent it again long before:
+                    # a new call asks again
+                    continue
                 if (prev.txid == p.txid and prev.transport == p.transport
                         and (prev.cport == p.cport or ts - prev.last >= cfg.retry_after)):
                     # (another socket must wait out a timeout: musl derives IDs from the

@@ -42,6 +42,18 @@ class AnalyzerConfig:
     exact_latency_samples: int = 2_048
 
     def retry_bound(self, servers: int) -> float:
-        """The longest one question is asked again by one resolver call (glibc: timeout x
-        attempts x servers, MAXNS = 3)."""
+        """The longest one question is asked again by one resolver call: glibc's worst case,
+        timeout x attempts x servers (default 5 s x 2 x at most MAXNS = 3 servers: 30 s),
+        counted from the question's first send. Past it glibc's res_send has returned
+        ETIMEDOUT, so the same question is a new getaddrinfo call."""
         return self.timeout * max(1, self.attempts) * min(3, max(1, servers))
+
+    @property
+    def try_bound(self) -> float:
+        """The longest a resolver waits on one try before it sends the question again (or gives
+        up): glibc's send_dg waits the timeout, scaled for a later server by its index over
+        the server count (at most 4/3 of it, the third of MAXNS = 3); musl resends every
+        timeout/attempts; Go every timeout. The same question after a longer silence is
+        another call (issue 24: one question from two sockets 8 s apart is two lookups).
+        The 0.5 s: scheduling on a loaded node, far above the capture's timing jitter."""
+        return self.timeout * 4.0 / 3.0 + 0.5

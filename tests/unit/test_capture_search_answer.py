@@ -164,3 +164,29 @@ def test_json_names_the_candidate_on_the_lookup(tmp_path):
     assert lk["answered_name"].rstrip(".") == "api.partner.io.corp.example"
     assert lk["search_suffix"] == "corp.example"
     assert CODE in {f["code"] for f in doc["findings"]}
+
+
+def test_wildcard_at_the_first_search_domain_is_found_from_the_other_walks(tmp_path):
+    """Read from a file the search list is unknown, and a wildcard *.shop.svc.cluster.local
+    answers the walk's first candidate: it looks like a name asked as is. Another walk of the
+    capture shows shop.svc.cluster.local is the first search domain: flagged, and said how."""
+    packets = walk(0.0, "www.google.com", {"www.google.com": "142.250.1.1"}, domains=(*WALK[:3], ""))
+    packets += walk(2.0, "www.example.org", {"www.example.org.shop.svc.cluster.local": "10.9.9.9"},
+                    client=C2, port=41000)
+    # asked as is under later domains, and a pod of a headless service: not flagged
+    packets += exchange(4.0, 0x700, "x.y.corp.example", a="10.1.1.1")
+    packets += exchange(6.0, 0x800, "web-0.nginx.shop.svc.cluster.local", a="10.244.3.3")
+    _, res, rep = run(tmp_path, packets)
+    (a,) = res.summary.search_answers
+    assert (a.name, a.candidate, a.suffix, a.learnt_suffix) == (
+        "www.example.org", "www.example.org.shop.svc.cluster.local", "shop.svc.cluster.local", True)
+    f = finding(rep)
+    assert f is not None and "the first search domain of the other walks here" in f.summary
+    assert "kubelet --resolv-conf" not in f.remedy  # the cluster's own domain: not the node's to drop
+
+
+def test_no_walk_no_learnt_domain(tmp_path):
+    """Without a walk to learn the first search domain from, a one-candidate answer is a name
+    asked as is."""
+    _, res, rep = run(tmp_path, exchange(0.0, 0x10, "www.example.org.shop.svc.cluster.local", a="10.9.9.9"))
+    assert res.summary.search_answers == () and finding(rep) is None

@@ -77,56 +77,80 @@ def _add(into: list[str], items: tuple[str, ...] | list[str]) -> None:
 
 class SearchAnswers:
     """Every closed lookup goes through ``seen``; ``answers`` gives the suspects, each with
-    what the capture saw of the name itself (before or after)."""
+    what the capture saw of the name itself (before or after).
+
+    Reading a file, the search list is unknown: a lookup's base is what its candidates share,
+    so a walk answered at its first candidate looks like a name asked as is. The first search
+    domain is learnt from the walks that went past it (every walk starts there), and a
+    one-candidate lookup under it is judged with it at the end: ``www.example.org.shop.svc.
+    cluster.local`` answered by a wildcard ``*.shop.svc.cluster.local``. Only the first domain:
+    a name asked as is (``ndots:1``, a trailing dot) under a later domain is common and fine.
+    """
 
     def __init__(self) -> None:
         self._hits: dict[tuple[str, str], _Hit] = {}
+        self._single: dict[str, _Hit] = {}  # answered at their only candidate, 3 dots or more
+        self._first_domains: dict[str, int] = {}  # the first search domain of walks -> walks
         self._itself: OrderedDict[str, _Itself] = OrderedDict()
 
     def seen(self, lk: Lookup) -> None:
         """Tally one closed lookup."""
         base = lk.base.rstrip(".").lower()
+        if len(lk.candidates) > 1:
+            self._learn(base, lk.candidates[0])
         if "." not in base:
             return  # one label: the search list is how it is meant to resolve
-        suffix = lk.search_suffix
-        if suffix is not None and lk.answered_name is not None:
-            key = (base, lk.answered_name.rstrip(".").lower())
-            hit = self._hits.get(key)
-            if hit is None:
-                if len(self._hits) >= _MAX_HITS:
-                    return
-                hit = self._hits[key] = _Hit(lk.ts)
-            hit.lookups += 1
-            _add(hit.addresses, lk.addresses)
-            if lk.client not in hit.clients and len(hit.clients) < 8:
-                hit.clients.append(lk.client)
+        answered = lk.answered_name.rstrip(".").lower() if lk.answered_name else None
+        if lk.search_suffix is not None and answered is not None:
+            if (base, answered) in self._hits or len(self._hits) < _MAX_HITS:
+                _tally(self._hits.setdefault((base, answered), _Hit(lk.ts)), lk)
             return
-        answered_itself = lk.answered_name is not None and lk.answered_name.rstrip(".").lower() == base
+        single = answered == base and len(lk.candidates) == 1 and base.count(".") >= 3
+        if single and (base in self._single or len(self._single) < 4 * _MAX_HITS):
+            _tally(self._single.setdefault(base, _Hit(lk.ts)), lk)
         nx_itself = lk.outcome == "NXDOMAIN" and base in lk.candidates
-        if not answered_itself and not nx_itself:
+        if answered != base and not nx_itself:
             return
         own = self._itself.pop(base, None) or _Itself()
         self._itself[base] = own  # the most recent last: the oldest go first
         if len(self._itself) > _MAX_NAMES:
             self._itself.popitem(last=False)
-        if answered_itself:
+        if answered == base:
             _add(own.addresses, lk.addresses)
         else:
             own.nxdomain += 1
 
+    def _learn(self, base: str, first: str) -> None:
+        if first.startswith(base + ".") and base:
+            domain = first[len(base) + 1:]
+            if domain in self._first_domains or len(self._first_domains) < 16:
+                self._first_domains[domain] = self._first_domains.get(domain, 0) + 1
+
+    def _answer(self, name: str, candidate: str, hit: _Hit, learnt: bool) -> SearchAnswer:
+        own = self._itself.get(name)
+        return SearchAnswer(
+            name=name, candidate=candidate, suffix=candidate[len(name) + 1:], addresses=tuple(hit.addresses),
+            lookups=hit.lookups, clients=tuple(hit.clients), first_ts=hit.first_ts,
+            itself=tuple(own.addresses) if own else (), itself_nxdomain=own.nxdomain if own else 0,
+            cluster_shaped=cluster_shaped(candidate), learnt_suffix=learnt)
+
     def answers(self) -> tuple[SearchAnswer, ...]:
         """The suspects: not a Kubernetes name, or the name itself resolved elsewhere."""
-        out = []
-        for (name, candidate), hit in self._hits.items():
-            own = self._itself.get(name)
-            a = SearchAnswer(
-                name=name, candidate=candidate, suffix=candidate[len(name) + 1:],
-                addresses=tuple(hit.addresses), lookups=hit.lookups, clients=tuple(hit.clients),
-                first_ts=hit.first_ts, itself=tuple(own.addresses) if own else (),
-                itself_nxdomain=own.nxdomain if own else 0, cluster_shaped=cluster_shaped(candidate))
-            if not a.cluster_shaped or a.differs:
-                out.append(a)
-        return tuple(out)
+        found = [self._answer(name, cand, hit, False) for (name, cand), hit in self._hits.items()]
+        for cand, hit in self._single.items():
+            for domain in self._first_domains:
+                rest = cand[: -len(domain) - 1]
+                if cand.endswith("." + domain) and "." in rest:
+                    found.append(self._answer(rest, cand, hit, True))
+                    break
+        return tuple(a for a in found if not a.cluster_shaped or a.differs)
+
+
+def _tally(hit: _Hit, lk: Lookup) -> None:
+    hit.lookups += 1
+    _add(hit.addresses, lk.addresses)
+    if lk.client not in hit.clients and len(hit.clients) < 8:
+        hit.clients.append(lk.client)
 
 
 def _fmt(addrs: tuple[str, ...]) -> str:
@@ -142,6 +166,8 @@ def _line(a: SearchAnswer) -> str:
         text += f"; {a.name} itself was NXDOMAIN in this capture ({a.itself_nxdomain} lookup(s))"
     else:
         text += f"; {a.name} itself was not asked in this capture"
+    if a.learnt_suffix:
+        text += f" ({a.suffix}: the first search domain of the other walks here; the search list is not known)"
     return text
 
 

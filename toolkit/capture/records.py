@@ -284,6 +284,7 @@ class SearchAnswer:
     itself: tuple[str, ...] = ()  # the addresses it resolved to
     itself_nxdomain: int = 0  # lookups that ended NXDOMAIN on it
     cluster_shaped: bool = False  # the candidate is a Kubernetes service or pod name (svc.ns.svc.zone)
+    learnt_suffix: bool = False  # the search list unknown: the suffix is the first domain other walks tried
 
     @property
     def differs(self) -> bool:

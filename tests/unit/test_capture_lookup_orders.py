@@ -11,6 +11,8 @@ with a code that differs between branches (1 here, 5 after the merge), the verdi
 
 from __future__ import annotations
 
+import pytest
+
 from toolkit.capture.analysis import Analyzer
 from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.records import CaptureMode, CaptureResult
@@ -56,21 +58,27 @@ def aaaa_first(rcode_suffix: int = 3, port_per_query: bool = False) -> list:
             q(0.00072, p3, 12, NAME, A), r(0.001, p3, 12, NAME, A, addresses=ADDR)]
 
 
-def test_aaaa_first_the_a_query_rejoins_its_walk():
-    (lk,) = lookups(aaaa_first())
+KNOWN = pytest.mark.parametrize("search", [(), (SUFFIX,)], ids=["search-unknown", "search-known"])
+
+
+@KNOWN
+def test_aaaa_first_the_a_query_rejoins_its_walk(search):
+    (lk,) = lookups(aaaa_first(), search=search)
     assert lk.candidates == (NAME, CAND) and lk.qtypes == ("AAAA", "A")
     assert lk.queries == 3 and lk.outcome == "answered" and lk.addresses == ADDR
 
 
-def test_aaaa_first_per_query_sockets():
-    (lk,) = lookups(aaaa_first(port_per_query=True))
+@KNOWN
+def test_aaaa_first_per_query_sockets(search):
+    (lk,) = lookups(aaaa_first(port_per_query=True), search=search)
     assert lk.queries == 3 and lk.outcome == "answered"
 
 
-def test_aaaa_first_refused_for_the_suffixed_name_is_not_a_dns_error():
+@KNOWN
+def test_aaaa_first_refused_for_the_suffixed_name_is_not_a_dns_error(search):
     """REFUSED for ``name.suffix`` in the AAAA walk, then A ``name`` answered: the lookup
     resolved; the REFUSED is a note (info), never the dns-error verdict."""
-    res = analyze(aaaa_first(rcode_suffix=5))
+    res = analyze(aaaa_first(rcode_suffix=5), search=search)
     (lk,) = res.summary.lookups
     assert lk.outcome == "answered" and lk.errors == 1
     rep = capture_report(res)
@@ -79,13 +87,14 @@ def test_aaaa_first_refused_for_the_suffixed_name_is_not_a_dns_error():
     assert f.severity == "info" and f.verdict is None
 
 
-def test_a_first_then_the_aaaa_walk():
+@KNOWN
+def test_a_first_then_the_aaaa_walk(search):
     """A through the search list to its answer, then AAAA from the first candidate again."""
     out = [q(0.0, 40000, 10, CAND, A), r(0.0003, 40000, 10, CAND, A, rcode=3),
            q(0.0004, 40001, 11, NAME, A), r(0.0007, 40001, 11, NAME, A, addresses=ADDR),
            q(0.00072, 40002, 12, CAND, AAAA), r(0.001, 40002, 12, CAND, AAAA, rcode=3),
            q(0.0011, 40003, 13, NAME, AAAA), r(0.0014, 40003, 13, NAME, AAAA)]
-    (lk,) = lookups(out)
+    (lk,) = lookups(out, search=search)
     assert lk.candidates == (CAND, NAME) and lk.queries == 4
     assert lk.outcome == "answered" and lk.nxdomain == 2 and lk.addresses == ADDR
 
@@ -100,11 +109,12 @@ def test_per_candidate_and_per_type_sockets_go():
     assert lk.candidates == (CAND, NAME) and lk.queries == 4 and lk.client_ports == (40000, 40001, 40002, 40003)
 
 
-def test_same_question_from_two_sockets_8_s_apart_is_two_lookups():
+@KNOWN
+def test_same_question_from_two_sockets_8_s_apart_is_two_lookups(search):
     """No resolver waits 8 s for one try (glibc 5 s, stretched at most 4/3 on its third
     server; musl 2.5 s; Go 5 s): the second question is a new call, not a retry."""
     out = [q(0.0, 40000, 10, NAME, A), q(8.0, 40002, 20, NAME, A), r(8.0003, 40002, 20, NAME, A, addresses=ADDR)]
-    lks = sorted(lookups(out), key=lambda lk: lk.ts)
+    lks = sorted(lookups(out, search=search), key=lambda lk: lk.ts)
     assert len(lks) == 2, lks
     assert [lk.outcome for lk in lks] == ["unanswered", "answered"]
     assert all(lk.retransmissions == 0 for lk in lks)

@@ -190,3 +190,13 @@ def test_no_walk_no_learnt_domain(tmp_path):
     asked as is."""
     _, res, rep = run(tmp_path, exchange(0.0, 0x10, "www.example.org.shop.svc.cluster.local", a="10.9.9.9"))
     assert res.summary.search_answers == () and finding(rep) is None
+
+
+def test_wildcard_flagged_with_the_search_list_known(tmp_path):
+    """Live in the pod the search list is known: the same walk, the same finding."""
+    _, res, rep = run(tmp_path, walk(0.0, "www.example.org", {"www.example.org.corp.example": "10.9.9.9"}),
+                      AnalyzerConfig(search=WALK))
+    (lk,) = res.summary.lookups
+    assert lk.base == "www.example.org" and lk.search_suffix == "corp.example"
+    f = finding(rep)
+    assert f is not None and f.data["names"][0]["candidate"] == "www.example.org.corp.example"

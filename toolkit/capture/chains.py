@@ -216,8 +216,11 @@ class ChainTracker:
         else:
             if chain.id in self.chains:
                 self.chains.move_to_end(chain.id)
-            if labels is not None and 3.5 <= rank < _NEW_LOOKUP and not self.search:
-                chain.base = _lcp(labels, chain.base)
+            if labels is not None and 3.5 <= rank < _NEW_LOOKUP:
+                if not self.search:
+                    chain.base = _lcp(labels, chain.base)
+                elif self._as_is(chain, qn) and qn != ".".join(chain.base):
+                    chain.base = tuple(chain.names[0].split("."))
             if rank <= 1:
                 self._take_over(chain, p, qn, qt)
         self._join(chain, p, qn, qt, rank, ts)
@@ -315,7 +318,7 @@ class ChainTracker:
         if qn in c.names:
             return None
         if self.search:
-            if not labels or labels != c.base:
+            if not labels or (labels != c.base and not self._as_is(c, qn)):
                 return None
         elif not _lcp(labels, c.base):
             return None
@@ -330,6 +333,16 @@ class ChainTracker:
         if c.cur_types in (1, 2):
             r += 0.01  # only A or only AAAA so far: more likely still to come (Go)
         return r
+
+    def _as_is(self, c: Chain, qn: str) -> bool:
+        """``qn`` is ``c``'s name asked as is: last, after the search domains (fewer than
+        ndots dots), or first, the next candidates being it with a search domain appended
+        (glibc res_search, musl name_from_dns_search). base_of cannot tell when the name ends
+        in a search domain itself (``api.corp.example`` with ``search corp.example``: ``api``)."""
+        if qn == ".".join(c.base):
+            return True
+        first = c.names[0] if c.names else ""
+        return bool(first) and any(qn == f"{first}.{s}" for s in self.search)
 
     def _new_chain(self, p: Query, labels: tuple[str, ...], ts: float) -> Chain:
         cfg = self.cfg

@@ -26,6 +26,7 @@ from toolkit.errors import best_effort
 
 _TYPE_BIT: dict[int, int] = {QTYPE_A: 1, QTYPE_AAAA: 2}  # any other type: 4
 _NEW_LOOKUP = 5.0  # the rank of "no chain takes it"
+_RESTART = 3.4  # the rank of "the other type's walk starts" (next candidates rank 3.5 to 4.9)
 _MAX_CANDIDATE_POSITIONS = 4096
 K = TypeVar("K")
 # What pairs a response with its query: client, client port, server, server port, transport, ID.
@@ -56,6 +57,8 @@ class Query(Protocol):
     qtype: int
     first: float
     last: float
+    origin: float  # the question's first send, across resends
+    retried: bool  # a later transaction took the question over
     answered_ms: float | None
     chain: Chain | None
 
@@ -66,7 +69,7 @@ class Chain:
     __slots__ = ("id", "client", "base", "names", "qtypes", "first", "last", "queries", "retrans",
                  "nx", "nodata", "errors", "unanswered", "pending", "answered_name", "addresses",
                  "servers", "cports", "last_negative", "positive", "process", "last_rcode", "gap", "asked",
-                 "cur_ports", "cur_types", "prev_types", "transport")
+                 "cur_ports", "cur_types", "prev_types", "transport", "pos", "walk_positive")
 
     def __init__(self, cid: int, client: str, base: tuple[str, ...], ts: float, transport: Transport) -> None:
         self.id = cid
@@ -92,6 +95,10 @@ class Chain:
         self.cur_types = 0  # qtypes asked for the current candidate (bits: _TYPE_BIT)
         self.prev_types = 0  # ... and for the one before it
         self.transport = transport
+        # The index in ``names`` of the current candidate: a resolver that walks the search
+        # list once per type (AAAA first, then A) restarts at names[0] for the second type.
+        self.pos = 0
+        self.walk_positive = False  # the current type's walk got its positive answer
 
     def outcome(self) -> LookupOutcome | str:
         """How the lookup ended: answered, NODATA, unanswered, cut short, or the error rcode."""
@@ -173,7 +180,12 @@ class ChainTracker:
            socket after the resolver's timeout (Go's pure resolver: one socket per exchange);
         2. the other type of its current candidate from the same socket (glibc, musl), then
         3. ... from another socket (Go, glibc ``single-request-reopen``);
+        3.4 the other type's walk, restarting at the first candidate right after the first
+           type's walk ended (AAAA first: older glibc, Windows; or A first);
         4. the next candidate, once every query of the current one failed.
+        Retries (0, 1) join only within the resolver's own bound for one question (timeout x
+        attempts x servers: ``AnalyzerConfig.retry_bound``), counted from the question's
+        first send; a chain waiting on a lost answer takes nothing after that bound either.
         Anything else starts a new lookup: a repeated first candidate never joins a chain
         that asked it already, so the same name looked up twice (or by 20 threads at once)
         from one pod address gives one lookup per resolver call. ``sib`` is the query this
@@ -204,9 +216,28 @@ class ChainTracker:
         else:
             if chain.id in self.chains:
                 self.chains.move_to_end(chain.id)
-            if labels is not None and 3.5 <= rank < _NEW_LOOKUP and not self.search:
-                chain.base = _lcp(labels, chain.base)
+            if labels is not None and 3.5 <= rank < _NEW_LOOKUP:
+                if not self.search:
+                    chain.base = _lcp(labels, chain.base)
+                elif self._as_is(chain, qn) and qn != ".".join(chain.base):
+                    chain.base = tuple(chain.names[0].split("."))
+            if rank <= 1:
+                self._take_over(chain, p, qn, qt)
         self._join(chain, p, qn, qt, rank, ts)
+
+    def _take_over(self, c: Chain, p: Query, qn: str, qt: int) -> None:
+        """``p`` asks again what ``c`` asked before (a retry): it carries the question's first
+        send, and an earlier transaction still waiting leaves the walk to it (its own fate
+        no longer decides the lookup's)."""
+        prev = c.asked.get((qn, qt))
+        if prev is None or prev is p or prev.key == p.key:
+            return
+        p.origin = min(p.origin, prev.origin)
+        if prev.answered_ms is None and prev.key in self.pending:
+            prev.retried = True
+            if prev.chain is c:
+                prev.chain = None
+                c.pending -= 1
 
     def _best(self, p: Query, qn: str, ts: float) -> tuple[Chain | None, float, tuple[str, ...] | None]:
         """The open chain this query continues, best rank first (see ``add``), its rank,
@@ -224,10 +255,14 @@ class ChainTracker:
         cfg = self.cfg
         qt = p.qtype
         for c in itertools.chain(reversed(named or ()), reversed(neg or ())):
-            if ts - c.last > cfg.chain_window and c.pending <= 0:
-                continue
+            quiet = ts - c.last
             prev = c.asked.get((qn, qt))
             if prev is not None:
+                # a retry: bounded by the resolver's patience with one question, not by quiet
+                if ts - prev.origin > self._bound(c, p) or ts - prev.last > cfg.try_bound:
+                    # the resolver would have given up on it, or sent it again long before:
+                    # a new call asks again
+                    continue
                 if (prev.txid == p.txid and prev.transport == p.transport
                         and (prev.cport == p.cport or ts - prev.last >= cfg.retry_after)):
                     # (another socket must wait out a timeout: musl derives IDs from the
@@ -237,9 +272,14 @@ class ChainTracker:
                     r = 1.0
                 else:
                     continue  # asked already: a concurrent or a later lookup's query
-            elif c.names and qn == c.names[-1]:
+            elif quiet > cfg.chain_window and (c.pending <= 0 or quiet > self._bound(c, p)):
+                continue  # closed, or waiting on an answer for longer than any resolver waits
+            elif c.names and qn == c.names[c.pos]:
                 r = 2.0 if p.cport in c.cur_ports else 3.0
-            elif (not c.positive and c.pending <= 0 and c.last_negative and qn not in c.names
+            elif (c.pending <= 0 and quiet <= cfg.restart_window and c.names and qn == c.names[0]
+                  and self._restarts(c, qt)):
+                r = _RESTART
+            elif (not c.walk_positive and c.pending <= 0 and c.last_negative
                   and c.cur_types & c.prev_types == c.prev_types):
                 if labels is None:
                     labels = self.base_of(qn)
@@ -258,11 +298,27 @@ class ChainTracker:
                     break
         return chain, rank, labels
 
+    def _bound(self, c: Chain, p: Query) -> float:
+        """How long one resolver call keeps asking one question of ``c``'s walk."""
+        return self.cfg.retry_bound(len(c.servers) + (p.server not in c.servers))
+
+    @staticmethod
+    def _restarts(c: Chain, qt: int) -> bool:
+        """A query of type ``qt`` starts the other type's walk of ``c`` (rank 3.4; the caller
+        checked that every answer is in, the last just now, and that it asks the first
+        candidate): the walk asked one of A/AAAA only, and this is the other."""
+        return len(c.qtypes) == 1 and c.qtypes[0] in _TYPE_BIT and qt in _TYPE_BIT and qt != c.qtypes[0]
+
     def _next_candidate_rank(self, c: Chain, qn: str, labels: tuple[str, ...]) -> float | None:
         """Rank 4: ``qn`` as the next candidate of ``c``'s walk (all of its current one
         failed), or None when its base name does not fit the walk."""
+        if c.pos + 1 < len(c.names):
+            # a restarted walk (the second type) goes through the candidates the first took
+            return 4.0 if qn == c.names[c.pos + 1] else None
+        if qn in c.names:
+            return None
         if self.search:
-            if not labels or labels != c.base:
+            if not labels or (labels != c.base and not self._as_is(c, qn)):
                 return None
         elif not _lcp(labels, c.base):
             return None
@@ -277,6 +333,16 @@ class ChainTracker:
         if c.cur_types in (1, 2):
             r += 0.01  # only A or only AAAA so far: more likely still to come (Go)
         return r
+
+    def _as_is(self, c: Chain, qn: str) -> bool:
+        """``qn`` is ``c``'s name asked as is: last, after the search domains (fewer than
+        ndots dots), or first, the next candidates being it with a search domain appended
+        (glibc res_search, musl name_from_dns_search). base_of cannot tell when the name ends
+        in a search domain itself (``api.corp.example`` with ``search corp.example``: ``api``)."""
+        if qn == ".".join(c.base):
+            return True
+        first = c.names[0] if c.names else ""
+        return bool(first) and any(qn == f"{first}.{s}" for s in self.search)
 
     def _new_chain(self, p: Query, labels: tuple[str, ...], ts: float) -> Chain:
         cfg = self.cfg
@@ -301,10 +367,16 @@ class ChainTracker:
             chain.retrans += 1  # the resolver asking again: not a new query of the lookup
         else:
             chain.queries += 1
-        if (3.5 <= rank < _NEW_LOOKUP) or not chain.names:
+        if rank == _RESTART or (3.5 <= rank < _NEW_LOOKUP) or not chain.names:
             chain.prev_types = chain.cur_types
             chain.cur_types = 0
             chain.cur_ports = set()
+            if rank == _RESTART:
+                chain.pos = 0
+                chain.prev_types = 0
+                chain.walk_positive = False  # the second type's walk goes on until its own answer
+            elif chain.names:
+                chain.pos += 1
         chain.cur_types |= _TYPE_BIT.get(qt, 4)
         chain.cur_ports.add(p.cport)
         if len(chain.asked) < 64:
@@ -350,19 +422,25 @@ class ChainTracker:
         c.last = ts
 
     def answered(self, c: Chain, rcode: int, ancount: int, qname: str | None, addrs: tuple[str, ...],
-                 ts: float) -> None:
-        """A query of ``c`` was answered with ``rcode`` and ``ancount`` answer records."""
+                 ts: float, *, malformed: bool = False) -> None:
+        """A query of ``c`` was answered with ``rcode`` and ``ancount`` answer records
+        (``malformed``: records nobody can read; the lookup fails as glibc's does)."""
         c.pending -= 1
         c.last = ts
         c.last_rcode = rcode
-        if rcode == RCODE_NXDOMAIN:
+        if malformed:
+            c.errors += 1
+            c.last_rcode = None
+            c.gap = LookupOutcome.MALFORMED
+            c.last_negative = not c.positive
+        elif rcode == RCODE_NXDOMAIN:
             c.nx += 1
             c.last_negative = True
         elif rcode == RCODE_NOERROR:
             if ancount:
                 if not c.positive:
                     _unindex(self._negative, c.client, c)
-                c.positive = True
+                c.positive = c.walk_positive = True
                 c.last_negative = False
                 if c.answered_name is None:
                     c.answered_name = qname
@@ -379,14 +457,21 @@ class ChainTracker:
             # capture may deliver the A answer before the AAAA query sent with it.
             self._unblock(c)
 
-    def unanswered(self, c: Chain, until: float) -> None:
-        """A query of ``c`` was given up; the walk went on at least ``until``."""
+    def unanswered(self, c: Chain, until: float, *, ended: bool = False) -> None:
+        """A query of ``c`` was given up; the walk went on at least ``until`` (``ended``:
+        the capture ended while it waited, inside the timeout)."""
         c.pending -= 1
         c.unanswered += 1
         c.last_rcode = None
-        c.gap = LookupOutcome.UNANSWERED
+        c.gap = LookupOutcome.CAPTURE_ENDED if ended else LookupOutcome.UNANSWERED
         c.last_negative = not c.positive
         c.last = max(c.last, until)
+        if c.pending <= 0:
+            self._unblock(c)
+
+    def superseded(self, c: Chain) -> None:
+        """A query of ``c`` was taken over by its resend (its successor joins in its place)."""
+        c.pending -= 1
         if c.pending <= 0:
             self._unblock(c)
 

@@ -95,6 +95,10 @@ class Decoder:
         self.ipfrag = IpReassembler()
         self._addr4: dict[bytes, str] = {}
         self.tunneled: dict[str, int] = {}  # frames decapsulated, by overlay
+        # Frames whose link header says which way they went (Linux cooked: PACKET_OUTGOING
+        # is 4, the rest arrived): a capture holding both directions shows both.
+        self.outgoing = 0
+        self.incoming = 0
         self.other_ethertypes: dict[int, int] = {}  # frames that were not IP, by ethertype
 
     # The hot path: one method, local names, byte indexing.
@@ -118,10 +122,18 @@ class Decoder:
             if n < 16:
                 return self._frame_bad("short Linux cooked header")
             et, off = (d[14] << 8) | d[15], 16
+            if d[1] == 4:
+                self.outgoing += 1
+            else:
+                self.incoming += 1
         elif lt == 276:  # Linux cooked SLL2
             if n < 20:
                 return self._frame_bad("short Linux cooked v2 header")
             et, off = (d[0] << 8) | d[1], 20
+            if d[10] == 4:
+                self.outgoing += 1
+            else:
+                self.incoming += 1
         elif lt in (101, 12, 14):  # raw IP: the version nibble decides
             if not n:
                 return self._frame_bad("empty raw IP frame")
@@ -495,6 +507,11 @@ class Decoder:
         self.malformed += 1
         return (Malformed(ts=ts, reason=reason, src=src, dst=dst, sport=sport, dport=dport, transport=transport),)
 
+    def both_directions(self) -> bool | None:
+        """True when the frames said which way they went and went both ways; None when
+        they did not say (a one-way capture cannot then be told from a silent server)."""
+        return True if self.outgoing and self.incoming else None
+
     def counters(self) -> dict[str, int]:
         """What the decoder saw, by kind: the report's ``decoder`` object."""
         return {"frames": self.frames, "dns_messages": self.dns_messages, "icmp_errors": self.icmp_errors,
@@ -503,5 +520,6 @@ class Decoder:
                 "ip_fragments_incomplete": self.ipfrag.expired + len(self.ipfrag.pending),
                 "unsupported_linktype": self.unsupported_linktype,
                 "tcp_gaps": self.tcp.gaps, "tcp_duplicate_segments": self.tcp.duplicates,
-                "tcp_flows_evicted": self.tcp.evicted,
+                "tcp_flows_evicted": self.tcp.evicted, "frames_outgoing": self.outgoing,
+                "frames_incoming": self.incoming,
                 **{f"tunnel_{k}": v for k, v in sorted(self.tunneled.items())}}

@@ -132,7 +132,8 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
         if write:
             writer = PcapWriter(write, LINKTYPE_LINUX_SLL, snaplen=SNAPLEN)
         run = _Run(sock=sock, writer=writer, decoder=Decoder(ports), analyzer=Analyzer(config, sink=sink, who=who),
-                   who=who, interface=interface, expression=expression, duration=duration, count=count,
+                   who=who, interface=interface, expression=expression, own_filter=bpf is None,
+                   duration=duration, count=count,
                    deadline=deadline, on_progress=on_progress, stop=stop or threading.Event())
         if who is not None:
             who.start()  # the sock_diag watch for short-lived sockets (whoasked.py)
@@ -213,6 +214,7 @@ class _Run:
     who: WhoAsked | None
     interface: str
     expression: str
+    own_filter: bool  # podtriage's default filter: both directions of every DNS port
     duration: float | None
     count: int | None
     deadline: Deadline | None
@@ -259,7 +261,7 @@ class _Reader:
                              kernel_packets=self.kernel_packets, kernel_drops=self.kernel_drops,
                              written=writer.path if writer else None,
                              written_packets=writer.packets if writer else 0, filter=run.expression,
-                             notes=tuple(notes), unread=unread)
+                             notes=tuple(notes), unread=unread, both_directions=run.own_filter or None)
 
     def _loop(self) -> StopReason:
         run = self.run

@@ -31,12 +31,20 @@ class Pending:
     """A query waiting for its answer, with its A/AAAA twin and what was seen about it."""
 
     __slots__ = ("key", "first", "last", "sends", "client", "cport", "server", "sport", "transport",
-                 "txid", "qname", "qn", "qtype", "chain", "partner", "partner_answered_ms",
-                 "icmp", "icmp_from", "sig_reported", "sig_followup", "answered_ms")
+                 "txid", "qname", "qn", "qtype", "qclass", "chain", "partner", "partner_answered_ms",
+                 "icmp", "icmp_from", "sig_reported", "sig_followup", "answered_ms", "origin", "retried",
+                 "carried", "carried_sends")
 
     def __init__(self, key: PendingKey, ts: float, ev: DnsEvent, qn: str) -> None:
         self.key = key
         self.first = self.last = ts
+        # The question's first send, across the resends that became new transactions (the
+        # same socket after the timeout, or a new socket: chains.ChainTracker links those):
+        # how long the client has been waiting for this answer.
+        self.origin = ts
+        self.retried = False  # a later transaction took this question over: its fate decides
+        self.carried = 0  # earlier transactions of this question on this socket, still undecided
+        self.carried_sends = 0  # ... and how many times they were sent
         self.sends = 1
         self.client, self.cport, self.server, self.sport = ev.src, ev.sport, ev.dst, ev.dport
         self.transport = ev.transport
@@ -44,6 +52,7 @@ class Pending:
         self.qname = ev.qname
         self.qn = qn
         self.qtype = ev.qtype
+        self.qclass = ev.qclass
         self.chain: Chain | None = None
         self.partner: Pending | None = None  # its A/AAAA twin, while both wait
         self.partner_answered_ms: float | None = None  # the twin was answered after this long

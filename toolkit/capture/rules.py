@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from toolkit.capture import coverage, othername
 from toolkit.capture.dnswire import Rcode
-from toolkit.capture.records import CaptureMode, CaptureResult, ServerStats, StopReason
-from toolkit.capture.text import hostport, iso, lookup_line
+from toolkit.capture.records import CaptureMode, CaptureResult, LookupOutcome, ServerStats, UnansweredReason
+from toolkit.capture.text import hostport, iso, lookup_line, mismatch_line, pair_line
 from toolkit.model import Finding, Severity, Verdict
 from toolkit.sockerr import NetError
 
@@ -32,9 +33,15 @@ SIGNATURE_REMEDY = (
     "single-request-reopen` (or `single-request`) in the pod's dnsConfig; NodeLocal DNSCache "
     "(no DNAT on the node for pod DNS traffic); `options use-vc` (DNS over TCP). musl-based images "
     "(Alpine) ignore these options: use NodeLocal DNSCache there, or a glibc image.")
-_SERVFAIL, _REFUSED = Rcode.SERVFAIL.name, Rcode.REFUSED.name
-_FAILING = (_SERVFAIL, _REFUSED)
-_ERROR_OUTCOMES = frozenset((_SERVFAIL, _REFUSED, Rcode.FORMERR.name, Rcode.NOTIMP.name))
+# The rcodes that fail a lookup when they end it (NXDOMAIN and NODATA are answers; the
+# extended ones, RFC 6891 6.1.3, are listed by name: BADVERS, BADCOOKIE...).
+_ERRORS = frozenset(r.name for r in Rcode if r not in (Rcode.NOERROR, Rcode.NXDOMAIN))
+_FAILED_OUTCOMES = _ERRORS | {str(LookupOutcome.MALFORMED)}
+_REASON_TEXT = {UnansweredReason.TIMEOUT: "no answer after {t:g} s or more",
+                UnansweredReason.RESENT: "sent again after the timeout (judged with the resend)",
+                UnansweredReason.TXID_REUSED: "closed when the socket reused the ID for another question",
+                UnansweredReason.CAPTURE_ENDED: "still waiting when the capture ended",
+                UnansweredReason.EVICTED: "given up by the memory cap"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,40 +69,54 @@ def _multicast(addr: str) -> bool:
 
 # ------------------------------------------------------------------------- per server
 
+def _reasons(srv: ServerStats, timeout: float) -> str:
+    """How a server's unanswered queries ended, from its counters."""
+    parts = [f"{n} {_REASON_TEXT[UnansweredReason(k)].format(t=timeout)}"
+             for k, n in sorted(srv.unanswered_reasons.items(), key=lambda kv: -kv[1])]
+    if srv.unanswered_explained:
+        parts.append(f"{srv.unanswered_explained} of them explained by the 5-second signature")
+    return "; ".join(parts)
+
+
 def server_unanswered(f: ServerFacts) -> Finding | None:
-    """A server that left queries unanswered (not explained by the 5-second signature, not
-    still inside the timeout when the capture ended)."""
-    s, srv = f.res.summary, f.server
-    bad = srv.unanswered_unexplained
-    if bad <= 0 or _multicast(srv.server):
+    """A server that left queries without an answer although the client waited at least the
+    resolver timeout (not explained by the 5-second signature)."""
+    res, srv = f.res, f.server
+    s = res.summary
+    lost = srv.unanswered_lost
+    if lost <= 0 or _multicast(srv.server):
         # mDNS (RFC 6762) and LLMNR (RFC 4795) ask a multicast group: answers come from
         # whichever host owns the name (mDNS often to the group, ID 0), so they never pair.
         return None
+    if not s.responses and not srv.icmp and not coverage.two_way(res):
+        return None  # a capture without one response may be one-way: coverage.no_responses says so
+    answered = sum(srv.answer_rcodes.values())
     icmp = ", ".join(f"{k} x{v}" for k, v in sorted(srv.icmp.items()))
     senders = ", ".join(srv.icmp_senders)
     examples = [u for u in s.unanswered_examples if u.server == srv.server and u.server_port == srv.port
-                and not u.explained_by][:5]
+                and not u.explained_by and u.reason == UnansweredReason.TIMEOUT][:5]
     transports = sorted({u.transport for u in examples}) or list(srv.transports)
-    evidence = [f"{srv.queries} queries to {hostport(srv.server, srv.port)}, {srv.responses} responses, "
-                f"{srv.unanswered} unanswered"]
+    evidence = [f"{srv.transactions} queries to {hostport(srv.server, srv.port)} ({srv.queries} sent with the "
+                f"retransmissions), {answered} answered; {srv.unanswered} unanswered: "
+                f"{_reasons(srv, s.timeout_s)}"]
     if icmp:
         evidence.append(f"ICMP errors about queries to it: {icmp} (from {senders})")
     for u in examples:
         evidence.append(f"{hostport(u.client, u.client_port)} -> {u.qname} {u.qtype} over {u.transport}: "
-                        f"{u.sends} send(s), no answer ({u.reason})"
+                        f"{u.sends} send(s), no answer in {u.waited_s:.1f} s"
                         + (f", ICMP {u.icmp} from {u.icmp_from}" if u.icmp else ""))
     if srv.icmp.get(NetError.PORT_UNREACHABLE):
         why = "nothing listens on the DNS port there (ICMP port-unreachable)"
     elif srv.icmp.get(NetError.HOST_UNREACHABLE):
         why = f"the host is unreachable (ICMP host-unreachable from {senders})"
-    elif srv.responses == 0:
-        why = f"silence: no answer within {s.timeout_s:g} s"
+    elif answered == 0:
+        why = f"silence: not one of its {srv.transactions} queries was answered"
     else:
-        why = "some queries were answered, others lost"
-    severity = Severity.CRITICAL if srv.responses == 0 or bad * 10 >= srv.queries else Severity.WARNING
+        why = f"{answered} were answered, {lost} got no answer within {s.timeout_s:g} s"
+    severity = Severity.CRITICAL if answered == 0 or lost * 10 >= srv.transactions else Severity.WARNING
     return Finding(
         code="capture-unanswered", severity=severity,
-        summary=f"{hostport(srv.server, srv.port)} left {bad} of {srv.queries} queries unanswered over "
+        summary=f"{hostport(srv.server, srv.port)} left {lost} of {srv.transactions} queries unanswered over "
         f"{'/'.join(transports)}: {why}",
         evidence=tuple(evidence),
         remedy="Check that the resolver process runs and listens on this address and port (NodeLocal "
@@ -103,9 +124,10 @@ def server_unanswered(f: ServerFacts) -> Finding | None:
         "(NetworkPolicy, node firewall); `podtriage resolve NAME --server "
         f"{srv.server}` asks it directly.",
         verdict=Verdict.DNS_UNAVAILABLE,
-        data={"server": srv.server, "port": srv.port, "unanswered": bad, "queries": srv.queries,
-              "responses": srv.responses, "icmp": dict(srv.icmp), "icmp_from": list(srv.icmp_senders),
-              "transports": transports})
+        data={"server": srv.server, "port": srv.port, "unanswered": lost, "queries": srv.queries,
+              "transactions": srv.transactions, "answered": answered, "responses": srv.responses,
+              "icmp": dict(srv.icmp), "icmp_from": list(srv.icmp_senders), "transports": transports,
+              "unanswered_reasons": dict(srv.unanswered_reasons)})
 
 
 # ------------------------------------------------------------------------- the capture
@@ -134,34 +156,91 @@ def five_second_signature(res: CaptureResult) -> Finding | None:
 
 
 def late_answers(res: CaptureResult) -> Finding | None:
-    """Answers that came after the client had given up."""
+    """Questions answered only after the resolver timeout (the 5-second signature's resends
+    aside): a slow server or upstream. When every late answer is an error, the error rule
+    owns the verdict and this is its evidence of a slow upstream."""
     s = res.summary
-    if not s.late_responses:
+    n = sum(s.late_rcodes.values())
+    if not n or s.late_max_ms is None or s.late_min_ms is None:
         return None
+    errors = sum(v for k, v in s.late_rcodes.items() if k in _ERRORS)
+    rcodes = ", ".join(f"{k} x{v}" for k, v in sorted(s.late_rcodes.items(), key=lambda kv: -kv[1]))
+    span = (f"{s.late_min_ms / 1000:.1f} s" if round(s.late_min_ms, -2) == round(s.late_max_ms, -2)
+            else f"{s.late_min_ms / 1000:.1f} s to {s.late_max_ms / 1000:.1f} s")
     return Finding(
         code="capture-late-answers", severity=Severity.WARNING,
-        summary=f"{s.late_responses} answers arrived more than {s.timeout_s:g} s after the query was sent: the "
-        f"client had already given up (or retried)",
-        evidence=(), remedy="A slow upstream behind the resolver (forwarders, force_tcp to CoreDNS): look at the "
-        "servers' latency p95/max below.", verdict=Verdict.DNS_UNAVAILABLE,
-        data={"late_responses": s.late_responses})
+        summary=f"{n} question(s) answered only {span} after first asked (resolver timeout "
+        f"{s.timeout_s:g} s: the client had resent or given up): {rcodes}",
+        evidence=tuple(pair_line(x) for x in s.late_examples[:5]),
+        remedy="A slow upstream behind the resolver (forwarders, force_tcp to CoreDNS, an unreachable "
+        "authoritative server): the server answers, but after its clients stopped waiting. Check the "
+        "upstreams of the server named above (CoreDNS `forward` health, `errors` log).",
+        verdict=None if errors == n else Verdict.DNS_UNAVAILABLE,
+        data={"late_answers": n, "rcodes": dict(s.late_rcodes), "min_ms": s.late_min_ms, "max_ms": s.late_max_ms,
+              "late_responses": s.late_responses, "signature_resends": s.late_signature})
 
 
 def error_rcodes(res: CaptureResult) -> Finding | None:
-    """Error rcodes (SERVFAIL, REFUSED) seen, or ending lookups."""
+    """Error rcodes: a verdict when they ended lookups, a note when a search walk went on
+    past them to its answer."""
     s = res.summary
-    failed = [lk for lk in s.lookups if lk.outcome in _ERROR_OUTCOMES]
-    if not failed and not any(s.rcodes.get(r) for r in _FAILING):
+    failed = {k: v for k, v in s.lookup_outcomes.items() if k in _FAILED_OUTCOMES}
+    answers = {k: v for k, v in s.answer_rcodes.items() if k in _ERRORS}
+    if not failed and not answers:
         return None
-    servers = sorted({srv.server for srv in s.servers if srv.rcodes.get(_SERVFAIL) or srv.rcodes.get(_REFUSED)})
-    counts = ", ".join(f"{r} x{s.rcodes[r]}" for r in _FAILING if s.rcodes.get(r))
+    servers = sorted({srv.server for srv in s.servers if any(k in _ERRORS for k in srv.answer_rcodes)})
+    counts = ", ".join(f"{k} x{v}" for k, v in sorted(answers.items(), key=lambda kv: -kv[1]))
+    repeats = sum(v for k, v in s.rcodes.items() if k in _ERRORS) - sum(answers.values())
+    said = (f"{counts} (distinct queries" + (f"; {repeats} more repeated responses)" if repeats > 0 else ")")
+            if answers else "")
+    data = {"servers": servers, "rcodes": answers, "lookups_failed": failed, "responses_repeated": max(0, repeats)}
+    if not failed:
+        return Finding(
+            code="capture-error-rcodes", severity=Severity.INFO,
+            summary=f"{said} from {', '.join(servers) or 'the resolver'} for search candidates whose walks "
+            f"went on and resolved: not what the application saw",
+            evidence=tuple(lookup_line(lk) for lk in s.lookups if lk.errors)[:5], remedy="", verdict=None,
+            data=data)
+    lookups = ", ".join(f"{k} x{v}" for k, v in sorted(failed.items(), key=lambda kv: -kv[1]))
     return Finding(
         code="capture-error-rcodes", severity=Severity.WARNING,
-        summary=f"DNS errors from {', '.join(servers) or 'the resolver'}: {counts}",
-        evidence=tuple(lookup_line(lk) for lk in failed[:5]),
+        summary=f"{sum(failed.values())} lookup(s) failed ({lookups}); DNS errors from "
+        f"{', '.join(servers) or 'the resolver'}: {said}",
+        evidence=tuple(lookup_line(lk) for lk in s.failed_lookup_examples[:5]),
         remedy="SERVFAIL: the resolver could not reach the authoritative servers (check its forwarders); "
-        "REFUSED: an ACL or a zone the server does not serve.", verdict=Verdict.DNS_ERROR,
-        data={"servers": servers, "rcodes": {r: s.rcodes.get(r, 0) for r in _FAILING}})
+        "REFUSED: an ACL or a zone the server does not serve; malformed-answer: a server or middlebox "
+        "sends records no resolver can read.", verdict=Verdict.DNS_ERROR, data=data)
+
+
+def answer_mismatch(res: CaptureResult) -> Finding | None:
+    """Answers on a query's socket and ID that carry another question."""
+    s = res.summary
+    if not s.mismatched_responses:
+        return None
+    return Finding(
+        code="capture-answer-mismatch", severity=Severity.WARNING,
+        summary=f"{s.mismatched_responses} answer(s) came back on a query's socket and ID with another question: "
+        f"never taken as answers here (glibc drops them, res_queriesmatch; musl matches by ID alone and "
+        f"would take them): possible spoofing or a broken middlebox",
+        evidence=tuple(mismatch_line(m) for m in s.mismatch_examples[:5]),
+        remedy="Compare with a capture at the server (did it send these?); an off-path attacker guessing IDs, "
+        "or a NAT/DNS proxy mixing up transactions. `podtriage resolve NAME --server S` asks over TCP too.",
+        verdict=Verdict.BAD_ANSWER, data={"mismatched": s.mismatched_responses})
+
+
+def malformed_answers(res: CaptureResult) -> Finding | None:
+    """Answers paired with their query whose records cannot be read."""
+    s = res.summary
+    if not s.malformed_answers:
+        return None
+    return Finding(
+        code="capture-malformed-answers", severity=Severity.WARNING,
+        summary=f"{s.malformed_answers} answer(s) could not be read (a damaged answer section): no address taken "
+        f"from them; their lookups fail (glibc: EAI_FAIL)",
+        evidence=tuple(pair_line(p) for p in s.malformed_answer_examples[:5]),
+        remedy="A server or middlebox that corrupts answers (compression loops, counts past the end): "
+        "capture at the server to see which.", verdict=Verdict.BAD_ANSWER,
+        data={"malformed_answers": s.malformed_answers})
 
 
 def search_amplification(res: CaptureResult) -> Finding | None:
@@ -197,103 +276,26 @@ def tc_not_followed(res: CaptureResult) -> Finding | None:
         data={"tc": s.tc_responses, "followed": s.tc_followed_by_tcp, "not_followed": s.tc_not_followed})
 
 
-def malformed(res: CaptureResult) -> Finding | None:
-    """Packets or capture records that could not be decoded."""
-    s = res.summary
-    if not s.malformed:
-        return None
-    return Finding(
-        code="capture-malformed", severity=Severity.INFO, summary=f"{s.malformed} packets/records could not be decoded",
-        evidence=tuple(f"{m.reason}" + (f" ({m.src} -> {m.dst})" if m.src else "") for m in s.malformed_examples[:5]),
-        remedy="", verdict=None, data={"malformed": s.malformed})
-
-
-def kernel_drops(res: CaptureResult) -> Finding | None:
-    """Packets the kernel dropped before the capture read them."""
-    if not res.kernel_drops:
-        return None
-    return Finding(
-        code="capture-kernel-drops", severity=Severity.WARNING,
-        summary=f"the kernel dropped {res.kernel_drops} packets before podtriage read them: counts are lower bounds",
-        evidence=(), remedy="Narrow --filter, or capture for a shorter --duration.", verdict=None,
-        data={"kernel_drops": res.kernel_drops})
-
-
-def no_dns(res: CaptureResult) -> Finding | None:
-    """A file without a single DNS packet: nothing can be said about DNS from it."""
-    if res.mode != CaptureMode.READ or res.summary.dns_messages:
-        return None
-    return Finding(code="capture-no-dns", severity=Severity.INFO,
-                   summary=f"no DNS packets in {res.source} ({res.packets} packets)", evidence=(),
-                   remedy="Capture on the pod's interface with `-i any` and the DNS ports "
-                   "(`tcpdump -i any -w f.pcap port 53`).")
-
-
-# Evidence that is incomplete must not read as healthy: a file read cut short cannot vouch
-# for the rest of the file, and queries evicted by the pending cap were not watched to the end.
-
-def cut_short(res: CaptureResult) -> Finding | None:
-    """The read of a file stopped before its end (--deadline, a signal)."""
-    if res.mode != CaptureMode.READ or res.stopped_by == StopReason.END:
-        return None
-    s = res.summary
-    why = "--deadline" if res.stopped_by == StopReason.DEADLINE else "a signal"
-    return Finding(
-        code="capture-cut-short", severity=Severity.WARNING,
-        summary=f"the read of {res.source} was cut short by {why} after {res.packets} packets: the rest of "
-        f"the file was not analysed and {s.pending_at_cut} queries were still waiting for an answer "
-        "(not counted as unanswered)",
-        evidence=(f"read {res.packets} packets in {res.elapsed_s:.1f} s",),
-        remedy="raise --deadline (or cut the file down with `editcap -A/-B` or `tcpdump -r F -w G "
-        "port 53`) so the whole file is read",
-        verdict=Verdict.INDETERMINATE,
-        data={"stopped_by": res.stopped_by, "packets_read": res.packets, "pending_at_cut": s.pending_at_cut})
-
-
-def unread(res: CaptureResult) -> Finding | None:
-    """A live capture that stopped with packets still queued, unread."""
-    if not res.unread:
-        return None
-    return Finding(
-        code="capture-unread", severity=Severity.WARNING,
-        summary=f"{res.unread} captured packets were still queued unread when the capture stopped: the "
-        "analysis fell behind the traffic, so its counts are lower bounds",
-        evidence=(f"kernel: {res.kernel_packets} packets accepted by the filter, {res.kernel_drops} dropped, "
-                  f"{res.packets} read",),
-        remedy="capture with a narrower --filter (one server, UDP only) or for a shorter --duration; "
-        "`-w FILE` and a later `--read FILE` analyses every packet the writer saw", verdict=None,
-        data={"unread": res.unread, "kernel_packets": res.kernel_packets, "kernel_drops": res.kernel_drops})
-
-
-def pending_evicted(res: CaptureResult) -> Finding | None:
-    """Queries given up before their timeout because too many were waiting (the memory cap)."""
-    s = res.summary
-    if not s.evicted_pending:
-        return None
-    return Finding(
-        code="capture-pending-evicted", severity=Severity.WARNING,
-        summary=f"{s.evicted_pending} queries were given up unanswered before their timeout because more than "
-        f"{s.max_pending} were waiting at once (the memory cap): their count is an upper bound",
-        evidence=(), remedy="a flood of unanswered queries: look at the servers below; capture a narrower --filter "
-        "to follow every query", verdict=None,
-        data={"evicted_pending": s.evicted_pending, "max_pending": s.max_pending})
-
-
 SERVER_RULES: tuple[RuleRow[ServerFacts], ...] = (
     RuleRow(priority=120, rule=server_unanswered),
 )
 RULES: tuple[RuleRow[CaptureResult], ...] = (
+    RuleRow(priority=115, rule=answer_mismatch),
+    RuleRow(priority=112, rule=malformed_answers),
     RuleRow(priority=110, rule=five_second_signature),
     RuleRow(priority=100, rule=late_answers),
     RuleRow(priority=90, rule=error_rcodes),
+    RuleRow(priority=85, rule=othername.answered_by_search_candidate),
     RuleRow(priority=80, rule=search_amplification),
     RuleRow(priority=70, rule=tc_not_followed),
-    RuleRow(priority=60, rule=malformed),
-    RuleRow(priority=50, rule=kernel_drops),
-    RuleRow(priority=40, rule=no_dns),
-    RuleRow(priority=30, rule=cut_short),
-    RuleRow(priority=20, rule=unread),
-    RuleRow(priority=10, rule=pending_evicted),
+    RuleRow(priority=65, rule=coverage.no_responses),
+    RuleRow(priority=64, rule=coverage.no_queries),
+    RuleRow(priority=60, rule=coverage.malformed),
+    RuleRow(priority=50, rule=coverage.kernel_drops),
+    RuleRow(priority=40, rule=coverage.no_dns),
+    RuleRow(priority=30, rule=coverage.cut_short),
+    RuleRow(priority=20, rule=coverage.unread),
+    RuleRow(priority=10, rule=coverage.pending_evicted),
 )
 
 
@@ -313,3 +315,14 @@ def findings(res: CaptureResult) -> list[Finding]:
     found.sort(key=lambda pf: -pf[0])
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted((f for _, f in found), key=lambda f: order[f.severity])
+
+
+def default_verdict(res: CaptureResult) -> Verdict:
+    """The verdict when no finding argues one: ``ok`` needs evidence (at least one question
+    answered; or a live capture in which nothing asked), otherwise ``indeterminate``."""
+    s = res.summary
+    if s.pairs:
+        return Verdict.OK
+    if res.mode == CaptureMode.LIVE and not s.transactions and not s.responses:
+        return Verdict.OK
+    return Verdict.INDETERMINATE

@@ -76,7 +76,8 @@ def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress:
         return CaptureResult(mode=CaptureMode.READ, source=path, packets=reader.packets, summary=analyzer.summary(),
                              decoder=decoder.counters(), linktypes=linktypes, file_format=reader.format,
                              stopped_by=stopped, elapsed_s=time.monotonic() - t0,
-                             notes=tuple(_notes(decoder, stopped, reader.packets)))
+                             notes=tuple(_notes(decoder, stopped, reader.packets)),
+                             both_directions=decoder.both_directions())
 
 
 def _notes(decoder: Decoder, stopped: StopReason, packets: int) -> list[str]:

@@ -47,14 +47,18 @@ def capture_cmd(
     timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 120.0), metavar="SECONDS",
                                            help="Resolver timeout: a query without an answer this long "
                                                 "is unanswered (glibc default 5).")] = 5.0,
+    details: Annotated[bool, typer.Option("--details",
+                                          help="Table output: also each lookup's line as it completes, and "
+                                               "every lookup kept in the lookups table.")] = False,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = 3600.0,
 ) -> None:
     """Capture DNS (or read a pcap) and pair every query with its answer.
 
-    Shows each lookup as it completes (search-list candidates grouped, with their
-    amplification), then per-server counts and latency, unanswered queries with the ICMP
-    errors that explain them, retransmissions, and the 5-second A/AAAA signature.
+    Shows the verdict and findings first (unanswered queries with the ICMP errors that
+    explain them, late answers, errors, the 5-second A/AAAA signature), the latency
+    histogram, per-server counts, and the last lookups (search-list candidates grouped, with
+    their amplification); --details adds each lookup's line as it completes.
 
     Examples: podtriage capture --duration 30 -w dns.pcap;  podtriage capture -r dns.pcap -o json
     """
@@ -71,22 +75,23 @@ def capture_cmd(
 
         dl = Deadline.for_command(deadline)
         config = AnalyzerConfig(timeout=timeout, search=() if read else _search_list())
-        sink = _sink(output, live=not read)
+        sink = _sink(output, live=not read, details=details)
         if read:
             res = _read(read, ports, config, sink, dl)
         else:
             dur = duration if duration is not None else (None if count else DEFAULT_DURATION)
             res = _live(interface, dur, count, bpf, ports, write, config, sink, dl)
-        if output is OutputFormat.table and res.summary.lookups_total:
+        if output is OutputFormat.table and details and res.summary.lookups_total:
             sys.stdout.write("\n")
-        return capture_report(res)
+        return capture_report(res, details=details)
 
     run(build, output, deadline=deadline)
 
 
-def _sink(output: OutputFormat, *, live: bool) -> Sink | None:
+def _sink(output: OutputFormat, *, live: bool, details: bool) -> Sink | None:
     """What streams while the capture runs: every result as ndjson, each lookup's line in
-    the table format (flushed at once when live), nothing otherwise."""
+    the table format with --details (flushed at once when live; without it the verdict
+    comes first), nothing otherwise."""
     stream = sys.stdout
     if output is OutputFormat.ndjson:
         import json
@@ -98,7 +103,7 @@ def _sink(output: OutputFormat, *, live: bool) -> Sink | None:
             if live:
                 stream.flush()
         return ndjson
-    if output is OutputFormat.table:
+    if output is OutputFormat.table and details:
         from toolkit.capture.records import Lookup
         from toolkit.capture.text import lookup_line
         from toolkit.report.sanitize import for_terminal

@@ -41,15 +41,18 @@ for f in "${files[@]}"; do
 done
 
 worst=0
+# The worst exit code by meaning, not by number: ok (0) < could not tell (5) < problem found (1)
+# < usage (2) < could not observe (3) < anything else (internal error, signal).
+rank() { case "$1" in 0) echo 0 ;; 5) echo 1 ;; 1) echo 2 ;; 2) echo 3 ;; 3) echo 4 ;; *) echo 5 ;; esac; }
+note_rc() { if [ "$(rank "$1")" -gt "$(rank "$worst")" ]; then worst=$1; fi; }
 echo "== podtriage corefile lint"
-"$PODTRIAGE" corefile lint "${files[@]}"; rc=$?
-[ "$rc" -gt "$worst" ] && worst=$rc
+"$PODTRIAGE" corefile lint "${files[@]}"; note_rc $?
 echo "== podtriage corefile check"
-"$PODTRIAGE" corefile check "${files[@]}"; rc=$?
-[ "$rc" -gt "$worst" ] && worst=$rc
+"$PODTRIAGE" corefile check "${files[@]}"; note_rc $?
 case "$worst" in
   0) echo "check-coredns-config: clean" ;;
   1) echo "check-coredns-config: findings above: fix the Corefile (kubectl edit cm -n kube-system NAME) and let CoreDNS reload" ;;
+  5) echo "check-coredns-config: could not tell (nothing probed, see the notes above): run it where the forward targets are reachable" ;;
   2) echo "check-coredns-config: usage error" ;;
   3) echo "check-coredns-config: could not read or probe everything (see above)" ;;
   *) echo "check-coredns-config: podtriage failed (exit $worst); rerun with PODTRIAGE_DEBUG=1" ;;

@@ -54,7 +54,9 @@ PY
 }
 
 worst=0
-rank() { case "$1" in 0) echo 0 ;; 1) echo 1 ;; 3) echo 2 ;; *) echo 3 ;; esac; }
+# The worst exit code by meaning: ok (0) < could not tell (5) < problem found (1) < could not
+# observe (3) < anything else (internal error, signal).
+rank() { case "$1" in 0) echo 0 ;; 5) echo 1 ;; 1) echo 2 ;; 3) echo 3 ;; *) echo 4 ;; esac; }
 note_rc() { if [ "$(rank "$1")" -gt "$(rank "$worst")" ]; then worst=$1; fi; }
 [ -w "$out" ] && [ -d "$out" ] || out=$(mktemp -d 2>/dev/null) || { echo "dns-slow: no writable directory for the JSON (set PODTRIAGE_OUT)" >&2; exit 3; }
 
@@ -73,6 +75,7 @@ summary race-test "$race" "$rc"; note_rc "$rc"
 case "$worst" in
   0) echo "dns-slow: no DNS slowness seen in ${duration}s and no race reproduced" ;;
   1) echo "dns-slow: problem found: see the findings above (a 5-second signature with a reproduced race points at conntrack: NodeLocal DNSCache, single-request-reopen, or TCP for DNS)" ;;
+  5) echo "dns-slow: could not tell (no DNS traffic seen or too little evidence): rerun during the slowness, with a longer -d" ;;
   3) echo "dns-slow: could not observe everything (a capability?): attach with --profile=netadmin" ;;
   *) echo "dns-slow: podtriage failed (exit $worst); rerun with PODTRIAGE_DEBUG=1" ;;
 esac

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from toolkit.errors import EXIT_CANNOT_OBSERVE, EXIT_OK, EXIT_PROBLEM
+from toolkit.errors import EXIT_CANNOT_OBSERVE
 from toolkit.kube.kubectl import JsonObject
-from toolkit.model import Report, Verdict
+from toolkit.model import Report, verdict_exit_code
 from toolkit.report import OutputFormat
 
 PROG = "kubectl podtriage"
@@ -29,11 +29,11 @@ def print_yaml(docs: Sequence[JsonObject]) -> None:
 
 def render_merged(report: Report, output: OutputFormat) -> int:
     """Print a fleet report in ``output`` format; its exit code: 3 when no report came back,
-    0 when the fleet is ok, 1 otherwise."""
+    else its verdict's (toolkit.model.verdict_exit_code: 0 ok, 5 indeterminate, 1 a problem)."""
     from toolkit.report import render
 
     render(report, output, sys.stdout)
     sys.stdout.flush()
     if not report.data.get("reports"):
         return EXIT_CANNOT_OBSERVE
-    return EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM
+    return verdict_exit_code(report.verdict)

@@ -366,3 +366,26 @@ def run_cli_fds(argv: list[str], *, shell_redirect: str, timeout: float = 60.0,
     ``2>/dev/full``...): what a user's shell can do to its file descriptors."""
     return run_cli(["-c", f'exec "$@" {shell_redirect}', "sh", *PODTRIAGE, *argv], timeout=timeout,
                    env=env, prefix=(), _raw=True)
+
+
+# ----------------------------------------------------------------------------- documents
+
+def small_document(i: int = 0, *, verdict: str = "ok", command: str = "diagnose", node: str | None = "node-1",
+                   addresses: tuple[str, ...] = ("192.168.50.20",), server: str = "169.254.25.10",
+                   name: str = "www.example.org", summary: str = "") -> dict:
+    """The smallest document that matches its command's schema (schemas/<command>.schema.json):
+    what a fleet of pods sends `podtriage merge`, one per pod."""
+    doc = {"schema_version": 1, "tool": "podtriage", "tool_version": "0.1.0", "command": command,
+           "generated_at": "2026-11-27T06:28:31.000Z", "duration_ms": 812.5, "verdict": verdict,
+           "context": {"pod": f"web-{i}", "namespace": "shop", "node": node},
+           "findings": ([{"code": "x", "severity": "critical", "summary": summary, "evidence": [],
+                          "remedy": "", "verdict": verdict, "data": {}}] if summary else []),
+           "notes": [], "error": None}
+    if command == "diagnose":
+        doc.update({"name": name, "confidence": "high", "settle": None, "support": ["paths"],
+                    "answers": [{"server": server, "role": "resolv.conf", "transport": "udp", "outcome": "answer",
+                                 "answered_as": None, "addresses": list(addresses)}],
+                    "probes": [], "candidates": [name + "."], "results": [], "processes": [], "app_sockets": [],
+                    "addresses": [{"address": a, "state": "alive", "summary": "", "answered_by": [server],
+                                   "route": None} for a in addresses]})
+    return doc

@@ -64,9 +64,9 @@ done
 # each step's report: its JSON line and its summary, both from podtriage's JSON document
 # (the table renderer's lines are podtriage's own, sanitised; the JSON line is for the plugin)
 worst=0
-# how bad an exit code is: ok < indeterminate (5) < problem (1) < could not observe (3) <
-# usage (2) < a bug (4 and anything else)
-rank() { case "$1" in 0) echo 0 ;; 5) echo 1 ;; 1) echo 2 ;; 3) echo 3 ;; 2) echo 4 ;; *) echo 5 ;; esac; }
+# The worst exit code by meaning, not by number: ok (0) < could not tell (5) < problem found (1)
+# < usage (2) < could not observe (3) < anything else (internal error, signal).
+rank() { case "$1" in 0) echo 0 ;; 5) echo 1 ;; 1) echo 2 ;; 2) echo 3 ;; 3) echo 4 ;; *) echo 5 ;; esac; }
 step() {  # step NAME: podtriage corefile NAME FILE...
   local json rc
   json=$("$PODTRIAGE" corefile "$1" "${files[@]}" -o json); rc=$?
@@ -81,9 +81,9 @@ step check
 case "$worst" in
   0) echo "check-coredns-config: clean" ;;
   1) echo "check-coredns-config: findings above: fix the Corefile (kubectl edit cm -n kube-system NAME) and let CoreDNS reload" ;;
+  5) echo "check-coredns-config: could not tell (nothing probed, see the notes above): run it where the forward targets are reachable" ;;
   2) echo "check-coredns-config: usage error" ;;
   3) echo "check-coredns-config: could not read or probe everything (see above)" ;;
-  5) echo "check-coredns-config: nothing could be probed (upstreams outside reach or masked): the lint above stands; run corefile check where the upstreams are reachable" ;;
   *) echo "check-coredns-config: podtriage failed (exit $worst); rerun with PODTRIAGE_DEBUG=1" ;;
 esac
 exit "$worst"

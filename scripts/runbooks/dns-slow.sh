@@ -58,6 +58,8 @@ out=${PODTRIAGE_OUT:-/tmp}
 stamp=$(date +%Y%m%dT%H%M%S)
 
 worst=0
+# The worst exit code by meaning: ok (0) < could not tell (5) < problem found (1) < could not
+# observe (3) < anything else (internal error, signal).
 rank() { case "$1" in 0) echo 0 ;; 5) echo 1 ;; 1) echo 2 ;; 3) echo 3 ;; *) echo 4 ;; esac; }
 note_rc() { if [ "$(rank "$1")" -gt "$(rank "$worst")" ]; then worst=$1; fi; }
 [ -w "$out" ] && [ -d "$out" ] || out=$(mktemp -d 2>/dev/null) || { echo "dns-slow: no writable directory for the JSON (set PODTRIAGE_OUT)" >&2; exit 3; }
@@ -77,8 +79,8 @@ race="$out/podtriage-race-$stamp.json"
 case "$worst" in
   0) echo "dns-slow: no DNS slowness seen in ${duration}s and no race reproduced" ;;
   1) echo "dns-slow: problem found: see the findings above (a 5-second signature with a reproduced race points at conntrack: NodeLocal DNSCache, single-request-reopen, or TCP for DNS)" ;;
+  5) echo "dns-slow: could not tell (no DNS traffic seen or too little evidence): rerun during the slowness, with a longer -d" ;;
   3) echo "dns-slow: could not observe everything (a capability?): attach with --profile=netadmin" ;;
-  5) echo "dns-slow: nothing conclusive: the capture saw no lookups or no answers to judge (capture longer, or while the app is busy)" ;;
   *) echo "dns-slow: podtriage failed (exit $worst); rerun with PODTRIAGE_DEBUG=1" ;;
 esac
 exit "$worst"

@@ -83,7 +83,7 @@ case "$rc:$verdict" in
   1:dns-unavailable) echo "next: a nameserver on the path does not answer. Check NodeLocal DNSCache / CoreDNS pods and their upstreams (the findings name the server and transport)" ;;
   1:dns-error) echo "next: DNS says the name does not exist or fails. Check the spelling, the search list (ndots), and the zone on the server the findings name" ;;
   1:conntrack) echo "next: conntrack race or table pressure. Run dns-slow.sh, check nf_conntrack_max and NodeLocal DNSCache on the node (kubectl podtriage --node NODE)" ;;
-  5:indeterminate|1:indeterminate) echo "next: not enough independent evidence. Rerun with --reference IP (the zone's authoritative server) and --corefile" ;;
+  5:*) echo "next: not enough independent evidence. Rerun with --reference IP (the zone's authoritative server) and --corefile" ;;
   2:*) echo "next: usage error; see podtriage diagnose --help" ;;
   3:*) echo "next: podtriage could not observe (a capability, a file or the namespace): attach with kubectl debug --profile=netadmin" ;;
   *) echo "next: podtriage failed (internal error); rerun with PODTRIAGE_DEBUG=1 and report the traceback" ;;

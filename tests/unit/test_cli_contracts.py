@@ -246,3 +246,17 @@ def test_rendering_stops_on_a_signal_with_a_partial_report():
     doc = json.loads(buf.getvalue())
     assert doc["interrupted"] == "SIGTERM" and doc["output_cut"]["reason"] == "signal"
     assert rendered.verdict is Verdict.BAD_ANSWER and doc["findings"][0]["code"] == "interrupted"
+
+
+def test_readme_exit_code_table_matches_verdict_exit_code():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Exit codes", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip(): line.split("|")[2] for line in table.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip().isdigit()}
+    assert verdict_exit_code(Verdict.OK) == 0 and "`ok`" in rows["0"]
+    assert verdict_exit_code(Verdict.INDETERMINATE) == 5 and "`indeterminate`" in rows["5"]
+    problems = [v for v in Verdict if v not in (Verdict.OK, Verdict.INDETERMINATE)]
+    assert all(verdict_exit_code(v) == 1 and f"`{v.value}`" in rows["1"] for v in problems)
+    assert "indeterminate" not in rows["1"] and "other than `ok`" not in rows["1"]

@@ -67,7 +67,7 @@ def test_check_seed_has_nothing_to_probe_and_says_why():
     # The seed's CoreDNS forwards to /etc/resolv.conf and to a masked address: neither can be
     # probed (no network here; the lab test probes real targets).
     res = runner.invoke(app, ["corefile", "check", str(shared_dir() / SEED_COREDNS), "-o", "json"])
-    assert res.exit_code == 5     # indeterminate: could not tell (toolkit.model.verdict_exit_code)
+    assert res.exit_code == 5      # indeterminate: could not tell (not 1, "problem found")
     doc = json.loads(res.stdout)
     assert doc["verdict"] == "indeterminate" and doc["targets"] == []
     notes = " ".join(doc["notes"])

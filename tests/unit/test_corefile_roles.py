@@ -190,3 +190,16 @@ def test_diagnose_has_the_corefile_role_option():
 
     res = runner.invoke(app, ["diagnose", "--help"])
     assert res.exit_code == 0 and "--corefile-role" in res.output
+
+
+def test_check_does_not_ask_a_zone_no_dns_question_can_hold(tmp_path):
+    """A zone that is no DNS name (a label over 63 octets once IDNA-encoded, control
+    characters) is noted as not probed, never an internal error (exit 4). No traffic here."""
+    from tests.hostile import corefile_with_controls
+    from toolkit.corefile.check import upstreams
+
+    p = tmp_path / "Corefile"
+    p.write_text(corefile_with_controls())
+    ups, notes = upstreams(load_all([str(p)]))
+    assert "10.9.9.9" not in {u.target for u in ups} and "10.0.0.1" in {u.target for u in ups}
+    assert any("10.9.9.9 not probed" in n and "cannot be asked" in n for n in notes), notes

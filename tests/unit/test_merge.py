@@ -13,16 +13,18 @@ from toolkit.kube.context import run_context
 from toolkit.model import Verdict
 from toolkit.report.document import json_document
 
+from tests.hostile import small_document
+
 
 def diag(pod, node, verdict="ok", addrs=("192.168.50.20",), server="169.254.25.10",
          top="", ns="shop", name="www.example.org"):
-    return {"schema_version": 1, "tool": "podtriage", "command": "diagnose", "verdict": verdict,
-            "name": name,
-            "context": {"pod": pod, "namespace": ns, "node": node},
-            "answers": [{"server": server, "role": "resolv.conf", "addresses": list(addrs)},
-                        {"server": "10.0.0.53", "role": "reference", "addresses": list(addrs)}],
-            "addresses": [{"address": a, "state": "alive"} for a in addrs],
-            "findings": [{"code": "x", "severity": "critical", "summary": top}] if top else []}
+    """A diagnose document as a pod sends it: valid against schemas/diagnose.schema.json."""
+    doc = small_document(0, verdict=verdict, node=node, addresses=tuple(addrs), server=server, name=name,
+                         summary=top)
+    doc["context"] = {"pod": pod, "namespace": ns, "node": node}
+    doc["answers"].append({"server": "10.0.0.53", "role": "reference", "transport": "udp",
+                           "outcome": "answer", "answered_as": None, "addresses": list(addrs)})
+    return doc
 
 
 def fleet_stale():

@@ -71,7 +71,7 @@ def fake(tmp_path):
     ("ok", 0, "healthy"), ("bad-answer", 1, "wrong address"), ("unreachable-host", 1, "dead"),
     ("port-closed", 1, "refuses"), ("filtered", 1, "NetworkPolicies"),
     ("dns-unavailable", 1, "does not answer"), ("dns-error", 1, "does not exist"),
-    ("conntrack", 1, "dns-slow.sh"), ("indeterminate", 1, "--reference"),
+    ("conntrack", 1, "dns-slow.sh"), ("indeterminate", 5, "--reference"),
 ])
 def test_service_unreachable_acts_on_the_verdict(fake, verdict, rc, word):
     env, out, calls = fake(verdict, rc)
@@ -202,3 +202,35 @@ def test_without_podtriages_python_nothing_is_printed_raw(fake):
     p = subprocess.run(["bash", str(ROOT / "scripts/runbooks/service-unreachable.sh"), "x"],
                        capture_output=True, text=True, env=env, timeout=20, cwd="/")
     assert p.returncode == 3 and "PODTRIAGE_PYTHON" in p.stderr
+
+
+FAKE_TWO = """#!/bin/sh
+echo "$@" >> "$FAKE_LOG"
+echo '{"verdict": "indeterminate", "findings": [], "notes": []}'
+if [ "$(wc -l < "$FAKE_LOG")" -le 1 ]; then exit FIRST; fi
+exit SECOND
+"""
+
+
+@pytest.mark.parametrize("runbook,args", [
+    ("check-coredns-config.sh", ["CF"]),
+    ("dns-slow.sh", ["-d", "1", "-t", "10.0.0.1", "-n", "1"]),
+])
+@pytest.mark.parametrize("first,second,worst", [
+    (5, 0, 5), (0, 5, 5), (1, 5, 1), (5, 1, 1), (5, 3, 3), (4, 5, 4), (0, 0, 0),
+])
+def test_two_step_runbooks_exit_with_the_worst_by_meaning(fake, tmp_path, runbook, args, first, second, worst):
+    # indeterminate (5) is "could not tell": worse than ok, never above a problem found (1),
+    # could not observe (3) or an internal error (4), whatever the numbers say.
+    env, _out, calls = fake("ok", 0)
+    (tmp_path / "bin" / "podtriage").write_text(
+        FAKE_TWO.replace("FIRST", str(first)).replace("SECOND", str(second)))
+    cf = tmp_path / "Corefile"
+    cf.write_text(".:53 {\n    forward . 10.0.0.1\n}\n")
+    argv = [str(cf) if a == "CF" else a for a in args]
+    p = subprocess.run(["bash", str(ROOT / "scripts/runbooks" / runbook), *argv],
+                       capture_output=True, text=True, env=env, timeout=20)
+    assert p.returncode == worst, p.stdout + p.stderr
+    assert len(calls.read_text().splitlines()) == 2
+    if worst == 5:
+        assert "could not tell" in p.stdout

@@ -115,14 +115,32 @@ def upstreams(corefiles: Sequence[Corefile], assembly: Assembly | None = None
                 stub = _is_stub_upstream(cf, b.ports, zone, spec.raw_targets)
                 if stub and assembly is not None:
                     stub = is_stub(cf, b, b.zones[0] if b.zones else ".", spec, assembly.role_of(cf))
+                bad_zone = _not_a_dns_name(fqdn(zone))
                 for t in spec.targets:
                     if t.kind is not TargetKind.IP or t.scheme not in ("dns",):
                         notes.append(f"{cf.name} line {d.line}: {t.raw} not probed ({t.note or t.kind})")
+                        continue
+                    if bad_zone:
+                        notes.append(f"{cf.name} line {d.line}: {t.raw} not probed (its zone {zone} "
+                                     f"cannot be asked: {bad_zone})")
                         continue
                     out.append(Upstream(corefile=cf.name, block=b.label, line=d.line,
                                         file_line=cf.file_line(d.line), zone=fqdn(zone),
                                         target=t.host, port=t.port or 53, stub=stub))
     return out, notes
+
+
+def _not_a_dns_name(name: str) -> str | None:
+    """Why NAME cannot be put in a DNS question (a label over 63 octets, a name over 255,
+    text IDNA refuses), or None."""
+    import dns.exception
+    import dns.name
+
+    try:
+        dns.name.from_text(name)
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        return (str(exc) or type(exc).__name__)[:120]
+    return None
 
 
 def _ask(up: Upstream, names: Sequence[str], deadline: Deadline, timeout: float) -> TargetCheck:

@@ -27,6 +27,7 @@ from toolkit.kube.merge import Missing, Source, documents_in, merge
 from toolkit.kube.output import print_yaml, progress, render_merged, say
 from toolkit.kube.specs import Profile, ephemeral_container
 from toolkit.report import OutputFormat
+from toolkit.report.reader import read_documents
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,12 +146,16 @@ def collect(runs: Sequence[tuple[Place, Outcome]]) -> tuple[list[Source], list[M
     sources: list[Source] = []
     missing: list[Missing] = []
     for place, out in runs:
-        docs = documents_in(out.log)
-        if docs:
-            sources += [Source(doc=_with_context(d, place), origin=place.origin) for d in docs]
+        scan = read_documents(out.log, place.origin)
+        if scan.documents:
+            sources += [Source(doc=_with_context(d, place), origin=place.origin) for d in scan.documents]
         else:
+            # A document that is there but unusable is named with why, never "no document".
+            bad = scan.unusable[0] if scan.unusable else None
+            unusable = ("no usable JSON document in the log (exit %s): %s: %s"
+                        % (out.exit_code, bad.where, bad.reason)) if bad is not None else None
             missing.append(Missing(where=place.origin, node=place.node, exit_code=out.exit_code,
-                                   reason=out.error or out.message or
+                                   reason=out.error or out.message or unusable or
                                    "no JSON document in the log (exit %s)" % out.exit_code))
     return sources, missing
 

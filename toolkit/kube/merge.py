@@ -1,9 +1,10 @@
 """Fleet merge: many podtriage JSON documents (one per pod or node) into one report.
 
-Input is text as it comes from files, pipes or container logs: pretty-printed JSON documents,
-NDJSON event streams (only the ``summary`` event is the whole document) and log lines with a
-prefix (``kubectl logs --prefix``/``--timestamps``) before the document. Pure logic: no I/O
-beyond the text handed in.
+Input is text as it comes from files, pipes or container logs (toolkit.report.reader:
+documents concatenated with or without separators, NDJSON, log prefixes): only documents that
+match their command's schema are merged; every input that looked like a document and could
+not be used is counted and named, and makes the fleet verdict at best ``indeterminate``.
+Pure logic: no I/O beyond the text handed in.
 
 Reports are grouped by what an operator compares first: the verdict, the addresses the name
 resolved to, and the nameserver path the pod asked. A node whose pods all land outside the
@@ -13,18 +14,17 @@ named, with the nameserver its pods asked.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from toolkit.model import VERDICT_PRIORITY, Finding, Report, Severity, Table, Verdict
+from toolkit.report.reader import Document, Unusable, read_documents
 
-_DECODER = json.JSONDecoder()
-# A podtriage JSON document as read from text. Any: it is foreign input (a file, a log, an
-# older image); every field is checked with isinstance where it is read.
-Document = dict[str, Any]
+# Any: a document is foreign input (a file, a log, an older image) that matched its schema
+# (toolkit.report.reader); fields are still read with isinstance.
 DocumentView = Mapping[str, Any]    # a Document (or a part of one) that is only read
 # Commands whose document is about one name (its addresses can be compared across the fleet).
 _NAME_COMMANDS = ("diagnose", "resolve")
@@ -66,7 +66,7 @@ class Entry:
     name: str | None = None           # the name diagnosed or resolved
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Group:
     """Documents with the same verdict, command, addresses and nameservers."""
 
@@ -76,12 +76,17 @@ class Group:
     servers: tuple[str, ...]
     entries: tuple[Entry, ...] = field(default_factory=tuple)
 
-    @property
+    @cached_property
     def nodes(self) -> list[str]:
         """The nodes the group's documents came from."""
         return sorted({e.node for e in self.entries if e.node})
 
-    @property
+    @cached_property
+    def unplaced(self) -> bool:
+        """Some of the group's documents name no node."""
+        return any(not e.node for e in self.entries)
+
+    @cached_property
     def pods(self) -> list[str]:
         """The pods (namespace/name) the group's documents came from."""
         return sorted({e.pod for e in self.entries if e.pod})
@@ -94,42 +99,10 @@ class Group:
 
 
 # ---------------------------------------------------------------- reading
-def _is_report(obj: object) -> bool:
-    return (isinstance(obj, dict) and isinstance(obj.get("verdict"), str)
-            and isinstance(obj.get("command"), str)
-            and (obj.get("tool") == "podtriage" or "schema_version" in obj))
-
-
-def documents_in(text: str) -> list[Document]:
-    """Every podtriage document in ``text``, in order.
-
-    A document starts at the first ``{`` of a line (anything before it on that line, such
-    as a log prefix, is skipped). NDJSON events other than ``summary`` are not documents;
-    a ``summary`` event is the whole document (README "JSON contract"). Text that is not
-    JSON is skipped: logs carry progress and errors too.
-    """
-    docs: list[Document] = []
-    pos, n = 0, len(text)
-    while pos < n:
-        nl = text.find("\n", pos)
-        end = n if nl < 0 else nl
-        brace = text.find("{", pos, end)
-        if brace < 0:
-            pos = end + 1
-            continue
-        try:
-            obj, stop = _DECODER.raw_decode(text, brace)
-        except ValueError:
-            pos = end + 1
-            continue
-        if isinstance(obj, dict):
-            if obj.get("event") == "summary":
-                obj = {k: v for k, v in obj.items() if k != "event"}
-            if _is_report(obj) and "event" not in obj:
-                docs.append(obj)
-        nxt = text.find("\n", stop)
-        pos = n if nxt < 0 else nxt + 1
-    return docs
+def documents_in(text: str, origin: str = "-") -> list[Document]:
+    """Every podtriage document in ``text`` that matches its schema, in order
+    (toolkit.report.reader; ``read_documents`` also names what could not be used)."""
+    return list(read_documents(text, origin).documents)
 
 
 # ---------------------------------------------------------------- features of one report
@@ -239,15 +212,23 @@ def _node_findings(groups: Sequence[Group], entries: Sequence[Entry]) -> list[Fi
     base = groups[0]
     base_nodes = set(base.nodes)
     out: list[Finding] = []
-    nodes = sorted({e.node for e in entries if e.node})
-    if len(nodes) < 2:
+    by_node: dict[str, list[Entry]] = {}
+    for e in entries:
+        if e.node:
+            by_node.setdefault(e.node, []).append(e)
+    if len(by_node) < 2:
         return []
-    for node in nodes:
-        mine = [e for e in entries if e.node == node]
-        if any(e in base.entries for e in mine) or not base_nodes - {node}:
+    # Linear in the fleet (issue 23: 20,000 reports): each node's groups, looked up once.
+    groups_of: dict[str, list[Group]] = {}
+    for g in groups[1:]:
+        for node in g.nodes:
+            groups_of.setdefault(node, []).append(g)
+    for node in sorted(by_node):
+        mine = by_node[node]
+        if node in base_nodes or not base_nodes - {node}:
             continue
-        theirs = [g for g in groups[1:] if any(e.node == node for e in g.entries)]
-        only_here = all(all(e.node == node for e in g.entries) for g in theirs)
+        theirs = groups_of.get(node, [])
+        only_here = all(g.nodes == [node] and not g.unplaced for g in theirs)
         servers = sorted({s for e in mine for s in e.servers})
         verdicts = sorted({e.verdict.value for e in mine})
         severity = Severity.CRITICAL if any(e.verdict is not Verdict.OK for e in mine) \
@@ -338,8 +319,11 @@ def _partial_finding(entries: Sequence[Entry]) -> Finding | None:
 def _group_findings(groups: Sequence[Group], entries: Sequence[Entry],
                     findings: Sequence[Finding]) -> list[Finding]:
     """One finding per failing group that the fleet findings above do not already name."""
-    explained = {e.pod or e.origin for f in findings if f.code in _EXPLAINING_CODES
-                 for e in entries if (e.node in (f.data.get("nodes") or [f.data.get("node")]))}
+    nodes: set[str | None] = set()
+    for f in findings:
+        if f.code in _EXPLAINING_CODES:
+            nodes.update(f.data.get("nodes") or [f.data.get("node")])
+    explained = {e.pod or e.origin for e in entries if e.node in nodes}
     out: list[Finding] = []
     for g in groups:
         if g.verdict is Verdict.OK or all((e.pod or e.origin) in explained for e in g.entries):
@@ -379,11 +363,32 @@ def _tables(groups: Sequence[Group], entries: Sequence[Entry]) -> tuple[Table, T
                                             "servers", "top finding"), rows=per))
 
 
+# At most this many unusable inputs are listed one by one (all are counted).
+MAX_UNUSABLE_LISTED = 1000
+
+
+def _unusable_finding(unusable: Sequence[Unusable]) -> Finding:
+    """Inputs that looked like documents and could not be used: named, never dropped."""
+    reasons = Counter(u.reason.split(":", 1)[0] for u in unusable)
+    first = unusable[0]
+    return Finding(
+        code="unusable-input", severity=Severity.WARNING,
+        summary="%d input%s could not be used (first: %s %s: %s); the fleet verdict cannot be ok" % (
+            len(unusable), "" if len(unusable) == 1 else "s", first.origin, first.where, first.reason),
+        evidence=tuple("%s %s: %s" % (u.origin, u.where, u.reason) for u in unusable[:50]),
+        remedy="give merge whole documents (podtriage ... -o json or -o ndjson); a truncated log "
+               "or a document edited by hand is not evidence",
+        verdict=Verdict.INDETERMINATE,
+        data={"count": len(unusable), "reasons": dict(reasons.most_common(20))})
+
+
 def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
-          subject: str = "") -> Report:
-    """One fleet report. ``verdict`` is ok only when every report is ok and none is missing;
-    otherwise the most important verdict (VERDICT_PRIORITY) among the reports and the
-    fleet's own critical findings (``answers-differ`` makes it bad-answer)."""
+          subject: str = "", unusable: Sequence[Unusable] = ()) -> Report:
+    """One fleet report. ``verdict`` is ok only when every report is ok, none is missing and
+    every input could be used; otherwise the most important verdict (VERDICT_PRIORITY) among
+    the reports and the fleet's own critical findings (``answers-differ`` makes it
+    bad-answer), at least ``indeterminate``. Every count in the summary, the findings and the
+    tables comes from the same ``entries``."""
     entries = [entry_of(s) for s in sources]
     groups = _group(entries)
     verdicts = Counter(e.verdict.value for e in entries)
@@ -395,15 +400,23 @@ def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
         findings.append(partial)
     findings += _group_findings(groups, entries, findings)
     findings += [_missing_finding(m) for m in missing]
+    if unusable:
+        findings.append(_unusable_finding(unusable))
     verdict = _worst([e.verdict for e in entries] +
                      [f.verdict for f in findings if f.verdict is not None
                       and f.severity is Severity.CRITICAL])
-    if verdict is Verdict.OK and (missing or not entries):
+    if verdict is Verdict.OK and (missing or unusable or not entries):
         verdict = Verdict.INDETERMINATE
     data = {"reports": len(entries), "verdicts": dict(sorted(verdicts.items())),
             "groups": [g.to_json() for g in groups],
             "missing": [{"where": m.where, "node": m.node, "reason": m.reason,
                          "exit_code": m.exit_code} for m in missing],
+            "unusable": [{"origin": u.origin, "where": u.where, "reason": u.reason}
+                         for u in unusable[:MAX_UNUSABLE_LISTED]],
+            "unusable_count": len(unusable),
             "nodes": sorted({e.node for e in entries if e.node})}
+    what = "%d report%s" % (len(entries), "" if len(entries) == 1 else "s")
+    if unusable:
+        what += ", %d unusable" % len(unusable)
     return Report(command="merge", verdict=verdict, findings=tuple(findings), data=data,
-                  tables=_tables(groups, entries), subject=subject or "%d reports" % len(entries))
+                  tables=_tables(groups, entries), subject=subject or what)

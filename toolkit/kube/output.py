@@ -18,9 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from toolkit.errors import EXIT_CANNOT_OBSERVE, EXIT_OK, EXIT_PROBLEM, OutputClosed, OutputError
+from toolkit.errors import EXIT_CANNOT_OBSERVE, OutputClosed, OutputError
 from toolkit.kube.kubectl import JsonObject
-from toolkit.model import Report, Verdict
+from toolkit.model import Report, verdict_exit_code
 from toolkit.report import OutputFormat
 from toolkit.report.sanitize import for_terminal
 
@@ -125,7 +125,7 @@ def print_yaml(docs: Sequence[JsonObject]) -> None:
 
 def render_merged(report: Report, output: OutputFormat) -> int:
     """Print a fleet report in ``output`` format; its exit code: 3 when no report came back,
-    0 when the fleet is ok, 1 otherwise."""
+    else its verdict's (toolkit.model.verdict_exit_code: 0 ok, 5 indeterminate, 1 a problem)."""
     import io
 
     from toolkit.report import render
@@ -139,4 +139,4 @@ def render_merged(report: Report, output: OutputFormat) -> int:
     write_out(buf.getvalue())
     if not report.data.get("reports"):
         return EXIT_CANNOT_OBSERVE
-    return EXIT_OK if report.verdict is Verdict.OK else EXIT_PROBLEM
+    return verdict_exit_code(report.verdict)

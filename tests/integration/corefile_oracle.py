@@ -263,7 +263,9 @@ def refusal(sem, text: str, files=None) -> tuple[bool, int | None, str]:
     try:
         cf = parse_corefile(text, files=files)
     except CorefileError as exc:
-        return True, exc.line, "syntax"
+        from toolkit.corefile.loadcheck import syntax_refusal
+
+        return True, syntax_refusal(exc, sem.build).line, "syntax"
     res = lint([cf], semantics=sem)
     # Refusals: the findings that quote CoreDNS's error, and two blocks for one key.
     crit = [f for f in res.findings if f.severity is Severity.CRITICAL

@@ -45,10 +45,16 @@ VERSIONS = {"coredns-1.12": "1.12.1", "coredns-1.14": "1.14.7", "node-cache": No
 def _targets() -> list[str]:
     """Every forward target address of the distribution configs: the stub answers on each."""
     out: dict[str, None] = {}
+    forwarded: set[str] = set()
+    ip = r"\b(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?\b"
     for it in dist_items():
-        for m in re.finditer(r"\b(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?\b", it.text):
+        for m in re.finditer(ip, it.text):
             out[m.group(1)] = None
-    binds = {PILLARS["__PILLAR__LOCAL__DNS__"], PILLARS["__PILLAR__DNS__SERVER__"]}
+        for line in re.findall(r"^\s*forward\s.*$", it.text, re.M):
+            forwarded.update(m.group(1) for m in re.finditer(ip, line))
+    # NodeLocal's addresses are the node cache's own (bound on lo in <cfd>), unless a config
+    # forwards to one: the 2018 addon manifest sends the cluster zones to 10.96.0.10 itself
+    binds = {PILLARS["__PILLAR__LOCAL__DNS__"], PILLARS["__PILLAR__DNS__SERVER__"]} - forwarded
     return [a for a in out if a not in binds and not a.startswith(("127.", "169.254.", "0."))
             and a not in UPSTREAMS and a != RESOLV_UPSTREAM]
 

@@ -72,3 +72,17 @@ def test_newer_options_are_refused_by_1_12_only(text, line):
 def test_trace_with_a_listen_address_left_loads():
     assert not refusals(".:0 {\n bind 127.0.0.1 127.0.0.2 {\n  except 127.0.0.1\n }\n trace\n}\n",
                         "1.12.1")
+
+
+@pytest.mark.parametrize("text,line", [
+    (".:0 {\n whoami }\n", 2), (".:0 { whoami }\n", 1), (".:0 {\n hosts {\n  fallthrough } }\n", 3)])
+def test_close_brace_on_a_directive_line_is_refused(text, line):
+    with pytest.raises(CorefileError) as ei:
+        parse_corefile(text)
+    assert ei.value.line == line and "no matching opening brace" in ei.value.detail
+
+
+@pytest.mark.parametrize("text", [
+    ".:0 { }\n", "(s) { whoami }\n.:0 {\n import s\n}\n", ".:0 {\n log { class all }\n}\n"])
+def test_one_line_blocks_caddy_reads(text):
+    parse_corefile(text)

@@ -310,6 +310,7 @@ class _Parser:
         imports: list[Import] = []
         stack: list[_Open] = []
         current: _Open | None = None
+        started = not braced  # a token read after the block's '{'
         while True:
             tok = self.stream.next()
             if tok is None:
@@ -323,6 +324,11 @@ class _Parser:
                                          "expecting '}'")
                 break
             bare = not tok.quoted
+            if bare and tok.text == "}" and not stack and not tok.first_on_line and started:
+                # caddy's directive() reads a directive's tokens up to the end of its line: a
+                # '}' on that line outside its blocks is an error (caddyfile/parse.go)
+                raise self.error("Unexpected '}' because no matching opening brace (a server "
+                                 "block's '}' must start a line of its own)", tok)
             if bare and tok.text == "}":
                 if current is not None:
                     (stack[-1].children if stack else top).append(current.freeze())
@@ -334,6 +340,7 @@ class _Parser:
                 if braced:
                     return top, imports, tok.line
                 raise self.error("unexpected '}' without a matching '{'", tok)
+            started = True
             if bare and tok.text == "{":
                 stack.append(self.open_brace(current, len(stack), tok))
                 current = None

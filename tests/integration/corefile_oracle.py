@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -162,6 +163,42 @@ class Oracle:
         p.wait()
         raise RuntimeError("CoreDNS did not listen on %s in time" % pending)
 
+    def start_root(self, binary: Path, corefile: str, *, worker: int = 0,
+                   files: dict[str, str] | None = None, timeout: float = 12.0) -> "Run":
+        """Start BINARY on COREFILE chrooted in a fresh root of its own (<work>/root<k>: the
+        Corefile at /Corefile, CoreDNS's working directory /, etc/resolv.conf and etc/hosts of
+        this oracle, a service-account token, FILES at their paths). Wait for the start-up
+        banner CoreDNS prints once every server listens (coremain/run.go showVersion after
+        caddy.Start: also for port 0, which no port scan finds) or for its exit."""
+        root = self.work / f"root{worker}"
+        shutil.rmtree(root, ignore_errors=True)
+        for rel, text in {"Corefile": corefile, "etc/resolv.conf": f"nameserver {RESOLV_UPSTREAM}\n",
+                          "etc/hosts": HOSTS_FILE, "coredns": "",
+                          "var/run/secrets/kubernetes.io/serviceaccount/token": "token\n",
+                          **(files or {})}.items():
+            put(root, rel, text)
+        env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT="1")
+        log = self.work / f"root{worker}.log"
+        with open(log, "w") as out:
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", self.cfd_ns(worker), "unshare", "-m", "sh", "-c",
+                 'mkdir -p "$1/proc" && mount -t proc proc "$1/proc" && mount --bind "$0" "$1/coredns" '
+                 '&& exec chroot "$1" /coredns -conf /Corefile',
+                 str(binary), str(root)], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            done = p.poll() is not None
+            if BANNER.search(log.read_text()) and not done:
+                return Run(p, log.read_text(), root)
+            if done:  # exit 0 after the banner: loaded, with nothing to serve
+                return Run(None, log.read_text(), root, served_nothing=p.returncode == 0
+                           and bool(BANNER.search(log.read_text())))
+            time.sleep(0.05)
+        p.kill()
+        p.wait()
+        return Run(None, log.read_text() + "\n[oracle] no start-up banner in %.0f s" % timeout, root,
+                   timed_out=True)
+
     def _listening(self, worker: int) -> set[int]:
         """The TCP ports listened on in <cfd>k (CoreDNS opens a server's TCP listener last;
         ss reads them without a query)."""
@@ -178,6 +215,69 @@ class Oracle:
         p = run(["ip", "netns", "exec", self.cfd_ns(worker), sys.executable, "-m", "tests.integration.corefile_oracle",
                  "ask"], input=json.dumps(queries), cwd=ROOT, timeout=120)
         return json.loads(p.stdout)
+
+
+BANNER = re.compile(r"^CoreDNS-\d+\.\d+\.\d+", re.M)
+
+
+def put(root: Path, rel: str, text: str | bytes) -> Path:
+    """Write TEXT at REL under ROOT (an absolute REL too: the root is a chroot)."""
+    path = root / os.path.normpath("/" + rel).lstrip("/")  # ../x from the working directory /
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+@dataclass
+class Run:
+    """A CoreDNS started by Oracle.start_root: the process (None when it exited or never
+    printed its banner), its output so far, its root."""
+
+    proc: subprocess.Popen | None
+    output: str
+    root: Path
+    timed_out: bool = False
+    served_nothing: bool = False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+# --- what lint says about loading ----------------------------------------------------------
+
+
+def refusal(sem, text: str, files=None) -> tuple[bool, int | None, str]:
+    """What lint says: (CoreDNS refuses it, the line lint names, the codes). FILES: what the
+    Corefile's glob imports read (parse_corefile's files)."""
+    from toolkit.corefile.document import CorefileError
+    from toolkit.corefile.lint import lint
+    from toolkit.corefile.parser import parse_corefile
+    from toolkit.model import Severity
+
+    try:
+        cf = parse_corefile(text, files=files)
+    except CorefileError as exc:
+        from toolkit.corefile.loadcheck import syntax_refusal
+
+        return True, syntax_refusal(exc, sem.build).line, "syntax"
+    res = lint([cf], semantics=sem)
+    # Refusals: the findings that quote CoreDNS's error, and two blocks for one key.
+    crit = [f for f in res.findings if f.severity is Severity.CRITICAL
+            and ("coredns_error" in f.data or f.code == "duplicate-server-block")]
+    return bool(crit), (crit[0].data.get("line") if crit else None), ",".join(f.code for f in crit)
+
+
+def coredns_line(output: str) -> int | None:
+    """The Corefile line CoreDNS's error names (caddy: FILE:LINE - Error during parsing /
+    Syntax error), None when it names none."""
+    m = re.search(r":(\d+) - (?:Error during parsing|Syntax error)", output)
+    return int(m.group(1)) if m else None
 
 
 # --- what an answer says about who answered ------------------------------------------------

@@ -13,7 +13,6 @@ Run time (2 shared cores): printed at the end of each test (`-s`), README "Diffe
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,18 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.corefile_oracle import RESOLV_UPSTREAM, Oracle, classify
+from tests.integration.corefile_oracle import RESOLV_UPSTREAM, Oracle, classify, coredns_line, refusal
 from tests.integration.corefile_variants import UPSTREAMS, Variant, variants
 from tests.lab import components
-from toolkit.corefile.document import CorefileError
-from toolkit.corefile.lint import lint
 from toolkit.corefile.parser import parse_corefile
 from toolkit.corefile.plugins.base import Semantics
 from toolkit.corefile.plugins.forward import TargetKind
 from toolkit.corefile.plugins.versions import coredns_build
 from toolkit.corefile.source import root_reader
 from toolkit.corefile.trace import trace_name
-from toolkit.model import Severity
 
 pytestmark = pytest.mark.lab
 VARIANTS = int(os.environ.get("PT_COREFILE_VARIANTS", "220"))
@@ -55,29 +51,12 @@ def oracle():
         o.down()
 
 
-def refusal(sem: Semantics, text: str) -> tuple[bool, int | None, str]:
-    """What lint says: (CoreDNS refuses it, the line lint names, the codes)."""
-    try:
-        cf = parse_corefile(text)
-    except CorefileError as exc:
-        return True, exc.line, "syntax"
-    res = lint([cf], semantics=sem)
-    # Refusals: the findings that quote CoreDNS's error, and two blocks for one key.
-    crit = [f for f in res.findings if f.severity is Severity.CRITICAL
-            and ("coredns_error" in f.data or f.code == "duplicate-server-block")]
-    return bool(crit), (crit[0].data.get("line") if crit else None), ",".join(f.code for f in crit)
-
-
-def coredns_line(output: str) -> int | None:
-    m = re.search(r"Corefile-\d+:(\d+) - Error during parsing", output)
-    return int(m.group(1)) if m else None
-
-
-def expect(o: Oracle, v: Variant, q: tuple[str, str, str, int], sem: Semantics) -> tuple:
+def expect(o: Oracle, v: Variant, q: tuple[str, str, str, int], sem: Semantics,
+           root: str | None = None) -> tuple:
     """(kinds allowed, upstream numbers allowed, rcode or None, name the upstream gets)."""
     name, qtype, server, port = q
     r = trace_name(name, [parse_corefile(v.text)], qtype=qtype, port=port, nameserver=server,
-                   semantics=sem, files=root_reader(str(o.work)))
+                   semantics=sem, files=root_reader(root or str(o.work)))
     if r.final is not None and r.final.kind in (TargetKind.IP, TargetKind.FILE) and not r.unreverted:
         targets = {o.index(RESOLV_UPSTREAM)} if r.final.kind is TargetKind.FILE else {
             o.index(t.rsplit(":", 1)[0]) for t in r.final.targets}
@@ -92,8 +71,9 @@ def expect(o: Oracle, v: Variant, q: tuple[str, str, str, int], sem: Semantics) 
     return (kinds, set(), r.rcode, None), r
 
 
-def compare(o: Oracle, v: Variant, q, res: dict, sem: Semantics, log: set) -> str | None:
-    (kinds, ups, rcode, asked), r = expect(o, v, q, sem)
+def compare(o: Oracle, v: Variant, q, res: dict, sem: Semantics, log: set,
+            root: str | None = None) -> str | None:
+    (kinds, ups, rcode, asked), r = expect(o, v, q, sem, root)
     kind, detail = classify(res)
     got_rcode = res.get("rcode")
     bad = kind not in kinds or (rcode is not None and got_rcode != rcode)

@@ -149,9 +149,9 @@ CASES: dict[str, Case] = {
         ([(CD, ".:5353", "kubernetes")], None, 0), ([(CD, ".:5353", "forward")], RESOLV, 0),
         ([(CD, "bar.com:5353 example.com:5353", "forward")], ("3.3.3.3:53",), 1), stock=False),
     "openshift-dnsnameresolver": Case(
-        ("openshift/dns-default-servers-dnsnameresolver.yaml",), (CD,), ("stub-forward",) * 3,
+        ("openshift/dns-default-servers-dnsnameresolver.yaml",), (CD,), ("distribution-plugin",) * 3 + ("stub-forward",) * 3,
         ([(CD, ".:5353", "kubernetes")], None, 0), ([(CD, ".:5353", "forward")], RESOLV, 0),
-        ([(CD, "bar.com:5353 example.com:5353", "forward")], ("3.3.3.3:53",), 1), stock=False),
+        ([(CD, "bar.com:5353 example.com:5353", "forward")], ("3.3.3.3:53",), 1), stock=False, critical=True),
 }
 
 
@@ -283,4 +283,10 @@ def test_openshift_managed_advice_is_info_and_chaos_block_is_quiet():
     assert "OpenShift DNS operator" in by_code["missing-loop"].remedy
     assert "missing-errors" not in by_code and "zone-shadow" not in by_code
     res = lint(load_all([str(CORPUS / "openshift/dns-default-servers-dnsnameresolver.yaml")]))
-    assert not {"unknown-plugin", "distribution-plugin"} & {f.code for f in res.findings}
+    # upstream CoreDNS refuses OpenShift's own plugin (the differential suite saw it refuse):
+    # one critical finding that names the plugin and OpenShift's build, no unknown-plugin
+    dist = [f for f in res.findings if f.code == "distribution-plugin"]
+    assert "unknown-plugin" not in {f.code for f in res.findings}
+    assert dist and all(f.severity is Severity.CRITICAL for f in dist)
+    assert "ocp_dnsnameresolver" in dist[0].summary and "OpenShift" in dist[0].summary
+    assert "Unknown directive 'ocp_dnsnameresolver'" in dist[0].data["coredns_error"]

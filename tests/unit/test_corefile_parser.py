@@ -164,9 +164,10 @@ def test_braceless_single_block_and_continued_addresses():
 
 
 @pytest.mark.parametrize("text,line,column", [
-    (". {\n  whoami\n", 1, 1),
-    (". {\n  forward . 1.1.1.1 {\n   force_tcp\n}\n", 1, 1),  # the '}' closes forward's block
-    (". {\n  forward . 1.1.1.1 {\n   force_tcp\n", 2, 3),
+    # the input ends in a block: caddy names its last token (dispenser.go EOFErr/SyntaxErr)
+    (". {\n  whoami\n", 2, 3),
+    (". {\n  forward . 1.1.1.1 {\n   force_tcp\n}\n", 4, 1),  # the '}' closes forward's block
+    (". {\n  forward . 1.1.1.1 {\n   force_tcp\n", 3, 4),
     (". {\n  log \"unterminated\n}\n", 2, 7),
     ("}\n", 1, 1),
     (". {\n  {\n  }\n}\n", 2, 3),
@@ -186,7 +187,7 @@ def test_error_maps_to_file_line_in_configmap(tmp_path):
                  "  Corefile: |\n    .:53 {\n        forward . 1.1.1.1 {\n    }\n")
     with pytest.raises(CorefileError) as ei:
         load_corefiles(str(p))
-    assert ei.value.line == 1 and ei.value.file_line == 7
+    assert ei.value.line == 3 and ei.value.file_line == 9  # the last token, as caddy says
     assert "coredns" in ei.value.message
 
 

@@ -124,14 +124,19 @@ def lint_cmd(
     def build() -> Report:
         import os
 
+        from toolkit.corefile.document import CorefileError
         from toolkit.corefile.lint import lint, lint_report
+        from toolkit.corefile.loadcheck import syntax_refusal
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
         subject = " ".join(os.path.basename(f) or f for f in files)
         with Deadline.for_command(deadline).enforce("linting the Corefiles"):
             images: list[str] = []
-            cfs = load_all(files, env=env_map, images=images)
+            try:
+                cfs = load_all(files, env=env_map, images=images)
+            except CorefileError as exc:
+                raise syntax_refusal(exc, _semantics(coredns_version, images)[0].build) from None
             core, cache = _semantics(coredns_version, images)
             return lint_report(lint(cfs, assembly=_assemble(cfs, role, env_map), semantics=core,
                                     node_cache=cache), subject=subject)

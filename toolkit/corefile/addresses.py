@@ -20,6 +20,9 @@ class ZoneAddress:
     port: int | None
     network: str | None = None  # the CIDR when the key was reverse notation
     problem: str | None = None
+    # CoreDNS's own error when it refuses the key at start (core/dnsserver/register.go
+    # InspectServerBlocks returns plugin.SplitHostPort's error: "error inspecting server blocks")
+    refused: str | None = None
 
     @property
     def label(self) -> str:
@@ -54,12 +57,38 @@ def _reverse_zones(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[s
     return out
 
 
+_KNOWN_SCHEMES = ("tls://", "dns://", "quic://", "grpc://", "https://", "unix://")
+
+
+def _refused(key: str) -> str | None:
+    """The error CoreDNS refuses KEY with (plugin/normalize.go SplitHostPort, after
+    parse.Transport strips a known scheme): data must follow the last colon; a zone is at
+    most 255 characters."""
+    rest = key
+    for scheme in _KNOWN_SCHEMES:
+        if rest.startswith(scheme):
+            rest = rest[len(scheme):]
+            break
+    if rest.endswith(":"):
+        return f'expecting data after last colon: "{rest}"'
+    host, _, port = rest.rpartition(":")
+    if not (host and port.isascii() and port.isdigit()):
+        host = rest
+    if len(host) > 255:
+        return f"specified zone is too long: {len(host)} > 255"
+    return None
+
+
 def normalize_address(key: str) -> list[ZoneAddress]:
     """A server block key as CoreDNS reads it: [scheme://]zone-or-CIDR[:port].
 
     Never raises: what CoreDNS would reject is kept with ``problem`` set (lint reports it).
     """
     raw = key
+    refused = _refused(key)
+    if refused is not None:
+        return [ZoneAddress(key=raw, transport="dns", zone=key.lower(), port=None,
+                            problem=refused, refused=refused)]
     transport = "dns"
     problem = None
     if "://" in key:

@@ -26,6 +26,9 @@ class CorefileError(InputFileError):
         self.column = column
         self.file_line = file_line
         self.source = source
+        # The top-level directives (name, line) the parser read before this error (caddy
+        # refuses an unknown one first: toolkit.corefile.loadcheck.syntax_refusal).
+        self.directives_before: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

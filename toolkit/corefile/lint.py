@@ -28,8 +28,10 @@ Rules (codes are stable):
   keeps only the last (plugin/kubernetes/setup.go calls fall.F.SetZonesFromArgs per line).
 - ``forward-zone-unreachable`` (warning): ``forward FROM ...`` whose FROM zone no query of the
   block can be in (``forward foo.com 1.1.1.1`` inside ``bar.com { }``): it never forwards.
-- ``distribution-plugin`` (info): a plugin of a distribution's CoreDNS build
-  (``ocp_dnsnameresolver``), outside a Corefile that distribution generates.
+- ``distribution-plugin`` (critical): a plugin of a distribution's CoreDNS build
+  (``ocp_dnsnameresolver``): upstream CoreDNS refuses to load the Corefile (Unknown
+  directive); it needs that distribution's build (which its operator runs for the Corefiles
+  it generates).
 
 Context from roles.assemble: a node cache's blocks that send the cluster zones to the cluster
 DNS are not stub forwards (NodeLocal DNSCache's design); custom import files are linted where

@@ -56,6 +56,9 @@ class _Stream:
     def __init__(self, tokens: list[Token]) -> None:
         self.frames: list[_Frame] = [_Frame(tokens)]
         self.imported = 0
+        # The token read last: caddy names its line when the input ends too early (its
+        # Dispenser's Line() is the current token's, caddyfile/dispenser.go EOFErr/SyntaxErr).
+        self.last: Token | None = None
 
     def peek(self) -> Token | None:
         while self.frames:
@@ -69,6 +72,7 @@ class _Stream:
         tok = self.peek()
         if tok is not None:
             self.frames[-1].pos += 1
+            self.last = tok
         return tok
 
     def push(self, tokens: list[Token]) -> None:
@@ -112,6 +116,10 @@ class _Parser:
         self.stream = _Stream(tokenize(text, source=source, line_offset=line_offset))
         self.snippets: dict[str, list[Token]] = {}
         self.expansions = 0
+        # The top-level directives of server blocks read so far (name, line): caddy checks
+        # each name against the build's directives as it reaches it (parse.go directive()),
+        # so an unknown one before a syntax error is what CoreDNS reports.
+        self.seen: list[tuple[str, int]] = []
 
     def error(self, message: str, tok: Token | None) -> CorefileError:
         line = tok.line if tok else 1
@@ -120,7 +128,18 @@ class _Parser:
             message += f" (in snippet {tok.chain[-1]!r} imported at line {tok.import_line})"
             line = tok.line
         fl = None if self.line_offset is None else line + self.line_offset
-        return CorefileError(message, line, col, source=self.source, file_line=fl)
+        exc = CorefileError(message, line, col, source=self.source, file_line=fl)
+        exc.directives_before = tuple(self.seen)
+        return exc
+
+    def eof_error(self, message: str, opened: Token, caddy: str) -> CorefileError:
+        """The input ended inside a block opened at OPENED: caddy reports it at the last
+        token it read (caddyfile/parse.go: directive() EOFErr "Unexpected EOF" for a
+        directive's block; closeCurlyBrace/snippetTokens SyntaxErr("}") for a server block
+        or snippet), so the line named is that token's."""
+        last = self.stream.last or opened
+        where = f" (opened at line {opened.line})" if last.line != opened.line else ""
+        return self.error(f"{message}{where}; CoreDNS says: {caddy}", last)
 
     def subst(self, text: str) -> str:
         if "{" not in text:
@@ -257,7 +276,9 @@ class _Parser:
         while True:
             t = self.stream.next()
             if t is None:
-                raise self.error("snippet block is not closed: missing '}'", open_tok)
+                last = self.stream.last or open_tok
+                raise self.eof_error("snippet block is not closed: missing '}'", open_tok,
+                                     f"Syntax error: Unexpected token '{last.text}', expecting '}}'")
             if not t.quoted:
                 if t.text == "{":
                     depth += 1
@@ -289,17 +310,25 @@ class _Parser:
         imports: list[Import] = []
         stack: list[_Open] = []
         current: _Open | None = None
+        started = not braced  # a token read after the block's '{'
         while True:
             tok = self.stream.next()
             if tok is None:
                 if stack:
-                    open_ = stack[-1].start
-                    raise self.error(f"block of '{stack[-1].name}' is not closed: missing '}}'",
-                                     Token(text="", line=open_.line, column=open_.column))
+                    raise self.eof_error(f"block of '{stack[-1].name}' is not closed: missing '}}'",
+                                         stack[-1].start, "Unexpected EOF")
                 if braced:
-                    raise self.error("server block is not closed: missing '}'", first)
+                    last = self.stream.last or first
+                    raise self.eof_error("server block is not closed: missing '}'", first,
+                                         f"Syntax error: Unexpected token '{last.text}', "
+                                         "expecting '}'")
                 break
             bare = not tok.quoted
+            if bare and tok.text == "}" and not stack and not tok.first_on_line and started:
+                # caddy's directive() reads a directive's tokens up to the end of its line: a
+                # '}' on that line outside its blocks is an error (caddyfile/parse.go)
+                raise self.error("Unexpected '}' because no matching opening brace (a server "
+                                 "block's '}' must start a line of its own)", tok)
             if bare and tok.text == "}":
                 if current is not None:
                     (stack[-1].children if stack else top).append(current.freeze())
@@ -311,6 +340,7 @@ class _Parser:
                 if braced:
                     return top, imports, tok.line
                 raise self.error("unexpected '}' without a matching '{'", tok)
+            started = True
             if bare and tok.text == "{":
                 stack.append(self.open_brace(current, len(stack), tok))
                 current = None
@@ -324,6 +354,8 @@ class _Parser:
                     raise self.error("empty directive name", tok)
                 else:
                     current = _Open(self.subst(tok.text), tok)
+                    if not stack:
+                        self.seen.append((current.name, tok.line))
             else:
                 current.args.append(self.subst(tok.text))
         if current is not None:

@@ -125,8 +125,10 @@ def _configmap_corefiles(doc: dict[Any, Any], node: _Node, source: str,
             out.append(parse(value, env=env, source=source, configmap=cm, key=key,
                              line_offset=offset))
         except CorefileError as exc:
-            raise CorefileError(f"{exc.detail} (ConfigMap {cm}, key {key})", exc.line,
-                                exc.column, source=source, file_line=exc.file_line) from None
+            again = CorefileError(f"{exc.detail} (ConfigMap {cm}, key {key})", exc.line,
+                                  exc.column, source=source, file_line=exc.file_line)
+            again.directives_before = exc.directives_before
+            raise again from None
 
 
 _WORKLOADS = frozenset({"Deployment", "DaemonSet", "Pod", "ReplicaSet", "StatefulSet"})

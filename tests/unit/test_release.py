@@ -16,6 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from tests.hostile import small_document
 
 ROOT = Path(__file__).resolve().parents[2]
 KREW = ROOT / "tests" / "data" / "krew"
@@ -145,8 +146,7 @@ def test_zipapp_runs_on_debians_python3_alone(release, tmp_path):
     # a fleet, merged and rendered in each format, against a fake kubectl
     pod = {"metadata": {"name": "web-1", "namespace": "shop"},
            "spec": {"nodeName": "n1", "containers": [{"name": "app"}]}, "status": {"phase": "Running"}}
-    doc = {"schema_version": 1, "tool": "podtriage", "command": "diagnose", "verdict": "ok",
-           "findings": []}
+    doc = small_document(verdict="ok")    # the plugin merges only schema-valid documents
     (tmp_path / "sc.json").write_text(json.dumps({"pod": pod, "items": [pod], "log": json.dumps(doc) + "\n",
                                                   "pods": ["web-1"]}))
     fake = {"KUBECTL": str(FAKE), "FAKE_LOG": str(tmp_path / "log"),

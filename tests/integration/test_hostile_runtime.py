@@ -258,7 +258,7 @@ def test_every_command_ends_within_its_deadline(clean_lab, stubs, corefiles, big
     took, rc, out, err = timed(clean_lab, "pod", *args, "--deadline", str(deadline), "-o", "json")
     print(f"{case}: --deadline {deadline:g} took {took:.2f} s (overshoot {took - deadline:+.2f} s), exit {rc}")
     no_traceback(err)
-    assert rc in (0, 1), err
+    assert rc in (0, 1, 5), err
     json.loads(out)
     assert took <= deadline + DEADLINE_GRACE_S + LOAD_MARGIN_S, f"{case}: {took:.2f} s"
 
@@ -280,7 +280,7 @@ def test_race_test_that_could_not_send_is_indeterminate(clean_lab):
                                 "--deadline", "0.1", "-o", "json")
     no_traceback(err)
     doc = json.loads(out)
-    assert rc == 1 and doc["verdict"] == "indeterminate"
+    assert rc == 5 and doc["verdict"] == "indeterminate"
     assert all(m["queries"] == 0 for m in doc["modes"])
     inc = next(f for f in doc["findings"] if f["code"] == "race-test-incomplete")
     assert "--deadline" in inc["remedy"]
@@ -291,7 +291,7 @@ def test_capture_read_cut_short_is_not_ok(clean_lab, big_pcap):
                                "-o", "json")
     no_traceback(err)
     doc = json.loads(out)
-    assert rc == 1 and doc["verdict"] == "indeterminate"
+    assert rc == 5 and doc["verdict"] == "indeterminate"
     assert doc["stopped_by"] == "deadline" and doc["cut_short"] is True
     assert doc["packets"] < 200_000
     assert doc["unanswered"] == 0 and doc["pending_at_cut"] > 0  # pending at the cut: not unanswered
@@ -316,7 +316,7 @@ def test_pending_queries_stay_within_the_memory_bound(lab, big_pcap):
     _pid, status, usage = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     no_traceback(err)
-    assert p.returncode == 1, err
+    assert p.returncode in (1, 5), err   # a problem, or indeterminate (queries pending at the end)
     doc = json.loads(out)
     print(f"peak RSS {usage.ru_maxrss / 1024:.0f} MB, evicted {doc['evicted_pending']}")
     assert doc["max_pending"] == 65_536

@@ -238,8 +238,13 @@ class Runtime:
         uid, gid, privileged, _ = security(spec, pod["spec"])
         sc = spec.get("securityContext") or {}
         caps = sc.get("capabilities") or {}
+        # A hostNetwork pod (a Job of `nodes`, `kubectl debug node/`) shares the node's network
+        # namespace, where this stand-in runs: podman's "host". Named by its path instead,
+        # runc sees the host's namespace and refuses podman's default net.* sysctls
+        # (ping_group_range: "not allowed in host network namespace").
+        network = "host" if pod["spec"].get("hostNetwork") else "ns:/run/netns/%s" % netns
         cmd = ["podman", "--runtime", "runc", "run", "--rm", "--pull=never",
-               "--network", "ns:/run/netns/%s" % netns, "--user", "%d:%d" % (uid, gid),
+               "--network", network, "--user", "%d:%d" % (uid, gid),
                "-v", "%s:/dev/termination-log:rw" % term,
                "--name", "lab-%s-%s-%s-%d" % (c.namespace, c.pod, c.name, os.getpid())[:250]]
         resolv = Path("/etc/netns") / netns / "resolv.conf"

@@ -442,7 +442,8 @@ class Lab:
             "--mapping", str(self.rundir / ("kubelet-%s.json" % node)),
             "--tls-cert-file", str(cert), "--tls-private-key-file", str(key),
             "--client-ca-file", str(self.cp.pki / "ca.crt"),
-            "--marker", str(self.rundir) + "/"], cwd=ROOT, pidfile=rd / ("kubelet-%s.pid" % node))
+            "--marker", str(self.rundir) + "/"], cwd=ROOT, pidfile=rd / ("kubelet-%s.pid" % node),
+            host_mounts=True)
 
     def kube_proxy_config(self, node: str, node_ip: str, mode: str | None = None) -> dict:
         mode = mode or proxy_mode()
@@ -571,12 +572,19 @@ class Lab:
             return None
         return pid if str(self.rundir) + "/" in cmdline and _alive(pid) else None
 
-    def _spawn(self, name: str, ns: str, cmd: list[str], cwd=None, pidfile: Path | None = None) -> int:
-        """Start a (non-daemonizing) program inside a lab namespace; its log is NAME.log."""
+    def _spawn(self, name: str, ns: str, cmd: list[str], cwd=None, pidfile: Path | None = None,
+               host_mounts: bool = False) -> int:
+        """Start a (non-daemonizing) program inside a lab namespace; its log is NAME.log.
+        host_mounts: enter the network namespace only (nsenter), keeping the host's mounts:
+        `ip netns exec` gives the program a mount namespace with a fresh sysfs, where the
+        cgroup hierarchies are gone and runc (podman, for the kubelet stand-in) cannot create
+        a container ("no cgroup mount found in mountinfo")."""
         pidfile = pidfile or self._pidfile(name)
         log = open(pidfile.with_suffix(".log"), "ab")
+        enter = (["nsenter", "--net=/run/netns/%s" % self.ns(ns), "--"] if host_mounts
+                 else ["ip", "netns", "exec", self.ns(ns)])
         try:
-            p = subprocess.Popen(["ip", "netns", "exec", self.ns(ns), *map(str, cmd)],
+            p = subprocess.Popen([*enter, *map(str, cmd)],
                                  stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=cwd,
                                  start_new_session=True)
         finally:

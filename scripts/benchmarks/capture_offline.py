@@ -5,7 +5,7 @@ clients (pods) walking the search list at the same time, their queries interleav
 lookup grouping's worst case: every query has to find its own walk among a thousand open).
 
 tshark: `tshark -r FILE -Y dns -T fields -e dns.time -e dns.response_to` (it pairs queries
-and responses too). podtriage: `podtriage capture -r FILE -o json` (decode + pairing +
+and responses too). podtriage: `podtriage capture -R FILE -o json` (decode + pairing +
 lookups + summary), both as subprocesses, best of BENCH_ROUNDS. Target (issue 3): podtriage
 at least as fast as tshark (ratio podtriage/tshark <= 1.0).
 """
@@ -141,7 +141,7 @@ def compare(label: str, pcap: str) -> bool:
             ["tshark", "-r", pcap, "-Y", "dns", "-T", "fields", "-e", "dns.time", "-e", "dns.response_to"],
         "tshark -2 (two passes, as the oracle tests)":
             ["tshark", "-2", "-r", pcap, "-Y", "dns", "-T", "fields", "-e", "dns.time", "-e", "dns.response_to"],
-        "podtriage capture -r -o json": [py, "-m", "toolkit", "capture", "-r", pcap, "-o", "json"],
+        "podtriage capture -R -o json": [py, "-m", "toolkit", "capture", "-R", pcap, "-o", "json"],
     }
     best: dict[str, float] = {}
     for _ in range(ROUNDS):

@@ -91,7 +91,7 @@ def test_usage_error_with_table_output_keeps_stdout_empty():
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson"])
 @pytest.mark.parametrize("argv,command", [
-    (["capture", "-r", "{tmp}/missing.pcap"], "capture"),
+    (["capture", "-R", "{tmp}/missing.pcap"], "capture"),
     (["corefile", "lint", "{tmp}/missing"], "corefile lint"),
     (["corefile", "lint", "{tmp}"], "corefile lint"),
     (["resolvconf", "--file", "{tmp}/missing"], "resolvconf"),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toolkit.cli import validate
+from toolkit.cli.aliases import old_spelling
 from toolkit.cli.root import app
 from toolkit.cli.common import DeadlineOpt, OutputOpt, progress, progress_enabled, run
 from toolkit.report import OutputFormat
@@ -30,9 +31,9 @@ def capture_cmd(
                                                    metavar="SECONDS",
                                                    help=f"Stop after this long (live; default "
                                                         f"{DEFAULT_DURATION:g} s unless --count is given).")] = None,
-    count: Annotated[int | None, typer.Option("--count", "-c", min=1, metavar="N",
+    count: Annotated[int | None, typer.Option("--count", "-N", min=1, metavar="N",
                                               help="Stop after N captured packets (live).")] = None,
-    bpf: Annotated[str | None, typer.Option("--filter", "-f", metavar="BPF",
+    bpf: Annotated[str | None, typer.Option("--filter", metavar="BPF",
                                             help="Kernel filter in tcpdump syntax (default: the DNS ports "
                                                  "over UDP/TCP, and ICMP errors).")] = None,
     port: Annotated[list[int] | None, typer.Option("--port", "-p", min=1, max=65535, metavar="N",
@@ -41,7 +42,7 @@ def capture_cmd(
     write: Annotated[str | None, typer.Option("--write", "-w", metavar="FILE",
                                               help="Also write the captured packets to a pcap file "
                                                    "(Wireshark-readable; valid even if interrupted).")] = None,
-    read: Annotated[str | None, typer.Option("--read", "-r", metavar="FILE",
+    read: Annotated[str | None, typer.Option("--read", "-R", metavar="FILE",
                                              help="Analyze a pcap/pcapng file instead of capturing "
                                                   "(tcpdump, tshark, ksniff...; needs no capability).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", parser=validate.seconds(0.05, 120.0), metavar="SECONDS",
@@ -52,6 +53,10 @@ def capture_cmd(
                                                "every lookup kept in the lookups table.")] = False,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = 3600.0,
+    # the old letters (toolkit.cli.aliases): hidden, for one release
+    old_count: Annotated[int | None, typer.Option("-c", min=1, metavar="N", hidden=True)] = None,
+    old_filter: Annotated[str | None, typer.Option("-f", metavar="BPF", hidden=True)] = None,
+    old_read: Annotated[str | None, typer.Option("-r", metavar="FILE", hidden=True)] = None,
 ) -> None:
     """Capture DNS (or read a pcap) and pair every query with its answer.
 
@@ -60,8 +65,11 @@ def capture_cmd(
     histogram, per-server counts, and the last lookups (search-list candidates grouped, with
     their amplification); --details adds each lookup's line as it completes.
 
-    Examples: podtriage capture --duration 30 -w dns.pcap;  podtriage capture -r dns.pcap -o json
+    Examples: podtriage capture --duration 30 -w dns.pcap;  podtriage capture -R dns.pcap -o json
     """
+    count = old_spelling("capture", "-c", old_count, count)
+    bpf = old_spelling("capture", "-f", old_filter, bpf)
+    read = old_spelling("capture", "-r", old_read, read)
     if read and (write or count or duration):
         raise typer.BadParameter("--read analyzes a file: --write/--count/--duration apply to live capture",
                                  param_hint="--read")

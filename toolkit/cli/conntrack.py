@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from toolkit.cli import validate
+from toolkit.cli.aliases import old_spelling
 from toolkit.cli.root import app
 from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
 from toolkit.errors import best_effort
@@ -25,6 +26,8 @@ conntrack_app = typer.Typer(
     no_args_is_help=False, add_completion=False, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+RACE_COUNT = 200
 
 _HELP = ("Conntrack of this network namespace: counters and their deltas, table usage, DNS flow "
          "entries with their DNAT backend; `race-test` A/B-tests the parallel A/AAAA race.")
@@ -79,8 +82,9 @@ def conntrack_cmd(
 def race_test_cmd(
     target: Annotated[str, typer.Argument(metavar="TARGET", parser=validate.ip_address,
                                              help="DNS server or Service address (IP).")],
-    count: Annotated[int, typer.Option("--count", "-n", min=1, max=5000,
-                                       help="Lookups (A+AAAA) per mode.")] = 200,
+    count: Annotated[int | None, typer.Option("--count", "-N", min=1, max=5000, metavar="N",
+                                              help="Lookups (A+AAAA) per mode (default "
+                                                   f"{RACE_COUNT}).")] = None,
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 53,
     name: Annotated[str, typer.Option("--name", metavar="NAME", parser=validate.dns_name,
                                      help="Name to look up.")] =
@@ -91,6 +95,8 @@ def race_test_cmd(
                                              help="Lookups in flight at once (each on its own sockets).")] = 8,
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = 60.0,
+    # the old letter (toolkit.cli.aliases): hidden, for one release
+    old_count: Annotated[int | None, typer.Option("-n", min=1, max=5000, hidden=True)] = None,
 ) -> None:
     """A/B test of the conntrack race: A+AAAA from one socket vs a fresh socket per query vs TCP.
 
@@ -102,6 +108,7 @@ def race_test_cmd(
 
     Example: podtriage conntrack race-test 10.96.0.10 --count 500
     """
+    lookups = old_spelling("conntrack race-test", "-n", old_count, count) or RACE_COUNT
 
     def build() -> Report:
         from toolkit.conntrack.race import race_test
@@ -121,7 +128,7 @@ def race_test_cmd(
             from toolkit.sysinfo.procs import other_processes
 
             procs = other_processes()
-        res = race_test(target, port=port, name=name, count=count, timeout=timeout,
+        res = race_test(target, port=port, name=name, count=lookups, timeout=timeout,
                         concurrency=concurrency, deadline=dl,
                         read_counters=counters if before.counters is not None else None,
                         processes=procs, on_progress=progress)

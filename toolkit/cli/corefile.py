@@ -29,11 +29,28 @@ corefile_app = typer.Typer(
          "upstream answer a name.",
 )
 
+# Every corefile subcommand takes its Corefiles the same way: FILE arguments, -c/--corefile
+# FILE options, or both (FILE arguments first, then the -c ones, in the order given).
 FilesArg = Annotated[
     list[str],
-    typer.Argument(metavar="FILE...", help="Corefiles or ConfigMaps (kubectl get cm -o yaml|json; "
-                                           "several documents or a List), '-' for stdin."),
+    typer.Argument(metavar="[FILE]...", show_default=False,
+                   help="Corefiles or ConfigMaps (kubectl get cm -o yaml|json; several documents "
+                        "or a List), '-' for stdin. Also as -c FILE."),
 ]
+CorefileOpt = Annotated[
+    list[str],
+    typer.Option("--corefile", "-c", metavar="FILE", show_default=False,
+                 help="A Corefile or ConfigMap, as a FILE argument (repeatable)."),
+]
+
+
+def _files(files: list[str], corefile: list[str]) -> list[str]:
+    """The Corefiles named as FILE arguments and as -c FILE (at least one: exit 2 otherwise)."""
+    named = [*files, *corefile]
+    if not named:
+        raise typer.BadParameter("give the Corefiles as FILE arguments or -c FILE ('-' for stdin)",
+                                 param_hint="FILE")
+    return named
 
 
 def _env(pairs: list[str]) -> dict[str, str] | None:
@@ -98,7 +115,8 @@ def _assemble(corefiles: Sequence[Corefile], roles: list[str], env: dict[str, st
 
 @corefile_app.command("lint")
 def lint_cmd(
-    files: FilesArg,
+    files: FilesArg = [],  # noqa: B006 - Typer's default, never mutated
+    corefile: CorefileOpt = [],  # noqa: B006 - Typer's default, never mutated
     env: EnvOpt = [],  # noqa: B006 - Typer's default, never mutated
     role: RoleOpt = [],  # noqa: B006 - Typer's default, never mutated
     coredns_version: VersionOpt = None,
@@ -119,6 +137,7 @@ def lint_cmd(
 
     Example: kubectl get cm -n kube-system coredns -o yaml | podtriage corefile lint -
     """
+    files = _files(files, corefile)
     env_map = _env(env)
 
     def build() -> Report:
@@ -148,10 +167,11 @@ def lint_cmd(
 def trace_cmd(
     name: Annotated[str, typer.Argument(metavar="NAME", parser=validate.dns_name,
                                              help="The fully qualified name to follow.")],
-    corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE",
-                                                help="A Corefile or ConfigMap (repeatable): give "
-                                                     "NodeLocal's and CoreDNS's to follow the "
-                                                     "chain.")],
+    files: FilesArg = [],  # noqa: B006 - Typer's default, never mutated
+    corefile: Annotated[list[str], typer.Option("--corefile", "-c", metavar="FILE", show_default=False,
+                                                help="A Corefile or ConfigMap, as a FILE argument "
+                                                     "(repeatable): give NodeLocal's and CoreDNS's "
+                                                     "to follow the chain.")] = [],  # noqa: B006 - Typer's default, never mutated
     service_ip: Annotated[str | None, typer.Option("--service-ip", metavar="IP", parser=validate.ip_address,
                                                    help="The address the CoreDNS Corefile listens "
                                                         "on (its Service ClusterIP, e.g. "
@@ -177,8 +197,10 @@ def trace_cmd(
 
     Exit 0: the name takes the default route; 1: it ends in a stub forward or a dead end.
 
-    Example: podtriage corefile trace api.corp.example -c nodelocaldns.yaml -c coredns.yaml
+    Example: podtriage corefile trace api.corp.example nodelocaldns.yaml coredns.yaml
+    (or -c nodelocaldns.yaml -c coredns.yaml)
     """
+    files = _files(files, corefile)
     env_map = _env(env)
 
     def build() -> Report:
@@ -189,7 +211,7 @@ def trace_cmd(
 
         with Deadline.for_command(deadline).enforce("tracing the Corefiles"):
             images: list[str] = []
-            cfs = load_all(corefile, env=env_map, images=images)
+            cfs = load_all(files, env=env_map, images=images)
             core, cache = _semantics(coredns_version, images)
             asm = _assemble(cfs, role, env_map, service_ip)
             return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
@@ -201,7 +223,8 @@ def trace_cmd(
 
 @corefile_app.command("check")
 def check_cmd(
-    files: FilesArg,
+    files: FilesArg = [],  # noqa: B006 - Typer's default, never mutated
+    corefile: CorefileOpt = [],  # noqa: B006 - Typer's default, never mutated
     name: Annotated[list[str], typer.Option("--name", "-n", metavar="NAME", parser=validate.dns_name,
                                             help="Also ask every target (and the default upstream) "
                                                  "for this name's A record, to compare answers. "
@@ -218,6 +241,7 @@ def check_cmd(
 
     Example: podtriage corefile check coredns.yaml --name api.corp.example
     """
+    files = _files(files, corefile)
 
     def build() -> Report:
         from toolkit.corefile.check import check_corefiles, check_report

@@ -1,7 +1,7 @@
 """stdout as podtriage writes results to it: closed pipes, full disks and narrow encodings are
 outcomes of the environment, not bugs.
 
-- A reader that goes away (``podtriage capture -r big.pcap | head -1``): Python ignores
+- A reader that goes away (``podtriage capture -R big.pcap | head -1``): Python ignores
   SIGPIPE, so the next write raises BrokenPipeError. That is the conventional quiet end of a
   pipeline: exit 128 + SIGPIPE = 141, the status a shell reports for a process killed by
   SIGPIPE, and nothing on stderr.

@@ -36,8 +36,8 @@ Usage:
 
 Pod mode adds an ephemeral container to POD (kubectl debug --target CONTAINER
 --profile=netadmin: the pod's network namespace, its processes, NET_RAW and NET_ADMIN),
-follows its log and exits with podtriage's exit code (0 ok, 1 problem found, 3 could not
-observe, 4 internal error). Ephemeral containers cannot be removed: podtriage's arguments
+follows its log and exits with podtriage's exit code (0 ok, 1 problem found, 5 could not
+tell, 3 could not observe, 4 internal error). Ephemeral containers cannot be removed: podtriage's arguments
 are checked here first (a mistake exits 2 and adds nothing), and one call does the whole
 triage, so give podtriage everything at once.
 

@@ -176,6 +176,9 @@ NEEDED = [
     r"^/opt/podtriage/lib/python3\.11/site-packages/[^/]+/.*\.(pyc|so)$",
     r"^/opt/podtriage/lib/python3\.11/site-packages/toolkit/.*\.py$",
     r"^/etc/ld\.so\.cache$",
+    # importlib.metadata and pip read it; podtriage's carries the README as its long
+    # description (about 0.1 MB), as every wheel built from pyproject's readme does
+    r"^/opt/podtriage/lib/python3\.11/site-packages/podtriage-[\d.]+\.dist-info/METADATA$",
 ]
 
 

@@ -472,7 +472,7 @@ def test_pods_fleet_one_deadline_for_all(kube, ns):
     d = json.loads(p.stdout)
     assert d["reports"] == 1 and d["verdict"] == "indeterminate"
     assert d["missing"][0]["where"] == "pod %s/api-1" % ns
-    assert p.returncode == 1
+    assert p.returncode == 5                  # indeterminate: could not tell
 
 
 def test_nodes_fleet_one_job_per_node_merged_and_cleaned_up(kube, ns):
@@ -551,7 +551,9 @@ def test_dry_run_prints_manifests_the_real_server_accepts(kube, tmp_path):
     p = kube.run("nodes", "--node", "worker-1", "--node", "w" * 80, "--dry-run", "--image",
                  "reg.example/pt:1")
     assert p.returncode == 0, p.stderr
-    assert not p.requests                     # without contacting the cluster
+    # without contacting the cluster (a log stream of an earlier test's Job is audited when it
+    # ends, which may fall in this window: it is not this run's)
+    assert not [r for r in p.requests if "/log" not in r.uri]
     jobs = list(yaml.safe_load_all(p.stdout))
     assert len(jobs) == 2 and all(len(j["metadata"]["name"]) <= 63 for j in jobs)
     for j in jobs:

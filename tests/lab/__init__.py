@@ -776,7 +776,11 @@ class Lab:
             same = path.read_text() == text
         except OSError:
             same = False
-        if pid is None or not same:
+        # While a firewall fault is on, restart too: a SIGUSR1 reload with an upstream that
+        # drops everything can take longer than any sane wait (the old instance's in-flight
+        # forwards and the loop plugin's start-up probe wait for their dial timeouts), so
+        # "Reloading complete" came after 20 s under load.
+        if pid is None or not same or self._state()["fw"]:
             if pid is not None:
                 self._kill(server, term_wait=0.0 if server == "coredns" else 3.0)
             self.start(server, wait=not self._state()["fw"])

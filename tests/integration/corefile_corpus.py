@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,8 +116,16 @@ class Materials:
 
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cfm-")))
     _pem: tuple[str, str] | None = None
+    # Corefiles load from a thread pool: two first users at once would each write key.pem and
+    # cert.pem, and a certificate from one with the key of the other ("private key does not
+    # match public key") made CoreDNS refuse a Corefile it loads.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pem(self) -> tuple[str, str]:
+        with self._lock:
+            return self._make_pem()
+
+    def _make_pem(self) -> tuple[str, str]:
         if self._pem is None:
             run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                  "-nodes", "-keyout", str(self.work / "key.pem"), "-out", str(self.work / "cert.pem"),

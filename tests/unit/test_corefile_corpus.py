@@ -149,9 +149,9 @@ CASES: dict[str, Case] = {
         ([(CD, ".:5353", "kubernetes")], None, 0), ([(CD, ".:5353", "forward")], RESOLV, 0),
         ([(CD, "bar.com:5353 example.com:5353", "forward")], ("3.3.3.3:53",), 1), stock=False),
     "openshift-dnsnameresolver": Case(
-        ("openshift/dns-default-servers-dnsnameresolver.yaml",), (CD,), ("distribution-plugin",) * 3 + ("stub-forward",) * 3,
+        ("openshift/dns-default-servers-dnsnameresolver.yaml",), (CD,), ("stub-forward",) * 3,
         ([(CD, ".:5353", "kubernetes")], None, 0), ([(CD, ".:5353", "forward")], RESOLV, 0),
-        ([(CD, "bar.com:5353 example.com:5353", "forward")], ("3.3.3.3:53",), 1), stock=False, critical=True),
+        ([(CD, "bar.com:5353 example.com:5353", "forward")], ("3.3.3.3:53",), 1), stock=False),
 }
 
 
@@ -283,10 +283,23 @@ def test_openshift_managed_advice_is_info_and_chaos_block_is_quiet():
     assert "OpenShift DNS operator" in by_code["missing-loop"].remedy
     assert "missing-errors" not in by_code and "zone-shadow" not in by_code
     res = lint(load_all([str(CORPUS / "openshift/dns-default-servers-dnsnameresolver.yaml")]))
-    # upstream CoreDNS refuses OpenShift's own plugin (the differential suite saw it refuse):
-    # one critical finding that names the plugin and OpenShift's build, no unknown-plugin
+    # upstream CoreDNS refuses OpenShift's own plugin (the differential suite saw it refuse),
+    # but the operator generated this Corefile and runs it on OpenShift's build: info, and
+    # the lint of a healthy OpenShift cluster's ConfigMap is ok (exit 0), no unknown-plugin
     dist = [f for f in res.findings if f.code == "distribution-plugin"]
     assert "unknown-plugin" not in {f.code for f in res.findings}
-    assert dist and all(f.severity is Severity.CRITICAL for f in dist)
+    assert dist and all(f.severity is Severity.INFO for f in dist)
     assert "ocp_dnsnameresolver" in dist[0].summary and "OpenShift" in dist[0].summary
     assert "Unknown directive 'ocp_dnsnameresolver'" in dist[0].data["coredns_error"]
+    assert not [f for f in res.findings if f.severity is Severity.CRITICAL]
+
+
+def test_distribution_plugin_outside_its_operator_is_critical(tmp_path):
+    # the same plugin in a Corefile nobody says runs on OpenShift's build: upstream CoreDNS
+    # refuses to load it, so it is critical (lint's dns-error)
+    p = tmp_path / "Corefile"
+    p.write_text(".:53 {\n    errors\n    ocp_dnsnameresolver {\n        namespaces ns1\n    }\n"
+                 "    cache 30\n    forward . /etc/resolv.conf\n    loop\n}\n")
+    res = lint(load_all([str(p)]))
+    dist = [f for f in res.findings if f.code == "distribution-plugin"]
+    assert dist and dist[0].severity is Severity.CRITICAL and "refuses" in dist[0].summary

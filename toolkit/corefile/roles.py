@@ -245,13 +245,16 @@ def _hint(cf: Corefile) -> CorefileRole | None:
     return None
 
 
+OPENSHIFT_OPERATOR = "the OpenShift DNS operator (edit dns.operator/default, not the ConfigMap)"
+
+
 def _managed_by(cf: Corefile) -> str | None:
     ns = (cf.configmap or "").split("/", 1)[0] if "/" in (cf.configmap or "") else ""
     chaos = any(b.zones == ("hostname.bind.",) and b.plugins == ("chaos",) and 5353 in b.ports
                 for b in cf.blocks)
     root5353 = any("." in b.zones and 5353 in b.ports and b.has("kubernetes") for b in cf.blocks)
     if ns == "openshift-dns" or (chaos and root5353):
-        return "the OpenShift DNS operator (edit dns.operator/default, not the ConfigMap)"
+        return OPENSHIFT_OPERATOR
     return None
 
 

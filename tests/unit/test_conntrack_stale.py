@@ -167,3 +167,36 @@ def test_remedy_command_is_narrow_and_quoted():
     assert remedy_command("fd00:244::3", 53, "tcp") == \
         "conntrack -D -f ipv6 -p tcp --reply-src fd00:244::3 --reply-port-src 53"
     assert split_flag(["10.0.0.1,10.0.0.2", "10.0.0.1", " ", "10.0.0.3"]) == ("10.0.0.1", "10.0.0.2", "10.0.0.3")
+
+
+# ---------------------------------------------------------------- the diagnose row
+
+def _stale_finding():
+    (f,) = stale_findings(snap(entries=STALE), StaleCheck(live=FLAG, how="flag"))
+    return f
+
+
+def test_diagnose_row_decides_above_the_silent_path_with_high_confidence():
+    from toolkit.triage.classify import classify
+
+    from tests.unit.evidence_kit import evidence, failed, result
+
+    res = result(failed("169.254.25.10", "resolv.conf", "udp", "timeout"),
+                 failed("169.254.25.10", "resolv.conf", "tcp", "timeout"))
+    c = classify(evidence(res, conntrack_findings=(_stale_finding(),)))
+    assert (c.verdict, c.confidence, c.rule) == (Verdict.DNS_UNAVAILABLE, "high", "stale_dns_conntrack")
+    assert c.findings[0].code == "stale-dns-conntrack"
+    assert {"endpoints", "conntrack"} <= set(c.support)
+
+
+def test_diagnose_row_with_a_healthy_path_still_names_the_stale_flows():
+    from toolkit.triage.classify import classify
+
+    from tests.unit.evidence_kit import addr, evidence, result, walked
+
+    res = result(walked("169.254.25.10", "resolv.conf", "udp", ["192.168.50.20"]),
+                 walked("192.168.60.53", "reference", "udp", ["192.168.50.20"]))
+    c = classify(evidence(res, addr("192.168.50.20", "up"), conntrack_findings=(_stale_finding(),)))
+    assert (c.verdict, c.confidence, c.rule) == (Verdict.DNS_UNAVAILABLE, "high", "stale_dns_conntrack")
+    # without the finding the same evidence is ok
+    assert classify(evidence(res, addr("192.168.50.20", "up"))).verdict is Verdict.OK

@@ -276,13 +276,13 @@ def _nft_service_ips(elems: Sequence[Any], svc_chains: set[str], port: int) -> l
     return out
 
 
-def _run(cmd: Sequence[str]) -> str | None:
+def _run(cmd: Sequence[str], timeout: float) -> str | None:
     """A rules dump's stdout; None when the tool is missing or fails."""
-    if shutil.which(cmd[0]) is None:
+    if shutil.which(cmd[0]) is None or timeout <= 0:
         return None
     try:
         # explicit deadline: a wedged xtables lock must not hang the run
-        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=RULES_TIMEOUT_S, check=False)
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout if proc.returncode == 0 else None
@@ -293,7 +293,8 @@ def split_flag(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a.strip() for v in values for a in v.split(",") if a.strip()))
 
 
-def read_live_endpoints(flag: Sequence[str] = (), port: int = 53) -> tuple[LiveEndpoints | None, str]:
+def read_live_endpoints(flag: Sequence[str] = (), port: int = 53,
+                        timeout: float = RULES_TIMEOUT_S) -> tuple[LiveEndpoints | None, str]:
     """The live endpoints and how they were found (or why not): the flag first, else
     kube-proxy's iptables rules, else its nftables table."""
     if flag:
@@ -302,7 +303,7 @@ def read_live_endpoints(flag: Sequence[str] = (), port: int = 53) -> tuple[LiveE
     tried = []
     for cmd, parse in ((("iptables-save", "-t", "nat"), parse_iptables_save),
                        (("nft", "-j", "list", "table", "ip", "kube-proxy"), parse_nft_json)):
-        text = _run(cmd)
+        text = _run(cmd, timeout)
         live = parse(text, port) if text is not None else None
         if live is not None:
             return live, (f"live DNS endpoints from kube-proxy's rules ({' '.join(cmd)}): "
@@ -347,13 +348,13 @@ class StaleCheck:
     proxy_rules: LiveEndpoints | None = None  # kube-proxy's rules, read beside the flag
 
 
-def stale_check(flag: Sequence[str] = (), port: int = 53) -> StaleCheck:
+def stale_check(flag: Sequence[str] = (), port: int = 53, timeout: float = RULES_TIMEOUT_S) -> StaleCheck:
     """Read the live endpoints (flag, else kube-proxy's rules), kube-proxy's rules beside a
     flag (do they agree?) and the local sockets."""
     from toolkit.errors import best_effort
 
-    live, how = read_live_endpoints(flag, port)
-    proxy_rules = read_live_endpoints((), port)[0] if flag else None
+    live, how = read_live_endpoints(flag, port, timeout)
+    proxy_rules = read_live_endpoints((), port, timeout)[0] if flag else None
     sockets: tuple[SocketOwner, ...] = ()
     if live is not None:
         with best_effort(None, "listing local sockets"):  # owners are optional evidence

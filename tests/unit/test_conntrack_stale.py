@@ -200,3 +200,32 @@ def test_diagnose_row_with_a_healthy_path_still_names_the_stale_flows():
     assert (c.verdict, c.confidence, c.rule) == (Verdict.DNS_UNAVAILABLE, "high", "stale_dns_conntrack")
     # without the finding the same evidence is ok
     assert classify(evidence(res, addr("192.168.50.20", "up"))).verdict is Verdict.OK
+
+
+def test_stale_check_reads_kube_proxy_rules_beside_the_flag(monkeypatch):
+    import toolkit.conntrack.stale as stale_mod
+
+    lagging = (DATA / "kube-proxy-1.34.4-iptables-nat-lagging.txt").read_text()
+    monkeypatch.setattr(stale_mod, "_run", lambda cmd, timeout: lagging if cmd[0] == "iptables-save" else None)
+    monkeypatch.setattr(stale_mod, "local_sockets", lambda: ())
+    check = stale_mod.stale_check(["10.244.0.4"])
+    assert check.live is not None and check.live.source is EndpointsSource.FLAG
+    assert check.live.services == ("10.233.0.3",)  # the Service addresses, from kube-proxy's rules
+    assert check.proxy_rules is not None and check.proxy_rules.addresses == ("10.244.0.3",)
+    nothing = stale_mod.stale_check(())
+    assert nothing.live is not None and nothing.live.source is EndpointsSource.IPTABLES
+    monkeypatch.setattr(stale_mod, "_run", lambda cmd, timeout: None)
+    unknown = stale_mod.stale_check(())
+    assert unknown.live is None and "unknown" in unknown.how and "iptables-save -t nat: unavailable" in unknown.how
+
+
+@pytest.mark.parametrize("cmd", [["conntrack"], ["diagnose", "example.com"]])
+@pytest.mark.parametrize("value", ["nope", ",", "10.0.0.1:53", "10.0.0.300", "10.0.0.1,x", "$(reboot)"])
+def test_dns_endpoints_flag_rejects_what_is_not_an_address(cmd, value):
+    import subprocess
+    import sys
+
+    # every value is refused before anything runs (nothing is observed in the host's namespace)
+    p = subprocess.run([sys.executable, "-m", "toolkit", *cmd, "--dns-endpoints", value, "--deadline", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "--dns-endpoints" in p.stderr and "Traceback" not in p.stderr

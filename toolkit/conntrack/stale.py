@@ -23,7 +23,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -355,6 +355,9 @@ def stale_check(flag: Sequence[str] = (), port: int = 53, timeout: float = RULES
 
     live, how = read_live_endpoints(flag, port, timeout)
     proxy_rules = read_live_endpoints((), port, timeout)[0] if flag else None
+    if live is not None and proxy_rules is not None and not live.services:
+        # the flag names the endpoints, kube-proxy's rules the Service addresses they serve
+        live = replace(live, services=proxy_rules.services)
     sockets: tuple[SocketOwner, ...] = ()
     if live is not None:
         with best_effort(None, "listing local sockets"):  # owners are optional evidence

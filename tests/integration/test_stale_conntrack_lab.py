@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import COREDNS_POD, KUBE_DNS, NODELOCAL
+from toolkit.conntrack.stale import parse_iptables_save, parse_nft_json
+from tests.lab import COREDNS_POD, KUBE_DNS, NODELOCAL, proxy_mode
 from tests.lab.roll import ROLLED_POD, kube_proxy_start, roll_coredns, unroll_coredns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,8 +88,13 @@ def slice_endpoints(lab) -> list[str]:
 
 
 def proxy_dnat(lab) -> set[str]:
-    text = lab.exec("node", "iptables-save", "-t", "nat").stdout
-    return set(re.findall(r'kube-dns:dns" -m udp -j DNAT --to-destination ([\d.]+):53', text))
+    """The kube-dns endpoints in kube-proxy's own rules (iptables or nftables mode: the lab's
+    PT_LAB_PROXY_MODE), read with podtriage's parsers (their unit tests hold real dumps)."""
+    if proxy_mode() == "nftables":
+        live = parse_nft_json(lab.exec("node", "nft", "-j", "list", "table", "ip", "kube-proxy").stdout)
+    else:
+        live = parse_iptables_save(lab.exec("node", "iptables-save", "-t", "nat").stdout)
+    return set(live.addresses) if live is not None else set()
 
 
 def wait(cond, timeout: float, what: str):
@@ -144,6 +150,7 @@ def test_rollout_with_kube_proxy_down_leaves_stale_dns_conntrack(lab, rollout, c
     assert d["dead_target"] == COREDNS_POD and d["port"] == 53 and d["services"] == [KUBE_DNS]
     assert "udp" in d["protos"] and CLIENT_PORT in d["source_ports"]
     assert d["live_endpoints"] == [ROLLED_POD] and d["endpoints_source"] == "flag"
+    assert d["services"] == [KUBE_DNS]
     assert d["kube_proxy_lagging"] is True
     assert isinstance(d["ages"], list) and all(isinstance(a, int) for a in d["ages"])
     assert d["remedy_command"].startswith(f"conntrack -D -p udp --reply-src {COREDNS_POD} --reply-port-src 53")
@@ -173,6 +180,8 @@ def test_rollout_with_kube_proxy_down_leaves_stale_dns_conntrack(lab, rollout, c
     assert entries_to(lab, COREDNS_POD, "udp") == []
     doc_after = conntrack_json(lab)                   # endpoints from kube-proxy's rules now
     assert not stale(doc_after)
+    assert doc_after["dns_live_endpoints"] == {"addresses": [ROLLED_POD], "services": [KUBE_DNS],
+                                               "source": f"kube-proxy-{proxy_mode()}"}
     text_after = podtriage(lab, "conntrack", "--interval", "0").stdout
 
     # ---- lookups from the pod recover: through NodeLocal DNSCache, and the long-lived socket

@@ -117,10 +117,10 @@ def rollout(lab, tmp_path):
     """A long-lived UDP client in the pod, kernel timestamps on in the node, then CoreDNS rolled
     to a new address with kube-proxy down. Afterwards: the lab as it was."""
     lab.exec("node", "sysctl", "-qw", "net.netfilter.nf_conntrack_timestamp=1", check=True)
-    log = open(tmp_path / "client.log", "w")
-    client = subprocess.Popen(["ip", "netns", "exec", lab.ns("pod"), "python3", "-c", CLIENT, KUBE_DNS,
-                               str(CLIENT_PORT), NAME], stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    with open(tmp_path / "client.log", "w") as log:
+        client = subprocess.Popen(["ip", "netns", "exec", lab.ns("pod"), "python3", "-c", CLIENT, KUBE_DNS,
+                                   str(CLIENT_PORT), NAME], stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     try:
         wait(lambda: (tmp_path / "client.log").read_text().count("ok") >= 3, 15, "the client's answers")
         roll_coredns(lab, ROLLED_POD, kube_proxy=False)
@@ -130,7 +130,6 @@ def rollout(lab, tmp_path):
     finally:
         os.killpg(client.pid, signal.SIGTERM)
         client.wait(timeout=10)
-        log.close()
         unroll_coredns(lab)
         lab.exec("node", "sysctl", "-qw", "net.netfilter.nf_conntrack_timestamp=0")
 

@@ -206,7 +206,7 @@ def test_stale_check_reads_kube_proxy_rules_beside_the_flag(monkeypatch):
     import toolkit.conntrack.stale as stale_mod
 
     lagging = (DATA / "kube-proxy-1.34.4-iptables-nat-lagging.txt").read_text()
-    monkeypatch.setattr(stale_mod, "_run", lambda cmd, timeout: lagging if cmd[0] == "iptables-save" else None)
+    monkeypatch.setattr(stale_mod, "_run", lambda cmd, _timeout: lagging if cmd[0] == "iptables-save" else None)
     monkeypatch.setattr(stale_mod, "local_sockets", lambda: ())
     check = stale_mod.stale_check(["10.244.0.4"])
     assert check.live is not None and check.live.source is EndpointsSource.FLAG
@@ -214,7 +214,7 @@ def test_stale_check_reads_kube_proxy_rules_beside_the_flag(monkeypatch):
     assert check.proxy_rules is not None and check.proxy_rules.addresses == ("10.244.0.3",)
     nothing = stale_mod.stale_check(())
     assert nothing.live is not None and nothing.live.source is EndpointsSource.IPTABLES
-    monkeypatch.setattr(stale_mod, "_run", lambda cmd, timeout: None)
+    monkeypatch.setattr(stale_mod, "_run", lambda _cmd, _timeout: None)
     unknown = stale_mod.stale_check(())
     assert unknown.live is None and "unknown" in unknown.how and "iptables-save -t nat: unavailable" in unknown.how
 

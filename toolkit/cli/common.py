@@ -40,6 +40,16 @@ DeadlineOpt = Annotated[
     ),
 ]
 DEFAULT_DEADLINE = 10.0
+# issue 26's contract: the live endpoints of the DNS Service (the plugin passes them)
+DnsEndpointsOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--dns-endpoints", parser=validate.ip_addresses, metavar="IP[,IP...]",
+        help="The live endpoints of the DNS Service (kube-dns EndpointSlices; repeatable): DNS "
+             "conntrack entries DNATed elsewhere are stale. Without it, on a node, kube-proxy's "
+             "rules for kube-dns are read.",
+    ),
+]
 
 TERMINATION_LOG = "/dev/termination-log"
 

@@ -13,7 +13,7 @@ import typer
 from toolkit.cli import validate
 from toolkit.cli.aliases import old_spelling
 from toolkit.cli.root import app
-from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, progress, run
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, DnsEndpointsOpt, OutputOpt, progress, run
 from toolkit.errors import best_effort
 from toolkit.model import Report
 from toolkit.report import OutputFormat
@@ -42,10 +42,15 @@ def conntrack_cmd(
     entries: Annotated[bool, typer.Option("--entries/--no-entries",
                                           help="List the DNS flow entries (port --port).")] = True,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="DNS port of the flows to list.")] = 53,
+    dns_endpoints: DnsEndpointsOpt = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
     """Conntrack counters of this network namespace, sampled twice, with the DNS flows.
+
+    DNS flows DNATed to an address that is not a live endpoint of the DNS Service
+    (--dns-endpoints, or kube-proxy's rules on a node) are reported as stale, with the
+    `conntrack -D` that removes only them.
 
     Says which namespace the numbers belong to: in a pod they are the pod's own, and the
     node's (kube-proxy DNAT) table needs `kubectl debug node/NAME --profile=sysadmin`.
@@ -73,7 +78,12 @@ def conntrack_cmd(
             signals.wait(wait)  # SIGINT/SIGTERM end the wait at once
         after = read_snapshot(entries=entries, port=port, netns=before.netns, kernel=before.kernel,
                               deadline=dl)
-        return counters_report(before, after, interval_s=wait, asked_interval_s=interval)
+        stale = None
+        if entries:
+            from toolkit.conntrack.stale import stale_check, split_flag
+
+            stale = stale_check(split_flag(dns_endpoints), port)
+        return counters_report(before, after, interval_s=wait, asked_interval_s=interval, stale=stale)
 
     run(build, output, deadline=deadline)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli import validate
-from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, OutputOpt, explicit_file, progress, run
+from toolkit.cli.common import DEFAULT_DEADLINE, DeadlineOpt, DnsEndpointsOpt, OutputOpt, explicit_file, progress, run
 from toolkit.cli.root import app
 from toolkit.model import Report
 from toolkit.report import OutputFormat
@@ -48,6 +48,7 @@ def diagnose_cmd(
     race_test: Annotated[int, typer.Option("--race-test", min=0, max=5000, metavar="N",
                                            help="Also run the conntrack A/AAAA race test with N "
                                                 "lookups per mode against the first nameserver.")] = 0,
+    dns_endpoints: DnsEndpointsOpt = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:
@@ -63,6 +64,7 @@ def diagnose_cmd(
     """
 
     def build() -> Report:
+        from toolkit.conntrack.stale import split_flag
         from toolkit.deadline import Deadline
         from toolkit.dns.walk import ServerRole
         from toolkit.triage.diagnose import diagnose_report, gather
@@ -73,7 +75,8 @@ def diagnose_cmd(
         ev = gather(name, resolv_conf=resolv_conf, servers=parse_servers(server, ServerRole.SERVER),
                     references=parse_servers(reference, ServerRole.REFERENCE), ports=tuple(port),
                     corefiles=tuple(corefile), corefile_roles=tuple(corefile_role), deadline=dl,
-                    capture_s=capture, race_count=race_test, on_progress=progress)
+                    capture_s=capture, race_count=race_test, on_progress=progress,
+                    dns_endpoints=split_flag(dns_endpoints))
         return diagnose_report(ev)
 
     run(build, output, termination_log=True, deadline=deadline)

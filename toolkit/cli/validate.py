@@ -69,6 +69,15 @@ def ip_address(value: object) -> str:
         raise typer.BadParameter(str(exc)) from None
 
 
+def ip_addresses(value: object) -> str:
+    """One or more comma-separated IP addresses (no ports); returned normalized, comma-joined."""
+    text = str(value)
+    items = [v.strip() for v in text.split(",") if v.strip()]
+    if not items:
+        raise typer.BadParameter(f"{text!r} names no address (IP[,IP...])")
+    return ",".join(ip_address(item) for item in items)
+
+
 def endpoints(value: object) -> str:
     """One or more (comma-separated) ``ADDR``, ``ADDR:PORT``, ``[IPv6]:PORT``; returned as
     given (the library splits them)."""

@@ -10,6 +10,7 @@ reply source is the backend that got the query.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -62,6 +63,9 @@ class FlowEntry:
     state: str | None = None  # TCP state
     orig_packets: int | None = None  # with net.netfilter.nf_conntrack_acct=1
     reply_packets: int | None = None
+    # seconds since the entry was created, only with net.netfilter.nf_conntrack_timestamp=1
+    # when it was created (the kernel attaches the timestamp extension at creation)
+    age_s: int | None = None
 
     __json_properties__ = ("unreplied", "dnat_target", "backend", "service")
 
@@ -107,7 +111,7 @@ def status_names(bits: int) -> tuple[str, ...]:
     return tuple(name for bit, name in _STATUS_BITS if bits & bit)
 
 
-def from_netlink_dict(d: Mapping[str, Any]) -> FlowEntry | None:
+def from_netlink_dict(d: Mapping[str, Any], now_ns: int | None = None) -> FlowEntry | None:
     """From the flat dict ``netlink_to_dict`` makes of one pyroute2 nfct_msg (and the
     recorded samples hold). Not UDP/TCP: None."""
     proto = PROTOS.get(int(d.get("proto", 0)))
@@ -124,7 +128,16 @@ def from_netlink_dict(d: Mapping[str, Any]) -> FlowEntry | None:
         timeout_s=None if d.get("timeout") is None else int(d["timeout"]),
         state=TCP_STATES.get(int(state), str(state)) if state is not None and proto is FlowProto.TCP else None,
         orig_packets=d.get("orig_packets"), reply_packets=d.get("reply_packets"),
+        age_s=_age(d.get("start_ns"), now_ns),
     )
+
+
+def _age(start_ns: Any, now_ns: int | None) -> int | None:
+    """CTA_TIMESTAMP_START is wall-clock nanoseconds (ktime_get_real_ns, nf_conntrack_timestamp.h)."""
+    if not isinstance(start_ns, int) or start_ns <= 0:
+        return None
+    now = now_ns if now_ns is not None else time.time_ns()
+    return max(0, (now - start_ns) // 1_000_000_000)
 
 
 class NetlinkMessage(Protocol):
@@ -168,6 +181,9 @@ def netlink_to_dict(msg: NetlinkMessage) -> dict[str, Any] | None:
         tcp = pinfo.get_attr("CTA_PROTOINFO_TCP")
         if tcp is not None:
             out["tcp_state"] = tcp.get_attr("CTA_PROTOINFO_TCP_STATE")
+    ts = msg.get_attr("CTA_TIMESTAMP")
+    if ts is not None:
+        out["start_ns"] = ts.get_attr("CTA_TIMESTAMP_START")
     for attr, key in (("CTA_COUNTERS_ORIG", "orig_packets"), ("CTA_COUNTERS_REPLY", "reply_packets")):
         c = msg.get_attr(attr)
         if c is not None:
@@ -195,12 +211,16 @@ def parse_proc_line(line: str) -> FlowEntry | None:
         state, rest = rest[0], rest[1:]
     tuples: list[dict[str, str]] = []
     flags: set[str] = set()
+    age: int | None = None
     for t in rest:
         if t.startswith("[") and t.endswith("]"):
             flags.add(t[1:-1])
             continue
         key, sep, val = t.partition("=")
         if not sep:
+            continue
+        if key == "delta-time" and val.isdigit():  # CONFIG_NF_CONNTRACK_TIMESTAMP (ct_show_delta_time)
+            age = int(val)
             continue
         if key == "src":
             tuples.append({})
@@ -225,7 +245,7 @@ def parse_proc_line(line: str) -> FlowEntry | None:
                      reply_dst=r["dst"], reply_sport=int(r["sport"]), reply_dport=int(r["dport"]),
                      status=tuple(status), timeout_s=timeout, state=state,
                      orig_packets=int(o["packets"]) if "packets" in o else None,
-                     reply_packets=int(r["packets"]) if "packets" in r else None)
+                     reply_packets=int(r["packets"]) if "packets" in r else None, age_s=age)
 
 
 @dataclass(frozen=True, kw_only=True)

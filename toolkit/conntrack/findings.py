@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from toolkit.conntrack.entries import FlowProto
 from toolkit.conntrack.race import RaceMode
@@ -23,6 +23,7 @@ from toolkit.sysinfo.procs import Libc
 if TYPE_CHECKING:
     from toolkit.conntrack.race import ModeResult, RaceResult
     from toolkit.conntrack.snapshot import ConntrackSnapshot
+    from toolkit.conntrack.stale import StaleCheck, StaleGroup
 
 WARN_PCT = 75.0
 CRIT_PCT = 90.0
@@ -105,15 +106,17 @@ class SnapshotFacts:
 
 
 def conntrack_findings(before: ConntrackSnapshot, after: ConntrackSnapshot, *,
-                       race: RaceResult | None = None) -> list[Finding]:
+                       race: RaceResult | None = None, stale: StaleCheck | None = None) -> list[Finding]:
     """Findings of two snapshots of one netns taken some seconds apart (``before`` may be
     ``after`` itself: then nothing can be said about moving counters): every rule of
-    SNAPSHOT_RULES that fires; nothing more when no source was readable."""
+    SNAPSHOT_RULES that fires, then (with ``stale``) one stale-dns-conntrack finding per
+    dead DNAT target; nothing more when no source was readable."""
     pair = SnapshotFacts(before=before, after=after)
     unobservable = _unobservable(pair)
     if unobservable is not None:
         return [unobservable]
-    out = fired(SNAPSHOT_RULES, pair)
+    out = stale_findings(after, stale) if stale is not None else []
+    out += fired(SNAPSHOT_RULES, pair)
     if race is not None:
         out.extend(race_findings(race))
     return out
@@ -297,6 +300,73 @@ def _entry_findings(snap: ConntrackSnapshot) -> Finding | None:
         summary=f"{total_unreplied} of {len(udp)} UDP DNS flows in this table never saw a reply",
         evidence=ev, remedy="Run `podtriage conntrack race-test <DNS address>` to tell a race from a silent server.",
         verdict=None, data={"unreplied": total_unreplied, "udp_entries": len(udp)})
+
+
+def stale_findings(snap: ConntrackSnapshot, check: StaleCheck) -> list[Finding]:
+    """One finding per dead DNAT target (every rule of STALE_RULES, per group); when the live
+    endpoints are unknown and DNATed DNS flows exist, one note that they were not judged."""
+    from toolkit.conntrack.stale import stale_groups
+
+    if snap.entries is None:
+        return []
+    if check.live is None:
+        if not any(e.dnat_target for e in snap.entries):
+            return []
+        return [Finding(code="dns-endpoints-unknown", severity=Severity.INFO, summary=check.how,
+                        remedy="give --dns-endpoints IP[,IP...] (kubectl get endpointslices -n kube-system "
+                        "-l kubernetes.io/service-name=kube-dns), or run on the node where kube-proxy's "
+                        "rules are readable")]
+    groups = stale_groups(snap.entries, check.live, port=snap.port, sockets=check.sockets,
+                          proxy_rules=check.proxy_rules)
+    return [f for g in groups for f in fired(STALE_RULES, g)]
+
+
+def _stale_evidence(g: StaleGroup, data: dict[str, Any]) -> list[str]:  # Any: the JSON data
+    ports, timeouts, ages = data["source_ports"], data["timeouts"], data["ages"]
+    ev = [f"live endpoints ({g.live.source}): {', '.join(g.live.addresses) or 'none'}",
+          f"{len(g.entries)} entries ({'/'.join(g.protos)}) via {', '.join(g.services)}, source ports "
+          + " ".join(str(p) for p in ports[:12]) + (" ..." if len(ports) > 12 else ""),
+          "seconds left: " + " ".join(str(t) for t in timeouts[:12]),
+          ("ages (s): " + " ".join(str(a) for a in ages[:12])) if ages is not None
+          else "ages unknown (net.netfilter.nf_conntrack_timestamp=0 when the entries were made)"]
+    if g.owners:
+        ev.append("sockets owned by " + ", ".join(f"{o.process}[{o.pid}]" for o in g.owners)
+                  + ": a long-lived socket keeps refreshing its entry")
+    if g.proxy_lagging and g.proxy_rules is not None:
+        ev.append(f"kube-proxy's rules ({g.proxy_rules.source}) still DNAT to {g.dead_target}: kube-proxy is "
+                  "down or lagging, and new flows go to the dead target too")
+    return ev
+
+
+def _stale_dns_conntrack(g: StaleGroup) -> Finding | None:
+    """Flows still DNATed to a backend that is not a live endpoint of the DNS Service."""
+    from toolkit.conntrack.stale import group_data
+
+    if not g.entries:
+        return None
+    data = group_data(g)
+    first = ("First bring kube-proxy back (its rules still send new flows to the dead target; its first "
+             "sync also deletes the stale UDP entries). Then, on" if g.proxy_lagging else "On")
+    # The entries are in the table now (timeout left) and the endpoints say the target is gone.
+    confirmed = ["endpoints"] + (["conntrack"] if any(t > 0 for t in data["timeouts"]) else [])
+    return Finding(
+        code="stale-dns-conntrack", severity=Severity.CRITICAL,
+        summary=f"{len(g.entries)} DNS conntrack entries still send {', '.join(g.services)} to "
+        f"{g.dead_target}:{g.port}, which is no longer an endpoint of the DNS Service: lookups through "
+        "them time out",
+        evidence=tuple(_stale_evidence(g, data)),
+        remedy=f"{first} the node (its network namespace), delete only these entries: `{g.remedy_command}` "
+        "(never flush the table); new flows then go to a live endpoint. kube-proxy deletes the UDP "
+        "entries of removed endpoints itself: keep it running through CoreDNS rollouts.",
+        verdict=Verdict.DNS_UNAVAILABLE,
+        data={**data, "kube_proxy_lagging": g.proxy_lagging, "confirmed_by": confirmed})
+
+
+# Per dead DNAT target (StaleGroup): every rule that fires is reported. Adding one: a
+# function above, a row here, a test in tests/unit/test_conntrack_stale.py.
+STALE_RULES: tuple[RuleRow[StaleGroup], ...] = (
+    RuleRow(priority=10, rule=_stale_dns_conntrack),
+)
 
 
 def _lossy(m: ModeResult) -> bool:

@@ -8,6 +8,7 @@ from toolkit.conntrack.entries import BackendGroup, group_by_backend
 from toolkit.conntrack.findings import NODE_METRICS, NODE_VIEW, conntrack_findings, race_findings
 from toolkit.conntrack.race import RaceResult
 from toolkit.conntrack.snapshot import ConntrackSnapshot, Source
+from toolkit.conntrack.stale import StaleCheck
 from toolkit.conntrack.stats import COUNTERS, CounterSource, delta
 from toolkit.errors import CannotObserve, MissingCapability
 from toolkit.model import Finding, Report, Severity, Table, derive_verdict
@@ -71,10 +72,11 @@ def lost_notes(snap: ConntrackSnapshot) -> list[str]:
 
 
 def counters_report(before: ConntrackSnapshot, after: ConntrackSnapshot, *, interval_s: float,
-                    asked_interval_s: float | None = None) -> Report:
+                    asked_interval_s: float | None = None, stale: StaleCheck | None = None) -> Report:
     """The Report of `podtriage conntrack`: two snapshots of one netns ``interval_s`` apart
-    (``before`` may be ``after`` itself: one sample, no deltas)."""
-    findings = conntrack_findings(before, after)
+    (``before`` may be ``after`` itself: one sample, no deltas); with ``stale``, the DNS flows
+    DNATed to dead endpoints."""
+    findings = conntrack_findings(before, after, stale=stale)
     # Outside the node's netns nothing wrong here still means `ok` (exit 0): the
     # conntrack-scope-not-node finding says what this namespace cannot show.
     verdict = derive_verdict(findings)
@@ -96,15 +98,27 @@ def counters_report(before: ConntrackSnapshot, after: ConntrackSnapshot, *, inte
         "sources": after.sources,
         "net_admin": after.net_admin,
     }
-    notes = tuple(where_notes(after) + lost_notes(after))
+    notes = tuple(where_notes(after) + lost_notes(after) + ([stale.how] if stale is not None else []))
+    if stale is not None and stale.live is not None:
+        data["dns_live_endpoints"] = {"addresses": list(stale.live.addresses), "source": stale.live.source.value,
+                                      "services": list(stale.live.services)}
     if before is after:
         notes += ("only one sample: deltas unknown",)
     elif asked_interval_s is not None and interval_s + 0.05 < asked_interval_s:
         notes += (f"the deadline left {interval_s:.1f} s of the {asked_interval_s:g} s --interval: "
                   "a counter that did not move in so short a time proves little",)
     events = tuple({"event": "dns_flow", **_j(e)} for e in (after.entries or ()))
+    stale_rows = tuple((str(f.data["dead_target"]), ", ".join(f.data["services"]), str(f.data["entries"]),
+                        "/".join(f.data["protos"]),
+                        ", ".join(f"{o['process']}[{o['pid']}]" for o in f.data["owners"]) or "-",
+                        str(f.data["remedy_command"])) for f in findings if f.code == "stale-dns-conntrack")
+    tables = _counters_tables(after, d, backends, interval_s)
+    if stale_rows:
+        tables = (Table(title="Stale DNS conntrack (DNAT target not a live endpoint)",
+                        columns=("dead target", "asked as", "entries", "protos", "owners", "remedy"),
+                        rows=stale_rows),) + tables
     return Report(command="conntrack", verdict=verdict, findings=tuple(findings), data=data,
-                  tables=_counters_tables(after, d, backends, interval_s), subject=f"net:[{after.netns.inode}]",
+                  tables=tables, subject=f"net:[{after.netns.inode}]",
                   notes=notes, events=events)
 
 

@@ -40,6 +40,8 @@ class Support(StrEnum):
     PROBES = "probes"  # the addresses answered directly (or a router's ICMP error about them)
     CONTROL = "control"  # the control probes beside them were healthy
     WILDCARD_PROBE = "wildcard-probe"  # a random name under the search domain resolves to the same address
+    ENDPOINTS = "endpoints"  # the DNS Service's live endpoints exclude a DNAT target (issue 26)
+    CONNTRACK = "conntrack"  # live conntrack entries still steer DNS flows to that target
 
 
 # Support that does not come through the resolver path under suspicion.

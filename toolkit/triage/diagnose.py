@@ -38,7 +38,8 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
            references: Sequence[Server] = (), ports: Sequence[int] = (), corefiles: Sequence[str] = (),
            corefile_roles: Sequence[str] = (),
            deadline: Deadline, query_timeout: float | None = None, capture_s: float = 0.0,
-           race_count: int = 0, on_progress: Callable[[str], None] | None = None) -> Evidence:
+           race_count: int = 0, on_progress: Callable[[str], None] | None = None,
+           dns_endpoints: Sequence[str] = ()) -> Evidence:
     """Collect every kind of evidence, concurrently where it can be, under one deadline."""
     from toolkit.triage.resolve import resolve_name
 
@@ -48,7 +49,7 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     # inside the budget so a silent server leaves time for the probes (which need ~3.5 s
     # to see an ARP failure's ICMP host-unreachable).
     qt = query_timeout if query_timeout is not None else max(0.5, min(2.0, deadline.remaining() / 4))
-    side = SideEvidence(deadline, capture_s)
+    side = SideEvidence(deadline, capture_s, dns_endpoints)
 
     cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes,
                                                                           corefile_roles)

@@ -12,7 +12,7 @@ executor's: a /proc read that hangs must not keep the process from exiting.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
@@ -59,8 +59,8 @@ class SideEvidence:
     """conntrack before/after, the visible processes and (optionally) a live capture, in
     threads beside the DNS walk and the probes."""
 
-    def __init__(self, deadline: Deadline, capture_s: float) -> None:
-        self.deadline, self.capture_s = deadline, capture_s
+    def __init__(self, deadline: Deadline, capture_s: float, dns_endpoints: Sequence[str] = ()) -> None:
+        self.deadline, self.capture_s, self.dns_endpoints = deadline, capture_s, tuple(dns_endpoints)
         self.cap_stop = threading.Event()
         self.ct = in_daemon_thread(conntrack_before, "conntrack-before")
         # Reading other processes' memory maps (glibc or musl) can take a while.
@@ -79,7 +79,7 @@ class SideEvidence:
             self.cap_stop.set()
             cap = cap or _collect(self.cap, 1.0)
         before = _collect(self.ct, self.deadline.timeout(1.0))
-        found = conntrack_after(before, notes) + capture_findings(cap, notes)
+        found = conntrack_after(before, notes, self.dns_endpoints, self.deadline) + capture_findings(cap, notes)
         got, why = _collect(self.proc, self.deadline.timeout(1.0)) or (None, [])
         notes += why
         if not got and not why:
@@ -99,10 +99,12 @@ def conntrack_before() -> Observed[ConntrackSnapshot]:
     return snapshot, notes
 
 
-def conntrack_after(before: Observed[ConntrackSnapshot] | None, notes: list[str]) -> list[Finding]:
+def conntrack_after(before: Observed[ConntrackSnapshot] | None, notes: list[str],
+                    dns_endpoints: Sequence[str] = (), deadline: Deadline | None = None) -> list[Finding]:
     """The conntrack findings between ``before`` and now. In diagnose only what argues for
     something is a finding; the rest (e.g. "this is the pod's table, not the node's") is one
-    line among the notes."""
+    line among the notes. DNATed DNS flows are judged against the DNS Service's live
+    endpoints (``dns_endpoints``, else kube-proxy's rules where readable: issue 26)."""
     if before is None:
         return []  # still reading when the deadline came: nothing either way
     snapshot, why = before
@@ -114,7 +116,15 @@ def conntrack_after(before: Observed[ConntrackSnapshot] | None, notes: list[str]
 
     found: list[Finding] = []
     with best_effort(notes, "conntrack not read"):
-        found = list(conntrack_findings(snapshot, read_snapshot()))
+        after = read_snapshot()
+        stale = None
+        if any(e.dnat_target for e in after.entries or ()):
+            from toolkit.conntrack.stale import stale_check
+
+            stale = stale_check(dns_endpoints, timeout=deadline.timeout(5.0) if deadline else 5.0)
+            if stale.live is not None:
+                notes.append(stale.how)
+        found = list(conntrack_findings(snapshot, after, stale=stale))
     for f in found:
         if f.severity is Severity.INFO:
             notes.append(f"conntrack: {f.summary}")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from toolkit.model import Finding, Severity, Verdict
-from toolkit.triage import dualstack, pathrules, rules, searchrule
+from toolkit.triage import conntrackrule, dualstack, pathrules, rules, searchrule
 from toolkit.triage.another_name import CODES as SEARCH_CODES
 from toolkit.triage.evidence import Facts
 from toolkit.triage.rules import SETTLE_REFERENCE
@@ -72,6 +72,7 @@ def _settle_pod_dns_silent(f: Facts) -> str | None:
 RULES: tuple[RuleRow, ...] = (
     RuleRow(name="dns_not_asked", priority=110, rule=rules.dns_not_asked,
             settle=always("rerun with a larger --deadline")),
+    RuleRow(name="stale_dns_conntrack", priority=105, rule=conntrackrule.stale_dns_conntrack),
     RuleRow(name="tcp_forward_blocked", priority=102, rule=pathrules.tcp_forward_blocked),
     RuleRow(name="cache_broken_hop", priority=100, rule=rules.cache_broken_hop),
     RuleRow(name="cache_upstream_silent", priority=97, rule=pathrules.cache_upstream_silent),

@@ -46,6 +46,8 @@ CONNTRACK = document(
         "dns_backends": array(OBJECT),
         "sources": array(OBJECT),
         "net_admin": BOOLEAN,
+        # issue 26: the DNS Service's live endpoints the flows were judged against (absent: unknown)
+        "dns_live_endpoints": obj({"addresses": STRINGS, "source": STRING, "services": STRINGS}),
     },
     required=("netns", "interval_s", "counters_source", "counters", "per_cpu", "count", "max", "usage_pct",
               "sysctls", "kernel", "dns_entries", "dns_backends", "sources", "net_admin"))

@@ -48,6 +48,11 @@ def diagnose_cmd(
     race_test: Annotated[int, typer.Option("--race-test", min=0, max=5000, metavar="N",
                                            help="Also run the conntrack A/AAAA race test with N "
                                                 "lookups per mode against the first nameserver.")] = 0,
+    # Issue 26's --dns-endpoints, parsed but not used on this branch (w3-stale-fleet): the kubectl
+    # plugin passes it; branch w3-stale-conntrack adds the real option and the finding.
+    dns_endpoints: Annotated[list[str], typer.Option(  # noqa: ARG001 - parsed, used by the other branch
+        "--dns-endpoints", metavar="IP[,IP...]", hidden=True,
+        parser=validate.ip_addresses)] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:

@@ -109,3 +109,14 @@ def interface(value: object) -> str:
         raise typer.BadParameter(f"{text!r} is not an interface name (at most 15 characters, "
                                  f"no '/', ':' or spaces), or 'any'")
     return text
+
+
+def ip_addresses(value: object) -> str:
+    """One or more (comma-separated) IP addresses, e.g. ``--dns-endpoints``; returned as given."""
+    text = str(value)
+    items = [v.strip() for v in text.split(",") if v.strip()]
+    if not items:
+        raise typer.BadParameter(f"{text!r} names no IP address")
+    for item in items:
+        ip_address(item)
+    return text

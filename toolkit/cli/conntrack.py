@@ -43,10 +43,12 @@ def conntrack_cmd(
                                           help="List the DNS flow entries (port --port).")] = True,
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="DNS port of the flows to list.")] = 53,
     # Issue 26's --dns-endpoints, parsed but not used on this branch (w3-stale-fleet): the kubectl
-    # plugin passes it; branch w3-stale-conntrack adds the real option and the finding.
+    # plugin passes it; branch w3-stale-conntrack adds the finding that uses it. Visible: a
+    # hidden option is only ever an old spelling (tests/unit/test_cli_letters.py).
     dns_endpoints: Annotated[list[str], typer.Option(  # noqa: ARG001 - parsed, used by the other branch
-        "--dns-endpoints", metavar="IP[,IP...]", hidden=True,
-        parser=validate.ip_addresses)] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
+        "--dns-endpoints", metavar="IP[,IP...]", parser=validate.ip_addresses,
+        help="The live endpoints of the DNS Service (repeatable; the kubectl plugin passes "
+             "them from its EndpointSlices).")] = [],  # noqa: B006 - Typer reads the default, nothing mutates it
     output: OutputOpt = OutputFormat.table,
     deadline: DeadlineOpt = DEFAULT_DEADLINE,
 ) -> None:

@@ -140,3 +140,36 @@ def test_text_and_markdown_carry_the_line_and_a_table(tmp_path):
     assert "| `10.244.0.3` | `10.233.0.3` | node | 200 | node-cache |" in m.stdout
     j = _merge_cli("json", tmp_path)
     assert json.loads(j.stdout)["stale_dns_targets"][0]["entries_total"] == 214
+
+
+# ---------------------------------------------------------------- real node reports
+def test_real_node_reports_of_the_lab(tmp_path):
+    """Two nodes' own conntrack reports (tests/unit/data/fleet/README.md: the lab's real
+    kube-proxy, CoreDNS and node-cache; the conntrack side of issue 26 from its branch)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "fleet"
+    text = "".join(p.read_text() for p in sorted(data.glob("stale-conntrack-*.json")))
+    scan = read_documents(text, "fleet")
+    assert len(scan.documents) == 2 and not scan.unusable
+    d = json_document(merge([Source(doc=x, origin="f") for x in scan.documents]))
+    assert d["verdict"] == "dns-unavailable"
+    (t,) = d["stale_dns_targets"]
+    assert t["dead_target"] == "10.244.0.3" and t["services"] == ["10.233.0.3"]
+    assert [(n["node"], n["entries"], [o["process"] for o in n["owners"]]) for n in t["nodes"]] == [
+        ("node", 1, ["node-cache"]), ("node2", 1, ["node-cache"])]
+    assert t["remedy_command"] == "conntrack -D -p tcp --reply-src 10.244.0.3 --reply-port-src 53"
+    (line,) = [f for f in d["findings"] if f["code"] == "stale-dns-target"]
+    assert line["summary"] == ("10.244.0.3 (no longer an endpoint of DNS Service 10.233.0.3) still "
+                               "draws 2 DNS flows on node, node2: node 1 (node-cache), node2 1 "
+                               "(node-cache)")
+
+
+def test_each_nodes_own_remedy_when_they_differ():
+    a, b = stale("10.244.0.3", 4), stale("10.244.0.3", 2)
+    b["data"]["remedy_command"] = "conntrack -D -p udp --reply-src 10.244.0.3 --reply-port-src 53"
+    d = json_document(merge([Source(doc=node_doc("n1", a), origin="x"),
+                             Source(doc=node_doc("n2", b), origin="y")]))
+    assert d["stale_dns_targets"][0]["remedy_command"] == (
+        "n1: conntrack -D --reply-src 10.244.0.3 --reply-port-src 53; "
+        "n2: conntrack -D -p udp --reply-src 10.244.0.3 --reply-port-src 53")

@@ -108,7 +108,7 @@ class _Acc:
     services: set[str] = field(default_factory=set)
     protos: set[str] = field(default_factory=set)
     live: set[str] = field(default_factory=set)
-    remedy: str = ""
+    remedies: dict[str, str] = field(default_factory=dict)      # node -> its remedy_command
     nodes: dict[str, NodeShare] = field(default_factory=dict)
 
     def add(self, where: str, data: _View) -> None:
@@ -118,8 +118,8 @@ class _Acc:
         self.services.update(_strs(data.get("services")))
         self.protos.update(_strs(data.get("protos")))
         self.live.update(_strs(data.get("live_endpoints")))
-        if not self.remedy and isinstance(data.get("remedy_command"), str):
-            self.remedy = data["remedy_command"]
+        if isinstance(data.get("remedy_command"), str):
+            self.remedies.setdefault(where, data["remedy_command"])
         entries = _count(data.get("entries")) or 0
         owners = _owners(data.get("owners"))
         seen = self.nodes.get(where)
@@ -130,9 +130,14 @@ class _Acc:
 
     def target(self, addr: str) -> StaleTarget:
         nodes = sorted(self.nodes.values(), key=lambda n: (-n.entries, n.node))
+        # one command when every node's is the same; else each node's own (a node with only
+        # TCP entries gets `-p tcp`, another with UDP ones `-p udp`)
+        cmds = {self.remedies[n.node] for n in nodes if n.node in self.remedies}
+        remedy = cmds.pop() if len(cmds) == 1 else "; ".join(
+            "%s: %s" % (n.node, self.remedies[n.node]) for n in nodes if n.node in self.remedies)
         return StaleTarget(dead_target=addr, ports=tuple(sorted(self.ports)),
                            services=tuple(sorted(self.services)), protos=tuple(sorted(self.protos)),
-                           live_endpoints=tuple(sorted(self.live)), remedy_command=self.remedy,
+                           live_endpoints=tuple(sorted(self.live)), remedy_command=remedy,
                            nodes=tuple(nodes))
 
 

@@ -153,3 +153,11 @@ def test_runbook_gets_no_flag(tmp_path):
     p = fake.run("web-1", "--runbook", "dns-slow")
     assert p.returncode == 0, p.stderr
     assert _slice_reads(fake) == [] and "--dns-endpoints" not in _debug_cmd(fake)
+
+
+def test_completion_offers_the_known_dns_services(tmp_path):
+    from tests.unit.test_kube_cli import COMPLETE
+
+    fake = Fake(tmp_path)
+    p = fake.run("web-1", "--dns-service", "", program=COMPLETE)
+    assert p.stdout.split()[:2] == ["kube-system/kube-dns", "openshift-dns/dns-default"], p.stdout

@@ -32,6 +32,8 @@ from toolkit.kube.output import progress, say
 FLAG = "--dns-endpoints"
 SERVICE_LABEL = "kubernetes.io/service-name"
 DEFAULT_SERVICE = "kube-system/kube-dns"
+# What clusters name their DNS Service (completion offers these).
+KNOWN_SERVICES = (DEFAULT_SERVICE, "openshift-dns/dns-default")
 # The commands that take the flag (conntrack's race-test subcommand does not use it).
 _COMMANDS = ("conntrack", "diagnose")
 _SUBCOMMANDS = ("race-test",)

@@ -766,3 +766,51 @@ def test_dns_endpoints_refused_by_rbac_is_a_note(kube):
     assert [(x.verb, x.code) for x in _slice_lists(p)] == [("list", 403)]
     assert kube.w.ephemeral(ns, "web")[-1]["command"] == ["podtriage", "conntrack", "-o", "json"]
     assert json.loads(p.stdout)["command"] == "conntrack"
+
+
+def _dns_pod(kube, name: str, ip: str, probe: dict | None) -> None:
+    """A pod of the test's DNS Service with its own address (the kubelet stand-in reports it,
+    and runs its readinessProbe)."""
+    kube.w.lab._kubelet_mapping("node", {"openshift-dns/%s" % name: {"ips": [ip]}})
+    c = {"name": "dns", "image": "docker.io/library/debian:bookworm-slim",
+         "command": ["sleep", "infinity"], "ports": [{"name": "dns", "containerPort": 53,
+                                                      "protocol": "UDP"}]}
+    if probe:
+        c["readinessProbe"] = probe
+    kube.w.api.create({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "namespace": "openshift-dns",
+                                    "labels": {"dns.operator.openshift.io/daemonset-dns": "default"}},
+                       "spec": {"nodeName": "node", "automountServiceAccountToken": False,
+                                "terminationGracePeriodSeconds": 1, "enableServiceLinks": False,
+                                "containers": [c]}})
+
+
+def test_dns_endpoints_of_another_service_keep_only_the_ready(kube, ns):
+    """OpenShift's openshift-dns/dns-default, here with two pods: one Ready, one whose
+    readinessProbe fails. The real EndpointSlice controller marks the second ready: false;
+    only the first becomes --dns-endpoints."""
+    kube.w.namespace("openshift-dns")
+    kube.w.api.apply({"apiVersion": "v1", "kind": "Service",
+                      "metadata": {"name": "dns-default", "namespace": "openshift-dns"},
+                      "spec": {"selector": {"dns.operator.openshift.io/daemonset-dns": "default"},
+                               "ports": [{"name": "dns", "port": 53, "protocol": "UDP",
+                                          "targetPort": "dns"}]}})
+    _dns_pod(kube, "dns-ready", "10.244.1.21", None)
+    _dns_pod(kube, "dns-unready", "10.244.1.22", {"tcpSocket": {"port": 1}, "timeoutSeconds": 1,
+                                                  "periodSeconds": 1, "failureThreshold": 1})
+
+    def both(items):
+        eps = {e["addresses"][0]: e["conditions"] for x in items["items"]
+               for e in x.get("endpoints") or []}
+        return set(eps) == {"10.244.1.21", "10.244.1.22"} and eps["10.244.1.21"].get("ready")
+
+    slices = kube.w.api.wait_for("/apis/discovery.k8s.io/v1/namespaces/openshift-dns/endpointslices",
+                                 both, timeout=30)
+    conds = {e["addresses"][0]: e["conditions"] for x in slices["items"] for e in x["endpoints"]}
+    assert conds["10.244.1.22"]["ready"] is False and conds["10.244.1.21"]["ready"] is True
+    kube.w.pod("web", ns)
+    p = kube.run("web", "-n", ns, "--dns-service", "openshift-dns/dns-default", "--", "conntrack",
+                 "-o", "json")
+    assert p.returncode in (0, 1), p.stderr
+    assert kube.w.ephemeral(ns, "web")[-1]["command"] == [
+        "podtriage", "conntrack", "--dns-endpoints", "10.244.1.21", "-o", "json"]

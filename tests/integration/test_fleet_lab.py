@@ -84,6 +84,13 @@ def check_nodes_fleet(kube, image=None):
     assert {g["command"] for g in d["groups"]} == {"conntrack"}
     jobs = [r for r in p.requests if r.resource == "jobs" and r.verb == "create"]
     assert len(jobs) == 2 and all(r.code == 201 for r in jobs)
+    # issue 26: both nodes' conntrack gets kube-dns' live endpoint, read once from the real
+    # EndpointSlice; no node report names a dead target, so the fleet names none
+    for job in jobs:
+        assert job.body["spec"]["template"]["spec"]["containers"][0]["args"] == [
+            "conntrack", "--dns-endpoints", "10.244.0.3", "-o", "json"]
+    assert [r.verb for r in p.requests if r.resource == "endpointslices"] == ["list"]
+    assert d["stale_dns_targets"] == []
     assert kube.w.api.get("/apis/batch/v1/namespaces/podtriage/jobs")["items"] == []   # cleaned up
     return d, p
 

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIM = ROOT / "scripts" / "kubectl-podtriage"
 ENFORCE = "pod-security.kubernetes.io/enforce"
 NETADMIN = {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}
+KUBE_DNS_POD = "10.244.0.3"          # the CoreDNS pod behind kube-dns (tests/lab)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,9 @@ def test_node_mode_is_kubectl_debug_node_and_deletes_its_pod(kube, ns):
     assert create.code == 201 and spec["nodeName"] == "node"
     assert spec["hostNetwork"] and spec["hostPID"]
     assert spec["containers"][0]["securityContext"] == NETADMIN
-    assert spec["containers"][0]["command"] == ["podtriage", "conntrack", "-o", "json"]
+    # the live endpoint of kube-dns, from its real EndpointSlice (issue 26)
+    assert spec["containers"][0]["command"] == ["podtriage", "conntrack", "--dns-endpoints",
+                                                KUBE_DNS_POD, "-o", "json"]
     deletes = [r for r in p.requests if r.verb == "delete" and r.resource == "pods"]
     assert [d.name for d in deletes] == [create.body["metadata"]["name"]]
     kube.w.api.wait_for("/api/v1/namespaces/%s/pods" % ns, lambda x: not x["items"], timeout=20)
@@ -485,7 +488,7 @@ def test_nodes_fleet_one_job_per_node_merged_and_cleaned_up(kube, ns):
     job = post.body
     t = job["spec"]["template"]["spec"]
     c = t["containers"][0]
-    assert c["args"] == ["conntrack", "-o", "json"]
+    assert c["args"] == ["conntrack", "--dns-endpoints", KUBE_DNS_POD, "-o", "json"]
     assert t["tolerations"] == [{"operator": "Exists"}]
     assert t["securityContext"]["runAsUser"] == 65532 and t["securityContext"]["runAsNonRoot"]
     assert set(c["securityContext"]["capabilities"]["add"]) == {"NET_ADMIN", "NET_RAW"}
@@ -597,7 +600,8 @@ def _without(role: dict, i: int) -> dict:
 
 # each mode with the Roles the README gives it; every rule is needed by at least one of them
 MODES = {
-    "pod": (["podtriage-pods", "podtriage-read-namespaces", "podtriage-corefiles"],
+    "pod": (["podtriage-pods", "podtriage-read-namespaces", "podtriage-corefiles",
+             "podtriage-dns-endpoints"],
             ["web", "--corefiles", "--", "diagnose", "www.example.org", "-o", "json"]),
     "pods": (["podtriage-pods", "podtriage-read-namespaces"],
              ["pods", "-l", "app=web", "-o", "json", "--", "resolvconf"]),
@@ -706,3 +710,107 @@ def test_pod_labels_survive_and_old_kubectl_without_keep_labels(kube, ns, tmp_pa
     p = kube.run("web", "-n", ns, "--", "resolvconf", KUBECTL=str(bindir / "kubectl"))
     assert p.returncode == 0, p.stderr
     assert len(_patches(p)) == 1
+
+
+# ---------------------------------------------------------------- issue 26: --dns-endpoints
+def _slice_lists(p):
+    return [r for r in p.requests if r.resource == "endpointslices"]
+
+
+def test_dns_endpoints_come_from_the_real_endpointslice(kube, ns):
+    """The real EndpointSlice controller's slice of kube-dns (the CoreDNS pod the kubelet
+    stand-in reports Ready) gives conntrack its live endpoints; podtriage in the pod parses
+    the flag."""
+    slices = kube.w.api.get("/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices")
+    mine = [x for x in slices["items"]
+            if x["metadata"]["labels"].get("kubernetes.io/service-name") == "kube-dns"]
+    assert [e["addresses"] for x in mine for e in x["endpoints"]] == [[KUBE_DNS_POD]]
+    kube.w.pod("web", ns)
+    p = kube.run("web", "-n", ns, "--", "conntrack", "-o", "json", PODTRIAGE_PROGRESS="1")
+    assert p.returncode in (0, 1), p.stderr
+    assert json.loads(p.stdout)["command"] == "conntrack"
+    assert kube.w.ephemeral(ns, "web")[-1]["command"] == [
+        "podtriage", "conntrack", "--dns-endpoints", KUBE_DNS_POD, "-o", "json"]
+    (read,) = _slice_lists(p)
+    assert read.verb == "list" and read.code == 200 and read.namespace == "kube-system"
+    assert "labelSelector=kubernetes.io%2Fservice-name%3Dkube-dns" in read.uri
+    assert "live endpoints of Service kube-system/kube-dns: %s" % KUBE_DNS_POD in p.stderr
+    # a Service the cluster does not have: said, and the run goes on without the flag
+    p = kube.run("web", "-n", ns, "--dns-service", "openshift-dns/dns-default", "--", "diagnose",
+                 "www.example.org", "--port", "80", "-o", "json")
+    assert p.returncode in (0, 1, 5), p.stderr
+    assert "no EndpointSlice for Service openshift-dns/dns-default" in p.stderr
+    assert "--dns-endpoints" not in kube.w.ephemeral(ns, "web")[-1]["command"]
+    # a command that does not take it: nothing read
+    p = kube.run("web", "-n", ns, "--", "resolvconf", "-o", "json")
+    assert _slice_lists(p) == []
+
+
+def test_dns_endpoints_refused_by_rbac_is_a_note(kube):
+    """A user with the pod mode's Roles but no list on endpointslices: the real RBAC's 403
+    is one line on stderr, and podtriage runs without --dns-endpoints."""
+    r = readme_roles()
+    ns = _rbac_ns(kube)
+    roles = [_in(r[n], ns) for n in ("podtriage-pods", "podtriage-read-namespaces")]
+    kube.w.grant(ns, *roles)
+    try:
+        _settled(kube, roles, ns)
+        kube.w.settle([(False, {"verb": "list", "resource": "endpointslices",
+                                "group": "discovery.k8s.io", "namespace": "kube-system"})])
+        p = kube.run("-n", ns, "web", "--", "conntrack", "-o", "json", user="triager")
+    finally:
+        kube.w.revoke(ns)
+    assert p.returncode in (0, 1), p.stderr
+    assert "cannot read the EndpointSlices of Service kube-system/kube-dns" in p.stderr
+    assert "forbidden" in p.stderr and "Traceback" not in p.stderr
+    assert [(x.verb, x.code) for x in _slice_lists(p)] == [("list", 403)]
+    assert kube.w.ephemeral(ns, "web")[-1]["command"] == ["podtriage", "conntrack", "-o", "json"]
+    assert json.loads(p.stdout)["command"] == "conntrack"
+
+
+def _dns_pod(kube, name: str, ip: str, probe: dict | None) -> None:
+    """A pod of the test's DNS Service with its own address (the kubelet stand-in reports it,
+    and runs its readinessProbe)."""
+    kube.w.lab._kubelet_mapping("node", {"openshift-dns/%s" % name: {"ips": [ip]}})
+    c = {"name": "dns", "image": "docker.io/library/debian:bookworm-slim",
+         "command": ["sleep", "infinity"], "ports": [{"name": "dns", "containerPort": 53,
+                                                      "protocol": "UDP"}]}
+    if probe:
+        c["readinessProbe"] = probe
+    kube.w.api.create({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "namespace": "openshift-dns",
+                                    "labels": {"dns.operator.openshift.io/daemonset-dns": "default"}},
+                       "spec": {"nodeName": "node", "automountServiceAccountToken": False,
+                                "terminationGracePeriodSeconds": 1, "enableServiceLinks": False,
+                                "containers": [c]}})
+
+
+def test_dns_endpoints_of_another_service_keep_only_the_ready(kube, ns):
+    """OpenShift's openshift-dns/dns-default, here with two pods: one Ready, one whose
+    readinessProbe fails. The real EndpointSlice controller marks the second ready: false;
+    only the first becomes --dns-endpoints."""
+    kube.w.namespace("openshift-dns")
+    kube.w.api.apply({"apiVersion": "v1", "kind": "Service",
+                      "metadata": {"name": "dns-default", "namespace": "openshift-dns"},
+                      "spec": {"selector": {"dns.operator.openshift.io/daemonset-dns": "default"},
+                               "ports": [{"name": "dns", "port": 53, "protocol": "UDP",
+                                          "targetPort": "dns"}]}})
+    _dns_pod(kube, "dns-ready", "10.244.1.21", None)
+    _dns_pod(kube, "dns-unready", "10.244.1.22", {"tcpSocket": {"port": 1}, "timeoutSeconds": 1,
+                                                  "periodSeconds": 1, "failureThreshold": 1})
+
+    def both(items):
+        eps = {e["addresses"][0]: e["conditions"] for x in items["items"]
+               for e in x.get("endpoints") or []}
+        return set(eps) == {"10.244.1.21", "10.244.1.22"} and eps["10.244.1.21"].get("ready")
+
+    slices = kube.w.api.wait_for("/apis/discovery.k8s.io/v1/namespaces/openshift-dns/endpointslices",
+                                 both, timeout=30)
+    conds = {e["addresses"][0]: e["conditions"] for x in slices["items"] for e in x["endpoints"]}
+    assert conds["10.244.1.22"]["ready"] is False and conds["10.244.1.21"]["ready"] is True
+    kube.w.pod("web", ns)
+    p = kube.run("web", "-n", ns, "--dns-service", "openshift-dns/dns-default", "--", "conntrack",
+                 "-o", "json")
+    assert p.returncode in (0, 1), p.stderr
+    assert kube.w.ephemeral(ns, "web")[-1]["command"] == [
+        "podtriage", "conntrack", "--dns-endpoints", "10.244.1.21", "-o", "json"]

@@ -6,7 +6,9 @@ kubectl and kube-apiserver are tests/integration/test_kubectl_plugin.py's.
 Each call appends ``{"argv": [...]}`` to $FAKE_LOG. What it answers comes from the JSON file
 $FAKE_SCENARIO: ``pod`` (the object ``get pod`` prints), ``namespace_labels``, ``refuse``
 (``kubectl debug`` refuses with this PodSecurity level the first N=refuse_times calls),
-``log`` (what ``logs -f`` prints), ``exit_code`` and ``message`` (the terminated state).
+``log`` (what ``logs -f`` prints), ``exit_code`` and ``message`` (the terminated state),
+``endpointslices`` (the items ``get endpointslices`` lists; absent: an empty list) or
+``endpointslices_forbidden`` (RBAC's refusal instead).
 """
 from __future__ import annotations
 
@@ -48,6 +50,14 @@ def main() -> int:
             print('Error from server (Forbidden): pods "%s" is forbidden: violates PodSecurity '
                   '"%s:latest": non-default capabilities' % (words[1], sc["refuse"]), file=sys.stderr)
             return 1
+        return 0
+    if words[:2] == ["get", "endpointslices"]:
+        if sc.get("endpointslices_forbidden"):
+            print('Error from server (Forbidden): endpointslices.discovery.k8s.io is forbidden: '
+                  'User "triager" cannot list resource "endpointslices" in API group '
+                  '"discovery.k8s.io" in the namespace "kube-system"', file=sys.stderr)
+            return 1
+        print(json.dumps({"items": sc.get("endpointslices", [])}))
         return 0
     if words[:1] == ["logs"]:
         sys.stdout.write(sc.get("log", ""))

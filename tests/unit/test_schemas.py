@@ -232,15 +232,14 @@ def test_fleet_names_why_a_pods_document_was_unusable():
     # The plugin reads each pod's log as merge does: a document that does not match its
     # schema is missing with the reason, not "no JSON document".
     from toolkit.kube.container import Outcome
-    from toolkit.kube.fleet import Place, collect
+    from toolkit.kube.fleet import Place, Ran, collect
 
     good = diag("web-0", "node1")
     bad = {**diag("web-1", "node1"), "verdict": "fine"}
-    sources, missing = collect([
-        (Place(origin="pod shop/web-0", node="node1"), Outcome(exit_code=0, log=json.dumps(good))),
-        (Place(origin="pod shop/web-1", node="node1"), Outcome(exit_code=1, log="boot\n" + json.dumps(bad))),
-        (Place(origin="pod shop/web-2", node="node1"), Outcome(exit_code=0, log="nothing\n")),
-    ])
+    runs = [(Place(origin="pod shop/web-0", node="node1"), Outcome(exit_code=0, log=json.dumps(good))),
+            (Place(origin="pod shop/web-1", node="node1"), Outcome(exit_code=1, log="boot\n" + json.dumps(bad))),
+            (Place(origin="pod shop/web-2", node="node1"), Outcome(exit_code=0, log="nothing\n"))]
+    sources, missing = collect([(place, Ran.read(out, place.origin)) for place, out in runs])
     assert [s.origin for s in sources] == ["pod shop/web-0"]
     assert [m.where for m in missing] == ["pod shop/web-1", "pod shop/web-2"]
     assert "no usable JSON document" in missing[0].reason and "'fine'" in missing[0].reason

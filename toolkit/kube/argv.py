@@ -27,7 +27,8 @@ VALUED = {"-n": "namespace", "--namespace": "namespace", "-c": "container",
           "--container": "container", "--image": "image", "--node": "node",
           "--runbook": "runbook", "-l": "selector", "--selector": "selector", "--max": "max",
           "--parallel": "parallel", "--timeout": "timeout", "-o": "output", "--output": "output",
-          "--profile": "profile", "--custom": "custom", "--job-ttl": "job_ttl"}
+          "--profile": "profile", "--custom": "custom", "--job-ttl": "job_ttl",
+          "--dns-service": "dns_service"}
 REPEATABLE = frozenset({"node"})
 FLAGS = {"--corefiles": "corefiles", "-A": "all_namespaces", "--all-namespaces": "all_namespaces",
          "--all": "all", "-y": "yes", "--yes": "yes", "--dry-run": "dry_run", "-q": "quiet",

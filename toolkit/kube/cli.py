@@ -8,6 +8,7 @@ plugin could not observe exits 3; a closed stdout 141, quietly; a full one 3, in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from toolkit.errors import (
     EXIT_OK, EXIT_USAGE, InputFileError, OutputClosed, OutputError, PodtriageError,
 )
 from toolkit.kube.argv import Parsed, Usage, flag_names, parse, shown
+from toolkit.kube.endpoints import DnsService
 from toolkit.kube.ephemeral import RUNBOOKS, Retry
 from toolkit.kube.kubectl import JsonObject, Kubectl
 from toolkit.kube.output import PROG, err_line, progress, say, write_out
@@ -73,6 +75,9 @@ Options:
   -y, --yes              pods: go on above --max
       --timeout SECONDS  one deadline for the whole run (default 300)
       --job-ttl SECONDS  nodes: ttlSecondsAfterFinished of the Jobs (default 600)
+      --dns-service NS/NAME  the cluster DNS Service whose EndpointSlices give conntrack
+                         and diagnose --dns-endpoints (default kube-system/kube-dns;
+                         OpenShift: openshift-dns/dns-default)
   -o, --output FMT       pods/nodes: merged report as table, json, ndjson or markdown
       --dry-run          print the ephemeral-container spec, the kubectl debug node/ command
                          or the Job manifests without contacting the cluster
@@ -127,6 +132,7 @@ class Common:
     timeout: float
     output: OutputFormat
     retry: Retry
+    dns_service: DnsService
 
 
 def read_custom(path: str) -> JsonObject:
@@ -182,7 +188,16 @@ def _common(p: Parsed) -> Common:
     custom = p.values.get("custom")
     return Common(image=image, profile=profile, custom=custom,
                   custom_spec=read_custom(custom) if custom else None, timeout=timeout,
-                  output=_OUTPUTS[output], retry=_retry(p))
+                  output=_OUTPUTS[output], retry=_retry(p),
+                  dns_service=DnsService.parse(p.values.get("dns_service")))
+
+
+def _with_dns(k: Kubectl, c: Common, args: tuple[str, ...]) -> tuple[str, ...]:
+    """conntrack and diagnose get the DNS Service's live endpoints (issue 26), read with the
+    user's kubectl; a read that fails is a note, never a failed run."""
+    from toolkit.kube.endpoints import READ_TIMEOUT_S, add_dns_endpoints
+
+    return add_dns_endpoints(k, args, c.dns_service, timeout=min(READ_TIMEOUT_S, c.timeout))
 
 
 def _forbid(p: Parsed, keys: Sequence[str], why: str) -> None:
@@ -221,6 +236,7 @@ def _pods(k: Kubectl, p: Parsed, c: Common) -> int:
         timeout_s=c.timeout, output=c.output, dry_run="dry_run" in p.flags)
     if not req.dry_run:
         k.check_binary()
+        req = dataclasses.replace(req, args=_with_dns(k, c, req.args))
     return pods_mode(k, req, c.custom_spec)
 
 
@@ -243,6 +259,7 @@ def _nodes(k: Kubectl, p: Parsed, c: Common) -> int:
         dry_run="dry_run" in p.flags)
     if not req.dry_run:
         k.check_binary()
+        req = dataclasses.replace(req, args=_with_dns(k, c, req.args))
     return nodes_mode(k, req)
 
 
@@ -264,7 +281,7 @@ def _node(k: Kubectl, p: Parsed, c: Common) -> int:
         write_out("kubectl %s\n" % shlex.join(node_debug_argv(req, req.namespace or "NAMESPACE")))
         return EXIT_OK
     k.check_binary()
-    return node_mode(k, req)
+    return node_mode(k, dataclasses.replace(req, args=_with_dns(k, c, req.args)))
 
 
 def _pod(k: Kubectl, p: Parsed, c: Common) -> int:
@@ -296,6 +313,8 @@ def _pod(k: Kubectl, p: Parsed, c: Common) -> int:
     if "dry_run" in p.flags:
         return pod_dry_run(req, c.custom_spec)
     k.check_binary()
+    if runbook is None:
+        req = dataclasses.replace(req, args=_with_dns(k, c, req.args))
     return pod_mode(k, req)
 
 

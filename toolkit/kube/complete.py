@@ -57,6 +57,10 @@ def _value(flag: str, k: Kubectl, namespace: list[str], pod: str | None) -> tupl
         return list(RUNBOOKS), NO_FILES
     if key == "output":
         return [f.value for f in OutputFormat], NO_FILES
+    if key == "dns_service":
+        from toolkit.kube.endpoints import KNOWN_SERVICES
+
+        return list(KNOWN_SERVICES), NO_FILES
     if key == "custom" or flag in ("--kubeconfig", "--certificate-authority",
                                    "--client-certificate", "--client-key"):
         return [], DEFAULT                       # a file: the shell completes it

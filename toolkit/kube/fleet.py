@@ -23,11 +23,11 @@ from toolkit.kube.ephemeral import (
 )
 from toolkit.kube.jobs import NodesRequest, delete_jobs, job_nodes, plan_jobs, print_jobs, run_job
 from toolkit.kube.kubectl import JsonObject, Kubectl, KubectlError
-from toolkit.kube.merge import Missing, Source, documents_in, merge
+from toolkit.kube.merge import Missing, Source, merge
 from toolkit.kube.output import print_yaml, progress, render_merged, say
 from toolkit.kube.specs import Profile, ephemeral_container
 from toolkit.report import OutputFormat
-from toolkit.report.reader import read_documents
+from toolkit.report.reader import Scan, read_documents
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +70,22 @@ def with_json(args: Sequence[str]) -> list[str]:
     return [*args, "-o", "json"]
 
 
-def _verdict_of(out: Outcome) -> str:
-    docs = documents_in(out.log)
+@dataclass(frozen=True, kw_only=True)
+class Ran:
+    """One pod's or node's outcome, and its log read once (the progress line and the merge
+    both use this one scan)."""
+
+    outcome: Outcome
+    scan: Scan
+
+    @classmethod
+    def read(cls, out: Outcome, origin: str) -> Ran:
+        """``out`` with its log scanned for documents."""
+        return cls(outcome=out, scan=read_documents(out.log, origin))
+
+
+def _verdict_of(ran: Ran) -> str:
+    out, docs = ran.outcome, ran.scan.documents
     verdict = docs[-1].get("verdict") if docs else None
     if out.exit_code is None:
         return "no exit code: %s" % out.error
@@ -93,32 +107,34 @@ class _Tally:
         progress("%s %s: started (%d running, %d queued)" % (self.kind, key, self.running, queued))
         return time.monotonic()
 
-    def end(self, key: str, t0: float, out: Outcome) -> None:
+    def end(self, key: str, t0: float, ran: Ran) -> None:
         with self.lock:
             self.running -= 1
             self.done += 1
             done, running = self.done, self.running
         progress("%s %s: %s in %.1f s [%d/%d done, %d running]" % (
-            self.kind, key, _verdict_of(out), time.monotonic() - t0, done, self.total, running))
+            self.kind, key, _verdict_of(ran), time.monotonic() - t0, done, self.total, running))
 
 
 def fan_out(keys: Sequence[str], work: Callable[[str], Outcome], parallel: int,
-            kind: str) -> dict[str, Outcome]:
+            kind: str) -> dict[str, Ran]:
     """Bounded parallelism: at most ``parallel`` kubectl conversations at once. The
     workers stop on their own at the global deadline (every wait in them is bounded by it).
     On Ctrl-C the queued work is cancelled and nothing waits for the running workers: the
-    caller deletes what they started, which also ends their log streams."""
-    results: dict[str, Outcome] = {}
+    caller deletes what they started, which also ends their log streams. Each log is
+    scanned for documents once, here ("KIND KEY" is its origin, as in ``Place``)."""
+    results: dict[str, Ran] = {}
     tally = _Tally(len(keys), kind)
 
-    def timed(key: str) -> Outcome:
+    def timed(key: str) -> Ran:
         t0 = tally.start(key)
         try:
             out = work(key)
         except (CannotObserve, KubectlError) as e:
             out = Outcome.failed(e.message)
-        tally.end(key, t0, out)
-        return out
+        ran = Ran.read(out, "%s %s" % (kind, key))
+        tally.end(key, t0, ran)
+        return ran
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="pt")
     try:
@@ -141,12 +157,12 @@ def _with_context(doc: JsonObject, place: Place) -> JsonObject:
     return {**doc, "context": ctx}
 
 
-def collect(runs: Sequence[tuple[Place, Outcome]]) -> tuple[list[Source], list[Missing]]:
+def collect(runs: Sequence[tuple[Place, Ran]]) -> tuple[list[Source], list[Missing]]:
     """Each run's documents as merge sources; a run without one is Missing, with why."""
     sources: list[Source] = []
     missing: list[Missing] = []
-    for place, out in runs:
-        scan = read_documents(out.log, place.origin)
+    for place, ran in runs:
+        out, scan = ran.outcome, ran.scan
         if scan.documents:
             sources += [Source(doc=_with_context(d, place), origin=place.origin) for d in scan.documents]
         else:
@@ -175,7 +191,7 @@ def nodes_mode(k: Kubectl, req: NodesRequest) -> int:
                              max(1, req.parallel)))
         results = fan_out(nodes, lambda n: run_job(k, plan.manifest(n), deadline, None),
                           req.parallel, "node")
-    not_run = Outcome.failed("not run (deadline)")
+    not_run = Ran.read(Outcome.failed("not run (deadline)"), "")
     sources, missing = collect([(Place(origin="node %s" % n, node=n), results.get(n) or not_run)
                                 for n in nodes])
     return render_merged(merge(sources, missing, subject="%d nodes" % len(nodes)), req.output)
@@ -247,7 +263,7 @@ def pods_mode(k: Kubectl, req: PodsRequest, custom: JsonObject | None = None) ->
     say("running podtriage %s in %d pod(s), %d at a time" % (" ".join(args), len(pods),
                                                             max(1, req.parallel)))
     results = fan_out(list(by_key), one, req.parallel, "pod")
-    not_run = Outcome.failed("not run")
+    not_run = Ran.read(Outcome.failed("not run"), "")
     sources, missing = collect([
         (Place(origin="pod %s" % key, pod=pod["metadata"]["name"],
                namespace=pod["metadata"]["namespace"], node=pod["spec"].get("nodeName")),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from toolkit.kube.stale import FLEET_CODE as STALE_CODE, stale_findings, stale_table, stale_targets
 from toolkit.model import VERDICT_PRIORITY, Finding, Report, Severity, Table, Verdict
 from toolkit.report.reader import Document, Unusable, read_documents
 
@@ -30,7 +31,7 @@ DocumentView = Mapping[str, Any]    # a Document (or a part of one) that is only
 _NAME_COMMANDS = ("diagnose", "resolve")
 _RESOLV_CONF_ROLE = "resolv.conf"    # the role of the pod's own nameservers in a document
 # Fleet findings that name the nodes they explain (no group finding repeats them).
-_EXPLAINING_CODES = ("answers-differ", "node-differs")
+_EXPLAINING_CODES = ("answers-differ", "node-differs", STALE_CODE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,6 +395,9 @@ def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
     verdicts = Counter(e.verdict.value for e in entries)
     findings: list[Finding] = []
     findings += _answer_findings(groups)
+    # issue 26: which old CoreDNS address still draws DNS flows, where
+    stale = stale_targets([(e.node or e.pod or e.origin, s.doc) for e, s in zip(entries, sources, strict=True)])
+    findings += stale_findings(stale)
     findings += _node_findings(groups, entries)
     partial = _partial_finding(entries)
     if partial is not None:
@@ -414,9 +418,11 @@ def merge(sources: Sequence[Source], missing: Sequence[Missing] = (),
             "unusable": [{"origin": u.origin, "where": u.where, "reason": u.reason}
                          for u in unusable[:MAX_UNUSABLE_LISTED]],
             "unusable_count": len(unusable),
-            "nodes": sorted({e.node for e in entries if e.node})}
+            "nodes": sorted({e.node for e in entries if e.node}),
+            "stale_dns_targets": [t.to_json() for t in stale]}
     what = "%d report%s" % (len(entries), "" if len(entries) == 1 else "s")
     if unusable:
         what += ", %d unusable" % len(unusable)
     return Report(command="merge", verdict=verdict, findings=tuple(findings), data=data,
-                  tables=_tables(groups, entries), subject=subject or what)
+                  tables=_tables(groups, entries) + ((stale_table(stale),) if stale else ()),
+                  subject=subject or what)

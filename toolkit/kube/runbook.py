@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from toolkit.errors import InputFileError
+from toolkit.inputs import read_bytes
 from toolkit.report.sanitize import for_terminal
 
 MAX_DOC = 64 << 20          # a report larger than this is not read back
@@ -27,14 +29,8 @@ MAX_DOC = 64 << 20          # a report larger than this is not read back
 def _load(path: str) -> dict[str, Any] | None:
     """The JSON document in ``path`` (``-``: stdin), or None when there is none."""
     try:
-        if path == "-":
-            raw = sys.stdin.buffer.read(MAX_DOC + 1)
-        else:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_DOC + 1)
-    except OSError:
-        return None
-    if len(raw) > MAX_DOC:
+        raw = read_bytes(path, what="a podtriage report", limit=MAX_DOC)
+    except InputFileError:
         return None
     try:
         doc = json.loads(raw.decode("utf-8"))

@@ -53,6 +53,19 @@ def test_stale_node_is_named_with_its_nameserver():
     assert any(f["code"] == "partial" and "2 of 5" in f["summary"] for f in d["findings"])
 
 
+def test_the_one_healthy_node_is_not_sent_to_as_the_fault():
+    # most nodes fail alike, one works: the odd node is the healthy one, and the advice must
+    # not say "look at it first: its pods are the only ones that see this"
+    docs = [diag("web-%d" % i, "node1", "dns-unavailable", ()) for i in range(3)]
+    docs += [diag("web-%d" % i, "node2", "dns-unavailable", ()) for i in (3, 4)]
+    docs += [diag("web-5", "node3")]
+    d = json_document(merge([Source(doc=x, origin="pod") for x in docs]))
+    assert d["verdict"] == "dns-unavailable"
+    nd = [f for f in d["findings"] if f["code"] == "node-differs"]
+    assert [f["data"]["node"] for f in nd] == ["node3"] and nd[0]["severity"] == "warning"
+    assert "the one that works" in nd[0]["remedy"] and "only ones" not in nd[0]["remedy"]
+
+
 def test_all_ok_is_ok_and_one_group():
     r = merge([Source(doc=diag("a", "n1"), origin="x"), Source(doc=diag("b", "n2"), origin="y")])
     assert r.verdict is Verdict.OK

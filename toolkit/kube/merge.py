@@ -205,6 +205,18 @@ def _describe(g: Group) -> str:
     return what
 
 
+def _node_remedy(node: str, servers: Sequence[str], *, healthy: bool) -> str:
+    """Where to look: the odd node, or, when the odd node is the one that works while the
+    rest fail, what it has that the others lack."""
+    if healthy:
+        return ("node %s is the one that works while the others fail: the fault is shared by "
+                "the other nodes (their NodeLocal caches, CoreDNS, the DNS Service's path); "
+                "compare them with node %s" % (node, node))
+    return "look at node %s first%s: its pods are the only ones that see this" % (
+        node, (" and at its nameserver %s (NodeLocal DNSCache: restart the node's cache pod, "
+               "compare its answer with CoreDNS)" % ", ".join(servers)) if servers else "")
+
+
 def _node_findings(groups: Sequence[Group], entries: Sequence[Entry]) -> list[Finding]:
     """A node all of whose reports sit outside the baseline group, while other nodes' reports
     are in it: the fault is on that node (its NodeLocal cache, its conntrack, its CNI)."""
@@ -244,10 +256,8 @@ def _node_findings(groups: Sequence[Group], entries: Sequence[Entry]) -> list[Fi
             evidence.append("pods on other nodes share this result too")
         out.append(Finding(
             code="node-differs", severity=severity, summary=summary, evidence=tuple(evidence),
-            remedy=("look at node %s first%s: its pods are the only ones that see this" % (
-                node, (" and at its nameserver %s (NodeLocal DNSCache: restart the node's "
-                       "cache pod, compare its answer with CoreDNS)" % ", ".join(servers))
-                if servers else "")),
+            remedy=_node_remedy(node, servers, healthy=severity is Severity.WARNING
+                                and base.verdict is not Verdict.OK),
             verdict=_worst(e.verdict for e in mine) if severity is Severity.CRITICAL else None,
             data={"node": node, "servers": servers, "verdicts": verdicts,
                   "pods": sorted(e.pod for e in mine if e.pod)}))

@@ -154,3 +154,34 @@ def test_who_asked_short_lived_sockets(clean_lab, clients):
     assert w["method"] == "sock_diag+procfs" and w["lookups_attributed"] == len(named)
     assert w["client_sockets"] >= 80 and w["sockets_with_process"] >= len(named)  # ports recur within 1 s
     assert any(f"process known for {len(named)} of 80 lookups" in n for n in doc["notes"])
+
+
+def test_each_client_library_is_read_from_its_process(clean_lab, clients):
+    """glibc (dynamic), musl (static: no libc mapped, read by its own symbols) and Go's pure
+    resolver (build information, GODEBUG=netdns=go from its environment) ask at once: every
+    lookup that names its process names that process's library; the search-walk finding
+    lists each library with what it does (issue 24, item 5)."""
+    both = (f"{' '.join(clients['glibc'])} api.corp.example 30 25 & "
+            f"{' '.join(clients['musl'])} www.corp.example 30 25 & "
+            f"{' '.join(clients['go'])} db.corp.example 30 25 & wait")
+    doc = capture_while(clean_lab, 3, ["sh", "-c", both])
+    want = {"api.corp.example": ("gai-glibc", "glibc", "maps"), "www.corp.example": ("gai-musl", "musl", "symbols"),
+            "db.corp.example": ("gai-go", "go", "buildinfo")}
+    seen = set()
+    for lk in doc["lookups"]:
+        p = lk["process"]
+        if not p:
+            continue
+        name, kind, how = want[lk["base"]]
+        assert p["name"] == name and p["library"]["kind"] == kind and p["library"]["how"] == how, p
+        seen.add(kind)
+        if kind == "glibc":
+            assert p["library"]["version"] == os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+        if kind == "go":
+            assert p["library"]["version"].startswith("go1.") and "netdns=go" in p["library"]["detail"]
+        if kind == "musl":
+            assert p["library"]["detail"] == "static"
+    assert seen == {"glibc", "musl", "go"}, doc["who_asked"]
+    walks = next(f for f in doc["findings"] if f["code"] == "capture-library-search-walks")
+    assert {e.split(" ")[0] for e in walks["evidence"]} == {"glibc", "musl", "go"}
+

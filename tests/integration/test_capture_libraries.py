@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_capture import NAME, capture_while
+from tests.lab import SERVERS
 
 pytestmark = pytest.mark.lab
 SRC = Path(__file__).resolve().parent / "clients"
@@ -185,3 +186,24 @@ def test_each_client_library_is_read_from_its_process(clean_lab, clients):
     walks = next(f for f in doc["findings"] if f["code"] == "capture-library-search-walks")
     assert {e.split(" ")[0] for e in walks["evidence"]} == {"glibc", "musl", "go"}
 
+
+
+def test_truncated_answer_to_static_musl_is_flagged(clean_lab, clients):
+    """big.corp.example has 40 A records (over 512 bytes): the upstream (BIND) truncates its
+    answer to a client without EDNS. The pod asks the upstream itself here (the kube-dns path
+    serves another corp.example zone, without that name). Debian's musl 1.2.3 (static: its
+    version cannot be read from the binary) never retries over TCP: every truncated answer
+    stays unfollowed and the finding names the program; glibc retries over TCP: no finding."""
+    clean_lab.resolv_options("ndots:1")  # marks resolv.conf changed: clear_faults restores it
+    upstream = SERVERS["upstream"][1]
+    (clean_lab._etc("pod") / "resolv.conf").write_text(f"nameserver {upstream}\noptions ndots:1\n")
+    doc = capture_while(clean_lab, 3, [*clients["musl"], "big.corp.example", "10", "20"])
+    t = doc["truncation"]
+    assert t["tc_responses"] >= 10 and t["not_followed"] == t["tc_responses"] and t["followed_by_tcp"] == 0, t
+    named = [lk for lk in doc["lookups"] if lk["process"]]
+    assert named, doc["who_asked"]
+    f = next(f for f in doc["findings"] if f["code"] == "capture-library-no-tcp-fallback")
+    assert f["evidence"][0].startswith("musl (static): gai-musl["), f
+    doc = capture_while(clean_lab, 3, [*clients["glibc"], "big.corp.example", "3", "20"])
+    assert doc["truncation"]["not_followed"] == 0 and doc["truncation"]["followed_by_tcp"] >= 3, doc["truncation"]
+    assert "capture-library-no-tcp-fallback" not in {f["code"] for f in doc["findings"]}

@@ -126,3 +126,15 @@ def test_five_second_signature_with_each_librarys_fix():
         assert s.signature_hits == 1
         f = next(f for f in rep.findings if f.code == "capture-library-parallel-queries")
         assert text in f.evidence[0] and f.evidence[0].startswith(lib.label())
+
+
+def test_the_same_question_truncated_again_counts_each_answer():
+    """musl asks again on each call and never over TCP: three calls, three TC answers, none
+    followed (seen in the lab with Debian's musl 1.2.3: the count said 1 of 3)."""
+    ev = []
+    for i in range(3):
+        ev += [(100.0 + i, S.dns_query(7 + i, "big.example", 1), C, R, 40000 + i, 53),
+               (100.001 + i, S.dns_response(7 + i, "big.example", 1, tc=True), R, C, 53, 40000 + i)]
+    rep, s = _analyze(ev, MUSL_OLD)
+    assert (s.tc_responses, s.tc_not_followed, s.tc_followed_by_tcp) == (3, 3, 0)
+    assert next(f for f in rep.findings if f.code == "capture-tc-not-followed").summary.startswith("3 truncated")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_capture import NAME, capture_while
+from tests.lab import SERVERS
 
 pytestmark = pytest.mark.lab
 SRC = Path(__file__).resolve().parent / "clients"
@@ -154,3 +155,55 @@ def test_who_asked_short_lived_sockets(clean_lab, clients):
     assert w["method"] == "sock_diag+procfs" and w["lookups_attributed"] == len(named)
     assert w["client_sockets"] >= 80 and w["sockets_with_process"] >= len(named)  # ports recur within 1 s
     assert any(f"process known for {len(named)} of 80 lookups" in n for n in doc["notes"])
+
+
+def test_each_client_library_is_read_from_its_process(clean_lab, clients):
+    """glibc (dynamic), musl (static: no libc mapped, read by its own symbols) and Go's pure
+    resolver (build information, GODEBUG=netdns=go from its environment) ask at once: every
+    lookup that names its process names that process's library; the search-walk finding
+    lists each library with what it does (issue 24, item 5)."""
+    both = (f"{' '.join(clients['glibc'])} api.corp.example 30 25 & "
+            f"{' '.join(clients['musl'])} www.corp.example 30 25 & "
+            f"{' '.join(clients['go'])} db.corp.example 30 25 & wait")
+    doc = capture_while(clean_lab, 3, ["sh", "-c", both])
+    want = {"api.corp.example": ("gai-glibc", "glibc", "maps"), "www.corp.example": ("gai-musl", "musl", "symbols"),
+            "db.corp.example": ("gai-go", "go", "buildinfo")}
+    seen = set()
+    for lk in doc["lookups"]:
+        p = lk["process"]
+        if not p:
+            continue
+        name, kind, how = want[lk["base"]]
+        assert p["name"] == name and p["library"]["kind"] == kind and p["library"]["how"] == how, p
+        seen.add(kind)
+        if kind == "glibc":
+            assert p["library"]["version"] == os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+        if kind == "go":
+            assert p["library"]["version"].startswith("go1.") and "netdns=go" in p["library"]["detail"]
+        if kind == "musl":
+            assert p["library"]["detail"] == "static"
+    assert seen == {"glibc", "musl", "go"}, doc["who_asked"]
+    walks = next(f for f in doc["findings"] if f["code"] == "capture-library-search-walks")
+    assert {e.split(" ")[0] for e in walks["evidence"]} == {"glibc", "musl", "go"}
+
+
+
+def test_truncated_answer_to_static_musl_is_flagged(clean_lab, clients):
+    """big.corp.example has 40 A records (over 512 bytes): the upstream (BIND) truncates its
+    answer to a client without EDNS. The pod asks the upstream itself here (the kube-dns path
+    serves another corp.example zone, without that name). Debian's musl 1.2.3 (static: its
+    version cannot be read from the binary) never retries over TCP: every truncated answer
+    stays unfollowed and the finding names the program; glibc retries over TCP: no finding."""
+    clean_lab.resolv_options("ndots:1")  # marks resolv.conf changed: clear_faults restores it
+    upstream = SERVERS["upstream"][1]
+    (clean_lab._etc("pod") / "resolv.conf").write_text(f"nameserver {upstream}\noptions ndots:1\n")
+    doc = capture_while(clean_lab, 3, [*clients["musl"], "big.corp.example", "10", "20"])
+    t = doc["truncation"]
+    assert t["tc_responses"] >= 10 and t["not_followed"] == t["tc_responses"] and t["followed_by_tcp"] == 0, t
+    named = [lk for lk in doc["lookups"] if lk["process"]]
+    assert named, doc["who_asked"]
+    f = next(f for f in doc["findings"] if f["code"] == "capture-library-no-tcp-fallback")
+    assert f["evidence"][0].startswith("musl (static): gai-musl["), f
+    doc = capture_while(clean_lab, 3, [*clients["glibc"], "big.corp.example", "3", "20"])
+    assert doc["truncation"]["not_followed"] == 0 and doc["truncation"]["followed_by_tcp"] >= 3, doc["truncation"]
+    assert "capture-library-no-tcp-fallback" not in {f["code"] for f in doc["findings"]}

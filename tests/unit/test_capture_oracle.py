@@ -17,6 +17,7 @@ from toolkit.capture import synth as S
 from toolkit.capture.analysis import Analyzer
 from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import Decoder
+from toolkit.capture.dnswire import rcode_name
 from toolkit.capture.pcapio import PcapReader, write_pcap
 from toolkit.capture.records import IcmpSeen, Pair, Retransmission, Unanswered
 from toolkit.capture.session import analyze_file
@@ -30,7 +31,8 @@ def tshark_rows(pcap: Path) -> list[dict]:
     exe = shutil.which("tshark")
     assert exe, "tshark is the test oracle and must be installed (apt-get install tshark)"
     fields = ["frame.number", "dns.id", "dns.flags.response", "dns.time", "dns.response_to", "dns.response_in",
-              "dns.retransmission", "dns.flags.rcode", "dns.flags.truncated", "icmp.type", "icmpv6.type"]
+              "dns.retransmission", "dns.flags.rcode", "dns.flags.truncated", "icmp.type", "icmpv6.type",
+              "dns.resp.ext_rcode"]
     cmd = [exe, "-2", "-r", str(pcap), "-Y", "dns", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"]
     for f in fields:
         cmd += ["-e", f]
@@ -90,9 +92,9 @@ def check_against_tshark(path: Path, res, events) -> list[dict]:
     for (txid, us), n in ours.items():
         near = sum(ts_pairs.get((txid, us + d), 0) for d in (-1, 0, 1))
         assert near >= n, f"pair txid {txid} latency {us} us not in tshark's {sorted(ts_pairs)}"
-    rc = Counter(int(r["dns.flags.rcode"]) for r in responses)
-    names = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
-    assert s.rcodes == {names[k]: v for k, v in rc.items()}
+    # the extended rcode: the OPT record's upper 8 bits over the header's 4 (RFC 6891 6.1.3)
+    rc = Counter((int(r["dns.resp.ext_rcode"] or "0", 0) << 4) | int(r["dns.flags.rcode"]) for r in responses)
+    assert s.rcodes == {rcode_name(k): v for k, v in rc.items()}
     return rows
 
 

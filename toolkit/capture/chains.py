@@ -259,7 +259,8 @@ class ChainTracker:
             prev = c.asked.get((qn, qt))
             if prev is not None:
                 # a retry: bounded by the resolver's patience with one question, not by quiet
-                if ts - prev.origin > self._bound(c, p) or ts - prev.last > cfg.try_bound:
+                if (ts - prev.origin > self._bound(c, p)
+                        or ts - prev.last > cfg.try_bound(len(c.servers) + (p.server not in c.servers))):
                     # the resolver would have given up on it, or sent it again long before:
                     # a new call asks again
                     continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 5.0  # glibc RES_TIMEOUT
+MAXNS = 3  # glibc resolv.h MAXNS; Go keeps three servers too (dnsconfig_unix.go)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,18 +43,38 @@ class AnalyzerConfig:
     exact_latency_samples: int = 2_048
 
     def retry_bound(self, servers: int) -> float:
-        """The longest one question is asked again by one resolver call: glibc's worst case,
-        timeout x attempts x servers (default 5 s x 2 x at most MAXNS = 3 servers: 30 s),
-        counted from the question's first send. Past it glibc's res_send has returned
-        ETIMEDOUT, so the same question is a new getaddrinfo call."""
-        return self.timeout * max(1, self.attempts) * min(3, max(1, servers))
+        """The longest one resolver call keeps asking one question, counted from its first
+        send: Go's tryOneName (net/dnsclient_unix.go: for each of `attempts` rounds, each
+        server in turn with the full timeout) is timeout x attempts x servers (5 s x 2 x at
+        most 3 servers: 30 s), the longest of the three libraries: glibc's rounds sum its
+        per-server waits (``glibc_try_wait``: 5 + 3 + 6 = 14 s a round with three servers,
+        28 s in all), musl's whole call is one timeout (res_msend.c: `t2-t0 < timeout`).
+        Past it the library has returned ETIMEDOUT: the same question is a new call."""
+        n = min(MAXNS, max(1, servers))
+        go = self.timeout * max(1, self.attempts) * n
+        glibc = max(1, self.attempts) * sum(glibc_try_wait(self.timeout, i, n) for i in range(n))
+        return max(go, glibc)
 
-    @property
-    def try_bound(self) -> float:
-        """The longest a resolver waits on one try before it sends the question again (or gives
-        up): glibc's send_dg waits the timeout, scaled for a later server by its index over
-        the server count (at most 4/3 of it, the third of MAXNS = 3); musl resends every
-        timeout/attempts; Go every timeout. The same question after a longer silence is
-        another call (issue 24: one question from two sockets 8 s apart is two lookups).
-        The 0.5 s: scheduling on a loaded node, far above the capture's timing jitter."""
-        return self.timeout * 4.0 / 3.0 + 0.5
+    def try_bound(self, servers: int = MAXNS) -> float:
+        """The longest a resolver stays silent on one question before it sends it again (to
+        the next server, or the next round) or gives up: glibc's per-server wait
+        (``glibc_try_wait``: the timeout for one or two servers, 4/3 of it for the third of
+        three), Go's timeout, musl's timeout/attempts. The same question after a longer
+        silence is another call (issue 24: one question from two sockets 8 s apart is two
+        lookups). The 0.5 s: scheduling on a loaded node, far above the capture's jitter."""
+        n = min(MAXNS, max(1, servers))
+        return max(self.timeout, *(glibc_try_wait(self.timeout, i, n) for i in range(n))) + 0.5
+
+
+def glibc_try_wait(timeout: float, index: int, servers: int) -> float:
+    """How long glibc's send_dg waits on server number ``index`` of ``servers`` (glibc
+    resolv/res_send.c, send_dg: `int seconds = (statp->retrans << ns); if (ns > 0) seconds
+    /= statp->nscount; if (seconds <= 0) seconds = 1;`; `ns` is the server's index, not the
+    try: the wait is the same in every round). In whole seconds, as resolv.conf's `timeout:n`
+    is; a fractional timeout (only ever given here by hand) is kept as it is."""
+    whole = timeout == int(timeout)
+    t = int(timeout) if whole else timeout
+    if index <= 0:
+        return float(max(1, t)) if whole else timeout
+    w = (t << index) // servers if isinstance(t, int) else t * (1 << index) / servers
+    return float(max(1, w)) if whole else max(timeout / servers, w)

@@ -18,12 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from toolkit.capture.dnswire import TCP, UDP, DnsEvent, DnsParseError, Transport, parse_dns
+from toolkit.capture.linklayer import LINKTYPES as WRAPPED_LINKTYPES
+from toolkit.capture.linklayer import peel
 from toolkit.capture.reassembly import MAX_TCP_FLOWS, IpReassembler, TcpReassembler
 from toolkit.sockerr import IcmpOrigin, NetError, classify_icmp
 
 DNS_PORT = 53
 MAX_VLAN_TAGS = 4
 MAX_IPV6_EXT = 8
+MAX_ORIGINS = 32  # distinct NFLOG groups/prefixes or PKTAP processes kept by name
 
 _inet_ntop = socket.inet_ntop
 _AF4 = socket.AF_INET
@@ -100,6 +103,7 @@ class Decoder:
         self.outgoing = 0
         self.incoming = 0
         self.other_ethertypes: dict[int, int] = {}  # frames that were not IP, by ethertype
+        self.origins: dict[str, list[int]] = {}  # [queries, responses] by who saw them (NFLOG, PKTAP)
 
     # The hot path: one method, local names, byte indexing.
     def decode(self, ts_ns: int, linktype: int, data: bytes) -> Events:
@@ -152,6 +156,8 @@ class Decoder:
                 fam = int.from_bytes(d[:4], "little" if lt == 108 else "big")
             et = 0x0800 if fam == 2 else 0x86DD if fam in (10, 24, 28, 30) else 0
             off = 4
+        elif lt in WRAPPED_LINKTYPES:
+            return self._wrapped(ts, lt, d)
         else:
             self.unsupported_linktype += 1
             return _EMPTY
@@ -160,6 +166,27 @@ class Decoder:
         if et == 0x86DD:
             return self._ipv6(ts, d, off)
         return self._ether(ts, d, et, off, 0)
+
+    def _wrapped(self, ts: float, lt: int, d: bytes) -> Events:
+        """NFLOG, PKTAP, PPP, Cisco HDLC (``linklayer``): peel the header, decode what it
+        wraps, and count the DNS messages by who saw them (an NFLOG group and prefix)."""
+        got = peel(lt, d)
+        if isinstance(got, str):
+            return self._frame_bad(got)
+        if got.inner is not None:
+            evs = self._decode(ts, got.inner, d[got.off:])
+        elif got.et:
+            evs = self._ether(ts, d, got.et, got.off, 0)
+        else:
+            self.not_ip += 1
+            return _EMPTY
+        if got.origin is not None:
+            for e in evs:
+                if isinstance(e, DnsEvent):
+                    o = self.origins
+                    key = got.origin if got.origin in o or len(o) < MAX_ORIGINS else "other origins"
+                    o.setdefault(key, [0, 0])[e.is_response] += 1
+        return evs
 
     def _ether(self, ts: float, d: bytes, et: int, off: int, depth: int) -> Events:
         """What follows an ethertype: 802.1Q/QinQ tags, PPPoE session, MPLS, then IP."""

@@ -163,13 +163,16 @@ class TruncationWatch:
         self.waiting: OrderedDict[TcKey, float] = OrderedDict()
 
     def truncated(self, key: TcKey, ts: float) -> int:
-        """A TC answer at ``ts``; returns how many older ones the cap pushed out unfollowed."""
+        """A TC answer at ``ts``; returns how many older ones it or the cap ends unfollowed:
+        the same question truncated again over UDP means the last TC answer was not
+        followed (musl before 1.2.4 asks again on each call and never over TCP)."""
         tw = self.waiting
+        gone = 1 if tw.pop(key, None) is not None else 0
         tw[key] = ts
         if len(tw) > self.cfg.max_tc_waiting:
             tw.popitem(last=False)
-            return 1
-        return 0
+            gone += 1
+        return gone
 
     def followed(self, key: TcKey) -> bool:
         """A TCP query (or answer) for ``key``: True when a TC answer was waiting for it."""

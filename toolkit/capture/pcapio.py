@@ -20,6 +20,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import NoReturn, Protocol
 
+from toolkit.capture.linklayer import LINKTYPES as WRAPPED_LINKTYPES
 from toolkit.errors import InputFileError
 
 # Link types (https://www.tcpdump.org/linktypes.html) this package decodes.
@@ -35,6 +36,7 @@ LINKTYPES = {
     LINKTYPE_NULL: "null/loopback", LINKTYPE_ETHERNET: "ethernet", LINKTYPE_RAW: "raw-ip",
     12: "raw-ip", 14: "raw-ip", LINKTYPE_LOOP: "loop", LINKTYPE_LINUX_SLL: "linux-sll",
     LINKTYPE_IPV4: "ipv4", LINKTYPE_IPV6: "ipv6", LINKTYPE_LINUX_SLL2: "linux-sll2",
+    **WRAPPED_LINKTYPES,  # NFLOG, PKTAP, PPP, Cisco HDLC (linklayer.py)
 }
 
 MAX_RECORD = 262_144  # tcpdump's MAXIMUM_SNAPLEN; a larger caplen means a damaged file

@@ -15,6 +15,7 @@ from typing import Any
 
 from toolkit.capture.decode import Malformed
 from toolkit.capture.dnswire import Transport
+from toolkit.capture.libraries import ResolverLibrary
 from toolkit.capture.pcapio import CaptureFormat
 from toolkit.sockerr import NetError
 
@@ -101,6 +102,7 @@ class ProcessInfo:
     pid: int
     name: str
     cmdline: str = ""
+    library: ResolverLibrary | None = None  # read from /proc/PID/maps while it ran (libraries.py)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from toolkit.capture import coverage, othername
+from toolkit.capture import coverage, library_rules, othername
 from toolkit.capture.dnswire import Rcode
 from toolkit.capture.records import CaptureMode, CaptureResult, LookupOutcome, ServerStats, UnansweredReason
 from toolkit.capture.text import hostport, iso, lookup_line, mismatch_line, pair_line
@@ -283,11 +283,14 @@ RULES: tuple[RuleRow[CaptureResult], ...] = (
     RuleRow(priority=115, rule=answer_mismatch),
     RuleRow(priority=112, rule=malformed_answers),
     RuleRow(priority=110, rule=five_second_signature),
+    RuleRow(priority=109, rule=library_rules.parallel_queries),
     RuleRow(priority=100, rule=late_answers),
     RuleRow(priority=90, rule=error_rcodes),
     RuleRow(priority=85, rule=othername.answered_by_search_candidate),
     RuleRow(priority=80, rule=search_amplification),
+    RuleRow(priority=79, rule=library_rules.search_walks),
     RuleRow(priority=70, rule=tc_not_followed),
+    RuleRow(priority=69, rule=library_rules.truncated_to_musl),
     RuleRow(priority=65, rule=coverage.no_responses),
     RuleRow(priority=64, rule=coverage.no_queries),
     RuleRow(priority=60, rule=coverage.malformed),

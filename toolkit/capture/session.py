@@ -13,6 +13,7 @@ from toolkit import signals
 from toolkit.capture.analysis import Analyzer, Sink
 from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import Decoder, Malformed
+from toolkit.capture.linklayer import LINKTYPE_NFLOG
 from toolkit.capture.pcapio import LINKTYPES, PcapReader
 from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
 from toolkit.deadline import Deadline
@@ -76,16 +77,26 @@ def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress:
         return CaptureResult(mode=CaptureMode.READ, source=path, packets=reader.packets, summary=analyzer.summary(),
                              decoder=decoder.counters(), linktypes=linktypes, file_format=reader.format,
                              stopped_by=stopped, elapsed_s=time.monotonic() - t0,
-                             notes=tuple(_notes(decoder, stopped, reader.packets)),
+                             notes=tuple(_notes(decoder, stopped, reader.packets, reader.linktypes)),
                              both_directions=decoder.both_directions())
 
 
-def _notes(decoder: Decoder, stopped: StopReason, packets: int) -> list[str]:
+def _notes(decoder: Decoder, stopped: StopReason, packets: int, linktypes: set[int] | None = None) -> list[str]:
     """What the reader should know about what was not analysed."""
     notes = []
+    if linktypes and LINKTYPE_NFLOG in linktypes:
+        # libpcap stamps an NFLOG frame when it reads it from the netlink socket, not with the
+        # kernel's NFULA_TIMESTAMP (absent on the OUTPUT hook); seen in the lab: without
+        # --nflog-threshold 1, seven frames sent over 30 ms were stamped within 12 us.
+        notes.append("NFLOG frames are timed when the capturing program read them, not on the wire "
+                     "(the kernel batches them unless the rule has --nflog-threshold 1): latencies "
+                     "are approximate")
     if decoder.unsupported_linktype:
         notes.append(f"{decoder.unsupported_linktype} frames of an unsupported link type were skipped "
-                     f"(supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback)")
+                     f"(supported: Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback, NFLOG, PKTAP, "
+                     f"PPP, Cisco HDLC)")
+    for origin, (q, r) in sorted(decoder.origins.items(), key=lambda kv: -sum(kv[1]))[:8]:
+        notes.append(f"seen by {origin}: {q} queries, {r} responses")
     other = {et: n for et, n in decoder.other_ethertypes.items() if et >= 0x0600 and et not in _HARMLESS_ETHERTYPES}
     if other:
         kinds = ", ".join(f"0x{et:04x}{' (' + _ETHERTYPE_NAMES[et] + ')' if et in _ETHERTYPE_NAMES else ''} "

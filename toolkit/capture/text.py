@@ -79,6 +79,8 @@ def lookup_line(lk: Lookup) -> str:
     who = ""
     if lk.process is not None:
         who = f" {lk.process.name}[{lk.process.pid}]"
+        if lk.process.library is not None:
+            who += f" ({lk.process.library.label()})"
     types = ",".join(lk.qtypes)
     if lk.outcome == LookupOutcome.ANSWERED:
         what = ", ".join(lk.addresses[:4]) or "answered (no A/AAAA)"

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TypedDict
 
 from toolkit.capture.dnswire import Transport
+from toolkit.capture.libraries import ResolverLibrary, read_library
 from toolkit.capture.records import ProcessInfo
 from toolkit.errors import best_effort
 
@@ -142,6 +143,7 @@ class SocketFinder:
         self._recent_pids: OrderedDict[int, None] = OrderedDict()  # pids that owned a DNS socket
         self._hints: OrderedDict[tuple[int, int], None] = OrderedDict()  # (pid, fd) that did
         self.info: dict[int, tuple[str, str]] = {}  # pid -> (comm, cmdline), read when first seen
+        self.libraries: dict[int, ResolverLibrary | None] = {}  # pid -> its resolver library
         self._netns = _readlink("/proc/self/ns/net")
         self._ns_pids: list[int] = []
         self._pid_ns: dict[int, bool] = {}
@@ -231,7 +233,9 @@ class SocketFinder:
             # read now: the asker may exit before the lookup is reported
             self.info[pid] = (_read(f"/proc/{pid}/comm").strip(),
                               _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()[:300])
+            self.libraries[pid] = read_library(pid)
             if len(self.info) > MAX_CACHE:
+                self.libraries.pop(next(iter(self.info)), None)
                 self.info.pop(next(iter(self.info)))
         self._recent_pids[pid] = None
         self._recent_pids.move_to_end(pid)
@@ -418,7 +422,7 @@ class WhoAsked:
                     cmd = " ".join(p.cmdline())[:300]
                 except (psutil.AccessDenied, psutil.ZombieProcess):
                     cmd = ""
-            info = ProcessInfo(pid, name, cmd)
+            info = ProcessInfo(pid, name, cmd, library=read_library(pid))
         if reading.failed:
             return None  # gone (short-lived): not cached, a later call may not know either
         self._procs[pid] = info
@@ -447,7 +451,7 @@ class WhoAsked:
         info = None
         if self.watch is not None and pid in self.watch.info:
             name, cmd = self.watch.info[pid]
-            info = ProcessInfo(pid, name, cmd) if name else None
+            info = ProcessInfo(pid, name, cmd, library=self.watch.libraries.get(pid)) if name else None
         if info is None:
             info = self.process(pid)
         if info is not None:

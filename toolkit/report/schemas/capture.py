@@ -9,7 +9,10 @@ COUNTS: Schema = {"type": "object", "additionalProperties": COUNT}
 LOOKUP = obj({"client": STRING, "base": STRING, "qtypes": STRINGS, "queries": COUNT,
               "retransmissions": COUNT, "nxdomain": COUNT, "unanswered": COUNT, "outcome": STRING,
               "addresses": STRINGS, "duration_ms": nullable(NUMBER),
-              "process": nullable(obj({"pid": INTEGER, "name": STRING, "cmdline": nullable(STRING)},
+              "process": nullable(obj({"pid": INTEGER, "name": STRING, "cmdline": nullable(STRING),
+                                       "library": nullable(obj({"kind": STRING, "version": nullable(STRING),
+                                                                "detail": STRING, "how": STRING},
+                                                               required=("kind",)))},
                                       required=("pid", "name")))},
              required=("client", "base", "queries", "outcome", "process"))
 SERVER = obj({"server": STRING, "port": INTEGER, "queries": COUNT, "responses": COUNT, "unanswered": COUNT,

@@ -161,8 +161,9 @@ def histogram_table(s: CaptureSummary) -> Table:
             note = f"<- the 5-second signature: {s.signature_hits} resend(s) after the {s.timeout_s:g} s timeout"
         rows.append((str(b), str(n), f"{100.0 * n / total:.1f} %" if total else "-", _bar(n, top),
                      *(str(v.latency_histogram.get(str(b), 0)) for v in servers), note))
-    return Table(f"Latency: {total} questions by how long the client waited (all servers; the busiest "
-                 f"{len(servers)} beside)",
+    beside = f" (all servers; the busiest {len(servers)} beside)" if servers else ""
+    return Table(f"Latency: {total} question{'' if total == 1 else 's'} by how long the client "
+                 f"waited{beside}",
                  ("wait", "questions", "share", "", *(hostport(v.server, v.port) for v in servers), "note"),
                  tuple(rows))
 

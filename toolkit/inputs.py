@@ -34,7 +34,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
 
-from toolkit.errors import InputFileError, open_error
+from toolkit import signals
+from toolkit.errors import InputFileError, StoppedBySignal, open_error
 
 # Configuration files (resolv.conf, hosts, nsswitch.conf): glibc reads them line by line, a
 # real one is a few KB (resolvconf reports anything near the cap as a finding).
@@ -147,6 +148,12 @@ class BoundedReader:
         """Block until the fd is readable (or the writer hung up), at most until the deadline."""
         while True:
             left = self._expires - time.monotonic()
+            if signals.stopped():
+                # SIGINT/SIGTERM end a wait for input as the deadline does (toolkit.signals):
+                # a FIFO nobody writes to held the first signal for the whole --deadline.
+                raise StoppedBySignal(f"{self.name}: {signals.describe()} while waiting for "
+                                      f"input ({self.read_bytes} bytes read)",
+                                      exit_code=signals.exit_code())
             if left <= 0:
                 hint = ("a FIFO or pipe that nobody writes to? give a regular file, or write "
                         "to the pipe before the deadline" if self.fifo else
@@ -154,7 +161,7 @@ class BoundedReader:
                 raise InputFileError(self.name, f"no end of input within the deadline ({self.read_bytes} "
                                                 f"bytes read)", hint=hint)
             try:
-                events = self._poll.poll(min(left, 1.0) * 1000.0)
+                events = self._poll.poll(signals.tick(left) * 1000.0)
             except InterruptedError:  # PEP 475 retries, but a handler may raise: keep going
                 continue
             if events:

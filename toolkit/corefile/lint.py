@@ -4,7 +4,8 @@ Corefile and, when it maps, in the file it came from).
 
 Rules (codes are stable):
 - ``duplicate-server-block`` (critical): two blocks serve the same transport+zone+port on
-  overlapping ``bind`` addresses: CoreDNS refuses to start.
+  overlapping ``bind`` addresses: CoreDNS refuses to start. One finding per key, however many
+  blocks repeat it (``count``, the first ``examples``): output grows with the file.
 - ``duplicate-plugin`` (warning): a plugin given twice in one block (the seed's double loop).
 - ``missing-cache`` / ``missing-loop`` / ``missing-errors``: a block that forwards without a
   cache (warning) or without loop detection (warning); a block without ``errors`` (warning).
@@ -68,7 +69,7 @@ from toolkit.corefile.lint_subjects import (
     block_facts,
     forwards,
     imports,
-    same_key_pairs,
+    same_key_blocks,
     shadows,
     targets,
 )
@@ -169,7 +170,7 @@ def lint_corefile(cf: Corefile, role: RoleAssignment | None = None,
         return fragment
     out: list[Finding] = []
     ask(out, ADDRESS_RULES, addresses(f))
-    ask(out, PAIR_RULES, same_key_pairs(f))
+    ask(out, PAIR_RULES, same_key_blocks(f))
     for b in cf.blocks:
         out.extend(_lint_block(f, b))
     ask(out, SHADOW_RULES, shadows(f))

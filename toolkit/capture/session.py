@@ -12,7 +12,7 @@ from collections.abc import Callable
 from toolkit import signals
 from toolkit.capture.analysis import Analyzer, Sink
 from toolkit.capture.config import AnalyzerConfig
-from toolkit.capture.decode import Decoder, Malformed
+from toolkit.capture.decode import MAX_IPV6_EXT, MAX_TUNNEL_DEPTH, Decoder, Malformed
 from toolkit.capture.pcapio import LINKTYPES, PcapReader
 from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
 from toolkit.deadline import Deadline
@@ -80,6 +80,10 @@ def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress:
                              both_directions=decoder.both_directions())
 
 
+_TOO_DEEP = {"ipv6-extension-headers": f"behind more than {MAX_IPV6_EXT} IPv6 extension headers",
+             "tunnels": f"inside more than {MAX_TUNNEL_DEPTH} nested tunnels"}
+
+
 def _notes(decoder: Decoder, stopped: StopReason, packets: int) -> list[str]:
     """What the reader should know about what was not analysed."""
     notes = []
@@ -92,6 +96,10 @@ def _notes(decoder: Decoder, stopped: StopReason, packets: int) -> list[str]:
                           f"x{n}" for et, n in sorted(other.items(), key=lambda kv: -kv[1])[:6])
         notes.append(f"{sum(other.values())} frames carried no IP podtriage decodes and were skipped: "
                      f"ethertype {kinds}")
+    if decoder.too_deep:
+        notes.append(f"{sum(decoder.too_deep.values())} frames were not analysed: "
+                     + ", ".join(f"{n} {_TOO_DEEP[k]}" for k, n in sorted(decoder.too_deep.items()))
+                     + " (DNS inside them is not counted)")
     if stopped != StopReason.END:
         why = "--deadline reached" if stopped == StopReason.DEADLINE else f"interrupted by {signals.describe()}"
         notes.append(f"{why} after {packets} packets: the analysis covers only the start of "

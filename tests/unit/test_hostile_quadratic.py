@@ -209,3 +209,41 @@ def test_merge_20k_answers_sigterm_within_a_second(docs20k):
     assert took < 1.0 + H.GRACE_S and code == 143, (took, code, err)
     doc = json.loads(out)
     assert doc["interrupted"] == "SIGTERM" and doc["verdict"] != "ok"
+
+
+# ------------------------------------------------------------ trace and check say it too
+
+@pytest.mark.parametrize("n", [700, 4000])
+def test_trace_reports_the_refusal_once(corefiles, n):
+    o = H.run_cli(["corefile", "trace", "x.corp.example.", "-c", str(corefiles[n]), "--deadline", "5",
+                   "-o", "json"])
+    H.check(o, codes={1}, deadline=5.0)
+    doc = json.loads(o.stdout)
+    dup = [f for f in doc["findings"] if f["code"] == "duplicate-server-block"]
+    assert doc["verdict"] == "dns-error" and len(dup) == 1 and dup[0]["data"]["count"] == n - 1
+
+
+def test_trace_of_a_loadable_corefile_is_unchanged(tmp_path):
+    f = tmp_path / "Corefile"
+    f.write_text(dup_corefile(1) + dup_corefile(1, zone="other.example"))
+    o = H.run_cli(["corefile", "trace", "x.corp.example.", "-c", str(f), "-o", "json"])
+    H.check(o, codes={0})
+    assert not any(x["code"] == "duplicate-server-block" for x in json.loads(o.stdout)["findings"])
+
+
+def test_check_gets_the_refusals_first_and_is_never_ok_with_them():
+    """corefile check's build adds the same findings (with_refusals); probing needs the lab
+    (tests/integration), the joining does not."""
+    from toolkit.corefile.lint import duplicate_blocks, with_refusals
+    from toolkit.corefile.roles import assemble
+    from toolkit.model import Report, Verdict
+
+    asm = assemble([parse_corefile(dup_corefile(50))])
+    refusals = duplicate_blocks(asm)
+    assert len(refusals) == 1 and refusals[0].data["count"] == 49
+    ok = Report(command="corefile check", verdict=Verdict.OK)
+    out = with_refusals(ok, refusals)
+    assert out.verdict is Verdict.DNS_ERROR and out.findings[0].code == "duplicate-server-block"
+    worse = Report(command="corefile check", verdict=Verdict.DNS_UNAVAILABLE)
+    assert with_refusals(worse, refusals).verdict is Verdict.DNS_UNAVAILABLE
+    assert with_refusals(ok, []) is ok

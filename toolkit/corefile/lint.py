@@ -44,7 +44,7 @@ best-practice findings as info, since the operator reconciles edits away; a chao
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from toolkit.corefile.document import Corefile, ServerBlock
 from toolkit.corefile.plugins.base import CURRENT, Semantics
@@ -177,6 +177,26 @@ def lint_corefile(cf: Corefile, role: RoleAssignment | None = None,
     ask(out, IMPORT_RULES, imports(f))
     ask(out, FILE_RULES, (f,))
     return out
+
+
+def duplicate_blocks(assembly: Assembly, semantics: Semantics = CURRENT) -> list[Finding]:
+    """Only the ``duplicate-server-block`` findings (one per key, linear in the blocks): what
+    ``corefile trace`` and ``check`` add to their own findings, since a path through a
+    Corefile CoreDNS refuses to load is a prediction about a server that does not start."""
+    out: list[Finding] = []
+    for cf in assembly.corefiles:
+        if not cf.fragment:
+            ask(out, PAIR_RULES, same_key_blocks(CorefileFacts(cf, assembly.role_of(cf), semantics)))
+    return out
+
+
+def with_refusals(report: Report, refusals: Sequence[Finding]) -> Report:
+    """REPORT with REFUSALS first among its findings; an ``ok`` verdict becomes ``dns-error``
+    (the Corefile does not load: lint's verdict for it)."""
+    if not refusals:
+        return report
+    verdict = Verdict.DNS_ERROR if report.verdict is Verdict.OK else report.verdict
+    return replace(report, verdict=verdict, findings=(*refusals, *report.findings))
 
 
 def _file_summary(cf: Corefile, r: RoleAssignment | None) -> FileSummary:

@@ -60,6 +60,10 @@ _SCOPE: contextvars.ContextVar[float | None] = contextvars.ContextVar("input_dea
 _PROCESS_EXPIRY: float | None = None
 
 
+# How long after SIGINT/SIGTERM a reader still gets data that is already there (see _wait).
+STOP_GRACE_S = 0.5
+
+
 @contextlib.contextmanager
 def deadline_scope(seconds: float | None) -> Iterator[None]:
     """Reads inside this block wait at most until ``seconds`` from now (monotonic)."""
@@ -148,12 +152,6 @@ class BoundedReader:
         """Block until the fd is readable (or the writer hung up), at most until the deadline."""
         while True:
             left = self._expires - time.monotonic()
-            if signals.stopped():
-                # SIGINT/SIGTERM end a wait for input as the deadline does (toolkit.signals):
-                # a FIFO nobody writes to held the first signal for the whole --deadline.
-                raise StoppedBySignal(f"{self.name}: {signals.describe()} while waiting for "
-                                      f"input ({self.read_bytes} bytes read)",
-                                      exit_code=signals.exit_code())
             if left <= 0:
                 hint = ("a FIFO or pipe that nobody writes to? give a regular file, or write "
                         "to the pipe before the deadline" if self.fifo else
@@ -164,8 +162,17 @@ class BoundedReader:
                 events = self._poll.poll(signals.tick(left) * 1000.0)
             except InterruptedError:  # PEP 475 retries, but a handler may raise: keep going
                 continue
-            if events:
+            since = signals.stopped_for()
+            if events and (since is None or since < STOP_GRACE_S):
                 return
+            if since is not None:
+                # SIGINT/SIGTERM end a wait for input as the deadline does (toolkit.signals):
+                # a FIFO nobody writes to held the first signal for the whole --deadline. Data
+                # already there is still read for STOP_GRACE_S, so a reader that checks the
+                # stop itself (capture --read -, every 1024 records) ends with its partial report.
+                raise StoppedBySignal(f"{self.name}: {signals.describe()} while waiting for "
+                                      f"input ({self.read_bytes} bytes read)",
+                                      exit_code=signals.exit_code())
 
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all, for -1), each wait bounded by the deadline; past the cap

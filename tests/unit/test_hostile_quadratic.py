@@ -247,3 +247,29 @@ def test_check_gets_the_refusals_first_and_is_never_ok_with_them():
     worse = Report(command="corefile check", verdict=Verdict.DNS_UNAVAILABLE)
     assert with_refusals(worse, refusals).verdict is Verdict.DNS_UNAVAILABLE
     assert with_refusals(ok, []) is ok
+
+
+def test_capture_from_a_pipe_that_went_quiet_answers_sigterm_with_its_partial_report(tmp_path):
+    """Reading a pcap from a pipe whose writer stops writing: SIGTERM ends the wait for input
+    (toolkit.inputs) and what was read is the partial report, not an error."""
+    pcap = H.answered_pcap(tmp_path / "a.pcap", 300).read_bytes()
+    env = dict(os.environ, PODTRIAGE_PROGRESS="0")
+    p = subprocess.Popen([*H.PODTRIAGE, "capture", "--read", "-", "-o", "json", "--deadline", "60"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert p.stdin is not None
+        p.stdin.write(pcap[: len(pcap) // 2])
+        p.stdin.flush()
+        time.sleep(2.0)
+        assert p.poll() is None
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert took < 1.0 + H.GRACE_S and p.returncode == 143, (took, p.returncode, err)
+    doc = json.loads(out)
+    assert doc["interrupted"] == "SIGTERM" and doc["decoder"]["dns_messages"] > 0 and doc["verdict"] != "ok"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from toolkit import signals
+from toolkit.errors import StoppedBySignal
 from toolkit.capture.analysis import Analyzer, Sink
 from toolkit.capture.config import AnalyzerConfig
 from toolkit.capture.decode import MAX_IPV6_EXT, MAX_TUNNEL_DEPTH, Decoder, Malformed
@@ -54,20 +55,25 @@ def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress:
         decode = decoder.decode
         feed = analyzer.feed
         n = 0
-        for ts_ns, lt, data in reader:
-            for ev in decode(ts_ns, lt, data):
-                feed(ev)
-            n += 1  # noqa: SIM113 - the loop is the hot path: a counter is cheaper than enumerate's tuples
-            if not n & 0x3FF:  # every 1024 records (~10-20 ms of decoding): deadline, signals
-                now = time.monotonic()
-                if signals.stopped() or (deadline is not None and deadline.remaining() <= WIND_DOWN_S):
-                    stopped = StopReason.SIGNAL if signals.stopped() else StopReason.DEADLINE
-                    last_ts = ts_ns / 1e9
-                    break
-                if on_progress is not None and now >= next_progress:
-                    next_progress = now + PROGRESS_EVERY_S
-                    on_progress(n, n / max(now - t0, 1e-9))
-            last_ts = ts_ns / 1e9
+        try:
+            for ts_ns, lt, data in reader:
+                for ev in decode(ts_ns, lt, data):
+                    feed(ev)
+                n += 1  # noqa: SIM113 - the loop is the hot path: a counter is cheaper than enumerate's tuples
+                if not n & 0x3FF:  # every 1024 records (~10-20 ms of decoding): deadline, signals
+                    now = time.monotonic()
+                    if signals.stopped() or (deadline is not None and deadline.remaining() <= WIND_DOWN_S):
+                        stopped = StopReason.SIGNAL if signals.stopped() else StopReason.DEADLINE
+                        last_ts = ts_ns / 1e9
+                        break
+                    if on_progress is not None and now >= next_progress:
+                        next_progress = now + PROGRESS_EVERY_S
+                        on_progress(n, n / max(now - t0, 1e-9))
+                last_ts = ts_ns / 1e9
+        except StoppedBySignal:
+            # a pipe that stays quiet after SIGINT/SIGTERM (toolkit.inputs): what was read
+            # is the partial result, as when the loop above sees the stop itself
+            stopped = StopReason.SIGNAL
         for reason in reader.malformed_reasons:
             analyzer.add_malformed(Malformed(ts=last_ts or 0.0, reason=f"capture file: {reason}"))
         analyzer.add_malformed_count(reader.malformed - len(reader.malformed_reasons))

@@ -389,3 +389,68 @@ def small_document(i: int = 0, *, verdict: str = "ok", command: str = "diagnose"
                     "addresses": [{"address": a, "state": "alive", "summary": "", "answered_by": [server],
                                    "route": None} for a in addresses]})
     return doc
+
+
+# ----------------------------------------------------------------------------- class 8 (issue 23)
+
+def _ipv4_fragment(src: str, dst: str, ident: int, offset: int, more: bool, data: bytes, proto: int = 17) -> bytes:
+    import socket
+
+    flags = (0x2000 if more else 0) | (offset // 8)
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(data), ident & 0xFFFF, flags, 64, proto, 0,
+                       socket.inet_pton(socket.AF_INET, src), socket.inet_pton(socket.AF_INET, dst)) + data
+
+
+def overlapping_fragments_pcap(path: Path, *, datagrams: int = 40, per: int = 2000, answered: int = 200) -> Path:
+    """DATAGRAMS IPv4 datagrams whose fragments overlap and never complete (the first
+    last, which comes first and fixes the total at 64,000 bytes), PER
+    fragments each, then ANSWERED ordinary query/answer pairs: the DNS the reader must still see."""
+    from toolkit.capture import synth as S
+    from toolkit.capture.pcapio import write_pcap
+
+    t0 = 1_700_000_000_000_000_000
+    pkts: list[tuple[int, bytes]] = []
+    t = t0
+    for dg in range(datagrams):
+        pkts.append((t, S.frame(_ipv4_fragment("10.0.0.53", "10.0.0.1", dg, 63_992, False, b"x" * 8))))
+        t += 1000
+        for i in range(per):
+            off = (i * 8) % 63_000   # from 0, overlapping: the walk goes over every piece each time
+            pkts.append((t, S.frame(_ipv4_fragment("10.0.0.53", "10.0.0.1", dg, off, True, b"y" * 64))))
+            t += 1000
+    for i in range(answered):
+        q = S.dns_query(i, f"h{i}.example.")
+        r = S.dns_response(i, f"h{i}.example.", addresses=("10.1.0.1",))
+        pkts.append((t, S.frame(S.udp("10.0.0.1", "10.0.0.53", 40000 + i, 53, q))))
+        pkts.append((t + 1_000_000, S.frame(S.udp("10.0.0.53", "10.0.0.1", 53, 40000 + i, r))))
+        t += 2_000_000
+    write_pcap(str(path), 1, pkts)
+    return path
+
+
+def ipv6_ext_chain(n: int, payload: bytes, src: str = "fd00::1", dst: str = "fd00::53") -> bytes:
+    """An IPv6 packet whose UDP payload sits behind N destination-options headers (8 bytes each)."""
+    import socket
+
+    chain = b""
+    for i in range(n):
+        nxt = 60 if i < n - 1 else 17
+        chain += bytes([nxt, 0]) + b"\x01\x04\x00\x00\x00\x00"  # PadN option: 6 bytes of padding
+    first = 60 if n else 17
+    body = chain + payload
+    return (struct.pack("!IHBB", 0x60000000, len(body), first, 64)
+            + socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + body)
+
+
+def udp6(sport: int, dport: int, dns: bytes) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(dns), 0) + dns
+
+
+def ipip_nested(depth: int, inner: bytes) -> bytes:
+    """INNER (an IPv4 packet) inside DEPTH IP-in-IP tunnels (protocol 4)."""
+    from toolkit.capture import synth as S
+
+    pkt = inner
+    for i in range(depth):
+        pkt = S.ip_packet(f"192.0.2.{i + 1}", f"198.51.100.{i + 1}", 4, pkt)
+    return pkt

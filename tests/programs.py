@@ -468,9 +468,10 @@ class _ShellWords:
                     break
 
 
-def scan_shell(text: str) -> set[str]:
-    """Programs a shell script (or a ``bash -c`` line) starts (see _ShellWords)."""
-    functions = set(_FUNC.findall(text))
+def scan_shell(text: str, sourced: str = "") -> set[str]:
+    """Programs a shell script (or a ``bash -c`` line) starts (see _ShellWords); SOURCED: the
+    text of the files it sources (their functions are the script's own too)."""
+    functions = set(_FUNC.findall(text)) | set(_FUNC.findall(sourced))
     found: set[str] = set()
     for argv in _ShellWords(text).run():
         word = _unwrap(argv)
@@ -497,6 +498,19 @@ def is_shell_script(path: Path) -> bool:
     return first.startswith(b"#!") and (b"sh" in first.rsplit(b"/", 1)[-1])
 
 
+_SOURCE = re.compile(r'^\s*(?:\.|source)\s+"?[^"\n]*?([A-Za-z0-9_.-]+\.sh)"?', re.M)
+
+
+def _sourced(path: Path, text: str) -> str:
+    """The text of the files next to PATH that it sources (scripts/runbooks/common.sh)."""
+    out = []
+    for name in _SOURCE.findall(text):
+        f = path.parent / name
+        if f.is_file() and f != path:
+            out.append(f.read_text())
+    return "\n".join(out)
+
+
 def scan_tree(root: Path = ROOT) -> dict[str, set[str]]:
     """Program -> the files (relative paths) that start it, over SCANNED."""
     uses: dict[str, set[str]] = {}
@@ -508,7 +522,8 @@ def scan_tree(root: Path = ROOT) -> dict[str, set[str]]:
             if path.suffix == ".py":
                 progs = scan_python(path.read_text())
             elif is_shell_script(path):
-                progs = scan_shell(path.read_text())
+                text = path.read_text()
+                progs = scan_shell(text, _sourced(path, text))
             else:
                 continue
             for p in progs:

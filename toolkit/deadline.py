@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from toolkit import signals
-from toolkit.errors import CannotObserve
+from toolkit.errors import CannotObserve, StoppedBySignal
 
 # enforce() fires this long after --deadline (the promise is the deadline + 0.5 s).
 COMPUTE_GRACE_S = 0.25
@@ -69,18 +69,28 @@ class Deadline:
     @contextmanager
     def enforce(self, what: str) -> Iterator[None]:
         """Bound pure-Python work that has no wait to slice (parsing and linting a Corefile
-        at the 4 MiB input cap takes about 10 s): SIGALRM at the deadline raises
-        CannotObserve (exit 3) in the main thread, between bytecodes, so ``--deadline``
-        holds on any input. Outside the main thread (a library caller) nothing is armed.
+        at the 4 MiB input cap takes about 10 s): a SIGALRM tick every signals.TICK_S raises
+        CannotObserve (exit 3) once the deadline has passed, and StoppedBySignal (exit
+        128+N) once SIGINT/SIGTERM asked the run to stop, in the main thread, between
+        bytecodes, so ``--deadline`` and a signal hold on any input (issue 23, class 4).
+        Outside the main thread (a library caller) nothing is armed.
 
         A backstop, a little after the deadline: what waits cooperatively (reading a FIFO,
         toolkit.inputs) ends at the deadline itself with its own, more precise message."""
+        until = self.expires_at + COMPUTE_GRACE_S
 
-        def expired() -> CannotObserve:
-            return CannotObserve(f"--deadline reached while {what}",
-                                 hint="give a larger --deadline, or fewer or smaller Corefiles")
+        def check() -> BaseException | None:
+            if signals.stopped():
+                return StoppedBySignal(f"{signals.describe()} while {what}: stopped before a "
+                                       "report", hint="let it finish, or give a --deadline",
+                                       exit_code=signals.exit_code())
+            if time.monotonic() >= until:
+                return CannotObserve(f"--deadline reached while {what}",
+                                     hint="give a larger --deadline, or fewer or smaller "
+                                          "Corefiles")
+            return None
 
-        with signals.alarm(self.remaining() + COMPUTE_GRACE_S, expired):
+        with signals.ticking(signals.TICK_S / 4, check):
             yield
 
 

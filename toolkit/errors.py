@@ -52,6 +52,15 @@ class CannotObserve(PodtriageError):
     exit_code = EXIT_CANNOT_OBSERVE
 
 
+class StoppedBySignal(CannotObserve):
+    """SIGINT/SIGTERM ended work that has no partial result to give (parsing, linting):
+    exit 128 + the signal number, as every interrupted run (toolkit.signals)."""
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
 class InputFileError(CannotObserve):
     """An input file is missing, unreadable, or not in a form that can be parsed at all."""
 

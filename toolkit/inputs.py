@@ -34,7 +34,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
 
-from toolkit.errors import InputFileError, open_error
+from toolkit import signals
+from toolkit.errors import InputFileError, StoppedBySignal, open_error
 
 # Configuration files (resolv.conf, hosts, nsswitch.conf): glibc reads them line by line, a
 # real one is a few KB (resolvconf reports anything near the cap as a finding).
@@ -57,6 +58,10 @@ _SCOPE: contextvars.ContextVar[float | None] = contextvars.ContextVar("input_dea
 # The same expiry for worker threads: a threading.Thread starts in an empty context (not a
 # copy of its creator's) before Python 3.14, so it would not see _SCOPE.
 _PROCESS_EXPIRY: float | None = None
+
+
+# How long after SIGINT/SIGTERM a reader still gets data that is already there (see _wait).
+STOP_GRACE_S = 0.5
 
 
 @contextlib.contextmanager
@@ -154,11 +159,20 @@ class BoundedReader:
                 raise InputFileError(self.name, f"no end of input within the deadline ({self.read_bytes} "
                                                 f"bytes read)", hint=hint)
             try:
-                events = self._poll.poll(min(left, 1.0) * 1000.0)
+                events = self._poll.poll(signals.tick(left) * 1000.0)
             except InterruptedError:  # PEP 475 retries, but a handler may raise: keep going
                 continue
-            if events:
+            since = signals.stopped_for()
+            if events and (since is None or since < STOP_GRACE_S):
                 return
+            if since is not None:
+                # SIGINT/SIGTERM end a wait for input as the deadline does (toolkit.signals):
+                # a FIFO nobody writes to held the first signal for the whole --deadline. Data
+                # already there is still read for STOP_GRACE_S, so a reader that checks the
+                # stop itself (capture --read -, every 1024 records) ends with its partial report.
+                raise StoppedBySignal(f"{self.name}: {signals.describe()} while waiting for "
+                                      f"input ({self.read_bytes} bytes read)",
+                                      exit_code=signals.exit_code())
 
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all, for -1), each wait bounded by the deadline; past the cap

@@ -24,6 +24,7 @@ when podtriage runs as a library in another thread, ``request_stop`` does the sa
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -204,3 +205,50 @@ def alarm(seconds: float, expired: Callable[[], BaseException]) -> Iterator[None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# A repeating tick's state: whether the main thread is inside a ticking() region, and inside
+# a garbage collection (gc.callbacks: "start"/"stop"), where an exception raised by a signal
+# handler lands in a finaliser or weakref callback and is swallowed as "Exception ignored"
+# (an unraisable exception) instead of reaching the region's caller.
+_ticking: list[bool] = [False]
+_in_gc: list[bool] = [False]
+
+
+def _gc_phase(phase: str, _info: dict[str, int]) -> None:
+    _in_gc[0] = phase == "start"
+
+
+@contextmanager
+def ticking(every: float, check: Callable[[], BaseException | None]) -> Iterator[None]:
+    """Within this block a SIGALRM every EVERY seconds asks CHECK and raises what it returns,
+    in the main thread between bytecodes: the way to end pure-Python work that has no wait to
+    slice, at a deadline or on SIGINT/SIGTERM (CHECK reads ``stopped()``). The tick raises
+    only inside the block (the flag is cleared before the timer is disarmed, so a tick
+    already pending when the block ends does nothing) and never inside a garbage collection
+    (the next tick raises instead), so the exception only rises where the caller catches it.
+    Outside the main thread (a library caller) nothing is armed. Regions do not nest: an
+    inner one would disarm the outer's timer, so it runs unarmed inside an outer one."""
+    if threading.current_thread() is not threading.main_thread() or _ticking[0]:
+        yield
+        return
+
+    def _tick(_signum: int, _frame: FrameType | None) -> None:
+        if not _ticking[0] or _in_gc[0]:
+            return
+        exc = check()
+        if exc is not None:
+            raise exc
+
+    old = signal.signal(signal.SIGALRM, _tick)
+    gc.callbacks.append(_gc_phase)
+    _ticking[0] = True
+    signal.setitimer(signal.ITIMER_REAL, every, every)
+    try:
+        yield
+    finally:
+        _ticking[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        gc.callbacks.remove(_gc_phase)
+        _in_gc[0] = False

@@ -13,30 +13,10 @@
 # Exit code: the worst of lint and check (0 clean, 1 findings, 3 could not observe).
 set -uo pipefail
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-PODTRIAGE=${PODTRIAGE:-podtriage}
+RUNBOOKS_DIR=${BASH_SOURCE[0]%/*}; [ "$RUNBOOKS_DIR" != "${BASH_SOURCE[0]}" ] || RUNBOOKS_DIR=.
+# shellcheck source=common.sh
+. "$RUNBOOKS_DIR/common.sh" || { echo "check-coredns-config: common.sh is missing next to it ($RUNBOOKS_DIR)" >&2; exit 3; }
 KUBECTL=${KUBECTL:-kubectl}
-# The Python that runs podtriage (its console script's interpreter, $PODTRIAGE_PYTHON, or
-# python3): every line printed from a report or an argument goes through podtriage's own
-# sanitiser (toolkit.kube.runbook -> toolkit.report.sanitize), never raw to the terminal.
-pt_python() {
-  local exe first py
-  exe=$(command -v "$PODTRIAGE" 2>/dev/null) || exe=""
-  first=""
-  if [ -n "$exe" ] && [ -r "$exe" ]; then
-    IFS= read -r first < "$exe" || true
-    first=${first#\#!}
-    case "$first" in */env\ *) first=${first#*/env }; first=${first%% *} ;; *) first=${first%% *} ;; esac
-  fi
-  for py in "${PODTRIAGE_PYTHON:-}" "$first" python3; do
-    if [ -n "$py" ] && "$py" -c 'import toolkit.kube.runbook' 2>/dev/null; then
-      printf '%s\n' "$py"; return 0
-    fi
-  done
-  return 1
-}
-PY=$(pt_python) || { echo "check-coredns-config: cannot find the Python that runs podtriage (set PODTRIAGE_PYTHON)" >&2; exit 3; }
-line() { "$PY" -m toolkit.kube.runbook line "$@"; }
 case "${1:-}" in -h|--help) usage; exit 0 ;; -*) line "check-coredns-config: unknown option $1" >&2; usage >&2; exit 2 ;; esac
 
 files=("$@")

@@ -15,29 +15,9 @@
 # Exit code: the worst of the two steps (0 ok, 1 problem found, 3 could not observe, 4 bug).
 set -uo pipefail
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-PODTRIAGE=${PODTRIAGE:-podtriage}
-# The Python that runs podtriage (its console script's interpreter, $PODTRIAGE_PYTHON, or
-# python3): every line printed from a report or an argument goes through podtriage's own
-# sanitiser (toolkit.kube.runbook -> toolkit.report.sanitize), never raw to the terminal.
-pt_python() {
-  local exe first py
-  exe=$(command -v "$PODTRIAGE" 2>/dev/null) || exe=""
-  first=""
-  if [ -n "$exe" ] && [ -r "$exe" ]; then
-    IFS= read -r first < "$exe" || true
-    first=${first#\#!}
-    case "$first" in */env\ *) first=${first#*/env }; first=${first%% *} ;; *) first=${first%% *} ;; esac
-  fi
-  for py in "${PODTRIAGE_PYTHON:-}" "$first" python3; do
-    if [ -n "$py" ] && "$py" -c 'import toolkit.kube.runbook' 2>/dev/null; then
-      printf '%s\n' "$py"; return 0
-    fi
-  done
-  return 1
-}
-PY=$(pt_python) || { echo "dns-slow: cannot find the Python that runs podtriage (set PODTRIAGE_PYTHON)" >&2; exit 3; }
-line() { "$PY" -m toolkit.kube.runbook line "$@"; }
+RUNBOOKS_DIR=${BASH_SOURCE[0]%/*}; [ "$RUNBOOKS_DIR" != "${BASH_SOURCE[0]}" ] || RUNBOOKS_DIR=.
+# shellcheck source=common.sh
+. "$RUNBOOKS_DIR/common.sh" || { echo "dns-slow: common.sh is missing next to it ($RUNBOOKS_DIR)" >&2; exit 3; }
 duration=30 iface="" target="" count=200
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -186,3 +186,31 @@ def test_live_capture_of_hostile_query_names(stub, fmt):
     assert "pwned" in text, text  # the lookup is shown ...
     assert not UNSAFE.search(text), repr(UNSAFE.search(text).group(0))  # ... escaped
     assert not re.search(r"^\s*verdict: ok", text, re.M | re.I)
+
+
+# --- issue 23 class 4: Corefiles of hundreds or thousands of blocks for one zone ------------
+
+def _dup_corefile(blocks: int) -> str:
+    return "".join(f"corp.example:53 {{\n    forward . 10.0.{i // 250 % 250}.{i % 250 + 1}\n}}\n" for i in range(blocks))
+
+
+@pytest.mark.parametrize("blocks", [700, 4000])
+def test_corefile_check_of_one_zone_repeated_is_one_finding_within_the_deadline(lab, tmp_path, blocks):
+    f = tmp_path / "Corefile"
+    f.write_text(_dup_corefile(blocks))
+    out = run(lab, ["corefile", "check", str(f), "--timeout", "0.5", "--deadline", "5", "-o", "json"])
+    H.check(out, codes={1, 5}, deadline=5.0, rss_mb=300)
+    doc = json.loads(out.stdout)
+    dup = [x for x in doc["findings"] if x["code"] == "duplicate-server-block"]
+    assert len(dup) == 1 and dup[0]["data"]["count"] == blocks - 1 and doc["verdict"] != "ok"
+    assert len(out.stdout) < 400 * f.stat().st_size   # linear in the input, never per pair
+
+
+@pytest.mark.parametrize("blocks", [700, 4000])
+def test_diagnose_with_one_zone_repeated_holds_its_deadline(lab, tmp_path, blocks):
+    f = tmp_path / "Corefile"
+    f.write_text(_dup_corefile(blocks))
+    out = run(lab, ["diagnose", "x.corp.example", "--corefile", str(f), "--server", "127.0.0.1:9",
+                    "--deadline", "5", "-o", "json"])
+    H.check(out, codes={0, 1, 3, 5}, deadline=5.0, rss_mb=300)
+    assert len(out.stdout) < 400 * f.stat().st_size

@@ -283,3 +283,20 @@ def test_fifo_pcap_stalled_after_the_header_is_bounded(tmp_path):
         done.set()
         t.join(timeout=5)
     H.check(out, codes={0, 1, 3, 5}, deadline=1.5)
+
+
+def test_every_benchmark_fixture_states_a_time_and_a_memory_bound():
+    """scripts/benchmarks/hostile_inputs.py (issue 23 deliver 3): each fixture has both."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "benchmarks" / "hostile_inputs.py"
+    spec = importlib.util.spec_from_file_location("hostile_inputs_bench", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    names = [f[0] for f in mod.FIXTURES]
+    assert len(names) == len(set(names)) and len(names) >= 26
+    for name, argv, _content, wall, rss in mod.FIXTURES:
+        assert isinstance(wall, (int, float)) and 0 < wall <= 60, name
+        assert isinstance(rss, (int, float)) and 0 < rss <= 1024, name
+        assert argv, name

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-RUNBOOKS = sorted((ROOT / "scripts" / "runbooks").glob("*.sh"))
+COMMON = ROOT / "scripts" / "runbooks" / "common.sh"   # sourced by each runbook, not one itself
+RUNBOOKS = sorted(p for p in (ROOT / "scripts" / "runbooks").glob("*.sh") if p != COMMON)
 NAMES = [p.name for p in RUNBOOKS]
 
 FAKE = """#!/bin/sh
@@ -38,7 +39,7 @@ def test_syntax(path):
     assert p.returncode == 0, p.stderr
 
 
-@pytest.mark.parametrize("path", RUNBOOKS, ids=NAMES)
+@pytest.mark.parametrize("path", [*RUNBOOKS, COMMON], ids=[*NAMES, "common.sh"])
 def test_shellcheck(path):
     assert shutil.which("shellcheck"), "shellcheck is missing: scripts/setup installs it"
     p = subprocess.run(["shellcheck", "-S", "warning", str(path)], capture_output=True, text=True)
@@ -50,6 +51,38 @@ def test_help(path):
     p = subprocess.run(["bash", str(path), "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0 and p.stdout.startswith("Runbook"), p.stdout + p.stderr
     assert "Usage:" in p.stdout
+
+
+def test_the_preamble_is_shared_not_copied():
+    """One usage printer, pt_python and line(): in common.sh, sourced by every runbook."""
+    for p in RUNBOOKS:
+        text = p.read_text()
+        assert "pt_python() {" not in text and "usage() {" not in text, p.name
+        assert '. "$RUNBOOKS_DIR/common.sh"' in text, p.name
+    assert "pt_python() {" in COMMON.read_text() and not os.access(COMMON, os.X_OK)
+    # the image copies the directory whole, so common.sh travels with the runbooks
+    assert "COPY scripts/runbooks/ /opt/podtriage/runbooks/" in (ROOT / "image" / "Containerfile").read_text()
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=NAMES)
+def test_help_from_its_own_directory_and_through_a_symlink(path, tmp_path):
+    env = {**os.environ, "PODTRIAGE_PYTHON": PYTHON}
+    p = subprocess.run(["bash", path.name, "--help"], cwd=path.parent, capture_output=True, text=True, timeout=10,
+                       env=env)
+    assert p.returncode == 0 and p.stdout.startswith("Runbook"), p.stderr
+    link = tmp_path / "d"
+    link.symlink_to(path.parent)
+    p = subprocess.run(["bash", str(link / path.name), "--help"], capture_output=True, text=True, timeout=10,
+                       env=env)
+    assert p.returncode == 0 and p.stdout.startswith("Runbook"), p.stderr
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=NAMES)
+def test_without_common_sh_one_line_and_exit_3(path, tmp_path):
+    alone = tmp_path / path.name
+    shutil.copy(path, alone)
+    p = subprocess.run(["bash", str(alone), "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 3 and "common.sh is missing" in p.stderr, p.stderr
 
 
 @pytest.fixture

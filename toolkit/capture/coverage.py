@@ -86,6 +86,27 @@ def no_dns(res: CaptureResult) -> Finding | None:
                    "(`tcpdump -i any -w f.pcap port 53`).")
 
 
+def not_analysed(res: CaptureResult) -> Finding | None:
+    """Frames whose header chain went past the decoder's bounds (IPv6 extension headers,
+    nested tunnels): counted, not analysed. Indeterminate when they outnumber the DNS
+    messages decoded (what was seen may not be what happened), a warning otherwise."""
+    deep = {k.removeprefix("not_analysed_"): n for k, n in res.decoder.items()
+            if k.startswith("not_analysed_") and n}
+    if not deep:
+        return None
+    total = sum(deep.values())
+    hidden = total >= res.summary.dns_messages
+    return Finding(
+        code="capture-not-analysed", severity=Severity.WARNING,
+        summary=f"{total} frames were not analysed: their headers nest deeper than the decoder "
+        f"follows ({', '.join(f'{k.replace(chr(95), chr(32))}: {n}' for k, n in sorted(deep.items()))}); "
+        "DNS inside them is not counted",
+        evidence=(f"{res.summary.dns_messages} DNS messages decoded",),
+        remedy="capture where the traffic is decapsulated (the pod's interface, `-i any` on the "
+        "node) rather than on the underlay",
+        verdict=Verdict.INDETERMINATE if hidden else None, data={"frames": total, **deep})
+
+
 def cut_short(res: CaptureResult) -> Finding | None:
     """The read of a file stopped before its end (--deadline, a signal)."""
     if res.mode != CaptureMode.READ or res.stopped_by == StopReason.END:

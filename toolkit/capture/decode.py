@@ -27,6 +27,7 @@ DNS_PORT = 53
 MAX_VLAN_TAGS = 4
 MAX_IPV6_EXT = 8
 MAX_ORIGINS = 32  # distinct NFLOG groups/prefixes or PKTAP processes kept by name
+_IPV6_EXT = frozenset({0, 43, 44, 51, 60})  # hop-by-hop, routing, fragment, AH, destination
 
 _inet_ntop = socket.inet_ntop
 _AF4 = socket.AF_INET
@@ -98,6 +99,10 @@ class Decoder:
         self.ipfrag = IpReassembler()
         self._addr4: dict[bytes, str] = {}
         self.tunneled: dict[str, int] = {}  # frames decapsulated, by overlay
+        # Frames not analysed because their header chain goes past a bound (MAX_IPV6_EXT
+        # extension headers, MAX_TUNNEL_DEPTH nested tunnels), by kind: counted and said,
+        # never silently dropped (DNS may be inside).
+        self.too_deep: dict[str, int] = {}
         # Frames whose link header says which way they went (Linux cooked: PACKET_OUTGOING
         # is 4, the rest arrived): a capture holding both directions shows both.
         self.outgoing = 0
@@ -237,7 +242,7 @@ class Decoder:
                 et: int | None = None) -> Events:
         """Decode the inner packet of an overlay: an Ethernet frame (et None) or an IP packet."""
         if depth >= MAX_TUNNEL_DEPTH:
-            self.not_dns += 1
+            self.too_deep["tunnels"] = self.too_deep.get("tunnels", 0) + 1
             return _EMPTY
         self.tunneled[kind] = self.tunneled.get(kind, 0) + 1
         inner = d[off:end] if end < len(d) else (d[off:] if off else d)
@@ -401,6 +406,10 @@ class Decoder:
                 nh, p = d[p], p + (d[p + 1] + 2) * 4
             else:
                 break
+        else:
+            if nh in _IPV6_EXT:  # still a header after MAX_IPV6_EXT of them: not analysed
+                self.too_deep["ipv6-extension-headers"] = self.too_deep.get("ipv6-extension-headers", 0) + 1
+                return _EMPTY
         return self._transport(ts, nh, d, p, end, src, dst, 6, depth)
 
     def _transport(self, ts: float, proto: int, d: bytes, p: int, end: int, src: str, dst: str, ipv: int,
@@ -513,16 +522,21 @@ class Decoder:
             return _EMPTY
         txid = qtype = None
         qname = None
-        if proto == 17 and t + 8 + 12 <= end:
+        if proto == 17:
+            # RFC 792 asks only for the IP header and 8 bytes of the datagram: the UDP header
+            # alone (its length may even say 8, an empty datagram) still names the socket the
+            # refusal is about; the DNS header, when quoted, adds the query's ID and question.
             ulen = (d[t + 4] << 8) | d[t + 5]
             stop = min(end, t + ulen) if ulen >= 8 else end
             payload = d[t + 8:stop]
-            txid = (payload[0] << 8) | payload[1]
-            try:
-                ev = parse_dns(payload, ts, qsrc, qdst, qs, qd, UDP)
-                qname, qtype = ev.qname, ev.qtype
-            except DnsParseError:
-                pass
+            if len(payload) >= 2:
+                txid = (payload[0] << 8) | payload[1]
+            if len(payload) >= 12:
+                try:
+                    ev = parse_dns(payload, ts, qsrc, qdst, qs, qd, UDP)
+                    qname, qtype = ev.qname, ev.qtype
+                except DnsParseError:
+                    pass
         self.icmp_errors += 1
         return (IcmpEvent(ts=ts, sender=sender, to=to, icmp_type=itype, icmp_code=icode, family=family,
                           kind=classify_icmp(family, itype, icode), transport=UDP if proto == 17 else TCP,
@@ -545,8 +559,10 @@ class Decoder:
                 "malformed": self.malformed, "not_ip": self.not_ip, "not_dns": self.not_dns,
                 "ip_fragments": self.fragments, "ip_reassembled": self.ipfrag.done,
                 "ip_fragments_incomplete": self.ipfrag.expired + len(self.ipfrag.pending),
+                "ip_fragments_overlapping": self.ipfrag.overlapping,
                 "unsupported_linktype": self.unsupported_linktype,
                 "tcp_gaps": self.tcp.gaps, "tcp_duplicate_segments": self.tcp.duplicates,
                 "tcp_flows_evicted": self.tcp.evicted, "frames_outgoing": self.outgoing,
                 "frames_incoming": self.incoming,
+                **{f"not_analysed_{k.replace('-', '_')}": v for k, v in sorted(self.too_deep.items())},
                 **{f"tunnel_{k}": v for k, v in sorted(self.tunneled.items())}}

@@ -13,7 +13,9 @@ content: damage is reported back to the decoder as a reason string.
 
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 MAX_TCP_FLOWS = 4096
 MAX_TCP_BUFFER = 65535 + 2 + 1500  # one maximal message plus a segment
@@ -147,52 +149,91 @@ class TcpReassembler:
             flows.popitem(last=False)
 
 
+# Fragments one datagram may have before it is given up: a 64 KiB datagram over the IPv6
+# minimum MTU (1280) is 52 of them; 8-byte pieces, possible on paper, are an attack.
+MAX_FRAGMENTS = 1024
+
+
+@dataclass(slots=True)
+class _Datagram:
+    """The pieces of one datagram so far, kept sorted by offset and never overlapping, so
+    that completeness is one comparison (the bytes held against the total) instead of a
+    walk over the pieces at every fragment."""
+
+    first: float
+    starts: list[int] = field(default_factory=list)  # sorted offsets
+    parts: dict[int, bytes] = field(default_factory=dict)
+    total: int = -1
+    have: int = 0
+
+
 class IpReassembler:
     """IPv4/IPv6 fragments -> the whole transport payload (what tshark reassembles).
 
     DNS answers larger than the path MTU (DNSSEC, big TXT, many A records without EDNS
     truncation) arrive fragmented; the event's time is the last fragment's, as tshark's.
-    Bounded: at most ``max_pending`` datagrams of at most 64 KiB, dropped after ``idle_s``.
+    Bounded: at most ``max_pending`` datagrams of at most 64 KiB and MAX_FRAGMENTS pieces,
+    dropped after ``idle_s``; the work per fragment is a binary search and a list insert.
+    Overlapping fragments drop their datagram, as Linux does (RFC 5722 for IPv6; IPv4 since
+    the FragmentSmack fix, CVE-2018-5391, net/ipv4/inet_fragment.c inet_frag_queue_insert:
+    IPFRAG_OVERLAP discards the queue); an exact repeat of a piece is ignored (IPFRAG_DUP).
     """
 
     def __init__(self, max_pending: int = 256, idle_s: float = 30.0) -> None:
-        # key -> (time of the first fragment, fragments by offset, total length or -1)
-        self.pending: OrderedDict[FragmentKey, tuple[float, dict[int, bytes], int]] = OrderedDict()
+        self.pending: OrderedDict[FragmentKey, _Datagram] = OrderedDict()
         self.max_pending = max_pending
         self.idle_s = idle_s
-        self.done = self.expired = 0
+        self.done = self.expired = self.overlapping = 0
 
     def add(self, key: FragmentKey, ts: float, offset: int, more: bool, data: bytes) -> bytes | None:
         """One fragment; returns the whole datagram once every piece is in, else None."""
-        parts: dict[int, bytes]
-        got = self.pending.pop(key, None)
-        if got is None:
-            first, parts, total = ts, {}, -1
-        else:
-            first, parts, total = got
-        if ts - first > self.idle_s:
-            self.expired += 1
-            first, parts, total = ts, {}, -1
-        if offset + len(data) > MAX_IP_DATAGRAM:
+        dg = self.pending.pop(key, None)
+        if dg is None or ts - dg.first > self.idle_s:
+            if dg is not None:
+                self.expired += 1
+            dg = _Datagram(first=ts)
+        end = offset + len(data)
+        if end > MAX_IP_DATAGRAM or len(dg.starts) >= MAX_FRAGMENTS:
             self.expired += 1
             return None
-        parts[offset] = data
-        if not more:
-            total = offset + len(data)
-        if total >= 0:
-            pos, out = 0, []
-            for off in sorted(parts):
-                if off > pos:
-                    break  # a hole: wait for the missing fragment
-                chunk = parts[off]
-                if off + len(chunk) > pos:
-                    out.append(chunk[pos - off:])
-                    pos = off + len(chunk)
-            if pos >= total:
-                self.done += 1
-                return b"".join(out)[:total]
-        self.pending[key] = (first, parts, total)
+        verdict = self._place(dg, offset, end, more, data)
+        if verdict == "duplicate":
+            self._keep(key, dg)
+            return None
+        if verdict is not None:  # the datagram is dropped (not put back in pending)
+            if verdict == "overlap":
+                self.overlapping += 1
+            else:
+                self.expired += 1
+            return None
+        if dg.total >= 0 and dg.have == dg.total:
+            self.done += 1
+            return b"".join(dg.parts[o] for o in dg.starts)
+        self._keep(key, dg)
+        return None
+
+    @staticmethod
+    def _place(dg: _Datagram, offset: int, end: int, more: bool, data: bytes) -> str | None:
+        """Put the piece in DG: None when placed, "duplicate" for an exact repeat (DG kept),
+        "overlap" or "inconsistent" when the datagram is to be dropped."""
+        i = bisect.bisect_left(dg.starts, offset)
+        if i < len(dg.starts) and dg.starts[i] == offset and len(dg.parts[offset]) == len(data):
+            return "duplicate"
+        if (i > 0 and dg.starts[i - 1] + len(dg.parts[dg.starts[i - 1]]) > offset) or \
+                (i < len(dg.starts) and dg.starts[i] < end):
+            return "overlap"
+        total = end if not more else dg.total
+        last_end = dg.starts[-1] + len(dg.parts[dg.starts[-1]]) if dg.starts else 0
+        if (not more and dg.total >= 0 and dg.total != end) or (total >= 0 and max(end, last_end) > total):
+            return "inconsistent"
+        dg.starts.insert(i, offset)
+        dg.parts[offset] = data
+        dg.have += len(data)
+        dg.total = total
+        return None
+
+    def _keep(self, key: FragmentKey, dg: _Datagram) -> None:
+        self.pending[key] = dg
         while len(self.pending) > self.max_pending:
             self.pending.popitem(last=False)
             self.expired += 1
-        return None

@@ -296,6 +296,7 @@ RULES: tuple[RuleRow[CaptureResult], ...] = (
     RuleRow(priority=60, rule=coverage.malformed),
     RuleRow(priority=50, rule=coverage.kernel_drops),
     RuleRow(priority=40, rule=coverage.no_dns),
+    RuleRow(priority=35, rule=coverage.not_analysed),
     RuleRow(priority=30, rule=coverage.cut_short),
     RuleRow(priority=20, rule=coverage.unread),
     RuleRow(priority=10, rule=coverage.pending_evicted),

@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable
 
 from toolkit import signals
+from toolkit.errors import StoppedBySignal
 from toolkit.capture.analysis import Analyzer, Sink
 from toolkit.capture.config import AnalyzerConfig
-from toolkit.capture.decode import Decoder, Malformed
+from toolkit.capture.decode import MAX_IPV6_EXT, MAX_TUNNEL_DEPTH, Decoder, Malformed
 from toolkit.capture.linklayer import LINKTYPE_NFLOG
 from toolkit.capture.pcapio import LINKTYPES, PcapReader
 from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
@@ -55,20 +56,25 @@ def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress:
         decode = decoder.decode
         feed = analyzer.feed
         n = 0
-        for ts_ns, lt, data in reader:
-            for ev in decode(ts_ns, lt, data):
-                feed(ev)
-            n += 1  # noqa: SIM113 - the loop is the hot path: a counter is cheaper than enumerate's tuples
-            if not n & 0x3FF:  # every 1024 records (~10-20 ms of decoding): deadline, signals
-                now = time.monotonic()
-                if signals.stopped() or (deadline is not None and deadline.remaining() <= WIND_DOWN_S):
-                    stopped = StopReason.SIGNAL if signals.stopped() else StopReason.DEADLINE
-                    last_ts = ts_ns / 1e9
-                    break
-                if on_progress is not None and now >= next_progress:
-                    next_progress = now + PROGRESS_EVERY_S
-                    on_progress(n, n / max(now - t0, 1e-9))
-            last_ts = ts_ns / 1e9
+        try:
+            for ts_ns, lt, data in reader:
+                for ev in decode(ts_ns, lt, data):
+                    feed(ev)
+                n += 1  # noqa: SIM113 - the loop is the hot path: a counter is cheaper than enumerate's tuples
+                if not n & 0x3FF:  # every 1024 records (~10-20 ms of decoding): deadline, signals
+                    now = time.monotonic()
+                    if signals.stopped() or (deadline is not None and deadline.remaining() <= WIND_DOWN_S):
+                        stopped = StopReason.SIGNAL if signals.stopped() else StopReason.DEADLINE
+                        last_ts = ts_ns / 1e9
+                        break
+                    if on_progress is not None and now >= next_progress:
+                        next_progress = now + PROGRESS_EVERY_S
+                        on_progress(n, n / max(now - t0, 1e-9))
+                last_ts = ts_ns / 1e9
+        except StoppedBySignal:
+            # a pipe that stays quiet after SIGINT/SIGTERM (toolkit.inputs): what was read
+            # is the partial result, as when the loop above sees the stop itself
+            stopped = StopReason.SIGNAL
         for reason in reader.malformed_reasons:
             analyzer.add_malformed(Malformed(ts=last_ts or 0.0, reason=f"capture file: {reason}"))
         analyzer.add_malformed_count(reader.malformed - len(reader.malformed_reasons))
@@ -79,6 +85,10 @@ def _analyze(path: str, ports: tuple[int, ...], analyzer: Analyzer, on_progress:
                              stopped_by=stopped, elapsed_s=time.monotonic() - t0,
                              notes=tuple(_notes(decoder, stopped, reader.packets, reader.linktypes)),
                              both_directions=decoder.both_directions())
+
+
+_TOO_DEEP = {"ipv6-extension-headers": f"behind more than {MAX_IPV6_EXT} IPv6 extension headers",
+             "tunnels": f"inside more than {MAX_TUNNEL_DEPTH} nested tunnels"}
 
 
 def _notes(decoder: Decoder, stopped: StopReason, packets: int, linktypes: set[int] | None = None) -> list[str]:
@@ -103,6 +113,10 @@ def _notes(decoder: Decoder, stopped: StopReason, packets: int, linktypes: set[i
                           f"x{n}" for et, n in sorted(other.items(), key=lambda kv: -kv[1])[:6])
         notes.append(f"{sum(other.values())} frames carried no IP podtriage decodes and were skipped: "
                      f"ethertype {kinds}")
+    if decoder.too_deep:
+        notes.append(f"{sum(decoder.too_deep.values())} frames were not analysed: "
+                     + ", ".join(f"{n} {_TOO_DEEP[k]}" for k, n in sorted(decoder.too_deep.items()))
+                     + " (DNS inside them is not counted)")
     if stopped != StopReason.END:
         why = "--deadline reached" if stopped == StopReason.DEADLINE else f"interrupted by {signals.describe()}"
         notes.append(f"{why} after {packets} packets: the analysis covers only the start of "

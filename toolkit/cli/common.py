@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from toolkit.cli import validate
-from toolkit.errors import EXIT_INTERNAL, EXIT_USAGE, OutputClosed, OutputError, PodtriageError, translate
+from toolkit.errors import (EXIT_INTERNAL, EXIT_USAGE, OutputClosed, OutputError, PodtriageError,
+                            StoppedBySignal, translate)
 from toolkit.model import Report, verdict_exit_code
 from toolkit.report import OutputFormat
 
@@ -94,6 +95,8 @@ def fail(exc: PodtriageError, output: OutputFormat | None = None) -> NoReturn:
         say(f"podtriage: hint: {for_terminal(exc.hint)}")
     kind = {EXIT_USAGE: ErrorKind.USAGE, EXIT_INTERNAL: ErrorKind.INTERNAL}.get(exc.exit_code,
                                                                                 ErrorKind.CANNOT_OBSERVE)
+    if isinstance(exc, StoppedBySignal):
+        kind = ErrorKind.INTERRUPTED
     error_to_stdout(output, RunError(kind=kind, message=exc.message, hint=exc.hint,
                                      exit_code=exc.exit_code, data=exc.data))
     raise typer.Exit(exc.exit_code)

@@ -204,6 +204,7 @@ def trace_cmd(
     env_map = _env(env)
 
     def build() -> Report:
+        from toolkit.corefile.lint import duplicate_blocks, with_refusals
         from toolkit.corefile.source import load_all, root_reader
         from toolkit.corefile.trace import trace_name
         from toolkit.corefile.trace_report import trace_report
@@ -214,9 +215,10 @@ def trace_cmd(
             cfs = load_all(files, env=env_map, images=images)
             core, cache = _semantics(coredns_version, images)
             asm = _assemble(cfs, role, env_map, service_ip)
-            return trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
-                                           nameserver=nameserver, assembly=asm, semantics=core,
-                                           node_cache=cache, files=root_reader(root)))
+            report = trace_report(trace_name(name, cfs, qtype=qtype, port=port, service_ip=service_ip,
+                                             nameserver=nameserver, assembly=asm, semantics=core,
+                                             node_cache=cache, files=root_reader(root)))
+            return with_refusals(report, duplicate_blocks(asm, core))
 
     run(build, output, deadline=deadline)
 
@@ -245,15 +247,17 @@ def check_cmd(
 
     def build() -> Report:
         from toolkit.corefile.check import check_corefiles, check_report
+        from toolkit.corefile.lint import duplicate_blocks, with_refusals
         from toolkit.corefile.source import load_all
         from toolkit.deadline import Deadline
 
         dl = Deadline.for_command(deadline)
         with dl.enforce("reading the Corefiles"):
             asm = _assemble(load_all(files), role, None)
+            refusals = duplicate_blocks(asm)
         checks, notes = check_corefiles(asm.corefiles, names=name, deadline=dl, timeout=timeout,
                                         assembly=asm)
-        return check_report(checks, notes, subject=" ".join(files), assembly=asm)
+        return with_refusals(check_report(checks, notes, subject=" ".join(files), assembly=asm), refusals)
 
     run(build, output, deadline=deadline)
 

@@ -64,7 +64,7 @@ def merge_cmd(
 def _read_all(files: list[str], dl: Deadline) -> tuple[list[Source], list[Unusable], list[str]]:
     """Every input's documents, what could not be used, and the inputs with nothing in them.
     Reading stops at the deadline or a signal; what was not read is unusable (never ok)."""
-    from toolkit.errors import InputFileError
+    from toolkit.errors import InputFileError, StoppedBySignal
     from toolkit.inputs import read_bytes
     from toolkit.kube.merge import Source
     from toolkit.report.reader import Unusable, read_documents
@@ -81,7 +81,12 @@ def _read_all(files: list[str], dl: Deadline) -> tuple[list[Source], list[Unusab
             break
         # One bounded reader for every input (toolkit.inputs): regular files, -, FIFOs
         # and pipes, read under --deadline and cut at the size cap.
-        raw = read_bytes(path, what="a podtriage JSON document or log", limit=MAX_INPUT_BYTES)
+        try:
+            raw = read_bytes(path, what="a podtriage JSON document or log", limit=MAX_INPUT_BYTES)
+        except StoppedBySignal:  # a signal while a FIFO waits: the rest is not read, as below
+            unusable += [Unusable(origin=p if p != "-" else "stdin", where="all of it", reason=_not_read())
+                         for p in files[i:]]
+            break
         total += len(raw)
         if total > MAX_INPUT_BYTES:
             raise InputFileError(path, "input larger than %d MB" % (MAX_INPUT_BYTES >> 20))

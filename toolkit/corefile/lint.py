@@ -4,7 +4,8 @@ Corefile and, when it maps, in the file it came from).
 
 Rules (codes are stable):
 - ``duplicate-server-block`` (critical): two blocks serve the same transport+zone+port on
-  overlapping ``bind`` addresses: CoreDNS refuses to start.
+  overlapping ``bind`` addresses: CoreDNS refuses to start. One finding per key, however many
+  blocks repeat it (``count``, the first ``examples``): output grows with the file.
 - ``duplicate-plugin`` (warning): a plugin given twice in one block (the seed's double loop).
 - ``missing-cache`` / ``missing-loop`` / ``missing-errors``: a block that forwards without a
   cache (warning) or without loop detection (warning); a block without ``errors`` (warning).
@@ -43,7 +44,7 @@ best-practice findings as info, since the operator reconciles edits away; a chao
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from toolkit.corefile.document import Corefile, ServerBlock
 from toolkit.corefile.plugins.base import CURRENT, Semantics
@@ -68,7 +69,7 @@ from toolkit.corefile.lint_subjects import (
     block_facts,
     forwards,
     imports,
-    same_key_pairs,
+    same_key_blocks,
     shadows,
     targets,
 )
@@ -169,13 +170,33 @@ def lint_corefile(cf: Corefile, role: RoleAssignment | None = None,
         return fragment
     out: list[Finding] = []
     ask(out, ADDRESS_RULES, addresses(f))
-    ask(out, PAIR_RULES, same_key_pairs(f))
+    ask(out, PAIR_RULES, same_key_blocks(f))
     for b in cf.blocks:
         out.extend(_lint_block(f, b))
     ask(out, SHADOW_RULES, shadows(f))
     ask(out, IMPORT_RULES, imports(f))
     ask(out, FILE_RULES, (f,))
     return out
+
+
+def duplicate_blocks(assembly: Assembly, semantics: Semantics = CURRENT) -> list[Finding]:
+    """Only the ``duplicate-server-block`` findings (one per key, linear in the blocks): what
+    ``corefile trace`` and ``check`` add to their own findings, since a path through a
+    Corefile CoreDNS refuses to load is a prediction about a server that does not start."""
+    out: list[Finding] = []
+    for cf in assembly.corefiles:
+        if not cf.fragment:
+            ask(out, PAIR_RULES, same_key_blocks(CorefileFacts(cf, assembly.role_of(cf), semantics)))
+    return out
+
+
+def with_refusals(report: Report, refusals: Sequence[Finding]) -> Report:
+    """REPORT with REFUSALS first among its findings; an ``ok`` verdict becomes ``dns-error``
+    (the Corefile does not load: lint's verdict for it)."""
+    if not refusals:
+        return report
+    verdict = Verdict.DNS_ERROR if report.verdict is Verdict.OK else report.verdict
+    return replace(report, verdict=verdict, findings=(*refusals, *report.findings))
 
 
 def _file_summary(cf: Corefile, r: RoleAssignment | None) -> FileSummary:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from toolkit.corefile.addresses import normalize_address
 from toolkit.corefile.document import Corefile, CorefileError, Directive, Import, ServerBlock
 from toolkit.corefile.tokens import Token, tokenize
+from toolkit.errors import InputFileError
 
 __all__ = ["FRAGMENT_PREFIX", "MAX_DEPTH", "MAX_IMPORTED_TOKENS", "Corefile", "CorefileError",
            "Directive", "ServerBlock", "normalize_address", "parse_corefile", "parse_fragment"]
@@ -38,6 +39,13 @@ __all__ = ["FRAGMENT_PREFIX", "MAX_DEPTH", "MAX_IMPORTED_TOKENS", "Corefile", "C
 MAX_DEPTH = 64
 MAX_IMPORTED_TOKENS = 200_000
 MAX_SNIPPET_EXPANSIONS = 10_000  # coredns/caddy caddyfile/parse.go maxSnippetExpansions
+
+# What {$VAR} substitution may add to one Corefile: the ConfigMap input cap (4 MiB). CoreDNS
+# has none (coredns/caddy caddyfile/parse.go replaceEnvReferences: strings.Replace per token,
+# bounded only by the process environment: 128 KiB per variable, MAX_ARG_STRLEN), so a 32 KB
+# file of placeholders and one --env value of 100 KB would be 800 MB here; past the cap the
+# Corefile is refused (exit 3) rather than grown.
+MAX_ENV_EXPANSION = 4 << 20
 
 _ENV_RE = re.compile(r'\{\$([^{}$%\s]+)\}|\{%([^{}$%\s]+)%\}')
 
@@ -116,6 +124,7 @@ class _Parser:
         self.stream = _Stream(tokenize(text, source=source, line_offset=line_offset))
         self.snippets: dict[str, list[Token]] = {}
         self.expansions = 0
+        self.env_bytes = 0   # bytes {$VAR} substitution added so far (MAX_ENV_EXPANSION)
         # The top-level directives of server blocks read so far (name, line): caddy checks
         # each name against the build's directives as it reaches it (parse.go directive()),
         # so an unknown one before a syntax error is what CoreDNS reports.
@@ -148,7 +157,15 @@ class _Parser:
         def repl(m: re.Match[str]) -> str:
             var: str = m.group(1) or m.group(2)
             if self.env is not None and var in self.env:
-                return str(self.env[var])
+                value = str(self.env[var])
+                self.env_bytes += len(value)
+                if self.env_bytes > MAX_ENV_EXPANSION:
+                    raise InputFileError(
+                        self.source, f"{{$VAR}} substitution adds more than "
+                        f"{MAX_ENV_EXPANSION >> 20} MiB to this Corefile ({m.group(0)} at the "
+                        "limit): refused, as an input over the size cap is",
+                        hint="give shorter --env values, or fewer placeholders")
+                return value
             self.placeholders[m.group(0)] = None
             return m.group(0)
 

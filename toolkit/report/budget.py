@@ -13,12 +13,9 @@ The rendering goes to memory first, so a cut never leaves half a document on std
 from __future__ import annotations
 
 import io
-import signal
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import FrameType
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -84,31 +81,25 @@ TICK_S = 0.05
 @contextmanager
 def _bounded(until: float | None) -> Iterator[None]:
     """A repeating SIGALRM every TICK_S raises RenderCut once ``until`` has passed or a
-    signal asked the run to stop. Repeating, because a handler that raises while Python
-    runs a finaliser (``__del__``, a weakref callback during garbage collection) has its
-    exception swallowed ("Exception ignored in ..."): the next tick raises again. In a
-    thread other than the main one (a library caller) nothing is armed."""
+    signal asked the run to stop (signals.ticking). Repeating, because the tick never raises
+    inside a garbage collection (a finaliser or weakref callback would swallow it, "Exception
+    ignored in ..."): the next tick raises instead; and it is disarmed before the region
+    ends, so RenderCut only rises inside render_bounded's ``try``. In a thread other than the
+    main one (a library caller) nothing is armed."""
     if signals.stopped():
         raise RenderCut("signal")
     if until is not None and until <= time.monotonic():
         raise RenderCut("deadline")
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def tick(_signum: int, _frame: FrameType | None) -> None:
+    def check() -> BaseException | None:
         if signals.stopped():
-            raise RenderCut("signal")
+            return RenderCut("signal")
         if until is not None and time.monotonic() >= until:
-            raise RenderCut("deadline")
+            return RenderCut("deadline")
+        return None
 
-    old = signal.signal(signal.SIGALRM, tick)
-    signal.setitimer(signal.ITIMER_REAL, TICK_S, TICK_S)
-    try:
+    with signals.ticking(TICK_S, check):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -55,7 +55,7 @@ class ErrorKind(StrEnum):
     USAGE = "usage"                    # exit 2
     CANNOT_OBSERVE = "cannot-observe"  # exit 3
     INTERNAL = "internal"              # exit 4
-    INTERRUPTED = "interrupted"        # 130/143: a second signal, no partial report
+    INTERRUPTED = "interrupted"        # 130/143: a second signal, or work with no partial result
 
 
 @dataclass(frozen=True, kw_only=True)

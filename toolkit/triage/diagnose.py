@@ -23,6 +23,7 @@ from toolkit.triage.side import SideEvidence
 
 if TYPE_CHECKING:
     from toolkit.sysinfo.procs import SockInfo
+    from toolkit.triage.stalecache import CacheCheck
 
 __all__ = ["Classification", "Evidence", "classify", "diagnose_report", "gather", "probe_order"]
 
@@ -62,6 +63,7 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
         notes.append(f"{len(addresses) + len(unprobed)} addresses answered; probed {MAX_PROBED_ADDRESSES} "
                      f"of them: {fmt_addresses(list(unprobed))} not probed (no evidence either way)")
     behind, patient = ask_behind(res, behind_servers, deadline, qt, say)
+    cache_checks = _cache_checks(name, res, corefiles, corefile_roles, deadline, qt, notes, say)
     app_sockets = _app_sockets(addresses, notes)
     probes = _probe(addresses, tuple(ports) or DEFAULT_PORTS, deadline, notes, on_progress)
     race = _race(res, race_count, deadline, notes, say) if race_count > 0 else []
@@ -69,8 +71,24 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     return Evidence(name=name, resolve=res, probes=probes, ports=tuple(ports) or DEFAULT_PORTS,
                     ports_given=bool(ports), unprobed=unprobed, behind=behind, patient=patient,
                     conntrack_findings=tuple(ct_findings + race), corefile_findings=tuple(cf_findings),
-                    corefile_hops=tuple(cf_hops), processes=processes,
+                    corefile_hops=tuple(cf_hops), cache_checks=cache_checks, processes=processes,
                     app_sockets=app_sockets, notes=tuple(notes))
+
+
+def _cache_checks(name: str, res: ResolveResult, corefiles: Sequence[str], roles: Sequence[str],
+                  deadline: Deadline, qt: float, notes: list[str],
+                  say: Callable[[str], None]) -> tuple[CacheCheck, ...]:
+    """With --corefile: each caching hop of the trace asked beside its upstream (a cache
+    answering past its upstream, toolkit.triage.stalecache). Optional evidence: a note."""
+    if not corefiles:
+        return ()
+    from toolkit.corefile.cachechain import trace_cache_hops
+    from toolkit.triage.stalecache import ask_caches
+
+    found: tuple[CacheCheck, ...] = ()
+    with best_effort(notes, "could not compare the caches with their upstreams"):
+        found = ask_caches(res, trace_cache_hops(name, corefiles, roles), deadline, qt, say)
+    return found
 
 
 def _app_sockets(addresses: Sequence[str], notes: list[str]) -> tuple[SockInfo, ...]:
@@ -193,6 +211,8 @@ def diagnose_report(e: Evidence) -> Report:
         "search_hits": res.search,
         # the pod's nameserver asked once more, patiently, when it answered nothing in time
         "patient_query": e.patient,
+        # with --corefile: each caching hop asked beside its upstream (stale-cache-answer)
+        "cache_checks": [c.data() for c in e.cache_checks],
     }
     events = tuple([{"event": "answer", **a} for a in answers] + [{"event": "probe", **p} for p in probes])
     notes = tuple(e.notes) + c.notes + ((f"to be sure: {c.settle}",) if c.settle else ())

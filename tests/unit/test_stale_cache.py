@@ -41,6 +41,17 @@ def test_the_lab_configmaps_give_nodelocal_then_coredns_each_with_its_upstream()
     assert [(h.cache, h.upstream, h.node_cache, h.serve_stale) for h in hops] == [
         (True, CORE, True, False), (True, UP, False, False)]
     assert hops[0].cache_text == "cache 30" and hops[0].cache_line == 52  # the ConfigMap's file line
+    assert hops[0].max_ttl == 30
+
+
+@pytest.mark.parametrize(("body", "cap"), [("cache", 3600), ("cache 30", 30), ("cache example.org", 3600),
+                                           ("cache 30 {\n success 9984 10\n }", 10),
+                                           ("cache 30 {\n keepttl\n }", None)])
+def test_the_ttl_cap_of_cache_as_coredns_reads_it(tmp_path, body, cap):
+    cf = tmp_path / "Corefile"
+    cf.write_text(".:53 {\n    %s\n    forward . 127.0.0.54\n}\n" % body)
+    (hop,) = trace_cache_hops("www.example.org", [str(cf)])
+    assert hop.max_ttl == cap
 
 
 @pytest.mark.parametrize("line", ["cache 30 {\n        serve_stale\n    }",
@@ -76,6 +87,13 @@ def test_an_upstream_that_gives_no_address_while_the_cache_answers(up):
     assert check([], up).staleness is None  # the cache fails too: nothing stale to tell
 
 
+@pytest.mark.parametrize("up", [ans(CORE, rcode="REFUSED"), ans(CORE, error="timeout")])
+def test_an_upstream_the_pod_cannot_ask_is_no_staleness_without_the_ttl_0_marker(up):
+    # an upstream that admits only the nodes: the cache, fed by it, counts its TTL down
+    assert check([OLD], up, cache_ttl=17).staleness is None
+    assert check([OLD], up, cache_ttl=0).staleness is Staleness.UPSTREAM_FAILS
+
+
 def _diagnose(c, state, **kw):
     paths = [walked(NL, "resolv.conf", "udp", c.cache_addresses), walked(NL, "resolv.conf", "tcp", c.cache_addresses)]
     e = evidence(result(*paths), addr(OLD, state), cache_checks=(c,),
@@ -106,6 +124,13 @@ def test_serve_stale_past_a_dead_upstream_names_the_ttl_0_marker():
     assert t.data["staleness"] == "upstream-fails" and "TTL 0" in t.summary
     assert t.remedy.startswith("1) fix the upstream") and "rollout restart deployment coredns" in t.remedy
     assert "serve_stale" in t.remedy
+
+
+def test_a_ttl_above_the_cache_cap_says_the_answer_is_no_cache_entry():
+    hop = replace(HOP, max_ttl=30)
+    c = _diagnose(check([OLD], ans(CORE, [NEW]), ans(CORE, [NEW]), cache_ttl=3600, hop=hop), "host-unreachable")
+    t = c.findings[0]
+    assert "above its `cache 30` cap of 30" in t.summary and t.data["cache_max_ttl"] == 30
 
 
 def test_a_stale_address_that_serves_is_a_warning_without_verdict():

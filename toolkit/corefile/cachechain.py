@@ -36,6 +36,8 @@ class CacheHop:
     upstream: str  # address of the next hop (host of the forward target)
     upstream_port: int
     node_cache: bool = False  # the Corefile is NodeLocal DNSCache's (roles.assemble)
+    # the most TTL its positive entries are given (None: no cache, or keepttl)
+    max_ttl: int | None = None
 
     def where(self) -> str:
         """Corefile, block and line, for texts."""
@@ -47,6 +49,22 @@ def _directive_text(d: Directive) -> str:
     if not d.block:
         return head
     return head + " { " + "; ".join(" ".join((s.name, *s.args)) for s in d.block) + " }"
+
+
+# CoreDNS's cap on a cached answer's TTL when none is given: dnsutil.MaximumDefaulTTL (1 h).
+DEFAULT_MAX_TTL = 3600
+
+
+def max_ttl(d: Directive) -> int | None:
+    """The TTL cap of ``cache``'s positive answers (plugin/cache/setup.go: ``cache [TTL]``, then
+    ``success CAPACITY [TTL]`` overrides it); None with ``keepttl`` (the original TTL is kept)."""
+    if d.has("keepttl"):
+        return None
+    ttl = int(d.args[0]) if d.args and d.args[0].isdigit() else DEFAULT_MAX_TTL
+    for s in d.sub("success"):
+        if len(s.args) > 1 and s.args[1].isdigit():
+            ttl = int(s.args[1])
+    return ttl
 
 
 def _line_of(cf: Corefile | None, d: Directive | None) -> int | None:
@@ -84,7 +102,8 @@ def cache_hops(trace: TraceResult) -> tuple[CacheHop, ...]:
             cache_text=_directive_text(cache) if cache else None,
             serve_stale=cache.has("serve_stale") if cache else None,
             upstream=target.address, upstream_port=target.port or 53,
-            node_cache=h.role in (CorefileRole.NODE_CACHE, CorefileRole.NODE_CACHE_SECONDARY)))
+            node_cache=h.role in (CorefileRole.NODE_CACHE, CorefileRole.NODE_CACHE_SECONDARY),
+            max_ttl=max_ttl(cache) if cache else None))
     return tuple(out)
 
 

@@ -24,6 +24,11 @@ def _ttl_marker(c: CacheCheck) -> str:
     if ttl == 0:
         return ("the cache's TTL 0 is an expired entry served stale"
                 + (" (its `cache` has serve_stale)" if c.hop.serve_stale else ""))
+    cap = c.hop.max_ttl
+    if ttl is not None and cap is not None and ttl > cap:
+        return (f"the cache's TTL {ttl} is above its `{c.hop.cache_text}` cap of {cap}: the answer is not one of "
+                "this cache's entries; the Corefile running there differs from the one given (a `hosts`, `file` "
+                "or `template` block answering it?)")
     up = c.upstream_last
     if ttl is not None and up.ttl is not None and up.answers and ttl < up.ttl:
         return f"the cache's TTL {ttl} counts down from an older answer; the upstream's full TTL is {up.ttl}"

@@ -11,9 +11,11 @@ may answer round-robin subsets of a larger pool, and a cache holds the subset it
   address that set does not have (it gives fewer addresses: not stale, the upstream grew);
 - the upstream's two answers differ (it rotates subsets): stale only when the cache's addresses
   are disjoint from both (one shared address says the cache holds a subset of the pool);
-- the upstream gives no address now (NXDOMAIN, SERVFAIL, NODATA, silence, refusal) while the
-  cache answers: the cache answers past its upstream (CoreDNS's ``serve_stale`` does exactly
-  that, with TTL 0: coredns plugin/cache/handler.go, "Adjust the time to get a 0 TTL in the
+- the upstream gives no address now (NXDOMAIN, SERVFAIL, NODATA) while the cache answers: the
+  cache answers past its upstream. Silence or REFUSED from the upstream counts only with the
+  cache's TTL 0 (an upstream that admits only the nodes' addresses is silent or refuses the pod
+  while the cache, fed by it, answers with a TTL counting down). CoreDNS's ``serve_stale``
+  answers that way, with TTL 0: coredns plugin/cache/handler.go, "Adjust the time to get a 0 TTL in the
   reply built from a stale item"; 1.14 lets ``serve_stale DURATION immediate TTL`` set it).
 TTLs are staleness markers, shown with both answers: a cache's TTL counts down from what its
 upstream gave (capped by ``cache``'s own TTL), an upstream's is full; 0 from a cache is a stale
@@ -80,12 +82,20 @@ class CacheCheck:
         if not cached:
             return None
         if not self.upstream_sets:
-            return Staleness.UPSTREAM_FAILS
+            return Staleness.UPSTREAM_FAILS if self._upstream_denies or self.cache_answer.ttl == 0 else None
         pool = set(self.upstream_addresses)
         gone = cached - pool
         if gone and (not self.rotating or not cached & pool):
             return Staleness.DIFFERS
         return None
+
+    @property
+    def _upstream_denies(self) -> bool:
+        """The upstream answered, and its answer has no address: NXDOMAIN, NODATA, SERVFAIL. A
+        timeout or REFUSED may only say that this pod cannot ask it (an ACL that admits the
+        nodes, a NetworkPolicy): alone it is no staleness, only with the cache's TTL 0 marker."""
+        return any(u.rcode in ("NXDOMAIN", "SERVFAIL") or (u.rcode == "NOERROR" and not u.answers)
+                   for u in self.upstream_answers)
 
     @property
     def stale_addresses(self) -> tuple[str, ...]:
@@ -108,7 +118,8 @@ class CacheCheck:
                 "staleness": self.staleness, "qname": self.qname, "rotating": self.rotating,
                 "upstream_outcome": said(up), "stale_addresses": list(self.stale_addresses),
                 "corefile": self.hop.corefile, "block": self.hop.block, "cache_line": self.hop.cache_line,
-                "cache_directive": self.hop.cache_text, "node_cache": self.hop.node_cache}
+                "cache_directive": self.hop.cache_text, "node_cache": self.hop.node_cache,
+                "cache_max_ttl": self.hop.max_ttl}
 
 
 def said(r: QueryResult) -> str:

@@ -4,8 +4,8 @@
     (ClusterLab.stale_cache); diagnose from pod2a, given the lab's two ConfigMaps as the plugin
     hands them over, asks node-cache and the kube-dns Service behind it directly.
 (b) a real CoreDNS (1.12.1 and 1.14.7) with ``cache 30 { serve_stale }`` forwarding to a real
-    CoreDNS upstream: the upstream answers, then dies; the cache keeps answering the old
-    address with TTL 0; after the remedy (restarting the cache) the failure is honest, and once
+    CoreDNS upstream: the upstream answers, then dies or answers SERVFAIL; the cache keeps answering the old
+    address with TTL 0 (except 1.12.1 with a SERVFAIL upstream: SERVFAIL after a second); after the remedy (restarting the cache) the failure is honest, and once
     the upstream answers the new address, the answer is fresh.
 """
 
@@ -102,6 +102,14 @@ CACHE_COREFILE = """\
     forward . %s:53
 }
 """ % (CACHE_IP, UPSTREAM_IP)
+SERVFAIL_COREFILE = """\
+.:53 {
+    bind %s
+    template ANY ANY {
+        rcode SERVFAIL
+    }
+}
+""" % UPSTREAM_IP
 UPSTREAM_COREFILE = """\
 .:53 {
     bind %s
@@ -138,6 +146,14 @@ class ServeStale:
         self._start("upstream", conf)
         self.wait(UPSTREAM_IP, lambda out: address in out)
 
+    def servfail(self) -> None:
+        """The upstream, restarted, answers SERVFAIL for everything (its backend is broken)."""
+        self.stop("upstream")
+        conf = self.dir / "upstream.Corefile"
+        conf.write_text(SERVFAIL_COREFILE)
+        self._start("upstream", conf)
+        self.wait(UPSTREAM_IP, lambda out: "status: SERVFAIL" in out)
+
     def cache(self) -> None:
         self._start("cache", self.cache_conf)
 
@@ -171,24 +187,32 @@ def _ttl0(out: str) -> bool:
                if line.startswith(QNAME))
 
 
+@pytest.mark.parametrize("fails", ["dies", "servfail"])
 @pytest.mark.parametrize("key", ["coredns-1.12", "coredns-1.14"])
-def test_serve_stale_past_a_dead_upstream_then_the_remedy(lab, tmp_path, key):
+def test_serve_stale_past_a_failing_upstream_then_the_remedy(lab, tmp_path, key, fails):
     s = ServeStale(lab, key, tmp_path)
     try:
         s.upstream(STALE_ADDRESS)
         s.cache()
         s.wait(CACHE_IP, lambda out: STALE_ADDRESS in out)  # the cache holds it
-        s.stop("upstream")  # the upstream dies
+        if fails == "dies":
+            s.stop("upstream")
+        else:
+            s.servfail()
+        if (key, fails) == ("coredns-1.12", "servfail"):
+            _servfail_on_1_12(s)
+            return
         # past the entry's TTL (ttl 2, CoreDNS's cache keeps it at least 5 s): served stale, TTL 0
         s.wait(CACHE_IP, _ttl0, timeout=30)
         doc = s.diagnose()
-        assert (doc["verdict"], doc["confidence"]) == ("bad-answer", "high"), doc["findings"][:2]
+        assert (doc["verdict"], doc["confidence"]) == ("bad-answer", "high"), (doc["cache_checks"], doc["answers"])
         top = doc["findings"][0]
         assert top["code"] == "stale-cache-answer" and top["severity"] == "critical"
         d = top["data"]
         assert (d["cache"], d["upstream"], d["cache_answer"], d["upstream_answer"]) == (
             CACHE_IP, UPSTREAM_IP, [STALE_ADDRESS], [])
         assert (d["cache_ttl"], d["upstream_ttl"], d["serve_stale"]) == (0, None, True)
+        assert d["upstream_outcome"] == ("SERVFAIL" if fails == "servfail" else d["upstream_outcome"])
         assert d["staleness"] == "upstream-fails" and "TTL 0" in top["summary"]
         assert top["remedy"].startswith("1) fix the upstream 127.0.0.54") and "serve_stale" in top["remedy"]
 
@@ -200,11 +224,29 @@ def test_serve_stale_past_a_dead_upstream_then_the_remedy(lab, tmp_path, key):
         assert doc["verdict"] in ("dns-error", "dns-unavailable") and not stale(doc), doc["findings"][:2]
         assert doc["confidence"] == "high"
 
-        # the upstream back, the record moved: fresh
-        s.upstream(FRESH)
-        s.wait(CACHE_IP, lambda out: FRESH in out)
-        doc = s.diagnose()
-        assert (doc["verdict"], doc["confidence"]) == ("ok", "high") and not stale(doc), doc["findings"][:2]
-        assert doc["cache_checks"][0]["cache_answer"] == [FRESH]
+        _fresh_again(s)
     finally:
         s.down()
+
+
+def _fresh_again(s: ServeStale) -> None:
+    """The upstream back, the record moved: the answer is fresh, nothing stale."""
+    s.stop("upstream")
+    s.upstream(FRESH)
+    s.wait(CACHE_IP, lambda out: FRESH in out)
+    doc = s.diagnose()
+    assert (doc["verdict"], doc["confidence"]) == ("ok", "high") and not stale(doc), doc["findings"][:2]
+    assert doc["cache_checks"][0]["cache_answer"] == [FRESH]
+
+
+def _servfail_on_1_12(s: ServeStale) -> None:
+    """Measured: CoreDNS 1.12.1 serves the stale entry for about a second, then SERVFAIL for good:
+    its background refresh's SERVFAIL goes into the negative cache, which getIgnoreTTL reads
+    first and serves stale in turn (plugin/cache/handler.go; 1.14 prefers the positive entry
+    over a cached SERVFAIL). After that the failure is honest: dns-error, nothing stale."""
+    s.wait(CACHE_IP, lambda out: "status: SERVFAIL" in out, timeout=30)
+    time.sleep(1.0)
+    assert "status: SERVFAIL" in s.dig(CACHE_IP)  # for good, not a flip
+    doc = s.diagnose()
+    assert (doc["verdict"], doc["confidence"]) == ("dns-error", "high") and not stale(doc), doc["findings"][:2]
+    _fresh_again(s)

@@ -133,11 +133,13 @@ def said(r: QueryResult) -> str:
     return f"{', '.join(sorted(r.answers))} (TTL {r.ttl})"
 
 
-def _qname(res: ResolveResult) -> tuple[str, int, str] | None:
-    """(the pod's nameserver that answered, its port, the candidate it answered): what the pod uses."""
+def _qname(res: ResolveResult) -> tuple[str, int, str, QueryResult | None] | None:
+    """(the pod's nameserver that answered, its port, the candidate it answered, the walk's A
+    answer for it): what the pod uses."""
     for p in res.paths:
         if p.role == ServerRole.RESOLV_CONF and p.answered and p.hit:
-            return p.server, next((q.port for q in p.queries), 53), p.hit
+            walk = next((q for q in p.queries if q.qname == p.hit and q.qtype == "A" and q.answers), None)
+            return p.server, next((q.port for q in p.queries), 53), p.hit, walk
     return None
 
 
@@ -149,12 +151,18 @@ def ask_caches(res: ResolveResult, hops: Sequence[CacheHop], deadline: Deadline,
     first = _qname(res)
     if first is None or not hops:
         return ()
-    server, port, qname = first
+    server, port, qname, walk = first
     out: list[CacheCheck] = []
     for hop in hops:
         if hop.cache:
             say(f"asking the cache {server} and its upstream {hop.upstream} for {qname} directly")
             mine = query(server, qname, "A", Transport.UDP, deadline.timeout(qt), port=port)
+            if walk is not None and not mine.answers:
+                # the pod's own walk got addresses a moment ago: that is what the pod uses (CoreDNS
+                # 1.12.1's serve_stale flips to SERVFAIL once its background refresh's SERVFAIL
+                # is cached: plugin/cache/handler.go getIgnoreTTL looks at the negative cache first)
+                mine = walk
+            walk = None  # only the pod's own nameserver was walked
             ups = [query(hop.upstream, qname, "A", Transport.UDP, deadline.timeout(qt), port=hop.upstream_port)]
             if ups[0].answered:
                 ups.append(query(hop.upstream, qname, "A", Transport.UDP, deadline.timeout(qt),

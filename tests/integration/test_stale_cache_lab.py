@@ -4,8 +4,9 @@
     (ClusterLab.stale_cache); diagnose from pod2a, given the lab's two ConfigMaps as the plugin
     hands them over, asks node-cache and the kube-dns Service behind it directly.
 (b) a real CoreDNS (1.12.1 and 1.14.7) with ``cache 30 { serve_stale }`` forwarding to a real
-    CoreDNS upstream: the upstream answers, then dies or answers SERVFAIL; the cache keeps answering the old
-    address with TTL 0 (except 1.12.1 with a SERVFAIL upstream: SERVFAIL after a second); after the remedy (restarting the cache) the failure is honest, and once
+    CoreDNS upstream: the upstream answers, then dies or answers SERVFAIL; the cache keeps
+    answering the old address with TTL 0 (1.12.1 with a SERVFAIL upstream: SERVFAIL after about a
+    second, measured); after the remedy (restarting the cache) the failure is honest, and once
     the upstream answers the new address, the answer is fresh.
 """
 

@@ -162,7 +162,6 @@ def ask_caches(res: ResolveResult, hops: Sequence[CacheHop], deadline: Deadline,
                 # 1.12.1's serve_stale flips to SERVFAIL once its background refresh's SERVFAIL
                 # is cached: plugin/cache/handler.go getIgnoreTTL looks at the negative cache first)
                 mine = walk
-            walk = None  # only the pod's own nameserver was walked
             ups = [query(hop.upstream, qname, "A", Transport.UDP, deadline.timeout(qt), port=hop.upstream_port)]
             if ups[0].answered:
                 ups.append(query(hop.upstream, qname, "A", Transport.UDP, deadline.timeout(qt),
@@ -170,4 +169,5 @@ def ask_caches(res: ResolveResult, hops: Sequence[CacheHop], deadline: Deadline,
             out.append(CacheCheck(hop=hop, cache=server, qname=qname, cache_answer=mine,
                                   upstream_answers=tuple(ups)))
         server, port = hop.upstream, hop.upstream_port
+        walk = None  # only the pod's own nameserver was walked
     return tuple(out)

@@ -44,6 +44,14 @@ def test_the_lab_configmaps_give_nodelocal_then_coredns_each_with_its_upstream()
     assert hops[0].max_ttl == 30
 
 
+def test_a_placeholder_target_ends_the_chain():
+    # the upstream manifest's NodeLocal forwards to __PILLAR__ placeholders node-cache fills at start
+    data = LAB.parents[1] / "data" / "corefiles"
+    hops = trace_cache_hops("www.example.org", [str(data / "k8s-addons" / "nodelocaldns-applied.yaml"),
+                                                 str(data / "k8s-addons" / "coredns.yaml")])
+    assert hops == ()
+
+
 @pytest.mark.parametrize(("body", "cap"), [("cache", 3600), ("cache 30", 30), ("cache example.org", 3600),
                                            ("cache 30 {\n success 9984 10\n }", 10),
                                            ("cache 30 {\n keepttl\n }", None)])

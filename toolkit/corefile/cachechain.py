@@ -85,14 +85,18 @@ def _block_of(trace: TraceResult, hop: Hop) -> tuple[Corefile, ServerBlock] | No
 
 
 def cache_hops(trace: TraceResult) -> tuple[CacheHop, ...]:
-    """The hops that forward the name to an address, in path order, each with its cache."""
+    """The hops that forward the name to an address, in path order, each with its cache; the
+    chain ends at the first forward whose target is no address."""
     out: list[CacheHop] = []
     for h in trace.hops:
         if h.next is None:
             continue
         target = parse_target(h.next.target or (h.next.targets[0] if h.next.targets else ""))
         if target.address is None:
-            continue
+            # a placeholder (__PILLAR__CLUSTER__DNS__, __PILLAR__UPSTREAM__SERVERS__: filled by
+            # node-cache when it starts), a file or a name: the server after it is unknown, and
+            # pairing a later hop with the wrong server would compare the wrong answers
+            break
         found = _block_of(trace, h)
         cache = found[1].get("cache")[0] if found and found[1].has("cache") else None
         cf = found[0] if found else None

@@ -251,3 +251,24 @@ def _servfail_on_1_12(s: ServeStale) -> None:
     doc = s.diagnose()
     assert (doc["verdict"], doc["confidence"]) == ("dns-error", "high") and not stale(doc), doc["findings"][:2]
     _fresh_again(s)
+
+
+def test_through_the_plugin_reading_the_configmaps(cluster, tmp_path):
+    """kubectl podtriage --corefiles: the plugin reads kube-system's ConfigMaps with the user's
+    kubectl and hands them to diagnose in an ephemeral container of pod2a (on node2)."""
+    from tests.kube.labkube import PluginRunner, Workloads
+
+    cluster.stale_cache(NAME, STALE_ADDRESS)
+    kube = PluginRunner(cluster.lab, tmp_path)
+    w = Workloads(cluster.lab)
+    try:
+        p = kube.run("pod2a", "-n", "wxwork", "--corefiles", "--", "diagnose", NAME, "--port", "80", "-o", "json")
+        doc = json.loads(p.stdout)
+        assert (doc["verdict"], doc["confidence"]) == ("bad-answer", "high"), (
+            [(f["code"], f["summary"]) for f in doc["findings"]], doc["cache_checks"], doc["notes"], doc["answers"])
+        top = doc["findings"][0]
+        assert top["code"] == "stale-cache-answer"
+        assert (top["data"]["cache"], top["data"]["upstream"]) == ("169.254.25.10", "10.233.0.3")
+        assert "kube-system/nodelocaldns:Corefile" in top["data"]["corefile"]
+    finally:
+        w.close()

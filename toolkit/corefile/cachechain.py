@@ -113,9 +113,6 @@ def cache_hops(trace: TraceResult) -> tuple[CacheHop, ...]:
 
 def trace_cache_hops(name: str, paths: Sequence[str], roles: Sequence[str] = ()) -> tuple[CacheHop, ...]:
     """Load the Corefiles (as `diagnose --corefile` does), trace NAME, and give its hops."""
-    from toolkit.corefile.roles import assemble, parse_role_overrides
-    from toolkit.corefile.source import load_all
-    from toolkit.corefile.trace import trace_name
+    from toolkit.corefile.bridge import load_trace
 
-    asm = assemble(load_all(list(paths)), overrides=parse_role_overrides(roles))
-    return cache_hops(trace_name(name, list(asm.corefiles), assembly=asm))
+    return cache_hops(load_trace(name, paths, roles))

@@ -23,6 +23,7 @@ from toolkit.triage.side import SideEvidence
 
 if TYPE_CHECKING:
     from toolkit.sysinfo.procs import SockInfo
+    from toolkit.corefile.cachechain import CacheHop
     from toolkit.triage.stalecache import CacheCheck
 
 __all__ = ["Classification", "Evidence", "classify", "diagnose_report", "gather", "probe_order"]
@@ -51,8 +52,8 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     qt = query_timeout if query_timeout is not None else max(0.5, min(2.0, deadline.remaining() / 4))
     side = SideEvidence(deadline, capture_s)
 
-    cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes,
-                                                                          corefile_roles)
+    cf_findings, cf_hops, extra_refs, behind_servers, cache_hops = _corefile_evidence(name, corefiles, notes,
+                                                                                      corefile_roles)
     refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
 
     say(f"resolving {name}")
@@ -63,7 +64,7 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
         notes.append(f"{len(addresses) + len(unprobed)} addresses answered; probed {MAX_PROBED_ADDRESSES} "
                      f"of them: {fmt_addresses(list(unprobed))} not probed (no evidence either way)")
     behind, patient = ask_behind(res, behind_servers, deadline, qt, say)
-    cache_checks = _cache_checks(name, res, corefiles, corefile_roles, deadline, qt, notes, say)
+    cache_checks = _cache_checks(res, cache_hops, deadline, qt, notes, say)
     app_sockets = _app_sockets(addresses, notes)
     probes = _probe(addresses, tuple(ports) or DEFAULT_PORTS, deadline, notes, on_progress)
     race = _race(res, race_count, deadline, notes, say) if race_count > 0 else []
@@ -75,19 +76,17 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
                     app_sockets=app_sockets, notes=tuple(notes))
 
 
-def _cache_checks(name: str, res: ResolveResult, corefiles: Sequence[str], roles: Sequence[str],
-                  deadline: Deadline, qt: float, notes: list[str],
-                  say: Callable[[str], None]) -> tuple[CacheCheck, ...]:
+def _cache_checks(res: ResolveResult, hops: Sequence[CacheHop], deadline: Deadline, qt: float,
+                  notes: list[str], say: Callable[[str], None]) -> tuple[CacheCheck, ...]:
     """With --corefile: each caching hop of the trace asked beside its upstream (a cache
     answering past its upstream, toolkit.triage.stalecache). Optional evidence: a note."""
-    if not corefiles:
+    if not hops:
         return ()
-    from toolkit.corefile.cachechain import trace_cache_hops
     from toolkit.triage.stalecache import ask_caches
 
     found: tuple[CacheCheck, ...] = ()
     with best_effort(notes, "could not compare the caches with their upstreams"):
-        found = ask_caches(res, trace_cache_hops(name, corefiles, roles), deadline, qt, say)
+        found = ask_caches(res, hops, deadline, qt, say)
     return found
 
 
@@ -157,18 +156,21 @@ def _race(res: ResolveResult, count: int, deadline: Deadline, notes: list[str],
     return found
 
 
-_CorefileEvidence = tuple[list[Finding], list[str], list[Server], list[Server]]
+_CorefileEvidence = tuple[list[Finding], list[str], list[Server], list[Server], tuple["CacheHop", ...]]
 
 
 def _corefile_evidence(name: str, corefiles: Sequence[str], notes: list[str],
                        roles: Sequence[str] = ()) -> _CorefileEvidence:
-    """(findings, hops, extra references, servers behind the pod's cache) from Corefiles."""
+    """(findings, hops, extra references, servers behind the pod's cache, the caching hops)
+    from Corefiles, read once: a --corefile may be a pipe (the kubectl plugin's /dev/fd/N)."""
     if not corefiles:
-        return [], [], [], []
-    from toolkit.corefile.bridge import corefile_evidence
+        return [], [], [], [], ()
+    from toolkit.corefile.bridge import corefile_evidence, load_trace
+    from toolkit.corefile.cachechain import cache_hops
 
-    found: _CorefileEvidence = corefile_evidence(name, corefiles, notes, roles)
-    return found
+    trace = load_trace(name, corefiles, roles)
+    findings, hops, refs, behind = corefile_evidence(name, corefiles, notes, roles, trace=trace)
+    return findings, hops, refs, behind, cache_hops(trace)
 
 
 # ----------------------------------------------------------------------------- report

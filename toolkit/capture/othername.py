@@ -26,6 +26,7 @@ from collections import OrderedDict
 
 from toolkit.capture.records import CaptureResult, Lookup, SearchAnswer
 from toolkit.model import Finding, Severity, Verdict
+from toolkit.sysinfo.resolvconf.remedies import search_candidate_remedy
 
 CODE = "capture-answered-by-search-candidate"
 _MAX_NAMES = 4096  # names whose own answers are remembered (the oldest go first)
@@ -43,12 +44,6 @@ def cluster_shaped(name: str) -> bool:
         if label == "pod":
             return i == 2
     return False
-
-
-def _in_cluster(suffix: str) -> bool:
-    """A search domain of the cluster's own (``<ns>.svc.<zone>``, ``svc.<zone>``): kubelet
-    writes it; it cannot come out of the node's search list."""
-    return "svc" in suffix.split(".") or suffix.endswith("cluster.local")
 
 
 class _Hit:
@@ -172,19 +167,13 @@ def _line(a: SearchAnswer) -> str:
 
 
 def remedy(a: SearchAnswer) -> str:
-    """What to do, in order (toolkit.triage.another_name's order): the application's name, the
-    pod's ndots, the node's search list, the wildcard itself."""
-    dots = a.name.count(".")
-    steps = [f"write the name with a trailing dot in the application's config ({a.name}.): glibc and musl then "
-             "ask it as is and never through the search list",
-             f"or lower ndots for the pod: dnsConfig: {{options: [{{name: ndots, value: \"{dots}\"}}]}} "
-             "(a name with at least ndots dots is asked as is first)"]
-    if not _in_cluster(a.suffix):
-        steps.append(f"or remove {a.suffix} from the node's search list: the kubelet copies it from the node's "
-                     "resolv.conf (point kubelet --resolv-conf at a file without it)")
-    steps.append(f"or remove the wildcard *.{a.suffix} (or the record {a.candidate}) from its zone; "
-                 f"`podtriage resolve {a.name} --reference 8.8.8.8` compares")
-    return "; ".join(f"{i}) {s}" for i, s in enumerate(steps, 1))
+    """What to do, in order (the same builder as diagnose's): the application's name, the pod's
+    ndots, the node's search list, the wildcard itself. The search list is unknown in a capture:
+    the domain's shape says whether it is the cluster's."""
+    return search_candidate_remedy(
+        name=a.name, domain=a.suffix, search=None,
+        last=(f"or remove the wildcard *.{a.suffix} (or the record {a.candidate}) from its zone; "
+              f"`podtriage resolve {a.name} --reference <resolver outside the cluster>` compares"))
 
 
 def answered_by_search_candidate(res: CaptureResult) -> Finding | None:

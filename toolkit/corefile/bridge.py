@@ -56,16 +56,24 @@ def _stub_finding(trace: TraceResult, h: Hop, hops: list[str]) -> Finding:
                             "upstreams": list(h.next.targets) if h.next else []})
 
 
+def load_trace(name: str, paths: Sequence[str], roles: Sequence[str] = ()) -> TraceResult:
+    """Read the Corefiles once (a path may be a pipe, /dev/fd/N from the kubectl plugin) and
+    trace NAME through them. ROLES: ``SELECTOR=ROLE`` overrides (diagnose --corefile-role)."""
+    asm = assemble(load_all(list(paths)), overrides=parse_role_overrides(roles))
+    return trace_name(name, list(asm.corefiles), assembly=asm)
+
+
 def corefile_evidence(name: str, paths: Sequence[str], notes: list[str],
-                      roles: Sequence[str] = ()) -> Evidence:
-    """(findings, hop descriptions, extra references, servers behind the first cache).
+                      roles: Sequence[str] = (), trace: TraceResult | None = None) -> Evidence:
+    """(findings, hop descriptions, extra references, servers behind the first cache), from
+    ``trace`` when given (load_trace), else from the paths.
 
     ROLES: ``SELECTOR=ROLE`` overrides (diagnose --corefile-role), see roles.assemble."""
-    asm = assemble(load_all(list(paths)), overrides=parse_role_overrides(roles))
-    corefiles = list(asm.corefiles)
-    trace = trace_name(name, corefiles, assembly=asm)
+    if trace is None:
+        trace = load_trace(name, paths, roles)
+    corefiles = list(trace.assembly.corefiles) if trace.assembly is not None else []
     # The operator must see what each Corefile was taken for.
-    for r in asm.roles:
+    for r in trace.roles:
         notes.append(f"corefile {r.corefile}: taken for {r.role.value} ({r.source.value}: "
                      f"{'; '.join(r.evidence)})")
     hops = [describe_hop(h) for h in trace.hops]

@@ -29,6 +29,7 @@ from toolkit.dns.query import Rcode
 from toolkit.dns.walk import PathResult, ServerRole
 from toolkit.dns.wildcard import ROOT, WildcardProbe
 from toolkit.model import Finding, Severity, Verdict
+from toolkit.sysinfo.resolvconf.remedies import search_candidate_remedy
 from toolkit.sysinfo.resolvconf.wildcards import cluster_domain
 from toolkit.triage.searchhits import SearchEvidence, SearchHit
 
@@ -171,27 +172,16 @@ def _under(name: str, zone: str | None) -> bool:
 def remedy(a: AnotherName) -> str:
     """What to do, in order: the application's name, the pod's ndots, the node's search list,
     the wildcard (or the rewriting resolver) itself."""
-    bare = a.name.rstrip(".")
-    dots = bare.count(".")
-    steps = [f"write the name with a trailing dot in the application's config ({bare}.): glibc then asks it "
-             "as is and never through the search list"]
-    if dots:
-        steps.append(f"or lower ndots for the pod: dnsConfig: {{options: [{{name: ndots, value: \"{dots}\"}}]}} "
-                     f"(a name with at least ndots dots is asked as is first)")
     cluster = cluster_domain(a.search)
-    if not _under(a.domain, cluster):
-        steps.append(f"or remove {a.domain.rstrip('.')} from the node's search list: the kubelet copies it from "
-                     "the node's resolv.conf (point kubelet --resolv-conf at a file without it)")
     if a.kind is AnswerKind.NXDOMAIN_REWRITE:
-        steps.append("or stop the upstream resolver from rewriting NXDOMAIN (forward the cluster DNS to one "
-                     "that does not)")
+        last = "or stop the upstream resolver from rewriting NXDOMAIN (forward the cluster DNS to one that does not)"
     elif a.kind is AnswerKind.WILDCARD:
         where = ("the cluster DNS (the CoreDNS block that serves it: `file`, `template`, `hosts`)"
                  if _under(a.domain, cluster) else "its zone")
-        steps.append(f"or remove the wildcard *.{a.domain.rstrip('.')} from {where}")
+        last = f"or remove the wildcard *.{a.domain.rstrip('.')} from {where}"
     else:
-        steps.append(f"or remove the record {a.candidate}")
-    return "; ".join(f"{i}) {s}" for i, s in enumerate(steps, 1))
+        last = f"or remove the record {a.candidate}"
+    return search_candidate_remedy(name=a.name, domain=a.domain, search=a.search, last=last)
 
 
 def _ref_denies(paths: Sequence[PathResult], candidate: str) -> tuple[str, ...]:

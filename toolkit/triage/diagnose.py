@@ -23,6 +23,8 @@ from toolkit.triage.side import SideEvidence
 
 if TYPE_CHECKING:
     from toolkit.sysinfo.procs import SockInfo
+    from toolkit.corefile.cachechain import CacheHop
+    from toolkit.triage.stalecache import CacheCheck
 
 __all__ = ["Classification", "Evidence", "classify", "diagnose_report", "gather", "probe_order"]
 
@@ -51,8 +53,8 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     qt = query_timeout if query_timeout is not None else max(0.5, min(2.0, deadline.remaining() / 4))
     side = SideEvidence(deadline, capture_s, dns_endpoints)
 
-    cf_findings, cf_hops, extra_refs, behind_servers = _corefile_evidence(name, corefiles, notes,
-                                                                          corefile_roles)
+    cf_findings, cf_hops, extra_refs, behind_servers, cache_hops = _corefile_evidence(name, corefiles, notes,
+                                                                                      corefile_roles)
     refs = list(references) + [s for s in extra_refs if s.address not in {r.address for r in references}]
 
     say(f"resolving {name}")
@@ -63,6 +65,7 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
         notes.append(f"{len(addresses) + len(unprobed)} addresses answered; probed {MAX_PROBED_ADDRESSES} "
                      f"of them: {fmt_addresses(list(unprobed))} not probed (no evidence either way)")
     behind, patient = ask_behind(res, behind_servers, deadline, qt, say)
+    cache_checks = _cache_checks(res, cache_hops, deadline, qt, notes, say)
     app_sockets = _app_sockets(addresses, notes)
     probes = _probe(addresses, tuple(ports) or DEFAULT_PORTS, deadline, notes, on_progress)
     race = _race(res, race_count, deadline, notes, say) if race_count > 0 else []
@@ -70,8 +73,22 @@ def gather(name: str, *, resolv_conf: str = "/etc/resolv.conf", servers: Sequenc
     return Evidence(name=name, resolve=res, probes=probes, ports=tuple(ports) or DEFAULT_PORTS,
                     ports_given=bool(ports), unprobed=unprobed, behind=behind, patient=patient,
                     conntrack_findings=tuple(ct_findings + race), corefile_findings=tuple(cf_findings),
-                    corefile_hops=tuple(cf_hops), processes=processes,
+                    corefile_hops=tuple(cf_hops), cache_checks=cache_checks, processes=processes,
                     app_sockets=app_sockets, notes=tuple(notes))
+
+
+def _cache_checks(res: ResolveResult, hops: Sequence[CacheHop], deadline: Deadline, qt: float,
+                  notes: list[str], say: Callable[[str], None]) -> tuple[CacheCheck, ...]:
+    """With --corefile: each caching hop of the trace asked beside its upstream (a cache
+    answering past its upstream, toolkit.triage.stalecache). Optional evidence: a note."""
+    if not hops:
+        return ()
+    from toolkit.triage.stalecache import ask_caches
+
+    found: tuple[CacheCheck, ...] = ()
+    with best_effort(notes, "could not compare the caches with their upstreams"):
+        found = ask_caches(res, hops, deadline, qt, say)
+    return found
 
 
 def _app_sockets(addresses: Sequence[str], notes: list[str]) -> tuple[SockInfo, ...]:
@@ -140,18 +157,21 @@ def _race(res: ResolveResult, count: int, deadline: Deadline, notes: list[str],
     return found
 
 
-_CorefileEvidence = tuple[list[Finding], list[str], list[Server], list[Server]]
+_CorefileEvidence = tuple[list[Finding], list[str], list[Server], list[Server], tuple["CacheHop", ...]]
 
 
 def _corefile_evidence(name: str, corefiles: Sequence[str], notes: list[str],
                        roles: Sequence[str] = ()) -> _CorefileEvidence:
-    """(findings, hops, extra references, servers behind the pod's cache) from Corefiles."""
+    """(findings, hops, extra references, servers behind the pod's cache, the caching hops)
+    from Corefiles, read once: a --corefile may be a pipe (the kubectl plugin's /dev/fd/N)."""
     if not corefiles:
-        return [], [], [], []
-    from toolkit.corefile.bridge import corefile_evidence
+        return [], [], [], [], ()
+    from toolkit.corefile.bridge import corefile_evidence, load_trace
+    from toolkit.corefile.cachechain import cache_hops
 
-    found: _CorefileEvidence = corefile_evidence(name, corefiles, notes, roles)
-    return found
+    trace = load_trace(name, corefiles, roles)
+    findings, hops, refs, behind = corefile_evidence(name, corefiles, notes, roles, trace=trace)
+    return findings, hops, refs, behind, cache_hops(trace)
 
 
 # ----------------------------------------------------------------------------- report
@@ -194,6 +214,8 @@ def diagnose_report(e: Evidence) -> Report:
         "search_hits": res.search,
         # the pod's nameserver asked once more, patiently, when it answered nothing in time
         "patient_query": e.patient,
+        # with --corefile: each caching hop asked beside its upstream (stale-cache-answer)
+        "cache_checks": [c.data() for c in e.cache_checks],
     }
     events = tuple([{"event": "answer", **a} for a in answers] + [{"event": "probe", **p} for p in probes])
     notes = tuple(e.notes) + c.notes + ((f"to be sure: {c.settle}",) if c.settle else ())

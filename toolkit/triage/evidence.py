@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from toolkit.sysinfo.procs import ProcInfo, SockInfo
     from toolkit.triage.another_name import AnotherName
     from toolkit.triage.resolve import ResolveResult
+    from toolkit.triage.stalecache import CacheCheck
 
 # Nothing answered for the address itself: the last router's ARP failed, a routing error,
 # or silence. A recycled address held by a live host is none of these, and no alibi either.
@@ -53,6 +54,8 @@ class Evidence:
     conntrack_findings: tuple[Finding, ...] = ()
     corefile_findings: tuple[Finding, ...] = ()
     corefile_hops: tuple[str, ...] = ()  # the Corefile trace's hops, described
+    # each caching hop of the Corefile trace asked beside its upstream (toolkit.triage.stalecache)
+    cache_checks: tuple[CacheCheck, ...] = ()
     processes: tuple[ProcInfo, ...] = ()  # the visible applications
     app_sockets: tuple[SockInfo, ...] = ()  # their sockets towards the name's addresses
     notes: tuple[str, ...] = ()

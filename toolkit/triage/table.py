@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from toolkit.model import Finding, Severity, Verdict
-from toolkit.triage import conntrackrule, dualstack, pathrules, rules, searchrule
+from toolkit.triage import cacherule, conntrackrule, dualstack, pathrules, rules, searchrule
 from toolkit.triage.another_name import CODES as SEARCH_CODES
 from toolkit.triage.evidence import Facts
 from toolkit.triage.rules import SETTLE_REFERENCE
@@ -83,6 +83,7 @@ RULES: tuple[RuleRow, ...] = (
     RuleRow(name="answered_by_search_candidate", priority=72, rule=searchrule.answered_by_search_candidate,
             settle=_settle_search,
             needs_confirmation=True),
+    RuleRow(name="stale_cache_answer", priority=71, rule=cacherule.stale_cache_answer),
     RuleRow(name="stale_answer", priority=70, rule=rules.stale_answer),
     RuleRow(name="dead_answer_from_some_servers", priority=65, rule=rules.dead_answer_from_some_servers),
     RuleRow(name="aaaa_unroutable", priority=62, rule=dualstack.aaaa_unroutable),

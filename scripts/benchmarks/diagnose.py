@@ -21,7 +21,8 @@ engineers' lab tests share these 2 cores. The toolkit's bytecode is compiled fir
 image ships .pyc files (image/mkroot.py), and a PYTHONDONTWRITEBYTECODE=1 environment would
 otherwise make every run compile ~80 modules (~110 ms). BENCH_OLD=DIR runs a second
 podtriage from another checkout's toolkit/ (e.g. `git archive COMMIT toolkit | tar -x -C
-DIR`) beside it, for before/after in the same run. BENCH_LAB_PREFIX: the lab's prefix.
+DIR`) beside it, for before/after in the same run. BENCH_LAB_PREFIX: the lab's prefix;
+BENCH_CASES: a comma-separated subset of the cases.
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def main() -> int:
     node_conf = os.path.join(tmp, "resolv.conf")  # the pod's resolv.conf, read by the node-side run
     cases = [("healthy", "pod", "www.example.org", None), ("seed", "pod", "api.corp.example", None),
              ("seed-onlink", "node", "api.corp.example", None), ("all-dead", "pod", "api.corp.example", "all-dead")]
+    wanted = os.environ.get("BENCH_CASES")  # e.g. "healthy,seed,seed-onlink"
+    if wanted:
+        cases = [c for c in cases if c[0] in wanted.split(",")]
     rows = []
     try:
         lab.up()

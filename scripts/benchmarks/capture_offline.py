@@ -8,6 +8,12 @@ tshark: `tshark -r FILE -Y dns -T fields -e dns.time -e dns.response_to` (it pai
 and responses too). podtriage: `podtriage capture -R FILE -o json` (decode + pairing +
 lookups + summary), both as subprocesses, best of BENCH_ROUNDS. Target (issue 3): podtriage
 at least as fast as tshark (ratio podtriage/tshark <= 1.0).
+
+Memory (issue 27 item 4): peak RSS of `podtriage capture -R FILE -o json` for each pcap at
+BENCH_MEM_PACKETS (83,000) and for ten copies of it back to back, each copy's times shifted
+past the previous one's end (made here, never kept in git); the ratio 10x/1x must stay <=
+MEM_TARGET (bounded tables: memory flat in the number of packets). The machine's 1-minute
+load is printed with each row. BENCH_MEMORY_ONLY=1 runs the memory rows alone.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from toolkit.capture import synth as S  # noqa: E402
-from toolkit.capture.pcapio import write_pcap  # noqa: E402
+from toolkit.capture.pcapio import open_capture, write_pcap  # noqa: E402
 
 PACKETS = int(os.environ.get("BENCH_PACKETS", "200000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 TARGET = 1.0
+MEM_PACKETS = int(os.environ.get("BENCH_MEM_PACKETS", "83000"))
+MEM_TARGET = 1.2
 
 
 def make_pcap(path: str, packets: int) -> None:
@@ -112,7 +120,60 @@ def timed(cmd: list[str]) -> tuple[float, int]:
     return time.perf_counter() - t0, p.returncode
 
 
+def tenfold(src: str, dst: str, copies: int = 10) -> None:
+    """``copies`` copies of ``src`` back to back, each shifted one second past the last one's end."""
+    recs = [(ts, data) for ts, _lt, data in open_capture(src)]
+    span = recs[-1][0] - recs[0][0] + 1_000_000_000
+
+    def gen():
+        for k in range(copies):
+            for ts, data in recs:
+                yield ts + k * span, data
+    write_pcap(dst, 1, gen())
+
+
+def peak_rss(cmd: list[str]) -> tuple[float, float, int]:
+    """(seconds, peak RSS in MB of this child alone: wait4's rusage, return code)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024.0, p.returncode
+
+
+def memory_rows(tmp: str) -> bool:
+    env_py = str(ROOT / ".venv" / "bin" / "python")
+    py = env_py if os.path.exists(env_py) else sys.executable
+    ok = True
+    for label, maker in (("walks", make_pcap), ("concurrent", make_concurrent_pcap)):
+        one, ten = os.path.join(tmp, f"mem-{label}-1x.pcap"), os.path.join(tmp, f"mem-{label}-10x.pcap")
+        maker(one, MEM_PACKETS)
+        tenfold(one, ten)
+        got = {}
+        for tag, path in (("1x", one), ("10x", ten)):
+            load = os.getloadavg()[0]
+            secs, mb, rc = peak_rss([py, "-m", "toolkit", "capture", "-R", path, "-o", "json"])
+            if rc not in (0, 1):
+                print(f"capture_offline: memory {label} {tag} failed (rc={rc})", file=sys.stderr)
+                return False
+            got[tag] = mb
+            n = MEM_PACKETS * (10 if tag == "10x" else 1)
+            print(f"[memory {label}] {n:8d} packets  peak RSS {mb:6.1f} MB  {secs:6.2f} s  load {load:.2f}")
+        ratio = got["10x"] / got["1x"]
+        passed = ratio <= MEM_TARGET
+        ok &= passed
+        print(f"[memory {label}] 10x/1x peak RSS ratio {ratio:4.2f}  {'OK' if passed else 'FAIL'} "
+              f"(target <= {MEM_TARGET})")
+    return ok
+
+
 def main() -> int:
+    if os.environ.get("BENCH_MEMORY_ONLY"):
+        tmp = tempfile.mkdtemp(prefix="ptbench-")
+        try:
+            return 0 if memory_rows(tmp) else 1
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     if shutil.which("tshark") is None:
         print("capture_offline: tshark is not installed (apt-get install tshark)", file=sys.stderr)
         return 1
@@ -128,6 +189,7 @@ def main() -> int:
             print(f"capture_offline: {label}: generated {PACKETS} packets ({size / 1e6:.1f} MB) in {gen_s:.1f} s",
                   file=sys.stderr)
             ok &= compare(label, pcap)
+        ok &= memory_rows(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1

@@ -205,6 +205,14 @@ class AddressReport:
         return None
 
     @property
+    def observed(self) -> bool:
+        """The address itself was observed: it answered, a router reported on it (an ICMP
+        error), or our own ARP/ND went unanswered on its link, which is what a router's
+        host-unreachable reports too (its resolution failed), seen first-hand."""
+        return any(p.answered or p.reply_from or (p.kind in NEIGHBOUR_KINDS and p.result is ProbeOutcome.SILENCE
+                                                  and p.privileged) for p in self.probes)
+
+    @property
     def open_ports(self) -> tuple[int, ...]:
         """Ports that answered SYN-ACK."""
         return _ports(self.probes, ProbeOutcome.OPEN)

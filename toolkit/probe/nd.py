@@ -2,8 +2,10 @@
 
 With NET_RAW: Neighbor Solicitations (RFC 4861 4.3) sent on a raw ICMPv6 socket to the
 target's solicited-node multicast group (RFC 4291 2.7.1), hop limit 255 (RFC 4861 7.1.1:
-receivers drop ND with any other), one a second like the kernel (MAX_MULTICAST_SOLICIT 3,
-RETRANS_TIMER 1 s, RFC 4861 10), and the Neighbor Advertisement for the target read back.
+receivers drop ND with any other), and the Neighbor Advertisement for the target read back.
+The kernel solicits MAX_MULTICAST_SOLICIT 3 times RETRANS_TIMER 1 s apart (RFC 4861 10); we
+send as many 0.2 s apart beside it and check our silence against the kernel's neighbour
+entry, exactly as ARP does (toolkit.probe.arp's docstring says why that is enough).
 Without NET_RAW, ``toolkit.probe.arp.neighbour_probe`` reads what the kernel's own ND
 concluded, exactly as for IPv4.
 """
@@ -15,11 +17,11 @@ import struct
 import time
 
 from toolkit.probe import packets
-from toolkit.probe.arp import no_neighbour_resolution, sysfs_attr
+from toolkit.probe.arp import SOLICIT_COUNT, SOLICIT_INTERVAL, concluded, no_neighbour_resolution, sysfs_attr
 from toolkit.probe.model import ProbeKind, ProbeOutcome, ProbeResult, ProbeSpec
 from toolkit.probe.receive import Matcher, Resend, ms_since, receive
 
-ND_INTERVAL = 1.0  # RFC 4861 10: RETRANS_TIMER
+ND_INTERVAL = 1.0  # RFC 4861 10: RETRANS_TIMER, the kernel's spacing (ours: SOLICIT_INTERVAL)
 ND_HOP_LIMIT = 255  # RFC 4861 7.1.1: receivers drop ND with any other hop limit
 IPV6_MULTICAST_IF = getattr(socket, "IPV6_MULTICAST_IF", 17)
 IPV6_MULTICAST_HOPS = getattr(socket, "IPV6_MULTICAST_HOPS", 18)
@@ -27,9 +29,9 @@ IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
 
 
 def nd_probe(address: str, interface: str, source: str | None, end: float, *,
-             requests: int = 3) -> ProbeResult:
-    """Up to ``requests`` Neighbor Solicitations one second apart until the target's
-    advertisement or ``end`` (monotonic). Needs NET_RAW (PermissionError escapes).
+             requests: int = SOLICIT_COUNT, interval: float = SOLICIT_INTERVAL) -> ProbeResult:
+    """Up to ``requests`` Neighbor Solicitations ``interval`` apart until the target's
+    advertisement, ``interval`` after the last one, or ``end`` (monotonic). Needs NET_RAW (PermissionError escapes).
     Interfaces without ND (IFF_NOARP: tun, wireguard) give ``not-run``."""
     probe = ProbeSpec(address=address, kind=ProbeKind.ND)
     flags = sysfs_attr(interface, "flags")
@@ -51,13 +53,10 @@ def nd_probe(address: str, interface: str, source: str | None, end: float, *,
         request = packets.neighbor_solicit(address, sender_mac)
         t0 = time.monotonic()
         resend = Resend(lambda: sock.sendto(request, (group, 0, 0, index)),
-                        count=requests, interval=ND_INTERVAL, start=t0)
-        res = receive([(sock, _nd_matcher(probe, interface, t0))], end, probe, resend=resend)
-        if res is not None:
-            return res
-        return probe.result(ProbeOutcome.SILENCE, privileged=True,
-                            detail=f"no neighbor advertisement to {resend.sent} solicitations on {interface} "
-                                   f"in {time.monotonic() - t0:.1f} s")
+                        count=requests, interval=interval, start=t0)
+        listeners = [(sock, _nd_matcher(probe, interface, t0))]
+        return concluded(probe, interface, lambda until: receive(listeners, until, probe, resend=resend), t0, end,
+                         resend, ("neighbor advertisement", "solicitations"))
     finally:
         sock.close()
 

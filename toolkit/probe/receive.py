@@ -8,9 +8,9 @@ the window ends, or MAX_PACKETS were examined (a busy link cannot keep a probe b
 forever). Waits are slices of at most ``signals.TICK_S`` (0.2 s), so SIGINT/SIGTERM end a
 probe within one slice: it is then ``not-run`` (it observed nothing), never ``silence``.
 
-ARP and ND repeat their request while they listen (``Resend``): one a second, three times,
-like arping and the kernel's own resolution (RFC 4861 10: MAX_MULTICAST_SOLICIT 3,
-RETRANS_TIMER 1 s).
+ARP and ND repeat their request while they listen (``Resend``): three times like the kernel's
+own resolution (RFC 4861 10: MAX_MULTICAST_SOLICIT 3), but 0.2 s apart instead of its
+RETRANS_TIMER 1 s (toolkit.probe.arp's docstring says why).
 
 The unprivileged probes (a connect(), the ICMP datagram socket) have one connected socket
 whose answer the kernel has already matched: ``watch`` polls it in the same slices and asks

@@ -34,8 +34,10 @@ from toolkit.probe.attempts import (
 )
 from toolkit.probe.model import (
     CONTROL_KINDS,
+    NEIGHBOUR_KINDS,
     AddressReport,
     ProbeKind,
+    ProbeOutcome,
     ProbeResult,
     ProbeSpec,
     ReachResult,
@@ -46,6 +48,8 @@ from toolkit.sysinfo.routes import Route
 from toolkit.sysinfo.routes import RouteKind
 
 Progress = Callable[[str], None] | None
+# (a probe still running, the results so far) -> why its answer is no longer needed, or None
+Settled = Callable[[ProbeSpec, dict[ProbeSpec, ProbeResult]], "str | None"]
 JOIN_GRACE_S = 0.5  # the probes' threads may end this long after the deadline
 _ORDER = {ProbeKind.ARP: 0, ProbeKind.ND: 0, ProbeKind.ICMP_ECHO: 1, ProbeKind.TCP_SYN: 2,
           ProbeKind.TCP_CONNECT: 2}  # a report lists the link first, then echo, then the ports
@@ -72,6 +76,7 @@ class _Runner:
     def __init__(self) -> None:
         self._results: dict[ProbeSpec, ProbeResult] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Event()  # a probe ended
         self._threads: list[tuple[threading.Thread, ProbeSpec]] = []
 
     def start(self, slot: ProbeSpec, fn: Callable[[], ProbeResult]) -> None:
@@ -79,20 +84,35 @@ class _Runner:
             res = guard(fn, slot)
             with self._lock:
                 self._results[slot] = res
+            self._changed.set()
 
         t = threading.Thread(target=body, name=f"probe-{slot.address}-{slot.kind}-{slot.port}", daemon=True)
         self._threads.append((t, slot))
         t.start()
 
-    def finish(self, until: float) -> dict[ProbeSpec, ProbeResult]:
-        """Join the threads until ``until`` (sliced: after SIGINT/SIGTERM the probes return
-        within signals.TICK_S); a probe still running then is not-run."""
-        signals.join([t for t, _ in self._threads], until)
+    def results(self) -> dict[ProbeSpec, ProbeResult]:
+        """The results of the probes that ended so far."""
         with self._lock:
-            done = dict(self._results)
+            return dict(self._results)
+
+    def finish(self, until: float, settled: Settled | None = None) -> dict[ProbeSpec, ProbeResult]:
+        """Join the threads until ``until`` (sliced: after SIGINT/SIGTERM the probes return
+        within signals.TICK_S), or until every probe still running is ``settled`` (its
+        answer can no longer change what is known: not-run, with the reason); a probe still
+        running at ``until`` is not-run."""
+        while settled is not None and not signals.stopped() and time.monotonic() < until:
+            done = self.results()
+            if all(slot in done or settled(slot, done) for _t, slot in self._threads):
+                break
+            self._changed.wait(signals.tick(until - time.monotonic()))
+            self._changed.clear()
+        done = self.results()
+        why = {slot: settled(slot, done) if settled is not None else None for _t, slot in self._threads}
+        signals.join([t for t, slot in self._threads if why[slot] is None], until)
+        done = self.results()
         for _t, slot in self._threads:
             if slot not in done:
-                done[slot] = slot.not_run("did not finish by the deadline")
+                done[slot] = slot.not_run(why[slot] or "did not finish by the deadline")
         return done
 
 
@@ -128,8 +148,22 @@ def probe_addresses(addresses: Sequence[str], ports: Sequence[int], deadline: De
     for ctl in dict.fromkeys(t.control for t in targets if t.control):  # one set per control address
         for slot, fn in control_probes(ctx, ctl, ports):
             runner.start(slot, fn)
-    done = runner.finish(time.monotonic() + deadline.remaining() + JOIN_GRACE_S)
+    done = runner.finish(time.monotonic() + deadline.remaining() + JOIN_GRACE_S, _link_settled)
     return tuple(_address_report(ctx, t, done, ports) for t in targets)
+
+
+def _link_settled(slot: ProbeSpec, done: dict[ProbeSpec, ProbeResult]) -> str | None:
+    """Why a running probe of an on-link address need not be waited for: our own ARP/ND
+    solicitations went unanswered and the kernel's neighbour entry agreed (toolkit.probe.arp),
+    so its SYN or echo could only end in the kernel's own give-up ~3 s later (a local
+    host-unreachable) or stay silent. The control probes always run to their end: "nobody
+    holds the address" needs the link itself to work (derive_state)."""
+    if slot.kind in CONTROL_KINDS or slot.kind in NEIGHBOUR_KINDS:
+        return None
+    link = next((r for s, r in done.items() if s.address == slot.address and s.kind in NEIGHBOUR_KINDS), None)
+    if link is None or link.result is not ProbeOutcome.SILENCE:
+        return None
+    return f"not waited for: {link.detail}"
 
 
 def _addresses(addresses: Sequence[str]) -> list[str]:

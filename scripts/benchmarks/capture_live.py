@@ -24,6 +24,7 @@ NS_C, NS_S = "ptbench-c", "ptbench-s"
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "2000,5000,10000,20000,40000").split(",")]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 TARGET = 20_000
+ACHIEVED: list[float] = []
 
 SENDER = r'''
 import socket, struct, sys, time
@@ -40,7 +41,7 @@ while sent < total and time.perf_counter() - t0 < seconds * 3:
         socks[sent & 15].sendto(q[sent & 255], ("10.99.0.2", 53))
         sent += 1
     time.sleep(0.0005)
-print(sent)
+print(sent, time.perf_counter() - t0)
 '''
 
 SINK = r'''
@@ -82,15 +83,17 @@ def teardown() -> None:
 def send(rate: int) -> int:
     p = subprocess.run(["ip", "netns", "exec", NS_C, sys.executable, "-c", SENDER, str(rate), str(SECONDS)],
                        capture_output=True, text=True, timeout=SECONDS * 4 + 10)
-    return int(p.stdout.strip() or 0)
+    sent, took = (p.stdout.split() + ["0", "0"])[:2]
+    ACHIEVED.append(int(sent) / max(float(took), 1e-9))  # the sender's real rate (Python may fall short)
+    return int(sent)
 
 
-def run_podtriage(rate: int) -> tuple[int, int, int]:
+def run_podtriage(rate: int, ring: str = "1") -> tuple[int, int, int]:
     py = str(ROOT / ".venv" / "bin" / "python")
     cap = subprocess.Popen(["ip", "netns", "exec", NS_C, py, "-m", "toolkit", "capture", "-i", "ptb0",
                             "--duration", str(SECONDS + 3), "-o", "json"], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=dict(os.environ, PODTRIAGE_PROGRESS="0"))
+                           env=dict(os.environ, PODTRIAGE_PROGRESS="0", PODTRIAGE_CAPTURE_RING=ring))
     time.sleep(1.5)  # startup: imports and the BPF compile
     sent = send(rate)
     out, err = cap.communicate(timeout=SECONDS + 30)
@@ -99,7 +102,17 @@ def run_podtriage(rate: int) -> tuple[int, int, int]:
     except ValueError:
         print(f"capture_live: podtriage failed: {err.strip()[-400:]}", file=sys.stderr)
         return sent, -1, -1
-    return sent, doc["queries"], doc["kernel"]["drops"] or 0
+    if ring != "0" and any("ring" in note for note in doc.get("notes", ())):
+        print(f"capture_live: the ring was not used: {doc['notes']}", file=sys.stderr)
+    unread = doc["kernel"].get("unread") or 0  # queued but never analysed: lost to the analysis as well
+    if unread or doc["kernel"]["drops"]:
+        print(f"  ({'ring' if ring != '0' else 'recvmsg'}: kernel drops {doc['kernel']['drops']}, "
+              f"unread {unread})", flush=True)
+    return sent, doc["queries"], (doc["kernel"]["drops"] or 0) + unread
+
+
+def run_recvmsg(rate: int) -> tuple[int, int, int]:
+    return run_podtriage(rate, ring="0")
 
 
 def run_tcpdump(rate: int) -> tuple[int, int, int]:
@@ -120,8 +133,10 @@ def main() -> int:
     if os.geteuid() != 0:
         print("capture_live: needs root (network namespaces, packet sockets)", file=sys.stderr)
         return 1
-    best = {"podtriage": 0, "tcpdump": 0}
+    best = {"podtriage": 0, "tcpdump": 0, "recvmsg": 0}
     fail = False
+    print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])} "
+          f"({os.cpu_count()} CPUs)", flush=True)
     setup()
     sink = subprocess.Popen(["ip", "netns", "exec", NS_S, sys.executable, "-c", SINK,
                              str(len(RATES) * (SECONDS * 4 + 12))])
@@ -129,19 +144,22 @@ def main() -> int:
         time.sleep(0.5)
         for rate in RATES:
             rows = {}
-            for tool, fn in (("tcpdump", run_tcpdump), ("podtriage", run_podtriage)):
+            for tool, fn in (("tcpdump", run_tcpdump), ("recvmsg", run_recvmsg), ("podtriage", run_podtriage)):
                 sent, got, drops = fn(rate)
                 rows[tool] = (sent, got, drops)
                 if drops == 0 and got >= sent and best[tool] == rate_prev(best[tool], rate):
                     best[tool] = rate
-            pt, td = rows["podtriage"], rows["tcpdump"]
+            pt, td, rm = rows["podtriage"], rows["tcpdump"], rows["recvmsg"]
+            real = ", ".join(f"{r / 1000:.0f}k" for r in ACHIEVED[-3:])
+            print(f"rate {rate:6d}/s  sender achieved {real} packets/s (tcpdump, recvmsg, ring runs)", flush=True)
             ratio = (pt[1] / pt[0]) / (td[1] / td[0]) if pt[0] and td[0] and td[1] > 0 and pt[1] >= 0 else 0.0
             # lossless: no kernel drops and every packet read before the capture ended
             lossless = {t: r[2] == 0 and r[1] >= r[0] for t, r in rows.items()}
             ok = lossless["podtriage"] or not lossless["tcpdump"] or rate > TARGET
             fail |= not ok
             print(f"rate {rate:6d}/s  tcpdump: sent {td[0]} captured {td[1]} dropped {td[2]}   "
-                  f"podtriage: sent {pt[0]} seen {pt[1]} dropped {pt[2]}   ratio captured {ratio:4.2f}"
+                  f"recvmsg: seen {rm[1]} lost {rm[2]}   "
+                  f"podtriage (ring): sent {pt[0]} seen {pt[1]} lost {pt[2]}   ratio captured {ratio:4.2f}"
                   f"{'' if ok else '  FAIL (loss where tcpdump has none)'}", flush=True)
     finally:
         sink.terminate()
@@ -150,8 +168,10 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             sink.kill()
         teardown()
-    print(f"highest drop-free rate: podtriage {best['podtriage']}/s, tcpdump {best['tcpdump']}/s "
-          f"(rates tried: {', '.join(map(str, RATES))})")
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"highest drop-free rate: podtriage (ring) {best['podtriage']}/s, recvmsg path {best['recvmsg']}/s, "
+          f"tcpdump {best['tcpdump']}/s (load average now {' '.join(load)}; "
+          f"rates tried: {', '.join(map(str, RATES))})")
     return 1 if fail else 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import errno
+import os
 import socket
 import struct
 import threading
@@ -32,6 +33,8 @@ from toolkit.capture.decode import Decoder
 from toolkit.capture.dnswire import FLAG_QR, DnsEvent
 from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, LINKTYPE_RAW, CaptureFormat, PcapWriter
 from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
+from toolkit.capture.hints import QueryHints
+from toolkit.capture.ring import Ring
 from toolkit.deadline import Deadline
 from toolkit.errors import CannotObserve, MissingCapability, best_effort
 
@@ -126,13 +129,18 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
     the analysis of what was seen."""
     expression = bpf or default_filter(ports)
     sock = open_socket(interface)
-    writer = None
+    writer = ring = hints = None
     try:
         notes = _prepare(sock, expression)
+        ring = _open_ring(sock, notes)
+        hints = _open_hints(interface, ports, notes) if ring is not None and who is not None else None
+        if hints is not None and ring is not None:
+            ring.watch(hints.fd)
         if write:
             writer = PcapWriter(write, LINKTYPE_LINUX_SLL, snaplen=SNAPLEN)
-        run = _Run(sock=sock, writer=writer, decoder=Decoder(ports), analyzer=Analyzer(config, sink=sink, who=who),
-                   who=who, interface=interface, expression=expression, own_filter=bpf is None,
+        run = _Run(sock=sock, ring=ring, hints=hints, writer=writer, decoder=Decoder(ports),
+                   analyzer=Analyzer(config, sink=sink, who=who), who=who, interface=interface,
+                   expression=expression, own_filter=bpf is None,
                    duration=duration, count=count,
                    deadline=deadline, on_progress=on_progress, stop=stop or threading.Event())
         if who is not None:
@@ -151,6 +159,10 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
             who.stop()
         if writer is not None:
             writer.close()
+        if ring is not None:
+            ring.close()
+        if hints is not None:
+            hints.close()
         sock.close()
 
 
@@ -191,6 +203,45 @@ def _prepare(sock: socket.socket, expression: str) -> list[str]:
     return notes
 
 
+RING_ENV = "PODTRIAGE_CAPTURE_RING"  # "0": the recvmsg path (a fallback kept tested, and the bench's baseline)
+
+
+def _open_ring(sock: socket.socket, notes: list[str]) -> Ring | None:
+    """The TPACKET_V3 ring on the filtered socket, or None (and a note why) for the recvmsg path.
+
+    The filter is attached before the ring exists, so every frame in the ring passed it; what
+    the socket's ordinary queue took between _prepare's drain and the ring is discarded here
+    like the rest of what came before the capture began, and the counters are reset again."""
+    if os.environ.get(RING_ENV, "1") == "0":
+        notes.append(f"memory-mapped ring off ({RING_ENV}=0): one recvmsg per packet")
+        return None
+    try:
+        ring = Ring(sock)
+    except (OSError, ValueError) as exc:  # old kernel, no memory for the ring, mmap refused
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        notes.append(f"no memory-mapped ring ({why}): one recvmsg per packet, slower under load")
+        return None
+    sock.setblocking(False)
+    for _ in range(100_000):
+        try:
+            sock.recv(1)
+        except OSError:  # empty (the socket is non-blocking since _prepare): done
+            break
+    ring.discard()
+    _stats(sock)
+    return ring
+
+
+def _open_hints(interface: str, ports: tuple[int, ...], notes: list[str]) -> QueryHints | None:
+    """Who-asked's per-query wake-up beside the ring (hints.py), or None and a note."""
+    try:
+        return QueryHints(interface, ports, open_socket, attach_bpf)
+    except (OSError, ValueError, CannotObserve, MissingCapability) as exc:
+        notes.append(f"who asked: no query socket beside the ring ({exc}): short-lived sockets "
+                     "may close before their block is read")
+        return None
+
+
 def _with_who(res: CaptureResult, who: WhoAsked) -> CaptureResult:
     """The result with who-asked's statistics (and a note on how many lookups it named)."""
     st = who.stats()
@@ -208,6 +259,8 @@ class _Run:
     """What one live capture reads from, writes to, feeds, and when it stops."""
 
     sock: socket.socket
+    ring: Ring | None  # the TPACKET_V3 ring (toolkit.capture.ring), or None: recvmsg per packet
+    hints: QueryHints | None  # with the ring and who-asked: the outgoing-query socket (hints.py)
     writer: PcapWriter | None
     decoder: Decoder
     analyzer: Analyzer
@@ -238,6 +291,8 @@ class _Reader:
         self.kernel_packets = self.kernel_drops = 0
         self.next_tick = self.t0 + IDLE_TICK_S
         self.next_progress = self.t0 + PROGRESS_EVERY_S
+        self.stopped = StopReason.END
+        self.drain_until: float | None = None
 
     def read(self, notes: list[str]) -> CaptureResult:
         """Read until the stop, then the analysis of what was read."""
@@ -261,42 +316,40 @@ class _Reader:
                              kernel_packets=self.kernel_packets, kernel_drops=self.kernel_drops,
                              written=writer.path if writer else None,
                              written_packets=writer.packets if writer else 0, filter=run.expression,
-                             notes=tuple(notes), unread=unread, both_directions=run.own_filter or None)
+                             notes=tuple(notes), unread=unread, both_directions=run.own_filter or None,
+                             extra={"capture_path": "tpacket_v3" if run.ring is not None else "recvmsg"})
+
+    def _go_on(self, now: float) -> bool:
+        """Whether the loop reads on: at the stop (signal, duration, deadline) the packets the
+        kernel already queued are read for DRAIN_S, without waiting for more; with --count
+        exactly N packets were asked for, the rest is not ours to read."""
+        if self.drain_until is not None:
+            return now < self.drain_until
+        count = self.run.count
+        if count is not None and self.frames >= count:
+            self.stopped = StopReason.COUNT
+            return False
+        self.stopped = self._stop_reason(now)
+        if self.stopped != StopReason.END:
+            # whatever is left after DRAIN_S is counted as unread, never passed off as no loss
+            self.drain_until = now + DRAIN_S
+            self.run.sock.setblocking(False)
+        elif now >= self.next_tick:
+            self._idle(now)
+        return True
 
     def _loop(self) -> StopReason:
         run = self.run
-        sock = run.sock
-        recvmsg = sock.recvmsg
-        decode = run.decoder.decode
-        feed = run.analyzer.feed
+        if run.ring is not None:
+            return self._ring_loop(run.ring)
+        recvmsg = run.sock.recvmsg
         write = run.writer.write if run.writer is not None else None
-        saw = run.who.saw_query if run.who is not None else None
-        count = run.count
-        stopped = StopReason.END
-        drain_until = None  # set at the stop: the packets the kernel already queued are read too
-        while True:  # bounded by duration/count/deadline/signals (the socket times out every 0.2 s)
-            now = time.monotonic()
-            if drain_until is not None:
-                if now >= drain_until:
-                    break
-            elif count is not None and self.frames >= count:
-                stopped = StopReason.COUNT  # exactly N packets were asked for: the rest is not ours to read
-                break
-            else:
-                stopped = self._stop_reason(now)
-                if stopped != StopReason.END:
-                    # The ring still holds what arrived before the stop while the analysis was
-                    # behind: read it for a bounded time (DRAIN_S), without waiting for more;
-                    # whatever is left is counted as unread, never passed off as no loss.
-                    drain_until = now + DRAIN_S
-                    sock.setblocking(False)
-                    continue
-            if now >= self.next_tick:
-                self._idle(now)
+        feed = self._feeder()
+        while self._go_on(time.monotonic()):  # bounded by duration/count/deadline/signals (0.2 s timeouts)
             try:
                 data, anc, _flags, addr = recvmsg(SNAPLEN, 64)
             except (TimeoutError, BlockingIOError):
-                if drain_until is not None:
+                if self.drain_until is not None:
                     break  # the queue is empty: drained
                 continue
             except InterruptedError:
@@ -305,11 +358,55 @@ class _Reader:
             self.frames += 1
             if write is not None:
                 write(ts_ns, _sll_header(addr) + data)
+            feed(ts_ns, data)
+        return self.stopped
+
+    def _ring_loop(self, ring: Ring) -> StopReason:
+        """The TPACKET_V3 path: a block of frames per wake-up, decoded in one loop."""
+        write = self.run.writer.write if self.run.writer is not None else None
+        hints, saw = self.run.hints, self.run.who.saw_query if self.run.who is not None else None
+        feed = self._feeder(saw=hints is None)
+        count = self.run.count
+        while self._go_on(now := time.monotonic()):
+            drain_until = self.drain_until
+            # draining: the block being filled is handed over within the retire timeout
+            wait = IDLE_TICK_S if drain_until is None else min(3 * ring.retire_s, max(0.0, drain_until - now))
+            ready = ring.wait(wait)
+            if hints is not None and saw is not None:
+                hints.read(saw, time.time)
+            if not ready:
+                if drain_until is not None and not self._behind():
+                    break  # nothing more queued: drained
+                continue
+            for ts_ns, sll, data, length in ring.frames():
+                if count is not None and self.frames >= count:
+                    break
+                self.frames += 1
+                if write is not None:
+                    write(ts_ns, sll + data, length + len(sll))
+                feed(ts_ns, data)
+        return self.stopped
+
+    def _behind(self) -> bool:
+        """The kernel counted frames into the ring that were not read yet (the block being
+        filled retires on its timer, later than asked for on a loaded machine)."""
+        self._kernel_stats()
+        return self.kernel_packets - self.kernel_drops > self.frames
+
+    def _feeder(self, *, saw: bool = True) -> Callable[[int, bytes], None]:
+        """Decode one IP packet and feed its events to the analysis (and who-asked, unless
+        its query socket beside the ring does that)."""
+        run = self.run
+        decode = run.decoder.decode
+        feed = run.analyzer.feed
+        saw_query = run.who.saw_query if run.who is not None and saw else None
+
+        def one(ts_ns: int, data: bytes) -> None:
             for ev in decode(ts_ns, LINKTYPE_RAW, data):
-                if saw is not None and type(ev) is DnsEvent and not ev.flags & FLAG_QR:
-                    saw(ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.ts)  # who asked, while it is open
+                if saw_query is not None and type(ev) is DnsEvent and not ev.flags & FLAG_QR:
+                    saw_query(ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.ts)  # who asked, while it is open
                 feed(ev)
-        return stopped
+        return one
 
     def _stop_reason(self, now: float) -> StopReason:
         run = self.run

@@ -1,0 +1,42 @@
+"""The ring's structures against include/uapi/linux/if_packet.h's sizes, and who-asked's hint parser."""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+import struct
+
+from toolkit.capture import hints, ring
+from toolkit.dns.transport import Transport
+
+
+def test_structures_have_the_kernel_sizes():
+    # if_packet.h: tpacket_req3 is 7 unsigned ints; tpacket3_hdr 48 bytes (TPACKET3_HDRLEN's base);
+    # tpacket_block_desc = version + offset_to_priv + tpacket_hdr_v1 (40 bytes, seq_num aligned to 8)
+    assert ctypes.sizeof(ring.TpacketReq3) == 28
+    assert ctypes.sizeof(ring.Tpacket3Hdr) == 48
+    assert ctypes.sizeof(ring.TpacketBlockDesc) == 48
+    assert ring.TpacketBlockDesc.block_status.offset == 8
+    assert ring.TpacketBlockDesc.seq_num.offset == 24
+    assert ctypes.sizeof(ring.TpacketStatsV3) == 12
+    assert ring.Tpacket3Hdr.tp_net.offset == 26 and ring._SLL_AT == 48
+
+
+def test_hint_parses_ipv4_udp_and_ipv6_tcp():
+    ip4 = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 48, 1, 0, 64, 17, 0, socket.inet_aton("10.0.0.5"),
+                      socket.inet_aton("10.233.0.3")) + struct.pack("!HHHH", 40000, 53, 28, 0) + b"\0" * 20
+    assert hints.parse(ip4) == ("10.0.0.5", 40000, "10.233.0.3", 53, Transport.UDP)
+    ip6 = (struct.pack("!IHBB", 6 << 28, 20, 6, 64) + socket.inet_pton(socket.AF_INET6, "fd00::5")
+           + socket.inet_pton(socket.AF_INET6, "fd00::a") + struct.pack("!HH", 41000, 53) + b"\0" * 16)
+    assert hints.parse(ip6) == ("fd00::5", 41000, "fd00::a", 53, Transport.TCP)
+
+
+def test_hint_ignores_what_it_cannot_read():
+    assert hints.parse(b"") is None
+    assert hints.parse(b"\x45" + b"\0" * 8 + b"\x01" + b"\0" * 30) is None  # ICMP
+    assert hints.parse(b"\x60" + b"\0" * 19) is None  # a truncated IPv6 header
+    assert hints.parse(b"\x45" + b"\0" * 8 + b"\x11" + b"\0" * 10) is None  # UDP without its ports
+
+
+def test_hint_filter_names_every_port():
+    assert hints.hint_filter((5353,)) == "udp dst port 53 or tcp dst port 53 or udp dst port 5353 or tcp dst port 5353"

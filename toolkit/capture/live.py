@@ -19,6 +19,7 @@ import ctypes
 import dataclasses
 import errno
 import os
+import platform
 import socket
 import struct
 import threading
@@ -203,6 +204,7 @@ def _prepare(sock: socket.socket, expression: str) -> list[str]:
     return notes
 
 
+_TSO_MACHINES = frozenset({"x86_64", "AMD64", "i686", "i386"})  # total store order: loads stay in order
 RING_ENV = "PODTRIAGE_CAPTURE_RING"  # "0": the recvmsg path (a fallback kept tested, and the bench's baseline)
 
 
@@ -214,6 +216,14 @@ def _open_ring(sock: socket.socket, notes: list[str]) -> Ring | None:
     like the rest of what came before the capture began, and the counters are reset again."""
     if os.environ.get(RING_ENV, "1") == "0":
         notes.append(f"memory-mapped ring off ({RING_ENV}=0): one recvmsg per packet")
+        return None
+    if platform.machine() not in _TSO_MACHINES:
+        # The kernel publishes a block with smp_wmb() before its status word
+        # (net/packet/af_packet.c prb_close_block); the reader needs a read barrier between the
+        # status and the frames, which x86's total store order gives for free and Python
+        # cannot issue on weakly ordered CPUs (arm64).
+        notes.append(f"memory-mapped ring not used on {platform.machine() or 'this CPU'} (no read "
+                     "barrier from Python): one recvmsg per packet")
         return None
     try:
         ring = Ring(sock)

@@ -242,6 +242,13 @@ def ticking(every: float, check: Callable[[], BaseException | None]) -> Iterator
 
     old = signal.signal(signal.SIGALRM, _tick)
     gc.callbacks.append(_gc_phase)
+    # No cyclic collection inside the region: its callbacks (gc.callbacks, weakref callbacks,
+    # finalisers) run Python code in which a tick would raise into C that swallows it. The
+    # _in_gc flag alone leaves a window: a tick that lands at the entry of another gc
+    # callback, before ours has set the flag (seen on a fresh machine). Refcounting still frees
+    # acyclic garbage; the cyclic rest waits for the region's end (bounded by its deadline).
+    collecting = gc.isenabled()
+    gc.disable()
     _ticking[0] = True
     signal.setitimer(signal.ITIMER_REAL, every, every)
     try:
@@ -252,3 +259,5 @@ def ticking(every: float, check: Callable[[], BaseException | None]) -> Iterator
         signal.signal(signal.SIGALRM, old)
         gc.callbacks.remove(_gc_phase)
         _in_gc[0] = False
+        if collecting:
+            gc.enable()

@@ -185,16 +185,9 @@ def _head(path: str, *needles: bytes) -> bytes | None:
 
 
 def _find(path: str, pattern: re.Pattern[bytes]) -> re.Match[bytes] | None:
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if not size:
-                return None
-            with mmap.mmap(fh.fileno(), min(size, MAX_SCAN), access=mmap.ACCESS_READ) as mm:
-                i = mm.find(b"GNU C Library")
-                return pattern.search(mm[i:i + 512]) if i >= 0 else None
-    except (OSError, ValueError):
-        return None
+    """PATTERN in the 512 bytes from glibc's banner in ``path`` (read as ``_head`` reads)."""
+    head = _head(path, b"GNU C Library")
+    return pattern.search(head[:512]) if head is not None else None
 
 
 def _read(path: str, limit: int) -> str:

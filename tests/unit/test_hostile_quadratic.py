@@ -95,8 +95,11 @@ def corefiles(tmp_path_factory):
     for n in (700, 4000):
         out[n] = d / f"dup{n}"
         out[n].write_text(dup_corefile(n))
-    out["big"] = d / "dup50k"
-    out["big"].write_text(dup_corefile(50_000))
+    # Near the 4 MiB input cap: `corefile trace` stops at the refusal and takes ~3.4 s here on
+    # it (50,000 blocks took 2.1 s, and a faster machine finished before the 1.5 s SIGTERM:
+    # exit 143 on a complete dns-error report, seen on a fresh machine).
+    out["big"] = d / "dup85k"
+    out["big"].write_text(dup_corefile(85_000))
     out["order"] = d / "order"
     out["order"].write_text(". {\n" + "    forward . 10.0.0.1\n" * 3000
                             + "    rewrite name a.example b.example\n" * 3000 + "}\n")
@@ -164,7 +167,7 @@ def _sigterm_after(argv: list[str], busy_s: float, stdin: int | None = None) -> 
                          ids=["lint", "trace"])
 def test_sigterm_while_linting_is_answered_within_a_second(corefiles, cmd):
     argv = [a.replace("{f}", str(corefiles["big"])) for a in cmd] + ["--deadline", "60", "-o", "json"]
-    took, code, out, err = _sigterm_after(argv, 1.5)
+    took, code, out, err = _sigterm_after(argv, 1.0)
     assert took < 1.0 + H.GRACE_S, took
     assert code == 143 and "Traceback" not in err, err
     doc = json.loads(out)

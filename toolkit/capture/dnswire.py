@@ -95,6 +95,9 @@ class DnsParseError(ValueError):
     """The bytes on a DNS port are not a DNS message podtriage can read."""
 
 
+_JSON_PROPERTIES = ("is_response", "rcode_name", "qtype_name", "tc")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsEvent:
     """One DNS message seen on the wire (query or response)."""
@@ -116,7 +119,11 @@ class DnsEvent:
     _wire: bytes = b""
     _aoff: int = 0  # offset of the answer section in _wire
 
-    __json_properties__ = ("is_response", "rcode_name", "qtype_name", "tc")
+    @property
+    def __json_properties__(self) -> tuple[str, ...]:
+        """The derived properties the JSON shows (toolkit.model.to_jsonable). A property, not
+        a class attribute: mypyc makes a dataclass's class attribute, even a ClassVar, a field."""
+        return _JSON_PROPERTIES
 
     @property
     def is_response(self) -> bool:
@@ -176,10 +183,10 @@ _EVENT_FIELDS = ("ts", "src", "dst", "sport", "dport", "transport", "txid", "fla
                  "qdcount", "ancount", "records", "_wire", "_aoff")
 if tuple(f.name for f in fields(DnsEvent)) != _EVENT_FIELDS:
     raise TypeError("DnsEvent's fields changed: update _EVENT_FIELDS and parse_dns")
-_new_event = object.__new__
+_new_event = DnsEvent.__new__  # object.__new__ itself refuses a mypyc-compiled class
 (_set_ts, _set_src, _set_dst, _set_sport, _set_dport, _set_transport, _set_txid, _set_flags, _set_qname, _set_qtype,
  _set_qclass, _set_qdcount, _set_ancount, _set_records, _set_wire, _set_aoff) = (
-    DnsEvent.__dict__[n].__set__ for n in _EVENT_FIELDS)
+    vars(DnsEvent)[n].__set__ for n in _EVENT_FIELDS)
 
 
 def _read_name(p: bytes, off: int) -> tuple[str, int]:

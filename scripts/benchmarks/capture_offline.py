@@ -14,6 +14,18 @@ BENCH_MEM_PACKETS (83,000) and for ten copies of it back to back, each copy's ti
 past the previous one's end (made here, never kept in git); the ratio 10x/1x must stay <=
 MEM_TARGET (bounded tables: memory flat in the number of packets). The machine's 1-minute
 load is printed with each row. BENCH_MEMORY_ONLY=1 runs the memory rows alone.
+
+The offline row of issue 27 (BENCH_ROW_ONLY=1 runs it alone): the "walks" pcap at
+BENCH_ROW_PACKETS (83,000) packets; tshark computing response times in two passes,
+`tshark -2 -r FILE -R dns -T fields -e dns.time` (-2 because dns.time, the response time, is
+on the response only once the first pass has seen its query; -R is -2's read filter), against
+`podtriage capture -R FILE -o json`; BENCH_ROW_RUNS (5) paired runs, interleaved, each timed
+as a whole process with its peak RSS (wait4); the medians, their ratio (goal <= ROW_TARGET) and
+the 1-minute load before each pair. podtriage runs twice in each pair when the mypyc build is
+in the tree (scripts/build-mypyc): compiled, and pure Python from a copy of toolkit/ without
+the extensions. Both with their bytecode cached (PYTHONPYCACHEPREFIX in the run's scratch
+directory, warmed once), as the image ships its .pyc: without it every run recompiles ~290
+modules (about 0.1 s).
 """
 
 from __future__ import annotations
@@ -38,6 +50,10 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 TARGET = 1.0
 MEM_PACKETS = int(os.environ.get("BENCH_MEM_PACKETS", "83000"))
 MEM_TARGET = 1.2
+ROW_PACKETS = int(os.environ.get("BENCH_ROW_PACKETS", "83000"))
+ROW_RUNS = int(os.environ.get("BENCH_ROW_RUNS", "5"))
+ROW_TARGET = 0.3
+ROW_TSHARK = ["tshark", "-2", "-R", "dns", "-T", "fields", "-e", "dns.time", "-r"]
 
 
 def make_pcap(path: str, packets: int) -> None:
@@ -132,10 +148,10 @@ def tenfold(src: str, dst: str, copies: int = 10) -> None:
     write_pcap(dst, 1, gen())
 
 
-def peak_rss(cmd: list[str]) -> tuple[float, float, int]:
+def peak_rss(cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """(seconds, peak RSS in MB of this child alone: wait4's rusage, return code)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=env)
     _pid, status, usage = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - t0, usage.ru_maxrss / 1024.0, p.returncode
@@ -167,7 +183,68 @@ def memory_rows(tmp: str) -> bool:
     return ok
 
 
+def _compiled() -> bool:
+    return any((ROOT / "toolkit" / "capture").glob("*.cpython-*.so"))
+
+
+def offline_row(tmp: str) -> bool:
+    """Issue 27's offline row: medians of ROW_RUNS paired runs against `tshark -2`."""
+    import statistics
+    pcap = os.path.join(tmp, f"row-walks-{ROW_PACKETS}.pcap")
+    make_pcap(pcap, ROW_PACKETS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
+    env_py = str(ROOT / ".venv" / "bin" / "python")
+    py = env_py if os.path.exists(env_py) else sys.executable
+    cases: dict[str, tuple[list[str], str | None]] = {"tshark -2": (ROW_TSHARK + [pcap], None)}
+    pt = [py, "-m", "toolkit", "capture", "-R", pcap, "-o", "json"]
+    if _compiled():
+        pure = os.path.join(tmp, "pure")
+        shutil.copytree(ROOT / "toolkit", os.path.join(pure, "toolkit"),
+                        ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        cases["podtriage (mypyc)"] = (pt, str(ROOT))
+        cases["podtriage (pure Python)"] = (pt, pure)
+    else:
+        cases["podtriage (pure Python)"] = (pt, str(ROOT))
+    for cmd, cwd in cases.values():  # warm: bytecode, page cache
+        subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    secs: dict[str, list[float]] = {k: [] for k in cases}
+    rss: dict[str, list[float]] = {k: [] for k in cases}
+    loads = []
+    for _ in range(ROW_RUNS):
+        loads.append(os.getloadavg()[0])
+        for name, (cmd, cwd) in cases.items():
+            t, mb, rc = peak_rss(cmd, cwd=cwd, env=env)
+            if rc not in (0, 1):
+                print(f"capture_offline: {name} failed (rc={rc})", file=sys.stderr)
+                return False
+            secs[name].append(t)
+            rss[name].append(mb)
+    base = statistics.median(secs["tshark -2"])
+    print(f"[offline row] {ROW_PACKETS} packets, {ROW_RUNS} paired runs, load {min(loads):.2f}-{max(loads):.2f}; "
+          f"anchor: {' '.join(ROW_TSHARK)} FILE")
+    ok = True
+    for name in cases:
+        med = statistics.median(secs[name])
+        ratio = med / base
+        verdict = "" if name.startswith("tshark") else ("  OK" if ratio <= ROW_TARGET else f"  FAIL (goal <= {ROW_TARGET})")
+        if name == "podtriage (mypyc)" or (name.startswith("podtriage") and len(cases) == 2):
+            ok &= ratio <= ROW_TARGET
+        print(f"[offline row] {name:24s} median {med:5.2f} s (min {min(secs[name]):5.2f}, max {max(secs[name]):5.2f})"
+              f"  peak RSS {statistics.median(rss[name]):6.1f} MB  ratio {ratio:4.2f}{verdict}")
+    return ok
+
+
 def main() -> int:
+    if os.environ.get("BENCH_ROW_ONLY"):
+        if shutil.which("tshark") is None:
+            print("capture_offline: tshark is not installed (apt-get install tshark)", file=sys.stderr)
+            return 1
+        tmp = tempfile.mkdtemp(prefix="ptbench-")
+        try:
+            return 0 if offline_row(tmp) else 1
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     if os.environ.get("BENCH_MEMORY_ONLY"):
         tmp = tempfile.mkdtemp(prefix="ptbench-")
         try:
@@ -189,6 +266,7 @@ def main() -> int:
             print(f"capture_offline: {label}: generated {PACKETS} packets ({size / 1e6:.1f} MB) in {gen_s:.1f} s",
                   file=sys.stderr)
             ok &= compare(label, pcap)
+        ok &= offline_row(tmp)
         ok &= memory_rows(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -176,6 +176,8 @@ NEEDED = [
     r"^/opt/podtriage/lib/python3\.11/site-packages/[^/]+/.*\.(pyc|so)$",
     r"^/opt/podtriage/lib/python3\.11/site-packages/toolkit/.*\.py$",
     r"^/etc/ld\.so\.cache$",
+    # mypyc's shared library of the capture's compiled hot path (scripts/build-mypyc; amd64)
+    r"^/opt/podtriage/lib/python3\.11/site-packages/toolkit_capture_hot__mypyc\.cpython-311-x86_64-linux-gnu\.so$",
     # importlib.metadata and pip read it; podtriage's carries the README as its long
     # description (about 0.1 MB), as every wheel built from pyproject's readme does
     r"^/opt/podtriage/lib/python3\.11/site-packages/podtriage-[\d.]+\.dist-info/METADATA$",
@@ -272,6 +274,25 @@ def test_runbooks_run_in_image(image):
 def test_readme_names_the_default_image():
     text = (ROOT / "README.md").read_text()
     assert DEFAULT_IMAGE in text
+
+
+def test_capture_hot_path_is_compiled_on_amd64(image):
+    """The amd64 image runs the capture's hot path as mypyc extensions (scripts/build-mypyc,
+    README "Reading a capture file fast"); a pcap read gives what the host's pure Python does."""
+    code = ("import toolkit.capture.decode as d, toolkit.capture.analysis as a, "
+            "toolkit.capture.dnswire as w; print(d.__file__, a.__file__, w.__file__)")
+    p = _run(image, "-c", code, entrypoint="/opt/podtriage/bin/python")
+    assert p.returncode == 0, p.stderr
+    assert all(f.endswith("-x86_64-linux-gnu.so") for f in p.stdout.split()), p.stdout
+    # a hostile public pcap (nDPI's bad DNS traffic): the decoder's odd paths, compiled
+    pcap = ROOT / "tests" / "data" / "pcaps" / "ndpi-bad-dns-traffic.pcap"
+    inside = _run(image, "capture", "-R", f"/in/{pcap.name}", "-o", "json", extra=("-v", f"{pcap.parent}:/in:ro"))
+    host = subprocess.run([str(ROOT / ".venv" / "bin" / "podtriage"), "capture", "-R", str(pcap), "-o", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert inside.returncode == host.returncode, (inside.stderr, host.stderr)
+    varies = {"generated_at", "duration_ms", "elapsed_s", "source", "tool_version"}
+    got, want = json.loads(inside.stdout), json.loads(host.stdout)
+    assert {k: v for k, v in got.items() if k not in varies} == {k: v for k, v in want.items() if k not in varies}
 
 
 def test_bytecode_precompiled(image):

@@ -52,7 +52,7 @@ class AnalyzerConfig:
         Past it the library has returned ETIMEDOUT: the same question is a new call."""
         n = min(MAXNS, max(1, servers))
         go = self.timeout * max(1, self.attempts) * n
-        glibc = max(1, self.attempts) * sum(glibc_try_wait(self.timeout, i, n) for i in range(n))
+        glibc = max(1, self.attempts) * sum((glibc_try_wait(self.timeout, i, n) for i in range(n)), 0.0)
         return max(go, glibc)
 
     def try_bound(self, servers: int = MAXNS) -> float:

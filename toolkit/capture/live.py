@@ -25,6 +25,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from toolkit import signals
@@ -35,6 +36,7 @@ from toolkit.capture.dnswire import FLAG_QR, DnsEvent
 from toolkit.capture.pcapio import LINKTYPE_LINUX_SLL, LINKTYPE_RAW, CaptureFormat, PcapWriter
 from toolkit.capture.records import CaptureMode, CaptureResult, StopReason
 from toolkit.capture.hints import QueryHints
+from toolkit.capture.localaddrs import read_addresses, source_filter
 from toolkit.capture.ring import Ring
 from toolkit.deadline import Deadline
 from toolkit.errors import CannotObserve, MissingCapability, best_effort
@@ -57,6 +59,13 @@ DRAIN_S = 0.25  # at the stop, read what is queued for at most this long (inside
 _TS = struct.Struct("=qq")
 _SLL = struct.Struct("!HHH8sH")
 Progress = Callable[[int, float], None]  # (frames so far, frames per second)
+
+
+class CapturePath(StrEnum):
+    """How the frames came from the kernel (the report's ``capture_path``)."""
+
+    RING = "tpacket_v3"  # the memory-mapped TPACKET_V3 ring, a block per wake-up (ring.py)
+    RECVMSG = "recvmsg"  # one recvmsg per packet (the fallback; ``capture_path_reason`` says why)
 
 
 def default_filter(ports: tuple[int, ...]) -> str:
@@ -133,7 +142,7 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
     writer = ring = hints = None
     try:
         notes = _prepare(sock, expression)
-        ring = _open_ring(sock, notes)
+        ring, no_ring = _open_ring(sock, notes)
         hints = _open_hints(interface, ports, notes) if ring is not None and who is not None else None
         if hints is not None and ring is not None:
             ring.watch(hints.fd)
@@ -142,7 +151,7 @@ def capture_live(*, interface: str = "any", duration: float | None = None, count
         run = _Run(sock=sock, ring=ring, hints=hints, writer=writer, decoder=Decoder(ports),
                    analyzer=Analyzer(config, sink=sink, who=who), who=who, interface=interface,
                    expression=expression, own_filter=bpf is None,
-                   duration=duration, count=count,
+                   duration=duration, count=count, no_ring=no_ring,
                    deadline=deadline, on_progress=on_progress, stop=stop or threading.Event())
         if who is not None:
             who.start()  # the sock_diag watch for short-lived sockets (whoasked.py)
@@ -208,29 +217,30 @@ _TSO_MACHINES = frozenset({"x86_64", "AMD64", "i686", "i386"})  # total store or
 RING_ENV = "PODTRIAGE_CAPTURE_RING"  # "0": the recvmsg path (a fallback kept tested, and the bench's baseline)
 
 
-def _open_ring(sock: socket.socket, notes: list[str]) -> Ring | None:
-    """The TPACKET_V3 ring on the filtered socket, or None (and a note why) for the recvmsg path.
+def _open_ring(sock: socket.socket, notes: list[str]) -> tuple[Ring | None, str | None]:
+    """The TPACKET_V3 ring on the filtered socket, or None and why (also a note) for the recvmsg path.
 
     The filter is attached before the ring exists, so every frame in the ring passed it; what
     the socket's ordinary queue took between _prepare's drain and the ring is discarded here
     like the rest of what came before the capture began, and the counters are reset again."""
     if os.environ.get(RING_ENV, "1") == "0":
-        notes.append(f"memory-mapped ring off ({RING_ENV}=0): one recvmsg per packet")
-        return None
+        why = f"{RING_ENV}=0"
+        notes.append(f"memory-mapped ring off ({why}): one recvmsg per packet")
+        return None, why
     if platform.machine() not in _TSO_MACHINES:
         # The kernel publishes a block with smp_wmb() before its status word
         # (net/packet/af_packet.c prb_close_block); the reader needs a read barrier between the
         # status and the frames, which x86's total store order gives for free and Python
         # cannot issue on weakly ordered CPUs (arm64).
-        notes.append(f"memory-mapped ring not used on {platform.machine() or 'this CPU'} (no read "
-                     "barrier from Python): one recvmsg per packet")
-        return None
+        why = f"no read barrier from Python on {platform.machine() or 'this CPU'}"
+        notes.append(f"memory-mapped ring not used ({why}): one recvmsg per packet")
+        return None, why
     try:
         ring = Ring(sock)
     except (OSError, ValueError) as exc:  # old kernel, no memory for the ring, mmap refused
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         notes.append(f"no memory-mapped ring ({why}): one recvmsg per packet, slower under load")
-        return None
+        return None, f"the kernel refused the ring: {why}"
     sock.setblocking(False)
     for _ in range(100_000):
         try:
@@ -239,13 +249,13 @@ def _open_ring(sock: socket.socket, notes: list[str]) -> Ring | None:
             break
     ring.discard()
     _stats(sock)
-    return ring
+    return ring, None
 
 
 def _open_hints(interface: str, ports: tuple[int, ...], notes: list[str]) -> QueryHints | None:
     """Who-asked's per-query wake-up beside the ring (hints.py), or None and a note."""
     try:
-        return QueryHints(interface, ports, open_socket, attach_bpf)
+        return QueryHints(interface, ports, open_socket, attach_bpf, source_filter(read_addresses()))
     except (OSError, ValueError, CannotObserve, MissingCapability) as exc:
         notes.append(f"who asked: no query socket beside the ring ({exc}): short-lived sockets "
                      "may close before their block is read")
@@ -271,6 +281,7 @@ class _Run:
     sock: socket.socket
     ring: Ring | None  # the TPACKET_V3 ring (toolkit.capture.ring), or None: recvmsg per packet
     hints: QueryHints | None  # with the ring and who-asked: the outgoing-query socket (hints.py)
+    no_ring: str | None  # why the recvmsg path runs (None: the ring's)
     writer: PcapWriter | None
     decoder: Decoder
     analyzer: Analyzer
@@ -327,7 +338,8 @@ class _Reader:
                              written=writer.path if writer else None,
                              written_packets=writer.packets if writer else 0, filter=run.expression,
                              notes=tuple(notes), unread=unread, both_directions=run.own_filter or None,
-                             extra={"capture_path": "tpacket_v3" if run.ring is not None else "recvmsg"})
+                             extra={"capture_path": CapturePath.RING if run.ring is not None else CapturePath.RECVMSG,
+                                    "capture_path_reason": run.no_ring})
 
     def _go_on(self, now: float) -> bool:
         """Whether the loop reads on: at the stop (signal, duration, deadline) the packets the

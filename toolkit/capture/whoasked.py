@@ -29,6 +29,7 @@ from typing import TypedDict
 
 from toolkit.capture.dnswire import Transport
 from toolkit.capture.libraries import ResolverLibrary, read_library
+from toolkit.capture.localaddrs import LocalAddresses
 from toolkit.capture.records import ProcessInfo
 from toolkit.errors import best_effort
 
@@ -60,6 +61,7 @@ class WhoStats(TypedDict):
     sockets_with_process: int
     sockets_closed_first: int
     sockets_no_owner: int
+    queries_not_local: int  # from no address of this namespace: not looked up (localaddrs.py)
     cpu_s: float
     psutil_scans: int
     look_delay_ms_p50: float | None
@@ -134,9 +136,11 @@ class SockDiag:
 class SocketFinder:
     """Client socket seen on the wire -> the process that holds it, while it is still open."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, local: LocalAddresses | None = None) -> None:
         self.clock = clock
         self.diag = SockDiag()
+        self.local = local if local is not None else LocalAddresses()
+        self.not_local = 0  # queries from another namespace's address: no socket of ours (localaddrs.py)
         # (address, port, transport) -> the sockets seen on it, oldest first
         self.owners: OrderedDict[tuple[str, int, str], list[_Held]] = OrderedDict()
         self._inode_pid: OrderedDict[int, int | None] = OrderedDict()
@@ -163,6 +167,9 @@ class SocketFinder:
         because the port was seen a moment ago: ephemeral ports recur within a second across
         processes (a few hundred sockets in a 28k-port range collide by the birthday bound),
         and extending the earlier owner's window would name the wrong process."""
+        if src not in self.local:
+            self.not_local += 1
+            return
         key = (src, sport, transport)
         t0 = time.thread_time()
         try:
@@ -378,6 +385,7 @@ class WhoAsked:
                 "watch_error": self.watch_error,
                 "client_sockets": w.sockets if w else 0, "sockets_with_process": w.found if w else 0,
                 "sockets_closed_first": w.gone if w else 0, "sockets_no_owner": w.no_owner if w else 0,
+                "queries_not_local": w.not_local if w else 0,
                 "cpu_s": round(w.cpu_s, 3) if w else 0.0, "psutil_scans": self.refreshes,
                 "look_delay_ms_p50": _pct(w.delays, 0.5) if w else None,
                 "look_delay_ms_p90": _pct(w.delays, 0.9) if w else None,

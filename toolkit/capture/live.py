@@ -404,7 +404,7 @@ class _Reader:
                     break  # nothing more queued: drained
                 continue
             ts_ns = 0
-            for ts_ns, sll, data, length in ring.frames():
+            for ts_ns, sll, data, length in ring.frames(sll=write is not None):
                 if count is not None and self.frames >= count:
                     break
                 self.frames += 1

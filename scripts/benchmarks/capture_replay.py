@@ -19,7 +19,8 @@ BENCH_MODE=replay of scripts/benchmarks/capture_live.py runs this. Two phases:
    A rate is "right" for podtriage when there are no kernel drops, nothing unread, every packet
    seen, and every pairing number equals the truth's; for tcpdump when it captured every packet
    with no drops. Prints a table with the load average and the highest such rate per tool,
-   contiguous from the lowest.
+   contiguous from the lowest. BENCH_LOCAL=10.244.1.10 gives the capturing namespace the
+   replayed client's address: who-asked's worst case (a hint and a sock_diag look per query).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ NS_C, NS_S = "ptbench-c", "ptbench-s"
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "20000,40000,60000,75000,90000,120000").split(",")]
 QUERIES = int(os.environ.get("BENCH_QUERIES", "210000"))
 GEN_RATE = int(os.environ.get("BENCH_GEN_RATE", "6000"))  # lookups/s the lab is asked for
+LOCAL = os.environ.get("BENCH_LOCAL", "")  # e.g. 10.244.1.10, the lab pod's address: see setup()
 PAIR_KEYS = ("queries", "responses", "pairs", "unanswered", "transactions", "retransmissions", "late_responses",
              "unmatched_responses", "duplicate_responses", "mismatched_responses", "lookups_total", "rcodes",
              "answer_rcodes", "lookup_outcomes")
@@ -154,6 +156,10 @@ def setup() -> None:
     for ns, dev in ((NS_C, "ptb0"), (NS_S, "ptb1")):
         sh("ip", "-n", ns, "link", "set", dev, "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
+    if LOCAL:
+        # the replayed client's address is the capturing namespace's own, as in the pod itself:
+        # who-asked then hints and looks up every query (none finds a socket: the worst case)
+        sh("ip", "-n", NS_C, "addr", "add", f"{LOCAL}/32", "dev", "ptb0")
 
 
 def teardown() -> None:

@@ -48,12 +48,23 @@ def test_unknown_addresses_never_skip_a_lookup():
 def test_who_asked_skips_a_query_from_another_namespace_without_a_lookup():
     finder = SocketFinder(local=localaddrs.LocalAddresses(reader=lambda: frozenset({"10.244.1.10"})))
     try:
+        seq = finder.diag.seq
         finder.saw_query("10.244.3.3", 40000, "10.233.0.3", 53, "udp", 1.0)  # type: ignore[arg-type]
-        assert finder.not_local == 1 and finder.sockets == 0 and finder.diag.seq == 0  # no netlink request
+        assert finder.not_local == 1 and finder.sockets == 0 and finder.diag.seq == seq  # no netlink request
         finder.saw_query("127.0.0.1", 1, "127.0.0.1", 53, "udp", 1.0)  # type: ignore[arg-type]
-        assert finder.sockets == 1 and finder.diag.seq >= 1
+        assert finder.sockets == 1 and finder.diag.seq == seq + 1  # the order known: one request
     finally:
         finder.close()
+
+
+def test_the_lookup_order_is_known_before_the_first_query():
+    from toolkit.capture.whoasked import SockDiag
+
+    diag = SockDiag()
+    try:
+        assert set(diag.order) == {"udp", "tcp"}, diag.order
+    finally:
+        diag.close()
 
 
 def test_hint_filter_tests_the_source_and_compiles():

@@ -95,8 +95,35 @@ class SockDiag:
         self.seq = 0
         # udp_dump_one() looks the socket up as a packet *from* idiag_src would be
         # (linux/net/ipv4/udp_diag.c), inet_diag_find_one_icsk() the other way round: learn
-        # which order this kernel wants from the first hit.
+        # which order this kernel wants from the first hit, and before any from sockets of our
+        # own (learn_order): until then every miss (a socket closed before the look, most of
+        # glibc's at high rates) costs both orders, two netlink round trips.
         self.order: dict[str, bool] = {}
+        self.learn_order()
+
+    def learn_order(self) -> None:
+        """Look up a connected UDP socket and a TCP connection of our own on loopback, so the
+        lookup order per transport is known before the first query (best effort: without
+        loopback the first hit still teaches it)."""
+        opened: list[socket.socket] = []
+        try:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            opened.append(udp)
+            udp.connect(("127.0.0.1", 9))  # no packet: a UDP connect only sets the peer
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            opened.append(listener)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            tcp = socket.create_connection(listener.getsockname(), timeout=0.5)
+            opened.append(tcp)
+            for sock, transport in ((udp, Transport.UDP), (tcp, Transport.TCP)):
+                (local, lport), (remote, rport) = sock.getsockname(), sock.getpeername()
+                self.find(transport, local, lport, remote, rport)
+        except OSError:
+            pass
+        finally:
+            for sock in opened:
+                sock.close()
 
     def close(self) -> None:
         """Close the netlink socket."""

@@ -3,8 +3,8 @@
 BENCH_MODE=replay of scripts/benchmarks/capture_live.py runs this. Two phases:
 
 1. The input (not kept in git: tens of MB). In the lab (tests/lab, prefix $BENCH_LAB_PREFIX,
-   default "pla"; brought up if it is not) a paced UDP sender in the pod namespace sends a
-   bounded burst of lookups through the real NodeLocal DNSCache (169.254.25.10) and the kube-dns
+   default "ptrp"; brought up if it is not, and down again after) a paced UDP sender in the pod
+   namespace sends a bounded burst of lookups through the real NodeLocal DNSCache (169.254.25.10) and the kube-dns
    Service (10.233.0.3, kube-proxy's DNAT to the real CoreDNS): the pod's search-list walk
    (NXDOMAINs) ending in hits, plain hits, names that do not exist, A and AAAA, from many
    sockets (source ports), random IDs. tcpdump on the pod's eth0 writes what went over the wire
@@ -74,7 +74,8 @@ while sent < count and time.perf_counter() - t0 < 3 * count / rate:
         sock = socks[rng.randrange(len(socks))]
         for qname in walk[: 1 + rng.randrange(len(walk))]:
             for qtype in (1, 28):
-                msg = struct.pack("!HHHHHH", rng.randrange(65536), 0x0100, 1, 0, 0, 0) + name(qname) + struct.pack("!HH", qtype, 1)
+                head = struct.pack("!HHHHHH", rng.randrange(65536), 0x0100, 1, 0, 0, 0)
+                msg = head + name(qname) + struct.pack("!HH", qtype, 1)
                 try:
                     sock.sendto(msg, server)
                     sent += 1
@@ -109,10 +110,19 @@ def make_input(out: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.lab import Lab  # the bench is run from the repository
 
-    lab = Lab(os.environ.get("BENCH_LAB_PREFIX", "pla"))
-    if not lab.is_up():
+    lab = Lab(os.environ.get("BENCH_LAB_PREFIX", "ptrp"))
+    brought_up = not lab.is_up()
+    if brought_up:
         lab.up()
-    pod = lab.ns("pod")
+    try:
+        record(lab.ns("pod"), out)
+    finally:
+        if brought_up:
+            lab.down()
+
+
+def record(pod: str, out: Path) -> None:
+    """The generator's burst in the lab's pod namespace, tcpdump on its eth0 into ``out``."""
     dump = subprocess.Popen(["ip", "netns", "exec", pod, "tcpdump", "-i", "eth0", "-n", "-B", "262144",
                              "-w", str(out), "udp port 53"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -130,8 +140,10 @@ def make_input(out: Path) -> None:
 def pairing(doc: dict) -> dict:
     """The pairing numbers of a capture report (-o json)."""
     hist = (doc.get("latency_histogram") or {}).get("all") or {}
-    return {**{k: doc.get(k) for k in PAIR_KEYS}, "latency_count": sum(v for k, v in hist.items() if k != "never answered")}  # (replayed at a fixed rate, the
-    # latencies themselves differ from the file's: their count is compared, not their buckets)
+    # Replayed at a fixed rate, the latencies differ from the file's: the count of answered
+    # ones is compared, not their buckets ("never answered" is the timeout's, see the test).
+    answered = sum(v for k, v in hist.items() if k != "never answered")
+    return {**{k: doc.get(k) for k in PAIR_KEYS}, "latency_count": answered}
 
 
 def capture_json(args: list[str], ns: str | None = None, env: dict[str, str] | None = None,
@@ -143,7 +155,7 @@ def capture_json(args: list[str], ns: str | None = None, env: dict[str, str] | N
     try:
         doc: dict = json.loads(p.stdout)
     except ValueError:
-        raise SystemExit(f"capture_replay: podtriage failed (exit {p.returncode}): {p.stderr.strip()[-600:]}")
+        raise SystemExit(f"capture_replay: podtriage failed (exit {p.returncode}): {p.stderr.strip()[-600:]}") from None
     return doc.get("data", doc)
 
 

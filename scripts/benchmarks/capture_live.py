@@ -7,6 +7,9 @@ client's veth with each tool in turn. Prints, per rate, both tools' packets and 
 drops, and at the end the highest drop-free rate of each. Target (issue 3): podtriage has
 no drops at any rate where tcpdump has none, up to at least 20,000 packets/s. Needs root.
 Namespaces are deleted at the end, whatever happens.
+
+BENCH_MODE=replay: the issue-27 row instead, tcpreplay of ~420k REAL query/answer packets made
+in the lab, podtriage (analysis on) vs tcpdump, every pair checked (capture_replay.py).
 """
 
 from __future__ import annotations
@@ -130,6 +133,11 @@ def run_tcpdump(rate: int) -> tuple[int, int, int]:
 
 
 def main() -> int:
+    if os.environ.get("BENCH_MODE") == "replay":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import capture_replay
+
+        return capture_replay.main()
     if os.geteuid() != 0:
         print("capture_live: needs root (network namespaces, packet sockets)", file=sys.stderr)
         return 1

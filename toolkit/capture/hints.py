@@ -8,7 +8,8 @@ wake-up per query: a second cooked AF_PACKET socket whose kernel filter passes o
 TO a DNS port (queries; answers come FROM it) and TCP segments to it (a TCP socket is open
 from its SYN). Only the first 128 bytes of each are read: enough for the IPv4/IPv6 and UDP/TCP
 headers. The ring keeps the data path; at high query rates this is a syscall per query again,
-beside who-asked's own sock_diag request per query.
+beside who-asked's own sock_diag request per query: only for queries from this namespace's
+own addresses (the filter tests the source, localaddrs.py).
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ Opener = Callable[[str], socket.socket]
 Attach = Callable[[socket.socket, str], tuple[bool, str | None]]
 
 
-def hint_filter(ports: tuple[int, ...]) -> str:
-    """Packets to a DNS port, UDP or TCP (tcpdump syntax, compiled by libpcap)."""
-    return " or ".join(f"udp dst port {p} or tcp dst port {p}" for p in sorted(set(ports) | {53}))
+def hint_filter(ports: tuple[int, ...], sources: str | None = None) -> str:
+    """Packets to a DNS port, UDP or TCP (tcpdump syntax, compiled by libpcap); with
+    ``sources`` (localaddrs.source_filter) only those from this namespace's addresses: who-asked
+    skips the others anyway (no socket of ours sent them), and in the kernel they cost no
+    wake-up and no recv (a node-level capture sees every pod's queries)."""
+    to_dns = " or ".join(f"udp dst port {p} or tcp dst port {p}" for p in sorted(set(ports) | {53}))
+    return to_dns if sources is None else f"({to_dns}) and ({sources})"
 
 
 def parse(data: bytes) -> tuple[str, int, str, int, Transport] | None:
@@ -57,12 +62,13 @@ def parse(data: bytes) -> tuple[str, int, str, int, Transport] | None:
 class QueryHints:
     """The outgoing-query socket and its non-blocking reader."""
 
-    def __init__(self, interface: str, ports: tuple[int, ...], opener: Opener, attach: Attach) -> None:
+    def __init__(self, interface: str, ports: tuple[int, ...], opener: Opener, attach: Attach,
+                 sources: str | None = None) -> None:
         """Open and filter the socket (``opener``/``attach`` are live.py's); OSError or
         CannotObserve when it cannot be had, ValueError when the filter did not attach."""
         self.sock = opener(interface)
         try:
-            attached, why = attach(self.sock, hint_filter(ports))
+            attached, why = attach(self.sock, hint_filter(ports, sources))
             if not attached:
                 raise ValueError(why or "no kernel filter")
             self.sock.setblocking(False)

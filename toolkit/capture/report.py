@@ -134,6 +134,9 @@ def _reading(res: CaptureResult) -> dict[str, Any]:  # Any: JSON values
         "evicted_pending": s.evicted_pending,
         "max_pending": s.max_pending,
         "unread": res.unread,
+        # live only: "tpacket_v3" (the ring) or "recvmsg", and why the ring was not used
+        "capture_path": res.extra.get("capture_path"),
+        "capture_path_reason": res.extra.get("capture_path_reason"),
         "who_asked": {"lookups_attributed": s.lookups_attributed, "lookups": s.lookups_total,
                       **res.extra.get("who_asked", {})} if res.mode == CaptureMode.LIVE else None,
     }

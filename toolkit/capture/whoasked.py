@@ -29,6 +29,7 @@ from typing import TypedDict
 
 from toolkit.capture.dnswire import Transport
 from toolkit.capture.libraries import ResolverLibrary, read_library
+from toolkit.capture.localaddrs import LocalAddresses
 from toolkit.capture.records import ProcessInfo
 from toolkit.errors import best_effort
 
@@ -60,6 +61,7 @@ class WhoStats(TypedDict):
     sockets_with_process: int
     sockets_closed_first: int
     sockets_no_owner: int
+    queries_not_local: int  # from no address of this namespace: not looked up (localaddrs.py)
     cpu_s: float
     psutil_scans: int
     look_delay_ms_p50: float | None
@@ -93,8 +95,35 @@ class SockDiag:
         self.seq = 0
         # udp_dump_one() looks the socket up as a packet *from* idiag_src would be
         # (linux/net/ipv4/udp_diag.c), inet_diag_find_one_icsk() the other way round: learn
-        # which order this kernel wants from the first hit.
+        # which order this kernel wants from the first hit, and before any from sockets of our
+        # own (learn_order): until then every miss (a socket closed before the look, most of
+        # glibc's at high rates) costs both orders, two netlink round trips.
         self.order: dict[str, bool] = {}
+        self.learn_order()
+
+    def learn_order(self) -> None:
+        """Look up a connected UDP socket and a TCP connection of our own on loopback, so the
+        lookup order per transport is known before the first query (best effort: without
+        loopback the first hit still teaches it)."""
+        opened: list[socket.socket] = []
+        try:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            opened.append(udp)
+            udp.connect(("127.0.0.1", 9))  # no packet: a UDP connect only sets the peer
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            opened.append(listener)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            tcp = socket.create_connection(listener.getsockname(), timeout=0.5)
+            opened.append(tcp)
+            for sock, transport in ((udp, Transport.UDP), (tcp, Transport.TCP)):
+                (local, lport), (remote, rport) = sock.getsockname(), sock.getpeername()
+                self.find(transport, local, lport, remote, rport)
+        except OSError:
+            pass
+        finally:
+            for sock in opened:
+                sock.close()
 
     def close(self) -> None:
         """Close the netlink socket."""
@@ -134,9 +163,11 @@ class SockDiag:
 class SocketFinder:
     """Client socket seen on the wire -> the process that holds it, while it is still open."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, local: LocalAddresses | None = None) -> None:
         self.clock = clock
         self.diag = SockDiag()
+        self.local = local if local is not None else LocalAddresses()
+        self.not_local = 0  # queries from another namespace's address: no socket of ours (localaddrs.py)
         # (address, port, transport) -> the sockets seen on it, oldest first
         self.owners: OrderedDict[tuple[str, int, str], list[_Held]] = OrderedDict()
         self._inode_pid: OrderedDict[int, int | None] = OrderedDict()
@@ -163,6 +194,9 @@ class SocketFinder:
         because the port was seen a moment ago: ephemeral ports recur within a second across
         processes (a few hundred sockets in a 28k-port range collide by the birthday bound),
         and extending the earlier owner's window would name the wrong process."""
+        if src not in self.local:
+            self.not_local += 1
+            return
         key = (src, sport, transport)
         t0 = time.thread_time()
         try:
@@ -378,6 +412,7 @@ class WhoAsked:
                 "watch_error": self.watch_error,
                 "client_sockets": w.sockets if w else 0, "sockets_with_process": w.found if w else 0,
                 "sockets_closed_first": w.gone if w else 0, "sockets_no_owner": w.no_owner if w else 0,
+                "queries_not_local": w.not_local if w else 0,
                 "cpu_s": round(w.cpu_s, 3) if w else 0.0, "psutil_scans": self.refreshes,
                 "look_delay_ms_p50": _pct(w.delays, 0.5) if w else None,
                 "look_delay_ms_p90": _pct(w.delays, 0.9) if w else None,

@@ -37,6 +37,8 @@ CAPTURE = document(
         "decoder": OBJECT,
         "kernel": nullable(OBJECT),
         "who_asked": nullable(obj({"lookups_attributed": COUNT, "lookups": COUNT})),
+        "capture_path": nullable(STRING),  # live: "tpacket_v3" or "recvmsg"
+        "capture_path_reason": nullable(STRING),  # live on the recvmsg path: why not the ring
         "stopped_by": nullable(STRING),
         "cut_short": BOOLEAN,
         "pending_at_cut": COUNT,

@@ -68,20 +68,34 @@ def _own_pids() -> set[int]:
     return pids
 
 
-def libc_of(proc: psutil.Process) -> Libc:
-    """glibc or musl, from the libraries mapped into the process (musl maps ld-musl-*.so.1)."""
-    import psutil
+def libc_of(proc: psutil.Process, proc_root: str = "/proc") -> Libc:
+    """glibc or musl, from the libraries mapped into the process (musl: ld-musl-*.so.1).
 
+    Read from /proc/PID/maps (the pathname column) rather than psutil's memory_maps(), which
+    reads /proc/PID/smaps: the kernel walks every mapping's page tables for its sizes
+    (fs/proc/task_mmu.c show_smap), ~0.2 ms a process and 14 ms for the 64 we look at,
+    beside a diagnose that wants the CPU. Both need the same ptrace read access."""
     try:
-        paths = {m.path for m in proc.memory_maps(grouped=True)}
-    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess, OSError):
+        with open(os.path.join(proc_root, str(proc.pid), "maps"), "rb") as fh:
+            raw = fh.read()
+    except OSError:  # PermissionError (no ptrace rights), the process gone
         return Libc.UNREADABLE
-    if any("ld-musl" in p or "libc.musl" in p for p in paths):
+    # a maps line: address perms offset dev inode [pathname]; the pathname may hold spaces
+    paths = {parts[5].decode("utf-8", "replace").strip()
+             for parts in (line.split(None, 5) for line in raw.splitlines()) if len(parts) == 6}
+    if any(_is_musl(p) for p in paths):
         return Libc.MUSL
     if any(os.path.basename(p).startswith("libc.so.6") or os.path.basename(p).startswith("libc-2.")
            for p in paths):
         return Libc.GLIBC
     return Libc.UNKNOWN
+
+
+def _is_musl(path: str) -> bool:
+    """Alpine maps /lib/ld-musl-ARCH.so.1 itself; Debian's musl package makes that name a
+    symlink to /usr/lib/ARCH-linux-musl/libc.so, and the kernel's maps show the target."""
+    return ("ld-musl" in path or "libc.musl" in path
+            or (os.path.basename(path) == "libc.so" and "musl" in os.path.dirname(path)))
 
 
 def other_processes(limit: int = MAX_PROCESSES) -> tuple[ProcInfo, ...]:

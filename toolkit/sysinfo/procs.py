@@ -6,6 +6,8 @@ reading another user's memory maps needs ptrace rights (AccessDenied is normal).
 from __future__ import annotations
 
 import os
+import socket
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -114,6 +116,39 @@ def other_processes(limit: int = MAX_PROCESSES) -> tuple[ProcInfo, ...]:
     return tuple(out)
 
 
+_PROC_NET = (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6), ("udp", socket.AF_INET),
+             ("udp6", socket.AF_INET6))
+
+
+def _peer(hexaddr: str, family: int) -> str:
+    """rem_address of /proc/net/{tcp,udp}[6]: the address's 32-bit words, each printed by
+    the kernel as a host-order integer (%08X, net/ipv4/tcp_ipv4.c get_tcp4_sock)."""
+    raw = b"".join(struct.pack("=I", int(hexaddr[i:i + 8], 16)) for i in range(0, len(hexaddr), 8))
+    return socket.inet_ntop(family, raw)
+
+
+def netns_remotes(proc_root: str = "/proc") -> set[str] | None:
+    """The peer addresses of every TCP/UDP socket of this network namespace (IPv4-mapped
+    IPv6 peers also in their IPv4 form), from /proc/net: what psutil.net_connections reads
+    too, without its scan of every process's file descriptors. None: not readable."""
+    out: set[str] = set()
+    try:
+        for name, family in _PROC_NET:
+            with open(os.path.join(proc_root, "net", name), encoding="ascii", errors="replace") as fh:
+                lines = fh.read().splitlines()[1:]
+            for line in lines:
+                fields = line.split()
+                if len(fields) < 3 or ":" not in fields[2]:
+                    continue
+                peer = _peer(fields[2].partition(":")[0], family)
+                out.add(peer)
+                if peer.startswith("::ffff:") and "." in peer:
+                    out.add(peer[7:])
+    except (OSError, ValueError):
+        return None
+    return out
+
+
 def sockets_to(addresses: Iterable[str]) -> tuple[SockInfo, ...]:
     """Sockets of any visible process whose remote end is one of ``addresses``."""
     import psutil
@@ -121,6 +156,9 @@ def sockets_to(addresses: Iterable[str]) -> tuple[SockInfo, ...]:
     wanted = set(addresses)
     if not wanted:
         return ()
+    remotes = netns_remotes()
+    if remotes is not None and not remotes & wanted:
+        return ()  # no socket of this netns has such a peer: psutil could find none either
     try:
         conns = psutil.net_connections(kind="inet")
     except (psutil.AccessDenied, OSError):

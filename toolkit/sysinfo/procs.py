@@ -151,14 +151,13 @@ def netns_remotes(proc_root: str = "/proc") -> set[str] | None:
 
 def sockets_to(addresses: Iterable[str]) -> tuple[SockInfo, ...]:
     """Sockets of any visible process whose remote end is one of ``addresses``."""
-    import psutil
-
     wanted = set(addresses)
     if not wanted:
         return ()
     remotes = netns_remotes()
     if remotes is not None and not remotes & wanted:
         return ()  # no socket of this netns has such a peer: psutil could find none either
+    import psutil  # after the look above: diagnose's processes thread may still be importing it
     try:
         conns = psutil.net_connections(kind="inet")
     except (psutil.AccessDenied, OSError):

@@ -49,7 +49,9 @@ def _request(nl: Socket, msg: int, family: int = socket.AF_INET) -> Iterator[byt
 
 def entry_dict(body: bytes) -> dict[str, Any] | None:
     """One IPCTNL_MSG_CT_NEW answer -> the flat dict toolkit.conntrack.entries.netlink_to_dict
-    makes of pyroute2's message (None if not UDP/TCP)."""
+    makes of pyroute2's message (None if not UDP/TCP, or too short to hold nfgenmsg)."""
+    if len(body) < _NFGEN.size:
+        return None
     family = body[0]
     a = attrs(body, _NFGEN.size)
     src, dst = (3, 4) if family == socket.AF_INET6 else (1, 2)  # CTA_IP_V6_* / CTA_IP_V4_*

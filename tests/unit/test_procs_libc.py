@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -54,7 +55,7 @@ def test_libc_of_real_processes(tmp_path, compiler, flags, want):
 
 def test_libc_of_this_python_and_a_gone_process():
     assert libc_of(psutil.Process(os.getpid())) is Libc.GLIBC
-    proc = subprocess.Popen(["true"])
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
     p = psutil.Process(proc.pid)
     proc.wait()
     assert libc_of(p) is Libc.UNREADABLE  # reaped: /proc/PID is gone

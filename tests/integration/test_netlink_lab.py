@@ -1,4 +1,5 @@
-"""The plain-socket netlink readers (toolkit.sysinfo.netlink: the route lookup, and
+"""The plain-socket netlink readers (toolkit.sysinfo.netlink: the route lookup, the neighbour
+table, interface addresses, default gateways; and
 toolkit.conntrack.ctnetlink: statistics, count/max, the table dump) give what pyroute2 gives,
 on the lab's real kernel state: every route kind `ip route` can make, kube-proxy's DNAT
 entries in the node's table, counters and timestamps switched on.
@@ -49,6 +50,32 @@ with IPRoute() as ipr:
 print(json.dumps(out))
 """
 
+TABLES = r"""
+import json, socket
+from pyroute2 import IPRoute
+from toolkit.sysinfo.routes import _nud, default_gateway, interface_networks, neighbours
+ref = {"neigh": {}, "nets": {}, "gw": {}}
+with IPRoute() as ipr:
+    names = {link["index"]: link.get("IFLA_IFNAME") for link in ipr.get_links()}
+    for dev in [None, *names.values()]:
+        ref["neigh"][str(dev)] = [[str(m.get("NDA_DST")), names.get(m.get("ifindex")), m.get("NDA_LLADDR"),
+                                   str(_nud(m.get("state", 0)))] for m in ipr.get_neighbours()
+                                  if m.get("NDA_DST") is not None
+                                  and (dev is None or names.get(m.get("ifindex")) == dev)]
+    for dev in names.values():
+        idx = ipr.link_lookup(ifname=dev)
+        ref["nets"][dev] = [f"{m.get('IFA_ADDRESS')}/{m.get('prefixlen')}" for m in ipr.get_addr(index=idx[0])
+                            if m.get("IFA_ADDRESS")]
+    for fam, af in ((4, 2), (6, 10)):
+        ref["gw"][str(fam)] = next((str(m.get("RTA_GATEWAY")) for m in ipr.get_default_routes(family=af)
+                                    if m.get("RTA_GATEWAY")), None)
+ours = {"neigh": {str(dev): [[n.address, n.interface, n.lladdr, str(n.state)] for n in neighbours(dev)]
+                  for dev in [None, *names.values()]},
+        "nets": {dev: list(interface_networks(dev)) for dev in names.values()},
+        "gw": {str(f): default_gateway(f) for f in (4, 6)}}
+print(json.dumps({"ref": ref, "ours": ours, "interfaces": list(names.values())}))
+"""
+
 CONNTRACK = r"""
 import json
 from toolkit.conntrack.ctnetlink import SocketReader
@@ -88,6 +115,19 @@ def test_route_lookup_matches_pyroute2(lab, ns):
     # blackhole, prohibit and unreachable routes are the kernel's errors to RTM_GETROUTE
     # (fib_props: EINVAL, EACCES, EHOSTUNREACH), both readers saying the same
     assert {"unicast", "local", "EINVAL", "EACCES", "EHOSTUNREACH"} <= kinds, kinds
+
+
+@pytest.mark.parametrize(("ns", "peers"), [("pod", ["10.244.1.1"]), ("node", ["192.168.50.20", "192.168.50.77"])])
+def test_neighbours_addresses_default_gateway_match_pyroute2(lab, ns, peers):
+    """The neighbour table (a live peer, and on the node the seed's dead 192.168.50.77:
+    INCOMPLETE or FAILED), every interface's networks, the default gateways."""
+    for peer in peers:
+        lab.exec(ns, "ping", "-c", "1", "-W", "1", peer, timeout=10)
+    got = _run(lab, ns, TABLES)
+    assert got["ours"] == got["ref"]
+    assert any(got["ref"]["nets"].values()) and any(got["ref"]["neigh"].values())
+    if ns == "pod":
+        assert got["ours"]["gw"]["4"] == "10.244.1.1"
 
 
 def test_conntrack_reader_matches_pyroute2(lab):

@@ -109,7 +109,8 @@ class ConntrackSnapshot:
 
 
 class NetlinkReader(Protocol):
-    """What read_snapshot needs from ctnetlink (pyroute2 by default; recorded in tests)."""
+    """What read_snapshot needs from ctnetlink (toolkit.conntrack.ctnetlink by default;
+    pyroute2 below; recorded in tests)."""
 
     def stats(self) -> list[Mapping[str, int]]:
         """One dict of counters per CPU."""
@@ -126,7 +127,9 @@ class NetlinkReader(Protocol):
 
 
 class Pyroute2Reader:
-    """ctnetlink through pyroute2 (imported here, never at CLI start)."""
+    """ctnetlink through pyroute2 (imported here, never at CLI start): the reference the
+    default reader (toolkit.conntrack.ctnetlink.SocketReader, no ~120 ms import) is compared
+    with on the lab's real tables."""
 
     def __init__(self) -> None:
         from pyroute2 import Conntrack
@@ -269,7 +272,11 @@ def _open_ctnetlink(netlink: Callable[[], NetlinkReader] | None, net_admin: bool
         return None
     reader: NetlinkReader | None = None
     with best_effort(None, "opening ctnetlink") as attempt:  # a missing source is data
-        reader = (netlink or Pyroute2Reader)()
+        if netlink is None:
+            from toolkit.conntrack.ctnetlink import SocketReader
+
+            netlink = SocketReader
+        reader = netlink()
     if attempt.error is not None:
         sources.append(_failed(Source.CTNETLINK, attempt.error))
     return reader

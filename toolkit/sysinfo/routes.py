@@ -1,8 +1,9 @@
 """The route the kernel picks for an address, and what the neighbour table knows about it.
 
-rtnetlink through pyroute2 (RTM_GETROUTE, RTM_GETNEIGH, RTM_GETADDR): the same answer as
-`ip route get` / `ip neigh`, no capability needed. pyroute2 is imported inside the functions
-so that importing this module stays free.
+rtnetlink (RTM_GETROUTE, RTM_GETNEIGH, RTM_GETADDR): the same answer as `ip route get` /
+`ip neigh`, no capability needed, over a plain netlink socket (toolkit.sysinfo.netlink:
+pyroute2's import alone is ~120 ms; tests/integration/test_netlink_lab.py compares every
+function here with pyroute2 on the lab's real tables).
 
 An address without a route is an observation (``Route.kind is RouteKind.UNREACHABLE``), not an
 exception; exceptions mean the question could not be asked at all (bad address, no
@@ -13,9 +14,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import socket
+import struct
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from toolkit.errors import CannotObserve, UsageError
 
@@ -133,47 +135,68 @@ _NO_ROUTE = {errno.ENETUNREACH: RouteKind.UNREACHABLE, errno.EHOSTUNREACH: Route
 
 
 def route_to(address: str) -> Route:
-    """The route the kernel would use for ``address`` (RTM_GETROUTE)."""
-    ip = _check(address)
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    """The route the kernel would use for ``address`` (RTM_GETROUTE, `ip route get`).
 
+    Over a plain netlink socket (toolkit.sysinfo.netlink: pyroute2's import alone would be a
+    third of a healthy diagnose); the answer is the one pyroute2 gives (tests/unit/test_routes_netlink.py)."""
+    ip = _check(address)
+    from toolkit.sysinfo import netlink
+
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    # rtmsg (linux/rtnetlink.h): family, dst_len, src_len, tos, table, protocol, scope, type, flags
+    body = _RTMSG.pack(family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0) + netlink.attr(_RTA_DST, ip.packed)
     try:
-        with IPRoute() as ipr:
-            try:
-                msgs = ipr.route("get", dst=str(ip))
-            except NetlinkError as exc:
-                if exc.code in _NO_ROUTE:
-                    return Route(destination=str(ip), interface=None, gateway=None, source=None,
-                                 on_link=False, kind=_NO_ROUTE[exc.code],
-                                 detail=f"no route: {errno.errorcode.get(exc.code, exc.code)} ({exc})")
-                raise CannotObserve(f"route lookup for {ip} failed: {exc}") from None
-            if not msgs:
-                return Route(destination=str(ip), interface=None, gateway=None, source=None,
-                             on_link=False, kind=RouteKind.UNREACHABLE, detail="no route returned")
-            return _route_of(str(ip), msgs[0], ipr)
-    except (CannotObserve, UsageError):
-        raise
+        with netlink.Socket(netlink.NETLINK_ROUTE) as nl:
+            answers = list(nl.request(_RTM_GETROUTE, body))
+    except netlink.NetlinkError as exc:
+        if exc.errno in _NO_ROUTE:
+            return Route(destination=str(ip), interface=None, gateway=None, source=None,
+                         on_link=False, kind=_NO_ROUTE[exc.errno],
+                         detail=f"no route: {errno.errorcode.get(exc.errno, exc.errno)} ({exc.strerror})")
+        raise CannotObserve(f"route lookup for {ip} failed: {exc}") from None
     except OSError as exc:
         raise CannotObserve(f"rtnetlink unavailable: {exc}") from None
+    msgs = [b for kind, b in answers if kind == _RTM_NEWROUTE and len(b) >= _RTMSG.size]
+    if not msgs:
+        return Route(destination=str(ip), interface=None, gateway=None, source=None,
+                     on_link=False, kind=RouteKind.UNREACHABLE, detail="no route returned")
+    return _route_of(str(ip), msgs[0])
 
 
-def _route_of(destination: str, m: Any, ipr: Any) -> Route:  # Any: pyroute2 has no types
-    """The Route in one RTM_NEWROUTE answer (``m``, ``ipr``: pyroute2 objects, untyped)."""
-    oif = m.get("RTA_OIF")
+# RTM_GETROUTE / RTM_NEWROUTE and the rtattr types read (linux/rtnetlink.h)
+_RTM_NEWROUTE, _RTM_GETROUTE = 24, 26
+_RTA_DST, _RTA_OIF, _RTA_GATEWAY, _RTA_PREFSRC, _RTA_VIA = 1, 4, 5, 7, 18
+_RTMSG = struct.Struct("=BBBBBBBBI")
+
+
+def _addr(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw)
+    if len(raw) == 16:
+        return socket.inet_ntop(socket.AF_INET6, raw)
+    return None
+
+
+def _route_of(destination: str, body: bytes) -> Route:
+    """The Route in one RTM_NEWROUTE answer's body (rtmsg and its attributes)."""
+    from toolkit.sysinfo.netlink import attrs
+
+    rtm_type = body[7]
+    a = attrs(body, _RTMSG.size)
     ifname = None
-    if oif:
-        links = ipr.link("get", index=oif)
-        ifname = links[0].get("IFLA_IFNAME") if links else None
-    gateway = m.get("RTA_GATEWAY")
-    if gateway is None:
-        via = m.get("RTA_VIA")  # IPv4 via an IPv6 next hop (RFC 5549)
-        if isinstance(via, dict):
-            gateway = via.get("addr")
-    rtm_type = m.get("type", 1)
+    if _RTA_OIF in a:
+        try:
+            ifname = socket.if_indextoname(struct.unpack("=I", a[_RTA_OIF][:4])[0])
+        except OSError:  # the interface went away between the two questions
+            ifname = None
+    gateway = _addr(a.get(_RTA_GATEWAY))
+    if gateway is None and _RTA_VIA in a:  # IPv4 via an IPv6 next hop (RFC 5549): struct rtvia
+        gateway = _addr(a[_RTA_VIA][2:])
     kind = _RTN.get(rtm_type, RouteKind.UNKNOWN)
     return Route(destination=destination, interface=ifname, gateway=gateway,
-                 source=m.get("RTA_PREFSRC"), on_link=kind is RouteKind.UNICAST and gateway is None,
+                 source=_addr(a.get(_RTA_PREFSRC)), on_link=kind is RouteKind.UNICAST and gateway is None,
                  kind=kind, detail="" if kind is not RouteKind.UNKNOWN else f"rtm_type {rtm_type}")
 
 
@@ -187,57 +210,93 @@ def neighbour(address: str, interface: str | None = None) -> Neighbour | None:
 
 
 def neighbours(interface: str | None = None) -> tuple[Neighbour, ...]:
-    """The neighbour table (`ip neigh show [dev IF]`)."""
-    from pyroute2 import IPRoute
+    """The neighbour table (`ip neigh show [dev IF]`): an RTM_GETNEIGH dump of both families."""
+    from toolkit.sysinfo import netlink
 
     out: list[Neighbour] = []
+    names: dict[int, str | None] = {}
     try:
-        with IPRoute() as ipr:
-            names = {link["index"]: link.get("IFLA_IFNAME") for link in ipr.get_links()}
-            for m in ipr.get_neighbours():
-                ifname = names.get(m.get("ifindex"))
-                if interface is not None and ifname != interface:
-                    continue
-                dst = m.get("NDA_DST")
-                if dst is None:
-                    continue
-                out.append(Neighbour(address=str(dst), interface=ifname, lladdr=m.get("NDA_LLADDR"),
-                                     state=_nud(m.get("state", 0))))
+        with netlink.Socket(netlink.NETLINK_ROUTE) as nl:
+            body = _NDMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+            answers = list(nl.request(_RTM_GETNEIGH, body, netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP))
     except OSError as exc:
         raise CannotObserve(f"rtnetlink unavailable: {exc}") from None
+    for kind, b in answers:
+        if kind != _RTM_NEWNEIGH or len(b) < _NDMSG.size:
+            continue
+        _family, ifindex, state, _flags, _type = _NDMSG.unpack_from(b)
+        if ifindex not in names:
+            names[ifindex] = _ifname(ifindex)
+        if interface is not None and names[ifindex] != interface:
+            continue
+        a = netlink.attrs(b, _NDMSG.size)
+        dst = _addr(a.get(_NDA_DST))
+        if dst is None:
+            continue
+        mac = a.get(_NDA_LLADDR)
+        out.append(Neighbour(address=dst, interface=names[ifindex], lladdr=mac.hex(":") if mac else None,
+                             state=_nud(state)))
     return tuple(out)
 
 
 def interface_networks(interface: str) -> tuple[str, ...]:
-    """The networks (CIDR) of the addresses on ``interface``, e.g. ('10.244.1.10/24',)."""
-    from pyroute2 import IPRoute
+    """The networks (CIDR) of the addresses on ``interface``, e.g. ('10.244.1.10/24',)
+    (an RTM_GETADDR dump, kept for the interface's index)."""
+    from toolkit.sysinfo import netlink
 
-    out: list[str] = []
     try:
-        with IPRoute() as ipr:
-            idx = ipr.link_lookup(ifname=interface)
-            if not idx:
-                return ()
-            for m in ipr.get_addr(index=idx[0]):
-                addr = m.get("IFA_ADDRESS")
-                if addr:
-                    out.append(f"{addr}/{m.get('prefixlen')}")
+        index = socket.if_nametoindex(interface)
+    except OSError:
+        return ()
+    try:
+        with netlink.Socket(netlink.NETLINK_ROUTE) as nl:
+            body = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+            answers = list(nl.request(_RTM_GETADDR, body, netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP))
     except OSError as exc:
         raise CannotObserve(f"rtnetlink unavailable: {exc}") from None
+    out: list[str] = []
+    for kind, b in answers:
+        if kind != _RTM_NEWADDR or len(b) < _IFADDRMSG.size:
+            continue
+        _family, prefixlen, _flags, _scope, ifindex = _IFADDRMSG.unpack_from(b)
+        addr = _addr(netlink.attrs(b, _IFADDRMSG.size).get(_IFA_ADDRESS))
+        if ifindex == index and addr:
+            out.append(f"{addr}/{prefixlen}")
     return tuple(out)
 
 
 def default_gateway(family: int = 4) -> str | None:
-    """The gateway of the main table's default route, if any."""
-    from pyroute2 import IPRoute
+    """The gateway of the main table's default route (no RTA_DST), if any."""
+    from toolkit.sysinfo import netlink
 
+    fam = socket.AF_INET if family == 4 else socket.AF_INET6
     try:
-        with IPRoute() as ipr:
-            fam = 2 if family == 4 else 10
-            for m in ipr.get_default_routes(family=fam):
-                gw = m.get("RTA_GATEWAY")
-                if gw:
-                    return str(gw)
+        with netlink.Socket(netlink.NETLINK_ROUTE) as nl:
+            body = _RTMSG.pack(fam, 0, 0, 0, 0, 0, 0, 0, 0)
+            answers = list(nl.request(_RTM_GETROUTE, body, netlink.NLM_F_REQUEST | netlink.NLM_F_DUMP))
     except OSError:
         return None
+    for kind, b in answers:
+        if kind != _RTM_NEWROUTE or len(b) < _RTMSG.size:
+            continue
+        a = netlink.attrs(b, _RTMSG.size)
+        table = struct.unpack("=I", a[_RTA_TABLE][:4])[0] if len(a.get(_RTA_TABLE, b"")) >= 4 else b[4]
+        gw = _addr(a.get(_RTA_GATEWAY))
+        if _RTA_DST not in a and table == _RT_TABLE_MAIN and gw:
+            return gw
     return None
+
+
+def _ifname(index: int) -> str | None:
+    try:
+        return socket.if_indextoname(index)
+    except OSError:  # gone between the dump and this question
+        return None
+
+
+# RTM_*NEIGH / RTM_*ADDR, ndmsg, ifaddrmsg and their attributes (linux/neighbour.h,
+# linux/if_addr.h); RTA_TABLE and RT_TABLE_MAIN (linux/rtnetlink.h)
+_RTM_NEWADDR, _RTM_GETADDR, _RTM_NEWNEIGH, _RTM_GETNEIGH = 20, 22, 28, 30
+_NDMSG = struct.Struct("=BxxxiHBB")  # family, pad, pad, ifindex, state, flags, type
+_IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+_NDA_DST, _NDA_LLADDR, _IFA_ADDRESS, _RTA_TABLE, _RT_TABLE_MAIN = 1, 2, 1, 15, 254

@@ -27,13 +27,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolkit.corefile.cachechain import CacheHop
 from toolkit.deadline import Deadline
 from toolkit.dns.query import QueryResult, Transport, query
 from toolkit.dns.walk import ServerRole
 from toolkit.triage.resolve import ResolveResult
+
+if TYPE_CHECKING:  # the Corefile machinery (~15 ms of imports) only comes with --corefile
+    from toolkit.corefile.cachechain import CacheHop
 
 CODE = "stale-cache-answer"
 

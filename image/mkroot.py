@@ -43,8 +43,8 @@ UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 
 # Standard library parts nothing in the image imports (checked by the image tests, which run
 # every command in the image). Kept on purpose although they look optional: sqlite3, ssl,
-# unittest, asyncio, multiprocessing (pyroute2 imports them at `import pyroute2`), email
-# (importlib.metadata), xml and http (urllib, pyroute2).
+# unittest, asyncio, multiprocessing (pyroute2 imported them; it left the image with issue 27 and
+# these have not been proven unneeded yet), email (importlib.metadata), xml and http (urllib).
 DROP_STDLIB = {
     "test", "idlelib", "tkinter", "turtledemo", "turtle.py", "lib2to3", "ensurepip",
     "pydoc_data", "distutils", "venv", "curses", "dbm", "xmlrpc", "wsgiref", "__phello__",

@@ -79,7 +79,7 @@ print(json.dumps({"ref": ref, "ours": ours, "interfaces": list(names.values())})
 CONNTRACK = r"""
 import json
 from toolkit.conntrack.ctnetlink import SocketReader
-from toolkit.conntrack.snapshot import Pyroute2Reader
+from tests.integration.netlink_reference import Pyroute2Reader
 ref, ours = Pyroute2Reader(), SocketReader()
 out = {"stats": [ref.stats(), ours.stats()], "count_max": [ref.count_max(), ours.count_max()],
        "dump": [list(ref.dump()), list(ours.dump())]}

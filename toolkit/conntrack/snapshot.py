@@ -12,13 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Protocol
 
-from toolkit.conntrack.entries import FlowEntry, from_netlink_dict, netlink_to_dict, parse_proc_line
+from toolkit.conntrack.entries import FlowEntry, from_netlink_dict, parse_proc_line
 from toolkit.conntrack.kernel import KernelInfo, read_kernel
 from toolkit.conntrack.stats import Counters, ParseError, from_netlink, parse_proc_stat
 from toolkit.deadline import Deadline
@@ -124,47 +124,6 @@ class NetlinkReader(Protocol):
 
     def close(self) -> None:
         """Release the socket."""
-
-
-class Pyroute2Reader:
-    """ctnetlink through pyroute2 (imported here, never at CLI start): the reference the
-    default reader (toolkit.conntrack.ctnetlink.SocketReader, no ~120 ms import) is compared
-    with on the lab's real tables."""
-
-    def __init__(self) -> None:
-        from pyroute2 import Conntrack
-
-        self._ct = Conntrack()
-
-    def stats(self) -> list[Mapping[str, int]]:
-        """The per-CPU counters (IPCTNL_MSG_CT_GET_STATS_CPU)."""
-        stats: list[Mapping[str, int]] = self._ct.stat()
-        return stats
-
-    def count_max(self) -> tuple[int | None, int | None]:
-        """This netns's entry count and nf_conntrack_max."""
-        count: int | None = self._ct.count()
-        cmax: int | None = self._ct.conntrack_max_size()
-        return count, cmax
-
-    def dump(self) -> Iterator[Mapping[str, Any]]:
-        """Every entry of both families, as netlink_to_dict's dicts ({} for the others)."""
-        import socket
-
-        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTSocket
-
-        for family in (socket.AF_INET, socket.AF_INET6):
-            sock = NFCTSocket(nfgen_family=family)
-            try:
-                for msg in sock.dump():
-                    d = netlink_to_dict(msg)
-                    yield d if d is not None else {}
-            finally:
-                sock.close()
-
-    def close(self) -> None:
-        """Close the netlink socket."""
-        self._ct.close()
 
 
 def _errno_of(exc: BaseException) -> int | None:

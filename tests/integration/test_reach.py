@@ -100,7 +100,11 @@ def test_healthy_closed_dead_by_name_and_human(clean_lab):
     assert addr["state"] == "host-unreachable" and addr["control_ok"] is True
     syn = pr[("tcp-syn", 80)]
     assert (syn["result"], syn["from"], syn["icmp_type"], syn["icmp_code"]) == ("host-unreachable", NODE, 3, 1)
-    assert 2500 < syn["rtt_ms"] < 4000  # the node's ARP gives up after ~3 s
+    # The node's ARP gives up ~3 s after the FIRST packet to DEAD; this run's SYN and echo
+    # share that one neighbour entry, so whichever left first waited ~3 s and a later one less
+    # (a fresh machine saw the SYN leave 1.6 s after the echo: 1.4 s). The timer is the max.
+    unreachable = [p["rtt_ms"] for p in addr["probes"] if p["result"] == "host-unreachable" and p["from"] == NODE]
+    assert 2500 < max(unreachable) and max(unreachable) < 4000, unreachable
     assert any(c["address"] == NODE and c["result"] in ("reply", "closed", "open") for c in addr["control"])
     within_deadline(d, secs)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.veth import need_root, veth_pair
+
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "data" / "pcaps" / "lab-coredns-nodelocal-burst.pcap"
@@ -32,31 +34,12 @@ PAIRS = ("queries", "responses", "pairs", "unanswered", "transactions", "retrans
          "unmatched_responses", "duplicate_responses", "mismatched_responses", "rcodes", "answer_rcodes")
 
 
-def sh(*cmd: str, check: bool = True) -> None:
-    subprocess.run(cmd, check=check, capture_output=True, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def veth():
-    if os.geteuid() != 0 and os.environ.get("PT_ALLOW_LAB_SKIP") != "1":
-        pytest.fail("needs root (network namespaces, packet sockets)")
-    elif os.geteuid() != 0:
-        pytest.skip("needs root")
+    need_root()
     assert shutil.which("tcpreplay"), "tcpreplay (Debian) must be installed"
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "netns", "add", ns)
-    try:
-        for ns in (NS_A, NS_B):  # no IPv6 router/neighbour solicitations in the count
-            for conf in ("all", "default"):
-                sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
-        sh("ip", "link", "add", "rpl0", "netns", NS_A, "type", "veth", "peer", "name", "rpl1", "netns", NS_B)
-        for ns, dev in ((NS_A, "rpl0"), (NS_B, "rpl1")):
-            sh("ip", "-n", ns, "link", "set", dev, "up")
+    with veth_pair(NS_A, NS_B, "rpl0", "rpl1"):
         yield NS_B
-    finally:
-        for ns in (NS_A, NS_B):
-            sh("ip", "netns", "del", ns, check=False)
 
 
 def pairing(doc: dict) -> dict:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.veth import veth_pair
+
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 NS_A, NS_B = "ptg-ringa", "ptg-ringb"
@@ -48,32 +50,12 @@ print(json.dumps({"packets": res.packets, "kernel_packets": res.kernel_packets, 
 '''
 
 
-def sh(*cmd: str, check: bool = True) -> None:
-    subprocess.run(cmd, check=check, capture_output=True, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def veth():
-    if os.geteuid() != 0 and os.environ.get("PT_ALLOW_LAB_SKIP") != "1":
-        pytest.fail("needs root (network namespaces, packet sockets)")
-    elif os.geteuid() != 0:
-        pytest.skip("needs root")
-    for ns in (NS_A, NS_B):
-        sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "netns", "add", ns)
-    try:
-        for ns in (NS_A, NS_B):  # no IPv6 router/neighbour solicitations in the count
-            for conf in ("all", "default"):
-                sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
-        sh("ip", "link", "add", "ptr0", "netns", NS_A, "type", "veth", "peer", "name", "ptr1", "netns", NS_B)
-        sh("ip", "-n", NS_A, "addr", "add", "10.97.0.1/24", "dev", "ptr0")
-        sh("ip", "-n", NS_A, "neigh", "add", "10.97.0.2", "lladdr", "02:00:00:00:00:02", "dev", "ptr0")
-        for ns, dev in ((NS_A, "ptr0"), (NS_B, "ptr1")):
-            sh("ip", "-n", ns, "link", "set", dev, "up")
+    with veth_pair(NS_A, NS_B, "ptr0", "ptr1", setup_a=(
+            ("addr", "add", "10.97.0.1/24", "dev", "ptr0"),
+            ("neigh", "add", "10.97.0.2", "lladdr", "02:00:00:00:00:02", "dev", "ptr0"))):
         yield NS_A
-    finally:
-        for ns in (NS_A, NS_B):
-            sh("ip", "netns", "del", ns, check=False)
 
 
 def run(ns: str, size: str, n: int, pcap: Path, ring: str = "1") -> dict:

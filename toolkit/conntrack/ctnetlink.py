@@ -33,7 +33,7 @@ CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
 CTA_PROTOINFO_TCP, CTA_PROTOINFO_TCP_STATE = 1, 1
 CTA_COUNTERS_PACKETS, CTA_TIMESTAMP_START = 1, 1
-_PROTOS = (socket.IPPROTO_TCP, socket.IPPROTO_UDP)  # what netlink_to_dict keeps
+_PROTOS = (socket.IPPROTO_TCP, socket.IPPROTO_UDP)  # what toolkit.conntrack.entries.PROTOS keeps
 
 
 def _be(raw: bytes | None) -> int | None:
@@ -48,8 +48,9 @@ def _request(nl: Socket, msg: int, family: int = socket.AF_INET) -> Iterator[byt
 
 
 def entry_dict(body: bytes) -> dict[str, Any] | None:
-    """One IPCTNL_MSG_CT_NEW answer -> the flat dict toolkit.conntrack.entries.netlink_to_dict
-    makes of pyroute2's message (None if not UDP/TCP, or too short to hold nfgenmsg)."""
+    """One IPCTNL_MSG_CT_NEW answer -> the flat dict toolkit.conntrack.entries.from_netlink_dict
+    reads, as tests/integration/netlink_reference.py makes it of pyroute2's message (None if
+    not UDP/TCP, or too short to hold nfgenmsg)."""
     if len(body) < _NFGEN.size:
         return None
     family = body[0]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 
 class FlowProto(StrEnum):
@@ -112,8 +112,8 @@ def status_names(bits: int) -> tuple[str, ...]:
 
 
 def from_netlink_dict(d: Mapping[str, Any], now_ns: int | None = None) -> FlowEntry | None:
-    """From the flat dict ``netlink_to_dict`` makes of one pyroute2 nfct_msg (and the
-    recorded samples hold). Not UDP/TCP: None."""
+    """From the flat dict of one ctnetlink entry (toolkit.conntrack.ctnetlink makes it; the
+    recorded samples hold it). Not UDP/TCP: None."""
     proto = PROTOS.get(int(d.get("proto", 0)))
     if proto is None:
         return None
@@ -138,57 +138,6 @@ def _age(start_ns: Any, now_ns: int | None) -> int | None:
         return None
     now = now_ns if now_ns is not None else time.time_ns()
     return max(0, (now - start_ns) // 1_000_000_000)
-
-
-class NetlinkMessage(Protocol):
-    """What netlink_to_dict reads of a pyroute2 netlink message (nfct_msg and the nested
-    attribute messages): header fields and attributes by name."""
-
-    # Any: a netlink attribute is an int, a string or a nested message, as its name says.
-    def get(self, key: str) -> Any:
-        """A header field (nfgen_family...)."""
-
-    def get_attr(self, name: str) -> Any:
-        """An attribute by its NLA name (CTA_TUPLE_ORIG...), None when absent."""
-
-
-def netlink_to_dict(msg: NetlinkMessage) -> dict[str, Any] | None:
-    """One pyroute2 nfct_msg (a dump reply) -> a flat JSON-able dict. None if not UDP/TCP."""
-    family = msg.get("nfgen_family")
-    v = "V6" if family == socket.AF_INET6 else "V4"
-
-    def tup(attr: str) -> dict[str, Any] | None:
-        t = msg.get_attr(attr)
-        if t is None:
-            return None
-        ip = t.get_attr("CTA_TUPLE_IP")
-        pr = t.get_attr("CTA_TUPLE_PROTO")
-        if ip is None or pr is None:
-            return None
-        return {"src": ip.get_attr(f"CTA_IP_{v}_SRC"), "dst": ip.get_attr(f"CTA_IP_{v}_DST"),
-                "proto": pr.get_attr("CTA_PROTO_NUM"), "sport": pr.get_attr("CTA_PROTO_SRC_PORT"),
-                "dport": pr.get_attr("CTA_PROTO_DST_PORT")}
-
-    o, r = tup("CTA_TUPLE_ORIG"), tup("CTA_TUPLE_REPLY")
-    if o is None or r is None or o["proto"] not in PROTOS or o["sport"] is None:
-        return None
-    out: dict[str, Any] = {"family": family, "proto": o["proto"],
-                           "orig": {k: o[k] for k in ("src", "dst", "sport", "dport")},
-                           "reply": {k: r[k] for k in ("src", "dst", "sport", "dport")},
-                           "status": msg.get_attr("CTA_STATUS"), "timeout": msg.get_attr("CTA_TIMEOUT")}
-    pinfo = msg.get_attr("CTA_PROTOINFO")
-    if pinfo is not None:
-        tcp = pinfo.get_attr("CTA_PROTOINFO_TCP")
-        if tcp is not None:
-            out["tcp_state"] = tcp.get_attr("CTA_PROTOINFO_TCP_STATE")
-    ts = msg.get_attr("CTA_TIMESTAMP")
-    if ts is not None:
-        out["start_ns"] = ts.get_attr("CTA_TIMESTAMP_START")
-    for attr, key in (("CTA_COUNTERS_ORIG", "orig_packets"), ("CTA_COUNTERS_REPLY", "reply_packets")):
-        c = msg.get_attr(attr)
-        if c is not None:
-            out[key] = c.get_attr("CTA_COUNTERS_PACKETS")
-    return out
 
 
 def parse_proc_line(line: str) -> FlowEntry | None:

@@ -118,7 +118,7 @@ class NetlinkReader(Protocol):
     def count_max(self) -> tuple[int | None, int | None]:
         """This netns's entry count and nf_conntrack_max."""
 
-    # Any: netlink_to_dict's flat dict of one entry (ints, strings, nested tuples).
+    # Any: ctnetlink's flat dict of one entry (ints, strings, nested tuples).
     def dump(self) -> Iterable[Mapping[str, Any]]:
         """Every entry of the table."""
 

@@ -138,7 +138,7 @@ def route_to(address: str) -> Route:
     """The route the kernel would use for ``address`` (RTM_GETROUTE, `ip route get`).
 
     Over a plain netlink socket (toolkit.sysinfo.netlink: pyroute2's import alone would be a
-    third of a healthy diagnose); the answer is the one pyroute2 gives (tests/unit/test_routes_netlink.py)."""
+    third of a healthy diagnose); the answer is the one pyroute2 gives (tests/integration/test_netlink_lab.py)."""
     ip = _check(address)
     from toolkit.sysinfo import netlink
 
@@ -185,12 +185,7 @@ def _route_of(destination: str, body: bytes) -> Route:
 
     rtm_type = body[7]
     a = attrs(body, _RTMSG.size)
-    ifname = None
-    if _RTA_OIF in a:
-        try:
-            ifname = socket.if_indextoname(struct.unpack("=I", a[_RTA_OIF][:4])[0])
-        except OSError:  # the interface went away between the two questions
-            ifname = None
+    ifname = _ifname(struct.unpack("=I", a[_RTA_OIF][:4])[0]) if _RTA_OIF in a else None
     gateway = _addr(a.get(_RTA_GATEWAY))
     if gateway is None and _RTA_VIA in a:  # IPv4 via an IPv6 next hop (RFC 5549): struct rtvia
         gateway = _addr(a[_RTA_VIA][2:])

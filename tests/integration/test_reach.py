@@ -62,6 +62,9 @@ def probes(doc, address):
 
 def test_healthy_closed_dead_by_name_and_human(clean_lab):
     lab = clean_lab
+    # This test times the node's ARP for DEAD: an earlier test's packet to it (test_netlink_lab
+    # pings it) must not have started that timer already.
+    lab.forget_neighbour(DEAD)
     jobs = {
         "open": start(lab, APP, "--port", "80", "-o", "json"),
         "closed": start(lab, APP, "--port", "81", "-o", "json"),
@@ -101,8 +104,8 @@ def test_healthy_closed_dead_by_name_and_human(clean_lab):
     syn = pr[("tcp-syn", 80)]
     assert (syn["result"], syn["from"], syn["icmp_type"], syn["icmp_code"]) == ("host-unreachable", NODE, 3, 1)
     # The node's ARP gives up ~3 s after the FIRST packet to DEAD; this run's SYN and echo
-    # share that one neighbour entry, so whichever left first waited ~3 s and a later one less
-    # (a fresh machine saw the SYN leave 1.6 s after the echo: 1.4 s). The timer is the max.
+    # share that one neighbour entry, so whichever left first waited ~3 s and a later one less:
+    # the timer is the max (forget_neighbour above: no earlier test's packet started it).
     unreachable = [p["rtt_ms"] for p in addr["probes"] if p["result"] == "host-unreachable" and p["from"] == NODE]
     assert 2500 < max(unreachable) and max(unreachable) < 4000, unreachable
     assert any(c["address"] == NODE and c["result"] in ("reply", "closed", "open") for c in addr["control"])

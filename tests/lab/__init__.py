@@ -873,6 +873,23 @@ class Lab:
         self._nft_rule("node", "forward", "ip daddr %s reject with icmp type admin-prohibited"
                        % addr)
 
+    def forget_neighbour(self, addr: str, ns: str = "node", wait_s: float = 4.0) -> None:
+        """``ns`` holds no neighbour entry for ``addr``: the next packet starts a fresh ARP.
+
+        An earlier probe of an address nobody holds leaves its entry INCOMPLETE while the
+        kernel's ARP runs (mcast_solicit probes, retrans_time apart: ~3 s from the FIRST
+        packet); a packet sent meanwhile joins that entry's queue and draws host-unreachable
+        when the earlier timer ends, after less than ~3 s (a fresh machine saw 1.4 s: a ping
+        of the previous test file, 1.6 s before). Waits (bounded) for the entry to leave
+        INCOMPLETE, then deletes it."""
+        end = time.monotonic() + wait_s
+        while time.monotonic() < end:
+            shown = self.exec(ns, "ip", "neigh", "show", "to", addr, timeout=5).stdout
+            if "INCOMPLETE" not in shown:
+                break
+            time.sleep(0.1)
+        self.exec(ns, "ip", "neigh", "flush", "to", addr, check=False)
+
     def app_down(self) -> None:
         """Take the app host off the LAN (correct DNS answer, host down)."""
         self.exec("app", "ip", "link", "set", "eth0", "down", check=True)

@@ -58,7 +58,7 @@ def test_who_asked_skips_a_query_from_another_namespace_without_a_lookup():
 
 
 def test_the_lookup_order_is_known_before_the_first_query():
-    from toolkit.capture.whoasked import SockDiag
+    from toolkit.capture.sockdiag import SockDiag
 
     diag = SockDiag()
     try:

@@ -24,11 +24,12 @@ def test_structures_have_the_kernel_sizes():
 
 def test_hint_parses_ipv4_udp_and_ipv6_tcp():
     ip4 = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 48, 1, 0, 64, 17, 0, socket.inet_aton("10.0.0.5"),
-                      socket.inet_aton("10.233.0.3")) + struct.pack("!HHHH", 40000, 53, 28, 0) + b"\0" * 20
-    assert hints.parse(ip4) == ("10.0.0.5", 40000, "10.233.0.3", 53, Transport.UDP)
+                      socket.inet_aton("10.233.0.3")) + struct.pack("!HHHHH", 40000, 53, 28, 0, 0xBEEF) + b"\0" * 18
+    assert hints.parse(ip4) == ("10.0.0.5", 40000, "10.233.0.3", 53, Transport.UDP, 0xBEEF)  # the DNS ID
+    assert hints.parse(ip4[:29]) == ("10.0.0.5", 40000, "10.233.0.3", 53, Transport.UDP, None)  # cut in the ID
     ip6 = (struct.pack("!IHBB", 6 << 28, 20, 6, 64) + socket.inet_pton(socket.AF_INET6, "fd00::5")
            + socket.inet_pton(socket.AF_INET6, "fd00::a") + struct.pack("!HH", 41000, 53) + b"\0" * 16)
-    assert hints.parse(ip6) == ("fd00::5", 41000, "fd00::a", 53, Transport.TCP)
+    assert hints.parse(ip6) == ("fd00::5", 41000, "fd00::a", 53, Transport.TCP, None)
 
 
 def test_hint_ignores_what_it_cannot_read():

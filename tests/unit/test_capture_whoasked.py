@@ -15,7 +15,7 @@ import typing
 from toolkit.capture import synth as S
 from toolkit.capture.analysis import Analyzer
 from toolkit.capture.config import AnalyzerConfig
-from toolkit.capture.dnswire import parse_dns
+from toolkit.capture.dnswire import Transport, parse_dns
 from toolkit.capture.records import ProcessInfo
 from toolkit.capture.whoasked import SocketFinder, WhoAsked
 
@@ -60,6 +60,69 @@ def test_a_socket_closed_before_the_look_stays_unattributed():
         now = time.time()
         finder.saw_query("127.0.0.1", port, "127.0.0.1", 53, "udp", now)
         assert finder.gone == 1 and finder.owner("127.0.0.1", port, "udp", now, now) is None
+    finally:
+        finder.close()
+
+
+def _stub_finder(inode: int, pid: int) -> SocketFinder:
+    """A SocketFinder whose every look finds ``inode``, held by ``pid`` (no real socket)."""
+    finder = SocketFinder()
+    finder.diag.find = lambda *_a: inode  # type: ignore[method-assign]
+    finder._owner = lambda _inode: pid  # type: ignore[method-assign]
+    return finder
+
+
+def test_a_port_taken_over_before_the_look_names_nobody():
+    """glibc asks from port 40000 and closes its socket on the answer; static musl binds the
+    same port at once and asks too (a CI run saw it). The capture looked glibc's query up
+    only after its answer had come, and found musl's socket: that look proves nothing, so
+    glibc's lookup names nobody; musl's own lookup (looked up before its answer) names musl."""
+    finder = _stub_finder(900, 222)
+    try:
+        t = time.time()
+        g_q, g_a = t - 0.0100, t - 0.0097  # glibc's query and its answer: both before the look
+        finder.saw_query("127.0.0.1", 40000, "127.0.0.1", 53, Transport.UDP, g_q, 0x1111, True)
+        finder.saw_answer("127.0.0.1", 40000, Transport.UDP, 0x1111, g_a)
+        m_q = time.time()
+        finder.saw_query("127.0.0.1", 40000, "127.0.0.1", 53, Transport.UDP, m_q, 0x2222, True)
+        m_a = time.time() + 0.0003  # musl's answer comes after the look
+        finder.saw_answer("127.0.0.1", 40000, Transport.UDP, 0x2222, m_a)
+        assert finder.owner("127.0.0.1", 40000, "udp", g_q, g_a) is None
+        assert finder.owner("127.0.0.1", 40000, "udp", m_q, m_a) == 222
+        assert finder.late == 1 and finder.found == 1
+    finally:
+        finder.close()
+
+
+def test_a_hinted_look_gets_the_packets_own_time():
+    """Through the query socket beside the ring the look knows only when it read the hint
+    (later than the packet); the ring's copy of the query gives the kernel stamp, so the
+    socket is named exactly for its own lookup, not for one that ended a moment before."""
+    finder = _stub_finder(901, 333)
+    try:
+        sent = time.time()
+        earlier = (sent - 0.004, sent - 0.001)  # another lookup on the port that just ended
+        finder.saw_query("127.0.0.1", 40001, "127.0.0.1", 53, Transport.UDP, time.time(), 7)
+        assert finder.owner("127.0.0.1", 40001, "udp", *earlier) == 333  # a read time: slack
+        finder.saw_sent("127.0.0.1", 40001, Transport.UDP, 7, sent)
+        finder.saw_answer("127.0.0.1", 40001, Transport.UDP, 7, time.time() + 0.001)
+        assert finder.owner("127.0.0.1", 40001, "udp", *earlier) is None
+        assert finder.owner("127.0.0.1", 40001, "udp", sent, sent + 0.001) == 333
+    finally:
+        finder.close()
+
+
+def test_an_unanswered_query_keeps_its_look_and_tcp_needs_no_answer():
+    """No answer (the nameserver is silent: the incident this tool is for) means the asker
+    was still waiting with its socket open: the look stands. TCP looks stand at once."""
+    finder = _stub_finder(902, 444)
+    try:
+        q = time.time()
+        finder.saw_query("127.0.0.1", 40002, "127.0.0.1", 53, Transport.UDP, q, 9, True)
+        finder.saw_query("127.0.0.1", 40003, "127.0.0.1", 53, Transport.TCP, q, None, True)
+        assert finder.owner("127.0.0.1", 40002, "udp", q, q + 5) == 444
+        assert finder.owner("127.0.0.1", 40003, "tcp", q, q) == 444
+        assert finder.owner("127.0.0.1", 40002, "udp", q + 60, q + 61) is None
     finally:
         finder.close()
 

@@ -25,7 +25,7 @@ HINT_BATCH = 256  # queries handed to who-asked per ring wake-up
 HINT_RCVBUF = 1 << 20  # a late hint is useless (the socket closed): let the kernel drop old ones
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 _PORTS = struct.Struct("!HH")
-SawQuery = Callable[[str, int, str, int, Transport, float], None]
+SawQuery = Callable[[str, int, str, int, Transport, float, "int | None"], None]
 Opener = Callable[[str], socket.socket]
 Attach = Callable[[socket.socket, str], tuple[bool, str | None]]
 
@@ -39,9 +39,11 @@ def hint_filter(ports: tuple[int, ...], sources: str | None = None) -> str:
     return to_dns if sources is None else f"({to_dns}) and ({sources})"
 
 
-def parse(data: bytes) -> tuple[str, int, str, int, Transport] | None:
-    """(source, source port, destination, destination port, transport) of an IPv4/IPv6 packet
-    whose next header is UDP or TCP; None otherwise (IPv6 extension headers: not followed)."""
+def parse(data: bytes) -> tuple[str, int, str, int, Transport, int | None] | None:
+    """(source, source port, destination, destination port, transport, DNS ID) of an
+    IPv4/IPv6 packet whose next header is UDP or TCP; None otherwise (IPv6 extension headers:
+    not followed). The DNS ID (the first two bytes after the 8-byte UDP header, RFC 1035
+    4.1.1) is None for TCP (its messages need the stream) and for a cut-short datagram."""
     if len(data) < 20:
         return None
     version = data[0] >> 4
@@ -56,7 +58,10 @@ def parse(data: bytes) -> tuple[str, int, str, int, Transport] | None:
     if proto not in (socket.IPPROTO_UDP, socket.IPPROTO_TCP) or len(data) < off + 4:
         return None
     sport, dport = _PORTS.unpack_from(data, off)
-    return src, sport, dst, dport, Transport.UDP if proto == socket.IPPROTO_UDP else Transport.TCP
+    if proto == socket.IPPROTO_TCP:
+        return src, sport, dst, dport, Transport.TCP, None
+    txid = int.from_bytes(data[off + 8:off + 10], "big") if len(data) >= off + 10 else None
+    return src, sport, dst, dport, Transport.UDP, txid
 
 
 class QueryHints:
@@ -97,8 +102,8 @@ class QueryHints:
             n += 1
             got = parse(data)
             if got is not None:
-                src, sport, dst, dport, transport = got
-                saw(src, sport, dst, dport, transport, now())
+                src, sport, dst, dport, transport, txid = got
+                saw(src, sport, dst, dport, transport, now(), txid)
         return n
 
     def close(self) -> None:

@@ -426,12 +426,20 @@ class _Reader:
         run = self.run
         decode = run.decoder.decode
         feed = run.analyzer.feed
-        saw_query = run.who.saw_query if run.who is not None and saw else None
+        who = run.who
+        saw_query = who.saw_query if who is not None and saw else None
+        saw_sent = who.saw_sent if who is not None and not saw else None
+        saw_answer = who.saw_answer if who is not None else None
 
         def one(ts_ns: int, data: bytes) -> None:
             for ev in decode(ts_ns, LINKTYPE_RAW, data):
-                if saw_query is not None and type(ev) is DnsEvent and not ev.flags & FLAG_QR:
-                    saw_query(ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.ts)  # who asked, while it is open
+                if saw_answer is not None and type(ev) is DnsEvent:
+                    if ev.flags & FLAG_QR:  # was its query's look before this answer? (whoasked.py)
+                        saw_answer(ev.dst, ev.dport, ev.transport, ev.txid, ev.ts)
+                    elif saw_query is not None:  # who asked, while it is open
+                        saw_query(ev.src, ev.sport, ev.dst, ev.dport, ev.transport, ev.ts, ev.txid, True)
+                    elif saw_sent is not None:  # its hint was looked up: now its exact time
+                        saw_sent(ev.src, ev.sport, ev.transport, ev.txid, ev.ts)
                 feed(ev)
         return one
 

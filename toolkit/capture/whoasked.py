@@ -15,13 +15,19 @@ fd), then known askers, then the others. What was found is kept with the time th
 was seen, and a lookup is attributed only when one of its client ports was seen held in its
 time window. The psutil table scan (at most once a second) stays as the fallback when
 netlink is not available.
+
+A look that comes after the query's answer proves nothing: the asker may have closed its
+socket on the answer, and another process bound the same ephemeral port before the look
+(ports recur: a CI run named a glibc program's lookup after the static musl program that
+asked at the same time). So every UDP look waits for its query's answer (same port and DNS
+ID): looked before the answer arrived, the socket found was the asker's (it was waiting for
+that answer); looked after, the look is dropped (``looks_after_answer``). A query never
+answered keeps its look: its socket was waiting.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,23 +37,19 @@ from toolkit.capture.dnswire import Transport
 from toolkit.capture.libraries import ResolverLibrary, read_library
 from toolkit.capture.localaddrs import LocalAddresses
 from toolkit.capture.records import ProcessInfo
+from toolkit.capture.sockdiag import SockDiag
 from toolkit.errors import best_effort
 
 REFRESH_MIN_S = 1.0  # a full psutil socket table scan costs 10-50 ms: at most once a second
 MAX_CACHE = 4096
 PIDS_EVERY_S = 0.25  # re-list /proc for new processes in this network namespace
 MAX_SOCKETS = 65536  # remembered (address, port, transport) -> owner entries
-SLACK_S = 0.05  # a socket seen up to this long before/after a lookup's packets
+SLACK_S = 0.05  # a socket seen (by a hint's read time) up to this long before/after a lookup's packets
+EXACT_SLACK_S = 1e-6  # the same kernel stamp on both sides: only float rounding
 OWNERS_PER_PORT = 4  # sockets remembered per client port: enough to see a reuse within a lookup
+MAX_PENDING = 65536  # looks waiting for their query's answer (past it the oldest stand, as if unanswered)
+PENDING_PER_SOCKET = 64  # waiting looks remembered per socket (a busy long-lived socket)
 
-NETLINK_SOCK_DIAG = 4
-SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST = 0x1
-NLMSG_ERROR = 2
-_NLH = struct.Struct("=IHHII")
-_MSG = struct.Struct("=BBBB2s2s16s16sIQIIIII")  # struct inet_diag_msg
-_NOCOOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE
-_PROTO = {Transport.UDP: socket.IPPROTO_UDP, Transport.TCP: socket.IPPROTO_TCP}
 WATCH_NICE = -10
 HINTS = 32  # (pid, fd) pairs that held a DNS socket before: checked first
 
@@ -61,6 +63,7 @@ class WhoStats(TypedDict):
     sockets_with_process: int
     sockets_closed_first: int
     sockets_no_owner: int
+    looks_after_answer: int  # found after the query's answer arrived: the port may be another's now
     queries_not_local: int  # from no address of this namespace: not looked up (localaddrs.py)
     cpu_s: float
     psutil_scans: int
@@ -69,95 +72,68 @@ class WhoStats(TypedDict):
     priority: str
 
 
+class _Look:
+    """One look for one query: the query's time, whether that time is the packet's own
+    (the capture's kernel stamp) or only when its hint was read, and when we looked."""
+
+    __slots__ = ("held", "qts", "exact", "looked")
+
+    def __init__(self, held: _Held, qts: float, exact: bool, looked: float) -> None:
+        self.held = held
+        self.qts = qts
+        self.exact = exact
+        self.looked = looked
+
+
 class _Held:
-    """One socket seen held by a process: from ``first`` to ``last`` (capture time)."""
+    """One socket seen held by a process, at the times of the queries it was looked up for.
 
-    __slots__ = ("pid", "first", "last", "inode")
+    Two spans: ``exact`` from looks whose query time is the packet's kernel stamp (the same
+    stamp the lookup's own times come from: compared without slack, so a socket that took
+    the port just after a lookup ended is not named for it), ``rough`` from hint read times
+    (later than the packet by the look delay: compared with SLACK_S). ``waiting`` holds the
+    looks whose answer has not been seen yet: they count (roughly) until an answer that came
+    before the look drops one."""
 
-    def __init__(self, pid: int, first: float, last: float, inode: int) -> None:
+    __slots__ = ("pid", "inode", "exact", "rough", "waiting")
+
+    def __init__(self, pid: int, inode: int) -> None:
         self.pid = pid
-        self.first = first
-        self.last = last
         self.inode = inode
+        self.exact: tuple[float, float] | None = None
+        self.rough: tuple[float, float] | None = None
+        self.waiting: list[_Look] = []
 
+    def confirm(self, look: _Look) -> None:
+        """The socket held the port when the query at ``look.qts`` left."""
+        t = look.qts
+        span = self.exact if look.exact else self.rough
+        span = (t, t) if span is None else (min(span[0], t), max(span[1], t))
+        if look.exact:
+            self.exact = span
+        else:
+            self.rough = span
 
-class SockDiag:
-    """One-socket inet_diag lookups: (local, remote) 4-tuple -> socket inode.
-
-    A dump (``ss``) walks the kernel's whole UDP/TCP hash tables, shared by every network
-    namespace: 0.8 ms per dump on the lab machine, so polling dumps fast enough to see a
-    socket that lives 0.3 ms would take a core. An exact lookup (no NLM_F_DUMP) is one hash
-    lookup in the kernel. Hand-written: pyroute2's DiagSocket offers dumps only."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-        self.sock.settimeout(0.5)
-        self.seq = 0
-        # udp_dump_one() looks the socket up as a packet *from* idiag_src would be
-        # (linux/net/ipv4/udp_diag.c), inet_diag_find_one_icsk() the other way round: learn
-        # which order this kernel wants from the first hit, and before any from sockets of our
-        # own (learn_order): until then every miss (a socket closed before the look, most of
-        # glibc's at high rates) costs both orders, two netlink round trips.
-        self.order: dict[str, bool] = {}
-        self.learn_order()
-
-    def learn_order(self) -> None:
-        """Look up a connected UDP socket and a TCP connection of our own on loopback, so the
-        lookup order per transport is known before the first query (best effort: without
-        loopback the first hit still teaches it)."""
-        opened: list[socket.socket] = []
+    def forget(self, look: _Look) -> None:
+        """``look`` no longer waits (confirmed, or dropped: it came after its answer)."""
         try:
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            opened.append(udp)
-            udp.connect(("127.0.0.1", 9))  # no packet: a UDP connect only sets the peer
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            opened.append(listener)
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(1)
-            tcp = socket.create_connection(listener.getsockname(), timeout=0.5)
-            opened.append(tcp)
-            for sock, transport in ((udp, Transport.UDP), (tcp, Transport.TCP)):
-                (local, lport), (remote, rport) = sock.getsockname(), sock.getpeername()
-                self.find(transport, local, lport, remote, rport)
-        except OSError:
+            self.waiting.remove(look)
+        except ValueError:
             pass
-        finally:
-            for sock in opened:
-                sock.close()
 
-    def close(self) -> None:
-        """Close the netlink socket."""
-        self.sock.close()
+    def during(self, first: float, last: float) -> bool:
+        """Seen holding its port between ``first`` and ``last`` (a lookup's packet times)."""
+        ex = self.exact
+        if ex is not None and ex[0] <= last + EXACT_SLACK_S and ex[1] >= first - EXACT_SLACK_S:
+            return True
+        rough = self.rough
+        if rough is not None and rough[0] <= last + SLACK_S and rough[1] >= first - SLACK_S:
+            return True
+        return any(lk.qts <= last + SLACK_S and lk.qts >= first - SLACK_S for lk in self.waiting)
 
-    def _one(self, family: int, proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> int | None:
-        """One SOCK_DIAG_BY_FAMILY request (linux/inet_diag.h), its idiag_inode or None."""
-        self.seq += 1
-        sockid = (sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + src.ljust(16, b"\0")
-                  + dst.ljust(16, b"\0") + b"\0\0\0\0" + _NOCOOKIE)
-        body = struct.pack("=BBBxI", family, proto, 0, 0xFFFFFFFF) + sockid
-        self.sock.send(_NLH.pack(_NLH.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, self.seq, 0) + body)
-        data = self.sock.recv(8192)
-        if len(data) < _NLH.size + _MSG.size:
-            return None
-        _len, mtype, _f, _seq, _pid = _NLH.unpack_from(data, 0)
-        if mtype == NLMSG_ERROR:
-            return None
-        inode: int = _MSG.unpack_from(data, _NLH.size)[-1]
-        return inode or None
-
-    def find(self, transport: Transport, local: str, lport: int, remote: str, rport: int) -> int | None:
-        """The inode of the socket ``local:lport`` <-> ``remote:rport``, or None when it is closed."""
-        family = socket.AF_INET6 if ":" in local else socket.AF_INET
-        lo, re_ = socket.inet_pton(family, local), socket.inet_pton(family, remote)
-        proto = _PROTO[transport]
-        known = self.order.get(transport)
-        for local_first in ((known,) if known is not None else (True, False)):
-            args = (lo, lport, re_, rport) if local_first else (re_, rport, lo, lport)
-            inode = self._one(family, proto, *args)
-            if inode:
-                self.order[transport] = local_first
-                return inode
-        return None
+    def seen(self) -> bool:
+        """Some look still stands (every look that came after its answer proves nothing)."""
+        return self.exact is not None or self.rough is not None or bool(self.waiting)
 
 
 class SocketFinder:
@@ -179,7 +155,9 @@ class SocketFinder:
         self._ns_pids: list[int] = []
         self._pid_ns: dict[int, bool] = {}
         self._pids_at = -1e18
-        self.sockets = self.found = self.gone = self.no_owner = 0
+        # (address, port, transport, DNS ID) of a UDP query -> its look, until the answer comes
+        self.pending: OrderedDict[tuple[str, int, str, int], _Look] = OrderedDict()
+        self.sockets = self.found = self.gone = self.no_owner = self.late = 0
         self.delays: list[float] = []
         self.cpu_s = 0.0
 
@@ -187,13 +165,16 @@ class SocketFinder:
         """Stop looking (closes the sock_diag socket)."""
         self.diag.close()
 
-    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float) -> None:
+    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float,
+                  txid: int | None = None, exact: bool = False) -> None:
         """A query left ``src:sport``: find its socket and owner now, before it closes.
 
         Every query is looked up (one exact sock_diag request, microseconds), never skipped
         because the port was seen a moment ago: ephemeral ports recur within a second across
         processes (a few hundred sockets in a 28k-port range collide by the birthday bound),
-        and extending the earlier owner's window would name the wrong process."""
+        and extending the earlier owner's window would name the wrong process. ``txid`` (the
+        query's DNS ID, UDP) lets its answer confirm or drop the look (saw_answer); ``exact``:
+        ``ts`` is the packet's kernel stamp (the ring), not a hint's read time."""
         if src not in self.local:
             self.not_local += 1
             return
@@ -201,9 +182,10 @@ class SocketFinder:
         t0 = time.thread_time()
         try:
             inode = self.diag.find(transport, src, sport, dst, dport)
+            looked = time.time()
             hist = self.owners.get(key)
             if inode is not None and hist and hist[-1].inode == inode:
-                hist[-1].last = max(hist[-1].last, ts)  # the same socket again (A then AAAA, a retry)
+                self._looked(_Look(hist[-1], ts, exact, looked), key, txid)  # the same socket again (A then AAAA)
                 return
             self.sockets += 1
             if len(self.delays) < 4096:
@@ -218,7 +200,9 @@ class SocketFinder:
             self.found += 1
             if hist is None:
                 hist = self.owners[key] = []
-            hist.append(_Held(pid, ts, ts, inode))
+            held = _Held(pid, inode)
+            self._looked(_Look(held, ts, exact, looked), key, txid)
+            hist.append(held)
             del hist[:-OWNERS_PER_PORT]
             self.owners.move_to_end(key)
             if len(self.owners) > MAX_SOCKETS:
@@ -227,6 +211,51 @@ class SocketFinder:
             pass
         finally:
             self.cpu_s += time.thread_time() - t0
+
+    def _looked(self, look: _Look, key: tuple[str, int, str], txid: int | None) -> None:
+        """A socket was found for a query: confirmed at once when no answer can tell (TCP: a
+        connection outlives its answers; no DNS ID), else when its answer comes (saw_answer)."""
+        held = look.held
+        if txid is None or key[2] != Transport.UDP:
+            held.confirm(look)
+            return
+        held.waiting.append(look)
+        if len(held.waiting) > PENDING_PER_SOCKET:
+            held.confirm(held.waiting.pop(0))  # its answer is long overdue: the socket waited
+        pkey = (*key, txid)
+        old = self.pending.pop(pkey, None)
+        if old is not None:  # a retry with the same ID: no answer came to the first one
+            old.held.forget(old)
+            old.held.confirm(old)
+        self.pending[pkey] = look
+        if len(self.pending) > MAX_PENDING:
+            oldest = self.pending.popitem(last=False)[1]
+            oldest.held.forget(oldest)
+            oldest.held.confirm(oldest)
+
+    def saw_sent(self, src: str, sport: int, transport: Transport, txid: int, ts: float) -> None:
+        """The ring's copy of a query looked up from its hint: its kernel stamp replaces the
+        hint's read time, so the look compares exactly (see _Held)."""
+        if self.pending:
+            look = self.pending.get((src, sport, transport, txid))
+            if look is not None and not look.exact:
+                look.qts, look.exact = ts, True
+
+    def saw_answer(self, dst: str, dport: int, transport: Transport, txid: int, ts: float) -> None:
+        """An answer reached ``dst:dport`` at ``ts``: the look for its query counts only if it
+        came first. Until then the asker was waiting with its socket open (it closes on the
+        answer, glibc and musl 0.3 ms later in the lab); a look after it may have found
+        another process's new socket on the same port."""
+        if not self.pending:
+            return
+        look = self.pending.pop((dst, dport, transport, txid), None)
+        if look is None:
+            return
+        look.held.forget(look)
+        if look.looked <= ts:
+            look.held.confirm(look)
+        else:
+            self.late += 1
 
     def _owner(self, inode: int) -> int | None:
         """The pid holding socket ``inode``: fds that held DNS sockets before (glibc reuses
@@ -313,9 +342,9 @@ class SocketFinder:
         if not hist:
             return None
         if first is None or last is None:
-            pids = {h.pid for h in hist}
+            pids = {h.pid for h in hist if h.seen()}
         else:
-            pids = {h.pid for h in hist if not (h.first > last + SLACK_S or h.last < first - SLACK_S)}
+            pids = {h.pid for h in hist if h.during(first, last)}
         return next(iter(pids)) if len(pids) == 1 else None
 
 
@@ -389,10 +418,22 @@ class WhoAsked:
                 self._old_nice = None
                 self.priority = "unchanged (no CAP_SYS_NICE)"
 
-    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float) -> None:
+    def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float,
+                  txid: int | None = None, exact: bool = False) -> None:
         """A query left a client socket (live capture): look its owner up while it is open."""
         if self.watch is not None:
-            self.watch.saw_query(src, sport, dst, dport, transport, ts)
+            self.watch.saw_query(src, sport, dst, dport, transport, ts, txid, exact)
+
+    def saw_sent(self, src: str, sport: int, transport: Transport, txid: int, ts: float) -> None:
+        """The ring's copy of a query whose hint was looked up (SocketFinder.saw_sent)."""
+        if self.watch is not None:
+            self.watch.saw_sent(src, sport, transport, txid, ts)
+
+    def saw_answer(self, dst: str, dport: int, transport: Transport, txid: int, ts: float) -> None:
+        """An answer reached a client socket (live capture): it confirms or drops the look
+        made for its query (SocketFinder.saw_answer)."""
+        if self.watch is not None:
+            self.watch.saw_answer(dst, dport, transport, txid, ts)
 
     def stop(self) -> None:
         """End the watch and restore the process priority (idempotent)."""
@@ -412,6 +453,7 @@ class WhoAsked:
                 "watch_error": self.watch_error,
                 "client_sockets": w.sockets if w else 0, "sockets_with_process": w.found if w else 0,
                 "sockets_closed_first": w.gone if w else 0, "sockets_no_owner": w.no_owner if w else 0,
+                "looks_after_answer": w.late if w else 0,
                 "queries_not_local": w.not_local if w else 0,
                 "cpu_s": round(w.cpu_s, 3) if w else 0.0, "psutil_scans": self.refreshes,
                 "look_delay_ms_p50": _pct(w.delays, 0.5) if w else None,

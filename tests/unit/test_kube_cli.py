@@ -271,7 +271,10 @@ def test_typer_completion_for_podtriage():
     p = subprocess.run([str(ROOT / ".venv" / "bin" / "podtriage")], capture_output=True,
                        text=True, env=env, timeout=30)
     assert "diagnose" in p.stdout.split(), p.stdout + p.stderr
-    p = subprocess.run([str(ROOT / ".venv" / "bin" / "podtriage"), "--show-completion", "bash"],
+    # Typer names the shell by walking the parent processes (shellingham), not from $SHELL:
+    # run under a bash that stays the parent (a second command keeps bash from exec'ing the
+    # first), or the answer depends on who started pytest ("Shell None not supported" once).
+    p = subprocess.run(["bash", "-c", '"$0" --show-completion; exit $?', str(ROOT / ".venv" / "bin" / "podtriage")],
                        capture_output=True, text=True, timeout=30,
                        env={**os.environ, "SHELL": "/bin/bash"})
     assert p.returncode == 0 and "_PODTRIAGE_COMPLETE" in p.stdout

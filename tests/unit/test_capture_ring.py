@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
+import time
 
 from toolkit.capture import hints, ring
 from toolkit.dns.transport import Transport
@@ -30,6 +31,34 @@ def test_hint_parses_ipv4_udp_and_ipv6_tcp():
     ip6 = (struct.pack("!IHBB", 6 << 28, 20, 6, 64) + socket.inet_pton(socket.AF_INET6, "fd00::5")
            + socket.inet_pton(socket.AF_INET6, "fd00::a") + struct.pack("!HH", 41000, 53) + b"\0" * 16)
     assert hints.parse(ip6) == ("fd00::5", 41000, "fd00::a", 53, Transport.TCP, None)
+
+
+def test_hints_after_a_full_read_are_late():
+    """A read that stopped at its limit left queries queued while the ring went on: the next
+    read passes them as ``late`` (their answers may be handed over already, whoasked.py)."""
+    def query(port: int) -> bytes:
+        return (struct.pack("!BBHHHBBH4s4s", 0x45, 0, 30, 1, 0, 64, 17, 0, socket.inet_aton("10.0.0.5"),
+                            socket.inet_aton("10.233.0.3")) + struct.pack("!HHHHH", port, 53, 10, 0, port))
+
+    class Queue:
+        def __init__(self, packets: list[bytes]) -> None:
+            self.packets = packets
+
+        def recv(self, _n: int) -> bytes:
+            if not self.packets:
+                raise BlockingIOError
+            return self.packets.pop(0)
+
+    h = object.__new__(hints.QueryHints)
+    h.sock, h.behind = Queue([query(1), query(2), query(3)]), False  # type: ignore[assignment]
+    seen: list[tuple[int, int | None, bool]] = []
+
+    def saw(_s, sport, _d, _dp, _t, _ts, txid, _exact, late):
+        seen.append((sport, txid, late))
+
+    assert h.read(saw, time.time, limit=2) == 2 and h.behind
+    assert h.read(saw, time.time, limit=2) == 1 and not h.behind
+    assert seen == [(1, 1, False), (2, 2, False), (3, 3, True)]
 
 
 def test_hint_ignores_what_it_cannot_read():

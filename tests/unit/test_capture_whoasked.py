@@ -128,6 +128,22 @@ def test_an_unanswered_query_keeps_its_look_and_tcp_needs_no_answer():
         finder.close()
 
 
+def test_a_late_look_stands_only_if_its_answer_comes_after_it():
+    """The hint reader fell behind the ring (hints.py ``late``): the query's answer may have
+    been handed over before the look, unseen by it. Such a look never stands on its own: an
+    unanswered late look names nobody; one whose answer still comes after it counts."""
+    finder = _stub_finder(903, 555)
+    try:
+        q = time.time()
+        finder.saw_query("127.0.0.1", 40004, "127.0.0.1", 53, Transport.UDP, q, 11, False, True)
+        assert finder.owner("127.0.0.1", 40004, "udp", q, q) is None
+        finder.saw_query("127.0.0.1", 40005, "127.0.0.1", 53, Transport.UDP, q, 12, False, True)
+        finder.saw_answer("127.0.0.1", 40005, Transport.UDP, 12, time.time() + 0.001)
+        assert finder.owner("127.0.0.1", 40005, "udp", q, q) == 555
+    finally:
+        finder.close()
+
+
 def _declared_arity(t: typing.Any) -> int:
     """How many arguments a declared callable type takes (Callable[[...], R] or a Protocol)."""
     if typing.get_origin(t) is collections.abc.Callable:

@@ -25,7 +25,7 @@ HINT_BATCH = 256  # queries handed to who-asked per ring wake-up
 HINT_RCVBUF = 1 << 20  # a late hint is useless (the socket closed): let the kernel drop old ones
 _AF4, _AF6 = socket.AF_INET, socket.AF_INET6
 _PORTS = struct.Struct("!HH")
-SawQuery = Callable[[str, int, str, int, Transport, float, "int | None"], None]
+SawQuery = Callable[[str, int, str, int, Transport, float, "int | None", bool, bool], None]
 Opener = Callable[[str], socket.socket]
 Attach = Callable[[socket.socket, str], tuple[bool, str | None]]
 
@@ -87,12 +87,20 @@ class QueryHints:
             self.sock.close()
             raise
         self.fd = self.sock.fileno()
+        self.behind = False  # the last read stopped at its limit: queries are still queued
 
     def read(self, saw: SawQuery, now: Callable[[], float], limit: int = HINT_BATCH) -> int:
         """Hand up to ``limit`` queued queries' addresses to ``saw`` (who-asked); how many
         were read. Bounded so who-asked never starves the ring (profiled at 60k queries/s:
-        an unbounded read took half the reader's time and the ring dropped two thirds)."""
+        an unbounded read took half the reader's time and the ring dropped two thirds).
+
+        Read before the ring's frames of the same wake-up, a hint is looked up before the
+        ring hands over its query's answer (whoasked.py judges the look by that answer). After
+        a read that stopped at ``limit``, the queued rest may be older than frames the ring
+        has handed over since, answers included: those looks are passed as ``late`` (they
+        stand only if an answer still comes after them)."""
         recv = self.sock.recv
+        late = self.behind
         n = 0
         while n < limit:
             try:
@@ -103,7 +111,8 @@ class QueryHints:
             got = parse(data)
             if got is not None:
                 src, sport, dst, dport, transport, txid = got
-                saw(src, sport, dst, dport, transport, now(), txid)
+                saw(src, sport, dst, dport, transport, now(), txid, False, late)
+        self.behind = n >= limit
         return n
 
     def close(self) -> None:

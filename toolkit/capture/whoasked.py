@@ -74,15 +74,18 @@ class WhoStats(TypedDict):
 
 class _Look:
     """One look for one query: the query's time, whether that time is the packet's own
-    (the capture's kernel stamp) or only when its hint was read, and when we looked."""
+    (the capture's kernel stamp) or only when its hint was read, when we looked, and whether
+    the look may have come after its answer was already handed over (``late``: the hint
+    reader was behind the ring; such a look stands only if its answer still comes)."""
 
-    __slots__ = ("held", "qts", "exact", "looked")
+    __slots__ = ("held", "qts", "exact", "looked", "late")
 
-    def __init__(self, held: _Held, qts: float, exact: bool, looked: float) -> None:
+    def __init__(self, held: _Held, qts: float, exact: bool, looked: float, late: bool = False) -> None:
         self.held = held
         self.qts = qts
         self.exact = exact
         self.looked = looked
+        self.late = late
 
 
 class _Held:
@@ -103,6 +106,13 @@ class _Held:
         self.exact: tuple[float, float] | None = None
         self.rough: tuple[float, float] | None = None
         self.waiting: list[_Look] = []
+
+    def settle(self, look: _Look) -> None:
+        """``look``'s answer will not be seen (it is overdue or crowded out): an unanswered
+        query's asker was waiting, so the look stands, unless it was late (see _Look)."""
+        self.forget(look)
+        if not look.late:
+            self.confirm(look)
 
     def confirm(self, look: _Look) -> None:
         """The socket held the port when the query at ``look.qts`` left."""
@@ -129,11 +139,11 @@ class _Held:
         rough = self.rough
         if rough is not None and rough[0] <= last + SLACK_S and rough[1] >= first - SLACK_S:
             return True
-        return any(lk.qts <= last + SLACK_S and lk.qts >= first - SLACK_S for lk in self.waiting)
+        return any(not lk.late and first - SLACK_S <= lk.qts <= last + SLACK_S for lk in self.waiting)
 
     def seen(self) -> bool:
         """Some look still stands (every look that came after its answer proves nothing)."""
-        return self.exact is not None or self.rough is not None or bool(self.waiting)
+        return self.exact is not None or self.rough is not None or any(not lk.late for lk in self.waiting)
 
 
 class SocketFinder:
@@ -166,7 +176,7 @@ class SocketFinder:
         self.diag.close()
 
     def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float,
-                  txid: int | None = None, exact: bool = False) -> None:
+                  txid: int | None = None, exact: bool = False, late: bool = False) -> None:
         """A query left ``src:sport``: find its socket and owner now, before it closes.
 
         Every query is looked up (one exact sock_diag request, microseconds), never skipped
@@ -174,7 +184,8 @@ class SocketFinder:
         processes (a few hundred sockets in a 28k-port range collide by the birthday bound),
         and extending the earlier owner's window would name the wrong process. ``txid`` (the
         query's DNS ID, UDP) lets its answer confirm or drop the look (saw_answer); ``exact``:
-        ``ts`` is the packet's kernel stamp (the ring), not a hint's read time."""
+        ``ts`` is the packet's kernel stamp (the ring), not a hint's read time; ``late``: the
+        answer may have been handed over already (hints.py), so only a later answer confirms."""
         if src not in self.local:
             self.not_local += 1
             return
@@ -185,7 +196,7 @@ class SocketFinder:
             looked = time.time()
             hist = self.owners.get(key)
             if inode is not None and hist and hist[-1].inode == inode:
-                self._looked(_Look(hist[-1], ts, exact, looked), key, txid)  # the same socket again (A then AAAA)
+                self._looked(_Look(hist[-1], ts, exact, looked, late), key, txid)  # the same socket again (A then AAAA)
                 return
             self.sockets += 1
             if len(self.delays) < 4096:
@@ -201,7 +212,7 @@ class SocketFinder:
             if hist is None:
                 hist = self.owners[key] = []
             held = _Held(pid, inode)
-            self._looked(_Look(held, ts, exact, looked), key, txid)
+            self._looked(_Look(held, ts, exact, looked, late), key, txid)
             hist.append(held)
             del hist[:-OWNERS_PER_PORT]
             self.owners.move_to_end(key)
@@ -221,17 +232,15 @@ class SocketFinder:
             return
         held.waiting.append(look)
         if len(held.waiting) > PENDING_PER_SOCKET:
-            held.confirm(held.waiting.pop(0))  # its answer is long overdue: the socket waited
+            held.settle(held.waiting[0])  # its answer is long overdue: the socket waited
         pkey = (*key, txid)
         old = self.pending.pop(pkey, None)
         if old is not None:  # a retry with the same ID: no answer came to the first one
-            old.held.forget(old)
-            old.held.confirm(old)
+            old.held.settle(old)
         self.pending[pkey] = look
         if len(self.pending) > MAX_PENDING:
             oldest = self.pending.popitem(last=False)[1]
-            oldest.held.forget(oldest)
-            oldest.held.confirm(oldest)
+            oldest.held.settle(oldest)
 
     def saw_sent(self, src: str, sport: int, transport: Transport, txid: int, ts: float) -> None:
         """The ring's copy of a query looked up from its hint: its kernel stamp replaces the
@@ -419,10 +428,10 @@ class WhoAsked:
                 self.priority = "unchanged (no CAP_SYS_NICE)"
 
     def saw_query(self, src: str, sport: int, dst: str, dport: int, transport: Transport, ts: float,
-                  txid: int | None = None, exact: bool = False) -> None:
+                  txid: int | None = None, exact: bool = False, late: bool = False) -> None:
         """A query left a client socket (live capture): look its owner up while it is open."""
         if self.watch is not None:
-            self.watch.saw_query(src, sport, dst, dport, transport, ts, txid, exact)
+            self.watch.saw_query(src, sport, dst, dport, transport, ts, txid, exact, late)
 
     def saw_sent(self, src: str, sport: int, transport: Transport, txid: int, ts: float) -> None:
         """The ring's copy of a query whose hint was looked up (SocketFinder.saw_sent)."""

@@ -426,10 +426,11 @@ class _Reader:
         run = self.run
         decode = run.decoder.decode
         feed = run.analyzer.feed
-        who = run.who
-        saw_query = who.saw_query if who is not None and saw else None
-        saw_sent = who.saw_sent if who is not None and not saw else None
-        saw_answer = who.saw_answer if who is not None else None
+        # who-asked's sock_diag watch, started before the reader (none: nothing to tell it)
+        watch = run.who.watch if run.who is not None else None
+        saw_query = watch.saw_query if watch is not None and saw else None
+        saw_sent = watch.saw_sent if watch is not None and not saw else None
+        saw_answer = watch.saw_answer if watch is not None else None
 
         def one(ts_ns: int, data: bytes) -> None:
             for ev in decode(ts_ns, LINKTYPE_RAW, data):

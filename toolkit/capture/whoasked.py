@@ -433,17 +433,6 @@ class WhoAsked:
         if self.watch is not None:
             self.watch.saw_query(src, sport, dst, dport, transport, ts, txid, exact, late)
 
-    def saw_sent(self, src: str, sport: int, transport: Transport, txid: int, ts: float) -> None:
-        """The ring's copy of a query whose hint was looked up (SocketFinder.saw_sent)."""
-        if self.watch is not None:
-            self.watch.saw_sent(src, sport, transport, txid, ts)
-
-    def saw_answer(self, dst: str, dport: int, transport: Transport, txid: int, ts: float) -> None:
-        """An answer reached a client socket (live capture): it confirms or drops the look
-        made for its query (SocketFinder.saw_answer)."""
-        if self.watch is not None:
-            self.watch.saw_answer(dst, dport, transport, txid, ts)
-
     def stop(self) -> None:
         """End the watch and restore the process priority (idempotent)."""
         if self.watch is not None:

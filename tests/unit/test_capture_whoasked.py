@@ -65,10 +65,34 @@ def test_a_socket_closed_before_the_look_stays_unattributed():
         finder.close()
 
 
-def _stub_finder(inode: int, pid: int) -> SocketFinder:
-    """A SocketFinder whose every look finds ``inode``, held by ``pid`` (no real socket)."""
+def test_sock_diag_tells_a_connected_socket_from_an_unconnected_one():
+    """The kernel's own answer (idiag_dport): glibc-style connect(2)ed UDP socket vs a
+    musl-style one bound and sent from with sendto(2). Both match a lookup of the query's
+    4-tuple; only the first has a peer. Nothing is sent."""
+    from toolkit.capture.sockdiag import SockDiag
+
+    conn = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    free = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    diag = SockDiag()
+    try:
+        conn.connect(("127.0.0.1", 53))
+        free.bind(("127.0.0.1", 0))
+        for sock, connected in ((conn, True), (free, False)):
+            port = sock.getsockname()[1]
+            assert diag.find(Transport.UDP, "127.0.0.1", port, "127.0.0.1", 53) is not None
+            assert diag.connected is connected
+    finally:
+        diag.close()
+        conn.close()
+        free.close()
+
+
+def _stub_finder(inode: int, pid: int, connected: bool = False) -> SocketFinder:
+    """A SocketFinder whose every look finds ``inode``, held by ``pid`` (no real socket);
+    ``connected``: that socket has a peer (glibc's and Go's do, musl's does not)."""
     finder = SocketFinder()
     finder.diag.find = lambda *_a: inode  # type: ignore[method-assign]
+    finder.diag.connected = connected
     finder._owner = lambda _inode: pid  # type: ignore[method-assign]
     return finder
 
@@ -77,7 +101,8 @@ def test_a_port_taken_over_before_the_look_names_nobody():
     """glibc asks from port 40000 and closes its socket on the answer; static musl binds the
     same port at once and asks too (a CI run saw it). The capture looked glibc's query up
     only after its answer had come, and found musl's socket: that look proves nothing, so
-    glibc's lookup names nobody; musl's own lookup (looked up before its answer) names musl."""
+    glibc's lookup names nobody (musl's socket is not connected: any newcomer on the port
+    matches it); musl's own lookup (looked up before its answer) names musl."""
     finder = _stub_finder(900, 222)
     try:
         t = time.time()
@@ -91,6 +116,37 @@ def test_a_port_taken_over_before_the_look_names_nobody():
         assert finder.owner("127.0.0.1", 40000, "udp", g_q, g_a) is None
         assert finder.owner("127.0.0.1", 40000, "udp", m_q, m_a) == 222
         assert finder.late == 1 and finder.found == 1
+    finally:
+        finder.close()
+
+
+def test_a_connected_socket_seen_after_the_answer_counts_unless_the_port_sends_again():
+    """A busy node: the capture looked only after the answer had come, and found a connected
+    socket (glibc connects its sockets) in the moment before the asker closed it. No query
+    left that port afterwards, so no newcomer took it: the look counts. On another port a
+    query leaves after the answer: that sender bound the port anew (glibc connects too), so
+    the earlier look may have found the newcomer's socket: it is dropped, and the newcomer's
+    own lookup names it."""
+    finder = _stub_finder(904, 666, connected=True)
+    try:
+        t = time.time()
+        finder.saw_query("127.0.0.1", 40006, "127.0.0.1", 53, Transport.UDP, t - 0.002, 21, True)
+        finder.saw_answer("127.0.0.1", 40006, Transport.UDP, 21, t - 0.0017)
+        assert finder.owner("127.0.0.1", 40006, "udp", t - 0.002, t - 0.0017) == 666
+        assert finder.late == 1 and finder.late_dropped == 0
+
+        q1, a1 = t - 0.0010, t - 0.0007
+        finder.saw_query("127.0.0.1", 40007, "127.0.0.1", 53, Transport.UDP, q1, 22, True)
+        finder.saw_answer("127.0.0.1", 40007, Transport.UDP, 22, a1)
+        assert finder.owner("127.0.0.1", 40007, "udp", q1, a1) == 666  # until evidence comes
+        q2 = time.time()  # the ring's copy of the newcomer's query (hint path: saw_sent)
+        finder.saw_sent("127.0.0.1", 40007, Transport.UDP, 23, q2)
+        assert finder.owner("127.0.0.1", 40007, "udp", q1, a1) is None
+        assert finder.late == 2 and finder.late_dropped == 1
+        finder.saw_query("127.0.0.1", 40007, "127.0.0.1", 53, Transport.UDP, q2, 23, True)
+        a2 = time.time() + 0.0003
+        finder.saw_answer("127.0.0.1", 40007, Transport.UDP, 23, a2)
+        assert finder.owner("127.0.0.1", 40007, "udp", q2, a2) == 666
     finally:
         finder.close()
 

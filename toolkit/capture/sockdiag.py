@@ -39,6 +39,7 @@ class SockDiag:
         # own (learn_order): until then every miss (a socket closed before the look, most of
         # glibc's at high rates) costs both orders, two netlink round trips.
         self.order: dict[str, bool] = {}
+        self.connected = False  # the last socket found has a peer (connect(2)ed; whoasked.py)
         self.learn_order()
 
     def learn_order(self) -> None:
@@ -82,11 +83,15 @@ class SockDiag:
         _len, mtype, _f, _seq, _pid = _NLH.unpack_from(data, 0)
         if mtype == NLMSG_ERROR:
             return None
-        inode: int = _MSG.unpack_from(data, _NLH.size)[-1]
+        msg = _MSG.unpack_from(data, _NLH.size)
+        inode: int = msg[-1]
+        self.connected = msg[5] != b"\0\0"  # idiag_dport: the peer's port, 0 when unconnected
         return inode or None
 
     def find(self, transport: Transport, local: str, lport: int, remote: str, rport: int) -> int | None:
-        """The inode of the socket ``local:lport`` <-> ``remote:rport``, or None when it is closed."""
+        """The inode of the socket ``local:lport`` <-> ``remote:rport``, or None when it is closed
+        (``connected`` then tells whether that socket has a peer: an unconnected UDP socket
+        bound to the port matches any remote)."""
         family = socket.AF_INET6 if ":" in local else socket.AF_INET
         lo, re_ = socket.inet_pton(family, local), socket.inet_pton(family, remote)
         proto = _PROTO[transport]

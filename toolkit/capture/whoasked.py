@@ -21,8 +21,13 @@ socket on the answer, and another process bound the same ephemeral port before t
 (ports recur: a CI run named a glibc program's lookup after the static musl program that
 asked at the same time). So every UDP look waits for its query's answer (same port and DNS
 ID): looked before the answer arrived, the socket found was the asker's (it was waiting for
-that answer); looked after, the look is dropped (``looks_after_answer``). A query never
-answered keeps its look: its socket was waiting.
+that answer). A query never answered keeps its look: its socket was waiting. A look after
+the answer (a busy node: the capture waited for a CPU longer than the round trip) may still
+have found the asker's socket in the moment before it closed; it is kept only when a
+newcomer is ruled out: the socket found is connected (glibc and Go connect theirs to the
+nameserver; musl's and most other programs' sockets are not, and an unconnected socket bound
+to the port matches any remote), and no query leaves that port after the answer (a newcomer
+binds the port to send one). Otherwise it is dropped (``looks_after_answer_dropped``).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ EXACT_SLACK_S = 1e-6  # the same kernel stamp on both sides: only float rounding
 OWNERS_PER_PORT = 4  # sockets remembered per client port: enough to see a reuse within a lookup
 MAX_PENDING = 65536  # looks waiting for their query's answer (past it the oldest stand, as if unanswered)
 PENDING_PER_SOCKET = 64  # waiting looks remembered per socket (a busy long-lived socket)
+UNSETTLED_S = 2.0  # a kept look after its answer is watched this long for a newcomer's query
 
 WATCH_NICE = -10
 HINTS = 32  # (pid, fd) pairs that held a DNS socket before: checked first
@@ -64,6 +70,7 @@ class WhoStats(TypedDict):
     sockets_closed_first: int
     sockets_no_owner: int
     looks_after_answer: int  # found after the query's answer arrived: the port may be another's now
+    looks_after_answer_dropped: int  # of those: a newcomer could not be ruled out
     queries_not_local: int  # from no address of this namespace: not looked up (localaddrs.py)
     cpu_s: float
     psutil_scans: int
@@ -78,14 +85,17 @@ class _Look:
     the look may have come after its answer was already handed over (``late``: the hint
     reader was behind the ring; such a look stands only if its answer still comes)."""
 
-    __slots__ = ("held", "qts", "exact", "looked", "late")
+    __slots__ = ("held", "qts", "exact", "looked", "late", "connected", "answered")
 
-    def __init__(self, held: _Held, qts: float, exact: bool, looked: float, late: bool = False) -> None:
+    def __init__(self, held: _Held, qts: float, exact: bool, looked: float, late: bool = False,
+                 connected: bool = False) -> None:
         self.held = held
         self.qts = qts
         self.exact = exact
         self.looked = looked
         self.late = late
+        self.connected = connected  # the socket found has a peer (sockdiag.py)
+        self.answered = 0.0  # when its answer came (a look kept after it)
 
 
 class _Held:
@@ -96,9 +106,11 @@ class _Held:
     the port just after a lookup ended is not named for it), ``rough`` from hint read times
     (later than the packet by the look delay: compared with SLACK_S). ``waiting`` holds the
     looks whose answer has not been seen yet: they count (roughly) until an answer that came
-    before the look drops one."""
+    before the look drops one. ``after`` holds looks kept although they came after their
+    answer (see the module): they count until a query from the port after that answer
+    drops one."""
 
-    __slots__ = ("pid", "inode", "exact", "rough", "waiting")
+    __slots__ = ("pid", "inode", "exact", "rough", "waiting", "after")
 
     def __init__(self, pid: int, inode: int) -> None:
         self.pid = pid
@@ -106,6 +118,7 @@ class _Held:
         self.exact: tuple[float, float] | None = None
         self.rough: tuple[float, float] | None = None
         self.waiting: list[_Look] = []
+        self.after: list[_Look] = []
 
     def settle(self, look: _Look) -> None:
         """``look``'s answer will not be seen (it is overdue or crowded out): an unanswered
@@ -139,11 +152,16 @@ class _Held:
         rough = self.rough
         if rough is not None and rough[0] <= last + SLACK_S and rough[1] >= first - SLACK_S:
             return True
+        for lk in self.after:
+            slack = EXACT_SLACK_S if lk.exact else SLACK_S
+            if first - slack <= lk.qts <= last + slack:
+                return True
         return any(not lk.late and first - SLACK_S <= lk.qts <= last + SLACK_S for lk in self.waiting)
 
     def seen(self) -> bool:
         """Some look still stands (every look that came after its answer proves nothing)."""
-        return self.exact is not None or self.rough is not None or any(not lk.late for lk in self.waiting)
+        return (self.exact is not None or self.rough is not None or bool(self.after)
+                or any(not lk.late for lk in self.waiting))
 
 
 class SocketFinder:
@@ -167,7 +185,9 @@ class SocketFinder:
         self._pids_at = -1e18
         # (address, port, transport, DNS ID) of a UDP query -> its look, until the answer comes
         self.pending: OrderedDict[tuple[str, int, str, int], _Look] = OrderedDict()
-        self.sockets = self.found = self.gone = self.no_owner = self.late = 0
+        # (address, port, transport) -> looks kept after their answer, until UNSETTLED_S passed
+        self.unsettled: OrderedDict[tuple[str, int, str], list[_Look]] = OrderedDict()
+        self.sockets = self.found = self.gone = self.no_owner = self.late = self.late_dropped = 0
         self.delays: list[float] = []
         self.cpu_s = 0.0
 
@@ -190,13 +210,17 @@ class SocketFinder:
             self.not_local += 1
             return
         key = (src, sport, transport)
+        if exact and self.unsettled:
+            self._sent_from(key, ts)
         t0 = time.thread_time()
         try:
             inode = self.diag.find(transport, src, sport, dst, dport)
             looked = time.time()
+            connected = self.diag.connected
             hist = self.owners.get(key)
             if inode is not None and hist and hist[-1].inode == inode:
-                self._looked(_Look(hist[-1], ts, exact, looked, late), key, txid)  # the same socket again (A then AAAA)
+                # the same socket again (A then AAAA, a retry)
+                self._looked(_Look(hist[-1], ts, exact, looked, late, connected), key, txid)
                 return
             self.sockets += 1
             if len(self.delays) < 4096:
@@ -212,7 +236,7 @@ class SocketFinder:
             if hist is None:
                 hist = self.owners[key] = []
             held = _Held(pid, inode)
-            self._looked(_Look(held, ts, exact, looked, late), key, txid)
+            self._looked(_Look(held, ts, exact, looked, late, connected), key, txid)
             hist.append(held)
             del hist[:-OWNERS_PER_PORT]
             self.owners.move_to_end(key)
@@ -244,7 +268,10 @@ class SocketFinder:
 
     def saw_sent(self, src: str, sport: int, transport: Transport, txid: int, ts: float) -> None:
         """The ring's copy of a query looked up from its hint: its kernel stamp replaces the
-        hint's read time, so the look compares exactly (see _Held)."""
+        hint's read time, so the look compares exactly (see _Held). In the ring's order it is
+        also the evidence against a look kept after an earlier answer on its port."""
+        if self.unsettled:
+            self._sent_from((src, sport, transport), ts)
         if self.pending:
             look = self.pending.get((src, sport, transport, txid))
             if look is not None and not look.exact:
@@ -260,11 +287,44 @@ class SocketFinder:
         look = self.pending.pop((dst, dport, transport, txid), None)
         if look is None:
             return
-        look.held.forget(look)
+        held = look.held
+        held.forget(look)
         if look.looked <= ts:
-            look.held.confirm(look)
+            held.confirm(look)
+            return
+        self.late += 1
+        if not look.connected or look.late:
+            self.late_dropped += 1  # an unconnected socket: any newcomer on the port matches
+            return
+        look.answered = ts
+        held.after.append(look)
+        key = (dst, dport, transport)
+        kept = self.unsettled.pop(key, None) or []
+        kept.append(look)
+        self.unsettled[key] = kept  # newest last
+        while self.unsettled:  # settled: no newcomer's query came within UNSETTLED_S
+            first = next(iter(self.unsettled.values()))
+            if ts - first[-1].answered < UNSETTLED_S and len(self.unsettled) <= MAX_PENDING:
+                break
+            self.unsettled.popitem(last=False)
+
+    def _sent_from(self, key: tuple[str, int, str], ts: float) -> None:
+        """A query left ``key``'s port at ``ts`` (the ring's order and stamp): a look kept after
+        an answer before ``ts`` may have found this sender's socket, a newcomer: dropped."""
+        kept = self.unsettled.get(key)
+        if not kept:
+            return
+        stay = []
+        for look in kept:
+            if look.answered < ts:
+                look.held.after.remove(look)
+                self.late_dropped += 1
+            else:
+                stay.append(look)
+        if stay:
+            self.unsettled[key] = stay
         else:
-            self.late += 1
+            del self.unsettled[key]
 
     def _owner(self, inode: int) -> int | None:
         """The pid holding socket ``inode``: fds that held DNS sockets before (glibc reuses
@@ -452,6 +512,7 @@ class WhoAsked:
                 "client_sockets": w.sockets if w else 0, "sockets_with_process": w.found if w else 0,
                 "sockets_closed_first": w.gone if w else 0, "sockets_no_owner": w.no_owner if w else 0,
                 "looks_after_answer": w.late if w else 0,
+                "looks_after_answer_dropped": w.late_dropped if w else 0,
                 "queries_not_local": w.not_local if w else 0,
                 "cpu_s": round(w.cpu_s, 3) if w else 0.0, "psutil_scans": self.refreshes,
                 "look_delay_ms_p50": _pct(w.delays, 0.5) if w else None,

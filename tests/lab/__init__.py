@@ -873,6 +873,18 @@ class Lab:
         self._nft_rule("node", "forward", "ip daddr %s reject with icmp type admin-prohibited"
                        % addr)
 
+    def settle_neighbour(self, addr: str, ns: str = "node", wait_s: float = 4.0) -> str:
+        """Wait (bounded) until ``ns``'s neighbour entry for ``addr`` has left INCOMPLETE: for an
+        address nobody holds, the ARP runs on ~3 s after the first packet (mcast_solicit
+        probes, retrans_time apart), after a ``ping -W 1`` gave up, and then turns FAILED.
+        Two reads of the table on either side of that turn differ. Returns ``ip neigh``'s line."""
+        end = time.monotonic() + wait_s
+        while True:
+            shown = self.exec(ns, "ip", "neigh", "show", "to", addr, timeout=5).stdout
+            if "INCOMPLETE" not in shown or time.monotonic() >= end:
+                return shown
+            time.sleep(0.1)
+
     def forget_neighbour(self, addr: str, ns: str = "node", wait_s: float = 4.0) -> None:
         """``ns`` holds no neighbour entry for ``addr``: the next packet starts a fresh ARP.
 
@@ -881,13 +893,8 @@ class Lab:
         packet); a packet sent meanwhile joins that entry's queue and draws host-unreachable
         when the earlier timer ends, after less than ~3 s (a fresh machine saw 1.4 s: a ping
         of the previous test file, 1.6 s before). Waits (bounded) for the entry to leave
-        INCOMPLETE, then deletes it."""
-        end = time.monotonic() + wait_s
-        while time.monotonic() < end:
-            shown = self.exec(ns, "ip", "neigh", "show", "to", addr, timeout=5).stdout
-            if "INCOMPLETE" not in shown:
-                break
-            time.sleep(0.1)
+        INCOMPLETE (settle_neighbour), then deletes it."""
+        self.settle_neighbour(addr, ns, wait_s)
         self.exec(ns, "ip", "neigh", "flush", "to", addr, check=False)
 
     def app_down(self) -> None:

@@ -58,3 +58,18 @@ def test_pod_ipv4_only_switch_and_back(lab6):
     finally:
         lab6.clear_faults()
     assert lab6.exec("pod", "ip", "-6", "route", "get", APP6).returncode == 0
+
+
+def test_clear_faults_after_app_down_leaves_the_node_knowing_the_app(lab6):
+    """What a test after app_down starts from: the node's neighbour entries for the app
+    host alive again, as in a fresh lab (reach picks an on-link control among them)."""
+    try:
+        lab6.app_down()
+        # traffic while the link is down: the node's ND/ARP for the app fails
+        for addr in ("192.168.50.20", APP6):
+            lab6.exec("node", "ping", "-c", "1", "-W", "1", addr, timeout=5)
+    finally:
+        lab6.clear_faults()
+    for addr in ("192.168.50.20", APP6):
+        shown = lab6.exec("node", "ip", "neigh", "show", "to", addr).stdout
+        assert any(s in shown for s in ("REACHABLE", "STALE", "DELAY", "PROBE")), (addr, shown)

@@ -66,7 +66,8 @@ def test_open_closed_dead_ipv6only_over_raw_probes(clean_lab6):
     # on-link from the node: our own Neighbor Solicitations, no advertisement
     d = docs["nd"]
     addr, pr = probes(d, DEAD6)
-    assert addr["route"]["on_link"] and addr["state"] == "host-unreachable"
+    assert addr["route"]["on_link"] and addr["control_ok"] is True, addr["control"]
+    assert addr["state"] == "host-unreachable"
     assert pr[("nd", None)]["result"] == "silence" and "3 solicitations" in pr[("nd", None)]["detail"]
     d = docs["nd-alive"]
     addr, pr = probes(d, APP6)

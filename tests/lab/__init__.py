@@ -900,10 +900,26 @@ class Lab:
     def app_down(self) -> None:
         """Take the app host off the LAN (correct DNS answer, host down)."""
         self.exec("app", "ip", "link", "set", "eth0", "down", check=True)
-        self.exec("node", "ip", "neigh", "flush", "to", "192.168.50.20", check=False)
+        for addr in self._app_addresses():
+            self.exec("node", "ip", "neigh", "flush", "to", addr, check=False)
         st = self._state()
         st["app_down"] = True
         self._save(st)
+
+    def _app_addresses(self) -> tuple[str, ...]:
+        return ("192.168.50.20", APP6) if self.ipv6 else ("192.168.50.20",)
+
+    def _relearn_app(self) -> None:
+        """After app_down, the node as a fresh lab has it: a live neighbour entry for each of
+        the app host's addresses. Packets sent while the link was down left them FAILED (or
+        INCOMPLETE, its ND/ARP still running), and the kernel keeps that until traffic asks
+        again. ``reach`` of an on-link address picks its control among the node's LIVE
+        neighbours when it starts, so a test after app_down would get a control or none
+        depending on whether a concurrent job had already made the node re-resolve the app
+        (a fresh machine saw ``silent`` for ``host-unreachable`` in test_reach_ipv6)."""
+        for addr in self._app_addresses():
+            self.forget_neighbour(addr)
+            self.exec("node", "ping", "-c", "1", "-W", "1", addr, check=False, timeout=5)
 
     def stale_alive(self, serve: bool = False) -> None:
         """A live host takes the stale address 192.168.50.77 (node subnets recycle
@@ -1047,6 +1063,7 @@ class Lab:
             if self.ipv6:
                 self.exec("app", "ip", "-6", "route", "replace", "default", "via", GATEWAYS6["app"],
                           check=False)
+            self._relearn_app()
         if st.get("resolv") and self._etc("pod").is_dir():
             (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF)
         forced = [s for s in st["rcode"] if st["rcode"][s]]

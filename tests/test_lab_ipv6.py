@@ -73,3 +73,8 @@ def test_clear_faults_after_app_down_leaves_the_node_knowing_the_app(lab6):
     for addr in ("192.168.50.20", APP6):
         shown = lab6.exec("node", "ip", "neigh", "show", "to", addr).stdout
         assert any(s in shown for s in ("REACHABLE", "STALE", "DELAY", "PROBE")), (addr, shown)
+    # every clear flushes the node's IPv6 neighbours on its LAN (a FAILED entry would answer
+    # the next scenario at once) and has it learn the app again
+    lab6.clear_faults()
+    shown = lab6.exec("node", "ip", "neigh", "show", "to", APP6).stdout
+    assert any(s in shown for s in ("REACHABLE", "STALE", "DELAY", "PROBE")), shown

@@ -910,13 +910,14 @@ class Lab:
         return ("192.168.50.20", APP6) if self.ipv6 else ("192.168.50.20",)
 
     def _relearn_app(self) -> None:
-        """After app_down, the node as a fresh lab has it: a live neighbour entry for each of
-        the app host's addresses. Packets sent while the link was down left them FAILED (or
-        INCOMPLETE, its ND/ARP still running), and the kernel keeps that until traffic asks
-        again. ``reach`` of an on-link address picks its control among the node's LIVE
-        neighbours when it starts, so a test after app_down would get a control or none
-        depending on whether a concurrent job had already made the node re-resolve the app
-        (a fresh machine saw ``silent`` for ``host-unreachable`` in test_reach_ipv6)."""
+        """The node as a fresh lab has it: a live neighbour entry for each of the app host's
+        addresses. Packets sent while the link was down (app_down) left them FAILED (or
+        INCOMPLETE, its ND/ARP still running), and _clear_v6 flushes every IPv6 entry of the
+        node's LAN; the kernel learns again only when traffic asks. ``reach`` of an on-link
+        address picks its control among the node's LIVE neighbours when it starts, so the next
+        test would get a control or none depending on whether a concurrent job had already
+        made the node resolve the app (a fresh machine saw ``silent`` for
+        ``host-unreachable`` in test_reach_ipv6)."""
         for addr in self._app_addresses():
             self.forget_neighbour(addr)
             self.exec("node", "ping", "-c", "1", "-W", "1", addr, check=False, timeout=5)
@@ -1063,7 +1064,8 @@ class Lab:
             if self.ipv6:
                 self.exec("app", "ip", "-6", "route", "replace", "default", "via", GATEWAYS6["app"],
                           check=False)
-            self._relearn_app()
+        if (st["app_down"] or self.ipv6) and self.ns("app") in have:
+            self._relearn_app()  # after app_down, and after _clear_v6's flush of the node's ND
         if st.get("resolv") and self._etc("pod").is_dir():
             (self._etc("pod") / "resolv.conf").write_text(configs.RESOLV_CONF)
         forced = [s for s in st["rcode"] if st["rcode"][s]]

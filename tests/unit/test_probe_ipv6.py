@@ -91,6 +91,24 @@ def test_nd_silence_with_a_live_control_is_host_unreachable():
     assert "no neighbor advertisement on br0" in rep.summary
 
 
+def test_nd_silence_without_a_control_says_what_it_cannot_tell():
+    """No live neighbour on the link to probe (a node whose table holds none there): the
+    silence stays silent, and the summary names the ND it has and what it cannot tell."""
+    route = Route(destination=DST, interface="br0", gateway=None, source="fd00:50::1", on_link=True, kind="unicast")
+    nd = ProbeResult(address=DST, kind=ProbeKind.ND, port=None, result=ProbeOutcome.SILENCE, privileged=True)
+    syn = ProbeResult(address=DST, kind=ProbeKind.TCP_SYN, port=80, result=ProbeOutcome.SILENCE)
+    rep = AddressReport(address=DST, route=route, probes=(nd, syn), control=())
+    assert rep.state is AddressState.SILENT
+    assert rep.summary == (f"{DST}: no neighbor advertisement on br0, and no live neighbour there to check "
+                           "the link with: nobody holds the address, or the link itself is down")
+    # IPv4's ARP the same
+    route4 = Route(destination="192.168.50.77", interface="br0", gateway=None, source="192.168.50.1", on_link=True,
+                   kind="unicast")
+    arp = ProbeResult(address="192.168.50.77", kind=ProbeKind.ARP, port=None, result=ProbeOutcome.SILENCE)
+    rep = AddressReport(address="192.168.50.77", route=route4, probes=(arp,), control=())
+    assert rep.state is AddressState.SILENT and "no ARP reply on br0, and no live neighbour" in rep.summary
+
+
 def test_reject_route_is_named_as_such():
     p = ProbeResult(address=DST, kind=ProbeKind.TCP_SYN, port=80, result=ProbeOutcome.ADMIN_PROHIBITED, reply_from="fd00:244:1::1", icmp_type=1, icmp_code=6)
     rep = AddressReport(address=DST, route=None, probes=(p,))

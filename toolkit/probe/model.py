@@ -407,6 +407,15 @@ def summarize(rep: AddressReport) -> str:
     if state is AddressState.SILENT:
         if rep.control_ok:
             return f"{addr}: no answer at all while the control answers: filtered (silent drop) or dead{ctl}"
+        unanswered = next((p for p in rep.probes
+                           if p.kind in NEIGHBOUR_KINDS and p.result is ProbeOutcome.SILENCE), None)
+        if unanswered is not None and not rep.control and route is not None and route.interface:
+            # On-link: our ARP/ND went unanswered, but with no live neighbour on that link to
+            # probe there is no telling an absent host from a link that carries nothing
+            # (derive_state says host-unreachable only when the control answers).
+            what = "neighbor advertisement" if unanswered.kind is ProbeKind.ND else "ARP reply"
+            return (f"{addr}: no {what} on {route.interface}, and no live neighbour there to check the "
+                    f"link with: nobody holds the address, or the link itself is down")
         return f"{addr}: no answer at all, no control to compare with: filtered, dead, or the path is broken"
     return f"{addr}: could not be probed ({_first_detail(rep, None) or 'no probe ran'})"
 

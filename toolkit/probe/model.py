@@ -380,10 +380,9 @@ def summarize(rep: AddressReport) -> str:
             return (f"{addr}: ICMP host-unreachable from {who}: its ARP/ND for the address failed, "
                     f"nobody holds {addr} on that link{ctl}")
         link = route.interface if route else "the link"
-        if any(p.kind is ProbeKind.ND and p.result is ProbeOutcome.SILENCE for p in rep.probes):
-            return f"{addr}: no neighbor advertisement on {link}: nobody holds the address{ctl}"
-        if any(p.kind is ProbeKind.ARP and p.result is ProbeOutcome.SILENCE for p in rep.probes):
-            return f"{addr}: no ARP reply on {link}: nobody holds the address{ctl}"
+        unanswered = _unanswered_solicitation(rep)
+        if unanswered:
+            return f"{addr}: no {unanswered} on {link}: nobody holds the address{ctl}"
         return f"{addr}: host unreachable ({_first_detail(rep, ProbeOutcome.HOST_UNREACHABLE)}){ctl}"
     if state is AddressState.FILTERED:
         p = next((p for p in rep.probes if p.result is ProbeOutcome.ADMIN_PROHIBITED), None)
@@ -407,17 +406,23 @@ def summarize(rep: AddressReport) -> str:
     if state is AddressState.SILENT:
         if rep.control_ok:
             return f"{addr}: no answer at all while the control answers: filtered (silent drop) or dead{ctl}"
-        unanswered = next((p for p in rep.probes
-                           if p.kind in NEIGHBOUR_KINDS and p.result is ProbeOutcome.SILENCE), None)
-        if unanswered is not None and not rep.control and route is not None and route.interface:
+        unanswered = _unanswered_solicitation(rep)
+        if unanswered and not rep.control and route is not None and route.interface:
             # On-link: our ARP/ND went unanswered, but with no live neighbour on that link to
             # probe there is no telling an absent host from a link that carries nothing
             # (derive_state says host-unreachable only when the control answers).
-            what = "neighbor advertisement" if unanswered.kind is ProbeKind.ND else "ARP reply"
-            return (f"{addr}: no {what} on {route.interface}, and no live neighbour there to check the "
+            return (f"{addr}: no {unanswered} on {route.interface}, and no live neighbour there to check the "
                     f"link with: nobody holds the address, or the link itself is down")
         return f"{addr}: no answer at all, no control to compare with: filtered, dead, or the path is broken"
     return f"{addr}: could not be probed ({_first_detail(rep, None) or 'no probe ran'})"
+
+
+def _unanswered_solicitation(rep: AddressReport) -> str | None:
+    """What our own link-layer resolution of the address heard nothing back to, if it did."""
+    for kind, what in ((ProbeKind.ND, "neighbor advertisement"), (ProbeKind.ARP, "ARP reply")):
+        if any(p.kind is kind and p.result is ProbeOutcome.SILENCE for p in rep.probes):
+            return what
+    return None
 
 
 def _control_words(control: Sequence[ProbeResult]) -> str:

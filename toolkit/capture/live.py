@@ -389,7 +389,9 @@ class _Reader:
     def _ring_loop(self, ring: Ring) -> StopReason:
         """The TPACKET_V3 path: a block of frames per wake-up, decoded in one loop."""
         write = self.run.writer.write if self.run.writer is not None else None
-        hints, saw = self.run.hints, self.run.who.saw_query if self.run.who is not None else None
+        # who-asked's sock_diag watch itself, as _feeder does (none: nothing to tell it)
+        watch = self.run.who.watch if self.run.who is not None else None
+        hints, saw = self.run.hints, watch.saw_query if watch is not None else None
         feed = self._feeder(saw=hints is None)
         count = self.run.count
         while self._go_on(now := time.monotonic()):

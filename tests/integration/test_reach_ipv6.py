@@ -109,3 +109,17 @@ def test_without_net_raw_ipv6_reads_icmpv6_via_recverr(clean_lab6):
     assert conn["reply_from"] == NODE6 and not conn["privileged"]
     assert "NET_RAW" not in d["capabilities"]
     assert any("IPV6_RECVERR" in line for line in d["lost"])
+
+
+def test_onlink_silence_with_no_live_neighbour_on_the_link_says_what_it_cannot_tell(clean_lab6):
+    """The node's empty on-link subnet fd00:99::/64: our solicitations go unanswered, but the
+    node has no live neighbour (and no gateway) in that subnet to serve as a control, so a
+    dead address cannot be told from a dead link: silent, and the summary says why."""
+    rc, out, err, _ = finish(start(clean_lab6, "node", "fd00:99::5", "--port", "80"))
+    d = json.loads(out)
+    addr, pr = probes(d, "fd00:99::5")
+    assert addr["route"]["on_link"] and addr["control"] == [] and addr["state"] == "silent"
+    assert pr[("nd", None)]["result"] == "silence"
+    assert addr["summary"] == ("fd00:99::5: no neighbor advertisement on br0, and no live neighbour there "
+                               "to check the link with: nobody holds the address, or the link itself is down")
+    assert (rc, d["verdict"]) == (5, "indeterminate")
